@@ -1,0 +1,81 @@
+"""Bounded retries and failure counts for any ``smbus2.SMBus``-like bus.
+
+:class:`RetryingBus` offers the same methods as the bus it wraps, so it can be
+handed to the ADS1114 driver and to luma.oled alike. A failed transfer (an
+``OSError``, as the Linux adapter reports a NACK or a timeout) is retried up to
+``retries`` more times; every failed attempt is counted per address, and a
+transfer that fails every attempt raises :class:`device.errors.I2CError`.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from device.errors import I2CError
+
+T = TypeVar("T")
+
+#: Extra attempts after a failed transfer. A transient NACK clears on the next try
+#: (about 50 µs later at 400 kHz); three failures in a row mean the chip is gone.
+DEFAULT_RETRIES = 2
+
+
+class SMBusLike(Protocol):
+    """The subset of ``smbus2.SMBus`` the device uses."""
+
+    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int) -> list[int]: ...
+
+    def write_i2c_block_data(self, i2c_addr: int, register: int, data: list[int]) -> None: ...
+
+
+class RetryingBus:
+    """Wrap ``bus`` with bounded retries and per-address failure counters.
+
+    Args:
+        bus: An opened ``smbus2.SMBus`` or ``hwsim.i2c.SimI2CBus``; the caller closes it.
+        retries: Extra attempts after a failure (0 = no retry).
+        bus_name: Used in error messages, e.g. "/dev/i2c-3".
+    """
+
+    def __init__(self, bus: SMBusLike, *, retries: int = DEFAULT_RETRIES, bus_name: str = "i2c"):
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries!r}")
+        self.bus = bus
+        self.retries = retries
+        self.bus_name = bus_name
+        #: Failed attempts per address (every one, retried or not).
+        self.failures: collections.Counter[int] = collections.Counter()
+        #: Transfers that failed all attempts, per address.
+        self.gave_up: collections.Counter[int] = collections.Counter()
+
+    def _attempt(self, address: int, what: str, call: Callable[[], T]) -> T:
+        last: OSError | None = None
+        for _ in range(self.retries + 1):
+            try:
+                return call()
+            except OSError as exc:
+                self.failures[address] += 1
+                last = exc
+        self.gave_up[address] += 1
+        raise I2CError(
+            last.errno if last else None, address, self.bus_name, self.retries + 1, what
+        ) from last
+
+    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int) -> list[int]:
+        return self._attempt(
+            i2c_addr,
+            f"read of {length} bytes from register {register:#04x}",
+            lambda: self.bus.read_i2c_block_data(i2c_addr, register, length),
+        )
+
+    def write_i2c_block_data(self, i2c_addr: int, register: int, data: list[int]) -> None:
+        self._attempt(
+            i2c_addr,
+            f"write of {len(data)} bytes to register {register:#04x}",
+            lambda: self.bus.write_i2c_block_data(i2c_addr, register, data),
+        )
+
+    def __getattr__(self, name: str) -> Any:  # other SMBus methods pass straight through
+        return getattr(self.bus, name)

@@ -1,0 +1,72 @@
+"""The wearable's hardware, simulated and wired as on the board.
+
+:func:`build_board` returns a :class:`SimBoard`: one virtual clock, one I²C bus
+with the ADS1114 at 0x48 and the SSD1306 at 0x3C, the three LED gate lines,
+the ADS1114's ALERT/RDY line, the buzzer line, and the optics joining the LEDs
+to the ADC input. Device code is handed ``board.bus``, ``board.led_lines``,
+``board.ready_line``, ``board.buzzer_line`` and ``board.clock``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hwsim.ads1114 import DEFAULT_NOISE_V_RMS, SimADS1114
+from hwsim.clock import VirtualClock
+from hwsim.gpio import SimGPIO
+from hwsim.i2c import SimI2CBus
+from hwsim.optics import OpticalFrontEnd, Tissue
+
+ADS1114_ADDRESS = 0x48
+SSD1306_ADDRESS = 0x3C
+#: Line labels only: the simulator does not care which pin is which.
+LED_LINES = {750: 1, 810: 2, 870: 3}
+READY_LINE = 4
+BUZZER_LINE = 5
+
+
+@dataclass
+class SimBoard:
+    """Everything the device touches, simulated."""
+
+    clock: VirtualClock
+    bus: SimI2CBus
+    adc: SimADS1114
+    oled: object | None  # hwsim.ssd1306.SimSSD1306 when attached
+    led_lines: dict[int, SimGPIO]
+    ready_line: SimGPIO
+    buzzer_line: SimGPIO
+    optics: OpticalFrontEnd
+
+
+def build_board(
+    *,
+    tissue: Tissue | None = None,
+    ambient_v: Callable[[float], float] | None = None,
+    led_drift: Callable[[float], float] | None = None,
+    noise_v_rms: float = DEFAULT_NOISE_V_RMS,
+    rate_error: float = 0.0,
+    fault_rate: float = 0.0,
+    with_oled: bool = True,
+    seed: int = 0,
+) -> SimBoard:
+    """Wire a simulated board (see the module docstring)."""
+    clock = VirtualClock()
+    bus = SimI2CBus(clock, fault_rate=fault_rate, seed=seed)
+    led_lines = {wl: SimGPIO(clock, line, "low", name=f"led{wl}") for wl, line in LED_LINES.items()}
+    optics = OpticalFrontEnd(led_lines, tissue, led_drift=led_drift, ambient_v=ambient_v)
+    adc = SimADS1114(
+        clock, optics.mean_voltage, noise_v_rms=noise_v_rms, rate_error=rate_error, seed=seed + 1
+    )
+    bus.attach(ADS1114_ADDRESS, adc)
+    ready_line = SimGPIO(clock, READY_LINE, "in", name="alert_rdy")
+    ready_line.attach_source(adc)
+    oled = None
+    if with_oled:
+        from hwsim.ssd1306 import SimSSD1306
+
+        oled = SimSSD1306()
+        bus.attach(SSD1306_ADDRESS, oled)
+    buzzer_line = SimGPIO(clock, BUZZER_LINE, "low", name="buzzer")
+    return SimBoard(clock, bus, adc, oled, led_lines, ready_line, buzzer_line, optics)

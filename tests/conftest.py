@@ -1,0 +1,28 @@
+"""Shared fixtures: a simulated board with the device's drivers on it."""
+
+from __future__ import annotations
+
+import pytest
+
+from device.acquisition import Multiplexer
+from device.ads1114 import ADS1114
+from device.i2c import RetryingBus
+from device.leds import LedBank
+from hwsim.board import build_board
+
+
+class Rig:
+    """A simulated board plus the device objects driving it."""
+
+    def __init__(self, retries: int = 2, trace: bool = False, **board_kwargs) -> None:
+        self.board = build_board(**board_kwargs)
+        self.bus = RetryingBus(self.board.bus, retries=retries, bus_name="/dev/i2c-3")
+        self.adc = ADS1114(self.bus, clock=self.board.clock, ready_line=self.board.ready_line)
+        self.leds = LedBank(self.board.led_lines)
+        self.trace: list | None = [] if trace else None
+        self.mux = Multiplexer(self.adc, self.leds, clock=self.board.clock, trace=self.trace)
+
+
+@pytest.fixture
+def rig_factory():
+    return Rig
