@@ -14,7 +14,7 @@ lost_late + lost_gap`` and the discarded conversions are a subset of those.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from device.ads1114 import ADS1114
@@ -88,6 +88,8 @@ class Multiplexer:
         conversions_per_phase: Conversions per phase, the first of which is discarded.
         trace: If given, every conversion is appended to it as a :class:`ConversionRecord`
             (for tests and diagnostics; unbounded, so not for long runs).
+        idle: Called after each conversion with the seconds left before the next one
+            completes, for other bus work (the OLED) that must not delay the ADC.
     """
 
     def __init__(
@@ -99,10 +101,12 @@ class Multiplexer:
         wavelengths_nm: Sequence[int] = DEFAULT_WAVELENGTHS_NM,
         conversions_per_phase: int = DEFAULT_CONVERSIONS_PER_PHASE,
         trace: list[ConversionRecord] | None = None,
+        idle: Callable[[float], object] | None = None,
     ) -> None:
         if conversions_per_phase < 2:
             raise ValueError(
-                f"conversions_per_phase must be >= 2 (one is discarded), got {conversions_per_phase}"
+                "conversions_per_phase must be >= 2 (one is discarded), "
+                f"got {conversions_per_phase}"
             )
         self.adc = adc
         self.leds = leds
@@ -110,6 +114,7 @@ class Multiplexer:
         self.phases: tuple[int | None, ...] = (None, *wavelengths_nm)
         self.per_phase = conversions_per_phase
         self.trace = trace
+        self.idle = idle
         self.stats = AcquisitionStats()
         self._period_s = adc.period_s
         self._last_index = -1
@@ -169,9 +174,14 @@ class Multiplexer:
             self._counts[self._phase] += 1
         if self.trace is not None:
             self.trace.append(ConversionRecord(index, t_event, self._phase, volts, discarded))
+        frame = None
         if index >= self._switch_index + self.per_phase:
-            return self._next_phase(t_event)
-        return None
+            frame = self._next_phase(t_event)
+        if self.idle is not None:
+            budget_s = t_event + self._period_s - self.clock.monotonic()
+            if budget_s > 0:
+                self.idle(budget_s)
+        return frame
 
     def _next_phase(self, t_event: float) -> Frame | None:
         finished = self._phase

@@ -9,6 +9,7 @@ on the ALERT/RDY line (a GPIO edge per conversion) or paced by the clock.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Protocol
 
@@ -33,7 +34,16 @@ CFG_COMP_QUE_DISABLE = 0b11  # ALERT/RDY high-impedance
 #: Full-scale range (V) → PGA field.
 PGA = {6.144: 0b000, 4.096: 0b001, 2.048: 0b010, 1.024: 0b011, 0.512: 0b100, 0.256: 0b101}
 #: Data rate (samples/s) → DR field.
-DATA_RATE = {8: 0b000, 16: 0b001, 32: 0b010, 64: 0b011, 128: 0b100, 250: 0b101, 475: 0b110, 860: 0b111}
+DATA_RATE = {
+    8: 0b000,
+    16: 0b001,
+    32: 0b010,
+    64: 0b011,
+    128: 0b100,
+    250: 0b101,
+    475: 0b110,
+    860: 0b111,
+}
 
 #: Thresholds that turn ALERT/RDY into a conversion-ready pin (Hi_thresh MSB = 1,
 #: Lo_thresh MSB = 0; datasheet "Conversion Ready Pin").
@@ -42,7 +52,12 @@ RDY_LO_THRESH = 0x0000
 
 
 def config_word(
-    *, full_scale_v: float, data_rate_sps: int, continuous: bool, ready_pin: bool, start: bool = False
+    *,
+    full_scale_v: float,
+    data_rate_sps: int,
+    continuous: bool,
+    ready_pin: bool,
+    start: bool = False,
 ) -> int:
     """Pack the config register.
 
@@ -108,7 +123,9 @@ class ADS1114:
         data_rate_sps: int = 860,
         ready_line: ReadyLine | None = None,
     ) -> None:
-        config_word(full_scale_v=full_scale_v, data_rate_sps=data_rate_sps, continuous=True, ready_pin=False)
+        config_word(
+            full_scale_v=full_scale_v, data_rate_sps=data_rate_sps, continuous=True, ready_pin=False
+        )
         self.bus = bus
         self.address = address
         self.clock = clock
@@ -169,7 +186,9 @@ class ADS1114:
         now = self.clock.monotonic()
         if due - now > timeout_s:
             self.clock.sleep(timeout_s)
-            raise ReadyTimeoutError(f"ADS1114 at {self.address:#04x}: next conversion beyond timeout")
+            raise ReadyTimeoutError(
+                f"ADS1114 at {self.address:#04x}: next conversion beyond timeout"
+            )
         if due > now:
             self.clock.sleep(due - now)
         self._next_due_s = due + self.period_s
@@ -185,7 +204,7 @@ class ADS1114:
         return code_to_volts(self.read_code(), self.full_scale_v)
 
     def single_shot_volts(self, timeout_s: float = 0.1) -> float:
-        """One conversion in single-shot mode, polling OS until done (leaves the ADC powered down)."""
+        """One single-shot conversion, polling OS until done; leaves the ADC powered down."""
         word = config_word(
             full_scale_v=self.full_scale_v,
             data_rate_sps=self.data_rate_sps,
@@ -205,14 +224,15 @@ class ADS1114:
     def power_down(self) -> None:
         """Stop converting (single-shot mode without a start)."""
         word = config_word(
-            full_scale_v=self.full_scale_v, data_rate_sps=self.data_rate_sps, continuous=False, ready_pin=False
+            full_scale_v=self.full_scale_v,
+            data_rate_sps=self.data_rate_sps,
+            continuous=False,
+            ready_pin=False,
         )
         self.write_register(REG_CONFIG, word)
         self._next_due_s = math.inf
 
     def close(self) -> None:
         """Power the ADC down; harmless to call twice. The bus and line belong to the caller."""
-        try:
+        with contextlib.suppress(OSError):
             self.power_down()
-        except OSError:
-            pass

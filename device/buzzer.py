@@ -7,6 +7,7 @@ acquisition.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from device.clock import Clock
@@ -60,8 +61,6 @@ class Buzzer:
     def close(self) -> None:
         """Silence and release the line; harmless to call twice."""
         self._edges = []
-        try:
+        with contextlib.suppress(OSError, ValueError):
             self._set(False)
-        except (OSError, ValueError):
-            pass
         self.line.close()

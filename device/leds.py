@@ -7,6 +7,7 @@ leaves all LEDs dark, never two lit.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -52,10 +53,8 @@ class LedBank:
     def close(self) -> None:
         """Switch every LED off and release the lines; harmless to call twice."""
         for line in self.lines.values():
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 line.write(False)
-            except (OSError, ValueError):
-                pass
             line.close()
         self.lit = None
 

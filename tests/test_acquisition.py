@@ -15,7 +15,7 @@ def lit_intervals(board):
     out = []
     end_of_time = board.clock.monotonic()
     for wl, line in board.led_lines.items():
-        hist = line.history + [(end_of_time, False)]
+        hist = [*line.history, (end_of_time, False)]
         out += [(t, t_next, wl) for (t, lv), (t_next, _) in zip(hist, hist[1:]) if lv]
     return sorted(out)
 
@@ -52,7 +52,7 @@ def test_gpio_history_never_has_two_leds_lit(rig_factory):
     list(rig.mux.run(2.0))
     intervals = lit_intervals(rig.board)
     assert len(intervals) > 200
-    for (a0, a1, wa), (b0, b1, wb) in zip(intervals, intervals[1:]):
+    for (_, a1, wa), (b0, _, wb) in zip(intervals, intervals[1:]):
         assert b0 >= a1, f"{wa} nm lit until {a1} while {wb} nm lit from {b0}"
 
 

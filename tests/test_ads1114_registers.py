@@ -55,8 +55,14 @@ def test_power_on_registers():
 
 def test_config_word_for_860sps_continuous_4v096():
     # PGA=001 (bits 11:9), MODE=0, DR=111 (bits 7:5), COMP_QUE=00 → 0x02E0; QUE=11 → 0x02E3
-    assert drv.config_word(full_scale_v=4.096, data_rate_sps=860, continuous=True, ready_pin=True) == 0x02E0
-    assert drv.config_word(full_scale_v=4.096, data_rate_sps=860, continuous=True, ready_pin=False) == 0x02E3
+    assert (
+        drv.config_word(full_scale_v=4.096, data_rate_sps=860, continuous=True, ready_pin=True)
+        == 0x02E0
+    )
+    assert (
+        drv.config_word(full_scale_v=4.096, data_rate_sps=860, continuous=True, ready_pin=False)
+        == 0x02E3
+    )
     single = drv.config_word(
         full_scale_v=2.048, data_rate_sps=128, continuous=False, ready_pin=False, start=True
     )
@@ -100,8 +106,13 @@ def test_conversion_completes_one_period_after_start():
 
 @pytest.mark.parametrize(
     ("volts", "fsr", "expected"),
-    [(5.0, 4.096, 0x7FFF), (-5.0, 4.096, 0x8000), (3.0, 2.048, 0x7FFF), (4.0959, 4.096, 0x7FFF),
-     (-1.0, 4.096, 0x10000 - 8000)],
+    [
+        (5.0, 4.096, 0x7FFF),
+        (-5.0, 4.096, 0x8000),
+        (3.0, 2.048, 0x7FFF),
+        (4.0959, 4.096, 0x7FFF),
+        (-1.0, 4.096, 0x10000 - 8000),
+    ],
 )
 def test_twos_complement_and_clipping_at_full_scale(volts, fsr, expected):
     clock, bus, chip = make(volts=volts)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from hwsim.clock import VirtualClock
 
@@ -36,7 +36,12 @@ REG_CONFIG = 0x01
 REG_LO_THRESH = 0x02
 REG_HI_THRESH = 0x03
 
-POWER_ON = {REG_CONVERSION: 0x0000, REG_CONFIG: 0x8583, REG_LO_THRESH: 0x8000, REG_HI_THRESH: 0x7FFF}
+POWER_ON = {
+    REG_CONVERSION: 0x0000,
+    REG_CONFIG: 0x8583,
+    REG_LO_THRESH: 0x8000,
+    REG_HI_THRESH: 0x7FFF,
+}
 
 OS_BIT = 1 << 15
 MODE_BIT = 1 << 8

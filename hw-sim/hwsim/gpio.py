@@ -15,7 +15,6 @@ from __future__ import annotations
 import bisect
 import collections
 import math
-from collections.abc import Iterator
 from typing import NamedTuple, Protocol
 
 from hwsim.clock import VirtualClock

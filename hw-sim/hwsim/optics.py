@@ -65,7 +65,9 @@ def extinction_at(table: Mapping[float, tuple[float, float]], wavelength_nm: flo
     """Linear interpolation of the table at ``wavelength_nm`` → (ε_HbO2, ε_HHb), cm⁻¹/M."""
     grid = sorted(table)
     if not grid[0] <= wavelength_nm <= grid[-1]:
-        raise ValueError(f"wavelength {wavelength_nm} nm is outside the table ({grid[0]}–{grid[-1]})")
+        raise ValueError(
+            f"wavelength {wavelength_nm} nm is outside the table ({grid[0]}–{grid[-1]})"
+        )
     for lo, hi in zip(grid, grid[1:]):
         if lo <= wavelength_nm <= hi:
             w = (wavelength_nm - lo) / (hi - lo)
