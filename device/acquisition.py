@@ -59,11 +59,13 @@ class Frame:
         volts: Mean detector voltage per phase, in the order (dark, λ1, λ2, λ3), V;
             NaN for a phase with no kept conversion.
         kept: Conversions averaged per phase.
+        peak_v: Highest kept conversion per phase, V (saturation shows here first).
     """
 
     t_s: float
     volts: tuple[float, ...]
     kept: tuple[int, ...]
+    peak_v: tuple[float, ...]
 
 
 @dataclass
@@ -124,8 +126,11 @@ class Multiplexer:
         # are set before the ADC starts, so nothing is in flight at start: as if the
         # switch came before conversion −1, whose successor (0) is then kept.
         self._switch_index = -2
-        self._sums = [0.0] * len(self.phases)
-        self._counts = [0] * len(self.phases)
+        self._reset_sums()
+
+    def _reset_sums(self) -> None:
+        n = len(self.phases)
+        self._sums, self._counts, self._peaks = [0.0] * n, [0] * n, [-math.inf] * n
 
     @property
     def period_s(self) -> float:
@@ -172,6 +177,8 @@ class Multiplexer:
         elif volts is not None and index > self._switch_index:
             self._sums[self._phase] += volts
             self._counts[self._phase] += 1
+            if volts > self._peaks[self._phase]:
+                self._peaks[self._phase] = volts
         if self.trace is not None:
             self.trace.append(ConversionRecord(index, t_event, self._phase, volts, discarded))
         frame = None
@@ -194,9 +201,9 @@ class Multiplexer:
         if finished != len(self.phases) - 1:
             return None
         volts = tuple(s / c if c else math.nan for s, c in zip(self._sums, self._counts))
-        frame = Frame(t_event, volts, tuple(self._counts))
-        self._sums = [0.0] * len(self.phases)
-        self._counts = [0] * len(self.phases)
+        peaks = tuple(p if c else math.nan for p, c in zip(self._peaks, self._counts))
+        frame = Frame(t_event, volts, tuple(self._counts), peaks)
+        self._reset_sums()
         self.stats.frames += 1
         return frame
 

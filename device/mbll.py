@@ -25,7 +25,7 @@ from typing import NamedTuple, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .extinction import extinction_natural_per_um
+from device.extinction import extinction_natural_per_um
 
 __all__ = [
     "DEFAULT_DISTANCE_CM",
@@ -90,7 +90,7 @@ def _as_float_array(value: FloatOrArray, name: str, expected: str) -> np.ndarray
         ) from None
 
 
-def delta_od(intensity: ArrayLike, baseline: ArrayLike) -> np.ndarray:
+def delta_od(intensity: ArrayLike, baseline: ArrayLike, *, invalid: str = "warn") -> np.ndarray:
     """Change in optical density, ΔOD = -ln(I / I0) (seed eq. 5).
 
     Parameters
@@ -101,6 +101,10 @@ def delta_od(intensity: ArrayLike, baseline: ArrayLike) -> np.ndarray:
     baseline : array-like of float, shape (n_wavelengths,)
         Reference intensity I0 per wavelength, dark-subtracted the same way (V_0 − V_dark0),
         e.g. the mean over the first 20 s of rest. Must be finite and > 0.
+    invalid : {"warn", "nan"}
+        What to do with non-positive or non-finite intensities. "warn" (default): warn if
+        some are, raise if all are. "nan": set them to NaN quietly, for a live stream whose
+        quality flags already report the cause (sensor off the skin, saturation).
 
     Returns
     -------
@@ -119,6 +123,8 @@ def delta_od(intensity: ArrayLike, baseline: ArrayLike) -> np.ndarray:
     RuntimeWarning
         If *some* intensities are non-positive or non-finite; those samples become NaN.
     """
+    if invalid not in ("warn", "nan"):
+        raise ValueError(f'invalid must be "warn" or "nan", got {invalid!r}')
     i_t = _as_float_array(intensity, "intensity", "an array")
     i_0 = _as_float_array(baseline, "baseline", "a 1-D array")
     if i_t.ndim not in (1, 2):
@@ -139,12 +145,12 @@ def delta_od(intensity: ArrayLike, baseline: ArrayLike) -> np.ndarray:
         )
     good = np.isfinite(i_t) & (i_t > 0)
     n_bad = int(good.size - np.count_nonzero(good))
-    if good.size and n_bad == good.size:
+    if n_bad and invalid == "warn" and n_bad == good.size:
         raise ValueError(
             f"all {good.size} intensity values are non-positive or non-finite, expected "
             "dark-subtracted intensities > 0; is the sensor on the skin, is the dark level right?"
         )
-    if n_bad:
+    if n_bad and invalid == "warn":
         warnings.warn(
             f"{n_bad} of {good.size} intensity values are non-positive or non-finite "
             "(expected dark-subtracted intensities > 0); their ΔOD is set to NaN",
