@@ -44,7 +44,8 @@ def main() -> None:
     for i in range(args.repeats):
         wall = one_run(args.seconds)
         speedups.append(args.seconds / wall)
-        print(f"run {i + 1}: {args.seconds:.0f} s simulated in {wall:.3f} s wall = {speedups[-1]:.0f}x")
+        print(f"run {i + 1}: {args.seconds:.0f} s simulated in {wall:.3f} s wall", end=" ")
+        print(f"= {speedups[-1]:.0f}x")
     print(f"median speed-up: {statistics.median(speedups):.0f}x real time (target >= 50x)")
 
 
