@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from PIL import ImageDraw
+
 from device.acquisition import Frame, Multiplexer
 from device.clock import Clock
 from device.oled import Display
@@ -47,13 +49,14 @@ def format_line(summary: SecondSummary, wavelengths_nm: tuple[int, ...], lost: i
     )
 
 
-def draw_summary(display: Display, summary: SecondSummary, wavelengths_nm: tuple[int, ...]) -> None:
-    """Show the light levels on the OLED, one LED per line."""
-    with display.frame() as draw:
-        draw.text((0, 0), f"NIRS light  t={summary.t_s:5.0f}s", fill="white")
-        for row, (wl, v) in enumerate(zip(wavelengths_nm, summary.light_v), start=1):
-            draw.text((0, 13 * row), f"{wl} nm  {v:6.3f} V", fill="white")
-        draw.text((0, 52), f"dark {summary.dark_v * 1e3:5.1f} mV", fill="white")
+def draw_summary(
+    draw: ImageDraw.ImageDraw, summary: SecondSummary, wavelengths_nm: tuple[int, ...]
+) -> None:
+    """Draw the light levels for a 128×64 screen, one LED per line."""
+    draw.text((0, 0), f"NIRS light  t={summary.t_s:5.0f}s", fill="white")
+    for row, (wl, v) in enumerate(zip(wavelengths_nm, summary.light_v), start=1):
+        draw.text((0, 13 * row), f"{wl} nm  {v:6.3f} V", fill="white")
+    draw.text((0, 52), f"dark {summary.dark_v * 1e3:5.1f} mV", fill="white")
 
 
 def run_monitor(
@@ -78,7 +81,8 @@ def run_monitor(
             summaries.append(summary)
             emit(format_line(summary, wavelengths, mux.stats.lost))
             if display is not None:
-                draw_summary(display, summary, wavelengths)
+                with display.frame() as draw:
+                    draw_summary(draw, summary, wavelengths)
             pending = []
             next_report += 1.0
     return summaries

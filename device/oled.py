@@ -1,9 +1,16 @@
 """The wearable's 128 x 64 SSD1306 OLED, driven by luma.oled over an already-open I²C bus.
 
-:func:`open_oled` initialises the panel and says clearly when nothing answers, so the app can
-run headless. :class:`Display` draws frames with a ``luma.core.render.canvas`` and turns an
-I²C error during a frame into a counted failure: a glitch on the bus must never stop the
-measurement.
+The OLED shares its bus with the ADS1114, which converts every 1.16 ms (860 SPS). A whole
+frame is 33 SMBus block writes, about 25 ms of bus time at 400 kHz: sent in one go it would
+cost some 21 conversions. So luma stays the chip protocol, but its serial interface is
+:class:`QueuedI2C`, which queues luma's messages instead of sending them; the acquisition
+loop sends them a few at a time in the bus time left between two conversions
+(:meth:`Display.pump`).
+
+:func:`open_oled` initialises the panel (synchronously) and says clearly when nothing
+answers, so the app can run headless. :class:`Display` draws frames with a
+``luma.core.render.canvas`` and turns an I²C error while sending into a counted failure: a
+glitch on the bus must never stop the measurement.
 
 Imports only luma, Pillow and the standard library (the board has 64 MB of RAM).
 """
@@ -11,13 +18,12 @@ Imports only luma, Pillow and the standard library (the board has 64 MB of RAM).
 from __future__ import annotations
 
 import contextlib
-import errno
+import math
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
-import luma.core.error
-from luma.core.interface.serial import i2c
 from luma.core.render import canvas
 from luma.oled.device import ssd1306
 from PIL import Image, ImageDraw
@@ -33,9 +39,26 @@ SUPPORTED_SIZES = ((128, 64), (128, 32), (96, 16), (64, 48), (64, 32))
 #: ``rotate`` values: quarter turns clockwise.
 ROTATIONS = (0, 1, 2, 3)
 
-#: What a failed transfer looks like through luma: the adapter's OSError, or luma's own error
-#: when the adapter reports EIO / EREMOTEIO.
-TRANSFER_ERRORS = (OSError, luma.core.error.DeviceNotFoundError)
+#: SSD1306 control bytes (datasheet 8.1.5.1) as luma's ``i2c`` interface sends them: Co = 0,
+#: then D/C# = 0 (the rest of the message is commands) or 1 (the rest is GDDRAM data).
+CONTROL_COMMANDS = 0x00
+CONTROL_DATA = 0x40
+
+#: Most bytes an SMBus block write carries after its command byte (Linux I2C_SMBUS_BLOCK_MAX).
+SMBUS_BLOCK_MAX = 32
+
+#: Default SCL frequency, Hz (I²C Fast-mode, as the board's bus runs).
+DEFAULT_BUS_HZ = 400_000.0
+
+#: Bit-times per byte on the wire: 8 data bits and the acknowledge.
+I2C_BITS_PER_BYTE = 9
+#: Bit-times of the start and the stop condition of a transfer.
+I2C_START_STOP_BITS = 2
+#: Bytes of a block write besides its payload: the address byte and the control byte.
+I2C_HEADER_BYTES = 2
+
+#: 7-bit addresses a chip may use (the others are reserved by the I²C specification).
+ADDRESS_RANGE = range(0x03, 0x78)
 
 
 class OledNotFoundError(DeviceError, OSError):
@@ -55,24 +78,204 @@ class OledNotFoundError(DeviceError, OSError):
         self.bus_name = bus_name
 
 
-class _Ssd1306(ssd1306):
-    """luma's ``ssd1306`` whose ``cleanup()`` runs at most once.
+class I2CMessage(NamedTuple):
+    """One queued I²C write: ``write_i2c_block_data(address, control, list(payload))``.
 
-    luma registers an ``atexit`` hook per device that calls ``cleanup()``: after an explicit
-    close, or after an initialisation that failed, that hook must not touch the bus again.
+    Attributes:
+        control: The SSD1306 control byte, :data:`CONTROL_COMMANDS` or :data:`CONTROL_DATA`.
+        payload: The command or GDDRAM bytes, at most :data:`SMBUS_BLOCK_MAX`.
     """
 
-    def __init__(self, serial_interface: i2c, **kwargs: Any) -> None:
-        self._cleaned_up = True  # until the init sequence went through
-        super().__init__(serial_interface, **kwargs)
-        self._cleaned_up = False
+    control: int
+    payload: bytes
+
+
+class QueuedI2C:
+    """A luma serial interface that queues I²C messages, to be sent later in bus-time slices.
+
+    It offers what luma's ``luma.core.interface.serial.i2c`` offers a device (``command``,
+    ``data``, ``cleanup``) and cuts the bytes into the same messages as that class does on a
+    bus it did not open: one block write with control byte 0x00 per ``command()`` call, and
+    block writes of up to 32 bytes with control byte 0x40 for ``data()``. Nothing is sent
+    until :meth:`pump` or :meth:`flush`. Errors of the bus are raised as the bus raised them
+    (``OSError``, e.g. :class:`device.errors.I2CError` from a ``RetryingBus``), keeping their
+    errno.
+
+    Args:
+        bus: An opened ``smbus2.SMBus``-like object; it stays the caller's to close.
+        address: 7-bit I²C address of the display.
+        bus_hz: SCL frequency used to estimate transfer times, Hz.
+
+    Raises:
+        ValueError: Address outside 0x03..0x77, or ``bus_hz`` not a positive finite number.
+    """
+
+    def __init__(
+        self, bus: Any, address: int = DEFAULT_ADDRESS, *, bus_hz: float = DEFAULT_BUS_HZ
+    ) -> None:
+        if address not in ADDRESS_RANGE:
+            raise ValueError(f"7-bit I2C address must be within 0x03..0x77, got {address!r}")
+        if not (math.isfinite(bus_hz) and bus_hz > 0):
+            raise ValueError(f"bus_hz must be a positive number of Hz, got {bus_hz!r}")
+        self.bus = bus
+        self.address = address
+        self.bus_hz = float(bus_hz)
+        #: Messages written to the bus so far (a failed one is not counted).
+        self.messages_sent = 0
+        self._queue: deque[I2CMessage] = deque()
+
+    # -- luma's serial interface -------------------------------------------------------------
+
+    def command(self, *cmd: int) -> None:
+        """Queue ``cmd`` as one command message.
+
+        Raises:
+            ValueError: More than :data:`SMBUS_BLOCK_MAX` bytes, or a byte outside 0..255.
+        """
+        if len(cmd) > SMBUS_BLOCK_MAX:
+            raise ValueError(
+                f"a command message holds at most {SMBUS_BLOCK_MAX} bytes, got {len(cmd)}"
+            )
+        self._queue.append(I2CMessage(CONTROL_COMMANDS, bytes(cmd)))
+
+    def data(self, data: Sequence[int]) -> None:
+        """Queue GDDRAM bytes as data messages of up to :data:`SMBUS_BLOCK_MAX` bytes each.
+
+        Raises:
+            ValueError: A byte outside 0..255.
+        """
+        payload = bytes(data)
+        for start in range(0, len(payload), SMBUS_BLOCK_MAX):
+            self._queue.append(I2CMessage(CONTROL_DATA, payload[start : start + SMBUS_BLOCK_MAX]))
 
     def cleanup(self) -> None:
-        """Blank the panel and switch it off (unless ``persist``), once; later calls do nothing."""
+        """Send what is queued (luma calls this last, after blanking the panel).
+
+        The bus is not closed: it is the caller's. Whatever is left after an error is dropped.
+        """
+        try:
+            self.flush()
+        finally:
+            self.discard()
+
+    # -- the queue ---------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Number of messages queued."""
+        return len(self._queue)
+
+    def peek(self) -> I2CMessage | None:
+        """The message :meth:`pump` sends next, or ``None`` if the queue is empty."""
+        return self._queue[0] if self._queue else None
+
+    def estimated_s(self, message: I2CMessage) -> float:
+        """Bus time of ``message``: start, stop and 9 bit-times per byte, seconds.
+
+        The bytes are the address, the control byte and the payload. A transfer that a
+        ``RetryingBus`` repeats takes this once per attempt.
+        """
+        n_bytes = I2C_HEADER_BYTES + len(message.payload)
+        return (I2C_START_STOP_BITS + I2C_BITS_PER_BYTE * n_bytes) / self.bus_hz
+
+    def pump(self, budget_s: float) -> int:
+        """Send queued messages, in order, while the next one's estimate fits what is left.
+
+        The budget is reduced by each message's :meth:`estimated_s`; sending stops at the
+        first message that would not fit, so none is sent past the budget (a budget of zero
+        or less sends nothing). A message that fails is dropped from the queue; the error
+        propagates and the messages after it stay queued.
+
+        Args:
+            budget_s: Bus time available, seconds.
+
+        Returns:
+            Number of messages sent.
+
+        Raises:
+            ValueError: ``budget_s`` is NaN.
+            OSError: A transfer failed (as the bus raised it).
+        """
+        if math.isnan(budget_s):
+            raise ValueError("budget_s must be a number of seconds, got nan")
+        left_s = budget_s
+        sent = 0
+        while self._queue:
+            cost_s = self.estimated_s(self._queue[0])
+            if cost_s > left_s:
+                break
+            message = self._queue.popleft()
+            self.bus.write_i2c_block_data(self.address, message.control, list(message.payload))
+            self.messages_sent += 1
+            left_s -= cost_s
+            sent += 1
+        return sent
+
+    def flush(self) -> int:
+        """Send every queued message, as :meth:`pump` does with no time limit.
+
+        Returns:
+            Number of messages sent.
+        """
+        return self.pump(math.inf)
+
+    def discard(self, count: int | None = None, *, skip: int = 0) -> int:
+        """Drop queued messages without sending them.
+
+        Args:
+            count: How many to drop; all of them (after ``skip``) if ``None``.
+            skip: How many at the front of the queue to keep ahead of the dropped ones.
+
+        Returns:
+            Number of messages dropped.
+
+        Raises:
+            ValueError: ``count`` or ``skip`` negative.
+        """
+        if skip < 0 or (count is not None and count < 0):
+            raise ValueError(f"count and skip must be >= 0, got count={count!r}, skip={skip!r}")
+        available = max(0, len(self._queue) - skip)
+        dropped = available if count is None else min(count, available)
+        if dropped:
+            kept = list(self._queue)
+            del kept[skip : skip + dropped]
+            self._queue = deque(kept)
+        return dropped
+
+
+class _Ssd1306(ssd1306):
+    """luma's ``ssd1306`` on a :class:`QueuedI2C`, initialised synchronously.
+
+    ``cleanup()`` runs at most once: luma registers an ``atexit`` hook per device that calls
+    it, and after an explicit close, or after an initialisation that failed, that hook must
+    not touch the bus again.
+    """
+
+    def __init__(self, serial_interface: QueuedI2C, **kwargs: Any) -> None:
+        self._cleaned_up = True  # until the init sequence went through
+        super().__init__(serial_interface, **kwargs)  # queues the init sequence and a clear
+        try:
+            serial_interface.flush()
+        except BaseException:
+            serial_interface.discard()
+            raise
+        self._cleaned_up = False
+
+    @property
+    def serial_interface(self) -> QueuedI2C:
+        """The queue luma's messages go to."""
+        return self._serial_interface
+
+    def cleanup(self) -> None:
+        """Drop what is queued, blank the panel and switch it off (unless ``persist``), once.
+
+        The blanking is sent at once; later calls do nothing.
+        """
         if self._cleaned_up:
             return
         self._cleaned_up = True
-        super().cleanup()
+        self._serial_interface.discard()
+        super().cleanup()  # queues hide + clear, then QueuedI2C.cleanup() sends them
 
 
 def _bus_name(bus: object) -> str:
@@ -97,12 +300,16 @@ def open_oled(
     width: int = 128,
     height: int = 64,
     rotate: int = 0,
+    bus_hz: float = DEFAULT_BUS_HZ,
 ) -> ssd1306:
     """Initialise the SSD1306 at ``address`` on ``bus`` and return the luma device.
 
-    The bus stays the caller's: luma's ``i2c`` interface closes only buses it opened itself.
-    Closing the device (``device.cleanup()``, or :meth:`Display.close`) blanks the panel and
-    is harmless to repeat; luma's exit hook does nothing after it.
+    The device talks through a :class:`QueuedI2C` (``device.serial_interface``): the
+    initialisation is sent before this returns, later frames are only queued until someone
+    pumps or flushes the queue (:class:`Display` does). The bus stays the caller's. Closing
+    the device (``device.cleanup()``, or :meth:`Display.close`) drops what is queued and
+    blanks the panel at once; it is harmless to repeat and luma's exit hook does nothing
+    after it.
 
     Args:
         bus: An opened ``smbus2.SMBus``-like object (``smbus2.SMBus``,
@@ -111,82 +318,148 @@ def open_oled(
         width: Panel width, pixels.
         height: Panel height, pixels.
         rotate: Quarter turns clockwise applied to every frame: 0, 1, 2 or 3.
+        bus_hz: SCL frequency of ``bus``, Hz, for the transfer-time estimates.
 
     Returns:
         A ``luma.oled.device.ssd1306``, switched on and cleared.
 
     Raises:
         OledNotFoundError: The chip did not answer during initialisation.
-        ValueError: Unsupported size or rotation.
+        ValueError: Unsupported size or rotation, bad address or ``bus_hz``.
     """
     if (width, height) not in SUPPORTED_SIZES:
         sizes = ", ".join(f"{w}x{h}" for w, h in SUPPORTED_SIZES)
         raise ValueError(f"unsupported SSD1306 size {width}x{height}; expected one of {sizes}")
     if rotate not in ROTATIONS:
         raise ValueError(f"rotate must be one of {ROTATIONS}, got {rotate!r}")
-    serial = i2c(bus=bus, address=address)
+    serial = QueuedI2C(bus, address, bus_hz=bus_hz)
     try:
         return _Ssd1306(serial, width=width, height=height, rotate=rotate)
     except OSError as exc:
         raise OledNotFoundError(exc.errno, address, _bus_name(bus)) from exc
-    except luma.core.error.DeviceNotFoundError as exc:
-        # luma raises it while handling the adapter's EIO / EREMOTEIO: take the errno from there
-        code = getattr(exc.__context__, "errno", errno.EIO)
-        raise OledNotFoundError(code, address, _bus_name(bus)) from exc
 
 
 class Display:
-    """Frames on an OLED, where an I²C error costs one frame and never the program.
+    """Frames on an OLED, sent in slices of bus time; an I²C error costs one frame, never more.
+
+    :meth:`frame` only queues the frame. :meth:`pump` sends what fits in a given bus time
+    (the acquisition loop calls it with the time left before the next conversion) and
+    :meth:`flush` sends everything. A frame drawn while the previous one is still queued
+    replaces it: the panel shows the newest figures, never a backlog.
 
     Args:
-        device: A luma device, usually from :func:`open_oled`.
+        device: A luma device from :func:`open_oled`.
 
     Attributes:
-        failures: Frames (and closes) that failed with an I²C error.
+        failures: I²C errors counted: each cost the rest of a frame (or a close).
         consecutive_failures: Failures since the last frame that went through.
-        frames_sent: Frames that reached the display.
+        frames_sent: Frames whose last message went out.
+        frames_dropped: Queued frames replaced by a newer one before they were sent.
         last_error: The most recent I²C error, or ``None``.
+
+    Raises:
+        TypeError: ``device`` does not talk through a :class:`QueuedI2C`.
 
     Example::
 
         display = Display(open_oled(bus))
         with display.frame() as draw:
             draw.text((0, 0), "750 nm 1.234 V", fill="white")
+        while display.frame_pending:
+            display.pump(1.0e-3)  # between two ADC reads
         display.close()
     """
 
     def __init__(self, device: Any) -> None:
+        queue = getattr(device, "serial_interface", None)
+        if not isinstance(queue, QueuedI2C):
+            raise TypeError(
+                "Display needs a device from open_oled(), whose serial interface is a "
+                f"QueuedI2C; got {type(device).__name__} with {type(queue).__name__}"
+            )
         self.device = device
+        self._queue = queue
         self.failures = 0
         self.consecutive_failures = 0
         self.frames_sent = 0
+        self.frames_dropped = 0
         self.last_error: BaseException | None = None
         self._closed = False
+        # The queue holds, in order: `_ahead` messages not of the frame (commands sent through
+        # the device directly), then the `_frame_left` unsent messages of the current frame,
+        # then maybe more of the former.
+        self._ahead = 0
+        self._frame_left = 0
 
     @property
     def closed(self) -> bool:
         """True after :meth:`close`."""
         return self._closed
 
+    @property
+    def frame_pending(self) -> bool:
+        """True while a frame is queued and not completely sent."""
+        return self._frame_left > 0
+
     def _check_open(self) -> None:
         if self._closed:
             raise ValueError("I/O operation on closed Display")
-
-    def _sent(self) -> None:
-        self.frames_sent += 1
-        self.consecutive_failures = 0
 
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1
         self.consecutive_failures += 1
         self.last_error = exc
 
+    def _drop_queued_frame(self) -> None:
+        """Drop the unsent rest of the queued frame, if any, keeping other messages."""
+        if self._frame_left:
+            self._queue.discard(self._frame_left, skip=self._ahead)
+            self._frame_left = 0
+            self._ahead = 0
+            self.frames_dropped += 1
+
+    def _account_sent(self, count: int) -> None:
+        """``count`` messages left the front of the queue."""
+        passed = min(count, self._ahead)
+        self._ahead -= passed
+        count -= passed
+        if self._frame_left and count:
+            self._frame_left -= min(count, self._frame_left)
+            if not self._frame_left:
+                self.frames_sent += 1
+                self.consecutive_failures = 0
+
+    def _account_failure(self, exc: OSError) -> None:
+        """The message at the front of the queue failed (the queue dropped it)."""
+        self._failed(exc)
+        if self._ahead:
+            self._ahead -= 1  # not a frame message: the frame itself is intact
+        elif self._frame_left:
+            # The next frame starts with the column and page address commands: it repaints
+            # the whole panel whatever part of this one arrived.
+            self._queue.discard(self._frame_left - 1)
+            self._frame_left = 0
+
+    def _send(self, budget_s: float) -> tuple[int, bool]:
+        """Pump the queue for ``budget_s``; returns (messages sent, an error was counted)."""
+        before = self._queue.messages_sent
+        try:
+            self._queue.pump(budget_s)
+        except OSError as exc:
+            self._account_sent(self._queue.messages_sent - before)
+            self._account_failure(exc)
+            return self._queue.messages_sent - before, True
+        sent = self._queue.messages_sent - before
+        self._account_sent(sent)
+        return sent, False
+
     @contextlib.contextmanager
     def frame(self) -> Iterator[ImageDraw.ImageDraw]:
-        """Draw one frame; it is sent when the ``with`` block ends without an exception.
+        """Draw one frame; it is queued when the ``with`` block ends without an exception.
 
-        An exception raised inside the block propagates and nothing is sent. An I²C error
-        while sending is counted in :attr:`failures` and swallowed.
+        The queued frame replaces one still queued (counted in :attr:`frames_dropped`); it
+        goes out with :meth:`pump` or :meth:`flush`. An exception raised inside the block
+        propagates, nothing is queued and a frame already queued stays.
 
         Yields:
             A ``PIL.ImageDraw.ImageDraw`` on a blank image of the device's size.
@@ -195,20 +468,52 @@ class Display:
             ValueError: The display is closed.
         """
         self._check_open()
-        sending = False
-        try:
-            with canvas(self.device) as draw:
-                yield draw
-                sending = True  # the block finished: leaving the canvas sends the frame
-        except TRANSFER_ERRORS as exc:
-            if not sending:
-                raise
-            self._failed(exc)
-        else:
-            self._sent()
+        with canvas(self.device) as draw:
+            yield draw
+            self._drop_queued_frame()
+            self._ahead = self._queue.pending
+        # leaving the canvas went through device.display(): the frame is in the queue
+        self._frame_left = self._queue.pending - self._ahead
+
+    def pump(self, budget_s: float) -> int:
+        """Send queued messages that fit in ``budget_s`` seconds of bus time.
+
+        Meant for the acquisition loop, after each conversion, with the time left before
+        the next one. An I²C error is counted in :attr:`failures`, the rest of that frame is
+        dropped and the call returns (the failed transfer took an unknown share of the
+        budget). A closed display has nothing queued: the call returns 0.
+
+        Args:
+            budget_s: Bus time available, seconds; nothing is sent if it is 0 or less.
+
+        Returns:
+            Number of messages sent.
+
+        Raises:
+            ValueError: ``budget_s`` is NaN.
+        """
+        if self._closed:
+            return 0
+        return self._send(budget_s)[0]
+
+    def flush(self) -> int:
+        """Send everything queued now, however long it takes (about 25 ms per frame at 400 kHz).
+
+        I²C errors are counted as in :meth:`pump`; what remains after one is still sent.
+
+        Returns:
+            Number of messages sent.
+        """
+        total = 0
+        while not self._closed and self._queue.pending:
+            sent, _ = self._send(math.inf)
+            total += sent
+        return total
 
     def show(self, image: Image.Image) -> bool:
-        """Send a ready-made image (the device's mode and size).
+        """Send a ready-made image (the device's mode and size) at once.
+
+        It replaces a queued frame, and sends everything queued with it (:meth:`flush`).
 
         Returns:
             True if the frame reached the display, False if an I²C error was counted instead.
@@ -217,25 +522,27 @@ class Display:
             ValueError: The display is closed.
         """
         self._check_open()
-        try:
-            self.device.display(image)
-        except TRANSFER_ERRORS as exc:
-            self._failed(exc)
-            return False
-        self._sent()
-        return True
+        self._drop_queued_frame()
+        self._ahead = self._queue.pending
+        self.device.display(image)
+        self._frame_left = self._queue.pending - self._ahead
+        sent_before = self.frames_sent
+        self.flush()
+        return self.frames_sent > sent_before
 
     def close(self) -> None:
-        """Blank and switch off the panel; harmless to call twice.
+        """Drop what is queued, then blank and switch off the panel; harmless to call twice.
 
         An I²C error while doing so is counted, not raised: the bus may already be gone.
         """
         if self._closed:
             return
         self._closed = True
+        self._queue.discard()
+        self._ahead = self._frame_left = 0
         try:
             self.device.cleanup()
-        except TRANSFER_ERRORS as exc:
+        except OSError as exc:
             self._failed(exc)
 
     def __enter__(self) -> Display:

@@ -6,12 +6,18 @@ through the simulated chip against what luma's own ``dummy`` device renders for 
 drawing (pixel for pixel, so every byte of luma's stream must be decoded right); and each
 display setting (re-map, scan direction, start line, ...) against the reference picture moved
 the way the datasheet says.
+
+The driver side queues luma's messages (device.oled.QueuedI2C) and sends them in slices of
+bus time between ADC conversions: checked for the exact messages, for estimates against the
+simulated bus's own clock, and for frames sent in slices ending pixel-identical to flushed ones.
 """
 
 from __future__ import annotations
 
 import errno
+import math
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -26,9 +32,9 @@ from luma.oled.device import ssd1306
 from numpy.testing import assert_array_equal
 from PIL import Image, ImageDraw
 
-from device.errors import DeviceError
+from device.errors import DeviceError, I2CError
 from device.i2c import RetryingBus
-from device.oled import Display, OledNotFoundError, open_oled
+from device.oled import Display, I2CMessage, OledNotFoundError, QueuedI2C, open_oled
 from hwsim import ssd1306 as sim
 from hwsim.i2c import SimI2CBus
 from hwsim.ssd1306 import SimSSD1306
@@ -40,6 +46,14 @@ ONE_CMD = 0x80  # control byte: Co = 1, D/C# = 0 (one command byte, then a contr
 ONE_DATA = 0xC0  # control byte: Co = 1, D/C# = 1 (one data byte, then a control byte)
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: Messages of one 128 x 64 frame from luma: the column/page address command, then 1024
+#: GDDRAM bytes in 32-byte block writes.
+FRAME_MESSAGES = 1 + 128 * 8 // 32
+#: The ADS1114 on the same bus: a conversion every 1/860 s, read in a 2-byte block read
+#: (address, register, repeated-start address, 2 data bytes: 5 bytes, 9 bits each, + start/stop).
+ADC_PERIOD_S = 1.0 / 860.0
+ADC_READ_S = (2 + 9 * 5) / 400_000.0
 
 
 @pytest.fixture
@@ -80,8 +94,10 @@ def reference(rotate: int = 0) -> np.ndarray:
 
 
 def draw_on(device) -> None:
+    """Draw the readout through luma's canvas and send it (open_oled's devices only queue)."""
     with canvas(device) as draw:
         draw_readout(draw, device.size)
+    device.serial_interface.flush()
 
 
 # -- (a) exact bytes -> GDDRAM -----------------------------------------------------------------
@@ -198,6 +214,7 @@ def test_luma_init_sequence_is_decoded(oled, chip: SimSSD1306) -> None:
     # 14 init commands, contrast, column + page address of clear(), display on
     assert chip.commands_received == 18
     assert chip.data_bytes_received == 128 * 8
+    assert oled.serial_interface.pending == 0  # open_oled sends the init sequence itself
 
 
 @pytest.mark.parametrize("rotate", [0, 1, 2, 3])
@@ -213,12 +230,19 @@ def test_luma_text_frame_is_pixel_identical_to_luma_dummy(
     device.cleanup()
 
 
-def test_display_frame_reaches_the_chip(oled, chip: SimSSD1306) -> None:
+def test_display_frame_is_queued_then_flushed_to_the_chip(oled, chip: SimSSD1306) -> None:
     display = Display(oled)
+    before = chip.messages_received
     with display.frame() as draw:
         draw_readout(draw, oled.size)
+    assert chip.messages_received == before  # queued only
+    assert display.frame_pending and oled.serial_interface.pending == FRAME_MESSAGES
+    assert display.frames_sent == 0
+    assert display.flush() == FRAME_MESSAGES
     assert_array_equal(chip.frame(), reference())
-    assert (display.frames_sent, display.failures) == (1, 0)
+    assert (display.frames_sent, display.failures, display.frames_dropped) == (1, 0, 0)
+    assert not display.frame_pending
+    assert display.flush() == 0
 
 
 # -- (c) PNG output ---------------------------------------------------------------------------
@@ -328,8 +352,8 @@ def test_open_oled_when_the_chip_stopped_answering(bus: SimI2CBus, chip: SimSSD1
         open_oled(bus, ADDRESS)
 
 
-def test_open_oled_keeps_the_errno_luma_wraps() -> None:
-    class EioBus:  # an adapter that reports a NACK as EIO: luma turns it into its own error
+def test_open_oled_keeps_the_adapters_errno() -> None:
+    class EioBus:  # an adapter that reports a NACK as EIO
         def write_i2c_block_data(self, addr: int, reg: int, data: list[int]) -> None:
             raise OSError(errno.EIO, os.strerror(errno.EIO))
 
@@ -361,6 +385,7 @@ def test_failed_frame_is_counted_and_the_next_one_repaints(oled, bus, chip) -> N
     bus.fault_rate = 1.0
     with display.frame() as draw:
         draw.text((0, 0), "lost", fill="white")
+    assert display.flush() == 0
     assert (display.failures, display.consecutive_failures, display.frames_sent) == (1, 1, 0)
     assert isinstance(display.last_error, OSError)
     assert display.last_error.errno == errno.ENXIO
@@ -368,6 +393,7 @@ def test_failed_frame_is_counted_and_the_next_one_repaints(oled, bus, chip) -> N
     bus.fault_rate = 0.0
     with display.frame() as draw:
         draw_readout(draw, oled.size)
+    display.flush()
     assert (display.failures, display.consecutive_failures, display.frames_sent) == (1, 0, 1)
     assert_array_equal(chip.frame(), reference())
 
@@ -378,7 +404,9 @@ def test_faults_in_the_middle_of_frames_never_escape(oled, bus, chip) -> None:
     for _ in range(20):
         with display.frame() as draw:
             draw.text((0, 0), "noise", fill="white")
+        display.flush()
     assert display.failures > 0
+    assert display.frames_dropped == 0
     assert display.failures + display.frames_sent == 20
     bus.fault_rate = 0.0
     assert display.show(_reference_image())
@@ -390,13 +418,18 @@ def _reference_image() -> Image.Image:
     return Image.fromarray(reference()).convert("1")
 
 
-def test_errors_raised_while_drawing_propagate_and_send_nothing(oled, chip) -> None:
+def test_errors_raised_while_drawing_propagate_and_queue_nothing(oled, chip) -> None:
     display = Display(oled)
+    with display.frame() as draw:
+        draw_readout(draw, oled.size)
     before = chip.data_bytes_received
     with pytest.raises(OSError, match="sensor"), display.frame():
         raise OSError(errno.EIO, "sensor read failed")
-    assert display.failures == 0
+    assert (display.failures, display.frames_dropped) == (0, 0)
+    assert oled.serial_interface.pending == FRAME_MESSAGES  # the frame before stays queued
     assert chip.data_bytes_received == before
+    display.flush()
+    assert_array_equal(chip.frame(), reference())
 
 
 def test_close_is_safe_twice_and_silences_lumas_exit_hook(oled, bus, chip) -> None:
@@ -446,3 +479,326 @@ def test_interpreter_exit_is_clean_with_a_simulated_bus(chip_attached: bool) -> 
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+# -- the queue: the frame goes out in slices of bus time between ADC conversions ---------------
+
+
+class RecordingBus:
+    """Records block writes as (address, register, data) and sends nothing."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[int, int, list[int]]] = []
+
+    def write_i2c_block_data(self, i2c_addr: int, register: int, data: list[int]) -> None:
+        self.writes.append((i2c_addr, register, list(data)))
+
+
+class TimedBus:
+    """Forwards block writes to a SimI2CBus; records each one's bytes and simulated duration."""
+
+    def __init__(self, bus: SimI2CBus) -> None:
+        self.bus = bus
+        self.bus_number = bus.bus_number
+        self.writes: list[tuple[int, bytes, float]] = []  # (register, data, seconds)
+
+    def write_i2c_block_data(self, i2c_addr: int, register: int, data: list[int]) -> None:
+        t0_s = self.bus.clock.monotonic()
+        self.bus.write_i2c_block_data(i2c_addr, register, data)
+        self.writes.append((register, bytes(data), self.bus.clock.monotonic() - t0_s))
+
+
+def test_queued_i2c_cuts_messages_as_lumas_i2c_sends_them() -> None:
+    from luma.core.interface.serial import i2c
+
+    queued_bus, luma_bus = RecordingBus(), RecordingBus()
+    queued = QueuedI2C(queued_bus, ADDRESS)
+    direct = i2c(bus=luma_bus, address=ADDRESS)
+    for serial in (queued, direct):
+        serial.command(0xAE, 0xD5, 0x80)
+        serial.data(bytearray(range(70)))
+        serial.command(*range(32))
+    assert queued_bus.writes == []  # nothing sent yet
+    assert queued.pending == 5
+    assert queued.peek() == I2CMessage(CMD, bytes([0xAE, 0xD5, 0x80]))
+    assert queued.flush() == 5
+    assert queued.messages_sent == 5
+    assert queued_bus.writes == [
+        (ADDRESS, CMD, [0xAE, 0xD5, 0x80]),
+        (ADDRESS, DATA, list(range(32))),
+        (ADDRESS, DATA, list(range(32, 64))),
+        (ADDRESS, DATA, list(range(64, 70))),
+        (ADDRESS, CMD, list(range(32))),
+    ]
+    assert queued_bus.writes == luma_bus.writes
+    assert queued.peek() is None
+
+
+def test_queued_i2c_discard_keeps_what_it_skips() -> None:
+    bus = RecordingBus()
+    queued = QueuedI2C(bus, ADDRESS)
+    for command in range(0xB0, 0xB6):
+        queued.command(command)
+    assert queued.discard(2, skip=1) == 2  # drops B1, B2
+    assert queued.discard(10, skip=3) == 1  # only B5 is after the first 3
+    assert queued.flush() == 3
+    assert [data for _, _, data in bus.writes] == [[0xB0], [0xB3], [0xB4]]
+    queued.data([0] * 100)
+    assert queued.discard() == 4
+    assert (queued.pending, queued.discard()) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"address": 0x80}, "0x03..0x77"),
+        ({"bus_hz": 0.0}, "bus_hz"),
+        ({"bus_hz": -400e3}, "bus_hz"),
+        ({"bus_hz": math.nan}, "bus_hz"),
+    ],
+)
+def test_queued_i2c_rejects_bad_settings(kwargs, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        QueuedI2C(RecordingBus(), **kwargs)
+
+
+def test_queued_i2c_rejects_bad_calls() -> None:
+    queued = QueuedI2C(RecordingBus(), ADDRESS)
+    with pytest.raises(ValueError, match="at most 32 bytes, got 33"):
+        queued.command(*range(33))
+    with pytest.raises(ValueError):
+        queued.data([256])
+    with pytest.raises(ValueError, match="nan"):
+        queued.pump(math.nan)
+    with pytest.raises(ValueError, match=">= 0"):
+        queued.discard(-1)
+    assert queued.pending == 0
+
+
+@pytest.mark.parametrize("bus_hz", [100_000.0, 400_000.0])
+def test_estimated_s_is_start_stop_plus_9_bits_per_byte(bus_hz: float) -> None:
+    queued = QueuedI2C(RecordingBus(), ADDRESS, bus_hz=bus_hz)
+    # 32 data bytes + address + control: 34 bytes, 306 bit-times, + start and stop = 308
+    assert queued.estimated_s(I2CMessage(DATA, bytes(32))) == pytest.approx(308 / bus_hz)
+    # luma's frame header: 21 00 7F 22 00 07, 8 bytes on the wire: 74 bit-times
+    header = I2CMessage(CMD, bytes([0x21, 0, 127, 0x22, 0, 7]))
+    assert queued.estimated_s(header) == pytest.approx(74 / bus_hz)
+
+
+def test_pump_with_no_budget_sends_nothing(oled, bus: SimI2CBus) -> None:
+    display = Display(oled)
+    with display.frame() as draw:
+        draw_readout(draw, oled.size)
+    queued = oled.serial_interface
+    t0_s = bus.clock.monotonic()
+    just_short_s = queued.estimated_s(queued.peek()) * (1 - 1e-9)
+    for budget_s in (-1.0, 0.0, just_short_s):
+        assert display.pump(budget_s) == 0
+    assert bus.clock.monotonic() == t0_s
+    assert queued.pending == FRAME_MESSAGES
+
+
+@pytest.mark.parametrize("bus_hz", [100_000.0, 400_000.0])
+def test_pump_never_exceeds_its_budget_and_estimates_match_the_bus(bus_hz: float) -> None:
+    with SimI2CBus(bus_hz=bus_hz) as sim_bus:
+        chip = SimSSD1306()
+        sim_bus.attach(ADDRESS, chip)
+        timed = TimedBus(sim_bus)
+        device = open_oled(timed, ADDRESS, bus_hz=bus_hz)
+        queued = device.serial_interface
+        display = Display(device)
+        with display.frame() as draw:
+            draw_readout(draw, device.size)
+        timed.writes.clear()
+        rng = random.Random(1)
+        sent_per_pump = []
+        while display.frame_pending:
+            budget_s = rng.uniform(0.0, 3.0) * queued.estimated_s(queued.peek())
+            first = len(timed.writes)
+            t0_s = sim_bus.clock.monotonic()
+            sent = display.pump(budget_s)
+            elapsed_s = sim_bus.clock.monotonic() - t0_s
+            writes = timed.writes[first:]
+            assert len(writes) == sent
+            estimates_s = [queued.estimated_s(I2CMessage(reg, data)) for reg, data, _ in writes]
+            for (_, _, actual_s), estimate_s in zip(writes, estimates_s):
+                assert estimate_s == pytest.approx(actual_s, rel=0.01)
+            assert sum(estimates_s) <= budget_s
+            assert elapsed_s <= budget_s * 1.01
+            if queued.pending:  # it stopped because the next message did not fit
+                assert sum(estimates_s) + queued.estimated_s(queued.peek()) > budget_s
+            sent_per_pump.append(sent)
+        assert len(timed.writes) == FRAME_MESSAGES
+        assert 0 in sent_per_pump and max(sent_per_pump) >= 2  # both cases were exercised
+        assert (display.frames_sent, display.failures) == (1, 0)
+        assert_array_equal(chip.frame(), reference())
+        device.cleanup()
+
+
+def test_a_frame_goes_out_in_the_gaps_between_adc_conversions(oled, bus, chip) -> None:
+    """At 860 SPS the bus is free ~1.05 ms per conversion: one 32-byte block fits, not two."""
+    display = Display(oled)
+    with display.frame() as draw:
+        draw_readout(draw, oled.size)
+    t0_s = bus.clock.monotonic()
+    display.flush()
+    flush_s = bus.clock.monotonic() - t0_s
+    assert flush_s / ADC_PERIOD_S > 21  # what one flush costs the ADC: 21 conversion periods
+
+    with display.frame() as draw:
+        draw_readout(draw, oled.size)
+    gap_s = ADC_PERIOD_S - ADC_READ_S
+    slices_s = []
+    while display.frame_pending:
+        t0_s = bus.clock.monotonic()
+        assert display.pump(gap_s) >= 1
+        slices_s.append(bus.clock.monotonic() - t0_s)
+    assert max(slices_s) <= gap_s
+    assert len(slices_s) == FRAME_MESSAGES - 1  # the header rides with the first data block
+    assert sum(slices_s) == pytest.approx(flush_s, rel=1e-9)
+    assert display.frames_sent == 2
+    assert_array_equal(chip.frame(), reference())
+
+
+@pytest.mark.parametrize("rotate", [0, 1])
+def test_a_frame_pumped_in_small_budgets_ends_identical_to_a_flushed_one(rotate: int) -> None:
+    results = []  # (GDDRAM, panel) after the flushed, then after the pumped frame
+    for pumped in (False, True):
+        with SimI2CBus() as sim_bus:
+            chip = SimSSD1306()
+            sim_bus.attach(ADDRESS, chip)
+            display = Display(open_oled(sim_bus, ADDRESS, rotate=rotate))
+            with display.frame() as draw:
+                draw_readout(draw, display.device.size)
+            if pumped:
+                rng = random.Random(rotate)
+                for _ in range(8):  # partway through, the panel shows part of the frame
+                    display.pump(rng.uniform(0.2e-3, 1.2e-3))
+                assert display.frame_pending
+                assert chip.frame().any() and (chip.frame() != reference(rotate)).any()
+                while display.frame_pending:
+                    display.pump(rng.uniform(0.2e-3, 1.2e-3))
+            else:
+                display.flush()
+            assert (display.frames_sent, display.failures) == (1, 0)
+            assert chip.errors == []
+            results.append((chip.gddram.copy(), chip.frame()))
+            display.close()
+    (flushed_ram, flushed_panel), (pumped_ram, pumped_panel) = results
+    assert_array_equal(pumped_ram, flushed_ram)
+    assert_array_equal(pumped_panel, flushed_panel)
+    assert_array_equal(pumped_panel, reference(rotate))
+
+
+@pytest.mark.parametrize("retrying", [False, True], ids=["raw-bus", "retrying-bus"])
+def test_a_fault_mid_pump_is_counted_and_the_next_frame_repaints(
+    bus: SimI2CBus, chip: SimSSD1306, retrying: bool
+) -> None:
+    link = RetryingBus(bus, retries=1, bus_name="/dev/i2c-3") if retrying else bus
+    display = Display(open_oled(link, ADDRESS))
+    with display.frame() as draw:  # a white panel: what arrives of it shows
+        draw.rectangle((0, 0, 127, 63), fill="white")
+    assert display.pump(5e-3) == 7  # header + 6 blocks: 0.185 ms + 6 x 0.77 ms
+    assert chip.gddram[0, :128].all() and not chip.gddram[2:].any()
+
+    bus.set_responding(ADDRESS, False)
+    assert display.pump(5e-3) == 0
+    assert (display.failures, display.consecutive_failures, display.frames_sent) == (1, 1, 0)
+    assert display.last_error.errno == errno.ENXIO
+    assert isinstance(display.last_error, I2CError) == retrying
+    assert not display.frame_pending
+    assert display.device.serial_interface.pending == 0  # the rest of that frame is gone
+
+    bus.set_responding(ADDRESS, True)
+    with display.frame() as draw:
+        draw_readout(draw, display.device.size)
+    while display.frame_pending:
+        display.pump(ADC_PERIOD_S - ADC_READ_S)
+    assert (display.failures, display.consecutive_failures, display.frames_sent) == (1, 0, 1)
+    assert_array_equal(chip.frame(), reference())
+    assert chip.errors == []
+    display.close()
+
+
+def test_a_newer_frame_replaces_a_queued_one(oled, chip: SimSSD1306) -> None:
+    display = Display(oled)
+    with display.frame() as draw:
+        draw.rectangle((0, 0, 127, 63), fill="white")
+    display.pump(3e-3)  # part of it went out
+    with display.frame() as draw:
+        draw_readout(draw, oled.size)
+    assert display.frames_dropped == 1
+    assert oled.serial_interface.pending == FRAME_MESSAGES  # only the new frame
+    with display.frame() as draw:  # replaces the readout, never pumped: dropped whole
+        draw.text((0, 0), "stale", fill="white")
+    with display.frame() as draw:
+        draw_readout(draw, oled.size)
+    assert display.frames_dropped == 3
+    assert display.flush() == FRAME_MESSAGES
+    assert (display.frames_sent, display.failures) == (1, 0)
+    assert_array_equal(chip.frame(), reference())
+
+    with display.frame() as draw:
+        draw.text((0, 0), "replaced by show()", fill="white")
+    assert display.show(_reference_image())
+    assert (display.frames_dropped, display.frames_sent) == (4, 2)
+    assert_array_equal(chip.frame(), reference())
+
+
+def test_commands_sent_through_the_device_survive_a_dropped_frame(oled, chip) -> None:
+    display = Display(oled)
+    oled.contrast(0x30)  # queued ahead of frame A
+    with display.frame() as draw:
+        draw.text((0, 0), "A", fill="white")
+    oled.contrast(0x20)  # queued behind frame A
+    with display.frame() as draw:
+        draw_readout(draw, oled.size)
+    assert display.frames_dropped == 1
+    assert oled.serial_interface.pending == 2 + FRAME_MESSAGES
+    # the two contrast commands (95 µs each) and the header (185 µs); a 770 µs block won't fit
+    assert display.pump(1e-3) == 3
+    assert display.frames_sent == 0
+    display.flush()
+    assert display.frames_sent == 1
+    assert chip.contrast == 0x20
+    log = list(chip.command_log)[-4:]
+    assert log == [(0x81, (0x30,)), (0x81, (0x20,)), (0x21, (0, 127)), (0x22, (0, 7))]
+    assert_array_equal(chip.frame(), reference())
+
+
+def test_close_drops_the_queue_then_blanks_the_panel(oled, bus, chip) -> None:
+    display = Display(oled)
+    draw_on(oled)
+    with display.frame() as draw:
+        draw.text((0, 0), "never shown", fill="white")
+    display.pump(2e-3)
+    before = chip.data_bytes_received
+    display.close()
+    assert not chip.display_on and not chip.gddram.any()
+    assert chip.data_bytes_received == before + 128 * 8  # the clear, not the rest of the frame
+    assert oled.serial_interface.pending == 0
+    assert (display.frames_sent, display.failures) == (0, 0)
+    transfers = bus.transfers
+    assert (display.pump(1.0), display.flush()) == (0, 0)
+    assert bus.transfers == transfers
+
+
+def test_display_needs_a_device_from_open_oled() -> None:
+    with pytest.raises(TypeError, match="open_oled"):
+        Display(dummy(width=128, height=64, mode="1"))
+
+
+def test_a_failed_command_ahead_of_a_frame_leaves_the_frame_queued(oled, bus, chip) -> None:
+    display = Display(oled)
+    oled.contrast(0x30)
+    with display.frame() as draw:
+        draw_readout(draw, oled.size)
+    bus.set_responding(ADDRESS, False)
+    assert display.pump(0.1e-3) == 0  # only the contrast command (95 µs) fits, and fails
+    assert (display.failures, display.frames_sent) == (1, 0)
+    assert display.frame_pending and oled.serial_interface.pending == FRAME_MESSAGES
+    bus.set_responding(ADDRESS, True)
+    assert display.flush() == FRAME_MESSAGES
+    assert (display.failures, display.consecutive_failures, display.frames_sent) == (1, 0, 1)
+    assert chip.contrast == 0xCF  # luma's init value: the failed command never arrived
+    assert_array_equal(chip.frame(), reference())

@@ -13,15 +13,54 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from device.acquisition import Multiplexer
+from device.acquisition import AcquisitionStats, Multiplexer
 from device.ads1114 import ADS1114
 from device.i2c import RetryingBus
 from device.leds import LedBank
-from device.monitor import run_monitor
+from device.monitor import SecondSummary, run_monitor
 from device.oled import Display, open_oled
-from hwsim.board import SSD1306_ADDRESS, build_board
+from hwsim.board import SSD1306_ADDRESS, SimBoard, build_board
+
+
+@dataclass
+class BenchRun:
+    """What a bench run produced."""
+
+    summaries: list[SecondSummary]
+    stats: AcquisitionStats
+    bus_failures_counted: int
+    board: SimBoard
+    png: Path
+    wall_s: float
+
+
+def run_bench(
+    seconds: float, *, out: Path, fault_rate: float = 0.0, seed: int = 0, emit=print
+) -> BenchRun:
+    """Run the light monitor on a simulated board and save the last OLED frame."""
+    board = build_board(fault_rate=fault_rate, seed=seed)
+    bus = RetryingBus(board.bus, bus_name="sim:/dev/i2c-3")
+    adc = ADS1114(bus, clock=board.clock, ready_line=board.ready_line)
+    leds = LedBank(board.led_lines)
+    display = Display(open_oled(bus, SSD1306_ADDRESS))
+    # The OLED shares the bus: its frames go out in the gaps between conversions.
+    mux = Multiplexer(adc, leds, clock=board.clock, idle=display.pump)
+
+    wall0 = time.perf_counter()
+    summaries = run_monitor(mux, clock=board.clock, duration_s=seconds, display=display, emit=emit)
+    wall = time.perf_counter() - wall0
+
+    display.flush()
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / "oled.png"
+    board.oled.save_png(png, scale=4)
+    mux.close()
+    display.close()
+    leds.close()
+    return BenchRun(summaries, mux.stats, sum(bus.failures.values()), board, png, wall)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,39 +74,22 @@ def main(argv: list[str] | None = None) -> int:
         "--fault-rate", type=float, default=0.0, help="fraction of I2C transfers that fail"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--out", type=Path, default=Path("out"), help="folder for oled.png (default out/)"
-    )
+    parser.add_argument("--out", type=Path, default=Path("out"), help="folder for oled.png")
     args = parser.parse_args(argv)
     if args.seconds <= 0:
         parser.error(f"--seconds must be positive, got {args.seconds}")
+    if not 0.0 <= args.fault_rate <= 1.0:
+        parser.error(f"--fault-rate must be within [0, 1], got {args.fault_rate}")
 
-    board = build_board(fault_rate=args.fault_rate, seed=args.seed)
-    bus = RetryingBus(board.bus, bus_name="sim:/dev/i2c-3")
-    adc = ADS1114(bus, clock=board.clock, ready_line=board.ready_line)
-    leds = LedBank(board.led_lines)
-    display = Display(open_oled(bus, SSD1306_ADDRESS))
-    mux = Multiplexer(adc, leds, clock=board.clock)
-
-    wall0 = time.perf_counter()
-    run_monitor(mux, clock=board.clock, duration_s=args.seconds, display=display)
-    wall = time.perf_counter() - wall0
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    png = args.out / "oled.png"
-    board.oled.save_png(png, scale=4)
-    mux.close()
-    display.close()
-    leds.close()
-    s = mux.stats
+    run = run_bench(args.seconds, out=args.out, fault_rate=args.fault_rate, seed=args.seed)
+    s = run.stats
     print(
         f"done: {s.conversions} conversions ({s.read} read, {s.discarded} discarded after "
-        f"{s.led_switches} LED switches, {s.lost} lost), {board.bus.faults_injected} bus faults "
-        f"injected, {sum(bus.failures.values())} counted; OLED frame -> {png}"
+        f"{s.led_switches} LED switches, {s.lost} lost), {run.board.bus.faults_injected} bus "
+        f"faults injected, {run.bus_failures_counted} counted; OLED frame -> {run.png}"
     )
-    print(
-        f"simulated {args.seconds:.0f} s in {wall:.2f} s wall: {args.seconds / wall:.0f}x real time"
-    )
+    speed = args.seconds / run.wall_s
+    print(f"simulated {args.seconds:.0f} s in {run.wall_s:.2f} s wall: {speed:.0f}x real time")
     return 0
 
 
