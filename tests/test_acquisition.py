@@ -138,3 +138,20 @@ def test_conversions_per_phase_is_validated():
     board = build_board(with_oled=False)
     with pytest.raises(ValueError, match="conversions_per_phase must be >= 2"):
         Multiplexer(None, None, clock=board.clock, conversions_per_phase=1)
+
+
+def test_paced_mode_without_the_ready_line_reads_every_conversion():
+    from device.ads1114 import ADS1114
+    from device.i2c import RetryingBus
+    from device.leds import LedBank
+
+    board = build_board(with_oled=False)
+    adc = ADS1114(RetryingBus(board.bus), clock=board.clock)  # no ALERT/RDY: paced by the clock
+    mux = Multiplexer(adc, LedBank(board.led_lines), clock=board.clock)
+    mux.start()
+    frames = list(mux.run(2.0))
+    assert mux.stats.conversions == mux.stats.read == pytest.approx(2 * RATE_SPS, abs=1)
+    assert board.adc.conversions_completed == pytest.approx(2 * RATE_SPS, abs=1)
+    assert frames[-1].kept == (4, 4, 4, 4)
+    light_750 = frames[-1].volts[1] - frames[-1].volts[0]
+    assert light_750 == pytest.approx(board.optics.light_v(750, frames[-1].t_s), abs=1e-3)
