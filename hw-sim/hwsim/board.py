@@ -16,7 +16,7 @@ from hwsim.ads1114 import DEFAULT_NOISE_V_RMS, SimADS1114
 from hwsim.clock import VirtualClock
 from hwsim.gpio import SimGPIO
 from hwsim.i2c import SimI2CBus
-from hwsim.optics import OpticalFrontEnd, Tissue
+from hwsim.optics import MUSCLE_DPF, OpticalFrontEnd, Tissue
 
 ADS1114_ADDRESS = 0x48
 SSD1306_ADDRESS = 0x3C
@@ -45,6 +45,7 @@ def build_board(
     tissue: Tissue | None = None,
     ambient_v: Callable[[float], float] | None = None,
     led_drift: Callable[[float], float] | None = None,
+    dpf: float = MUSCLE_DPF,
     noise_v_rms: float = DEFAULT_NOISE_V_RMS,
     rate_error: float = 0.0,
     fault_rate: float = 0.0,
@@ -55,7 +56,7 @@ def build_board(
     clock = VirtualClock()
     bus = SimI2CBus(clock, fault_rate=fault_rate, seed=seed)
     led_lines = {wl: SimGPIO(clock, line, "low", name=f"led{wl}") for wl, line in LED_LINES.items()}
-    optics = OpticalFrontEnd(led_lines, tissue, led_drift=led_drift, ambient_v=ambient_v)
+    optics = OpticalFrontEnd(led_lines, tissue, dpf=dpf, led_drift=led_drift, ambient_v=ambient_v)
     adc = SimADS1114(
         clock, optics.mean_voltage, noise_v_rms=noise_v_rms, rate_error=rate_error, seed=seed + 1
     )
