@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from device.labels import DEFAULT_MAPPING, FatigueMapping
 from hwsim.board import build_board
 from hwsim.borg import (
-    DEFAULT_MAPPING,
     BorgProfile,
-    FatigueMapping,
     Segment,
     latent_borg,
     simulate_borg,

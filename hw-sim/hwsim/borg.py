@@ -23,21 +23,21 @@ The model here, per hold:
   towards the resting value with a per-person time constant (assumption).
 
 The mapping from Borg ratings to the five fatigue levels the device shows is a
-separate, configurable object, :class:`FatigueMapping`; its default thresholds are a
-*choice of this project*, not a published standard.
+separate, configurable object, :class:`device.labels.FatigueMapping`; its default
+thresholds are a *choice of this project*, not a published standard.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from device.labels import BORG_MAX, BORG_MIN
+
 #: Borg CR10 range used by the seed (§3.3.1: "0 至 10 分").
-BORG_MIN = 0
-BORG_MAX = 10
 #: Default interval between reports, s (assumption: "every few seconds" in practice).
 DEFAULT_REPORT_INTERVAL_S = 5.0
 #: Reference load the per-person ``onset`` is given for (seed 003 §3.3.1.1: 50 % MVC).
@@ -244,95 +244,3 @@ def simulate_borg(
             sel = np.flatnonzero(seg_idx == i)
             rating[sel] = np.maximum.accumulate(rating[sel])
     return BorgTrace(t_s=t, rating=rating, segment=seg_idx)
-
-
-#: Default level names, lowest to highest (DESIGN.md: five levels).
-FATIGUE_LEVELS = ("none", "light", "moderate", "high", "exhausted")
-#: Default highest Borg rating of each level: 0–1 none, 2–3 light, 4–5 moderate,
-#: 6–7 high, 8–10 exhausted. A choice of this project (evenly split pairs of CR10
-#: steps, with the top three in "exhausted"), not a published standard.
-DEFAULT_LEVEL_MAX_BORG = (1, 3, 5, 7, 10)
-
-
-@dataclass(frozen=True)
-class FatigueMapping:
-    """Borg CR10 rating → fatigue level.
-
-    Level ``i`` covers Borg ratings ``(max_borg[i-1], max_borg[i]]`` (level 0 from 0).
-    Non-integer ratings are rounded to the nearest integer first.
-
-    Args:
-        names: Level names, lowest first.
-        max_borg: Highest Borg rating of each level, strictly increasing, ending at 10.
-
-    Raises:
-        ValueError: If the lists differ in length, names repeat, or the bounds do not
-            increase strictly from ≥ 0 to 10.
-    """
-
-    names: tuple[str, ...] = FATIGUE_LEVELS
-    max_borg: tuple[int, ...] = DEFAULT_LEVEL_MAX_BORG
-    _lookup: tuple[int, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        names = tuple(self.names)
-        bounds = tuple(int(b) for b in self.max_borg)
-        if len(names) != len(bounds) or not names:
-            raise ValueError(
-                f"need one max_borg per level name: {len(names)} names, {len(bounds)} bounds"
-            )
-        if len(set(names)) != len(names):
-            raise ValueError(f"level names repeat: {names}")
-        if bounds[0] < BORG_MIN or bounds[-1] != BORG_MAX:
-            raise ValueError(
-                f"max_borg must start at ≥ {BORG_MIN} and end at {BORG_MAX}, got {bounds}"
-            )
-        if any(b <= a for a, b in zip(bounds, bounds[1:])):
-            raise ValueError(f"max_borg must increase strictly, got {bounds}")
-        lookup = tuple(
-            next(i for i, b in enumerate(bounds) if r <= b) for r in range(BORG_MIN, BORG_MAX + 1)
-        )
-        object.__setattr__(self, "names", names)
-        object.__setattr__(self, "max_borg", bounds)
-        object.__setattr__(self, "_lookup", lookup)
-
-    @property
-    def n_levels(self) -> int:
-        """Number of levels."""
-        return len(self.names)
-
-    def level(self, borg: float | np.ndarray) -> int | np.ndarray:
-        """Level index (0 = lowest) for a rating or an array of ratings.
-
-        Raises:
-            ValueError: If a rating is outside 0–10 or not finite.
-        """
-        arr = np.asarray(borg, dtype=float)
-        if not np.all(np.isfinite(arr)) or np.any((arr < BORG_MIN) | (arr > BORG_MAX)):
-            raise ValueError(f"Borg ratings must be within {BORG_MIN}–{BORG_MAX}, got {borg!r}")
-        idx = np.asarray(self._lookup)[np.rint(arr).astype(np.int64)]
-        return int(idx) if idx.ndim == 0 else idx
-
-    def name(self, borg: float) -> str:
-        """Level name for one rating."""
-        return self.names[int(self.level(borg))]
-
-    def to_dict(self) -> dict:
-        """JSON-ready form, for the model metadata (DESIGN.md: the mapping is recorded)."""
-        return {"names": list(self.names), "max_borg": list(self.max_borg)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> FatigueMapping:
-        """Inverse of :meth:`to_dict`.
-
-        Raises:
-            ValueError: If a key is missing or the values are invalid.
-        """
-        missing = {"names", "max_borg"} - set(data)
-        if missing:
-            raise ValueError(f"fatigue mapping lacks {sorted(missing)}; got keys {sorted(data)}")
-        return cls(names=tuple(data["names"]), max_borg=tuple(data["max_borg"]))
-
-
-#: The default mapping (see :data:`DEFAULT_LEVEL_MAX_BORG`).
-DEFAULT_MAPPING = FatigueMapping()

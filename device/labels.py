@@ -1,0 +1,108 @@
+"""Labels: Borg CR10 ratings and the five fatigue levels they map to.
+
+The mapping is configuration (DESIGN.md): it is recorded in the model metadata and
+in every dataset, and the host's collect command, the simulator and the wearable
+all use this one definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Borg CR10 range (Borg 1998).
+BORG_MIN = 0
+BORG_MAX = 10
+
+#: Default level names, lowest to highest (DESIGN.md: five levels).
+FATIGUE_LEVELS = ("none", "light", "moderate", "high", "exhausted")
+#: Default highest Borg rating of each level: 0–1 none, 2–3 light, 4–5 moderate,
+#: 6–7 high, 8–10 exhausted. A choice of this project (evenly split pairs of CR10
+#: steps, with the top three in "exhausted"), not a published standard.
+DEFAULT_LEVEL_MAX_BORG = (1, 3, 5, 7, 10)
+
+
+@dataclass(frozen=True)
+class FatigueMapping:
+    """Borg CR10 rating → fatigue level.
+
+    Level ``i`` covers Borg ratings ``(max_borg[i-1], max_borg[i]]`` (level 0 from 0).
+    Non-integer ratings are rounded to the nearest integer first.
+
+    Args:
+        names: Level names, lowest first.
+        max_borg: Highest Borg rating of each level, strictly increasing, ending at 10.
+
+    Raises:
+        ValueError: If the lists differ in length, names repeat, or the bounds do not
+            increase strictly from ≥ 0 to 10.
+    """
+
+    names: tuple[str, ...] = FATIGUE_LEVELS
+    max_borg: tuple[int, ...] = DEFAULT_LEVEL_MAX_BORG
+    _lookup: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(self.names)
+        bounds = tuple(int(b) for b in self.max_borg)
+        if len(names) != len(bounds) or not names:
+            raise ValueError(
+                f"need one max_borg per level name: {len(names)} names, {len(bounds)} bounds"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"level names repeat: {names}")
+        if bounds[0] < BORG_MIN or bounds[-1] != BORG_MAX:
+            raise ValueError(
+                f"max_borg must start at ≥ {BORG_MIN} and end at {BORG_MAX}, got {bounds}"
+            )
+        if any(b <= a for a, b in zip(bounds, bounds[1:])):
+            raise ValueError(f"max_borg must increase strictly, got {bounds}")
+        lookup = tuple(
+            next(i for i, b in enumerate(bounds) if r <= b) for r in range(BORG_MIN, BORG_MAX + 1)
+        )
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "max_borg", bounds)
+        object.__setattr__(self, "_lookup", lookup)
+
+    @property
+    def n_levels(self) -> int:
+        """Number of levels."""
+        return len(self.names)
+
+    def level(self, borg: float | np.ndarray) -> int | np.ndarray:
+        """Level index (0 = lowest) for a rating or an array of ratings.
+
+        Raises:
+            ValueError: If a rating is outside 0–10 or not finite.
+        """
+        arr = np.asarray(borg, dtype=float)
+        if not np.all(np.isfinite(arr)) or np.any((arr < BORG_MIN) | (arr > BORG_MAX)):
+            raise ValueError(f"Borg ratings must be within {BORG_MIN}–{BORG_MAX}, got {borg!r}")
+        idx = np.asarray(self._lookup)[np.rint(arr).astype(np.int64)]
+        return int(idx) if idx.ndim == 0 else idx
+
+    def name(self, borg: float) -> str:
+        """Level name for one rating."""
+        return self.names[int(self.level(borg))]
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, for the model metadata (DESIGN.md: the mapping is recorded)."""
+        return {"names": list(self.names), "max_borg": list(self.max_borg)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> FatigueMapping:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: If a key is missing or the values are invalid.
+        """
+        missing = {"names", "max_borg"} - set(data)
+        if missing:
+            raise ValueError(f"fatigue mapping lacks {sorted(missing)}; got keys {sorted(data)}")
+        return cls(names=tuple(data["names"]), max_borg=tuple(data["max_borg"]))
+
+
+#: The default mapping (see :data:`DEFAULT_LEVEL_MAX_BORG`).
+DEFAULT_MAPPING = FatigueMapping()
