@@ -128,6 +128,16 @@ class OpticalFrontEnd:
             e_hbo2, e_hhb = extinction_at(table, wl)
             self._channels.append((line, gains[wl], e_hbo2 * path, e_hhb * path))
 
+    def set_led_gain_v(self, wavelength_nm: float, gain_v: float) -> None:
+        """Change g_λ of one LED (e.g. to model how well a sensor couples to one person)."""
+        if not gain_v > 0:
+            raise ValueError(f"LED gain must be positive, got {gain_v!r} V")
+        line = self.leds[wavelength_nm]
+        self._channels = [
+            (ln, gain_v if ln is line else g, k1, k2) for ln, g, k1, k2 in self._channels
+        ]
+        self.led_gain_v[wavelength_nm] = gain_v
+
     def light_v(self, wavelength_nm: float, t_s: float) -> float:
         """Detector voltage that LED ``wavelength_nm`` alone contributes at ``t_s``, V."""
         for line, gain, k_hbo2, k_hhb in self._channels:

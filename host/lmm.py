@@ -1,0 +1,115 @@
+"""The seed's Table 1: which NIRS features track fatigue across subjects.
+
+For each candidate feature (HHb, ΔtHb, SmO2 and OI, each as the window's min, mean,
+max and change from the session's first window) a linear mixed-effects model
+
+    fatigue_level ~ 1 + z(feature),   random intercept per subject
+
+is fitted with statsmodels' MixedLM on the every-second 10 s windows of the
+dataset (the same windows the model is trained on). The feature is z-scored over
+the dataset, so a coefficient is "fatigue levels per standard deviation".
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from device.features import CHANNELS, channel_matrix, cut_windows
+from device.mbll import smo2_percent
+from host.dataset import load_dataset
+
+#: (label as in the seed's table, channel in device.features.CHANNELS)
+SIGNALS = (("HHb", "d_hhb_um"), ("ΔtHb", "d_thb_um"), ("SmO2", "smo2_pct"), ("OI", "oi_um"))
+KINDS = ("min", "mean", "max", "from_first")
+
+
+@dataclass
+class FeatureTable:
+    """One row per window: features, label, subject."""
+
+    features: dict[str, np.ndarray]
+    level: np.ndarray
+    subject: np.ndarray
+    provenance: set[str]
+
+
+@dataclass(frozen=True)
+class LmmRow:
+    feature: str
+    coef: float
+    p_value: float
+    n_windows: int
+
+
+def load_feature_table(folder: Path) -> FeatureTable:
+    """Windows of every session in ``folder`` with the candidate features."""
+    dataset = load_dataset(folder)
+    columns: dict[str, list[np.ndarray]] = {f"{s}_{k}": [] for s, _ in SIGNALS for k in KINDS}
+    levels, subjects = [], []
+    for rec in dataset.records:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # flagged samples: NaN, skipped
+            smo2 = smo2_percent(rec.d_hbo2_um, rec.d_hhb_um)
+        ch = channel_matrix(
+            d_od=rec.d_od, d_hbo2_um=rec.d_hbo2_um, d_hhb_um=rec.d_hhb_um, smo2_pct=smo2
+        )
+        w = cut_windows(ch, rec.level, rec.t_s, group=rec.subject_id, flags=rec.flags)
+        if not len(w.labels):
+            continue
+        for label, channel in SIGNALS:
+            x = w.sequences[:, :, CHANNELS.index(channel)]
+            mean = x.mean(axis=1)
+            columns[f"{label}_min"].append(x.min(axis=1))
+            columns[f"{label}_mean"].append(mean)
+            columns[f"{label}_max"].append(x.max(axis=1))
+            columns[f"{label}_from_first"].append(mean - mean[0])
+        levels.append(w.labels)
+        subjects.append(w.groups)
+    if not levels:
+        raise ValueError(f"no clean 10 s window in any session of {folder}")
+    return FeatureTable(
+        {k: np.concatenate(v) for k, v in columns.items()},
+        np.concatenate(levels).astype(float),
+        np.concatenate(subjects).astype(str),
+        dataset.provenance,
+    )
+
+
+def fit_table(table: FeatureTable) -> list[LmmRow]:
+    """Fit one MixedLM per feature; rows sorted by p-value."""
+    import statsmodels.api as sm
+
+    rows = []
+    for name, x in table.features.items():
+        z = (x - x.mean()) / x.std()
+        exog = sm.add_constant(z)
+        with warnings.catch_warnings():
+            # With few subjects the random-intercept variance can come out at ~0
+            # (singular covariance, convergence notes): the fixed effect is still valid.
+            warnings.simplefilter("ignore")
+            fit = sm.MixedLM(table.level, exog, groups=table.subject).fit(method="lbfgs")
+        rows.append(LmmRow(name, float(fit.params[1]), float(fit.pvalues[1]), len(z)))
+    return sorted(rows, key=lambda r: r.p_value)
+
+
+def _p(p_value: float) -> str:
+    """A p-value as text; 0.0 means it underflowed double precision."""
+    return "< 1e-300" if p_value == 0.0 else f"{p_value:.3g}"
+
+
+def format_table(rows: list[LmmRow], provenance: set[str] | None = None) -> str:
+    """Markdown table, labelled with the data's provenance."""
+    label = ", ".join(sorted(provenance)) if provenance else "simulated"
+    lines = [
+        f"LMM: fatigue level ~ z(feature) + (1 | subject), {rows[0].n_windows} windows "
+        f"({label} data)",
+        "",
+        "| feature | coef (levels per SD) | p-value |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {r.feature} | {r.coef:+.4f} | {_p(r.p_value)} |" for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""Figures of sessions for people to look at (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+
+from device.mbll import smo2_percent
+from host.dataset import SessionRecord
+
+_PHASE_COLOURS = {"baseline": "#e8f0fe", "hold": "#fde7e7", "rest": "#e6f4ea"}
+
+
+def plot_session(record: SessionRecord, path: Path) -> Path:
+    """Raw light, haemoglobin, SmO2 and labels of one session, as a PNG."""
+    t = record.t_s
+    smo2 = smo2_percent(np.nan_to_num(record.d_hbo2_um), np.nan_to_num(record.d_hhb_um))
+    fig = Figure(figsize=(10, 9), constrained_layout=True)
+    axes = fig.subplots(4, 1, sharex=True)
+    title = f"{record.subject_id} {record.protocol} {record.side}"
+    fig.suptitle(f"{title} ({record.provenance.upper()} data)")
+    for ax in axes:
+        for name, onset, duration in record.phases:
+            ax.axvspan(onset, onset + duration, color=_PHASE_COLOURS.get(name, "#eee"), lw=0)
+        if np.isfinite(record.task_failure_s):
+            ax.axvline(record.task_failure_s, color="k", ls=":", lw=1)
+    for i, wl in enumerate(record.wavelengths_nm):
+        axes[0].plot(t, record.intensity_v[:, i], lw=0.8, label=f"{wl:.0f} nm")
+    axes[0].set_ylabel("light − dark (V)")
+    axes[0].legend(loc="upper right", fontsize=8, ncol=3)
+    thb = record.d_hbo2_um + record.d_hhb_um
+    axes[1].plot(t, record.d_hbo2_um, color="tab:red", lw=0.8, label="ΔHbO2")
+    axes[1].plot(t, record.d_hhb_um, color="tab:blue", lw=0.8, label="ΔHHb")
+    axes[1].plot(t, thb, color="tab:green", lw=0.8, label="ΔtHb")
+    axes[1].set_ylabel("µM")
+    axes[1].legend(loc="upper right", fontsize=8, ncol=3)
+    axes[2].plot(t, smo2, color="tab:purple", lw=0.8)
+    axes[2].set_ylabel("SmO2 estimate (%)")
+    axes[3].step(record.borg_t_s, record.borg, where="post", color="k", label="Borg CR10")
+    axes[3].plot(t, record.level * 2, color="tab:orange", lw=1.2, label="fatigue level × 2")
+    axes[3].set_ylim(-0.5, 10.5)
+    axes[3].set_ylabel("rating")
+    axes[3].set_xlabel("time (s)   shading: baseline / hold / rest;  dotted: task failure")
+    axes[3].legend(loc="upper right", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
