@@ -1,0 +1,435 @@
+"""The serial link: COBS framing, sequence numbers and CRC, over a real pseudo-terminal.
+
+A pty pair is a real tty: the slave end is opened with pyserial exactly as the
+board opens its UART (raw mode, write timeout), the master end is read and written
+through its file descriptor. Tests run both directions, inject garbage, corrupt
+and tear frames on the wire, and hold the reader to what it must count.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import struct
+import termios
+import threading
+import time
+import tty
+import zlib
+
+import pytest
+import serial
+
+from device.acquisition import Frame
+from device.chain import ChainSample
+from device.codec import HEADER_EVENT, Prediction, Record, RecordKind, encode
+from device.link import (
+    LinkError,
+    LinkReader,
+    LinkWriter,
+    cobs_decode,
+    cobs_encode,
+    frame_bytes,
+    max_encoded_frame_bytes,
+)
+
+FRAME = Frame(12.5, (0.0125, 1.25, 2.5, 3.5), (4, 4, 4, 4), (0.013, 1.3, 3.75, 3.6))
+SAMPLE = ChainSample(
+    12.6, 4, 0.012, (1.2, 2.4, 3.3), (0.0, -0.02, 0.03), -10.0, 8.0, -2.0, -18.0, 63.0, 0.002, 0
+)
+PREDICTION = Prediction(13.0, (0.1, 0.2, 0.4, 0.2, 0.1), 2, 1)
+
+
+def stream(n: int, start: int = 0) -> list[Record]:
+    """``n`` records of all kinds; record i has t_s = start + i."""
+    out = []
+    for i in range(start, start + n):
+        kind = i % 4
+        if kind == 0:
+            out.append(
+                Record.of(
+                    Frame(float(i), *[getattr(FRAME, f) for f in ("volts", "kept", "peak_v")])
+                )
+            )
+        elif kind == 1:
+            out.append(Record.of(SAMPLE._replace(t_s=float(i))))
+        elif kind == 2:
+            out.append(Record.of(PREDICTION._replace(t_s=float(i))))
+        else:
+            out.append(Record.event(float(i), "note", i=i, text="x\x00y" * (i % 5)))
+    return out
+
+
+def same(a: Record, b: Record) -> bool:
+    return encode(a) == encode(b)  # the float32 fields compare after one round trip
+
+
+# -- ports --------------------------------------------------------------------------------------
+
+
+class MasterPort:
+    """The master end of a pty as a port (``write``, ``read``, ``in_waiting``, ``close``)."""
+
+    def __init__(self, fd: int, timeout_s: float = 1.0) -> None:
+        self.fd = fd
+        self.timeout_s = timeout_s
+        self.name = "pty-master"
+        self.corrupt_next = False  # flip one payload byte of the next write
+        self.tear_next = False  # write half of the next write, then time out
+
+    def write(self, data: bytes) -> int:
+        if self.corrupt_next:
+            self.corrupt_next = False
+            data = corrupt_payload_byte(data)
+        if self.tear_next:
+            self.tear_next = False
+            self._write_all(data[: len(data) // 2])
+            raise serial.SerialTimeoutException("Write timeout")
+        self._write_all(data)
+        return len(data)
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            select.select([], [self.fd], [], self.timeout_s)
+            view = view[os.write(self.fd, view) :]
+
+    def read(self, size: int = 1) -> bytes:
+        ready, _, _ = select.select([self.fd], [], [], self.timeout_s)
+        if not ready:
+            return b""
+        try:
+            return os.read(self.fd, size)
+        except OSError as exc:  # EIO once the slave end is closed
+            if exc.errno == errno.EIO:
+                return b""
+            raise
+
+    @property
+    def in_waiting(self) -> int:
+        return struct.unpack("I", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class FaultySerial:
+    """A pyserial port whose next write can be corrupted or torn on the wire."""
+
+    def __init__(self, port: serial.Serial) -> None:
+        self.port = port
+        self.corrupt_next = False
+        self.tear_next = False
+
+    def write(self, data: bytes) -> int:
+        if self.corrupt_next:
+            self.corrupt_next = False
+            data = corrupt_payload_byte(data)
+        if self.tear_next:
+            self.tear_next = False
+            self.port.write(data[: len(data) // 2])
+            raise serial.SerialTimeoutException("Write timeout")
+        return self.port.write(data)
+
+    def read(self, size: int = 1) -> bytes:
+        return self.port.read(size)
+
+    @property
+    def in_waiting(self) -> int:
+        return self.port.in_waiting
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def corrupt_payload_byte(wire: bytes) -> bytes:
+    """Flip a bit of a *data* byte in the middle of a frame (not a COBS code byte), so
+    the frame still unstuffs and only its CRC can tell."""
+    start = wire.index(b"\x00", 0) + 1 if wire[0] == 0 else 0
+    end = wire.index(b"\x00", start)
+    codes, i = set(), start
+    while i < end:
+        codes.add(i)
+        i += wire[i]
+    middle = (start + end) // 2
+    target = next(j for j in range(middle, end) if j not in codes and wire[j] not in (0, 1))
+    out = bytearray(wire)
+    out[target] ^= 0x01
+    return bytes(out)
+
+
+@pytest.fixture
+def pty_pair():
+    """(pyserial port on the slave end, MasterPort on the master end)."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = serial.Serial(os.ttyname(slave), baudrate=115200, timeout=1.0, write_timeout=0.05)
+    master_port = MasterPort(master)
+    try:
+        yield port, master_port
+    finally:
+        port.close()
+        os.close(slave)
+        master_port.close()
+
+
+# -- framing ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 253, 254, 255, 507, 508, 509, 1000])
+@pytest.mark.parametrize("fill", [b"\x00", b"\x01", b"\xff", b"\x00\x11\x22"])
+def test_cobs_round_trip_and_no_zero_bytes(n, fill):
+    data = (fill * n)[:n]
+    encoded = cobs_encode(data)
+    assert b"\x00" not in encoded
+    assert len(encoded) <= n + n // 254 + 1
+    assert cobs_decode(encoded) == data
+
+
+def test_cobs_known_vectors_and_errors():
+    assert cobs_encode(b"") == b"\x01"
+    assert cobs_encode(b"\x00") == b"\x01\x01"
+    assert cobs_encode(b"\x11\x22\x00\x33") == b"\x03\x11\x22\x02\x33"
+    assert cobs_encode(bytes(range(1, 255))) == b"\xff" + bytes(range(1, 255)) + b"\x01"
+    with pytest.raises(ValueError, match="needs 4 bytes"):
+        cobs_decode(b"\x05\x11")
+    with pytest.raises(ValueError, match="zero byte"):
+        cobs_decode(b"\x02\x00")
+
+
+def test_frame_bytes_exactly():
+    record = encode(PREDICTION)
+    body = struct.pack("<H", 0x1234) + record
+    wire = frame_bytes(0x1234, record)
+    assert wire[0] == 0 and wire[-1] == 0 and b"\x00" not in wire[1:-1]
+    assert cobs_decode(wire[1:-1]) == body + struct.pack("<I", zlib.crc32(body))
+    assert len(wire) <= max_encoded_frame_bytes(len(record)) + 2
+
+
+# -- reader, fed bytes directly -----------------------------------------------------------------
+
+
+def wire_for(records, start_seq: int = 0) -> bytes:
+    return b"".join(frame_bytes(start_seq + i, encode(r)) for i, r in enumerate(records))
+
+
+def test_sequence_wraps_without_a_gap_and_a_restart_is_not_a_gap():
+    reader = LinkReader(MasterPort(-1))
+    records = stream(6)
+    got = reader.feed(wire_for(records, start_seq=65533))  # 65533 .. 65535, 0, 1, 2
+    assert all(same(a, b) for a, b in zip(got, records)) and len(got) == 6
+    assert reader.stats.gaps == 0 and reader.stats.lost_frames == 0
+    header = Record.event(0.0, HEADER_EVENT, format_version=1)
+    reader.feed(frame_bytes(0, encode(header)) + frame_bytes(1, encode(records[0])))
+    assert reader.stats.restarts == 1 and reader.stats.gaps == 0
+    reader.feed(frame_bytes(5, encode(records[1])))  # 2, 3, 4 lost
+    assert reader.stats.gaps == 1 and reader.stats.lost_frames == 3
+    assert reader.gap_log[-1].expected_seq == 2 and reader.gap_log[-1].received_seq == 5
+
+
+def test_joining_mid_frame_and_overlong_runs_are_discarded_in_bounded_memory():
+    reader = LinkReader(MasterPort(-1), max_record_bytes=200)
+    records = stream(4)
+    wire = wire_for(records)
+    got = reader.feed(wire[7:])  # joined in the middle of the first frame
+    assert len(got) == 3 and reader.stats.sync_bytes == len(frame_bytes(0, encode(records[0]))) - 8
+    assert reader.stats.crc_errors == 0 and reader.stats.framing_errors == 0
+    noise = bytes(range(1, 256)) * 8  # 2 kB with no delimiter
+    for i in range(0, len(noise), 100):
+        assert reader.feed(noise[i : i + 100]) == []
+        assert len(reader._pending) <= reader.max_frame_bytes
+    got = reader.feed(wire_for(stream(2, start=4), start_seq=4))
+    assert len(got) == 2 and reader.stats.framing_errors == 1
+    assert reader.stats.discarded_bytes == len(noise)
+
+
+def test_unknown_format_version_raises_naming_the_port():
+    reader = LinkReader(MasterPort(-1))
+    header = Record.event(0.0, HEADER_EVENT, format_version=99)
+    with pytest.raises(LinkError, match="pty-master: .*version 99"):
+        reader.feed(frame_bytes(0, encode(header)))
+
+
+class BrokenPort:
+    name = "/dev/ttyS9"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def write(self, data: bytes) -> int:
+        self.calls += 1
+        raise serial.SerialException("write failed: [Errno 5] Input/output error")
+
+    def close(self) -> None:
+        pass
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t_s = 0.0
+
+    def monotonic(self) -> float:
+        return self.t_s
+
+    def sleep(self, seconds: float) -> None:
+        self.t_s += seconds
+
+
+def test_writer_counts_and_backs_off_on_a_broken_port_never_raising():
+    port, clock = BrokenPort(), FakeClock()
+    writer = LinkWriter(port, clock=clock, retry_after_s=0.5, header_interval_s=None)
+    assert port.calls == 1 and writer.stats.dropped_frames == 1  # the header
+    for _ in range(100):  # 1 s of frames at 100 Hz
+        assert writer.send(FRAME) is False
+        clock.sleep(0.01)
+    assert writer.stats.dropped_frames == 101
+    assert port.calls == 2  # at 0 s and 0.5 s: one try per back-off, not one per frame
+    assert writer.stats.write_failures == 2 and "Input/output error" in writer.stats.last_error
+    assert writer.next_seq == 101
+    writer.close()
+    writer.close()
+    with pytest.raises(LinkError, match="/dev/ttyS9: send after close"):
+        writer.send(FRAME)
+
+
+class MemoryPort:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.data += data
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+def test_header_event_repeats_so_a_late_host_learns_the_format():
+    port, clock = MemoryPort(), FakeClock()
+    writer = LinkWriter(port, clock=clock, header_interval_s=10.0, header_info={"id": 7})
+    for _ in range(250):  # 25 s at 10 Hz
+        writer.send(SAMPLE)
+        clock.sleep(0.1)
+    late = bytes(port.data[len(port.data) // 2 + 3 :])  # joins mid-frame, halfway through
+    reader = LinkReader(MasterPort(-1))
+    got = reader.feed(late)
+    headers = [r for r in got if r.kind is RecordKind.EVENT]
+    assert [h.fields.name for h in headers] == [HEADER_EVENT]
+    assert headers[0].fields.data == {"format_version": 1, "id": 7}
+    assert reader.format_version == 1
+    assert reader.stats.gaps == 0 and reader.stats.crc_errors == 0
+    assert writer.next_seq == 250 + 3  # headers at 0 s, 10 s and 20 s
+
+
+def test_opening_a_missing_port_names_it():
+    with pytest.raises(LinkError, match="/dev/ttyNOPE0: cannot open"):
+        LinkWriter.open("/dev/ttyNOPE0")
+    with pytest.raises(LinkError, match="/dev/ttyNOPE0: cannot open"):
+        LinkReader.open("/dev/ttyNOPE0")
+
+
+# -- over a real pty ----------------------------------------------------------------------------
+
+
+def collect(reader: LinkReader, until_t_s: float, timeout_s: float = 10.0) -> list[Record]:
+    got: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for record in reader:
+            got.append(record)
+            if record.t_s == until_t_s and record.kind is RecordKind.EVENT:
+                return got
+    raise AssertionError(f"no end record after {timeout_s} s; got {len(got)} records")
+
+
+@pytest.mark.parametrize("direction", ["device-on-pyserial", "host-on-pyserial"])
+def test_round_trip_with_garbage_corruption_and_a_torn_frame(pty_pair, direction):
+    slave_port, master_port = pty_pair
+    if direction == "device-on-pyserial":
+        wire_port, raw_write, read_port = FaultySerial(slave_port), slave_port.write, master_port
+    else:
+        wire_port, raw_write, read_port = master_port, master_port._write_all, slave_port
+    reader = LinkReader(read_port)
+    batches = [stream(40, 0), stream(40, 100), stream(40, 200), stream(40, 300)]
+    end = Record.event(999.0, "end")
+    sent: list[Record] = []
+    lost: list[Record] = []
+
+    def device() -> None:
+        writer = LinkWriter(wire_port, retry_after_s=0.0, header_info={"board": "sim"})
+        for r in batches[0]:
+            writer.send(r)
+        raw_write(b"U-Boot 2017.09 login: \r\n\xff\xfe")  # console noise, no delimiter
+        for r in batches[1]:
+            writer.send(r)
+        raw_write(b"\x00\x13\x37\x00\x00")  # noise with delimiters in it
+        wire_port.corrupt_next = True  # one frame damaged in transit: CRC error
+        writer.send(batches[2][0])
+        for r in batches[2][1:]:
+            writer.send(r)
+        wire_port.tear_next = True  # half a frame, then a write timeout
+        assert writer.send(batches[3][0]) is False
+        for r in batches[3][1:]:
+            writer.send(r)
+        writer.send(end)
+        sent.extend([*batches[0], *batches[1], *batches[2][1:], *batches[3][1:], end])
+        lost.extend([batches[2][0], batches[3][0]])
+        writer.close()
+
+    thread = threading.Thread(target=device)
+    thread.start()
+    got = collect(reader, until_t_s=999.0)
+    thread.join(5.0)
+    header, *records = got
+    assert header.fields.name == HEADER_EVENT and header.fields.data["board"] == "sim"
+    assert len(records) == len(sent)
+    assert all(same(a, b) for a, b in zip(records, sent))
+    stats = reader.stats
+    assert stats.crc_errors >= 1  # the corrupted frame (the torn one may count here too)
+    assert stats.crc_errors + stats.framing_errors == 4  # + console noise, noise, torn frame
+    assert stats.decode_errors == 0 and stats.sync_bytes == 0
+    assert stats.gaps == 2 and stats.lost_frames == 2
+    seq_of_corrupted = 1 + 80  # header, then 80 frames
+    assert [(g.expected_seq, g.lost) for g in reader.gap_log] == [
+        (seq_of_corrupted, 1),
+        (seq_of_corrupted + 40, 1),
+    ]
+
+
+def test_writer_drops_instead_of_blocking_when_the_host_stops_reading(pty_pair):
+    slave_port, master_port = pty_pair  # nobody reads the master: the pty buffer fills
+    writer = LinkWriter(slave_port, retry_after_s=0.2, header_interval_s=None)
+    reader = LinkReader(master_port)
+    record = Record.of(FRAME)
+    worst_s, sends = 0.0, 0
+    started = time.monotonic()
+    while writer.stats.write_failures < 2 and time.monotonic() - started < 10.0:
+        t0 = time.monotonic()
+        writer.send(record)
+        worst_s = max(worst_s, time.monotonic() - t0)
+        sends += 1
+    assert writer.stats.write_failures == 2, "the pty never filled"
+    assert worst_s < 0.05 + 0.25  # the port's write timeout, plus scheduling slack
+    assert writer.stats.dropped_frames > writer.stats.write_failures  # dropped without trying
+    master_port.timeout_s = 0.2
+    got = list(reader)  # the host reads again, until the line is quiet for 0.2 s
+    time.sleep(0.2)  # past the back-off: the writer tries again
+    for _ in range(5):
+        assert writer.send(record)
+    got += list(reader)
+    total = 1 + sends + 5  # with the header
+    assert writer.stats.frames_sent + writer.stats.dropped_frames == total
+    # Every sequence number is either received or counted lost by the host.
+    assert len(got) == reader.stats.frames
+    assert reader.stats.frames + reader.stats.lost_frames == total
+    # pyserial can report a write timeout after writing the whole frame (it checks the
+    # clock after the last os.write), so a frame the writer counts as dropped may arrive.
+    sent = writer.stats.frames_sent
+    assert sent <= reader.stats.frames <= sent + writer.stats.write_failures
+    assert reader.stats.crc_errors + reader.stats.framing_errors <= 2  # torn frames
