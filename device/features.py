@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from device.mbll import DEFAULT_HBO2_REST_UM, DEFAULT_HHB_REST_UM, smo2_percent
+
 CHANNELS = (
     "d_od_750",
     "d_od_810",
@@ -44,9 +46,16 @@ def channel_matrix(
     d_od: np.ndarray,
     d_hbo2_um: np.ndarray,
     d_hhb_um: np.ndarray,
-    smo2_pct: np.ndarray,
+    hbo2_rest_um: float = DEFAULT_HBO2_REST_UM,
+    hhb_rest_um: float = DEFAULT_HHB_REST_UM,
 ) -> np.ndarray:
-    """Stack the eight channels, shape (n, 8), from chain outputs (ΔtHb and OI derived)."""
+    """Stack the eight channels, shape (n, 8), from chain outputs.
+
+    ΔtHb, OI and SmO2 are derived here, so training and the wearable derive them the
+    same way. SmO2 is the estimate against the assumed resting values, clipped at
+    0–100 % where a strong responder's changes exceed them (a model input must stay
+    finite; see :func:`device.mbll.smo2_percent`).
+    """
     d_od = np.asarray(d_od, dtype=float)
     hbo2 = np.asarray(d_hbo2_um, dtype=float)
     hhb = np.asarray(d_hhb_um, dtype=float)
@@ -54,7 +63,10 @@ def channel_matrix(
         raise ValueError(
             f"d_od must have shape (n, 3) matching {len(hbo2)} samples, got {d_od.shape}"
         )
-    return np.column_stack([d_od, hbo2, hhb, hbo2 + hhb, np.asarray(smo2_pct, float), hbo2 - hhb])
+    smo2 = smo2_percent(
+        hbo2, hhb, hbo2_rest_um=hbo2_rest_um, hhb_rest_um=hhb_rest_um, impossible="clip"
+    )
+    return np.column_stack([d_od, hbo2, hhb, hbo2 + hhb, smo2, hbo2 - hhb])
 
 
 def statistics(window: np.ndarray) -> np.ndarray:

@@ -435,6 +435,7 @@ def smo2_percent(
     *,
     hbo2_rest_um: float = DEFAULT_HBO2_REST_UM,
     hhb_rest_um: float = DEFAULT_HHB_REST_UM,
+    impossible: str = "nan",
 ) -> np.ndarray:
     """ESTIMATED muscle oxygen saturation from changes and an ASSUMED resting baseline.
 
@@ -455,6 +456,11 @@ def smo2_percent(
     hhb_rest_um : float
         Assumed resting deoxyhaemoglobin concentration, µM (default 30 µM, so that the
         resting estimate is 66.7 %).
+    impossible : {"nan", "clip"}
+        Samples whose implied absolute HbO2 or HHb is negative (the person's true resting
+        values exceed the assumed ones): "nan" (default) sets them to NaN and warns;
+        "clip" takes a negative absolute concentration as 0, so the estimate saturates at
+        0 % or 100 % — for model inputs, which must stay finite.
 
     Returns
     -------
@@ -479,8 +485,16 @@ def smo2_percent(
             "hbo2_rest_um and hhb_rest_um must be finite, >= 0 µM and not both 0, "
             f"got {hbo2_rest_um} and {hhb_rest_um}"
         )
+    if impossible not in ("nan", "clip"):
+        raise ValueError(f'impossible must be "nan" or "clip", got {impossible!r}')
     hbo2_abs_um = rest[0] + hbo2
     hhb_abs_um = rest[1] + hhb
+    if impossible == "clip":
+        hbo2_abs_um = np.maximum(hbo2_abs_um, 0.0)
+        hhb_abs_um = np.maximum(hhb_abs_um, 0.0)
+        thb_abs_um = hbo2_abs_um + hhb_abs_um
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return PERCENT_PER_FRACTION * hbo2_abs_um / thb_abs_um  # NaN only if both are 0
     thb_abs_um = hbo2_abs_um + hhb_abs_um
     impossible = (hbo2_abs_um < 0) | (hhb_abs_um < 0) | (thb_abs_um <= 0)
     if np.any(impossible):

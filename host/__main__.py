@@ -4,6 +4,7 @@ Commands:
   cohort   generate the simulated cohort (SNIRF files)
   plot     plot one session file as a PNG
   lmm      the seed's Table 1: linear mixed-effects model per feature
+  train    cross-validate the fusion model and baselines, write models/ and reports/
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ def _lmm(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:  # its own parser: it has many options
+        from host.train import main_args
+
+        return main_args(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m host", description="NIRS host tools")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -65,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dataset", type=Path)
     p.set_defaults(func=_lmm)
 
+    sub.add_parser("train", help="train and evaluate (see: python -m host train --help)")
     args = parser.parse_args(argv)
     return args.func(args)
 

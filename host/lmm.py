@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from device.features import CHANNELS, channel_matrix, cut_windows
-from device.mbll import smo2_percent
 from host.dataset import load_dataset
 
 #: (label as in the seed's table, channel in device.features.CHANNELS)
@@ -41,6 +40,7 @@ class FeatureTable:
 class LmmRow:
     feature: str
     coef: float
+    z: float  # Wald statistic; ranks features when p underflows to 0
     p_value: float
     n_windows: int
 
@@ -51,12 +51,7 @@ def load_feature_table(folder: Path) -> FeatureTable:
     columns: dict[str, list[np.ndarray]] = {f"{s}_{k}": [] for s, _ in SIGNALS for k in KINDS}
     levels, subjects = [], []
     for rec in dataset.records:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # flagged samples: NaN, skipped
-            smo2 = smo2_percent(rec.d_hbo2_um, rec.d_hhb_um)
-        ch = channel_matrix(
-            d_od=rec.d_od, d_hbo2_um=rec.d_hbo2_um, d_hhb_um=rec.d_hhb_um, smo2_pct=smo2
-        )
+        ch = channel_matrix(d_od=rec.d_od, d_hbo2_um=rec.d_hbo2_um, d_hhb_um=rec.d_hhb_um)
         w = cut_windows(ch, rec.level, rec.t_s, group=rec.subject_id, flags=rec.flags)
         if not len(w.labels):
             continue
@@ -80,7 +75,7 @@ def load_feature_table(folder: Path) -> FeatureTable:
 
 
 def fit_table(table: FeatureTable) -> list[LmmRow]:
-    """Fit one MixedLM per feature; rows sorted by p-value."""
+    """Fit one MixedLM per feature; rows sorted by p-value, then by |z|."""
     import statsmodels.api as sm
 
     rows = []
@@ -92,8 +87,10 @@ def fit_table(table: FeatureTable) -> list[LmmRow]:
             # (singular covariance, convergence notes): the fixed effect is still valid.
             warnings.simplefilter("ignore")
             fit = sm.MixedLM(table.level, exog, groups=table.subject).fit(method="lbfgs")
-        rows.append(LmmRow(name, float(fit.params[1]), float(fit.pvalues[1]), len(z)))
-    return sorted(rows, key=lambda r: r.p_value)
+        rows.append(
+            LmmRow(name, float(fit.params[1]), float(fit.tvalues[1]), float(fit.pvalues[1]), len(z))
+        )
+    return sorted(rows, key=lambda r: (r.p_value, -abs(r.z)))
 
 
 def _p(p_value: float) -> str:
@@ -108,8 +105,8 @@ def format_table(rows: list[LmmRow], provenance: set[str] | None = None) -> str:
         f"LMM: fatigue level ~ z(feature) + (1 | subject), {rows[0].n_windows} windows "
         f"({label} data)",
         "",
-        "| feature | coef (levels per SD) | p-value |",
-        "|---|---:|---:|",
+        "| feature | coef (levels per SD) | z | p-value |",
+        "|---|---:|---:|---:|",
     ]
-    lines += [f"| {r.feature} | {r.coef:+.4f} | {_p(r.p_value)} |" for r in rows]
+    lines += [f"| {r.feature} | {r.coef:+.4f} | {r.z:+.1f} | {_p(r.p_value)} |" for r in rows]
     return "\n".join(lines)

@@ -65,7 +65,7 @@ def test_lmm_table_runs_on_the_cohort(tiny_cohort):
     out, _, _ = tiny_cohort
     features = load_feature_table(out)
     rows = fit_table(features)
-    assert len(rows) == 16 and rows == sorted(rows, key=lambda r: r.p_value)
+    assert len(rows) == 16 and rows == sorted(rows, key=lambda r: (r.p_value, -abs(r.z)))
     text = format_table(rows, features.provenance)
     assert "simulated data" in text and "HHb_mean" in text
     hhb = next(r for r in rows if r.feature == "HHb_mean")

@@ -14,10 +14,12 @@ def fake_channels(n: int, seed: int = 0) -> np.ndarray:
 
 def test_channel_matrix_derives_thb_and_oi():
     d_od = np.array([[0.1, 0.2, 0.3]])
-    m = ft.channel_matrix(d_od=d_od, d_hbo2_um=[-2.0], d_hhb_um=[3.0], smo2_pct=[60.0])
-    assert m.tolist() == [[0.1, 0.2, 0.3, -2.0, 3.0, 1.0, 60.0, -5.0]]
+    m = ft.channel_matrix(d_od=d_od, d_hbo2_um=[-2.0], d_hhb_um=[3.0])
+    assert m[0] == pytest.approx([0.1, 0.2, 0.3, -2.0, 3.0, 1.0, 100 * 58 / 91, -5.0])
+    # A strong responder beyond the assumed 60 µM resting HbO2: SmO2 clips at 0 %, finite.
+    assert ft.channel_matrix(d_od=d_od, d_hbo2_um=[-70.0], d_hhb_um=[50.0])[0, 6] == 0.0
     with pytest.raises(ValueError, match=r"d_od must have shape \(n, 3\)"):
-        ft.channel_matrix(d_od=np.zeros((1, 2)), d_hbo2_um=[0], d_hhb_um=[0], smo2_pct=[0])
+        ft.channel_matrix(d_od=np.zeros((1, 2)), d_hbo2_um=[0], d_hhb_um=[0])
 
 
 def test_statistics_are_channel_major_and_exact():

@@ -1,0 +1,111 @@
+"""The Keras models: the seed's fusion model and its deep baselines.
+
+Each model is defined in one readable function; every hyperparameter is named
+once, here. Seed 003 §3.2.4 and Fig. 8 give the fusion architecture:
+Conv1D(32, 3) → max-pool → LSTM(32) → global average pool on the 100 × 8
+sequence; a regularised Dense branch on the 40 statistics; concatenate → Dense →
+softmax over five levels; sparse categorical cross-entropy, Adam at 1e-3.
+
+The LSTMs are unrolled (``unroll=True``): a rolled Keras LSTM exports to an ONNX
+``Loop``, which rknn-toolkit2 refuses as a dynamic graph (ENVIRONMENT.md).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, regularizers
+
+from device.features import CHANNELS, N_STATISTICS, WINDOW_SAMPLES
+
+N_CLASSES = 5
+CONV_FILTERS = 32
+CONV_KERNEL = 3
+POOL_SIZE = 2
+LSTM_UNITS = 32
+STATS_UNITS = 32
+STATS_L2 = 1e-3
+STATS_DROPOUT = 0.3
+FUSION_UNITS = 32
+FUSION_DROPOUT = 0.2
+LEARNING_RATE = 1e-3
+# The Transformer baseline.
+ATTENTION_HEADS = 2
+ATTENTION_KEY_DIM = 16
+MODEL_DIM = 32
+
+
+def _compile(model: keras.Model) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Adam(LEARNING_RATE),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        # XLA made these small models 6-12x slower per window on this CPU (measured).
+        jit_compile=False,
+    )
+    return model
+
+
+def _inputs() -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    sequence = keras.Input((WINDOW_SAMPLES, len(CHANNELS)), name="sequence")
+    statistics = keras.Input((N_STATISTICS,), name="statistics")
+    return sequence, statistics
+
+
+def build_fusion() -> keras.Model:
+    """The seed's CNN-LSTM + MLP fusion model (two inputs: sequence, statistics)."""
+    sequence, statistics = _inputs()
+    x = layers.Conv1D(CONV_FILTERS, CONV_KERNEL, padding="same", activation="relu")(sequence)
+    x = layers.MaxPooling1D(POOL_SIZE)(x)
+    x = layers.LSTM(LSTM_UNITS, return_sequences=True, unroll=True)(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    y = layers.Dense(STATS_UNITS, activation="relu", kernel_regularizer=regularizers.l2(STATS_L2))(
+        statistics
+    )
+    y = layers.Dropout(STATS_DROPOUT)(y)
+    z = layers.Concatenate()([x, y])
+    z = layers.Dense(FUSION_UNITS, activation="relu")(z)
+    z = layers.Dropout(FUSION_DROPOUT)(z)
+    out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(z)
+    return _compile(keras.Model([sequence, statistics], out, name="fusion"))
+
+
+def build_lstm() -> keras.Model:
+    """Baseline: an LSTM on the sequence alone."""
+    sequence, _ = _inputs()
+    x = layers.LSTM(LSTM_UNITS, unroll=True)(sequence)
+    out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
+    return _compile(keras.Model(sequence, out, name="lstm"))
+
+
+def build_cnn() -> keras.Model:
+    """Baseline: two Conv1D layers on the sequence alone."""
+    sequence, _ = _inputs()
+    x = layers.Conv1D(CONV_FILTERS, CONV_KERNEL, padding="same", activation="relu")(sequence)
+    x = layers.MaxPooling1D(POOL_SIZE)(x)
+    x = layers.Conv1D(CONV_FILTERS, CONV_KERNEL, padding="same", activation="relu")(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
+    return _compile(keras.Model(sequence, out, name="cnn"))
+
+
+def build_transformer() -> keras.Model:
+    """Baseline: one Transformer encoder block on the (pooled) sequence."""
+    sequence, _ = _inputs()
+    x = layers.MaxPooling1D(POOL_SIZE)(sequence)
+    x = layers.Dense(MODEL_DIM)(x)
+    attended = layers.MultiHeadAttention(ATTENTION_HEADS, ATTENTION_KEY_DIM)(x, x)
+    x = layers.LayerNormalization()(x + attended)
+    ff = layers.Dense(MODEL_DIM, activation="relu")(x)
+    x = layers.LayerNormalization()(x + layers.Dense(MODEL_DIM)(ff))
+    x = layers.GlobalAveragePooling1D()(x)
+    out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
+    return _compile(keras.Model(sequence, out, name="transformer"))
+
+
+#: name → (builder, uses the statistics input)
+DEEP_MODELS = {
+    "fusion": (build_fusion, True),
+    "lstm": (build_lstm, False),
+    "cnn": (build_cnn, False),
+    "transformer": (build_transformer, False),
+}

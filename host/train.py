@@ -1,0 +1,613 @@
+"""Training and honest evaluation of the fatigue model and the seed's baselines.
+
+Two cross-validations on the same windows:
+
+- ``stratified``: the seed's 5-fold stratified split of windows. Windows of one
+  person (and overlapping windows of one trial) land on both sides, so this
+  leaks; it is reported because the seed reports it.
+- ``subject``: GroupKFold by subject: no subject is in training and test at once.
+  This is what a new wearer would see.
+
+In every fold the normalisation is fitted on the fold's training windows only, and
+early stopping watches a validation part carved from the training side (other
+subjects for the subject-wise scheme), never the test fold.
+
+``python -m host train --dataset data/cohort`` runs both cross-validations for the
+fusion model and the baselines, writes the comparison (Markdown, CSV, plot,
+confusion matrices) to ``reports/`` and the final model, trained on all windows, to
+``models/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from device.features import (
+    CHANNELS,
+    N_STATISTICS,
+    STEP_SAMPLES,
+    WINDOW_SAMPLES,
+    Normaliser,
+    Windows,
+    channel_matrix,
+    concat_windows,
+    cut_windows,
+    statistic_names,
+)
+from device.labels import FatigueMapping
+from host.dataset import load_dataset
+
+SCHEMES = ("stratified", "subject")
+CLASSIC_MODELS = (
+    "random_forest",
+    "bagged_trees",
+    "boosted_trees",
+    "rbf_svm",
+    "cubic_svm",
+    "quadratic_svm",
+)
+DEEP_MODEL_NAMES = ("fusion", "lstm", "cnn", "transformer")
+DISPLAY_NAMES = {
+    "fusion": "Fusion CNN-LSTM + MLP (ours)",
+    "lstm": "LSTM",
+    "cnn": "CNN",
+    "transformer": "Transformer",
+    "random_forest": "Random Forest",
+    "bagged_trees": "Bagged Trees",
+    "boosted_trees": "Boosted Trees (gradient)",
+    "rbf_svm": "RBF-SVM",
+    "cubic_svm": "Cubic SVM (deg 3)",
+    "quadratic_svm": "Quadratic SVM (deg 2)",
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; recorded in model.json."""
+
+    seed: int = 2025
+    folds: int = 5
+    max_epochs: int = 25
+    patience: int = 4  # EarlyStopping on validation loss
+    lr_patience: int = 2  # ReduceLROnPlateau
+    #: 256 trains these small models 1.6x faster per window than 64 on this CPU (measured).
+    batch_size: int = 256
+    val_fraction: float = 0.15
+    #: SVMs scale with the square of the training set: they see a random subset of at
+    #: most this many training windows per fold (neighbouring windows overlap 90 %).
+    svm_max_train: int = 5000
+    models: tuple[str, ...] = DEEP_MODEL_NAMES + CLASSIC_MODELS
+
+    def __post_init__(self) -> None:
+        unknown = set(self.models) - set(DEEP_MODEL_NAMES + CLASSIC_MODELS)
+        if unknown:
+            raise ValueError(
+                f"unknown model(s) {sorted(unknown)}; choose from "
+                f"{list(DEEP_MODEL_NAMES + CLASSIC_MODELS)}"
+            )
+        if self.folds < 2:
+            raise ValueError(f"folds must be >= 2, got {self.folds}")
+
+
+#: For the tests: seconds, not minutes.
+TINY = TrainConfig(
+    folds=2,
+    max_epochs=2,
+    patience=1,
+    batch_size=64,
+    svm_max_train=300,
+    models=("fusion", "cnn", "random_forest"),
+)
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class WindowSet:
+    """All windows of a dataset plus what training must record about it."""
+
+    windows: Windows
+    mapping: FatigueMapping
+    provenance: frozenset[str]
+    n_sessions: int
+    source: str
+
+
+def load_windows(folder: Path, *, progress: bool = False) -> WindowSet:
+    """Cut every session of a dataset folder into model windows (grouped by subject)."""
+    dataset = load_dataset(folder, progress=progress)
+    parts = []
+    for rec in dataset.records:
+        ch = channel_matrix(d_od=rec.d_od, d_hbo2_um=rec.d_hbo2_um, d_hhb_um=rec.d_hhb_um)
+        parts.append(cut_windows(ch, rec.level, rec.t_s, group=rec.subject_id, flags=rec.flags))
+    first = dataset.records[0]
+    mapping = FatigueMapping(names=tuple(first.level_names), max_borg=tuple(first.borg_thresholds))
+    return WindowSet(
+        concat_windows(parts), mapping, dataset.provenance, len(dataset.records), str(folder)
+    )
+
+
+# -- folds --------------------------------------------------------------------------------------
+
+
+def folds(
+    scheme: str, labels: np.ndarray, groups: np.ndarray, n_folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs for a scheme; subject-wise folds share no subject."""
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+    idx = np.arange(len(labels))
+    if scheme == "stratified":
+        split = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(idx, labels)
+    elif scheme == "subject":
+        n_subjects = len(set(groups))
+        if n_subjects < n_folds:
+            raise ValueError(f"subject-wise CV needs >= {n_folds} subjects, have {n_subjects}")
+        split = GroupKFold(n_folds, shuffle=True, random_state=seed).split(idx, labels, groups)
+    else:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    out = [(np.asarray(tr), np.asarray(te)) for tr, te in split]
+    if scheme == "subject":
+        for tr, te in out:
+            shared = set(groups[tr]) & set(groups[te])
+            if shared:  # a guard, not a hope: leakage would make every figure meaningless
+                raise AssertionError(f"subjects on both sides of a fold: {sorted(shared)}")
+    return out
+
+
+def validation_split(
+    train: np.ndarray,
+    scheme: str,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    fraction: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Carve an early-stopping validation part out of the training indices only."""
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+
+    if scheme == "subject" and len(set(groups[train])) >= 2:
+        splitter = GroupShuffleSplit(1, test_size=fraction, random_state=seed)
+        fit, val = next(splitter.split(train, labels[train], groups[train]))
+    else:
+        splitter = StratifiedShuffleSplit(1, test_size=fraction, random_state=seed)
+        fit, val = next(splitter.split(train, labels[train]))
+    return train[fit], train[val]
+
+
+# -- one model on one split ------------------------------------------------------------------------
+
+
+@dataclass
+class FitResult:
+    probabilities: np.ndarray  # (n_test, 5)
+    epochs: int
+    seconds: float
+    model: object = None
+    normaliser: Normaliser | None = None
+
+
+def _quiet_tf() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # a new model per fold retraces by design
+
+
+def fit_and_predict(
+    name: str,
+    w: Windows,
+    fit_idx: np.ndarray,
+    val_idx: np.ndarray,
+    test_idx: np.ndarray,
+    config: TrainConfig,
+    seed: int,
+) -> FitResult:
+    """Train ``name`` on ``fit_idx`` (early stopping on ``val_idx``), predict ``test_idx``.
+
+    The normaliser sees the fitting windows only.
+    """
+    t0 = time.perf_counter()
+    norm = Normaliser.fit(w.sequences[fit_idx], w.stats[fit_idx])
+    seq, st = norm.apply(w.sequences, w.stats)
+    y = w.labels
+    if name in DEEP_MODEL_NAMES:
+        _quiet_tf()
+        import keras
+
+        from host.models import DEEP_MODELS
+
+        keras.utils.set_random_seed(seed)
+        build, uses_stats = DEEP_MODELS[name]
+        model = build()
+
+        def inputs(i: np.ndarray) -> list[np.ndarray] | np.ndarray:
+            return [seq[i], st[i]] if uses_stats else seq[i]
+
+        history = model.fit(
+            inputs(fit_idx),
+            y[fit_idx],
+            validation_data=(inputs(val_idx), y[val_idx]),
+            epochs=config.max_epochs,
+            batch_size=config.batch_size,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
+                keras.callbacks.ReduceLROnPlateau(patience=config.lr_patience, factor=0.5),
+            ],
+        )
+        probs = model.predict(inputs(test_idx), batch_size=1024, verbose=0)
+        return FitResult(probs, len(history.history["loss"]), time.perf_counter() - t0, model, norm)
+    model = _classic(name, seed)
+    fit_rows = fit_idx
+    if name.endswith("svm") and len(fit_idx) > config.svm_max_train:
+        fit_rows = np.random.default_rng(seed).choice(fit_idx, config.svm_max_train, replace=False)
+    model.fit(st[fit_rows], y[fit_rows])
+    probs = np.zeros((len(test_idx), 5))
+    probs[np.arange(len(test_idx)), model.predict(st[test_idx])] = 1.0
+    return FitResult(probs, 0, time.perf_counter() - t0, model, norm)
+
+
+def _classic(name: str, seed: int):
+    from sklearn.ensemble import (
+        BaggingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    return {
+        "random_forest": lambda: RandomForestClassifier(200, n_jobs=2, random_state=seed),
+        "bagged_trees": lambda: BaggingClassifier(
+            DecisionTreeClassifier(), n_estimators=50, n_jobs=2, random_state=seed
+        ),
+        "boosted_trees": lambda: HistGradientBoostingClassifier(random_state=seed),
+        "rbf_svm": lambda: SVC(kernel="rbf", random_state=seed),
+        "cubic_svm": lambda: SVC(kernel="poly", degree=3, random_state=seed),
+        "quadratic_svm": lambda: SVC(kernel="poly", degree=2, random_state=seed),
+    }[name]()
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+
+
+def metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 5) -> dict:
+    """Accuracy, macro-F1, per-class recall and the confusion matrix."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+
+    labels = list(range(n_classes))
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)
+        ),
+        "recall": [
+            float(r)
+            for r in recall_score(y_true, y_pred, average=None, labels=labels, zero_division=0)
+        ],
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "n_windows": int(len(y_true)),
+    }
+
+
+def cross_validate(
+    name: str, data: WindowSet, scheme: str, config: TrainConfig, log: Callable[[str], None]
+) -> dict:
+    """Out-of-fold predictions of one model under one scheme, and their metrics."""
+    w = data.windows
+    pred = np.full(len(w.labels), -1)
+    epochs, seconds = [], 0.0
+    for k, (train, test) in enumerate(folds(scheme, w.labels, w.groups, config.folds, config.seed)):
+        fit_idx, val_idx = validation_split(
+            train, scheme, w.labels, w.groups, config.val_fraction, config.seed + k
+        )
+        res = fit_and_predict(name, w, fit_idx, val_idx, test, config, config.seed + k)
+        pred[test] = res.probabilities.argmax(axis=1)
+        epochs.append(res.epochs)
+        seconds += res.seconds
+        log(
+            f"  {name:14s} {scheme:10s} fold {k + 1}/{config.folds}: "
+            f"acc {np.mean(pred[test] == w.labels[test]):.3f}  ({res.seconds:5.1f} s"
+            + (f", {res.epochs} epochs)" if res.epochs else ")")
+        )
+    out = metrics(w.labels, pred)
+    out.update(seconds=round(seconds, 1), epochs=epochs)
+    return out
+
+
+# -- reports --------------------------------------------------------------------------------------
+
+
+def comparison_rows(results: dict[str, dict[str, dict]]) -> list[dict]:
+    rows = []
+    for name, by_scheme in results.items():
+        row = {"model": DISPLAY_NAMES[name]}
+        for scheme in SCHEMES:
+            if scheme in by_scheme:
+                row[f"{scheme}_accuracy"] = by_scheme[scheme]["accuracy"]
+                row[f"{scheme}_macro_f1"] = by_scheme[scheme]["macro_f1"]
+        rows.append(row)
+    return rows
+
+
+def write_reports(
+    results: dict[str, dict[str, dict]],
+    data: WindowSet,
+    config: TrainConfig,
+    out: Path,
+    *,
+    command: str,
+) -> dict[str, Path]:
+    """Comparison table (Markdown, CSV), bar plot and confusion matrices."""
+    from matplotlib.figure import Figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = comparison_rows(results)
+    provenance = ", ".join(sorted(data.provenance)).upper()
+    n_subjects = len(set(data.windows.groups))
+    header = (
+        f"Model comparison on {provenance} data: {data.n_sessions} sessions of {n_subjects} "
+        f"subjects, {len(data.windows.labels)} windows of 10 s.\n"
+        f"Stratified = the seed's 5-fold stratified CV over windows (leaks across subjects); "
+        f"subject-wise = GroupKFold by subject ({config.folds} folds).\n"
+        f"Made by: `{command}`\n"
+    )
+    lines = [
+        header,
+        "| model | stratified acc | stratified macro-F1 | subject-wise acc | "
+        "subject-wise macro-F1 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        cells = [
+            f"{r.get(k, float('nan')):.3f}"
+            for k in (
+                "stratified_accuracy",
+                "stratified_macro_f1",
+                "subject_accuracy",
+                "subject_macro_f1",
+            )
+        ]
+        lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+    md = out / "comparison.md"
+    md.write_text("\n".join(lines) + "\n")
+    csv = out / "comparison.csv"
+    keys = [
+        "model",
+        "stratified_accuracy",
+        "stratified_macro_f1",
+        "subject_accuracy",
+        "subject_macro_f1",
+    ]
+    csv.write_text(
+        "\n".join([",".join(keys)] + [",".join(str(r.get(k, "")) for k in keys) for r in rows])
+        + "\n"
+    )
+
+    fig = Figure(figsize=(10, 4.5), constrained_layout=True)
+    ax = fig.subplots()
+    x = np.arange(len(rows))
+    for i, (scheme, colour) in enumerate((("stratified", "#9ab"), ("subject", "#c44"))):
+        ax.bar(
+            x + (i - 0.5) * 0.38,
+            [r.get(f"{scheme}_macro_f1", 0) for r in rows],
+            0.38,
+            label=f"{scheme} CV",
+            color=colour,
+        )
+    ax.set_xticks(x, [r["model"] for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("macro-F1")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Fatigue level, 5 classes ({provenance} data)")
+    ax.legend()
+    plot = out / "comparison.png"
+    fig.savefig(plot, dpi=110)
+
+    paths = {"markdown": md, "csv": csv, "plot": plot}
+    for name, by_scheme in results.items():
+        for scheme, m in by_scheme.items():
+            paths[f"confusion_{name}_{scheme}"] = _confusion_png(
+                m,
+                data.mapping.names,
+                out / f"confusion_{name}_{scheme}.png",
+                f"{DISPLAY_NAMES[name]}, {scheme} CV ({provenance} data)",
+            )
+    return paths
+
+
+def _confusion_png(m: dict, names: tuple[str, ...], path: Path, title: str) -> Path:
+    from matplotlib.figure import Figure
+
+    cm = np.asarray(m["confusion"], dtype=float)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig = Figure(figsize=(5, 4.4), constrained_layout=True)
+    ax = fig.subplots()
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}\n({int(cm[i, j])})",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
+    ax.set_xticks(range(len(names)), names, rotation=30)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true (from Borg CR10)")
+    ax.set_title(f"{title}\nacc {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}", fontsize=9)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+# -- the final model ----------------------------------------------------------------------------
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in (
+        "tensorflow-cpu",
+        "keras",
+        "numpy",
+        "scikit-learn",
+        "tf2onnx",
+        "onnx",
+        "onnxruntime",
+        "rknn-toolkit2",
+    ):
+        with contextlib.suppress(md.PackageNotFoundError):
+            out[pkg] = md.version(pkg)
+    return out
+
+
+def train_final(data: WindowSet, config: TrainConfig, log: Callable[[str], None]) -> FitResult:
+    """The shipped fusion model: all windows, early stopping on held-out subjects."""
+    w = data.windows
+    every = np.arange(len(w.labels))
+    fit_idx, val_idx = validation_split(
+        every, "subject", w.labels, w.groups, config.val_fraction, config.seed
+    )
+    res = fit_and_predict("fusion", w, fit_idx, val_idx, val_idx, config, config.seed)
+    acc = float(np.mean(res.probabilities.argmax(1) == w.labels[val_idx]))
+    log(
+        f"  final fusion model: {res.epochs} epochs, {res.seconds:.0f} s, accuracy on its "
+        f"{len(set(w.groups[val_idx]))} held-out validation subjects {acc:.3f}"
+    )
+    return res
+
+
+def model_metadata(
+    data: WindowSet, config: TrainConfig, results: dict, final: FitResult, command: str
+) -> dict:
+    """Everything the device and a reader of model.json need to know."""
+    n_subjects = len(set(data.windows.groups))
+    return {
+        "model": "fusion CNN-LSTM + MLP (seed 003 §3.2.4)",
+        "inputs": {
+            "sequence": {
+                "shape": [WINDOW_SAMPLES, len(CHANNELS)],
+                "channels": list(CHANNELS),
+                "rate_hz": 10.0,
+            },
+            "statistics": {"shape": [N_STATISTICS], "names": statistic_names()},
+            "window_step_samples": STEP_SAMPLES,
+        },
+        "classes": list(data.mapping.names),
+        "borg_mapping": data.mapping.to_dict(),
+        "normalisation": final.normaliser.to_dict(),
+        "provenance": {
+            "data": sorted(data.provenance),
+            "note": "trained and evaluated on SIMULATED subjects (hwsim); no human recordings"
+            if data.provenance == {"simulated"}
+            else "includes human recordings",
+            "dataset": data.source,
+            "sessions": data.n_sessions,
+            "subjects": n_subjects,
+            "windows": int(len(data.windows.labels)),
+        },
+        "metrics": {
+            "label": f"{', '.join(sorted(data.provenance))} data, out-of-fold",
+            **{
+                scheme: {k: v for k, v in m.items() if k != "epochs"}
+                for scheme, m in results.get("fusion", {}).items()
+            },
+        },
+        "training": {**asdict(config), "final_epochs": final.epochs, "command": command},
+        "tool_versions": _versions(),
+        "artefacts": {},
+    }
+
+
+def run(
+    dataset: Path,
+    *,
+    models_dir: Path,
+    reports_dir: Path,
+    config: TrainConfig,
+    command: str,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """The whole job: CV of every model in both schemes, reports, final model, model.json."""
+    t0 = time.perf_counter()
+    data = load_windows(dataset)
+    w = data.windows
+    log(
+        f"{len(w.labels)} windows from {data.n_sessions} sessions of {len(set(w.groups))} "
+        f"subjects ({', '.join(sorted(data.provenance))}); "
+        f"windows per level {np.bincount(w.labels, minlength=5).tolist()}"
+    )
+    results: dict[str, dict[str, dict]] = {}
+    for name in config.models:
+        results[name] = {
+            scheme: cross_validate(name, data, scheme, config, log) for scheme in SCHEMES
+        }
+        log(
+            f"{DISPLAY_NAMES[name]}: "
+            + ", ".join(
+                f"{s} acc {m['accuracy']:.3f} F1 {m['macro_f1']:.3f}"
+                for s, m in results[name].items()
+            )
+        )
+    paths = write_reports(results, data, config, reports_dir, command=command)
+    final = train_final(data, config, log)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    keras_path = models_dir / "fusion.keras"
+    final.model.save(keras_path)
+    meta = model_metadata(data, config, results, final, command)
+    (models_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    log(
+        f"wrote {keras_path}, {models_dir / 'model.json'} and {len(paths)} report files in "
+        f"{reports_dir} ({time.perf_counter() - t0:.0f} s in all)"
+    )
+    return {"results": results, "reports": paths, "metadata": meta}
+
+
+def main_args(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m host train")
+    parser.add_argument("--dataset", type=Path, default=Path("data/cohort"))
+    parser.add_argument("--models-dir", type=Path, default=Path("models"))
+    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument("--tiny", action="store_true", help="seconds-long configuration")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        help=f"subset of {list(DEEP_MODEL_NAMES + CLASSIC_MODELS)}",
+    )
+    args = parser.parse_args(argv)
+    config = TINY if args.tiny else TrainConfig()
+    config = replace(config, seed=args.seed)
+    if args.models:
+        config = replace(config, models=tuple(args.models))
+    if "fusion" not in config.models:
+        parser.error("--models must include fusion: it is the model that ships")
+    command = "python -m host train " + " ".join(argv if argv is not None else sys.argv[2:])
+    run(
+        args.dataset,
+        models_dir=args.models_dir,
+        reports_dir=args.reports_dir,
+        config=config,
+        command=command.strip(),
+        log=lambda s: print(s, flush=True),
+    )
+    return 0
