@@ -32,16 +32,11 @@ from device.i2c import RetryingBus
 from device.labels import DEFAULT_MAPPING, FatigueMapping
 from device.leds import LedBank
 from host.dataset import SessionRecord, write_session
-from hwsim.board import build_board
+from hwsim.board import build_board, couple_to_person
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
 
 SIMULATOR_VERSION = "hwsim-1"
-#: Resting light each LED gives through one person's skin, V: drawn per session, as
-#: a strap sits differently on every arm or thigh (an assumption). It leaves headroom
-#: below the OPT101's 3.7 V swing for the hold, when falling HbO2 lets up to about
-#: 2.5 times as much 870 nm light through, as an experimenter setting up would.
-RESTING_LIGHT_RANGE_V = (0.6, 1.4)
 
 
 @dataclass(frozen=True)
@@ -101,10 +96,7 @@ def record_session(
         seed=noise_seed,
     )
     rng = derive_rng(spec.seed, "coupling", spec.subject_index, spec.protocol, spec.side)
-    for wl in board.optics.leds:
-        target_v = rng.uniform(*RESTING_LIGHT_RANGE_V)
-        gain = board.optics.led_gain_v[wl] * target_v / board.optics.light_v(wl, 0.0)
-        board.optics.set_led_gain_v(wl, gain)
+    couple_to_person(board, rng)
 
     adc = ADS1114(RetryingBus(board.bus), clock=board.clock, ready_line=board.ready_line)
     mux = Multiplexer(adc, LedBank(board.led_lines), clock=board.clock)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from hwsim.ads1114 import DEFAULT_NOISE_V_RMS, SimADS1114
 from hwsim.clock import VirtualClock
 from hwsim.gpio import SimGPIO
@@ -71,3 +73,18 @@ def build_board(
         bus.attach(SSD1306_ADDRESS, oled)
     buzzer_line = SimGPIO(clock, BUZZER_LINE, "low", name="buzzer")
     return SimBoard(clock, bus, adc, oled, led_lines, ready_line, buzzer_line, optics)
+
+
+#: Resting light each LED gives through one person's skin, V: drawn per session, as
+#: a strap sits differently on every arm or thigh (an assumption). It leaves headroom
+#: below the OPT101's 3.7 V swing for a hold, when falling HbO2 lets up to about 2.5
+#: times as much 870 nm light through, as an experimenter setting up would.
+RESTING_LIGHT_RANGE_V = (0.6, 1.4)
+
+
+def couple_to_person(board: SimBoard, rng: np.random.Generator) -> None:
+    """Scale each LED's gain so its light at t = 0 lands in :data:`RESTING_LIGHT_RANGE_V`."""
+    optics = board.optics
+    for wl in optics.leds:
+        target_v = rng.uniform(*RESTING_LIGHT_RANGE_V)
+        optics.set_led_gain_v(wl, optics.led_gain_v[wl] * target_v / optics.light_v(wl, 0.0))

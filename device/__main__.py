@@ -1,0 +1,119 @@
+"""``python -m device``: the wearable on the Luckfox Pico Mini.
+
+    python3 -m device [--config /etc/nirs-wearable.toml] [--seconds N]
+
+Opens the real I²C bus (smbus2), the GPIO lines (python-periphery, character
+device), the OLED if one answers (else headless), the model (RKNN on the NPU,
+falling back to ONNX Runtime where there is no NPU), a session record and, if
+enabled, the serial link; then runs :class:`device.app.Wearable` until stopped.
+Exit status: 0 on a clean stop, 2 on a configuration or model error, 3 when the
+self-test fails (the init script restarts the app after a pause).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import time
+from pathlib import Path
+
+from device.config import WearableConfig, load
+from device.errors import ConfigError, DeviceError
+
+
+def _open_hardware(config: WearableConfig, stack: contextlib.ExitStack):
+    import smbus2
+    from periphery import GPIO
+
+    from device.ads1114 import ADS1114
+    from device.app import Hardware
+    from device.buzzer import Buzzer
+    from device.clock import SystemClock
+    from device.i2c import RetryingBus
+    from device.leds import LedBank
+    from device.oled import Display, OledNotFoundError, open_oled
+
+    clock = SystemClock()
+    raw_bus = stack.enter_context(smbus2.SMBus(config.i2c.bus))
+    bus = RetryingBus(raw_bus, retries=config.i2c.retries, bus_name=f"/dev/i2c-{config.i2c.bus}")
+    chip = config.gpio.chip
+    leds = LedBank({wl: GPIO(chip, line, "low") for wl, line in config.led_lines.items()})
+    stack.callback(leds.close)
+    ready = GPIO(chip, config.gpio.adc_ready, "in")
+    stack.callback(ready.close)
+    buzzer = Buzzer(GPIO(chip, config.gpio.buzzer, "low"), clock, muted=config.alerts.muted)
+    try:
+        display = Display(open_oled(bus, config.i2c.oled_address, bus_hz=config.i2c.bus_hz))
+    except OledNotFoundError as exc:
+        print(f"note: {exc}; running headless", file=sys.stderr)
+        display = None
+    adc = ADS1114(bus, config.i2c.adc_address, clock=clock, ready_line=ready)
+    return Hardware(clock=clock, adc=adc, leds=leds, buzzer=buzzer, display=display)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m device", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, default=None, help="TOML file (default: built-in)")
+    parser.add_argument("--seconds", type=float, default=None, help="stop after N s")
+    args = parser.parse_args(argv)
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from device.app import SelfTestError, Wearable
+    from device.inference import load_model
+    from device.recorder import SessionRecorder
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    with contextlib.ExitStack() as stack:
+        try:
+            model = load_model(config.model.dir, backend=config.model.backend)
+            stack.callback(model.close)
+            hw = _open_hardware(config, stack)
+        except (DeviceError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        recorder = None
+        if config.recording.enabled:
+            folder = Path(config.recording.dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / time.strftime("session-%Y%m%d-%H%M%S.nrec")
+            recorder = stack.enter_context(
+                SessionRecorder(
+                    path,
+                    info={"provenance": "human"},
+                    fsync_interval_s=config.recording.fsync_interval_s,
+                )
+            )
+        link = None
+        if config.serial.enabled:
+            from device.link import LinkWriter
+
+            link = LinkWriter.open(config.serial.port, baudrate=config.serial.baud)
+            stack.callback(link.close)
+
+        def line(report) -> None:
+            level = report.level_name or report.state.value
+            print(f"t={report.t_s:6.0f} s  {level:12s}  SmO2~{report.smo2_pct:5.1f} %", flush=True)
+
+        app = Wearable(hw, config, model, recorder=recorder, link=link, on_second=line)
+        stack.callback(app.close)
+        try:
+            app.run(args.seconds)
+        except SelfTestError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""The wearable: self-test, calibration, then a fatigue level every second.
+
+One loop, no threads: each ADS1114 conversion is handled as it comes; the OLED's
+frames go out in the gaps between conversions; frames and samples are recorded
+and streamed as they are made; once a second the last 10 s go through the model.
+
+States: self-test → calibrating (20 s, "relax") → live, or "check sensor" while the
+quality flags say the signal cannot be trusted (then no level is shown), or error.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from device import screens
+from device.acquisition import Multiplexer
+from device.ads1114 import ADS1114, REG_CONFIG
+from device.buzzer import Buzzer
+from device.chain import FLAG_NAMES, ChainSample, MeasurementChain
+from device.clock import Clock
+from device.codec import Event, Prediction, Record
+from device.config import WearableConfig
+from device.errors import DeviceError
+from device.fatigue import AlertPolicy, LevelSmoother
+from device.features import LiveWindow, channel_matrix
+from device.inference import FatigueModel
+from device.leds import LedBank
+from device.oled import Display
+
+#: Seconds of ΔHbO2/ΔHHb trend on the live screen (one point a second).
+TREND_S = 30
+#: Settling after switching an LED on for the self-test, s (OPT101 settles in ~28 µs
+#: per its datasheet; this is generous).
+SELF_TEST_SETTLE_S = 0.005
+
+
+class State(enum.Enum):
+    SELF_TEST = "self-test"
+    CALIBRATING = "calibrating"
+    LIVE = "live"
+    CHECK_SENSOR = "check sensor"
+    ERROR = "error"
+
+
+@dataclass
+class Hardware:
+    """The device objects the app drives (real on the board, simulated on a PC)."""
+
+    clock: Clock
+    adc: ADS1114
+    leds: LedBank
+    buzzer: Buzzer
+    display: Display | None = None
+
+
+@dataclass
+class SecondReport:
+    """What the wearable knew at one second: the basis of the console line."""
+
+    t_s: float
+    state: State
+    smo2_pct: float = math.nan
+    d_hbo2_um: float = math.nan
+    d_hhb_um: float = math.nan
+    level: int | None = None
+    level_name: str = ""
+    probabilities: tuple[float, ...] = ()
+    flags: int = 0
+    messages: list[str] = field(default_factory=list)
+
+
+class SelfTestError(DeviceError):
+    """The sensor cannot work: the message says what failed."""
+
+
+class Wearable:
+    """The wearable's main loop.
+
+    Args:
+        hw: Drivers (ADC, LEDs, buzzer, optional display) and the clock.
+        config: The validated configuration.
+        model: The fatigue model (``None``: measure and record, no levels).
+        recorder: Optional session recorder (``write(record)``, ``stopped``).
+        link: Optional serial link (``send(record)``).
+        on_second: Called with a :class:`SecondReport` every second.
+    """
+
+    def __init__(
+        self,
+        hw: Hardware,
+        config: WearableConfig,
+        model: FatigueModel | None,
+        *,
+        recorder=None,
+        link=None,
+        on_second: Callable[[SecondReport], None] | None = None,
+    ) -> None:
+        self.hw = hw
+        self.config = config
+        self.model = model
+        self.recorder = recorder
+        self.link = link
+        self.on_second = on_second
+        wavelengths = tuple(int(w) for w in config.chain.wavelengths_nm)
+        self.mux = Multiplexer(
+            hw.adc, hw.leds, clock=hw.clock, wavelengths_nm=wavelengths, idle=self._idle
+        )
+        self.chain = MeasurementChain(config.chain)
+        self.window = LiveWindow()
+        self.smoother = LevelSmoother(config.alerts.smoothing_s)
+        self.alerts = AlertPolicy(config.alerts.rearm_drop)
+        self.state = State.SELF_TEST
+        self.level: int | None = None
+        self._latest: ChainSample | None = None
+        self._recent_flags = 0
+        self._trend_hbo2: deque[float] = deque(maxlen=TREND_S)
+        self._trend_hhb: deque[float] = deque(maxlen=TREND_S)
+        self._t0 = math.nan
+        self._recording_notice_shown = False
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _idle(self, budget_s: float) -> None:
+        if self.hw.display is not None:
+            self.hw.display.pump(budget_s)
+
+    def _emit(self, record: Record) -> None:
+        if self.recorder is not None:
+            self.recorder.write(record)
+        if self.link is not None:
+            self.link.send(record)
+
+    def _event(self, name: str, **data: object) -> None:
+        self._emit(Record.of(Event(self.hw.clock.monotonic(), name, data)))
+
+    def _draw(self, painter: Callable, **kwargs: object) -> None:
+        if self.hw.display is not None:
+            with self.hw.display.frame() as draw:
+                painter(draw, **kwargs)
+
+    # -- self-test ----------------------------------------------------------------------------
+
+    def self_test(self) -> list[str]:
+        """Check the ADC answers and each LED gives light above dark.
+
+        Returns:
+            Notes that do not stop the wearable (e.g. no OLED: headless).
+
+        Raises:
+            SelfTestError: The ADC does not answer or an LED gives no light.
+        """
+        adc, leds = self.hw.adc, self.hw.leds
+        try:
+            adc.read_register(REG_CONFIG)
+            leds.select(None)
+            self.hw.clock.sleep(SELF_TEST_SETTLE_S)
+            dark = adc.single_shot_volts()
+            dead = []
+            for wl in leds.lines:
+                leds.select(wl)
+                self.hw.clock.sleep(SELF_TEST_SETTLE_S)
+                if adc.single_shot_volts() - dark < self.config.chain.light_min_v:
+                    dead.append(f"{wl} nm")
+            leds.select(None)
+        except OSError as exc:
+            raise SelfTestError(f"self-test: ADC not answering: {exc}") from exc
+        if dead:
+            raise SelfTestError(
+                f"self-test: no light above dark from the {', '.join(dead)} LED(s): "
+                "check the LEDs, and that the sensor sits on the skin"
+            )
+        notes = [] if self.hw.display is not None else ["no OLED found: running headless"]
+        self._event("self_test", dark_v=dark, notes=notes)
+        return notes
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self, duration_s: float | None = None) -> None:
+        """Self-test, then measure until ``duration_s`` of clock time (None: forever)."""
+        clock = self.hw.clock
+        try:
+            for note in self.self_test():
+                self._report_message(note)
+        except SelfTestError as exc:
+            self.state = State.ERROR
+            self._draw(screens.error, message=str(exc))
+            if self.hw.display is not None:
+                self.hw.display.flush()
+            self._event("error", message=str(exc))
+            raise
+        self.mux.start()
+        self._t0 = clock.monotonic()
+        self.state = State.CALIBRATING
+        self._event("calibration_start", baseline_s=self.config.chain.baseline_s)
+        next_second = self._t0 + 1.0
+        end = math.inf if duration_s is None else self._t0 + duration_s
+        while clock.monotonic() < end:
+            frame = self.mux.step()
+            self.hw.buzzer.update()
+            if frame is None:
+                continue
+            self._emit(Record.of(frame))
+            for sample in self.chain.push(frame):
+                self._on_sample(sample)
+            if frame.t_s >= next_second:
+                self._second(frame.t_s)
+                next_second += 1.0
+
+    def _on_sample(self, sample: ChainSample) -> None:
+        self._emit(Record.of(sample))
+        self._latest = sample
+        self._recent_flags |= sample.flags
+        row = channel_matrix(
+            d_od=np.asarray([sample.d_od]),
+            d_hbo2_um=[sample.d_hbo2_um],
+            d_hhb_um=[sample.d_hhb_um],
+            hbo2_rest_um=self.config.chain.hbo2_rest_um,
+            hhb_rest_um=self.config.chain.hhb_rest_um,
+        )[0]
+        self.window.push(row, sample.flags)
+
+    def _second(self, t_s: float) -> None:
+        report = SecondReport(t_s - self._t0, self.state)
+        if self.recorder is not None and self.recorder.stopped and not self._recording_notice_shown:
+            self._recording_notice_shown = True
+            report.messages.append(f"recording stopped: {self.recorder.stop_reason}")
+        latest = self._latest
+        if self.chain.calibrating:
+            self.state = State.CALIBRATING
+            elapsed = t_s - self._t0
+            base = self.config.chain.baseline_s
+            self._draw(screens.calibrating, progress=elapsed / base, seconds_left=base - elapsed)
+        else:
+            if self.state == State.CALIBRATING:
+                self._event("calibrated", baseline_v=list(map(float, self.chain.baseline_v)))
+            report.smo2_pct = latest.smo2_pct
+            report.d_hbo2_um, report.d_hhb_um = latest.d_hbo2_um, latest.d_hhb_um
+            report.flags = self._recent_flags
+            self._trend_hbo2.append(latest.d_hbo2_um)
+            self._trend_hhb.append(latest.d_hhb_um)
+            if self._recent_flags or not self.window.clean:
+                self._check_sensor()
+            elif self.model is not None:
+                self._predict(t_s, report)
+        self._recent_flags = 0
+        report.state = self.state
+        if self.on_second is not None:
+            self.on_second(report)
+
+    def _check_sensor(self) -> None:
+        self.state = State.CHECK_SENSOR
+        self.smoother.reset()
+        self.level = None
+        bits = self._recent_flags
+        reasons = [name for bit, name in FLAG_NAMES.items() if bits & bit] or ["settling"]
+        self._draw(screens.check_sensor, reasons=reasons)
+
+    def _predict(self, t_s: float, report: SecondReport) -> None:
+        sequence, statistics = self.window.window()
+        probs = self.model.predict(sequence, statistics)
+        raw = int(np.argmax(probs))
+        self.level = self.smoother.push(probs)
+        self.state = State.LIVE
+        pattern = self.alerts.update(self.level)
+        if pattern is not None and not self.config.alerts.muted:
+            self.hw.buzzer.play(pattern)
+        self._emit(Record.of(Prediction(t_s, tuple(map(float, probs)), raw, self.level)))
+        report.level = self.level
+        report.level_name = self.model.classes[self.level]
+        report.probabilities = tuple(float(p) for p in probs)
+        recording = self.recorder is not None and not self.recorder.stopped
+        self._draw(
+            screens.live,
+            level_name=report.level_name,
+            level=self.level,
+            smo2_pct=report.smo2_pct,
+            hbo2_trend=list(self._trend_hbo2),
+            hhb_trend=list(self._trend_hhb),
+            recording=recording,
+        )
+
+    def _report_message(self, text: str) -> None:
+        if self.on_second is not None:
+            self.on_second(SecondReport(0.0, self.state, messages=[text]))
+
+    def close(self) -> None:
+        """LEDs off, ADC powered down, buzzer silent, display blank; safe twice."""
+        self.mux.close()
+        self.hw.buzzer.close()
+        if self.hw.display is not None:
+            self.hw.display.close()
+        self.hw.leds.close()

@@ -1,0 +1,203 @@
+"""The wearable app on the simulated board: states, alerts, recording, config."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from device import config as cfg
+from device import screens
+from device.ads1114 import ADS1114
+from device.app import Hardware, SelfTestError, State, Wearable
+from device.buzzer import Buzzer
+from device.codec import RecordKind
+from device.errors import ConfigError
+from device.fatigue import PATTERN_EXHAUSTED, PATTERN_HIGH, AlertPolicy, LevelSmoother
+from device.features import CHANNELS
+from device.i2c import RetryingBus
+from device.inference import FatigueModel
+from device.labels import DEFAULT_MAPPING
+from device.leds import LedBank
+from device.oled import Display, open_oled
+from device.recorder import SessionRecorder, read_session_file
+from hwsim.board import build_board
+from hwsim.optics import REST_HBO2_UM, REST_HHB_UM, Tissue
+
+HHB = CHANNELS.index("d_hhb_um")
+
+
+class HhbBackend:
+    """A stand-in model: level = ΔHHb / 4 µM at the window's end (for app logic only)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict(self, sequence, statistics):
+        self.calls += 1
+        level = int(np.clip(sequence.reshape(100, 8)[-1, HHB] // 4, 0, 4))
+        return np.eye(5)[level] * 0.9 + 0.02
+
+    def close(self):
+        pass
+
+
+class IdentityNormaliser:
+    def apply(self, seq, st):
+        return seq, st
+
+
+def stand_in_model() -> FatigueModel:
+    return FatigueModel(
+        HhbBackend(), "stand-in", IdentityNormaliser(), DEFAULT_MAPPING.names, DEFAULT_MAPPING, {}
+    )
+
+
+def ramp(t, t0, t1, a, b):
+    return a if t < t0 else b if t > t1 else a + (b - a) * (t - t0) / (t1 - t0)
+
+
+def make_app(*, with_oled=True, recorder=None, hhb_rise_um=20.0, **board_kwargs):
+    tissue = Tissue(
+        lambda t: ramp(t, 30, 50, REST_HBO2_UM, REST_HBO2_UM - hhb_rise_um),
+        lambda t: ramp(t, 30, 50, REST_HHB_UM, REST_HHB_UM + hhb_rise_um),
+    )
+    board = build_board(tissue=tissue, with_oled=with_oled, **board_kwargs)
+    bus = RetryingBus(board.bus)
+    hw = Hardware(
+        clock=board.clock,
+        adc=ADS1114(bus, clock=board.clock, ready_line=board.ready_line),
+        leds=LedBank(board.led_lines),
+        buzzer=Buzzer(board.buzzer_line, board.clock),
+        display=Display(open_oled(bus)) if with_oled else None,
+    )
+    reports = []
+    app = Wearable(
+        hw, cfg.WearableConfig(), stand_in_model(), recorder=recorder, on_second=reports.append
+    )
+    return board, app, reports
+
+
+def test_calibrates_then_shows_levels_and_sounds_the_buzzer_once_per_alert(tmp_path):
+    recorder = SessionRecorder(tmp_path / "s.nrec")
+    board, app, reports = make_app(recorder=recorder)
+    app.run(60.0)
+    app.close()
+    recorder.close()
+    states = [r.state for r in reports if r.t_s > 0]
+    assert set(states[:19]) == {State.CALIBRATING}
+    assert states[25] == State.LIVE
+    levels = [r.level for r in reports if r.level is not None]
+    assert levels[0] == 0 and max(levels) == 4
+    assert levels == sorted(levels)  # a rising ΔHHb never makes the shown level drop
+    # Two alerts: "high" (2 beeps) then "exhausted" (3 beeps): five buzzer onsets in all.
+    onsets = [t for t, on in board.buzzer_line.history if on]
+    assert len(onsets) == len(PATTERN_HIGH) + len(PATTERN_EXHAUSTED)
+
+    kinds = [r.kind for r in read_session_file(tmp_path / "s.nrec").records]
+    assert kinds.count(RecordKind.PREDICTION) == len(levels)
+    assert kinds.count(RecordKind.SAMPLE) == pytest.approx(600, abs=2)
+    assert kinds.count(RecordKind.FRAME) == pytest.approx(60 * 860 / 20, abs=3)
+    assert RecordKind.EVENT in kinds
+
+
+def test_check_sensor_instead_of_a_level_when_light_leaks_in():
+    _, app, reports = make_app(ambient_v=lambda t: 0.0 if t < 35 else 0.6)
+    app.run(45.0)
+    after = [r for r in reports if r.t_s > 36]
+    assert after and all(r.state == State.CHECK_SENSOR and r.level is None for r in after)
+    assert all(r.flags for r in after)
+
+
+def test_headless_without_an_oled_and_a_dead_led_fails_the_self_test():
+    _, app, reports = make_app(with_oled=False)
+    app.run(25.0)
+    assert any("headless" in m for r in reports for m in r.messages)
+    assert reports[-1].level is not None
+
+    _, app, _ = make_app(led_drift=lambda t: 0.0)  # no LED light reaches the detector
+    with pytest.raises(SelfTestError, match="no light above dark from the 750 nm, 810 nm, 870 nm"):
+        app.run(5.0)
+    assert app.state == State.ERROR
+
+
+class FullDisk(io.RawIOBase):
+    def __init__(self, capacity):
+        self.capacity, self.size = capacity, 0
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        if self.size + len(b) > self.capacity:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.size += len(b)
+        return len(b)
+
+
+def test_a_full_disk_stops_recording_but_not_the_levels(tmp_path):
+    recorder = SessionRecorder(tmp_path / "full.nrec", file=FullDisk(20_000), buffer_bytes=1024)
+    _, app, reports = make_app(recorder=recorder)
+    app.run(40.0)
+    assert recorder.stopped and "ENOSPC" in recorder.stop_reason
+    assert any("recording stopped" in m for r in reports for m in r.messages)
+    assert reports[-1].state == State.LIVE and reports[-1].level is not None
+
+
+def test_smoother_and_alert_hysteresis():
+    smoother = LevelSmoother(3)
+    assert smoother.push(np.eye(5)[1]) == 1
+    assert smoother.push(np.eye(5)[4]) in (1, 4)
+    alerts = AlertPolicy(rearm_drop=2)
+    fired = [alerts.update(level) for level in (2, 3, 2, 3, 2, 3, 4, 3, 4, 1, 3)]
+    assert fired[1] == PATTERN_HIGH and fired[6] == PATTERN_EXHAUSTED
+    assert fired[3] is fired[5] is fired[8] is None  # chatter at a boundary stays quiet
+    assert fired[10] == PATTERN_HIGH  # re-armed after falling to "none"+1
+
+
+def test_config_from_toml_and_clear_errors(tmp_path):
+    assert cfg.load(None).i2c.adc_address == 0x48
+    good = tmp_path / "w.toml"
+    good.write_text(
+        "[i2c]\nbus = 4\n[chain]\ndpf = [4.0, 4.2, 4.4]\nbaseline_s = 30.0\n"
+        "[alerts]\nmuted = true\n"
+    )
+    c = cfg.load(good)
+    assert c.i2c.bus == 4 and c.chain.dpf == (4.0, 4.2, 4.4) and c.alerts.muted
+    cases = [
+        ("[i2c]\nbuss = 4\n", r"unknown key\(s\) \['buss'\] in \[i2c\]"),
+        ("[leds]\n", r"unknown section\(s\) \['leds'\]"),
+        ("[i2c]\nbus = 'three'\n", r"i2c.bus must be an integer"),
+        ("[gpio]\nled_750 = 5\nled_810 = 5\n", r"GPIO lines must all differ"),
+        ("[chain]\nbaseline_s = -1.0\n", r"baseline_s must be a positive number"),
+        ("[model]\nbackend = 'tpu'\n", r"model.backend must be auto, rknn or onnx"),
+        ("[i2c\n", r"not valid TOML"),
+    ]
+    for text, message in cases:
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=message) as info:
+            cfg.load(bad)
+        assert str(bad) in str(info.value)
+    with pytest.raises(ConfigError, match="config file not found"):
+        cfg.load(tmp_path / "missing.toml")
+
+
+def test_big_text_without_freetype_still_draws(monkeypatch):
+    monkeypatch.setattr(screens, "_scalable_font", lambda size: None)
+    image = Image.new("1", (128, 64))
+    screens.live(
+        ImageDraw.Draw(image),
+        level_name="high",
+        level=3,
+        smo2_pct=40.0,
+        hbo2_trend=[0.0, -1.0],
+        hhb_trend=[0.0, 1.0],
+        recording=True,
+    )
+    top = np.array(image, dtype=bool)[:20]
+    assert top.sum() > 40  # the scaled bitmap word is there
