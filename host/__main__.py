@@ -5,6 +5,7 @@ Commands:
   plot     plot one session file as a PNG
   lmm      the seed's Table 1: linear mixed-effects model per feature
   train    cross-validate the fusion model and baselines, write models/ and reports/
+  convert  Keras → ONNX → int8 RKNN for the RV1103, verified, hashes into model.json
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         from host.train import main_args
 
         return main_args(argv[1:])
+    if argv[:1] == ["convert"]:
+        from host.convert import main_args
+
+        return main_args(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m host", description="NIRS host tools")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_lmm)
 
     sub.add_parser("train", help="train and evaluate (see: python -m host train --help)")
+    sub.add_parser("convert", help="convert for the NPU (see: python -m host convert --help)")
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -15,12 +15,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -108,10 +109,14 @@ def convert(models_dir: Path, dataset: Path, *, log: Callable[[str], None] = pri
         f"[3/4] {ONNX_FILE} → {RKNN_FILE}: int8 for {TARGET}, calibrated on {len(calib)} "
         "training windows (rknn-toolkit2; a few minutes)"
     )
-    from rknn.api import RKNN
+    rknn_log = models_dir / "rknn_build.log"
+    rknn_log.unlink(missing_ok=True)
+    log(f"      (rknn-toolkit2's own output goes to {rknn_log})")
+    with _output_to(rknn_log):
+        from rknn.api import RKNN
 
-    rknn = RKNN(verbose=False)
-    with tempfile.TemporaryDirectory() as tmp:
+        rknn = RKNN(verbose=False)
+    with tempfile.TemporaryDirectory() as tmp, _output_to(rknn_log):
         lines = []
         for k, i in enumerate(calib):
             s_path, t_path = Path(tmp) / f"seq_{k}.npy", Path(tmp) / f"st_{k}.npy"
@@ -130,20 +135,21 @@ def convert(models_dir: Path, dataset: Path, *, log: Callable[[str], None] = pri
             "load_onnx",
         )
         _check(rknn.build(do_quantization=True, dataset=str(listing)), "build")
-    _check(rknn.export_rknn(str(rknn_path)), "export_rknn")
+        _check(rknn.export_rknn(str(rknn_path)), "export_rknn")
 
     log(
         f"[4/4] int8 (rknn-toolkit2 simulator) against float (ONNX Runtime) on {len(verify)} "
         f"windows of {len(set(w.groups[held_idx]))} held-out subjects"
     )
-    _check(rknn.init_runtime(), "init_runtime")
-    int8 = np.concatenate(
-        [
-            np.asarray(rknn.inference(inputs=[seq[i : i + 1], st[i : i + 1]])[0]).reshape(1, -1)
-            for i in verify
-        ]
-    )
-    rknn.release()
+    with _output_to(rknn_log):
+        _check(rknn.init_runtime(), "init_runtime")
+        int8 = np.concatenate(
+            [
+                np.asarray(rknn.inference(inputs=[seq[i : i + 1], st[i : i + 1]])[0]).reshape(1, -1)
+                for i in verify
+            ]
+        )
+        rknn.release()
     fp32 = _onnx_predict(onnx_path, seq[verify], st[verify])
     truth = w.labels[verify]
     figures = {
@@ -171,6 +177,27 @@ def convert(models_dir: Path, dataset: Path, *, log: Callable[[str], None] = pri
         + f"; {time.perf_counter() - t0:.0f} s"
     )
     return meta
+
+
+@contextlib.contextmanager
+def _output_to(log_path: Path) -> Iterator[None]:
+    """Send file descriptors 1 and 2 to ``log_path`` (rknn-toolkit2 prints progress bars
+    and warnings by the thousand; our own progress lines stay on the terminal)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def _check(code: int, step: str) -> None:

@@ -26,3 +26,43 @@ class Rig:
 @pytest.fixture
 def rig_factory():
     return Rig
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """Three simulated subjects, upper-limb protocol: a dataset in seconds."""
+    from host.cohort import generate_cohort
+
+    out = tmp_path_factory.mktemp("tiny_cohort")
+    generate_cohort(
+        out, n_subjects=3, seed=4, jobs=2, protocols=["upper_limb"], progress=lambda line: None
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_training(tiny_dataset, tmp_path_factory):
+    """A model bundle trained on the tiny dataset with the tiny configuration."""
+    from dataclasses import replace
+
+    from host import train
+
+    root = tmp_path_factory.mktemp("tiny_training")
+    config = replace(train.TINY, models=("fusion", "random_forest"), max_epochs=2)
+    lines: list[str] = []
+    result = train.run(
+        tiny_dataset,
+        models_dir=root / "models",
+        reports_dir=root / "reports",
+        config=config,
+        command="pytest tiny run",
+        log=lines.append,
+    )
+    return {
+        "root": root,
+        "models": root / "models",
+        "reports": root / "reports",
+        "result": result,
+        "log": lines,
+        "config": config,
+    }

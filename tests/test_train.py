@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -85,28 +84,9 @@ def test_unknown_model_names_are_refused():
         train.TrainConfig(models=("fusion", "xgboost"))
 
 
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    from host.cohort import generate_cohort
-
-    out = tmp_path_factory.mktemp("train_cohort")
-    generate_cohort(
-        out, n_subjects=3, seed=4, jobs=2, protocols=["upper_limb"], progress=lambda line: None
-    )
-    return out
-
-
-def test_tiny_training_run_writes_a_complete_labelled_bundle(tiny_dataset, tmp_path):
-    config = replace(train.TINY, models=("fusion", "random_forest"), max_epochs=1)
-    lines: list[str] = []
-    out = train.run(
-        tiny_dataset,
-        models_dir=tmp_path / "models",
-        reports_dir=tmp_path / "reports",
-        config=config,
-        command="pytest tiny run",
-        log=lines.append,
-    )
+def test_tiny_training_run_writes_a_complete_labelled_bundle(tiny_training):
+    config, lines, out = tiny_training["config"], tiny_training["log"], tiny_training["result"]
+    tmp_path = tiny_training["root"]
     meta = json.loads((tmp_path / "models" / "model.json").read_text())
     assert meta["provenance"]["data"] == ["simulated"]
     assert "SIMULATED" in meta["provenance"]["note"]
