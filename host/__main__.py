@@ -6,6 +6,7 @@ Commands:
   lmm      the seed's Table 1: linear mixed-effects model per feature
   train    cross-validate the fusion model and baselines, write models/ and reports/
   convert  Keras → ONNX → int8 RKNN for the RV1103, verified, hashes into model.json
+  collect  record a live session from the wearable's serial port, Borg ratings from keys
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         from host.convert import main_args
 
         return main_args(argv[1:])
+    if argv[:1] == ["collect"]:
+        from host.collect import main_args
+
+        return main_args(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m host", description="NIRS host tools")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -78,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("train", help="train and evaluate (see: python -m host train --help)")
     sub.add_parser("convert", help="convert for the NPU (see: python -m host convert --help)")
+    sub.add_parser("collect", help="record a session (see: python -m host collect --help)")
     args = parser.parse_args(argv)
     return args.func(args)
 
