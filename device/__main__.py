@@ -53,6 +53,24 @@ def _open_hardware(config: WearableConfig, stack: contextlib.ExitStack):
     return Hardware(clock=clock, adc=adc, leds=leds, buzzer=buzzer, display=display)
 
 
+def _new_recorder(config: WearableConfig):
+    """A session file under a name no earlier session has (the board may have no RTC,
+    so the clock can restart at the same time after a reboot)."""
+    from device.recorder import SessionRecorder
+
+    folder = Path(config.recording.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = time.strftime("session-%Y%m%d-%H%M%S")
+    n = 0
+    while (folder / f"{stem}-{n}.nrec").exists():
+        n += 1
+    return SessionRecorder(
+        folder / f"{stem}-{n}.nrec",
+        info={"provenance": "human"},
+        fsync_interval_s=config.recording.fsync_interval_s,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m device", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=None, help="TOML file (default: built-in)")
@@ -66,7 +84,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from device.app import SelfTestError, Wearable
     from device.inference import load_model
-    from device.recorder import SessionRecorder
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -74,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     with contextlib.ExitStack() as stack:
         try:
-            model = load_model(config.model.dir, backend=config.model.backend)
+            model = load_model(
+                config.model.dir, backend=config.model.backend, library=config.model.library
+            )
             stack.callback(model.close)
             hw = _open_hardware(config, stack)
         except (DeviceError, OSError) as exc:
@@ -82,21 +101,19 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         recorder = None
         if config.recording.enabled:
-            folder = Path(config.recording.dir)
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / time.strftime("session-%Y%m%d-%H%M%S.nrec")
-            recorder = stack.enter_context(
-                SessionRecorder(
-                    path,
-                    info={"provenance": "human"},
-                    fsync_interval_s=config.recording.fsync_interval_s,
-                )
-            )
+            try:
+                recorder = stack.enter_context(_new_recorder(config))
+            except (DeviceError, OSError) as exc:  # measure on, without a record
+                print(f"note: not recording: {exc}", file=sys.stderr)
         link = None
         if config.serial.enabled:
             from device.link import LinkWriter
 
-            link = LinkWriter.open(config.serial.port, baudrate=config.serial.baud)
+            link = LinkWriter.open(
+                config.serial.port,
+                baudrate=config.serial.baud,
+                header_info={"wavelengths_nm": list(config.chain.wavelengths_nm)},
+            )
             stack.callback(link.close)
 
         def line(report) -> None:

