@@ -34,7 +34,9 @@ KERAS_FILE = "fusion.keras"
 TARGET = "rv1103"
 ONNX_OPSET = 13
 #: Calibration windows for int8 quantisation, drawn from the training windows.
-N_CALIBRATION = 300
+N_CALIBRATION = 1000
+#: rknn-toolkit2's quantisation algorithm ("normal", "mmse", "kl_divergence").
+QUANT_ALGORITHM = "mmse"
 #: Held-out windows for the int8-vs-float check (all of them if fewer).
 N_VERIFY = 1000
 
@@ -81,7 +83,14 @@ def _onnx_predict(onnx_path: Path, seq: np.ndarray, st: np.ndarray) -> np.ndarra
     )
 
 
-def convert(models_dir: Path, dataset: Path, *, log: Callable[[str], None] = print) -> dict:
+def convert(
+    models_dir: Path,
+    dataset: Path,
+    *,
+    algorithm: str = QUANT_ALGORITHM,
+    n_calibration: int = N_CALIBRATION,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Run the whole conversion and verification; returns the updated model.json."""
     t0 = time.perf_counter()
     meta_path = models_dir / META_FILE
@@ -101,13 +110,13 @@ def convert(models_dir: Path, dataset: Path, *, log: Callable[[str], None] = pri
         every, "subject", w.labels, w.groups, training["val_fraction"], training["seed"]
     )
     rng = np.random.default_rng(training["seed"])
-    calib = rng.choice(fit_idx, min(N_CALIBRATION, len(fit_idx)), replace=False)
+    calib = rng.choice(fit_idx, min(n_calibration, len(fit_idx)), replace=False)
     verify = np.sort(rng.choice(held_idx, min(N_VERIFY, len(held_idx)), replace=False))
     seq, st = norm.apply(w.sequences, w.stats)
 
     log(
-        f"[3/4] {ONNX_FILE} → {RKNN_FILE}: int8 for {TARGET}, calibrated on {len(calib)} "
-        "training windows (rknn-toolkit2; a few minutes)"
+        f"[3/4] {ONNX_FILE} → {RKNN_FILE}: int8 for {TARGET}, {algorithm} calibration on "
+        f"{len(calib)} training windows (rknn-toolkit2; a few minutes)"
     )
     rknn_log = models_dir / "rknn_build.log"
     rknn_log.unlink(missing_ok=True)
@@ -125,7 +134,7 @@ def convert(models_dir: Path, dataset: Path, *, log: Callable[[str], None] = pri
             lines.append(f"{s_path} {t_path}")
         listing = Path(tmp) / "dataset.txt"
         listing.write_text("\n".join(lines) + "\n")
-        _check(rknn.config(target_platform=TARGET), "config")
+        _check(rknn.config(target_platform=TARGET, quantized_algorithm=algorithm), "config")
         _check(
             rknn.load_onnx(
                 model=str(onnx_path),
@@ -160,6 +169,7 @@ def convert(models_dir: Path, dataset: Path, *, log: Callable[[str], None] = pri
         "accuracy_float": float(np.mean(fp32.argmax(1) == truth)),
         "accuracy_int8": float(np.mean(int8.argmax(1) == truth)),
         "calibration_windows": int(len(calib)),
+        "algorithm": algorithm,
         "target": TARGET,
         "data": ", ".join(sorted(data.provenance)),
     }
@@ -211,8 +221,23 @@ def main_args(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m host convert")
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--dataset", type=Path, default=Path("data/cohort"))
+    parser.add_argument(
+        "--algorithm", default=QUANT_ALGORITHM, choices=("normal", "mmse", "kl_divergence")
+    )
+    parser.add_argument(
+        "--calibration",
+        type=int,
+        default=N_CALIBRATION,
+        help="training windows to calibrate int8 ranges on",
+    )
     args = parser.parse_args(argv)
-    convert(args.models_dir, args.dataset, log=lambda s: print(s, flush=True))
+    convert(
+        args.models_dir,
+        args.dataset,
+        algorithm=args.algorithm,
+        n_calibration=args.calibration,
+        log=lambda s: print(s, flush=True),
+    )
     return 0
 
 

@@ -27,6 +27,7 @@ from device.ads1114 import ADS1114
 from device.app import Hardware, SecondReport, Wearable
 from device.buzzer import Buzzer
 from device.config import WearableConfig
+from device.errors import DeviceError
 from device.i2c import RetryingBus
 from device.inference import load_model
 from device.leds import LedBank
@@ -185,15 +186,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("out"))
     parser.add_argument("--fault-rate", type=float, default=0.0)
     args = parser.parse_args(argv)
-    run = run_wearable(
-        protocol=args.protocol,
-        side=args.side,
-        subject=args.subject,
-        seed=args.seed,
-        models_dir=args.models_dir,
-        out=args.out,
-        fault_rate=args.fault_rate,
-    )
+    try:
+        run = run_wearable(
+            protocol=args.protocol,
+            side=args.side,
+            subject=args.subject,
+            seed=args.seed,
+            models_dir=args.models_dir,
+            out=args.out,
+            fault_rate=args.fault_rate,
+        )
+    except DeviceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     names = ("none", "light", "moderate", "high", "exhausted")
     gif = save_gif(run.oled_frames, args.out / "oled.gif")
     png = save_summary(run, args.out / "summary.png", names)
