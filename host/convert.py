@@ -196,8 +196,12 @@ def _output_to(log_path: Path) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    with open(log_path, "ab") as log:
-        os.dup2(log.fileno(), 1)
+    with (
+        open(log_path, "a", encoding="utf-8", errors="replace") as log,
+        contextlib.redirect_stdout(log),  # Python-level writers (and pytest's capture)
+        contextlib.redirect_stderr(log),
+    ):
+        os.dup2(log.fileno(), 1)  # C-level writers
         os.dup2(log.fileno(), 2)
         try:
             yield
