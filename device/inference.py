@@ -46,13 +46,16 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_artefact(path: Path, meta: dict) -> str:
-    """The artefact's expected hash from model.json, after checking the file matches it."""
+def check_artefact(path: Path, meta: dict, *, verify: bool = True) -> str:
+    """The artefact's expected hash from model.json, after checking the file matches it
+    (``verify=False``: the backend hashes the bytes it loads itself, as RKNN does)."""
     if not path.is_file():
         raise ModelError(f"{path}: model file missing")
     expected = meta.get("artefacts", {}).get(path.name, {}).get("sha256")
     if not expected:
         raise ModelError(f"{path.parent / META_FILE}: no sha256 recorded for {path.name}")
+    if not verify:
+        return expected
     actual = sha256_of(path)
     if actual != expected:
         raise ModelError(
@@ -163,7 +166,7 @@ def load_model(
     if backend in ("auto", "rknn"):
         path = models_dir / RKNN_FILE
         try:
-            impl = _open_rknn(path, check_artefact(path, meta), library)
+            impl = _open_rknn(path, check_artefact(path, meta, verify=False), library)
             return FatigueModel(impl, "rknn", normaliser, classes, mapping, meta)
         except DeviceError as exc:
             if backend == "rknn":
@@ -171,7 +174,8 @@ def load_model(
             errors.append(str(exc))
     path = models_dir / ONNX_FILE
     try:
-        impl = OnnxBackend(path, expected_sha256=check_artefact(path, meta))
+        check_artefact(path, meta)  # hashed once, here
+        impl = OnnxBackend(path)
     except ModelError as exc:
         raise ModelError("; ".join([*errors, str(exc)])) from exc
     return FatigueModel(impl, "onnx", normaliser, classes, mapping, meta)
