@@ -144,6 +144,20 @@ class RecorderStats:
     fsyncs: int = 0
 
 
+def fsync_directory(folder: PathLike) -> None:
+    """Make a new or renamed entry in ``folder`` durable (POSIX; best effort elsewhere)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class SessionRecorder:
     """Record a session to an append-only, crash-safe file.
 
@@ -363,17 +377,7 @@ class SessionRecorder:
         return True
 
     def _fsync_directory(self) -> None:
-        """Make the new file's directory entry durable too (best effort: not on every OS)."""
-        try:
-            fd = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        fsync_directory(os.path.dirname(os.path.abspath(self.path)))
 
     def _stop(self, reason: str, *, lost_records: int) -> None:
         self.stats.dropped_records += lost_records

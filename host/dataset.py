@@ -52,6 +52,7 @@ import h5py
 import numpy as np
 
 from device.mbll import DEFAULT_DISTANCE_CM
+from device.recorder import fsync_directory
 
 __all__ = [
     "PROTOCOLS",
@@ -445,7 +446,7 @@ def write_session(path: str | os.PathLike, record: SessionRecord) -> Path:
         if isinstance(exc, OSError):
             raise DatasetError(path, f"cannot write: {exc}") from exc
         raise
-    _fsync_dir(folder)
+    fsync_directory(folder)
     return path
 
 
@@ -453,22 +454,6 @@ def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (POSIX); not possible, and not needed, everywhere."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
     finally:
         os.close(fd)
 
