@@ -32,7 +32,7 @@ from device.i2c import RetryingBus
 from device.labels import DEFAULT_MAPPING, FatigueMapping
 from device.leds import LedBank
 from host.dataset import SessionRecord, write_session
-from hwsim.board import build_board, couple_to_person
+from hwsim.board import board_for_session
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
 
@@ -87,16 +87,8 @@ def record_session(
     noise_seed = int(
         derive_rng(spec.seed, "adc", spec.subject_index, spec.protocol, spec.side).integers(2**31)
     )
-    board = build_board(
-        tissue=truth.tissue(),
-        led_drift=truth.led_drift,
-        ambient_v=truth.ambient,
-        dpf=truth.dpf,
-        with_oled=False,
-        seed=noise_seed,
-    )
     rng = derive_rng(spec.seed, "coupling", spec.subject_index, spec.protocol, spec.side)
-    couple_to_person(board, rng)
+    board = board_for_session(truth, rng, with_oled=False, seed=noise_seed)
 
     adc = ADS1114(RetryingBus(board.bus), clock=board.clock, ready_line=board.ready_line)
     mux = Multiplexer(adc, LedBank(board.led_lines), clock=board.clock)

@@ -5,12 +5,14 @@ with the ADS1114 at 0x48 and the SSD1306 at 0x3C, the three LED gate lines,
 the ADS1114's ALERT/RDY line, the buzzer line, and the optics joining the LEDs
 to the ADC input. Device code is handed ``board.bus``, ``board.led_lines``,
 ``board.ready_line``, ``board.buzzer_line`` and ``board.clock``.
+:func:`board_for_session` wires one worn by a simulated subject.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from hwsim.clock import VirtualClock
 from hwsim.gpio import SimGPIO
 from hwsim.i2c import SimI2CBus
 from hwsim.optics import MUSCLE_DPF, OpticalFrontEnd, Tissue
+
+if TYPE_CHECKING:
+    from hwsim.physiology import SessionTruth
 
 ADS1114_ADDRESS = 0x48
 SSD1306_ADDRESS = 0x3C
@@ -88,3 +93,23 @@ def couple_to_person(board: SimBoard, rng: np.random.Generator) -> None:
     for wl in optics.leds:
         target_v = rng.uniform(*RESTING_LIGHT_RANGE_V)
         optics.set_led_gain_v(wl, optics.led_gain_v[wl] * target_v / optics.light_v(wl, 0.0))
+
+
+def board_for_session(
+    truth: SessionTruth, coupling_rng: np.random.Generator, **board_options: Any
+) -> SimBoard:
+    """A board worn by the subject of ``truth``.
+
+    The optics get the session's tissue, coupling drift, ambient light and DPF, and
+    :func:`couple_to_person` sets the LED gains with ``coupling_rng``. Other keywords
+    (``seed``, ``fault_rate``, ``with_oled`` ...) go to :func:`build_board`.
+    """
+    board = build_board(
+        tissue=truth.tissue(),
+        led_drift=truth.led_drift,
+        ambient_v=truth.ambient,
+        dpf=truth.dpf,
+        **board_options,
+    )
+    couple_to_person(board, coupling_rng)
+    return board

@@ -33,7 +33,7 @@ from device.inference import load_model
 from device.leds import LedBank
 from device.oled import Display, open_oled
 from device.recorder import SessionRecorder
-from hwsim.board import SSD1306_ADDRESS, build_board, couple_to_person
+from hwsim.board import SSD1306_ADDRESS, board_for_session
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
 
@@ -80,15 +80,12 @@ def run_wearable(
     proto = PROTOCOLS[protocol]
     person = draw_subject(derive_rng(seed, "subject", subject), f"sim-{subject}")
     truth = simulate_session(person, proto, side, derive_rng(seed, "session", subject, side))
-    board = build_board(
-        tissue=truth.tissue(),
-        led_drift=truth.led_drift,
-        ambient_v=truth.ambient,
-        dpf=truth.dpf,
+    board = board_for_session(
+        truth,
+        derive_rng(seed, "coupling", subject, side),
         fault_rate=fault_rate,
         seed=seed + subject,
     )
-    couple_to_person(board, derive_rng(seed, "coupling", subject, side))
     config = WearableConfig()
     bus = RetryingBus(board.bus, retries=config.i2c.retries, bus_name="sim:/dev/i2c-3")
     hw = Hardware(
