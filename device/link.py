@@ -42,7 +42,7 @@ import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from device.clock import Clock, SystemClock
 from device.codec import (
@@ -180,6 +180,38 @@ def frame_bytes(seq: int, record_bytes: bytes) -> bytes:
     return DELIMITER + cobs_encode(body + _CRC.pack(zlib.crc32(body))) + DELIMITER
 
 
+_Link = TypeVar("_Link", bound="_PortLink")
+
+
+class _PortLink:
+    """A link end on a port: explicit :meth:`close`, and a context manager that calls it.
+
+    Args:
+        port: The open port.
+        close_port: Close ``port`` in :meth:`close` (the link opened it).
+    """
+
+    def __init__(self, port: SerialPort, close_port: bool) -> None:
+        self.port = port
+        self.name = _port_name(port)
+        self._close_port = close_port
+        self._closed = False
+
+    def close(self) -> None:
+        """End the link; close the port only if this link opened it. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._close_port:
+            self.port.close()
+
+    def __enter__(self: _Link) -> _Link:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 # -- writer (device) --------------------------------------------------------------------------
 
 
@@ -192,7 +224,7 @@ class LinkWriterStats:
     last_error: str | None = None
 
 
-class LinkWriter:
+class LinkWriter(_PortLink):
     """Send records to the host; never raises on, or waits long for, a bad port.
 
     Args:
@@ -222,14 +254,11 @@ class LinkWriter:
             raise ValueError(
                 f"header_interval_s must be None or seconds > 0, got {header_interval_s}"
             )
-        self.port = port
-        self.name = _port_name(port)
+        super().__init__(port, close_port)
         self.retry_after_s = retry_after_s
         self.header_interval_s = header_interval_s
         self.stats = LinkWriterStats()
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._close_port = close_port
-        self._closed = False
         self._seq = 0
         self._quiet_until_s = -math.inf
         self._header_info = dict(header_info or {})
@@ -307,20 +336,6 @@ class LinkWriter:
         self.stats.bytes_sent += len(data)
         return True
 
-    def close(self) -> None:
-        """Stop sending; close the port if this writer opened it. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._close_port:
-            self.port.close()
-
-    def __enter__(self) -> LinkWriter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
 
 # -- reader (host) ----------------------------------------------------------------------------
 
@@ -349,7 +364,7 @@ class LinkReaderStats:
     restarts: int = 0  # the writer started again (header event at seq 0)
 
 
-class LinkReader:
+class LinkReader(_PortLink):
     """Decode frames from the device, resynchronising after anything bad.
 
     Iterating reads the port and yields :class:`~device.codec.Record` objects until
@@ -377,16 +392,13 @@ class LinkReader:
     ) -> None:
         if not (isinstance(read_bytes, int) and read_bytes >= 1):
             raise ValueError(f"read_bytes must be an integer >= 1, got {read_bytes!r}")
-        self.port = port
-        self.name = _port_name(port)
+        super().__init__(port, close_port)
         self.read_bytes = read_bytes
         self.max_frame_bytes = max_encoded_frame_bytes(max_record_bytes)
         self.stats = LinkReaderStats()
         self.gap_log: deque[Gap] = deque(maxlen=gap_log_size)
         #: From the latest header event; None until one arrives.
         self.format_version: int | None = None
-        self._close_port = close_port
-        self._closed = False
         self._pending = bytearray()
         self._skipping = False  # inside an over-long run: discard up to the next delimiter
         self._synced = False
@@ -532,17 +544,3 @@ class LinkReader:
             if not data:
                 return
             yield from self.feed(data)
-
-    def close(self) -> None:
-        """Stop reading; close the port if this reader opened it. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._close_port:
-            self.port.close()
-
-    def __enter__(self) -> LinkReader:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
