@@ -6,7 +6,8 @@ clock) writes its link frames into the master end of a pty from a background thr
 /dev/ttyACM0, and drains it while a scripted key source types what an experimenter
 would. The device's writes block while the pty is full, so it is paced by the host;
 once a device second it also waits until the host has read everything, so a key
-scripted at device time t reaches the host within about a second of t.
+scripted at device time t reaches the host within about a second of t. Nothing waits
+on wall time except the safety nets that end a broken test.
 """
 
 from __future__ import annotations
@@ -113,21 +114,40 @@ def corrupt(wire: bytes) -> bytes:
 
 
 class DeviceEnd:
-    """The wearable's UART: the pty master, with faults injected by write number."""
+    """The wearable's UART: the pty master, with faults injected by write number.
+
+    A "hangup" pulls the cable: the master is closed and the host's end fails with
+    EIO. The host's thread closes it, between two of its polls (:meth:`pull_cable`,
+    called from its key source), while the device waits: closed by the device's
+    thread it could land between the host's ``in_waiting`` and its ``read``, and the
+    read would fail with pyserial's "returned no data" instead of the EIO.
+    """
 
     name = "pty-master"
 
     def __init__(self, fd: int, stop: threading.Event, faults: dict[int, str]) -> None:
         self.fd, self.stop, self.faults = fd, stop, faults
         self.writes = 0
-        self.hung_up = False
+        self._hangup_due = threading.Event()
+        self._hung_up = threading.Event()
+
+    @property
+    def hung_up(self) -> bool:
+        return self._hung_up.is_set()
+
+    def pull_cable(self) -> None:
+        """Close the master if a hangup is due (the host's thread, between polls)."""
+        if self._hangup_due.is_set() and not self.hung_up:
+            os.close(self.fd)
+            self._hung_up.set()
 
     def write(self, data: bytes) -> int:
         self.writes += 1
         fault = self.faults.get(self.writes)
-        if fault == "hangup":  # the cable is pulled: the host's end fails with EIO
-            self.hung_up = True
-            os.close(self.fd)
+        if fault == "hangup":
+            self._hangup_due.set()
+            while not (self._hung_up.wait(0.01) or self.stop.is_set()):
+                pass
         if self.hung_up:
             return len(data)
         if fault == "garbage":
@@ -167,18 +187,29 @@ class StopDeviceError(Exception):
 class ScriptedKeys:
     """Types each scripted key once the device's clock reaches its time.
 
-    The first ``read`` means the host is listening: the device starts then. After
-    ``limit_s`` of wall time it types 'q', so a broken test ends instead of hanging.
+    The first ``read`` means the host is listening: the device starts then. Each
+    ``read`` comes between two of the host's polls, so it calls ``between_polls``
+    first. After ``limit_s`` of wall time it types 'q', so a broken test ends instead
+    of hanging.
     """
 
-    def __init__(self, script, device_now, started: threading.Event, limit_s: float = 30.0):
+    def __init__(
+        self,
+        script,
+        device_now,
+        started: threading.Event,
+        between_polls=lambda: None,
+        limit_s: float = 30.0,
+    ):
         self.script = list(script)
         self.typed: list[tuple[str, float]] = []  # (key, device time when typed)
         self.device_now = device_now
         self.started = started
+        self.between_polls = between_polls
         self.deadline = time.monotonic() + limit_s
 
     def read(self) -> str:
+        self.between_polls()
         self.started.set()
         now, typed = self.device_now(), ""
         while self.script and self.script[0][0] <= now:
@@ -207,7 +238,7 @@ def record_session(
     os.set_blocking(master, False)
     started, stop = threading.Event(), threading.Event()
     errors: list[BaseException] = []
-    ports: list[DeviceEnd] = []
+    port = DeviceEnd(master, stop, faults or {})
 
     def device() -> None:
         try:
@@ -220,8 +251,6 @@ def record_session(
                 leds=LedBank(board.led_lines),
                 buzzer=Buzzer(board.buzzer_line, board.clock),
             )
-            ports.append(DeviceEnd(master, stop, faults or {}))
-            port = ports[-1]
             link = LinkWriter(port, clock=board.clock, header_info=header_info)
             fatigue = None
             if model:
@@ -232,13 +261,11 @@ def record_session(
             def each_second(report) -> None:  # let the host catch up
                 if stop.is_set() or port.hung_up:
                     raise StopDeviceError
-                deadline = time.monotonic() + 2.0
-                while (
-                    not (stop.is_set() or port.hung_up)
-                    and pending_bytes(slave)
-                    and time.monotonic() < deadline
-                ):
-                    time.sleep(0.002)
+                # No time limit: a host that stops reading has ended the session (at
+                # the latest on the 'q' ScriptedKeys types after limit_s), and then
+                # the test sets ``stop``.
+                while pending_bytes(slave) and not stop.wait(0.002):
+                    pass
 
             app = Wearable(hw, cfg.WearableConfig(), fatigue, link=link, on_second=each_second)
             with contextlib.suppress(StopDeviceError):
@@ -251,7 +278,7 @@ def record_session(
     thread = threading.Thread(target=device, daemon=True)
     thread.start()
     lines: list[str] = []
-    keys = ScriptedKeys(script, board.clock.monotonic, started)
+    keys = ScriptedKeys(script, board.clock.monotonic, started, port.pull_cable)
     try:
         path = collect(
             os.ttyname(slave),
@@ -269,7 +296,7 @@ def record_session(
         stop.set()
         started.set()
         thread.join(10.0)
-        if not (ports and ports[0].hung_up):
+        if not port.hung_up:
             os.close(master)
         os.close(slave)
     if errors:
