@@ -5,7 +5,7 @@ Commands:
   plot     plot one session file as a PNG
   lmm      the seed's Table 1: linear mixed-effects model per feature
   train    cross-validate the fusion model and baselines, write models/ and reports/
-  convert  Keras → ONNX → int8 RKNN for the RV1103, verified, hashes into model.json
+  convert  Keras → ONNX → quantised RKNN for the RV1103 (int8, LSTM onward int16), verified
   collect  record a live session from the wearable's serial port, Borg ratings from keys
 """
 
