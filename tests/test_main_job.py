@@ -30,7 +30,13 @@ def test_main_job_prints_a_line_a_second_and_writes_gif_and_summary(tmp_path, ca
     gif.seek(gif.n_frames - 1)
     assert np.asarray(gif.convert("L")).astype(bool).sum() > 500  # a drawn screen, not blank
     assert (tmp_path / "summary.png").stat().st_size > 10_000
-    assert (tmp_path / "session.nrec").stat().st_size > 100_000
+    (first,) = tmp_path.glob("session-*.nrec")
+    assert first.stat().st_size > 100_000
+    kept = first.read_bytes()
+    # Run again into the same folder: a new record beside the first, which is untouched.
+    assert main(["--out", str(tmp_path), "--models-dir", str(MODELS)]) == 0
+    assert len(list(tmp_path.glob("session-*.nrec"))) == 2
+    assert first.read_bytes() == kept
 
 
 def test_the_wearable_follows_the_simulated_fatigue(tmp_path):
@@ -41,3 +47,49 @@ def test_the_wearable_follows_the_simulated_fatigue(tmp_path):
     # correlate with the truth and it reaches "high" or beyond during the hold.
     assert np.corrcoef(predicted, truth)[0, 1] > 0.5
     assert predicted.max() >= 3
+
+
+def test_the_main_job_needs_only_what_dev_run_installs(tmp_path):
+    """`./dev run` installs the project with the `sim` extra only; the tests' venv has
+    more (host tools), so a missing requirement would only show on a fresh machine."""
+    import json
+    import re
+    import subprocess
+    import sys
+    from importlib.metadata import packages_distributions, requires
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        pytest.skip("needs tomllib")
+    project = tomllib.loads((MODELS.parent / "pyproject.toml").read_text())["project"]
+
+    def name(requirement: str) -> str:
+        return re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+    allowed: set[str] = set()
+    todo = [name(r) for r in project["dependencies"] + project["optional-dependencies"]["sim"]]
+    while todo:
+        dist = todo.pop()
+        if dist in allowed:
+            continue
+        allowed.add(dist)
+        for r in requires(dist) or []:
+            if "extra ==" not in r:
+                todo.append(name(r))
+    script = (
+        "import json, runpy, sys\n"
+        f"sys.argv = ['hwsim.wearable', '--out', {str(tmp_path)!r}, '--models-dir', "
+        f"{str(MODELS)!r}]\n"
+        "try:\n    runpy.run_module('hwsim.wearable', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = json.loads(done.stdout.splitlines()[-1])
+    owners = packages_distributions()
+    needed = {d.lower().replace("_", "-") for m in imported for d in owners.get(m, [])}
+    assert (tmp_path / "summary.png").exists()
+    # setuptools' start-up hook (_distutils_hack) comes with every venv.
+    assert needed - allowed - {"nirs-fatigue", "setuptools", "pip"} == set()
