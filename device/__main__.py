@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import signal
 import sys
-import time
 from pathlib import Path
 
 from device.config import WearableConfig, load
@@ -54,18 +53,13 @@ def _open_hardware(config: WearableConfig, stack: contextlib.ExitStack):
 
 
 def _new_recorder(config: WearableConfig):
-    """A session file under a name no earlier session has (the board may have no RTC,
-    so the clock can restart at the same time after a reboot)."""
-    from device.recorder import SessionRecorder
+    """A session file under a name no earlier session has."""
+    from device.recorder import SessionRecorder, new_session_path
 
     folder = Path(config.recording.dir)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = time.strftime("session-%Y%m%d-%H%M%S")
-    n = 0
-    while (folder / f"{stem}-{n}.nrec").exists():
-        n += 1
     return SessionRecorder(
-        folder / f"{stem}-{n}.nrec",
+        new_session_path(folder),
         info={"provenance": "human"},
         fsync_interval_s=config.recording.fsync_interval_s,
     )

@@ -158,6 +158,18 @@ def fsync_directory(folder: PathLike) -> None:
         os.close(fd)
 
 
+def new_session_path(folder: PathLike) -> str:
+    """A path for a new session file in ``folder`` that no earlier session has:
+    ``session-YYYYmmdd-HHMMSS-<n>.nrec``, ``n`` counting up from 0 past existing files
+    (the board may have no RTC, so its clock can restart at the same time after a
+    reboot, and the simulator can run twice within a second)."""
+    stem = os.path.join(os.fspath(folder), time.strftime("session-%Y%m%d-%H%M%S"))
+    n = 0
+    while os.path.exists(f"{stem}-{n}.nrec"):
+        n += 1
+    return f"{stem}-{n}.nrec"
+
+
 class SessionRecorder:
     """Record a session to an append-only, crash-safe file.
 

@@ -49,6 +49,7 @@ from device.recorder import (
     SessionRecorder,
     file_header,
     frame_record,
+    new_session_path,
     read_session_file,
 )
 
@@ -596,3 +597,13 @@ def test_crc_of_a_record_covers_its_length():
     framed = frame_record(body)
     assert framed[:2] == SYNC and struct.unpack("<H", framed[2:4])[0] == len(body)
     assert struct.unpack("<I", framed[-4:])[0] == zlib.crc32(framed[2:-4])
+
+
+def test_a_new_session_never_takes_the_name_of_an_earlier_one(tmp_path, monkeypatch):
+    # The board's clock restarts at the same time after a reboot when it has no RTC.
+    monkeypatch.setattr(time, "strftime", lambda fmt: "session-20260101-000000")
+    first = Path(new_session_path(tmp_path))
+    assert first == tmp_path / "session-20260101-000000-0.nrec"
+    first.write_bytes(b"earlier")
+    assert Path(new_session_path(tmp_path)) == tmp_path / "session-20260101-000000-1.nrec"
+    assert first.read_bytes() == b"earlier"

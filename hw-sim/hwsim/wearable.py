@@ -32,7 +32,7 @@ from device.i2c import RetryingBus
 from device.inference import load_model
 from device.leds import LedBank
 from device.oled import Display, open_oled
-from device.recorder import SessionRecorder
+from device.recorder import SessionRecorder, new_session_path
 from hwsim.board import SSD1306_ADDRESS, board_for_session
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
@@ -97,7 +97,7 @@ def run_wearable(
     )
     model = load_model(models_dir, backend="onnx")
     out.mkdir(parents=True, exist_ok=True)
-    result = WearableRun(truth, record_path=out / "session.nrec")
+    result = WearableRun(truth, record_path=Path(new_session_path(out)))
     mapping = model.mapping
 
     def on_second(report: SecondReport) -> None:
