@@ -70,10 +70,9 @@ def main() -> None:
                 f"{q['accuracy_float']:.3f} / {q['accuracy_quantised']:.3f} | "
                 f"{meta['artefacts'][RKNN_FILE]['bytes'] / 1e3:.0f} kB |"
             )
-    data = ", ".join(sorted(set(meta["quantisation"]["data"].split(", "))))
     print(
         f"\n{q['windows']} held-out windows of {len(q['held_out_subjects'])} subjects "
-        f"({data} data), {q['calibration_windows']} calibration windows\n"
+        f"({q['data']} data), {q['calibration_windows']} calibration windows\n"
     )
     print(
         "| scheme | top-1 agreement | largest probability error | accuracy float / quantised "
