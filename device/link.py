@@ -11,12 +11,17 @@ stuffing) removes every 00 from the frame, at a cost of one byte per 254, so
 byte more per frame, but line noise or console text between two frames then
 becomes a bad frame of its own instead of spoiling the next good one. A frame
 damaged in transit fails its CRC and is dropped; the next one is found at the next
-00, and the jump in ``seq`` tells the host how many frames it lost.
+00, and the jump in ``seq`` tells the host how many frames it lost: exactly, unless the
+outage lasted longer on the device's clock than 65536 frames take at the stream's own
+rate, when whole turns of ``seq`` may hide in it and the count is "at least"
+(:class:`Gap`).
 
 A stream starts with the codec's header event (``format_version``) at ``seq`` 0
 and repeats it every ``header_interval_s``, so a host that connects mid-session
 learns the format, and a device restart (header at ``seq`` 0) is not taken for a
-gap.
+gap. A restart whose header is lost shows as the numbers going back further than the
+device's clock allows (or its clock going back): counted as a restart, not as tens of
+thousands of lost frames.
 
 :class:`LinkWriter` (device) never blocks the app for longer than the port's write
 timeout: a write that raises, times out or writes only part of a frame counts the
@@ -74,7 +79,19 @@ DEFAULT_HEADER_INTERVAL_S = 10.0
 
 _SEQ = struct.Struct("<H")
 _CRC = struct.Struct("<I")
-_SEQ_MODULO = 1 << 16
+#: Frames are numbered modulo this (the 16-bit ``seq``).
+SEQ_MODULO = 1 << 16
+#: Records of different kinds are stamped up to about a second apart (a prediction at
+#: the last frame of its second, a sample at the end of its block): a device clock that
+#: goes back further than this is a new clock (the board restarted), seconds.
+_CLOCK_JITTER_S = 1.0
+#: A gap may hold at most this many times the frames the device numbers in the outage at
+#: its observed rate, plus _BURST_FRAMES (events come in bursts); more numbers missing
+#: than that is a device that started its sequence again.
+_RATE_SLACK = 2.0
+_BURST_FRAMES = 64
+#: Device-clock time the rate needs before it is used as evidence, seconds.
+_MIN_RATE_SPAN_S = 1.0
 _MIN_FRAME_BYTES = _SEQ.size + 1 + _CRC.size  # seq, a kind byte, CRC
 
 log = logging.getLogger(__name__)
@@ -176,7 +193,7 @@ def cobs_decode(data: bytes | bytearray | memoryview) -> bytes:
 
 def frame_bytes(seq: int, record_bytes: bytes) -> bytes:
     """One frame as it goes on the wire, both delimiters included."""
-    body = _SEQ.pack(seq % _SEQ_MODULO) + record_bytes
+    body = _SEQ.pack(seq % SEQ_MODULO) + record_bytes
     return DELIMITER + cobs_encode(body + _CRC.pack(zlib.crc32(body))) + DELIMITER
 
 
@@ -312,7 +329,7 @@ class LinkWriter(_PortLink):
 
     def _send_frame(self, record_bytes: bytes, now: float) -> bool:
         seq = self._seq
-        self._seq = (seq + 1) % _SEQ_MODULO  # a dropped frame still uses its number
+        self._seq = (seq + 1) % SEQ_MODULO  # a dropped frame still uses its number
         if now < self._quiet_until_s:
             self.stats.dropped_frames += 1
             return False
@@ -341,12 +358,22 @@ class LinkWriter(_PortLink):
 
 
 class Gap(NamedTuple):
-    """Frames missing between two good frames."""
+    """Frames missing between two good frames.
+
+    ``lost`` is exact when ``exact`` is True. When the outage spans more device-clock time
+    than :data:`SEQ_MODULO` sequence numbers last at the stream's own frame rate, whole
+    turns of the sequence may hide in it: ``lost`` is then the least number consistent
+    with the two sequence numbers ("at least"), ``span_s`` is the evidence and
+    ``estimate`` the count nearest to ``span_s`` × the observed rate.
+    """
 
     expected_seq: int
     received_seq: int
     lost: int
     after_frames: int  # good frames received before the gap
+    span_s: float | None = None  # device-clock time between the good frames around it
+    exact: bool = True
+    estimate: int | None = None  # only when not exact
 
 
 @dataclass
@@ -359,9 +386,21 @@ class LinkReaderStats:
     decode_errors: int = 0  # CRC right but the codec rejected the record
     discarded_bytes: int = 0  # in bad frames (framing or CRC)
     sync_bytes: int = 0  # before the first delimiter (joined mid-frame)
-    lost_frames: int = 0  # from sequence gaps
+    lost_frames: int = 0  # from sequence gaps; a lower bound when uncertain_gaps > 0
     gaps: int = 0
-    restarts: int = 0  # the writer started again (header event at seq 0)
+    uncertain_gaps: int = 0  # outages longer than the sequence space can count
+    uncertain_span_s: float = 0.0  # their device-clock time, seconds
+    restarts: int = 0  # the writer started again (its sequence began anew)
+
+    def describe(self) -> str:
+        """One phrase for people: "3 frames lost in 2 gaps", "at least 4464 frames lost …"."""
+        if not self.uncertain_gaps:
+            return f"{self.lost_frames} frames lost in {self.gaps} gaps"
+        return (
+            f"at least {self.lost_frames} frames lost in {self.gaps} gaps "
+            f"({self.uncertain_gaps} outages spanning {self.uncertain_span_s:.1f} s of device "
+            f"clock, longer than {SEQ_MODULO} sequence numbers can count)"
+        )
 
 
 class LinkReader(_PortLink):
@@ -403,6 +442,9 @@ class LinkReader(_PortLink):
         self._skipping = False  # inside an over-long run: discard up to the next delimiter
         self._synced = False
         self._expected_seq: int | None = None
+        self._last_t: float | None = None  # device clock of the latest decoded frame
+        self._rate_t0: float | None = None  # where the rate measurement starts
+        self._counted = 0  # sequence numbers since then
 
     @classmethod
     def open(
@@ -486,7 +528,8 @@ class LinkReader(_PortLink):
             and record.kind is RecordKind.EVENT
             and record.fields.name == HEADER_EVENT
         )
-        self._track_seq(seq, restart=is_header and seq == 0)
+        t_s = record.t_s if record is not None else None
+        self._track_seq(seq, t_s, restart=is_header and seq == 0)
         if is_header:
             try:
                 self.format_version = check_version(
@@ -496,18 +539,75 @@ class LinkReader(_PortLink):
                 raise LinkError(self.name, str(exc)) from exc
         return record
 
-    def _track_seq(self, seq: int, *, restart: bool) -> None:
-        expected = self._expected_seq
-        self._expected_seq = (seq + 1) % _SEQ_MODULO
-        if expected is None or seq == expected:
+    def _track_seq(self, seq: int, t_s: float | None, *, restart: bool) -> None:
+        """Account for the frame numbered ``seq``, stamped ``t_s`` on the device's clock
+        (None if its record could not be decoded).
+
+        The device numbers every frame it makes, sent or not, so a jump in ``seq`` is
+        frames lost, unless the device started again: a header at ``seq`` 0, a device
+        clock that went back, or more numbers missing than the device can have made in
+        the device-clock time between the two frames at the rate seen so far (the first
+        frame after a restart, its header, may itself be the one damaged). An outage
+        long enough to hold a whole turn of the sequence gives only a lower bound.
+        """
+        expected, last_t, rate = self._expected_seq, self._last_t, self._rate()
+        self._expected_seq = (seq + 1) % SEQ_MODULO
+        if t_s is not None:
+            self._last_t = t_s
+        if expected is not None and seq == expected:
+            self._counted += 1
             return
-        if restart:
-            self.stats.restarts += 1
+        if expected is None or restart:
+            self.stats.restarts += expected is not None
+            self._rate_from(t_s)
             return
-        lost = (seq - expected) % _SEQ_MODULO
+        lost = (seq - expected) % SEQ_MODULO
+        span_s = t_s - last_t if t_s is not None and last_t is not None else None
+        if span_s is None or rate is None:  # no evidence: the sequence numbers alone
+            self._counted += lost + 1
+            self._gap(expected, seq, lost, span_s)
+            return
+        most = rate * max(span_s, 0.0) * _RATE_SLACK + _BURST_FRAMES
+        if span_s < -_CLOCK_JITTER_S or lost > most:
+            self.stats.restarts += 1  # frames 0 … seq−1 of the new stream are lost
+            self._rate_from(t_s)
+            if seq:
+                self._gap(0, seq, seq, None)
+            return
+        if most < SEQ_MODULO:
+            self._counted += lost + 1
+            self._gap(expected, seq, lost, span_s)
+            return
+        # Whole turns of the sequence may hide in the outage: at least `lost`.
+        estimate = lost + SEQ_MODULO * max(round((rate * span_s - lost) / SEQ_MODULO), 0)
+        self.stats.uncertain_gaps += 1
+        self.stats.uncertain_span_s += span_s
+        self._rate_from(t_s)  # the count is unknown: measure the rate afresh
+        self._gap(expected, seq, lost, span_s, estimate)
+        log.warning(
+            "serial link on %s: at least %d frames lost in an outage of %.1f s on the device "
+            "clock (about %d at the device's %.1f frames/s)",
+            self.name, lost, span_s, estimate, rate,
+        )  # fmt: skip
+
+    def _gap(
+        self, expected: int, seq: int, lost: int, span_s: float | None, estimate: int | None = None
+    ) -> None:
         self.stats.lost_frames += lost
         self.stats.gaps += 1
-        self.gap_log.append(Gap(expected, seq, lost, self.stats.frames - 1))
+        gap = Gap(expected, seq, lost, self.stats.frames - 1, span_s, estimate is None, estimate)
+        self.gap_log.append(gap)
+
+    def _rate_from(self, t_s: float | None) -> None:
+        """Measure the device's frame rate from this frame on."""
+        self._rate_t0, self._counted = t_s, 0
+
+    def _rate(self) -> float | None:
+        """Frames the device numbers per second of its clock, None until it is known."""
+        if self._rate_t0 is None or self._last_t is None:
+            return None
+        span_s = self._last_t - self._rate_t0
+        return self._counted / span_s if span_s >= _MIN_RATE_SPAN_S and self._counted else None
 
     def _read(self, size: int) -> bytes:
         try:

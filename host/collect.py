@@ -101,6 +101,7 @@ _LINK_FIELDS = (
     "frames",
     "gaps",
     "lost_frames",
+    "uncertain_gaps",
     "crc_errors",
     "framing_errors",
     "decode_errors",
@@ -657,7 +658,7 @@ def _on_key(
 def _status(session: _Session, reader: LinkReader) -> str:
     s = reader.stats
     link = (
-        f"link {s.frames} frames, {s.gaps} gaps ({s.lost_frames} lost), "
+        f"link {s.frames} frames, {s.describe()}, {s.restarts} restarts, "
         f"{s.crc_errors} CRC errors"
     )
     if session.device_t_s is None:

@@ -538,7 +538,7 @@ def _state(pid: int) -> str:
         return "Z"
 
 
-def wait_for(predicate, timeout_s: float = 20.0) -> bool:
+def wait_for(predicate, timeout_s: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
@@ -585,7 +585,7 @@ def test_init_script_restarts_an_app_that_dies_and_stops_it(init_script, tmp_pat
     assert "already running" in svc("start").stdout
     loop = svc.pid("loop")
     assert svc("stop").returncode == 0
-    assert wait_for(lambda: not alive(loop), 5)
+    assert wait_for(lambda: not alive(loop), 30)
     assert svc("status").returncode == 3
 
 
@@ -613,7 +613,7 @@ def test_init_script_stop_ends_the_app_gracefully_or_by_force(init_script, tmp_p
     assert wait_for(lambda: svc.pid("app") is not None and alive(svc.pid("app")))
     app_pid = svc.pid("app")
     assert svc("stop").returncode == 0
-    assert wait_for(lambda: not alive(app_pid), 5)
+    assert wait_for(lambda: not alive(app_pid), 30)
     assert f"pid {app_pid} did not stop within 2 s: killing it" in svc.log
 
 
@@ -621,7 +621,7 @@ def test_init_script_does_not_restart_a_clean_exit(init_script, tmp_path):
     svc = init_script('echo run >> "$RUNS"\nsleep 1\nexit 0')
     svc("start")
     assert wait_for(lambda: "not restarting" in svc.log)
-    assert wait_for(lambda: svc("status").returncode == 3, 5)
+    assert wait_for(lambda: svc("status").returncode == 3, 30)
     assert (tmp_path / "runs").read_text() == "run\n"
 
 
