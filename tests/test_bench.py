@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from device.monitor import draw_summary
 from hwsim.bench import main, run_bench
+from hwsim.monitor import draw_summary
 
 
 def test_bench_shows_the_light_levels_on_the_oled_png(tmp_path):

@@ -20,9 +20,9 @@ from device.acquisition import AcquisitionStats, Multiplexer
 from device.ads1114 import ADS1114
 from device.i2c import RetryingBus
 from device.leds import LedBank
-from device.monitor import SecondSummary, run_monitor
 from device.oled import Display, open_oled
 from hwsim.board import SSD1306_ADDRESS, SimBoard, build_board
+from hwsim.monitor import SecondSummary, run_monitor
 
 
 @dataclass

@@ -1,9 +1,9 @@
-"""Light-level monitor: the first job the device does on its bench.
+"""Light-level monitor: the bench job that proves the acquisition chain (simulator only).
 
-Every second it averages the dark-subtracted light of each LED over that
-second's frames, prints a line and shows the figures on the OLED. It proves the
-chain GPIO → LEDs → ADS1114 → driver → frames end to end; the wearable app
-builds on the same frames.
+Every second it averages the dark-subtracted light of each LED over that second's
+frames, prints a line and shows the figures on the OLED: the chain GPIO → LEDs →
+ADS1114 → driver → frames, end to end. It is a bench tool built from device parts;
+it is not deployed to the board (the wearable app is).
 """
 
 from __future__ import annotations
