@@ -11,17 +11,13 @@ stuffing) removes every 00 from the frame, at a cost of one byte per 254, so
 byte more per frame, but line noise or console text between two frames then
 becomes a bad frame of its own instead of spoiling the next good one. A frame
 damaged in transit fails its CRC and is dropped; the next one is found at the next
-00, and the jump in ``seq`` tells the host how many frames it lost: exactly, unless the
-outage lasted longer on the device's clock than 65536 frames take at the stream's own
-rate, when whole turns of ``seq`` may hide in it and the count is "at least"
-(:class:`Gap`).
+00, and the jump in ``seq`` tells the host how many frames it lost.
 
-A stream starts with the codec's header event (``format_version``) at ``seq`` 0
-and repeats it every ``header_interval_s``, so a host that connects mid-session
-learns the format, and a device restart (header at ``seq`` 0) is not taken for a
-gap. A restart whose header is lost shows as the numbers going back further than the
-device's clock allows (or its clock going back): counted as a restart, not as tens of
-thousands of lost frames.
+A stream starts with the codec's header event (``format_version`` and a ``stream``
+number new with every writer) at ``seq`` 0 and repeats it every
+``header_interval_s``, so a host that connects mid-session learns the format, and a
+device restart is not taken for a gap. How the host tells gaps, outages too long to
+count, restarts and duplicates apart is :mod:`device.link_loss`.
 
 :class:`LinkWriter` (device) never blocks the app for longer than the port's write
 timeout: a write that raises, times out or writes only part of a frame counts the
@@ -42,12 +38,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import struct
 import zlib
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from device.clock import Clock, SystemClock
 from device.codec import (
@@ -64,6 +60,21 @@ from device.codec import (
     header_record,
 )
 from device.errors import DeviceError
+from device.link_loss import SEQ_MODULO, Gap, LossAccount, LossStats
+
+__all__ = [
+    "SEQ_MODULO",
+    "Gap",
+    "LinkError",
+    "LinkReader",
+    "LinkReaderStats",
+    "LinkWriter",
+    "LinkWriterStats",
+    "cobs_decode",
+    "cobs_encode",
+    "frame_bytes",
+    "max_encoded_frame_bytes",
+]
 
 DELIMITER = b"\x00"
 #: Default line speed, bits/s. A full stream (43 FRAMEs at 59 bytes on the wire, 10
@@ -79,19 +90,6 @@ DEFAULT_HEADER_INTERVAL_S = 10.0
 
 _SEQ = struct.Struct("<H")
 _CRC = struct.Struct("<I")
-#: Frames are numbered modulo this (the 16-bit ``seq``).
-SEQ_MODULO = 1 << 16
-#: Records of different kinds are stamped up to about a second apart (a prediction at
-#: the last frame of its second, a sample at the end of its block): a device clock that
-#: goes back further than this is a new clock (the board restarted), seconds.
-_CLOCK_JITTER_S = 1.0
-#: A gap may hold at most this many times the frames the device numbers in the outage at
-#: its observed rate, plus _BURST_FRAMES (events come in bursts); more numbers missing
-#: than that is a device that started its sequence again.
-_RATE_SLACK = 2.0
-_BURST_FRAMES = 64
-#: Device-clock time the rate needs before it is used as evidence, seconds.
-_MIN_RATE_SPAN_S = 1.0
 _MIN_FRAME_BYTES = _SEQ.size + 1 + _CRC.size  # seq, a kind byte, CRC
 
 log = logging.getLogger(__name__)
@@ -278,7 +276,9 @@ class LinkWriter(_PortLink):
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._seq = 0
         self._quiet_until_s = -math.inf
-        self._header_info = dict(header_info or {})
+        # A new ``stream`` number each time a writer starts: the host knows a restart for
+        # sure from the next header, even when the first frames of the new stream are lost.
+        self._header_info = {**(header_info or {}), "stream": int.from_bytes(os.urandom(4), "big")}
         self._send_header(self._clock.monotonic())
 
     @classmethod
@@ -357,27 +357,10 @@ class LinkWriter(_PortLink):
 # -- reader (host) ----------------------------------------------------------------------------
 
 
-class Gap(NamedTuple):
-    """Frames missing between two good frames.
-
-    ``lost`` is exact when ``exact`` is True. When the outage spans more device-clock time
-    than :data:`SEQ_MODULO` sequence numbers last at the stream's own frame rate, whole
-    turns of the sequence may hide in it: ``lost`` is then the least number consistent
-    with the two sequence numbers ("at least"), ``span_s`` is the evidence and
-    ``estimate`` the count nearest to ``span_s`` × the observed rate.
-    """
-
-    expected_seq: int
-    received_seq: int
-    lost: int
-    after_frames: int  # good frames received before the gap
-    span_s: float | None = None  # device-clock time between the good frames around it
-    exact: bool = True
-    estimate: int | None = None  # only when not exact
-
-
 @dataclass
-class LinkReaderStats:
+class LinkReaderStats(LossStats):
+    """Everything the reader counts; the loss counts come from :mod:`device.link_loss`."""
+
     bytes_received: int = 0
     frames: int = 0  # good frames (CRC right)
     records: int = 0  # records yielded
@@ -386,21 +369,6 @@ class LinkReaderStats:
     decode_errors: int = 0  # CRC right but the codec rejected the record
     discarded_bytes: int = 0  # in bad frames (framing or CRC)
     sync_bytes: int = 0  # before the first delimiter (joined mid-frame)
-    lost_frames: int = 0  # from sequence gaps; a lower bound when uncertain_gaps > 0
-    gaps: int = 0
-    uncertain_gaps: int = 0  # outages longer than the sequence space can count
-    uncertain_span_s: float = 0.0  # their device-clock time, seconds
-    restarts: int = 0  # the writer started again (its sequence began anew)
-
-    def describe(self) -> str:
-        """One phrase for people: "3 frames lost in 2 gaps", "at least 4464 frames lost …"."""
-        if not self.uncertain_gaps:
-            return f"{self.lost_frames} frames lost in {self.gaps} gaps"
-        return (
-            f"at least {self.lost_frames} frames lost in {self.gaps} gaps "
-            f"({self.uncertain_gaps} outages spanning {self.uncertain_span_s:.1f} s of device "
-            f"clock, longer than {SEQ_MODULO} sequence numbers can count)"
-        )
 
 
 class LinkReader(_PortLink):
@@ -435,16 +403,14 @@ class LinkReader(_PortLink):
         self.read_bytes = read_bytes
         self.max_frame_bytes = max_encoded_frame_bytes(max_record_bytes)
         self.stats = LinkReaderStats()
-        self.gap_log: deque[Gap] = deque(maxlen=gap_log_size)
+        self._loss = LossAccount(self.stats, gap_log_size)
+        #: The latest :class:`~device.link_loss.Gap` entries, oldest first.
+        self.gap_log = self._loss.gap_log
         #: From the latest header event; None until one arrives.
         self.format_version: int | None = None
         self._pending = bytearray()
         self._skipping = False  # inside an over-long run: discard up to the next delimiter
         self._synced = False
-        self._expected_seq: int | None = None
-        self._last_t: float | None = None  # device clock of the latest decoded frame
-        self._rate_t0: float | None = None  # where the rate measurement starts
-        self._counted = 0  # sequence numbers since then
 
     @classmethod
     def open(
@@ -529,7 +495,9 @@ class LinkReader(_PortLink):
             and record.fields.name == HEADER_EVENT
         )
         t_s = record.t_s if record is not None else None
-        self._track_seq(seq, t_s, restart=is_header and seq == 0)
+        header = record.fields.data if is_header else None
+        if not self._loss.observe(seq, t_s, header):
+            return None  # a duplicate of a frame already yielded
         if is_header:
             try:
                 self.format_version = check_version(
@@ -538,76 +506,6 @@ class LinkReader(_PortLink):
             except CodecError as exc:
                 raise LinkError(self.name, str(exc)) from exc
         return record
-
-    def _track_seq(self, seq: int, t_s: float | None, *, restart: bool) -> None:
-        """Account for the frame numbered ``seq``, stamped ``t_s`` on the device's clock
-        (None if its record could not be decoded).
-
-        The device numbers every frame it makes, sent or not, so a jump in ``seq`` is
-        frames lost, unless the device started again: a header at ``seq`` 0, a device
-        clock that went back, or more numbers missing than the device can have made in
-        the device-clock time between the two frames at the rate seen so far (the first
-        frame after a restart, its header, may itself be the one damaged). An outage
-        long enough to hold a whole turn of the sequence gives only a lower bound.
-        """
-        expected, last_t, rate = self._expected_seq, self._last_t, self._rate()
-        self._expected_seq = (seq + 1) % SEQ_MODULO
-        if t_s is not None:
-            self._last_t = t_s
-        if expected is not None and seq == expected:
-            self._counted += 1
-            return
-        if expected is None or restart:
-            self.stats.restarts += expected is not None
-            self._rate_from(t_s)
-            return
-        lost = (seq - expected) % SEQ_MODULO
-        span_s = t_s - last_t if t_s is not None and last_t is not None else None
-        if span_s is None or rate is None:  # no evidence: the sequence numbers alone
-            self._counted += lost + 1
-            self._gap(expected, seq, lost, span_s)
-            return
-        most = rate * max(span_s, 0.0) * _RATE_SLACK + _BURST_FRAMES
-        if span_s < -_CLOCK_JITTER_S or lost > most:
-            self.stats.restarts += 1  # frames 0 … seq−1 of the new stream are lost
-            self._rate_from(t_s)
-            if seq:
-                self._gap(0, seq, seq, None)
-            return
-        if most < SEQ_MODULO:
-            self._counted += lost + 1
-            self._gap(expected, seq, lost, span_s)
-            return
-        # Whole turns of the sequence may hide in the outage: at least `lost`.
-        estimate = lost + SEQ_MODULO * max(round((rate * span_s - lost) / SEQ_MODULO), 0)
-        self.stats.uncertain_gaps += 1
-        self.stats.uncertain_span_s += span_s
-        self._rate_from(t_s)  # the count is unknown: measure the rate afresh
-        self._gap(expected, seq, lost, span_s, estimate)
-        log.warning(
-            "serial link on %s: at least %d frames lost in an outage of %.1f s on the device "
-            "clock (about %d at the device's %.1f frames/s)",
-            self.name, lost, span_s, estimate, rate,
-        )  # fmt: skip
-
-    def _gap(
-        self, expected: int, seq: int, lost: int, span_s: float | None, estimate: int | None = None
-    ) -> None:
-        self.stats.lost_frames += lost
-        self.stats.gaps += 1
-        gap = Gap(expected, seq, lost, self.stats.frames - 1, span_s, estimate is None, estimate)
-        self.gap_log.append(gap)
-
-    def _rate_from(self, t_s: float | None) -> None:
-        """Measure the device's frame rate from this frame on."""
-        self._rate_t0, self._counted = t_s, 0
-
-    def _rate(self) -> float | None:
-        """Frames the device numbers per second of its clock, None until it is known."""
-        if self._rate_t0 is None or self._last_t is None:
-            return None
-        span_s = self._last_t - self._rate_t0
-        return self._counted / span_s if span_s >= _MIN_RATE_SPAN_S and self._counted else None
 
     def _read(self, size: int) -> bytes:
         try:

@@ -106,6 +106,8 @@ _LINK_FIELDS = (
     "framing_errors",
     "decode_errors",
     "restarts",
+    "duplicates",
+    "late_frames",
     "bytes_received",
 )
 

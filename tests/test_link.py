@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import math
 import os
 import select
 import struct
@@ -321,7 +322,9 @@ def test_header_event_repeats_so_a_late_host_learns_the_format():
     got = reader.feed(late)
     headers = [r for r in got if r.kind is RecordKind.EVENT]
     assert [h.fields.name for h in headers] == [HEADER_EVENT]
-    assert headers[0].fields.data == {"format_version": 1, "id": 7}
+    data = headers[0].fields.data
+    assert data == {"format_version": 1, "id": 7, "stream": data["stream"]}
+    assert isinstance(data["stream"], int)
     assert reader.format_version == 1
     assert reader.stats.gaps == 0 and reader.stats.crc_errors == 0
     assert writer.next_seq == 250 + 3  # headers at 0 s, 10 s and 20 s
@@ -549,3 +552,86 @@ def test_a_gap_across_the_wrap_without_device_time_is_counted_from_the_numbers()
     reader.feed(frame_bytes(4, b"\xee" + bytes(8)))
     assert reader.stats.decode_errors == 1
     assert reader.stats.lost_frames == 9 and reader.stats.restarts == 0
+
+
+# -- the stream kinds a breaker tried: each with the numbers that are right -----------------
+
+
+def ev(seq: int, t_s: float) -> bytes:
+    return frame_bytes(seq, encode(Record.event(t_s, "x")))
+
+
+def hdr(seq: int, t_s: float, **info) -> bytes:
+    return frame_bytes(seq, encode(Record.event(t_s, HEADER_EVENT, format_version=1, **info)))
+
+
+def undecodable(seq: int) -> bytes:
+    return frame_bytes(seq, b"\xee" + bytes(8))  # CRC right, unknown record kind
+
+
+def steady(first: int, last: int, t0: float = 0.0, rate_hz: float = 54.0) -> list[bytes]:
+    """Frames first … last−1 (seq modulo 65536) stamped at ``rate_hz`` from ``t0``."""
+    return [ev(i % 65_536, t0 + (i - first) / rate_hz) for i in range(first, last)]
+
+
+def account(frames: list[bytes]) -> tuple:
+    reader = LinkReader(MasterPort(-1))
+    reader.feed(b"".join(frames))
+    s = reader.stats
+    return s.lost_frames, s.gaps, s.restarts, s.uncertain_gaps, s.duplicates, s.late_frames
+
+
+B = steady  # brevity below
+CASES = {
+    # a frame again, and two frames swapped (a broker may do both; a UART does neither)
+    "duplicate": ([*B(0, 30_001), ev(30_000, 30_000 / 54), ev(30_001, 30_001 / 54)],
+                  (0, 0, 0, 0, 1, 0)),
+    "swapped pair": ([*B(0, 3000), ev(3001, 3001 / 54), ev(3000, 3000 / 54),
+                      ev(3002, 3002 / 54)], (0, 1, 0, 0, 0, 1)),
+    "header twice": ([hdr(0, 0.0, stream=5), hdr(0, 0.0, stream=5), *B(1, 100)],
+                     (0, 0, 0, 0, 1, 0)),
+    # exactly one turn of the sequence lost: the numbers say nothing, the clock does
+    "outage of 65536": ([*B(0, 200), *[ev(i % 65_536, i / 54) for i in range(65_736, 65_836)]],
+                        (0, 1, 0, 1, 0, 0)),
+    # restarts before any rate is known, header lost
+    "reboot at once": ([hdr(0, 100.0), *B(1, 27, 100 + 1 / 54),
+                        *[ev(i, 2 + i / 54) for i in range(1, 100)]], (1, 1, 1, 0, 0, 0)),
+    "app restart at once": ([hdr(0, 100.0), *B(1, 27, 100 + 1 / 54),
+                             *[ev(i, 101 + i / 54) for i in range(1, 100)]], (1, 1, 1, 0, 0, 0)),
+    # no clock on the first frame: the rate is measured from the next ones
+    "undecodable first frame, later reboot": (
+        [undecodable(100), *[ev(i, 1000 + i / 54) for i in range(101, 30_000)],
+         *[ev(i, 3 + i / 54) for i in range(3, 200)]], (3, 1, 1, 0, 0, 0)),
+    "NaN first frame, long outage": (
+        [ev(100, math.nan), *[ev(i, 1000 + i / 54) for i in range(101, 3000)],
+         *[ev(i % 65_536, 1000 + i / 54) for i in range(73_000, 73_100)]], (4464, 1, 0, 1, 0, 0)),
+    # bad clocks never raise
+    "NaN after a gap": ([*B(0, 200), ev(205, math.nan), ev(206, 206 / 54)], (5, 1, 0, 0, 0, 0)),
+    "inf after a gap": ([*B(0, 200), ev(205, math.inf), ev(206, 206 / 54)], (5, 1, 0, 0, 0, 0)),
+    # more lost at one instant than the rate allows, and a rate that rises: gaps, not restarts
+    "burst lost at one instant": (
+        [*B(0, 30_000), *[ev(30_000 + k, 30_000 / 54) for k in range(10)],
+         *[ev(30_075 + k, 30_000 / 54) for k in range(25)],
+         *[ev(30_100 + i, 30_000 / 54 + (i + 1) / 54) for i in range(50)]], (65, 1, 0, 0, 0, 0)),
+    "rate rises": ([*B(0, 3600, rate_hz=1.0), *B(3600, 3600 + 3240, 3600.0),
+                    *B(7110, 7210, 3660 + 270 / 54)], (270, 1, 0, 0, 0, 0)),
+    "sample stamped early after an outage at 400/s": (
+        [*B(0, 20_000, rate_hz=400.0), ev(20_400, 20_400 / 400 - 0.9),
+         *B(20_401, 20_500, 20_401 / 400, 400.0)], (400, 1, 0, 0, 0, 0)),
+    # 40 000 frames in 741 s at 54/s cannot hide another 65 536: exact
+    "40000 lost": ([*B(0, 3000), *B(43_000, 43_100, 43_000 / 54)], (40_000, 1, 0, 0, 0, 0)),
+    # the stream's own periodic header lands on seq 0 after a natural wrap with loss
+    "natural wrap, header at 0": (
+        [hdr(65_000, 65_000 / 54, stream=9), *B(65_001, 65_531, 65_001 / 54),
+         hdr(0, 65_536 / 54, stream=9), *B(65_537, 65_600, 65_537 / 54)], (5, 1, 0, 0, 0, 0)),
+    # a restart whose first header is lost is confirmed by the next one, not counted twice
+    "restart confirmed by its next header": (
+        [hdr(0, 0.0, stream=1), *B(1, 30_000, 1 / 54), *B(2, 540, 600.0),
+         hdr(540, 610.0, stream=2), *B(541, 600, 610 + 1 / 54)], (2, 1, 1, 0, 0, 0)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_loss_accounting_tells_gaps_restarts_outages_and_duplicates_apart(case):
+    frames, right = CASES[case]
+    assert account(frames) == right
