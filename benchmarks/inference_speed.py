@@ -24,7 +24,8 @@ def main() -> None:
     args = parser.parse_args()
     model = load_model(args.models_dir, backend="onnx")
     rng = np.random.default_rng(0)
-    seq, st = rng.normal(size=(100, 8)), rng.normal(size=40)
+    # Lists, as the device passes its window (device.features): no numpy on the board.
+    seq, st = rng.normal(size=(100, 8)).tolist(), rng.normal(size=40).tolist()
     for _ in range(50):  # warm-up
         model.predict(seq, st)
     times = []

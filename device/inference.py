@@ -7,18 +7,24 @@ applied here, so training and the wearable cannot disagree about it.
 Backends: RKNN on the board's NPU (:mod:`device.npu`, through ``librknnmrt.so``)
 and ONNX Runtime on a PC (simulator and tests). ``model.json`` holds a SHA-256 of
 each artefact; a file that does not match is refused, naming the file.
+
+Plain Python on the board (no numpy there): a window is ``sequence``, 100 rows of the 8
+channel values (:data:`device.features.CHANNELS` order), and ``statistics``, 40 numbers;
+the probabilities come back as a tuple of floats. Only :class:`OnnxBackend`, which
+cannot run on the board anyway, uses numpy (ONNX Runtime needs it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
+from device import quant
 from device.errors import DeviceError
 from device.features import CHANNELS, N_STATISTICS, WINDOW_SAMPLES, Normaliser
 from device.labels import FatigueMapping
@@ -32,8 +38,16 @@ class ModelError(DeviceError):
     """The model bundle cannot be used; the message names the file and the problem."""
 
 
+#: A window's shapes: the sequence (samples × channels) and the statistics.
+SEQUENCE_SHAPE = (WINDOW_SAMPLES, len(CHANNELS))
+STATISTICS_SHAPE = (N_STATISTICS,)
+
+
 class Backend(Protocol):
-    def predict(self, sequence: np.ndarray, statistics: np.ndarray) -> np.ndarray: ...
+    """A model runtime: ``sequence`` is a list of 100 rows of 8 normalised floats,
+    ``statistics`` 40 normalised floats; returns one probability per class."""
+
+    def predict(self, sequence, statistics) -> Sequence[float]: ...
 
     def close(self) -> None: ...
 
@@ -65,26 +79,32 @@ def check_artefact(path: Path, meta: dict, *, verify: bool = True) -> str:
     return expected
 
 
-def _check_shapes(sequence: np.ndarray, statistics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    seq = np.asarray(sequence, dtype=np.float32)
-    st = np.asarray(statistics, dtype=np.float32)
-    if seq.shape not in ((WINDOW_SAMPLES, len(CHANNELS)), (1, WINDOW_SAMPLES, len(CHANNELS))):
-        raise ModelError(
-            f"sequence must have shape ({WINDOW_SAMPLES}, {len(CHANNELS)}), got {seq.shape}"
-        )
-    if st.shape not in ((N_STATISTICS,), (1, N_STATISTICS)):
-        raise ModelError(f"statistics must have shape ({N_STATISTICS},), got {st.shape}")
-    return seq.reshape(1, WINDOW_SAMPLES, len(CHANNELS)), st.reshape(1, N_STATISTICS)
+def _check_window(sequence, statistics) -> tuple[list[list[float]], list[float]]:
+    """The window as plain floats: 100 rows of 8, and 40; shapes and finiteness checked.
+
+    Accepts (100, 8) or (1, 100, 8), and (40,) or (1, 40): nested sequences or arrays.
+    """
+    try:
+        flat = quant.flatten(sequence, SEQUENCE_SHAPE, name="sequence")
+        stats = quant.flatten(statistics, STATISTICS_SHAPE, name="statistics")
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    width = SEQUENCE_SHAPE[1]
+    return [flat[i : i + width] for i in range(0, len(flat), width)], stats
 
 
 class OnnxBackend:
-    """ONNX Runtime, for a PC (the simulator and the tests)."""
+    """ONNX Runtime, for a PC (the simulator and the tests); never on the board."""
 
     def __init__(self, path: Path, *, expected_sha256: str | None = None) -> None:
         try:
+            # Imported here, not at the top: onnxruntime and numpy (which it needs for its
+            # inputs and outputs) exist on a PC only; the board has neither.
+            import numpy as np
             import onnxruntime as ort
         except ImportError as exc:
             raise ModelError("onnxruntime is not installed (it is the PC backend)") from exc
+        self._np = np
         if expected_sha256 is not None and sha256_of(path) != expected_sha256:
             raise ModelError(f"{path}: sha256 differs from model.json")
         options = ort.SessionOptions()
@@ -99,10 +119,16 @@ class OnnxBackend:
         if sorted(self._names) != ["sequence", "statistics"]:
             raise ModelError(f"{path}: inputs {self._names}, expected sequence and statistics")
 
-    def predict(self, sequence: np.ndarray, statistics: np.ndarray) -> np.ndarray:
-        seq, st = _check_shapes(sequence, statistics)
-        (probs,) = self._session.run(None, {"sequence": seq, "statistics": st})
-        return np.asarray(probs, dtype=float).reshape(-1)
+    def predict(self, sequence, statistics) -> tuple[float, ...]:
+        """Probabilities (tuple of float) for one normalised window (100 × 8, 40)."""
+        rows, stats = _check_window(sequence, statistics)
+        np = self._np
+        feeds = {
+            "sequence": np.asarray(rows, dtype=np.float32).reshape(1, *SEQUENCE_SHAPE),
+            "statistics": np.asarray(stats, dtype=np.float32).reshape(1, N_STATISTICS),
+        }
+        (probs,) = self._session.run(None, feeds)
+        return tuple(float(p) for p in np.asarray(probs).reshape(-1))
 
     def close(self) -> None:
         self._session = None
@@ -125,13 +151,31 @@ class FatigueModel:
     mapping: FatigueMapping
     meta: dict
 
-    def predict(self, sequence: np.ndarray, statistics: np.ndarray) -> np.ndarray:
-        """Probabilities of the five levels for one raw window (100 × 8, 40)."""
-        seq, st = _check_shapes(sequence, statistics)
-        seq_n, st_n = self.normaliser.apply(seq, st)
-        probs = self.backend.predict(seq_n, st_n)
-        if probs.shape != (len(self.classes),) or not np.all(np.isfinite(probs)):
-            raise ModelError(f"{self.backend_name} backend returned {probs!r}")
+    def predict(self, sequence, statistics) -> tuple[float, ...]:
+        """Probabilities of the five levels for one raw window (100 × 8, 40).
+
+        Args:
+            sequence: 100 rows (samples, time order) of the 8 channel values in
+                :data:`device.features.CHANNELS` order: a list of rows, a (1, 100, 8)
+                nesting of it, or an array; not modified.
+            statistics: The 40 window statistics (or a (1, 40) nesting).
+
+        Returns:
+            tuple of float, one probability per class (:attr:`classes` order).
+
+        Raises:
+            ModelError: A shape differs, a value is NaN or ±inf, or the backend
+                returned something other than one finite number per class.
+        """
+        rows, stats = _check_window(sequence, statistics)
+        seq_n, st_n = self.normaliser.apply(rows, stats)
+        raw = self.backend.predict(seq_n, st_n)
+        try:
+            probs = tuple(float(p) for p in raw)
+        except (TypeError, ValueError):
+            probs = None
+        if probs is None or len(probs) != len(self.classes) or not all(map(math.isfinite, probs)):
+            raise ModelError(f"{self.backend_name} backend returned {raw!r}")
         return probs
 
     def close(self) -> None:

@@ -1,9 +1,9 @@
-"""The fusion model on the RV1103's NPU: a ctypes binding to the RKNN mini runtime.
+"""The fusion model on the RV1103's NPU: the device's model backend.
 
 :class:`RknnModel` is the device's model backend, ``predict(sequence, statistics) ->
 probabilities``. It drives ``librknnmrt.so`` (the RV1103/RV1106 runtime shipped with the
 Luckfox Pico SDK) through its zero-copy API, the interface Rockchip's RV1103/RV1106
-examples use:
+examples use, by way of the ctypes binding in :mod:`device.rknn_api`:
 
 1. ``rknn_init`` with the model file's bytes (after checking their SHA-256),
 2. ``rknn_query`` for the number of inputs and outputs, then each input's
@@ -14,31 +14,14 @@ examples use:
 3. ``rknn_create_mem(size_with_stride)`` and ``rknn_set_io_mem`` for every tensor, with
    the attributes passed back exactly as the runtime gave them,
 4. per prediction: quantise each input with the scale and zero point its attributes
-   give, arrange it in the reported layout (:mod:`device.quant`), copy it to the
-   buffer's ``virt_addr``, ``rknn_run``, and dequantise the output buffer,
+   give, arrange it in the reported layout (:mod:`device.quant`), copy the bytes to the
+   buffer's ``virt_addr`` (``ctypes.memmove``), ``rknn_run``, and dequantise the output
+   buffer into a tuple of floats,
 5. ``close()``: ``rknn_destroy_mem`` for every buffer, then ``rknn_destroy``.
 
 The runtime flushes the CPU cache of input buffers before a run and invalidates it
 for outputs afterwards unless told not to (``RKNN_FLAG_DISABLE_FLUSH_*``, not used),
-so no ``rknn_mem_sync`` is needed.
-
-Structures, constants and prototypes follow ``rknn_api.h`` of rknn-toolkit2 2.x, read
-from ``airockchip/rknn_model_zoo`` ``3rdparty/rknpu2/include/rknn_api.h`` (commit
-9bed8a56) and checked against a newer 2.x copy of the same header (it adds
-``RKNN_TENSOR_BFLOAT16`` and ``rknn_init_extend.model_buffer_fd``; the structures used
-here are identical in both).
-
-ABI: the structures' layout depends on the C ABI. ``rknn_tensor_attr`` and
-``rknn_input_output_num`` hold only 1- and 4-byte fields and enums (4 bytes on both
-Linux ABIs here: ARM EABI Linux does not use short enums) and are the same everywhere
-(376 and 8 bytes). ``rknn_tensor_mem`` holds two pointers and a ``uint64_t``: on the
-board (armhf, 32-bit ARM EABI/AAPCS) pointers are 4 bytes and ``uint64_t`` is 8-byte
-aligned, so ``phys_addr`` sits at 8 after 4 bytes of padding and the struct is 40
-bytes; on an x86-64 PC it is also 40 bytes with 8-byte pointers; on i386, where
-``uint64_t`` is 4-byte aligned, it would be 32. ``rknn_context`` is ``uint32_t`` where
-``__arm__`` is defined (32-bit ARM) and ``uint64_t`` elsewhere. ctypes lays structures
-out for the interpreter's own ABI; :func:`struct_layout` computes the layout for any
-ABI from the same field lists, so the tests check the armhf layout on a PC.
+so no ``rknn_mem_sync`` is needed. Plain Python and ctypes: the board has no numpy.
 """
 
 from __future__ import annotations
@@ -47,290 +30,55 @@ import contextlib
 import ctypes
 import hashlib
 import json
-import os
-import platform
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
-
-import numpy as np
 
 from device import quant
-from device.errors import ConfigError, DeviceError
+from device.errors import ConfigError
 from device.features import CHANNELS, N_STATISTICS, WINDOW_SAMPLES
 from device.labels import FATIGUE_LEVELS
-
-PathLike = Union[str, os.PathLike]
-
-# ---------------------------------------------------------------------------------------
-# rknn_api.h (rknn-toolkit2 2.x): constants.
-# ---------------------------------------------------------------------------------------
-
-#: Name of the mini runtime for the RV1103/RV1106.
-LIBRARY = "librknnmrt.so"
-#: Where the Luckfox Pico SDK installs it on the board; tried when ``library`` is a bare
-#: name that the dynamic loader's own search does not find.
-SDK_LIBRARY_DIRS = ("/oem/usr/lib", "/usr/lib")
-
-RKNN_MAX_DIMS = 16
-RKNN_MAX_NAME_LEN = 256
-
-RKNN_SUCC = 0
-#: Error codes and their meaning (rknn_api.h, "Error code returned by the RKNN API").
-RKNN_ERRORS = {
-    -1: ("RKNN_ERR_FAIL", "execution failed"),
-    -2: ("RKNN_ERR_TIMEOUT", "execution timed out"),
-    -3: ("RKNN_ERR_DEVICE_UNAVAILABLE", "the NPU device is unavailable"),
-    -4: ("RKNN_ERR_MALLOC_FAIL", "memory allocation failed"),
-    -5: ("RKNN_ERR_PARAM_INVALID", "a parameter is invalid"),
-    -6: ("RKNN_ERR_MODEL_INVALID", "the model is invalid"),
-    -7: ("RKNN_ERR_CTX_INVALID", "the context is invalid"),
-    -8: ("RKNN_ERR_INPUT_INVALID", "an input is invalid"),
-    -9: ("RKNN_ERR_OUTPUT_INVALID", "an output is invalid"),
-    -10: ("RKNN_ERR_DEVICE_UNMATCH", "runtime and NPU driver/firmware do not match"),
-    -11: (
-        "RKNN_ERR_INCOMPATILE_PRE_COMPILE_MODEL",
-        "the pre-compiled model does not fit this driver",
-    ),
-    -12: (
-        "RKNN_ERR_INCOMPATILE_OPTIMIZATION_LEVEL_VERSION",
-        "the model's optimisation level does not fit this driver",
-    ),
-    -13: (
-        "RKNN_ERR_TARGET_PLATFORM_UNMATCH",
-        "the model was built for another target platform",
-    ),
-}
-
-# enum rknn_query_cmd (only the ones used; NATIVE_INPUT_ATTR equals
-# NATIVE_NC1HWC2_INPUT_ATTR, both 8).
-RKNN_QUERY_IN_OUT_NUM = 0
-RKNN_QUERY_INPUT_ATTR = 1
-RKNN_QUERY_OUTPUT_ATTR = 2
-RKNN_QUERY_NATIVE_INPUT_ATTR = 8
-RKNN_QUERY_NATIVE_OUTPUT_ATTR = 9
-RKNN_QUERY_NATIVE_NHWC_INPUT_ATTR = 10
-RKNN_QUERY_NATIVE_NHWC_OUTPUT_ATTR = 11
-
-#: enum rknn_tensor_type → :mod:`device.quant` dtype name (the rest is unsupported).
-TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int8", 3: "uint8", 4: "int16"}
-#: enum rknn_tensor_format → name.
-TENSOR_FORMATS = {0: "NCHW", 1: "NHWC", 2: "NC1HWC2", 3: "UNDEFINED"}
-# enum rknn_tensor_qnt_type.
-RKNN_TENSOR_QNT_NONE = 0
-RKNN_TENSOR_QNT_DFP = 1
-RKNN_TENSOR_QNT_AFFINE_ASYMMETRIC = 2
-
-# ---------------------------------------------------------------------------------------
-# Structures: one field list each, used both for ctypes and for the computed layout.
-# A field is (name, kind, count); kinds: u8 i8 char u32 i32 f32 enum u64 ptr.
-# ---------------------------------------------------------------------------------------
-
-FieldSpec = tuple[str, str, int]
-
-INPUT_OUTPUT_NUM_FIELDS: tuple[FieldSpec, ...] = (
-    ("n_input", "u32", 1),
-    ("n_output", "u32", 1),
+from device.rknn_api import (
+    LIBRARY,
+    RKNN_MAX_DIMS,
+    RKNN_QUERY_IN_OUT_NUM,
+    RKNN_QUERY_NATIVE_INPUT_ATTR,
+    RKNN_QUERY_NATIVE_NHWC_OUTPUT_ATTR,
+    RKNN_SUCC,
+    RKNN_TENSOR_QNT_AFFINE_ASYMMETRIC,
+    RKNN_TENSOR_QNT_DFP,
+    RKNN_TENSOR_QNT_NONE,
+    TENSOR_FORMATS,
+    TENSOR_TYPES,
+    NpuError,
+    PathLike,
+    RknnCallError,
+    RknnContext,
+    RknnInputOutputNum,
+    RknnTensorAttr,
+    RuntimeLibraryError,
+    load_runtime,
 )
 
-TENSOR_ATTR_FIELDS: tuple[FieldSpec, ...] = (
-    ("index", "u32", 1),
-    ("n_dims", "u32", 1),
-    ("dims", "u32", RKNN_MAX_DIMS),
-    ("name", "char", RKNN_MAX_NAME_LEN),
-    ("n_elems", "u32", 1),
-    ("size", "u32", 1),
-    ("fmt", "enum", 1),
-    ("type", "enum", 1),
-    ("qnt_type", "enum", 1),
-    ("fl", "i8", 1),
-    ("zp", "i32", 1),
-    ("scale", "f32", 1),
-    ("w_stride", "u32", 1),
-    ("size_with_stride", "u32", 1),
-    ("pass_through", "u8", 1),
-    ("h_stride", "u32", 1),
-)
-
-TENSOR_MEM_FIELDS: tuple[FieldSpec, ...] = (
-    ("virt_addr", "ptr", 1),
-    ("phys_addr", "u64", 1),
-    ("fd", "i32", 1),
-    ("offset", "i32", 1),
-    ("size", "u32", 1),
-    ("flags", "u32", 1),
-    ("priv_data", "ptr", 1),
-)
-
-#: The structures by their C names.
-STRUCTS = {
-    "rknn_input_output_num": INPUT_OUTPUT_NUM_FIELDS,
-    "rknn_tensor_attr": TENSOR_ATTR_FIELDS,
-    "rknn_tensor_mem": TENSOR_MEM_FIELDS,
-}
-
-_FIXED_KIND_BYTES = {"u8": 1, "i8": 1, "char": 1, "u32": 4, "i32": 4, "f32": 4, "enum": 4}
-
-
-@dataclass(frozen=True)
-class Abi:
-    """The parts of a C ABI that decide these structures' layout.
-
-    Args:
-        name: For messages.
-        pointer_bytes: ``sizeof(void *)``.
-        uint64_align: Alignment of ``uint64_t`` in a struct, bytes.
-        arm32: ``__arm__`` is defined (32-bit ARM): ``rknn_context`` is ``uint32_t``.
-    """
-
-    name: str
-    pointer_bytes: int
-    uint64_align: int
-    arm32: bool
-
-
-#: The board: Cortex-A7, 32-bit ARM EABI hard-float (AAPCS: 8-byte aligned uint64_t).
-ABI_ARMHF = Abi("armhf (32-bit ARM EABI, AAPCS)", pointer_bytes=4, uint64_align=8, arm32=True)
-#: A PC.
-ABI_X86_64 = Abi("x86-64 (System V)", pointer_bytes=8, uint64_align=8, arm32=False)
-#: 32-bit x86, where uint64_t is only 4-byte aligned inside structs (for contrast).
-ABI_I386 = Abi("i386 (System V)", pointer_bytes=4, uint64_align=4, arm32=False)
-
-
-@dataclass(frozen=True)
-class StructLayout:
-    """Size, alignment and each field's (offset, bytes) of a C struct, in bytes."""
-
-    size: int
-    alignment: int
-    fields: dict[str, tuple[int, int]]
-
-    def offset(self, field: str) -> int:
-        return self.fields[field][0]
-
-
-def _kind_bytes_align(kind: str, abi: Abi) -> tuple[int, int]:
-    if kind == "ptr":
-        return abi.pointer_bytes, abi.pointer_bytes
-    if kind == "u64":
-        return 8, abi.uint64_align
-    if kind == "context":
-        return (4, 4) if abi.arm32 else (8, abi.uint64_align)
-    if kind not in _FIXED_KIND_BYTES:
-        raise ValueError(
-            f"unknown field kind {kind!r}; valid: "
-            f"{sorted([*_FIXED_KIND_BYTES, 'ptr', 'u64', 'context'])}"
-        )
-    n = _FIXED_KIND_BYTES[kind]
-    return n, n
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
-def struct_layout(fields: tuple[FieldSpec, ...], abi: Abi) -> StructLayout:
-    """Lay out a struct as a C compiler for ``abi`` would (natural alignment).
-
-    Each field goes at the next multiple of its alignment; the struct's size is rounded
-    up to its largest field alignment. That is the rule of both the System V and the
-    ARM AAPCS ABIs for these field types.
-    """
-    offset = 0
-    alignment = 1
-    out: dict[str, tuple[int, int]] = {}
-    for name, kind, count in fields:
-        size, align = _kind_bytes_align(kind, abi)
-        offset = _round_up(offset, align)
-        out[name] = (offset, size * count)
-        offset += size * count
-        alignment = max(alignment, align)
-    return StructLayout(size=_round_up(offset, alignment), alignment=alignment, fields=out)
-
-
-def context_is_uint32(machine: str, pointer_bytes: int) -> bool:
-    """Whether ``rknn_context`` is ``uint32_t`` (rknn_api.h: ``#ifdef __arm__``).
-
-    ``__arm__`` is defined by 32-bit ARM compilers only: true for ``armv7l`` and friends,
-    and for a 32-bit userland on an ``aarch64`` kernel.
-    """
-    m = machine.lower()
-    if m.startswith("arm") and not m.startswith("arm64"):
-        return True
-    return m in ("aarch64", "arm64", "armv8b") and pointer_bytes == 4
-
-
-def host_abi() -> Abi:
-    """This interpreter's ABI, as ctypes sees it."""
-    pointer = ctypes.sizeof(ctypes.c_void_p)
-    return Abi(
-        f"host ({platform.machine()}, {8 * pointer}-bit)",
-        pointer_bytes=pointer,
-        uint64_align=ctypes.alignment(ctypes.c_uint64),
-        arm32=context_is_uint32(platform.machine(), pointer),
-    )
-
-
-_CTYPES = {
-    "u8": ctypes.c_uint8,
-    "i8": ctypes.c_int8,
-    "char": ctypes.c_char,
-    "u32": ctypes.c_uint32,
-    "i32": ctypes.c_int32,
-    "f32": ctypes.c_float,
-    "enum": ctypes.c_int,  # C enums here are int-sized (no -fshort-enums on Linux)
-    "u64": ctypes.c_uint64,
-    "ptr": ctypes.c_void_p,
-}
-
-
-def _ctypes_fields(fields: tuple[FieldSpec, ...]) -> list:
-    return [(n, _CTYPES[k] * c if c > 1 else _CTYPES[k]) for n, k, c in fields]
-
-
-class RknnInputOutputNum(ctypes.Structure):
-    """``rknn_input_output_num``."""
-
-    _fields_ = _ctypes_fields(INPUT_OUTPUT_NUM_FIELDS)
-
-
-class RknnTensorAttr(ctypes.Structure):
-    """``rknn_tensor_attr``."""
-
-    _fields_ = _ctypes_fields(TENSOR_ATTR_FIELDS)
-
-
-class RknnTensorMem(ctypes.Structure):
-    """``rknn_tensor_mem``."""
-
-    _fields_ = _ctypes_fields(TENSOR_MEM_FIELDS)
-
-
-#: ctypes classes by C name, for layout checks.
-CTYPES_STRUCTS = {
-    "rknn_input_output_num": RknnInputOutputNum,
-    "rknn_tensor_attr": RknnTensorAttr,
-    "rknn_tensor_mem": RknnTensorMem,
-}
-
-#: ``rknn_context`` for this interpreter.
-RknnContext = (
-    ctypes.c_uint32
-    if context_is_uint32(platform.machine(), ctypes.sizeof(ctypes.c_void_p))
-    else ctypes.c_uint64
-)
+__all__ = [
+    "SEQUENCE_SHAPE",
+    "STATISTICS_SHAPE",
+    "InputError",
+    "ModelFileError",
+    "ModelHashError",
+    "NpuError",
+    "RknnCallError",
+    "RknnModel",
+    "RuntimeLibraryError",
+    "attr_name",
+    "layout_from_attr",
+    "read_model",
+    "sha256_from_metadata",
+]
 
 # ---------------------------------------------------------------------------------------
-# Errors.
+# Errors (besides the binding's NpuError, RuntimeLibraryError and RknnCallError).
 # ---------------------------------------------------------------------------------------
-
-
-class NpuError(DeviceError):
-    """Base class of the NPU backend's errors."""
-
-
-class RuntimeLibraryError(NpuError, OSError):
-    """The RKNN runtime library is missing, unloadable or lacks a function."""
 
 
 class ModelFileError(NpuError):
@@ -341,96 +89,13 @@ class ModelHashError(ModelFileError):
     """The model file's SHA-256 differs from the expected one (model.json)."""
 
 
-class RknnCallError(NpuError):
-    """An ``rknn_*`` function returned an error code.
-
-    Attributes:
-        function: e.g. ``"rknn_init"``.
-        code: The code it returned.
-    """
-
-    def __init__(self, function: str, code: int, context: str = "") -> None:
-        self.function = function
-        self.code = code
-        name, meaning = RKNN_ERRORS.get(code, ("unknown error code", "not in rknn_api.h"))
-        where = f" ({context})" if context else ""
-        super().__init__(f"{function} failed{where}: {code} {name}, {meaning}")
-
-
 class InputError(NpuError, ValueError):
     """An input has the wrong shape or non-finite values."""
 
 
 # ---------------------------------------------------------------------------------------
-# Library and model file.
+# Model file.
 # ---------------------------------------------------------------------------------------
-
-_PROTOTYPES = {
-    # name: (restype, argtypes); the model argument is void* in the header, passed as
-    # char* (same ABI) so that bytes go in without a copy.
-    "rknn_init": (
-        ctypes.c_int,
-        [
-            ctypes.POINTER(RknnContext),
-            ctypes.c_char_p,
-            ctypes.c_uint32,
-            ctypes.c_uint32,
-            ctypes.c_void_p,
-        ],
-    ),
-    "rknn_query": (ctypes.c_int, [RknnContext, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]),
-    "rknn_create_mem": (ctypes.POINTER(RknnTensorMem), [RknnContext, ctypes.c_uint32]),
-    "rknn_set_io_mem": (
-        ctypes.c_int,
-        [RknnContext, ctypes.POINTER(RknnTensorMem), ctypes.POINTER(RknnTensorAttr)],
-    ),
-    "rknn_run": (ctypes.c_int, [RknnContext, ctypes.c_void_p]),
-    "rknn_destroy_mem": (ctypes.c_int, [RknnContext, ctypes.POINTER(RknnTensorMem)]),
-    "rknn_destroy": (ctypes.c_int, [RknnContext]),
-}
-
-
-def load_runtime(library: PathLike = LIBRARY) -> tuple[ctypes.CDLL, str]:
-    """Open the RKNN runtime and declare its functions' prototypes.
-
-    Args:
-        library: A path, or a bare name for the dynamic loader to find; a bare name
-            is also tried in :data:`SDK_LIBRARY_DIRS`.
-
-    Returns:
-        The library and the path or name it was opened by.
-
-    Raises:
-        RuntimeLibraryError: If it cannot be opened or lacks one of the functions.
-    """
-    name = os.fspath(library)
-    candidates = [name]
-    if os.sep not in name:
-        candidates += [os.path.join(d, name) for d in SDK_LIBRARY_DIRS]
-    failures = []
-    for candidate in candidates:
-        try:
-            lib = ctypes.CDLL(candidate)
-        except OSError as exc:
-            failures.append(str(exc) or candidate)
-            continue
-        for fn_name, (restype, argtypes) in _PROTOTYPES.items():
-            try:
-                fn = getattr(lib, fn_name)
-            except AttributeError:
-                raise RuntimeLibraryError(
-                    f"{candidate} has no function {fn_name}: it is not the RKNN runtime "
-                    "of rknn-toolkit2 2.x (librknnmrt.so)"
-                ) from None
-            fn.restype = restype
-            fn.argtypes = argtypes
-        return lib, candidate
-    raise RuntimeLibraryError(
-        f"cannot load the RKNN runtime {name!r}: " + "; ".join(failures) + ". "
-        "librknnmrt.so ships with the Luckfox Pico SDK (RV1103/RV1106 runtime) and is "
-        f"installed in {' or '.join(SDK_LIBRARY_DIRS)} on the board; "
-        "elsewhere pass library= with its path"
-    )
 
 
 def read_model(path: PathLike, expected_sha256: str | None = None) -> bytes:
@@ -565,7 +230,8 @@ class RknnModel:
 
     Args:
         model_path: The ``.rknn`` file.
-        library: The runtime, ``librknnmrt.so`` by default (see :func:`load_runtime`).
+        library: The runtime, ``librknnmrt.so`` by default (see
+            :func:`device.rknn_api.load_runtime`).
         expected_sha256: The model file's SHA-256 from ``model.json``; checked before
             the runtime sees the file. None skips the check.
         n_classes: Number of fatigue levels the model outputs.
@@ -667,8 +333,8 @@ class RknnModel:
                 tensor.layout = layout_from_attr(tensor.attr)
             except NpuError as exc:
                 raise NpuError(f"model {self.model_path}: {exc}") from None
-        self._sequence = self._input_with(int(np.prod(SEQUENCE_SHAPE)), "sequence")
-        self._statistics = self._input_with(int(np.prod(STATISTICS_SHAPE)), "statistics")
+        self._sequence = self._input_with(math.prod(SEQUENCE_SHAPE), "sequence")
+        self._statistics = self._input_with(math.prod(STATISTICS_SHAPE), "statistics")
         if len(self._inputs) != 2 or len(self._outputs) != 1:
             raise NpuError(
                 f"model {self.model_path} has {len(self._inputs)} inputs and "
@@ -714,25 +380,23 @@ class RknnModel:
             raise NpuError(f"the NPU model {self.model_path} is closed")
 
     @staticmethod
-    def _checked(name: str, values, shape: tuple[int, ...]) -> np.ndarray:
-        arr = np.asarray(values, dtype=np.float64)
-        if arr.shape not in (shape, (1, *shape)):
-            raise InputError(f"{name} must have shape {shape} or {(1, *shape)}, got {arr.shape}")
-        bad = int(np.count_nonzero(~np.isfinite(arr)))
-        if bad:
-            raise InputError(f"{name} has {bad} non-finite value(s) (NaN or inf)")
-        return arr.reshape((1, *shape))
+    def _checked(name: str, values, shape: tuple[int, ...]) -> list[float]:
+        try:
+            return quant.flatten(values, shape, name=name)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
 
-    def predict(self, sequence, statistics) -> np.ndarray:
+    def predict(self, sequence, statistics) -> tuple[float, ...]:
         """Fatigue-level probabilities for one window.
 
         Args:
-            sequence: Normalised window, shape (100, 8) or (1, 100, 8): samples × channels.
-            statistics: Normalised statistics, shape (40,) or (1, 40).
+            sequence: Normalised window: 100 rows (samples) of 8 numbers (channels), as a
+                list of rows, a (1, 100, 8) nesting of it, or an array; not modified.
+            statistics: Normalised statistics: 40 numbers (or a (1, 40) nesting).
 
         Returns:
-            float64 array of ``n_classes`` values: the model's softmax output, dequantised
-            (int8 steps, so their sum is 1 only to within a few steps).
+            tuple of ``n_classes`` floats: the model's softmax output, dequantised (int8
+            steps, so their sum is 1 only to within a few steps).
 
         Raises:
             InputError: Wrong shape or non-finite values.
@@ -750,7 +414,7 @@ class RknnModel:
         self._call("rknn_run", None)
         out = self._outputs[0]
         raw = ctypes.string_at(out.mem.contents.virt_addr, out.layout.buffer_bytes())
-        return quant.decode(raw, out.layout).reshape(-1)
+        return tuple(quant.decode(raw, out.layout))
 
     def close(self) -> None:
         """Free the buffers and the context; safe to call twice.

@@ -20,7 +20,7 @@ or the board's file system:
   line number is wired to;
 - ``device.clock.SystemClock()`` gives the simulated board's virtual clock;
 - the board-absolute paths in the config (model, recordings) and the NPU runtime's
-  search folders (``device.npu.SDK_LIBRARY_DIRS``) are moved under TARGET.
+  search folders (``device.rknn_api.SDK_LIBRARY_DIRS``) are moved under TARGET.
 
 ``device.app.Wearable`` is wrapped to record each second's state. The report (JSON)
 holds the exit status, the states and levels, the model backend and runtime library,
@@ -75,7 +75,7 @@ def main() -> int:
     import smbus2
 
     import device.clock
-    import device.npu
+    import device.rknn_api
     from device import app as app_module
     from device import config as config_module
     from hwsim.board import build_board, couple_to_person
@@ -149,7 +149,9 @@ def main() -> int:
     smbus2.SMBus = SimSMBus
     periphery.GPIO = sim_gpio
     device.clock.SystemClock = lambda: board.clock
-    device.npu.SDK_LIBRARY_DIRS = tuple(under_root(d) for d in device.npu.SDK_LIBRARY_DIRS)
+    device.rknn_api.SDK_LIBRARY_DIRS = tuple(
+        under_root(d) for d in device.rknn_api.SDK_LIBRARY_DIRS
+    )
     app_module.Wearable = RecordingWearable
     import device.__main__ as entry
 

@@ -58,10 +58,12 @@ def test_device_loads_the_bundle_and_predicts_like_keras(converted, tiny_dataset
     model = load_model(models, backend="onnx")
     w = load_windows(tiny_dataset).windows
     seq, st = w.sequences[:5], w.stats[:5]
+    normalised = [model.normaliser.apply(a, b) for a, b in zip(seq, st)]  # window by window
     reference = keras.saving.load_model(models / "fusion.keras").predict(
-        list(model.normaliser.apply(seq, st)), verbose=0
+        [np.asarray([n[i] for n in normalised], dtype=np.float32) for i in (0, 1)], verbose=0
     )
-    got = np.stack([model.predict(a, b) for a, b in zip(seq, st)])
+    got = [model.predict(a.tolist(), b.tolist()) for a, b in zip(seq, st)]  # as the board
+    assert all(isinstance(p, tuple) and len(p) == 5 for p in got)
     np.testing.assert_allclose(got, reference, atol=1e-5)
     with pytest.raises(ModelError, match=r"sequence must have shape \(100, 8\)"):
         model.predict(seq[0][:50], st[0])

@@ -1,9 +1,11 @@
 """The NPU backend: quantisation and layout, and the RKNN binding against a stand-in runtime.
 
 The stand-in (tests/rknn_standin/rknn_standin.c) is compiled here with gcc. Its
-structures are written from rknn_api.h independently of device/npu.py; it checks the
-sizes and fields it receives and computes a known integer function of its inputs, so
-the predictions can be checked against an independent NumPy computation below.
+structures are written from rknn_api.h independently of device/rknn_api.py; it checks
+the sizes and fields it receives and computes a known integer function of its inputs, so
+the predictions can be checked against an independent NumPy computation below. The
+device side is plain Python (the board has no numpy); tests/quant_numpy_reference.py is
+its former NumPy implementation, kept to show both give the same bytes and values.
 """
 
 from __future__ import annotations
@@ -15,21 +17,20 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
+import quant_numpy_reference as reference
+import rknn_abi
 from numpy.testing import assert_array_equal
+from rknn_abi import ABI_ARMHF, ABI_I386, ABI_X86_64, struct_layout
 
-from device import npu, quant
+from device import quant, rknn_api
 from device.errors import ConfigError, DeviceError
 from device.npu import (
-    ABI_ARMHF,
-    ABI_I386,
-    ABI_X86_64,
-    CTYPES_STRUCTS,
-    STRUCTS,
     InputError,
     ModelFileError,
     ModelHashError,
@@ -37,9 +38,9 @@ from device.npu import (
     RknnCallError,
     RknnModel,
     RuntimeLibraryError,
-    struct_layout,
 )
 from device.quant import TensorLayout
+from device.rknn_api import CTYPES_STRUCTS, STRUCTS
 
 STANDIN_SOURCE = Path(__file__).parent / "rknn_standin" / "rknn_standin.c"
 
@@ -85,7 +86,7 @@ def debug_api(path: Path) -> ctypes.CDLL:
     return lib
 
 
-def standin_layout(lib: ctypes.CDLL, name: str) -> npu.StructLayout:
+def standin_layout(lib: ctypes.CDLL, name: str) -> rknn_abi.StructLayout:
     fields = {
         f: (
             lib.standin_offsetof(name.encode(), f.encode()),
@@ -93,13 +94,13 @@ def standin_layout(lib: ctypes.CDLL, name: str) -> npu.StructLayout:
         )
         for f, _, _ in STRUCTS[name]
     }
-    return npu.StructLayout(size=lib.standin_sizeof(name.encode()), alignment=0, fields=fields)
+    return rknn_abi.StructLayout(size=lib.standin_sizeof(name.encode()), alignment=0, fields=fields)
 
 
-def ctypes_layout(name: str) -> npu.StructLayout:
+def ctypes_layout(name: str) -> rknn_abi.StructLayout:
     cls = CTYPES_STRUCTS[name]
     fields = {f: (getattr(cls, f).offset, getattr(cls, f).size) for f, _, _ in STRUCTS[name]}
-    return npu.StructLayout(size=ctypes.sizeof(cls), alignment=0, fields=fields)
+    return rknn_abi.StructLayout(size=ctypes.sizeof(cls), alignment=0, fields=fields)
 
 
 # ------------------------------------------------------------------------------------
@@ -209,29 +210,45 @@ def features(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_quantize_round_trip_within_half_a_step():
     x = np.linspace(-3.0, 3.0, 101)
     q = quant.quantize(x, 0.05, -3)
-    assert q.dtype == np.int8
-    assert np.max(np.abs(quant.dequantize(q, 0.05, -3) - x)) <= 0.025 + 1e-12
-    assert_array_equal(quant.quantize(quant.dequantize(q, 0.05, -3), 0.05, -3), q)
+    assert isinstance(q, list) and all(type(v) is int for v in q)
+    assert np.max(np.abs(np.asarray(quant.dequantize(q, 0.05, -3)) - x)) <= 0.025 + 1e-12
+    assert quant.quantize(quant.dequantize(q, 0.05, -3), 0.05, -3) == q
+    assert all(type(v) is float for v in quant.dequantize(q, 0.05, -3))
 
 
 def test_quantize_saturates_at_int8_limits():
     q = quant.quantize([-1e9, -np.inf, -6.45, 6.35, 6.4, 1e9, np.inf], 0.05, 0)
-    assert_array_equal(q, [-128, -128, -128, 127, 127, 127, 127])
-    assert_array_equal(quant.quantize([300.0, -300.0], 1.0, 0, dtype=np.uint8), [255, 0])
+    assert q == [-128, -128, -128, 127, 127, 127, 127]
+    assert quant.quantize([300.0, -300.0], 1.0, 0, dtype="uint8") == [255, 0]
+    assert quant.quantize([1e300, -1e300, 40000.0], 1e-300, 0, dtype="int16") == [
+        32767,
+        -32768,
+        32767,
+    ]  # x / scale overflows to ±inf: still saturates
 
 
 def test_zero_point_represents_zero_and_shifts_everything():
     assert quant.quantize(0.0, 0.1, 17) == 17
-    assert_array_equal(quant.quantize([0.2, -0.2], 0.1, 17), [19, 15])
+    assert quant.quantize([0.2, -0.2], 0.1, 17) == [19, 15]
     assert quant.dequantize(np.int8(17), 0.1, 17) == 0.0
+    assert quant.dequantize(17, 0.1, 17) == 0.0
     # The zero point narrows one side: with zp = 100 only 27 steps remain above zero.
     assert quant.quantize(10.0, 0.1, 100) == 127
     assert quant.quantize(-10.0, 0.1, 100) == 0
 
 
 def test_rounding_is_half_to_even_before_the_zero_point():
-    assert_array_equal(quant.quantize([0.5, 1.5, 2.5, -0.5, -1.5], 1.0, 0), [0, 2, 2, 0, -2])
-    assert_array_equal(quant.quantize([0.5, 1.5], 1.0, 1), [1, 3])
+    assert quant.quantize([0.5, 1.5, 2.5, -0.5, -1.5], 1.0, 0) == [0, 2, 2, 0, -2]
+    assert quant.quantize([0.5, 1.5], 1.0, 1) == [1, 3]
+    # At the limits: 126.5 rounds to 126 (even), 127.5 saturates; -128.5 too.
+    assert quant.quantize([126.5, 127.5, -127.5, -128.5], 1.0, 0) == [126, 127, -128, -128]
+
+
+def test_quantize_accepts_nested_sequences_and_arrays_and_flattens_them():
+    rows = [[0.1, 0.2], (0.3, -0.1)]
+    assert quant.quantize(rows, 0.1, 0) == [1, 2, 3, -1]
+    assert quant.quantize(np.array(rows, dtype=np.float32), 0.1, 0) == [1, 2, 3, -1]
+    assert quant.dequantize([[1, 2], [3, 4]], 0.5, 1) == [0.0, 0.5, 1.0, 1.5]
 
 
 def test_quantize_rejects_bad_parameters():
@@ -242,7 +259,52 @@ def test_quantize_rejects_bad_parameters():
     with pytest.raises(ValueError, match=r"zero_point 200 is outside the int8 range"):
         quant.quantize([0.0], 0.1, 200)
     with pytest.raises(ValueError, match="one of"):
-        quant.quantize([0.0], 0.1, 0, dtype=np.float32)
+        quant.quantize([0.0], 0.1, 0, dtype="float32")
+    with pytest.raises(ValueError, match=r"one of \['int16', 'int8', 'uint8'\]"):
+        quant.quantize([0.0], 0.1, 0, dtype=np.int8)  # names, not numpy types
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16"])
+def test_quantize_equals_numpy_rint_clip_on_random_values_and_ties(dtype):
+    rng = np.random.default_rng(5)
+    scale, zero_point = (0.05, 3) if dtype != "uint8" else (0.05, 128)
+    info = np.iinfo(dtype)
+    x = np.concatenate(
+        [
+            rng.normal(0, 2.0, 2000) * (300 if dtype == "int16" else 1),
+            (np.arange(-300, 300) + 0.5) * scale,  # exact halves (as far as floats go)
+            np.arange(-300, 300) * scale,
+            [np.inf, -np.inf, 1e300, -1e300, 0.0, -0.0],
+        ]
+    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = np.clip(np.rint(x / scale) + zero_point, info.min, info.max).astype(dtype)
+    assert quant.quantize(x.tolist(), scale, zero_point, dtype) == expected.tolist()
+    back = quant.dequantize(expected.tolist(), scale, zero_point)
+    assert back == ((expected.astype(np.float64) - zero_point) * scale).tolist()
+
+
+def test_flatten_checks_shape_and_finiteness():
+    rows = [[float(8 * i + j) for j in range(8)] for i in range(100)]
+    flat = quant.flatten(rows, (100, 8), name="sequence")
+    assert flat == list(map(float, range(800))) and all(type(v) is float for v in flat)
+    assert quant.flatten([rows], (100, 8)) == flat
+    assert quant.flatten(np.arange(800.0).reshape(1, 100, 8), (100, 8)) == flat
+    assert quant.flatten(tuple(range(40)), (40,)) == list(map(float, range(40)))
+    expected = r"s must have shape \(100, 8\) or \(1, 100, 8\), got \(99, 8\)"
+    with pytest.raises(ValueError, match=expected):
+        quant.flatten(rows[:99], (100, 8), name="s")
+    ragged = [*rows[:50], rows[50][:7], *rows[51:]]
+    with pytest.raises(ValueError, match=r"got \(100, 8\) with rows of other lengths"):
+        quant.flatten(ragged, (100, 8))
+    with pytest.raises(ValueError, match=r"got \(100,\)"):
+        quant.flatten(list(range(100)), (100, 8))
+    with pytest.raises(ValueError, match=r"with rows of other lengths"):
+        quant.flatten([*range(39), [1.0]], (40,))
+    with pytest.raises(ValueError, match=r"st has 2 non-finite value\(s\)"):
+        quant.flatten([np.nan, *range(38), -np.inf], (40,), name="st")
+    big = [1e308] * 40  # the sum overflows; the values are finite
+    assert quant.flatten(big, (40,)) == big
 
 
 # ------------------------------------------------------------------------------------
@@ -252,41 +314,107 @@ def test_quantize_rejects_bad_parameters():
 
 def test_nhwc_rows_are_padded_to_w_stride_with_the_zero_point():
     layout = TensorLayout((1, 2, 3, 2), "NHWC", "int8", zero_point=-7, w_stride=4)
-    values = np.arange(12, dtype=np.int8).reshape(1, 6, 2)  # (batch, time, channel)
+    values = [[[2 * t, 2 * t + 1] for t in range(6)]]  # (batch, time, channel)
     native = quant.to_native(values, layout)
-    rows = native.reshape(1, 2, 4, 2)
+    assert isinstance(native, bytes) and len(native) == layout.buffer_bytes() == 16
+    rows = np.frombuffer(native, np.int8).reshape(1, 2, 4, 2)
     assert_array_equal(rows[:, :, :3, :].reshape(1, 6, 2), values)
     assert (rows[:, :, 3, :] == -7).all()
-    assert layout.buffer_bytes() == 16
-    assert_array_equal(quant.from_native(native.tobytes(), layout).reshape(1, 6, 2), values)
+    assert quant.from_native(native, layout) == list(range(12))
 
 
 def test_nchw_moves_channels_first_and_pads_rows():
     layout = TensorLayout((1, 2, 1, 3), "NCHW", "int8", w_stride=5, size_with_stride=12)
-    values = np.array([[[1, 10], [2, 20], [3, 30]]], dtype=np.int8)  # 3 samples × 2 channels
+    values = [[[1, 10], [2, 20], [3, 30]]]  # 3 samples × 2 channels
     native = quant.to_native(values, layout)
-    assert_array_equal(native, [1, 2, 3, 0, 0, 10, 20, 30, 0, 0, 0, 0])
-    assert_array_equal(quant.from_native(native, layout).reshape(1, 3, 2), values)
+    assert list(native) == [1, 2, 3, 0, 0, 10, 20, 30, 0, 0, 0, 0]
+    assert quant.from_native(native, layout) == [1, 10, 2, 20, 3, 30]
+    assert quant.from_native(bytearray(native), layout) == [1, 10, 2, 20, 3, 30]
     with pytest.raises(ValueError, match="2 channels"):
-        quant.to_native(values.reshape(1, 2, 3), layout)
+        quant.to_native([[1, 10, 2], [20, 3, 30]], layout)
+    with pytest.raises(ValueError, match="2 channels"):
+        quant.encode([[0.1, 1.0, 0.2], [2.0, 0.3, 3.0]], layout)
 
 
 def test_other_ranks_are_c_order_with_tail_padding():
     layout = TensorLayout((1, 5), "UNDEFINED", "int8", zero_point=3, size_with_stride=8)
-    native = quant.to_native(np.arange(5, dtype=np.int8), layout)
-    assert_array_equal(native, [0, 1, 2, 3, 4, 3, 3, 3])
-    assert_array_equal(
-        quant.from_native(b"\x01\x02\x03\x04\x05\x7f\x7f\x7f", layout), [[1, 2, 3, 4, 5]]
-    )
+    native = quant.to_native(range(5), layout)
+    assert list(native) == [0, 1, 2, 3, 4, 3, 3, 3]
+    assert quant.from_native(b"\x01\x02\x03\x04\x05\x7f\x7f\x7f", layout) == [1, 2, 3, 4, 5]
+
+
+def test_int16_layout_is_two_bytes_per_element_in_native_order_with_padding():
+    layout = TensorLayout((1, 1, 3, 2), "NHWC", "int16", 0.5, -300, w_stride=4, size_with_stride=20)
+    native = quant.encode([[[1.0, -1.0], [1000.0, -1e9], [0.25, 0.75]]], layout)
+    assert len(native) == 20
+    words = struct.unpack(f"={len(native) // 2}h", native)
+    assert words == (-298, -302, 1700, -32768, -300, -298, -300, -300, -300, -300)
+    assert quant.decode(native, layout) == [1.0, -1.0, 1000.0, -16234.0, 0.0, 1.0]
 
 
 def test_encode_decode_round_trip_through_a_padded_layout():
     layout = TensorLayout((1, 1, 100, 8), "NHWC", "int8", 0.05, -3, 112, 896)
     x = np.random.default_rng(3).normal(0, 1, size=(1, 100, 8))
-    payload = quant.encode(x, layout)
+    payload = quant.encode(x.tolist(), layout)
     assert len(payload) == 896
-    back = quant.decode(payload, layout).reshape(1, 100, 8)
+    back = np.asarray(quant.decode(payload, layout)).reshape(1, 100, 8)
     assert np.max(np.abs(back - x)) <= 0.025 + 1e-12
+
+
+def test_float_layouts_are_written_as_they_are():
+    layout = TensorLayout((1, 3), "UNDEFINED", "float32", size_with_stride=16)
+    payload = quant.encode([0.1, -2.0, 1e300], layout)
+    assert payload == np.array([0.1, -2.0, np.inf, 0.0], np.float32).tobytes()
+    assert quant.decode(payload, layout) == [float(np.float32(0.1)), -2.0, np.inf]
+    half = TensorLayout((1, 3), "UNDEFINED", "float16")
+    with np.errstate(over="ignore"):
+        expected = np.array([0.1, 65519.0, -1e6], np.float16)  # too large: -inf
+    assert quant.encode([0.1, 65519.0, -1e6], half) == expected.tobytes()
+
+
+LAYOUT_CASES = {
+    "int8 NHWC W padded, tail": TensorLayout((1, 2, 50, 8), "NHWC", "int8", 0.05, -3, 56, 950),
+    "int8 NCHW W padded, tail": TensorLayout((1, 8, 1, 100), "NCHW", "int8", 0.05, -3, 112, 960),
+    "int8 NCHW two rows": TensorLayout((1, 8, 4, 25), "NCHW", "int8", 0.07, 11, 32, 0),
+    "uint8 NHWC": TensorLayout((1, 4, 25, 8), "NHWC", "uint8", 0.05, 128, 32, 0),
+    "int8 3-D tail": TensorLayout((1, 100, 8), "UNDEFINED", "int8", 0.05, -3, 0, 816),
+    "int16 NHWC W padded, tail": TensorLayout(
+        (1, 2, 50, 8), "NHWC", "int16", 0.002, 7, 64, 2 * 2 * 64 * 8 + 6
+    ),
+    "int16 NCHW W padded, odd tail": TensorLayout(
+        (1, 8, 2, 50), "NCHW", "int16", 0.002, -9, 52, 2 * 8 * 2 * 52 + 5
+    ),
+    "int16 statistics": TensorLayout((1, 40), "UNDEFINED", "int16", 0.001, 5, 0, 96),
+    "int8 statistics": TensorLayout((1, 40), "UNDEFINED", "int8", 0.1, 5, 0, 48),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUT_CASES))
+def test_bytes_and_values_equal_the_numpy_reference(name):
+    """Exact bytes, and exact dequantised values, against the former NumPy code."""
+    layout = LAYOUT_CASES[name]
+    rng = np.random.default_rng(sorted(LAYOUT_CASES).index(name))
+    step = layout.scale
+    x = rng.normal(0, 60 * step, size=layout.n_elems)
+    half = layout.n_elems // 2
+    x[:half] = (rng.integers(-200, 200, half) + 0.5) * step  # ties: rounding rules differ
+    x[-4:] = [np.inf, -np.inf, 1e6, -1e6]  # saturation
+    shape = (1, 100, 8) if layout.n_elems == 800 else (1, layout.n_elems)
+    x = x.reshape(shape)
+    payload = quant.encode(x.tolist(), layout)
+    assert payload == reference.encode(x, layout)
+    assert quant.encode(x, layout) == payload  # a host's array goes in as it is
+    # Unpadded quantised values, arranged and read back.
+    q = quant.quantize(x.tolist(), layout.scale, layout.zero_point, layout.dtype)
+    assert quant.from_native(payload, layout) == q
+    assert quant.to_native(q, layout) == payload
+    # A buffer as the runtime might leave it: random bytes in the padding too.
+    raw = rng.integers(0, 256, size=layout.buffer_bytes(), dtype=np.uint8).tobytes()
+    assert quant.decode(raw, layout) == reference.decode(raw, layout).reshape(-1).tolist()
+    assert (
+        quant.to_native(quant.from_native(raw, layout), layout)
+        == reference.to_native(reference.from_native(raw, layout), layout).tobytes()
+    )
 
 
 def test_inconsistent_or_unsupported_layouts_are_refused():
@@ -299,9 +427,28 @@ def test_inconsistent_or_unsupported_layouts_are_refused():
     with pytest.raises(ValueError, match="NC1HWC2 is not supported"):
         TensorLayout((1, 1, 5, 1, 16), "NC1HWC2", "int8").buffer_bytes()
     with pytest.raises(ValueError, match="has 40 elements"):
-        quant.to_native(np.zeros(39, np.int8), TensorLayout((1, 40), "UNDEFINED", "int8"))
+        quant.to_native([0] * 39, TensorLayout((1, 40), "UNDEFINED", "int8"))
     with pytest.raises(ValueError, match="fmt must be one of"):
         TensorLayout((1, 40), "NWC", "int8")
+    with pytest.raises(ValueError, match=r"value 200 is outside the int8 range"):
+        quant.to_native([200] + [0] * 39, TensorLayout((1, 40), "UNDEFINED", "int8"))
+    with pytest.raises(ValueError, match=r"values must be int8, got 0\.5"):
+        quant.to_native([0.5] + [0] * 39, TensorLayout((1, 40), "UNDEFINED", "int8"))
+    with pytest.raises(ValueError, match="buffer holds 39 elements, the layout needs 40"):
+        quant.from_native(bytes(39), TensorLayout((1, 40), "UNDEFINED", "int8"))
+
+
+def test_element_kinds_match_the_standard_library_sizes():
+    from array import array
+
+    for kind in [*quant.INTEGER_DTYPES.values(), *quant.FLOAT_DTYPES.values()]:
+        assert struct.calcsize("=" + kind.typecode) == kind.itemsize
+        if kind.typecode != "e":
+            assert array(kind.typecode).itemsize == kind.itemsize
+        if kind.is_integer:
+            info = np.iinfo(kind.name)
+            assert (kind.min, kind.max) == (info.min, info.max)
+        assert np.dtype(kind.name).itemsize == kind.itemsize
 
 
 # ------------------------------------------------------------------------------------
@@ -312,15 +459,15 @@ def test_inconsistent_or_unsupported_layouts_are_refused():
 @pytest.mark.parametrize("name", sorted(STRUCTS))
 def test_ctypes_structures_match_the_standin_and_the_computed_host_layout(standin, name):
     lib = debug_api(standin)
-    host = struct_layout(STRUCTS[name], npu.host_abi())
+    host = struct_layout(STRUCTS[name], rknn_abi.host_abi())
     assert ctypes_layout(name).fields == host.fields == standin_layout(lib, name).fields
     assert ctypes.sizeof(CTYPES_STRUCTS[name]) == host.size == lib.standin_sizeof(name.encode())
-    assert ctypes.sizeof(npu.RknnContext) == lib.standin_sizeof(b"rknn_context")
+    assert ctypes.sizeof(rknn_api.RknnContext) == lib.standin_sizeof(b"rknn_context")
 
 
 def test_armhf_layout_computed_from_the_header():
     """The board's layout (computed: no armhf compiler runs in this test suite)."""
-    attr = struct_layout(npu.TENSOR_ATTR_FIELDS, ABI_ARMHF)
+    attr = struct_layout(rknn_api.TENSOR_ATTR_FIELDS, ABI_ARMHF)
     assert attr.size == 376
     offsets = {f: attr.offset(f) for f in attr.fields}
     assert offsets == {
@@ -341,7 +488,7 @@ def test_armhf_layout_computed_from_the_header():
         "pass_through": 368,  # uint8_t, then 3 bytes of padding
         "h_stride": 372,
     }
-    mem = struct_layout(npu.TENSOR_MEM_FIELDS, ABI_ARMHF)
+    mem = struct_layout(rknn_api.TENSOR_MEM_FIELDS, ABI_ARMHF)
     assert (mem.size, mem.alignment) == (40, 8)
     assert mem.fields == {
         "virt_addr": (0, 4),
@@ -352,12 +499,12 @@ def test_armhf_layout_computed_from_the_header():
         "flags": (28, 4),
         "priv_data": (32, 4),  # then 4 bytes of tail padding
     }
-    assert struct_layout(npu.INPUT_OUTPUT_NUM_FIELDS, ABI_ARMHF).size == 8
+    assert struct_layout(rknn_api.INPUT_OUTPUT_NUM_FIELDS, ABI_ARMHF).size == 8
     assert struct_layout((("ctx", "context", 1),), ABI_ARMHF).size == 4
     # The same header on x86-64, and on an ABI with 4-byte-aligned uint64_t, for contrast.
-    assert struct_layout(npu.TENSOR_MEM_FIELDS, ABI_X86_64).fields["priv_data"] == (32, 8)
-    assert struct_layout(npu.TENSOR_MEM_FIELDS, ABI_I386).size == 32
-    assert struct_layout(npu.TENSOR_ATTR_FIELDS, ABI_X86_64).size == 376
+    assert struct_layout(rknn_api.TENSOR_MEM_FIELDS, ABI_X86_64).fields["priv_data"] == (32, 8)
+    assert struct_layout(rknn_api.TENSOR_MEM_FIELDS, ABI_I386).size == 32
+    assert struct_layout(rknn_api.TENSOR_ATTR_FIELDS, ABI_X86_64).size == 376
 
 
 def armhf_compiler() -> list[str] | None:
@@ -391,11 +538,11 @@ def test_armhf_layout_agrees_with_a_cross_compiler(tmp_path):
 
 
 def test_context_is_uint32_only_on_32_bit_arm():
-    assert npu.context_is_uint32("armv7l", 4)
-    assert npu.context_is_uint32("aarch64", 4)  # 32-bit userland on a 64-bit kernel
-    assert not npu.context_is_uint32("aarch64", 8)
-    assert not npu.context_is_uint32("x86_64", 8)
-    assert not npu.context_is_uint32("i686", 4)
+    assert rknn_api.context_is_uint32("armv7l", 4)
+    assert rknn_api.context_is_uint32("aarch64", 4)  # 32-bit userland on a 64-bit kernel
+    assert not rknn_api.context_is_uint32("aarch64", 8)
+    assert not rknn_api.context_is_uint32("x86_64", 8)
+    assert not rknn_api.context_is_uint32("i686", 4)
 
 
 # ------------------------------------------------------------------------------------
@@ -415,11 +562,28 @@ def test_predictions_equal_the_independent_computation(standin, tmp_path, layout
             sequence, statistics = features(seed)
             expected = spec.expected(sequence, statistics)
             assert len(np.unique(expected)) > 2  # not everything saturated
-            got = model.predict(sequence, statistics)
-            assert got.shape == (5,)
-            assert_array_equal(got, expected)
-            assert_array_equal(model.predict(sequence[None], statistics[None]), expected)
-    assert lib.standin_runs() - runs == 6
+            got = model.predict(sequence.tolist(), statistics.tolist())
+            assert isinstance(got, tuple) and all(type(p) is float for p in got)
+            assert got == tuple(expected.tolist())
+            assert model.predict(sequence[None], statistics[None]) == got  # arrays too
+            rows = [tuple(r) for r in sequence.tolist()]
+            assert model.predict([rows], tuple(statistics.tolist())) == got
+    assert lib.standin_runs() - runs == 9
+
+
+@pytest.mark.parametrize("layout", sorted(SEQUENCE_LAYOUTS))
+def test_predictions_equal_the_former_numpy_path(standin, tmp_path, layout, monkeypatch):
+    """The numpy-free predict and the NumPy one it replaced give identical outputs."""
+    path = fusion_model(layout, seed=4).write(tmp_path / "fusion.rknn")
+    windows = [features(seed) for seed in range(5)]
+    with RknnModel(path, library=standin) as model:
+        new = [model.predict(s.tolist(), t.tolist()) for s, t in windows]
+        monkeypatch.setattr(RknnModel, "_checked", staticmethod(reference.checked))
+        monkeypatch.setattr(quant, "encode", reference.encode)
+        monkeypatch.setattr(quant, "decode", lambda b, lay: reference.decode(b, lay).reshape(-1))
+        old = [model.predict(s, t) for s, t in windows]
+    assert new == [tuple(o) for o in old]
+    assert len({p for probs in new for p in probs}) > 5
 
 
 def test_inputs_are_not_modified(standin, tmp_path):
@@ -476,7 +640,7 @@ def test_model_hash_checked_against_the_expected_one(standin, tmp_path):
     path = fusion_model().write(tmp_path / "fusion.rknn")
     good = hashlib.sha256(path.read_bytes()).hexdigest()
     with RknnModel(path, library=standin, expected_sha256=good.upper()) as model:
-        assert model.predict(*features()).shape == (5,)
+        assert len(model.predict(*features())) == 5
     data = bytearray(path.read_bytes())
     data[-1] ^= 0x01  # one flipped bit in the weights
     path.write_bytes(bytes(data))
@@ -504,7 +668,7 @@ def test_bundle_reads_the_hash_from_model_json(standin, tmp_path):
         json.dumps({"artefacts": {"fusion.rknn": {"sha256": sha}}})
     )
     with RknnModel.from_bundle(tmp_path, library=standin) as model:
-        assert model.predict(*features()).shape == (5,)
+        assert len(model.predict(*features())) == 5
     (tmp_path / "model.json").write_text(json.dumps({"artefacts": {"fusion.rknn": "0" * 64}}))
     with pytest.raises(ModelHashError, match="0" * 64):
         RknnModel.from_bundle(tmp_path, library=standin)
@@ -524,9 +688,15 @@ def test_wrong_input_shapes_and_values(standin, tmp_path):
         expected = r"statistics must have shape \(40,\) or \(1, 40\), got \(41,\)"
         with pytest.raises(InputError, match=expected):
             model.predict(sequence, np.zeros(41))
+        rows = sequence.tolist()
+        rows[7] = rows[7][:7]
+        with pytest.raises(InputError, match=r"got \(100, 8\) with rows of other lengths"):
+            model.predict(rows, statistics)
         statistics[3] = np.nan
         with pytest.raises(InputError, match="statistics has 1 non-finite"):
             model.predict(sequence, statistics)
+        with pytest.raises(InputError, match="sequence has 1 non-finite"):
+            model.predict([*sequence.tolist()[:99], [0.0] * 7 + [np.inf]], statistics)
     assert issubclass(InputError, ValueError)
 
 
@@ -539,20 +709,20 @@ def test_model_whose_inputs_do_not_fit_the_device(standin, tmp_path):
 def test_standin_checks_struct_sizes_and_context_width(standin, tmp_path):
     """The stand-in refuses what a careless binding would send."""
     lib = ctypes.CDLL(str(standin))
-    ctx = npu.RknnContext(0)
+    ctx = rknn_api.RknnContext(0)
     blob = fusion_model().blob()
     assert lib.rknn_init(ctypes.byref(ctx), blob, len(blob), 0, None) == 0
     try:
-        attr = npu.RknnTensorAttr()
+        attr = rknn_api.RknnTensorAttr()
         query = lib.rknn_query
-        query.argtypes = [npu.RknnContext, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
+        query.argtypes = [rknn_api.RknnContext, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
         size = ctypes.sizeof(attr)
-        assert query(ctx, npu.RKNN_QUERY_NATIVE_INPUT_ATTR, ctypes.byref(attr), size) == 0
-        assert query(ctx, npu.RKNN_QUERY_NATIVE_INPUT_ATTR, ctypes.byref(attr), size - 4) == -5
+        assert query(ctx, rknn_api.RKNN_QUERY_NATIVE_INPUT_ATTR, ctypes.byref(attr), size) == 0
+        assert query(ctx, rknn_api.RKNN_QUERY_NATIVE_INPUT_ATTR, ctypes.byref(attr), size - 4) == -5
         if ctypes.sizeof(ctx) == 8:  # a handle cut to 32 bits is not the context
             assert query(ctx.value & 0xFFFFFFFF, 0, ctypes.byref(attr), size) == -7
     finally:
-        lib.rknn_destroy.argtypes = [npu.RknnContext]
+        lib.rknn_destroy.argtypes = [rknn_api.RknnContext]
         assert lib.rknn_destroy(ctx) == 0
 
 
@@ -574,3 +744,86 @@ def test_binding_fails_when_a_field_is_moved(moved_standin, tmp_path):
     assert isinstance(info.value, NpuError)
     assert b"buffer of 112 bytes, size_with_stride is 896" in lib.standin_last_error()
     assert lib.standin_live_mems() == live and lib.standin_live_contexts() == contexts
+
+
+# ------------------------------------------------------------------------------------
+# The board has no numpy.
+# ------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Run in a fresh interpreter: numpy cannot be imported; prints what happened as JSON.
+_WITHOUT_NUMPY = """
+import importlib, importlib.abc, json, sys
+
+class NoNumpy(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] != "numpy":
+            return None
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__", "").startswith(
+            ("importlib", "_frozen_importlib")
+        ):
+            frame = frame.f_back
+        importer = frame.f_globals.get("__name__") if frame is not None else None
+        raise ImportError(f"numpy is not on the board (imported by {importer})", name=importer)
+
+sys.meta_path.insert(0, NoNumpy())
+try:
+    importlib.import_module(sys.argv[1])
+except ImportError as exc:
+    print(json.dumps({"error": str(exc), "importer": exc.name}))
+    raise SystemExit
+report = {"error": None}
+if len(sys.argv) > 2:  # a prediction on the stand-in runtime, as the board makes it
+    job = json.loads(sys.argv[2])
+    from device.npu import RknnModel
+
+    with RknnModel(job["model"], library=job["library"]) as model:
+        report["probabilities"] = model.predict(job["sequence"], job["statistics"])
+report["numpy"] = sorted(m for m in sys.modules if "numpy" in m)
+print(json.dumps(report))
+"""
+
+#: Modules this test imports and the ones they import that other work makes numpy-free
+#: (issue 13: device.features and device.labels are rewritten separately). While one of
+#: those still imports numpy, the test cannot get past it and says so (xfail); any other
+#: importer of numpy fails it.
+_REWRITTEN_ELSEWHERE = ("device.features", "device.labels")
+
+
+def without_numpy(module: str, *job: str) -> dict:
+    """Import ``module`` (and run ``job``) in a fresh interpreter that has no numpy."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_NUMPY, module, *job],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    if report["error"] and report["importer"] in _REWRITTEN_ELSEWHERE:
+        pytest.xfail(f"{module}: {report['error']}, which is made numpy-free elsewhere")
+    assert report["error"] is None, report["error"]
+    assert report["numpy"] == []
+    return report
+
+
+@pytest.mark.parametrize(
+    "module", ["device.quant", "device.rknn_api", "device.npu", "device.inference"]
+)
+def test_imports_where_numpy_cannot_be_imported(module):
+    without_numpy(module)
+
+
+def test_predicts_where_numpy_cannot_be_imported(standin, tmp_path):
+    spec = fusion_model("nchw", seed=6)
+    path = spec.write(tmp_path / "fusion.rknn")
+    sequence, statistics = features(9)
+    job = {"model": str(path), "library": str(standin)}
+    job.update(sequence=sequence.tolist(), statistics=statistics.tolist())
+    report = without_numpy("device.npu", json.dumps(job))
+    assert report["probabilities"] == spec.expected(sequence, statistics).tolist()

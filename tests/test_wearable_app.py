@@ -39,7 +39,7 @@ class HhbBackend:
 
     def predict(self, sequence, statistics):
         self.calls += 1
-        level = int(np.clip(sequence.reshape(100, 8)[-1, HHB] // 4, 0, 4))
+        level = int(np.clip(np.asarray(sequence).reshape(100, 8)[-1, HHB] // 4, 0, 4))
         return np.eye(5)[level] * 0.9 + 0.02
 
     def close(self):

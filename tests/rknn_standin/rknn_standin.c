@@ -4,8 +4,8 @@
  *
  * The structures below are written from rknn_api.h of rknn-toolkit2 2.x (read from
  * airockchip/rknn_model_zoo, 3rdparty/rknpu2/include/rknn_api.h), independently of
- * the Python ones in device/npu.py, so that a mistake on either side shows up as a
- * disagreement. Only what device/npu.py uses is implemented: rknn_init, rknn_query,
+ * the Python ones in device/rknn_api.py, so that a mistake on either side shows up as
+ * a disagreement. Only what device/npu.py uses is implemented: rknn_init, rknn_query,
  * rknn_create_mem, rknn_set_io_mem, rknn_run, rknn_destroy_mem, rknn_destroy.
  *
  * What it checks, as a strict runtime would:
