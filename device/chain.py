@@ -16,8 +16,12 @@ Steps, after seed 003 §3.2.2–3.2.3 and DESIGN.md:
 
 :class:`MeasurementChain` runs it sample by sample with bounded memory (the
 baseline buffer holds ``baseline_s × rate`` samples, released once the baseline
-is known); :func:`process_recording` runs it on a whole recording at once. Both
-share every numerical step, so they agree to rounding (the tests hold 1e-9).
+is known); :func:`process_recording` runs a whole recording through the same
+code, frame by frame, so live and batch results are identical.
+
+Pure Python (standard library only), because the board has no numpy (issue 13):
+samples are :class:`ChainSample` tuples of Python floats, and a whole recording
+(:class:`ChainResult`) is a set of lists that hosts wrap with ``numpy.asarray``.
 """
 
 from __future__ import annotations
@@ -25,11 +29,9 @@ from __future__ import annotations
 import math
 import warnings
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
-
-import numpy as np
 
 from device.acquisition import Frame
 from device.errors import DeviceError
@@ -134,94 +136,65 @@ class ChainSample(NamedTuple):
 
 @dataclass
 class ChainResult:
-    """A whole recording through the chain: one row per output sample."""
+    """A whole recording through the chain: one item per output sample in every list.
 
-    t_s: np.ndarray
-    n_frames: np.ndarray
-    dark_v: np.ndarray
-    intensity_v: np.ndarray  # (n, n_wavelengths)
-    d_od: np.ndarray  # (n, n_wavelengths)
-    d_hbo2_um: np.ndarray
-    d_hhb_um: np.ndarray
-    d_thb_um: np.ndarray
-    oi_um: np.ndarray
-    smo2_pct: np.ndarray
-    residual_od: np.ndarray
-    flags: np.ndarray
-    baseline_v: np.ndarray = field(default_factory=lambda: np.empty(0))
+    The fields are the :class:`ChainSample` fields as lists of Python numbers (the device has
+    no numpy): floats, ints for ``n_frames`` and ``flags``, and for ``intensity_v`` and
+    ``d_od`` one tuple per sample of one float per wavelength. Hosts that want arrays wrap a
+    field with ``numpy.asarray`` (``intensity_v`` then has shape (n, n_wavelengths)).
+    """
+
+    t_s: list[float]
+    n_frames: list[int]
+    dark_v: list[float]
+    intensity_v: list[tuple[float, ...]]  # per sample, one value per wavelength
+    d_od: list[tuple[float, ...]]  # per sample, one value per wavelength
+    d_hbo2_um: list[float]
+    d_hhb_um: list[float]
+    d_thb_um: list[float]
+    oi_um: list[float]
+    smo2_pct: list[float]
+    residual_od: list[float]
+    flags: list[int]
+    baseline_v: tuple[float, ...] = ()  # I0 per wavelength, V
 
     def __len__(self) -> int:
         return len(self.t_s)
 
 
-# -- shared numerical steps -------------------------------------------------------------------
+# -- numerical steps of one sample ------------------------------------------------------------
 
 
 def quality_flags(
     config: ChainConfig,
     *,
-    dark_v: np.ndarray,
-    peak_v: np.ndarray,
-    intensity_v: np.ndarray,
-    residual_od: np.ndarray,
-    n_frames: np.ndarray,
-) -> np.ndarray:
-    """Flags per sample (see the ``FLAG_*`` constants); arrays with one row per sample."""
-    peak = np.where(np.isnan(peak_v), -np.inf, peak_v).max(axis=1)
-    with np.errstate(invalid="ignore"):
-        flags = np.where(peak >= config.saturation_v, FLAG_SATURATED, 0)
-        flags |= np.where(dark_v > config.ambient_max_v, FLAG_AMBIENT, 0)
-        flags |= np.where(np.any(intensity_v < config.light_min_v, axis=1), FLAG_LOW_LIGHT, 0)
-        flags |= np.where(residual_od > config.residual_max_od, FLAG_RESIDUAL, 0)
-    flags |= np.where(n_frames == 0, FLAG_NO_DATA, 0)
-    return flags.astype(np.int64)
+    dark_v: float,
+    peak_v: Sequence[float],
+    intensity_v: Sequence[float],
+    residual_od: float,
+    n_frames: int,
+) -> int:
+    """Flags of one sample (an int of ``FLAG_*`` bits).
+
+    ``peak_v`` and ``intensity_v`` hold one value per wavelength. A NaN compares as "not
+    over the limit": an empty block is flagged :data:`FLAG_NO_DATA` only.
+    """
+    peak = max((p for p in peak_v if not math.isnan(p)), default=-math.inf)
+    flags = 0
+    if peak >= config.saturation_v:
+        flags |= FLAG_SATURATED
+    if dark_v > config.ambient_max_v:
+        flags |= FLAG_AMBIENT
+    if any(v < config.light_min_v for v in intensity_v):
+        flags |= FLAG_LOW_LIGHT
+    if residual_od > config.residual_max_od:
+        flags |= FLAG_RESIDUAL
+    if n_frames == 0:
+        flags |= FLAG_NO_DATA
+    return flags
 
 
-def _finish(
-    config: ChainConfig,
-    solver: MbllSolver,
-    baseline_v: np.ndarray,
-    t_s: np.ndarray,
-    n_frames: np.ndarray,
-    dark_v: np.ndarray,
-    intensity_v: np.ndarray,
-    peak_v: np.ndarray,
-) -> ChainResult:
-    """Steps 5–6 on rows of decimated (and smoothed) samples."""
-    d_od = delta_od(intensity_v, baseline_v, invalid="nan")
-    conc = solver.solve(d_od)
-    d_hbo2, d_hhb = conc.d_hbo2_um, conc.d_hhb_um
-    with np.errstate(invalid="ignore"):
-        smo2 = np.full(d_hbo2.shape, np.nan)
-        ok = np.isfinite(d_hbo2) & np.isfinite(d_hhb)
-        if ok.any():
-            smo2[ok] = _smo2_quiet(config, d_hbo2[ok], d_hhb[ok])
-    flags = quality_flags(
-        config,
-        dark_v=dark_v,
-        peak_v=peak_v,
-        intensity_v=intensity_v,
-        residual_od=conc.residual_od,
-        n_frames=n_frames,
-    )
-    return ChainResult(
-        t_s=t_s,
-        n_frames=n_frames,
-        dark_v=dark_v,
-        intensity_v=intensity_v,
-        d_od=d_od,
-        d_hbo2_um=d_hbo2,
-        d_hhb_um=d_hhb,
-        d_thb_um=d_hbo2 + d_hhb,
-        oi_um=d_hbo2 - d_hhb,
-        smo2_pct=smo2,
-        residual_od=conc.residual_od,
-        flags=flags,
-        baseline_v=baseline_v,
-    )
-
-
-def _smo2_quiet(config: ChainConfig, d_hbo2: np.ndarray, d_hhb: np.ndarray) -> np.ndarray:
+def _smo2_quiet(config: ChainConfig, d_hbo2: float, d_hhb: float) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # impossible values → NaN, flagged
         return smo2_percent(
@@ -229,94 +202,29 @@ def _smo2_quiet(config: ChainConfig, d_hbo2: np.ndarray, d_hhb: np.ndarray) -> n
         )
 
 
-def _baseline(config: ChainConfig, intensity_v: np.ndarray) -> np.ndarray:
-    """Mean rest intensity per wavelength; a clear error if it cannot be used."""
-    with np.errstate(invalid="ignore"):
-        usable = intensity_v[np.all(np.isfinite(intensity_v), axis=1)]
-    if len(usable) == 0:
+def _baseline(config: ChainConfig, intensity_v: Sequence[tuple[float, ...]]) -> tuple[float, ...]:
+    """Mean rest intensity per wavelength over the rows without NaN; a clear error if unusable."""
+    usable = [row for row in intensity_v if all(math.isfinite(v) for v in row)]
+    if not usable:
         raise ChainError(
             f"no usable sample in the {config.baseline_s:g} s baseline: check the sensor"
         )
-    base = usable.mean(axis=0)
+    base = []
+    for k in range(len(usable[0])):
+        total = 0.0
+        for row in usable:  # in time order
+            total += row[k]
+        base.append(total / len(usable))
     low = [f"{wl:g} nm" for wl, v in zip(config.wavelengths_nm, base) if not v > 0]
     if low:
         raise ChainError(
-            f"resting light at {', '.join(low)} is not above dark ({base.tolist()} V): "
+            f"resting light at {', '.join(low)} is not above dark ({base} V): "
             "the sensor is off the skin or the LED is dead"
         )
-    return base
+    return tuple(base)
 
 
-def _frame_rows(frames: Sequence[Frame]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    volts = np.array([f.volts for f in frames], dtype=float)
-    peaks = np.array([f.peak_v for f in frames], dtype=float)
-    t = np.array([f.t_s for f in frames], dtype=float)
-    return t, volts, peaks
-
-
-# -- batch ------------------------------------------------------------------------------------
-
-
-def decimate(
-    t_s: np.ndarray, volts: np.ndarray, peak_v: np.ndarray, *, rate_hz: float
-) -> tuple[np.ndarray, ...]:
-    """Block-average frames (rows of dark, λ1, λ2, ...) to ``rate_hz`` by timestamp.
-
-    Returns:
-        (t_s, n_frames, dark_v, intensity_v, peak_v) per block, from the first frame's
-        block to the last one's, empty blocks included (NaN, n_frames = 0).
-    """
-    block = np.floor(np.asarray(t_s) * rate_hz).astype(np.int64)
-    if np.any(np.diff(block) < 0):
-        raise ValueError("frame timestamps must not go backwards")
-    first, last = int(block[0]), int(block[-1])
-    n = last - first + 1
-    idx = block - first
-    light = volts[:, 1:] - volts[:, :1]  # seed eq. 5, per frame
-    n_frames = np.bincount(idx, minlength=n)
-    sums = np.zeros((n, volts.shape[1]))
-    peaks = np.full((n, volts.shape[1] - 1), -np.inf)
-    for i in range(len(idx)):  # sequential, in the stream's order, for identical sums
-        row = sums[idx[i]]
-        row[0] += volts[i, 0]
-        row[1:] += light[i]
-        np.maximum(peaks[idx[i]], peak_v[i, 1:], out=peaks[idx[i]])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / n_frames[:, None]
-    peaks[n_frames == 0] = np.nan
-    t_out = (np.arange(first, last + 1) + 0.5) / rate_hz
-    return t_out, n_frames, means[:, 0], means[:, 1:], peaks
-
-
-def smooth(intensity_v: np.ndarray, samples: int) -> np.ndarray:
-    """Causal moving average over ``samples`` rows (fewer at the start); 1 = unchanged."""
-    if samples == 1:
-        return intensity_v
-    out = np.empty_like(intensity_v)
-    for i in range(len(intensity_v)):
-        out[i] = intensity_v[max(0, i - samples + 1) : i + 1].sum(axis=0) / min(i + 1, samples)
-    return out
-
-
-def process_recording(frames: Sequence[Frame], config: ChainConfig | None = None) -> ChainResult:
-    """Run a whole recording of frames through the chain at once.
-
-    Raises:
-        ChainError: If the baseline period has no usable light.
-        ValueError: If there are no frames or the timestamps go backwards.
-    """
-    config = config or ChainConfig()
-    if not frames:
-        raise ValueError("process_recording needs at least one frame")
-    t, volts, peaks = _frame_rows(frames)
-    t_s, n_frames, dark, light, peak = decimate(t, volts, peaks, rate_hz=config.output_rate_hz)
-    light = smooth(light, config.smoothing_samples)
-    in_baseline = t_s < t_s[0] + config.baseline_s
-    base = _baseline(config, light[in_baseline])
-    return _finish(config, config.solver(), base, t_s, n_frames, dark, light, peak)
-
-
-# -- stream -----------------------------------------------------------------------------------
+# -- the chain --------------------------------------------------------------------------------
 
 
 class MeasurementChain:
@@ -330,14 +238,15 @@ class MeasurementChain:
     def __init__(self, config: ChainConfig | None = None) -> None:
         self.config = config or ChainConfig()
         self.solver = self.config.solver()
-        self.baseline_v: np.ndarray | None = None
-        n_wl = len(self.config.wavelengths_nm)
+        #: I0 per wavelength, V (a tuple), once the rest period is over; None before.
+        self.baseline_v: tuple[float, ...] | None = None
+        self._n_wl = len(self.config.wavelengths_nm)
         self._rate = self.config.output_rate_hz
         self._block: int | None = None
-        self._sums = np.zeros(n_wl + 1)
-        self._peaks = np.full(n_wl, -np.inf)
+        self._sums = [0.0] * (self._n_wl + 1)  # dark, then dark-subtracted light per λ, V
+        self._peaks = [-math.inf] * self._n_wl
         self._n = 0
-        self._window: deque[np.ndarray] = deque(maxlen=self.config.smoothing_samples)
+        self._window: deque[tuple[float, ...]] = deque(maxlen=self.config.smoothing_samples)
         limit = int(math.ceil(self.config.baseline_s * self._rate)) + 1
         self._pending: deque[tuple] = deque(maxlen=limit)  # the baseline period only
         self._t_first: float | None = None
@@ -348,19 +257,39 @@ class MeasurementChain:
         return self.baseline_v is None
 
     def push(self, frame: Frame) -> list[ChainSample]:
-        """Add one frame; return the samples it completes (often none)."""
+        """Add one frame; return the samples it completes (often none).
+
+        Raises:
+            ValueError: If the frame belongs to a block before the one being built, or
+                does not have one phase for dark plus one per wavelength.
+            ChainError: If the rest period that this frame closes has no usable light.
+        """
+        n_wl = self._n_wl
+        volts, peak_v = frame.volts, frame.peak_v
+        if len(volts) != n_wl + 1 or len(peak_v) != n_wl + 1:
+            raise ValueError(
+                f"a frame must have {n_wl + 1} phases (dark + {n_wl} wavelengths), "
+                f"got {len(volts)} volts and {len(peak_v)} peaks"
+            )
         block = math.floor(frame.t_s * self._rate)
         out: list[ChainSample] = []
         if self._block is None:
             self._block = block
         elif block < self._block:
-            raise ValueError(f"frame at {frame.t_s} s is older than the block being built")
+            raise ValueError(
+                f"frame timestamps must not go backwards: frame at {frame.t_s} s is older "
+                "than the block being built"
+            )
         while block > self._block:
             out += self._close_block()
-        volts = frame.volts
-        self._sums[0] += volts[0]
-        self._sums[1:] += np.subtract(volts[1:], volts[0])
-        np.maximum(self._peaks, frame.peak_v[1:], out=self._peaks)
+        dark = volts[0]
+        sums, peaks = self._sums, self._peaks
+        sums[0] += dark
+        for k in range(n_wl):
+            sums[k + 1] += volts[k + 1] - dark  # seed eq. 5, per frame
+            p = peak_v[k + 1]
+            if p != p or p > peaks[k]:  # a NaN peak (no kept conversion) sticks, as np.maximum
+                peaks[k] = p
         self._n += 1
         return out
 
@@ -372,23 +301,29 @@ class MeasurementChain:
 
     def _close_block(self) -> list[ChainSample]:
         n = self._n
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = self._sums / n if n else np.full_like(self._sums, np.nan)
-        peaks = self._peaks.copy() if n else np.full_like(self._peaks, np.nan)
+        n_wl = self._n_wl
+        if n:
+            means = [s / n for s in self._sums]
+            peaks = tuple(self._peaks)
+        else:  # no frame in this block: a gap, shown as NaN
+            means = [math.nan] * (n_wl + 1)
+            peaks = (math.nan,) * n_wl
         t_s = (self._block + 0.5) / self._rate
         self._block += 1
-        self._sums[:] = 0.0
-        self._peaks[:] = -np.inf
+        self._sums = [0.0] * (n_wl + 1)
+        self._peaks = [-math.inf] * n_wl
         self._n = 0
-        self._window.append(means[1:])
-        light = (
-            means[1:]
-            if self.config.smoothing_samples == 1
-            else np.sum(self._window, axis=0) / len(self._window)
-        )
+        light = tuple(means[1:])
+        self._window.append(light)
+        if self.config.smoothing_samples != 1:  # causal moving average (fewer at the start)
+            sums = [0.0] * n_wl
+            for past in self._window:  # oldest first
+                for k in range(n_wl):
+                    sums[k] += past[k]
+            light = tuple(s / len(self._window) for s in sums)
         row = (t_s, n, means[0], light, peaks)
         if self.baseline_v is not None:
-            return [self._emit([row])[0]]
+            return [self._sample(row)]
         if self._t_first is None:
             self._t_first = t_s
         if t_s < self._t_first + self.config.baseline_s:
@@ -396,41 +331,91 @@ class MeasurementChain:
             return []
         rows = [*self._pending, row]
         self._pending.clear()
-        light_rows = np.array([r[3] for r in rows[:-1]])
-        self.baseline_v = _baseline(self.config, light_rows)
-        return self._emit(rows)
+        return self._calibrate(rows[:-1], rows)
 
-    def _emit(self, rows: list[tuple]) -> list[ChainSample]:
-        res = _finish(
-            self.config,
-            self.solver,
-            self.baseline_v,
-            np.array([r[0] for r in rows]),
-            np.array([r[1] for r in rows]),
-            np.array([r[2] for r in rows]),
-            np.array([r[3] for r in rows]),
-            np.array([r[4] for r in rows]),
+    def _calibrate(self, rest_rows: list[tuple], rows: list[tuple]) -> list[ChainSample]:
+        """Set the baseline from ``rest_rows`` and turn ``rows`` into samples."""
+        self.baseline_v = _baseline(self.config, [r[3] for r in rest_rows])
+        return [self._sample(r) for r in rows]
+
+    def _calibrate_on_all_pending(self) -> list[ChainSample]:
+        """End of a recording shorter than the rest period: all of it is the rest period.
+
+        Only :func:`process_recording` does this; a live chain that stops before it is
+        calibrated has no samples to show.
+        """
+        if self.baseline_v is not None or not self._pending:
+            return []
+        rows = list(self._pending)
+        self._pending.clear()
+        return self._calibrate(rows, rows)
+
+    def _sample(self, row: tuple) -> ChainSample:
+        """Steps 5–6 on one decimated (and smoothed) block."""
+        t_s, n_frames, dark_v, light, peaks = row
+        d_od = delta_od(light, self.baseline_v, invalid="nan")
+        d_hbo2, d_hhb, residual_od = self.solver.solve(d_od)
+        smo2 = (
+            _smo2_quiet(self.config, d_hbo2, d_hhb)
+            if math.isfinite(d_hbo2) and math.isfinite(d_hhb)
+            else math.nan
         )
-        return [
-            ChainSample(
-                float(res.t_s[i]),
-                int(res.n_frames[i]),
-                float(res.dark_v[i]),
-                tuple(res.intensity_v[i].tolist()),
-                tuple(res.d_od[i].tolist()),
-                float(res.d_hbo2_um[i]),
-                float(res.d_hhb_um[i]),
-                float(res.d_thb_um[i]),
-                float(res.oi_um[i]),
-                float(res.smo2_pct[i]),
-                float(res.residual_od[i]),
-                int(res.flags[i]),
-            )
-            for i in range(len(rows))
-        ]
+        flags = quality_flags(
+            self.config,
+            dark_v=dark_v,
+            peak_v=peaks,
+            intensity_v=light,
+            residual_od=residual_od,
+            n_frames=n_frames,
+        )
+        return ChainSample(
+            t_s,
+            n_frames,
+            dark_v,
+            light,
+            d_od,
+            d_hbo2,
+            d_hhb,
+            d_hbo2 + d_hhb,
+            d_hbo2 - d_hhb,
+            smo2,
+            residual_od,
+            flags,
+        )
 
 
-def samples_to_result(samples: Sequence[ChainSample], baseline_v: np.ndarray) -> ChainResult:
-    """Stack stream samples into a :class:`ChainResult` (for comparison and recording)."""
-    cols = list(zip(*samples))
-    return ChainResult(*(np.array(c) for c in cols), baseline_v=np.asarray(baseline_v))
+# -- a whole recording ------------------------------------------------------------------------
+
+
+def process_recording(frames: Iterable[Frame], config: ChainConfig | None = None) -> ChainResult:
+    """Run a whole recording of frames through the chain.
+
+    The frames go one by one through a :class:`MeasurementChain`, so the result is
+    exactly what the live chain gives, sample for sample. The one difference: a recording
+    that ends before ``baseline_s`` is over takes all of it as the rest period (the live
+    chain would still be calibrating).
+
+    Returns:
+        A :class:`ChainResult` (lists, one item per 10 Hz sample).
+
+    Raises:
+        ChainError: If the baseline period has no usable light.
+        ValueError: If there are no frames or the timestamps go backwards.
+    """
+    chain = MeasurementChain(config or ChainConfig())
+    samples: list[ChainSample] = []
+    n_frames = 0
+    for frame in frames:
+        samples += chain.push(frame)
+        n_frames += 1
+    if not n_frames:
+        raise ValueError("process_recording needs at least one frame")
+    samples += chain.flush()
+    samples += chain._calibrate_on_all_pending()
+    return samples_to_result(samples, chain.baseline_v or ())
+
+
+def samples_to_result(samples: Iterable[ChainSample], baseline_v: Iterable[float]) -> ChainResult:
+    """Gather stream samples into a :class:`ChainResult` (for comparison and recording)."""
+    columns = list(zip(*samples)) or [()] * len(ChainSample._fields)
+    return ChainResult(*(list(c) for c in columns), baseline_v=tuple(baseline_v))

@@ -6,26 +6,29 @@ N. Kollias, the source cited by the seed paper (its ref. [16], section 3.2.3). I
 *decadic* molar extinction coefficients in cm^-1/(mol/L) from 650 to 1000 nm in 2 nm steps,
 columns HbO2 then HHb.
 
-Everything here returns coefficients with columns ``[HbO2, HHb]``. Note that the seed's
-matrix equation (4) orders its columns the other way round ([Hb, HbO2]); this module and
-:mod:`device.mbll` use HbO2 first throughout.
+Everything here returns coefficients with columns ``[HbO2, HHb]``: a tuple of rows, one
+``(hbo2, hhb)`` pair of floats per wavelength. Note that the seed's matrix equation (4)
+orders its columns the other way round ([Hb, HbO2]); this module and :mod:`device.mbll` use
+HbO2 first throughout.
 
 Only :func:`extinction_natural_per_um` changes units: it is the single place where the
 decadic, per-molar table value becomes the natural-log, per-micromolar coefficient that
 goes with ΔOD = -ln(I/I0).
 
-Pure NumPy + stdlib, so that it runs on the 64 MB device.
+Pure Python (standard library only: ``csv``, ``math``, ``bisect``), because the board has
+no numpy (issue 13). Inputs may be any sequence of numbers, numpy arrays included; results
+are tuples of Python floats.
 """
 
 from __future__ import annotations
 
+import bisect
+import csv
 import functools
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Union
-
-import numpy as np
-from numpy.typing import ArrayLike
 
 __all__ = [
     "BAND_EXTENT_SIGMAS",
@@ -57,112 +60,177 @@ TABLE_PATH: Path = Path(__file__).resolve().parent / "data" / "hemoglobin_extinc
 
 _EXPECTED_HEADER = ("wavelength_nm", "hbo2", "hhb")
 
-FloatOrArray = Union[float, ArrayLike]
+_SQRT2 = math.sqrt(2.0)
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+FloatOrSequence = Union[float, Iterable[float]]
+#: Rows of ``(hbo2, hhb)`` coefficients, one per wavelength.
+EpsRows = tuple[tuple[float, float], ...]
 
 
 @functools.lru_cache(maxsize=1)
-def _load_table() -> tuple[np.ndarray, np.ndarray]:
-    """Read and check the CSV once; return read-only (wavelength_nm, eps_decadic) arrays."""
-    rows: list[tuple[float, float, float]] = []
+def _load_table() -> tuple[tuple[float, ...], EpsRows]:
+    """Read and check the CSV once; return (wavelength_nm, eps_decadic) as tuples."""
+    with TABLE_PATH.open(encoding="utf-8", newline="") as fh:
+        lines = [
+            (line_no, raw)
+            for line_no, raw in enumerate(fh, start=1)
+            if raw.strip() and not raw.lstrip().startswith("#")
+        ]
+    wavelength_nm: list[float] = []
+    eps_decadic: list[tuple[float, float]] = []
     header_seen = False
-    with TABLE_PATH.open(encoding="utf-8") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            fields = tuple(f.strip() for f in line.split(","))
-            if not header_seen:
-                if fields != _EXPECTED_HEADER:
-                    raise ValueError(
-                        f"{TABLE_PATH}:{line_no}: expected header {','.join(_EXPECTED_HEADER)!r}, "
-                        f"got {line!r}"
-                    )
-                header_seen = True
-                continue
-            if len(fields) != len(_EXPECTED_HEADER):
+    for (line_no, raw), row in zip(lines, csv.reader(raw for _, raw in lines)):
+        line = raw.strip()
+        fields = tuple(f.strip() for f in row)
+        if not header_seen:
+            if fields != _EXPECTED_HEADER:
                 raise ValueError(
-                    f"{TABLE_PATH}:{line_no}: expected {len(_EXPECTED_HEADER)} comma-separated "
-                    f"values, got {len(fields)} in {line!r}"
+                    f"{TABLE_PATH}:{line_no}: expected header {','.join(_EXPECTED_HEADER)!r}, "
+                    f"got {line!r}"
                 )
-            try:
-                wl, hbo2, hhb = (float(f) for f in fields)
-            except ValueError:
-                raise ValueError(
-                    f"{TABLE_PATH}:{line_no}: expected three numbers, got {line!r}"
-                ) from None
-            rows.append((wl, hbo2, hhb))
-    if len(rows) < 2:
-        raise ValueError(f"{TABLE_PATH}: expected at least 2 data rows, got {len(rows)}")
-    data = np.array(rows, dtype=float)
-    wavelength_nm = data[:, 0].copy()
-    eps_decadic = data[:, 1:].copy()
-    if not np.all(np.diff(wavelength_nm) > 0):
+            header_seen = True
+            continue
+        if len(fields) != len(_EXPECTED_HEADER):
+            raise ValueError(
+                f"{TABLE_PATH}:{line_no}: expected {len(_EXPECTED_HEADER)} comma-separated "
+                f"values, got {len(fields)} in {line!r}"
+            )
+        try:
+            wl, hbo2, hhb = (float(f) for f in fields)
+        except ValueError:
+            raise ValueError(
+                f"{TABLE_PATH}:{line_no}: expected three numbers, got {line!r}"
+            ) from None
+        wavelength_nm.append(wl)
+        eps_decadic.append((hbo2, hhb))
+    if len(wavelength_nm) < 2:
+        raise ValueError(f"{TABLE_PATH}: expected at least 2 data rows, got {len(wavelength_nm)}")
+    if not all(b > a for a, b in zip(wavelength_nm, wavelength_nm[1:])):
         raise ValueError(f"{TABLE_PATH}: wavelengths must be strictly increasing")
-    if not (np.all(np.isfinite(eps_decadic)) and np.all(eps_decadic > 0)):
+    if not all(math.isfinite(e) and e > 0 for row in eps_decadic for e in row):
         raise ValueError(f"{TABLE_PATH}: extinction coefficients must be finite and positive")
-    wavelength_nm.setflags(write=False)
-    eps_decadic.setflags(write=False)
-    return wavelength_nm, eps_decadic
+    return tuple(wavelength_nm), tuple(eps_decadic)
 
 
-def extinction_table() -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=1)
+def _segment_slopes() -> EpsRows:
+    """Slope of each column between table rows k and k+1, cm^-1 M^-1 nm^-1 (one per segment)."""
+    table_nm, eps = _load_table()
+    return tuple(
+        (
+            (eps[k + 1][0] - eps[k][0]) / (table_nm[k + 1] - table_nm[k]),
+            (eps[k + 1][1] - eps[k][1]) / (table_nm[k + 1] - table_nm[k]),
+        )
+        for k in range(len(table_nm) - 1)
+    )
+
+
+def extinction_table() -> tuple[tuple[float, ...], EpsRows]:
     """Return the tabulated extinction coefficients as stored.
 
     Returns
     -------
-    wavelength_nm : ndarray, shape (n_rows,)
+    wavelength_nm : tuple of float, length n_rows
         Table wavelengths in nm, strictly increasing (650–1000 nm, 2 nm steps).
-    eps_decadic : ndarray, shape (n_rows, 2)
-        Decadic molar extinction coefficients in cm^-1/(mol/L), columns ``[HbO2, HHb]``.
+    eps_decadic : tuple of (float, float), length n_rows
+        Decadic molar extinction coefficients in cm^-1/(mol/L), one ``(hbo2, hhb)`` pair
+        per row.
 
     Notes
     -----
-    The arrays are fresh copies; changing them does not affect later calls.
+    Both are tuples, so nothing a caller does to them can change later calls.
     """
-    wavelength_nm, eps_decadic = _load_table()
-    return wavelength_nm.copy(), eps_decadic.copy()
+    return _load_table()
 
 
-def _as_wavelengths_nm(wavelengths_nm: FloatOrArray, name: str) -> np.ndarray:
-    """Validate wavelengths: scalar or 1-D, finite, inside the table range."""
+def _as_vector(value: FloatOrSequence, name: str, expected: str) -> tuple[float, ...]:
+    """A number or a 1-D sequence of numbers as a tuple of floats (a number gives one item).
+
+    Raises TypeError for things that are not numbers (``expected`` describes what is) and
+    ValueError, naming the shape, for nested (2-D or deeper) sequences.
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+    if hasattr(value, "tolist"):  # a numpy array or scalar: one fast conversion
+        value = value.tolist()
     try:
-        wl = np.array(wavelengths_nm, dtype=float, ndmin=1)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name} must be a number or a 1-D sequence of numbers (nm), "
-            f"got {type(wavelengths_nm).__name__}"
-        ) from None
-    if wl.ndim != 1:
-        raise ValueError(f"{name} must be a scalar or 1-D (n_wavelengths,), got shape {wl.shape}")
-    if wl.size == 0:
+        items = list(value)
+    except TypeError:
+        items = [value]
+    out = []
+    for item in items:
+        if isinstance(item, (float, int)):
+            out.append(float(item))
+            continue
+        if not isinstance(item, (str, bytes)):
+            try:
+                inner = len(item)
+            except TypeError:
+                inner = None
+            if inner is not None:
+                raise ValueError(
+                    f"{name} must be a scalar or 1-D (n_wavelengths,), "
+                    f"got shape {(len(items), inner)}"
+                )
+        try:
+            out.append(float(item))
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be {expected}, got {type(value).__name__}") from None
+    return tuple(out)
+
+
+def _as_wavelengths_nm(wavelengths_nm: FloatOrSequence, name: str) -> tuple[float, ...]:
+    """Validate wavelengths: scalar or 1-D, finite, inside the table range."""
+    wl = _as_vector(wavelengths_nm, name, "a number or a 1-D sequence of numbers (nm)")
+    if not wl:
         raise ValueError(f"{name} must hold at least one wavelength, got an empty array")
-    if not np.all(np.isfinite(wl)):
-        raise ValueError(f"{name} must be finite, got {wl.tolist()}")
+    if not all(math.isfinite(w) for w in wl):
+        raise ValueError(f"{name} must be finite, got {list(wl)}")
     table_nm, _ = _load_table()
-    lo_nm, hi_nm = float(table_nm[0]), float(table_nm[-1])
-    outside = (wl < lo_nm) | (wl > hi_nm)
-    if np.any(outside):
+    lo_nm, hi_nm = table_nm[0], table_nm[-1]
+    outside = [w for w in wl if w < lo_nm or w > hi_nm]
+    if outside:
         raise ValueError(
             f"{name} must lie within the extinction table's {lo_nm:g}–{hi_nm:g} nm, "
-            f"got {wl[outside].tolist()} nm"
+            f"got {outside} nm"
         )
     return wl
 
 
-def extinction_decadic(wavelengths_nm: FloatOrArray) -> np.ndarray:
+def _interp(x: float, xp: tuple[float, ...], fp: tuple[float, ...]) -> float:
+    """``numpy.interp`` for one point of a strictly increasing, finite table.
+
+    As numpy does it: exact table values at the tabulated points (and at or past the ends,
+    which the callers' range checks exclude), otherwise ``slope·(x − xp[j]) + fp[j]`` on the
+    segment ``xp[j] ≤ x < xp[j+1]``.
+    """
+    if x >= xp[-1]:
+        return fp[-1]
+    if x <= xp[0]:
+        return fp[0]
+    j = bisect.bisect_right(xp, x) - 1
+    if xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    return slope * (x - xp[j]) + fp[j]
+
+
+def extinction_decadic(wavelengths_nm: FloatOrSequence) -> EpsRows:
     """Decadic molar extinction coefficients of HbO2 and HHb at given wavelengths.
 
     Parameters
     ----------
-    wavelengths_nm : float or array-like of float, shape (n_wavelengths,)
+    wavelengths_nm : float or sequence of float, length n_wavelengths
         Wavelengths in nm, within the table's 650–1000 nm.
 
     Returns
     -------
-    eps_decadic : ndarray, shape (n_wavelengths, 2)
-        Extinction coefficients in cm^-1/(mol/L), decadic (base-10 absorbance),
-        columns ``[HbO2, HHb]``. Linearly interpolated between the 2 nm table rows;
-        exact table values at the tabulated wavelengths. A scalar input gives one row.
+    eps_decadic : tuple of (float, float), length n_wavelengths
+        Extinction coefficients in cm^-1/(mol/L), decadic (base-10 absorbance), one
+        ``(hbo2, hhb)`` pair per wavelength. Linearly interpolated between the 2 nm table
+        rows (as ``numpy.interp``); exact table values at the tabulated wavelengths. A scalar
+        input gives one row.
 
     Raises
     ------
@@ -171,40 +239,35 @@ def extinction_decadic(wavelengths_nm: FloatOrArray) -> np.ndarray:
     """
     wl = _as_wavelengths_nm(wavelengths_nm, "wavelengths_nm")
     table_nm, eps = _load_table()
-    return np.column_stack([np.interp(wl, table_nm, eps[:, k]) for k in range(eps.shape[1])])
+    hbo2 = tuple(row[0] for row in eps)
+    hhb = tuple(row[1] for row in eps)
+    return tuple((_interp(w, table_nm, hbo2), _interp(w, table_nm, hhb)) for w in wl)
 
 
-def _as_fwhm_nm(fwhm_nm: FloatOrArray, n_bands: int) -> np.ndarray:
-    """Validate band widths: scalar or one per band, finite and positive; return shape (n,)."""
-    try:
-        fwhm = np.array(fwhm_nm, dtype=float, ndmin=1)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"fwhm_nm must be a number or a sequence of numbers (nm), got {type(fwhm_nm).__name__}"
-        ) from None
-    if fwhm.ndim != 1 or fwhm.size not in (1, n_bands):
+def _as_fwhm_nm(fwhm_nm: FloatOrSequence, n_bands: int) -> tuple[float, ...]:
+    """Validate band widths: scalar or one per band, finite and positive; return n values."""
+    fwhm = _as_vector(fwhm_nm, "fwhm_nm", "a number or a sequence of numbers (nm)")
+    if len(fwhm) not in (1, n_bands):
         raise ValueError(
             f"fwhm_nm must be a scalar or have one value per wavelength ({n_bands}), "
-            f"got shape {fwhm.shape}"
+            f"got shape ({len(fwhm)},)"
         )
-    if not (np.all(np.isfinite(fwhm)) and np.all(fwhm > 0)):
-        raise ValueError(f"fwhm_nm must be finite and > 0 nm, got {fwhm.tolist()}")
-    return np.broadcast_to(fwhm, (n_bands,)).copy()
+    if not all(math.isfinite(f) and f > 0 for f in fwhm):
+        raise ValueError(f"fwhm_nm must be finite and > 0 nm, got {list(fwhm)}")
+    return fwhm * n_bands if len(fwhm) == 1 else fwhm
 
 
-# Standard normal CDF via the stdlib's erf (no scipy on the device); erf is vectorised by hand.
-_ERF = np.vectorize(math.erf, otypes=[float])
+# Standard normal CDF and PDF from the stdlib (no scipy on the device): Φ(z) = ½·(1 + erf(z/√2)),
+# φ(z) = exp(−z²/2)/√(2π).
+def _normal_cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / _SQRT2))
 
 
-def _normal_cdf(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + _ERF(z / math.sqrt(2.0)))
+def _normal_pdf(z: float) -> float:
+    return math.exp(-0.5 * z * z) / _SQRT_2PI
 
 
-def _normal_pdf(z: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-
-
-def band_weighted_extinction(centres_nm: FloatOrArray, fwhm_nm: FloatOrArray) -> np.ndarray:
+def band_weighted_extinction(centres_nm: FloatOrSequence, fwhm_nm: FloatOrSequence) -> EpsRows:
     """Extinction coefficients averaged over Gaussian LED emission bands.
 
     A real LED is not monochromatic: near-infrared LEDs typically emit a band 20–40 nm wide
@@ -217,16 +280,16 @@ def band_weighted_extinction(centres_nm: FloatOrArray, fwhm_nm: FloatOrArray) ->
 
     Parameters
     ----------
-    centres_nm : float or array-like of float, shape (n_bands,)
+    centres_nm : float or sequence of float, length n_bands
         Band centre (peak emission) wavelengths in nm.
-    fwhm_nm : float or array-like of float, shape (n_bands,)
+    fwhm_nm : float or sequence of float, length n_bands
         Full width at half maximum of each band in nm (> 0). A scalar applies to all bands.
 
     Returns
     -------
-    eps_decadic : ndarray, shape (n_bands, 2)
-        Band-averaged decadic extinction coefficients in cm^-1/(mol/L), columns
-        ``[HbO2, HHb]``.
+    eps_decadic : tuple of (float, float), length n_bands
+        Band-averaged decadic extinction coefficients in cm^-1/(mol/L), one ``(hbo2, hhb)``
+        pair per band.
 
     Raises
     ------
@@ -240,21 +303,20 @@ def band_weighted_extinction(centres_nm: FloatOrArray, fwhm_nm: FloatOrArray) ->
     itself, are ignored; both would tilt the effective weighting slightly.
     """
     centres = _as_wavelengths_nm(centres_nm, "centres_nm")
-    fwhm = _as_fwhm_nm(fwhm_nm, centres.size)
-    sigma_nm = fwhm / FWHM_PER_SIGMA
+    fwhm = _as_fwhm_nm(fwhm_nm, len(centres))
+    sigmas_nm = [w / FWHM_PER_SIGMA for w in fwhm]
     table_nm, eps = _load_table()
-    lo_nm, hi_nm = float(table_nm[0]), float(table_nm[-1])
-    band_lo_nm = centres - BAND_EXTENT_SIGMAS * sigma_nm
-    band_hi_nm = centres + BAND_EXTENT_SIGMAS * sigma_nm
-    off = (band_lo_nm < lo_nm) | (band_hi_nm > hi_nm)
-    if np.any(off):
-        bad = ", ".join(
-            f"{c:g} nm (FWHM {w:g} nm) spans {a:.1f}–{b:.1f} nm"
-            for c, w, a, b in zip(centres[off], fwhm[off], band_lo_nm[off], band_hi_nm[off])
-        )
+    lo_nm, hi_nm = table_nm[0], table_nm[-1]
+    off = []
+    for c, w, s in zip(centres, fwhm, sigmas_nm):
+        band_lo_nm = c - BAND_EXTENT_SIGMAS * s
+        band_hi_nm = c + BAND_EXTENT_SIGMAS * s
+        if band_lo_nm < lo_nm or band_hi_nm > hi_nm:
+            off.append(f"{c:g} nm (FWHM {w:g} nm) spans {band_lo_nm:.1f}–{band_hi_nm:.1f} nm")
+    if off:
         raise ValueError(
             f"LED band must lie within the extinction table's {lo_nm:g}–{hi_nm:g} nm "
-            f"(centre ± {BAND_EXTENT_SIGMAS:g} σ); got {bad}"
+            f"(centre ± {BAND_EXTENT_SIGMAS:g} σ); got {', '.join(off)}"
         )
 
     # Segment k runs from a_k to b_k, where ε(λ) = ε(a_k) + s_k·(λ − a_k) (linear interpolation).
@@ -262,22 +324,29 @@ def band_weighted_extinction(centres_nm: FloatOrArray, fwhm_nm: FloatOrArray) ->
     # over the segment is
     #     [ε(a_k) + s_k·(c − a_k)]·[Φ(z_b) − Φ(z_a)] + s_k·σ·[φ(z_a) − φ(z_b)],
     # and dividing the sum over segments by the total weight Σ[Φ(z_b) − Φ(z_a)] normalises it.
-    a_nm = table_nm[:-1]
-    b_nm = table_nm[1:]
-    slope = np.diff(eps, axis=0) / np.diff(table_nm)[:, None]  # (n_seg, 2), cm^-1 M^-1 nm^-1
-    z_a = (a_nm[None, :] - centres[:, None]) / sigma_nm[:, None]  # (n_bands, n_seg)
-    z_b = (b_nm[None, :] - centres[:, None]) / sigma_nm[:, None]
-    weight = _normal_cdf(z_b) - _normal_cdf(z_a)  # (n_bands, n_seg)
-    pdf_drop = _normal_pdf(z_a) - _normal_pdf(z_b)
-    eps_at_centre = eps[None, :-1, :] + slope[None] * (centres[:, None, None] - a_nm[None, :, None])
-    tilt = slope[None] * (sigma_nm[:, None, None] * pdf_drop[..., None])
-    integral = np.sum(eps_at_centre * weight[..., None] + tilt, axis=1)
-    return integral / weight.sum(axis=1)[:, None]
+    # b_k is a_{k+1}, so Φ and φ are evaluated once per table row.
+    slopes = _segment_slopes()  # cm^-1 M^-1 nm^-1
+    out = []
+    for c, sigma_nm in zip(centres, sigmas_nm):
+        z = [(x - c) / sigma_nm for x in table_nm]
+        cdf = [_normal_cdf(zi) for zi in z]
+        pdf = [_normal_pdf(zi) for zi in z]
+        integral_hbo2 = integral_hhb = total_weight = 0.0
+        for k, (s_hbo2, s_hhb) in enumerate(slopes):
+            weight = cdf[k + 1] - cdf[k]
+            pdf_drop = pdf[k] - pdf[k + 1]
+            offset_nm = c - table_nm[k]
+            spread = sigma_nm * pdf_drop
+            integral_hbo2 += (eps[k][0] + s_hbo2 * offset_nm) * weight + s_hbo2 * spread
+            integral_hhb += (eps[k][1] + s_hhb * offset_nm) * weight + s_hhb * spread
+            total_weight += weight
+        out.append((integral_hbo2 / total_weight, integral_hhb / total_weight))
+    return tuple(out)
 
 
 def extinction_natural_per_um(
-    wavelengths_nm: FloatOrArray, *, fwhm_nm: FloatOrArray | None = None
-) -> np.ndarray:
+    wavelengths_nm: FloatOrSequence, *, fwhm_nm: FloatOrSequence | None = None
+) -> EpsRows:
     """Natural-log extinction coefficients per micromolar, for use with ln-based ΔOD.
 
     This is the one place in the project where the decadic per-molar table value is converted:
@@ -288,21 +357,22 @@ def extinction_natural_per_um(
 
     Parameters
     ----------
-    wavelengths_nm : float or array-like of float, shape (n_wavelengths,)
+    wavelengths_nm : float or sequence of float, length n_wavelengths
         Wavelengths (or LED band centres) in nm, within 650–1000 nm.
-    fwhm_nm : float or array-like of float, optional
+    fwhm_nm : float or sequence of float, optional
         If given, the emission FWHM of each source in nm, and ε is band-weighted with
         :func:`band_weighted_extinction`; if None (default), the nominal ε at each wavelength
         from :func:`extinction_decadic` is used.
 
     Returns
     -------
-    eps_natural_per_um : ndarray, shape (n_wavelengths, 2)
-        Extinction coefficients in cm^-1/µM, natural-log (base e), columns ``[HbO2, HHb]``.
+    eps_natural_per_um : tuple of (float, float), length n_wavelengths
+        Extinction coefficients in cm^-1/µM, natural-log (base e), one ``(hbo2, hhb)`` pair
+        per wavelength.
     """
     if fwhm_nm is None:
         eps_decadic_per_m = extinction_decadic(wavelengths_nm)  # cm^-1 (mol/L)^-1, log10
     else:
         eps_decadic_per_m = band_weighted_extinction(wavelengths_nm, fwhm_nm)
     # cm^-1 M^-1 (log10)  × LN10 → cm^-1 M^-1 (ln);  ÷ UM_PER_M → cm^-1 µM^-1 (ln)
-    return eps_decadic_per_m * LN10 / UM_PER_M
+    return tuple((hbo2 * LN10 / UM_PER_M, hhb * LN10 / UM_PER_M) for hbo2, hhb in eps_decadic_per_m)

@@ -14,16 +14,21 @@ The chain follows the seed paper (section 3.2.3) and ``DESIGN.md``:
 
 Concentrations are in µM (µmol/L), distances in cm, wavelengths in nm. The seed's eq. (3)
 divides by 64 500 g/mol to work in g/L; here everything stays molar, so that factor never
-appears. Pure NumPy + stdlib, so that it runs on the 64 MB device.
+appears.
+
+Pure Python (standard library only), because the board has no numpy (issue 13). Functions
+accept numbers, sequences of numbers and numpy arrays; they return Python floats for one
+value, tuples of floats for one sample of a per-wavelength quantity, and lists for many
+samples. The 2 × n_wavelengths pseudo-inverse is computed once per solver, in closed form.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 import warnings
-from typing import NamedTuple, Union
-
-import numpy as np
-from numpy.typing import ArrayLike
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, Union
 
 from device.extinction import extinction_natural_per_um
 
@@ -77,28 +82,109 @@ PERCENT_PER_FRACTION: float = 100.0
 # detected light falls by orders of magnitude per cm of separation.
 MAX_PLAUSIBLE_DISTANCE_CM: float = 10.0
 
-FloatOrArray = Union[float, ArrayLike]
+
+# Relative precision of a float (2**-52): the rank test below uses it as numpy.linalg.matrix_rank
+# does.
+FLOAT_EPS: float = sys.float_info.epsilon
+
+FloatOrSequence = Union[float, Iterable[float]]
+#: One value per sample: a float for one sample, a list of floats for many.
+FloatOrList = Union[float, list]
+#: A matrix as a tuple of rows, each a tuple of floats.
+Matrix = tuple[tuple[float, ...], ...]
 
 
-def _as_float_array(value: FloatOrArray, name: str, expected: str) -> np.ndarray:
-    """Convert to a new float ndarray (never a view of the caller's data)."""
+# --------------------------------------------------------------------------- input conversion
+
+
+def _length(value: object) -> int | None:
+    """len() of a sequence, None for a number (or anything without a length)."""
+    if isinstance(value, (float, int, str, bytes)):
+        return None
     try:
-        return np.array(value, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name} must be {expected} of numbers, got {type(value).__name__}"
-        ) from None
+        return len(value)
+    except TypeError:
+        return None
 
 
-def delta_od(intensity: ArrayLike, baseline: ArrayLike, *, invalid: str = "warn") -> np.ndarray:
+def _shape(value: object) -> tuple[int, ...]:
+    """numpy-style shape of nested sequences, following the first item at each level."""
+    n = _length(value)
+    if n is None:
+        return ()
+    if n == 0:
+        return (0,)
+    return (n, *_shape(value[0]))
+
+
+def _as_floats(value: Any, name: str, expected: str) -> tuple[tuple[int, ...], Any]:
+    """Numbers to Python floats, keeping the nesting: ``(shape, data)``.
+
+    ``data`` is a float for shape (), a tuple of floats for (n,), a tuple of tuples of floats
+    for (m, n), and None for anything deeper (only its shape is reported). The caller's data
+    is never kept or changed. Raises TypeError (naming ``expected``) for non-numbers and
+    ragged nesting, as ``numpy.array(value, dtype=float)`` would fail on them.
+    """
+    # Fast paths for what the device itself passes: a float, or a flat tuple/list of numbers.
+    if type(value) is float:
+        return (), value
+    if type(value) is tuple or type(value) is list:
+        try:
+            return (len(value),), tuple(map(float, value))
+        except (TypeError, ValueError):
+            pass  # nested, or not numbers: the general path below tells which
+    kind = type(value).__name__
+    if hasattr(value, "tolist"):  # a numpy array or scalar: one fast conversion
+        value = value.tolist()
+
+    def bad() -> TypeError:
+        return TypeError(f"{name} must be {expected} of numbers, got {kind}")
+
+    def number(x: object) -> float:
+        try:
+            return float(x)
+        except (TypeError, ValueError):
+            raise bad() from None
+
+    if isinstance(value, (str, bytes)):
+        raise bad()
+    n = _length(value)
+    if n is None:
+        return (), number(value)
+    items = list(value)
+    lengths = [_length(item) for item in items]
+    if all(k is None for k in lengths):
+        return (n,), tuple(number(item) for item in items)
+    if any(k is None or k != lengths[0] for k in lengths):
+        raise bad()  # ragged
+    rows = [list(item) for item in items]
+    if any(_length(x) is not None for row in rows for x in row):
+        return _shape(items), None
+    return (n, lengths[0]), tuple(tuple(number(x) for x in row) for row in rows)
+
+
+# --------------------------------------------------------------------------- ΔOD
+
+
+def _neg_ln_ratio(i_t: float, i_0: float) -> float:
+    """-ln(I/I0) for a usable intensity, NaN otherwise (I0 already checked > 0)."""
+    if not (i_t > 0 and math.isfinite(i_t)):
+        return math.nan
+    ratio = i_t / i_0
+    return -math.log(ratio) if ratio > 0 else math.inf  # ratio 0 only by underflow
+
+
+def delta_od(
+    intensity: Iterable, baseline: Iterable[float], *, invalid: str = "warn"
+) -> tuple[float, ...] | list[tuple[float, ...]]:
     """Change in optical density, ΔOD = -ln(I / I0) (seed eq. 5).
 
     Parameters
     ----------
-    intensity : array-like of float, shape (n_wavelengths,) or (n_samples, n_wavelengths)
+    intensity : sequence of float, length n_wavelengths, or sequence of such rows
         Detected intensity I, already dark-subtracted (V_t − V_dark), in any linear unit
-        (ADC counts, volts) as long as it matches ``baseline``.
-    baseline : array-like of float, shape (n_wavelengths,)
+        (ADC counts, volts) as long as it matches ``baseline``: one sample, or n_samples rows.
+    baseline : sequence of float, length n_wavelengths
         Reference intensity I0 per wavelength, dark-subtracted the same way (V_0 − V_dark0),
         e.g. the mean over the first 20 s of rest. Must be finite and > 0.
     invalid : {"warn", "nan"}
@@ -108,8 +194,9 @@ def delta_od(intensity: ArrayLike, baseline: ArrayLike, *, invalid: str = "warn"
 
     Returns
     -------
-    d_od : ndarray, same shape as ``intensity``
-        Optical-density change, natural log (dimensionless). Positive when less light comes
+    d_od : tuple of float, length n_wavelengths; or list of such tuples, one per sample
+        Optical-density change, natural log (dimensionless), shaped like ``intensity``
+        (one sample → one tuple, rows → a list of tuples). Positive when less light comes
         back (more absorption). NaN where the intensity was non-positive or non-finite.
 
     Raises
@@ -125,80 +212,84 @@ def delta_od(intensity: ArrayLike, baseline: ArrayLike, *, invalid: str = "warn"
     """
     if invalid not in ("warn", "nan"):
         raise ValueError(f'invalid must be "warn" or "nan", got {invalid!r}')
-    i_t = _as_float_array(intensity, "intensity", "an array")
-    i_0 = _as_float_array(baseline, "baseline", "a 1-D array")
-    if i_t.ndim not in (1, 2):
+    shape_t, i_t = _as_floats(intensity, "intensity", "a sequence")
+    shape_0, i_0 = _as_floats(baseline, "baseline", "a 1-D sequence")
+    if len(shape_t) not in (1, 2):
         raise ValueError(
             "intensity must have shape (n_wavelengths,) or (n_samples, n_wavelengths), "
-            f"got shape {i_t.shape}"
+            f"got shape {shape_t}"
         )
-    if i_0.ndim != 1 or i_0.shape[0] != i_t.shape[-1]:
+    if len(shape_0) != 1 or shape_0[0] != shape_t[-1]:
         raise ValueError(
-            f"baseline must have shape ({i_t.shape[-1]},), one value per wavelength of "
-            f"intensity (shape {i_t.shape}), got shape {i_0.shape}"
+            f"baseline must have shape ({shape_t[-1]},), one value per wavelength of "
+            f"intensity (shape {shape_t}), got shape {shape_0}"
         )
-    bad_baseline = ~(np.isfinite(i_0) & (i_0 > 0))
-    if np.any(bad_baseline):
+    if not all(b > 0 and math.isfinite(b) for b in i_0):
         raise ValueError(
             "baseline must be finite and > 0 (dark-subtracted I0), got "
-            f"{i_0.tolist()}; check the dark subtraction and the rest period"
+            f"{list(i_0)}; check the dark subtraction and the rest period"
         )
-    good = np.isfinite(i_t) & (i_t > 0)
-    n_bad = int(good.size - np.count_nonzero(good))
-    if n_bad and invalid == "warn" and n_bad == good.size:
-        raise ValueError(
-            f"all {good.size} intensity values are non-positive or non-finite, expected "
-            "dark-subtracted intensities > 0; is the sensor on the skin, is the dark level right?"
-        )
-    if n_bad and invalid == "warn":
-        warnings.warn(
-            f"{n_bad} of {good.size} intensity values are non-positive or non-finite "
-            "(expected dark-subtracted intensities > 0); their ΔOD is set to NaN",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    ratio = np.where(good, i_t, np.nan) / i_0
-    return -np.log(ratio)
+    rows = i_t if len(shape_t) == 2 else (i_t,)
+    n_values = len(rows) * shape_t[-1]
+    if invalid == "warn":
+        n_bad = sum(1 for row in rows for v in row if not (v > 0 and math.isfinite(v)))
+        if n_bad and n_bad == n_values:
+            raise ValueError(
+                f"all {n_values} intensity values are non-positive or non-finite, expected "
+                "dark-subtracted intensities > 0; is the sensor on the skin, is the dark "
+                "level right?"
+            )
+        if n_bad:
+            warnings.warn(
+                f"{n_bad} of {n_values} intensity values are non-positive or non-finite "
+                "(expected dark-subtracted intensities > 0); their ΔOD is set to NaN",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    out = [tuple(_neg_ln_ratio(v, b) for v, b in zip(row, i_0)) for row in rows]
+    return out if len(shape_t) == 2 else out[0]
 
 
-def _as_wavelength_vector(wavelengths_nm: ArrayLike) -> np.ndarray:
-    wl = _as_float_array(wavelengths_nm, "wavelengths_nm", "a 1-D sequence")
-    if wl.ndim != 1 or wl.size < MIN_WAVELENGTHS:
+# --------------------------------------------------------------------------- design matrix
+
+
+def _as_wavelength_vector(wavelengths_nm: Iterable[float]) -> tuple[float, ...]:
+    shape, wl = _as_floats(wavelengths_nm, "wavelengths_nm", "a 1-D sequence")
+    if len(shape) != 1 or shape[0] < MIN_WAVELENGTHS:
         raise ValueError(
             f"wavelengths_nm must be 1-D with at least {MIN_WAVELENGTHS} wavelengths (nm), "
-            f"got shape {wl.shape}"
+            f"got shape {shape}"
         )
-    if np.unique(wl).size != wl.size:
-        raise ValueError(f"wavelengths_nm must be distinct, got {wl.tolist()}")
+    if len(set(wl)) != len(wl):
+        raise ValueError(f"wavelengths_nm must be distinct, got {list(wl)}")
     return wl
 
 
-def _as_dpf(dpf: FloatOrArray, n_wavelengths: int) -> np.ndarray:
-    dpf_arr = _as_float_array(dpf, "dpf", "a number or a 1-D sequence")
-    if dpf_arr.ndim > 1 or (dpf_arr.ndim == 1 and dpf_arr.size != n_wavelengths):
+def _as_dpf(dpf: FloatOrSequence, n_wavelengths: int) -> tuple[float, ...]:
+    shape, values = _as_floats(dpf, "dpf", "a number or a 1-D sequence")
+    if len(shape) > 1 or (len(shape) == 1 and shape[0] != n_wavelengths):
         raise ValueError(
             f"dpf must be a scalar or have one value per wavelength ({n_wavelengths}), "
-            f"got shape {dpf_arr.shape}"
+            f"got shape {shape}"
         )
-    dpf_arr = np.broadcast_to(dpf_arr, (n_wavelengths,)).copy()
-    if not (np.all(np.isfinite(dpf_arr)) and np.all(dpf_arr > 0)):
-        raise ValueError(f"dpf must be finite and > 0 (dimensionless), got {dpf_arr.tolist()}")
-    if np.any(dpf_arr < 1):
+    dpf_t = (values,) * n_wavelengths if shape == () else values
+    if not all(math.isfinite(v) and v > 0 for v in dpf_t):
+        raise ValueError(f"dpf must be finite and > 0 (dimensionless), got {list(dpf_t)}")
+    if any(v < 1 for v in dpf_t):
         warnings.warn(
-            f"dpf {dpf_arr.tolist()} is below 1, i.e. a photon path shorter than the "
+            f"dpf {list(dpf_t)} is below 1, i.e. a photon path shorter than the "
             "source–detector separation; expected about 3–6 for tissue",
             RuntimeWarning,
             stacklevel=3,
         )
-    return dpf_arr
+    return dpf_t
 
 
 def _as_distance_cm(distance_cm: float) -> float:
-    d = _as_float_array(distance_cm, "distance_cm", "a single number")
-    if d.ndim != 0:
-        raise ValueError(f"distance_cm must be a scalar (cm), got shape {d.shape}")
-    d_cm = float(d)
-    if not (np.isfinite(d_cm) and d_cm > 0):
+    shape, d_cm = _as_floats(distance_cm, "distance_cm", "a single number")
+    if shape != ():
+        raise ValueError(f"distance_cm must be a scalar (cm), got shape {shape}")
+    if not (math.isfinite(d_cm) and d_cm > 0):
         raise ValueError(f"distance_cm must be finite and > 0 (cm), got {d_cm}")
     if d_cm > MAX_PLAUSIBLE_DISTANCE_CM:
         warnings.warn(
@@ -210,69 +301,95 @@ def _as_distance_cm(distance_cm: float) -> float:
     return d_cm
 
 
+def _design(
+    wl: tuple[float, ...],
+    dpf: tuple[float, ...],
+    d_cm: float,
+    fwhm_nm: FloatOrSequence | None,
+) -> Matrix:
+    """A from validated inputs: row i = ε_nat(λi) · DPF_i · d, in µM^-1."""
+    eps_nat_per_um = extinction_natural_per_um(wl, fwhm_nm=fwhm_nm)  # cm^-1 µM^-1, ln
+    rows = []
+    for (eps_hbo2, eps_hhb), dpf_i in zip(eps_nat_per_um, dpf):
+        pathlength_cm = dpf_i * d_cm  # mean photon path at this wavelength, cm
+        rows.append((eps_hbo2 * pathlength_cm, eps_hhb * pathlength_cm))
+    return tuple(rows)
+
+
 def mbll_design_matrix(
-    wavelengths_nm: ArrayLike = DEFAULT_WAVELENGTHS_NM,
+    wavelengths_nm: Iterable[float] = DEFAULT_WAVELENGTHS_NM,
     *,
-    dpf: FloatOrArray = DEFAULT_DPF,
+    dpf: FloatOrSequence = DEFAULT_DPF,
     distance_cm: float = DEFAULT_DISTANCE_CM,
-    fwhm_nm: FloatOrArray | None = None,
-) -> np.ndarray:
-    """Design matrix of the modified Beer–Lambert law, ΔOD = A @ [ΔHbO2, ΔHHb].
+    fwhm_nm: FloatOrSequence | None = None,
+) -> Matrix:
+    """Design matrix of the modified Beer–Lambert law, ΔOD = A · [ΔHbO2, ΔHHb].
 
     Row i is ``A[i] = ε_nat(λi) · DPF_i · d`` (seed eq. 4, columns reordered to HbO2, HHb).
 
     Parameters
     ----------
-    wavelengths_nm : array-like of float, shape (n_wavelengths,)
+    wavelengths_nm : sequence of float, length n_wavelengths
         Source wavelengths (LED band centres) in nm; at least 3, distinct, within 650–1000 nm.
-    dpf : float or array-like of float, shape (n_wavelengths,)
+    dpf : float or sequence of float, length n_wavelengths
         Differential pathlength factor (dimensionless), one for all wavelengths or one each.
     distance_cm : float
         Source–detector separation in cm.
-    fwhm_nm : float or array-like of float, optional
+    fwhm_nm : float or sequence of float, optional
         LED emission FWHM in nm; if given, ε is weighted over a Gaussian band
         (:func:`device.extinction.band_weighted_extinction`), otherwise nominal.
 
     Returns
     -------
-    design : ndarray, shape (n_wavelengths, 2)
-        ΔOD (natural log, dimensionless) per µM of [HbO2, HHb], i.e. in µM^-1.
+    design : tuple of (float, float), length n_wavelengths
+        One row per wavelength: ΔOD (natural log, dimensionless) per µM of (HbO2, HHb),
+        i.e. in µM^-1.
     """
     wl = _as_wavelength_vector(wavelengths_nm)
-    dpf_arr = _as_dpf(dpf, wl.size)
+    dpf_t = _as_dpf(dpf, len(wl))
     d_cm = _as_distance_cm(distance_cm)
-    eps_nat_per_um = extinction_natural_per_um(wl, fwhm_nm=fwhm_nm)  # cm^-1 µM^-1, ln
-    pathlength_cm = dpf_arr * d_cm  # mean photon path per wavelength, cm
-    return eps_nat_per_um * pathlength_cm[:, None]  # µM^-1
+    return _design(wl, dpf_t, d_cm, fwhm_nm)
+
+
+# --------------------------------------------------------------------------- solver
 
 
 class MbllResult(NamedTuple):
-    """Output of :meth:`MbllSolver.solve`; each field has the input's sample shape."""
+    """Output of :class:`MbllSolver`: floats for one sample, lists of floats for many."""
 
-    d_hbo2_um: np.ndarray
+    d_hbo2_um: FloatOrList
     """Change in oxyhaemoglobin concentration, µM."""
-    d_hhb_um: np.ndarray
+    d_hhb_um: FloatOrList
     """Change in deoxyhaemoglobin concentration, µM."""
-    residual_od: np.ndarray
+    residual_od: FloatOrList
     """Euclidean norm of the least-squares residual ΔOD − A·x over wavelengths (ln units)."""
 
 
 class MbllSolver:
     """Least-squares modified Beer–Lambert solver for three or more wavelengths.
 
-    Builds the design matrix once (:func:`mbll_design_matrix`), precomputes its
-    Moore–Penrose pseudo-inverse and the residual projector, then maps ΔOD to
-    concentration changes sample by sample or in batches, with identical results.
+    Builds the design matrix A once (:func:`mbll_design_matrix`), precomputes its
+    Moore–Penrose pseudo-inverse A⁺ and the residual projector I − A·A⁺, then maps ΔOD to
+    concentration changes sample by sample (:meth:`solve`) or in batches
+    (:meth:`solve_many`), with bit-identical results: a batch is solved one row at a time.
+
+    For A with full column rank, A⁺ = (AᵀA)⁻¹·Aᵀ, and the 2 × 2 Gram matrix
+    AᵀA = [[g11, g12], [g12, g22]] is inverted in closed form,
+    (AᵀA)⁻¹ = [[g22, −g12], [−g12, g11]] / det. Its determinant is summed from the 2 × 2
+    minors of A (Cauchy–Binet: det(AᵀA) = Σ_{i<j} (A_i1·A_j2 − A_j1·A_i2)²) instead of as
+    g11·g22 − g12², which loses digits to cancellation when the two ε columns are nearly
+    parallel. The singular values of A are the square roots of the eigenvalues of AᵀA:
+    λ_max = (g11 + g22)/2 + √(((g11 − g22)/2)² + g12²) and λ_min = det/λ_max.
 
     Parameters
     ----------
-    wavelengths_nm : array-like of float, shape (n_wavelengths,)
+    wavelengths_nm : sequence of float, length n_wavelengths
         Source wavelengths in nm (default 750, 810, 870 nm).
-    dpf : float or array-like of float, shape (n_wavelengths,)
+    dpf : float or sequence of float, length n_wavelengths
         Differential pathlength factor (default 4.0).
     distance_cm : float
         Source–detector separation in cm (default 3.0).
-    fwhm_nm : float or array-like of float, optional
+    fwhm_nm : float or sequence of float, optional
         LED emission FWHM in nm for band-weighted ε; None uses nominal ε.
 
     Raises
@@ -284,37 +401,67 @@ class MbllSolver:
 
     def __init__(
         self,
-        wavelengths_nm: ArrayLike = DEFAULT_WAVELENGTHS_NM,
+        wavelengths_nm: Iterable[float] = DEFAULT_WAVELENGTHS_NM,
         *,
-        dpf: FloatOrArray = DEFAULT_DPF,
+        dpf: FloatOrSequence = DEFAULT_DPF,
         distance_cm: float = DEFAULT_DISTANCE_CM,
-        fwhm_nm: FloatOrArray | None = None,
+        fwhm_nm: FloatOrSequence | None = None,
     ) -> None:
-        design = mbll_design_matrix(
-            wavelengths_nm, dpf=dpf, distance_cm=distance_cm, fwhm_nm=fwhm_nm
-        )
-        if np.linalg.matrix_rank(design) < 2:
+        wl = _as_wavelength_vector(wavelengths_nm)
+        dpf_t = _as_dpf(dpf, len(wl))
+        d_cm = _as_distance_cm(distance_cm)
+        design = _design(wl, dpf_t, d_cm, fwhm_nm)
+        n_wl = len(design)
+
+        # Gram matrix AᵀA, µM^-2.
+        g11 = g12 = g22 = 0.0
+        for a1, a2 in design:
+            g11 += a1 * a1
+            g12 += a1 * a2
+            g22 += a2 * a2
+        det = 0.0  # det(AᵀA) by Cauchy–Binet, µM^-4
+        for i in range(n_wl):
+            for j in range(i + 1, n_wl):
+                minor = design[i][0] * design[j][1] - design[j][0] * design[i][1]
+                det += minor * minor
+        lambda_max = 0.5 * (g11 + g22) + math.hypot(0.5 * (g11 - g22), g12)
+        # Rank < 2 exactly when numpy.linalg.matrix_rank says so: the smaller singular value
+        # σ_min = √(det/λ_max) is at most σ_max·max(n_wl, 2)·eps, σ_max = √λ_max.
+        if not det > (lambda_max * max(n_wl, 2) * FLOAT_EPS) ** 2:
             raise ValueError(
                 "wavelengths_nm cannot separate HbO2 from HHb (design matrix rank < 2), "
-                f"got {list(wavelengths_nm)} nm"
+                f"got {list(wl)} nm"
             )
-        n_wl = design.shape[0]
-        self._wavelengths_nm = _frozen(np.array(wavelengths_nm, dtype=float))
-        self._dpf = _frozen(np.broadcast_to(np.array(dpf, dtype=float), (n_wl,)).copy())
-        self._distance_cm = float(distance_cm)
-        self._design = _frozen(design)
-        self._pinv = _frozen(np.linalg.pinv(design))  # (2, n_wl), µM per unit ΔOD
+        # A⁺ = (AᵀA)⁻¹·Aᵀ, shape 2 × n_wl, µM per unit ΔOD.
+        pinv = (
+            tuple((g22 * a1 - g12 * a2) / det for a1, a2 in design),
+            tuple((g11 * a2 - g12 * a1) / det for a1, a2 in design),
+        )
         # I − A·A⁺ projects ΔOD onto what no [ΔHbO2, ΔHHb] can produce.
-        self._residual_projector = _frozen(np.eye(n_wl) - design @ self._pinv)
+        projector = tuple(
+            tuple(
+                (1.0 if i == j else 0.0) - (design[i][0] * pinv[0][j] + design[i][1] * pinv[1][j])
+                for j in range(n_wl)
+            )
+            for i in range(n_wl)
+        )
+        self._wavelengths_nm = wl
+        self._dpf = dpf_t
+        self._distance_cm = d_cm
+        self._design = design
+        self._pinv = pinv
+        self._residual_projector = projector
+        # 2-norm condition number σ_max/σ_min = λ_max/√det.
+        self._condition_number = lambda_max / math.sqrt(det)
 
     @property
-    def wavelengths_nm(self) -> np.ndarray:
-        """Source wavelengths in nm, shape (n_wavelengths,), read-only."""
+    def wavelengths_nm(self) -> tuple[float, ...]:
+        """Source wavelengths in nm, one per row of A."""
         return self._wavelengths_nm
 
     @property
-    def dpf(self) -> np.ndarray:
-        """Differential pathlength factor per wavelength, shape (n_wavelengths,), read-only."""
+    def dpf(self) -> tuple[float, ...]:
+        """Differential pathlength factor per wavelength."""
         return self._dpf
 
     @property
@@ -323,120 +470,172 @@ class MbllSolver:
         return self._distance_cm
 
     @property
-    def design_matrix(self) -> np.ndarray:
-        """A, shape (n_wavelengths, 2), in µM^-1 (columns HbO2, HHb), read-only."""
+    def design_matrix(self) -> Matrix:
+        """A: n_wavelengths rows of (HbO2, HHb), in µM^-1."""
         return self._design
 
     @property
-    def pseudo_inverse(self) -> np.ndarray:
-        """A⁺, shape (2, n_wavelengths), in µM per unit ΔOD, read-only."""
+    def pseudo_inverse(self) -> Matrix:
+        """A⁺: 2 rows (HbO2, HHb) of n_wavelengths, in µM per unit ΔOD."""
         return self._pinv
+
+    @property
+    def residual_projector(self) -> Matrix:
+        """I − A·A⁺: n_wavelengths × n_wavelengths, dimensionless (ΔOD → residual ΔOD)."""
+        return self._residual_projector
 
     @property
     def condition_number(self) -> float:
         """2-norm condition number of A: how much ΔOD noise is amplified into concentrations."""
-        return float(np.linalg.cond(self._design))
+        return self._condition_number
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(wavelengths_nm={self._wavelengths_nm.tolist()}, "
-            f"dpf={self._dpf.tolist()}, distance_cm={self._distance_cm:g})"
+            f"{type(self).__name__}(wavelengths_nm={list(self._wavelengths_nm)}, "
+            f"dpf={list(self._dpf)}, distance_cm={self._distance_cm:g})"
         )
 
-    def solve(self, d_od: ArrayLike) -> MbllResult:
+    def _solve_row(self, x: tuple[float, ...]) -> tuple[float, float, float]:
+        # Sums run over the wavelengths left to right, as numpy's sum over a short axis did.
+        p_hbo2, p_hhb = self._pinv
+        d_hbo2 = d_hhb = 0.0
+        for x_j, p1_j, p2_j in zip(x, p_hbo2, p_hhb):
+            d_hbo2 += x_j * p1_j
+            d_hhb += x_j * p2_j
+        sq = 0.0
+        for row in self._residual_projector:
+            r = 0.0
+            for x_j, p_j in zip(x, row):
+                r += x_j * p_j
+            sq += r * r
+        return d_hbo2, d_hhb, math.sqrt(sq)
+
+    def _shape_error(self, shape: tuple[int, ...]) -> ValueError:
+        n_wl = len(self._design)
+        return ValueError(
+            f"d_od must have shape ({n_wl},) or (n_samples, {n_wl}), one value per "
+            f"wavelength {list(self._wavelengths_nm)} nm, got shape {shape}"
+        )
+
+    def solve(self, d_od: Iterable) -> MbllResult:
         """Concentration changes from optical-density changes.
 
         Parameters
         ----------
-        d_od : array-like of float, shape (n_wavelengths,) or (n_samples, n_wavelengths)
+        d_od : sequence of float, length n_wavelengths (or a sequence of such rows)
             ΔOD per wavelength (natural log, as from :func:`delta_od`), in the order of
-            ``wavelengths_nm``.
+            ``wavelengths_nm``. Rows are passed on to :meth:`solve_many`.
 
         Returns
         -------
         result : MbllResult
             ``d_hbo2_um``, ``d_hhb_um`` (µM) and ``residual_od`` (norm of the residual, ln
-            units), each a 0-d array for a 1-D input and shape (n_samples,) for a 2-D input.
-            A sample with a NaN in its ΔOD gives NaN in all three.
+            units): floats for one sample, lists of floats (one per row) for rows. A sample
+            with a NaN in its ΔOD gives NaN in all three.
         """
-        n_wl = self._design.shape[0]
-        x = _as_float_array(d_od, "d_od", "an array")
-        if x.ndim not in (1, 2) or x.shape[-1] != n_wl:
-            raise ValueError(
-                f"d_od must have shape ({n_wl},) or (n_samples, {n_wl}), one value per "
-                f"wavelength {self._wavelengths_nm.tolist()} nm, got shape {x.shape}"
-            )
-        rows = x.reshape(-1, n_wl)
-        # Row-by-row products summed explicitly (not BLAS matmul), so one sample gives bit-for-bit
-        # the same numbers whether it arrives alone or inside a batch.
-        conc_um = np.sum(rows[:, None, :] * self._pinv[None, :, :], axis=2)  # (n, 2)
-        resid = np.sum(rows[:, None, :] * self._residual_projector[None, :, :], axis=2)
-        resid_norm = np.sqrt(np.sum(resid * resid, axis=1))
-        sample_shape = x.shape[:-1]
-        return MbllResult(
-            d_hbo2_um=conc_um[:, 0].reshape(sample_shape),
-            d_hhb_um=conc_um[:, 1].reshape(sample_shape),
-            residual_od=resid_norm.reshape(sample_shape),
-        )
+        shape, x = _as_floats(d_od, "d_od", "a sequence")
+        if len(shape) == 2 and shape[1] == len(self._design):
+            return self._solve_rows(x)
+        if shape != (len(self._design),):
+            raise self._shape_error(shape)
+        return MbllResult(*self._solve_row(x))
+
+    def solve_many(self, rows: Iterable) -> MbllResult:
+        """:meth:`solve` for n_samples rows of ΔOD, each solved exactly as :meth:`solve` would.
+
+        Parameters
+        ----------
+        rows : sequence of rows, each a sequence of n_wavelengths floats (may be empty)
+
+        Returns
+        -------
+        result : MbllResult
+            Three lists of floats, one item per row.
+        """
+        shape, x = _as_floats(rows, "d_od", "a sequence")
+        if shape == (0,):
+            return MbllResult([], [], [])
+        if len(shape) != 2 or shape[1] != len(self._design):
+            raise self._shape_error(shape)
+        return self._solve_rows(x)
+
+    def _solve_rows(self, rows: Sequence[tuple[float, ...]]) -> MbllResult:
+        hbo2, hhb, resid = [], [], []
+        for row in rows:
+            a, b, c = self._solve_row(row)
+            hbo2.append(a)
+            hhb.append(b)
+            resid.append(c)
+        return MbllResult(hbo2, hhb, resid)
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
+# --------------------------------------------------------------------------- derived signals
 
 
-def _pair(d_hbo2_um: ArrayLike, d_hhb_um: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    hbo2 = _as_float_array(d_hbo2_um, "d_hbo2_um", "a number or an array")
-    hhb = _as_float_array(d_hhb_um, "d_hhb_um", "a number or an array")
-    if hbo2.shape != hhb.shape:
+def _pair(
+    d_hbo2_um: FloatOrSequence, d_hhb_um: FloatOrSequence
+) -> tuple[bool, tuple[float, ...], tuple[float, ...]]:
+    """(one_sample, hbo2 values, hhb values); one sample = both plain numbers."""
+    shape_a, hbo2 = _as_floats(d_hbo2_um, "d_hbo2_um", "a number or a 1-D sequence")
+    shape_b, hhb = _as_floats(d_hhb_um, "d_hhb_um", "a number or a 1-D sequence")
+    if shape_a != shape_b:
         raise ValueError(
-            f"d_hbo2_um and d_hhb_um must have the same shape, got {hbo2.shape} and {hhb.shape}"
+            f"d_hbo2_um and d_hhb_um must have the same shape, got {shape_a} and {shape_b}"
         )
-    return hbo2, hhb
+    if len(shape_a) > 1:
+        raise ValueError(
+            "d_hbo2_um and d_hhb_um must be numbers or 1-D sequences (one value per sample), "
+            f"got shape {shape_a}"
+        )
+    if shape_a == ():
+        return True, (hbo2,), (hhb,)
+    return False, hbo2, hhb
 
 
-def delta_thb_um(d_hbo2_um: ArrayLike, d_hhb_um: ArrayLike) -> np.ndarray:
+def delta_thb_um(d_hbo2_um: FloatOrSequence, d_hhb_um: FloatOrSequence) -> FloatOrList:
     """Change in total haemoglobin, ΔtHb = ΔHbO2 + ΔHHb, in µM (a blood-volume index).
 
     Parameters
     ----------
-    d_hbo2_um, d_hhb_um : array-like of float, same shape
+    d_hbo2_um, d_hhb_um : float, or sequences of float of the same length
         Changes in oxy- and deoxyhaemoglobin, µM.
 
     Returns
     -------
-    d_thb_um : ndarray, same shape
+    d_thb_um : float for numbers, list of float for sequences
         µM.
     """
-    hbo2, hhb = _pair(d_hbo2_um, d_hhb_um)
-    return hbo2 + hhb
+    one, hbo2, hhb = _pair(d_hbo2_um, d_hhb_um)
+    out = [a + b for a, b in zip(hbo2, hhb)]
+    return out[0] if one else out
 
 
-def oxygenation_index_um(d_hbo2_um: ArrayLike, d_hhb_um: ArrayLike) -> np.ndarray:
+def oxygenation_index_um(d_hbo2_um: FloatOrSequence, d_hhb_um: FloatOrSequence) -> FloatOrList:
     """Oxygenation index, OI = ΔHbO2 − ΔHHb, in µM (falls as the muscle deoxygenates).
 
     Parameters
     ----------
-    d_hbo2_um, d_hhb_um : array-like of float, same shape
+    d_hbo2_um, d_hhb_um : float, or sequences of float of the same length
         Changes in oxy- and deoxyhaemoglobin, µM.
 
     Returns
     -------
-    oi_um : ndarray, same shape
+    oi_um : float for numbers, list of float for sequences
         µM.
     """
-    hbo2, hhb = _pair(d_hbo2_um, d_hhb_um)
-    return hbo2 - hhb
+    one, hbo2, hhb = _pair(d_hbo2_um, d_hhb_um)
+    out = [a - b for a, b in zip(hbo2, hhb)]
+    return out[0] if one else out
 
 
 def smo2_percent(
-    d_hbo2_um: ArrayLike,
-    d_hhb_um: ArrayLike,
+    d_hbo2_um: FloatOrSequence,
+    d_hhb_um: FloatOrSequence,
     *,
     hbo2_rest_um: float = DEFAULT_HBO2_REST_UM,
     hhb_rest_um: float = DEFAULT_HHB_REST_UM,
     impossible: str = "nan",
-) -> np.ndarray:
+) -> FloatOrList:
     """ESTIMATED muscle oxygen saturation from changes and an ASSUMED resting baseline.
 
     ``SmO2 = 100 · (HbO2_0 + ΔHbO2) / (HbO2_0 + ΔHbO2 + HHb_0 + ΔHHb)``
@@ -448,7 +647,7 @@ def smo2_percent(
 
     Parameters
     ----------
-    d_hbo2_um, d_hhb_um : array-like of float, same shape
+    d_hbo2_um, d_hhb_um : float, or sequences of float of the same length
         Changes in oxy- and deoxyhaemoglobin since the resting baseline, µM.
     hbo2_rest_um : float
         Assumed resting oxyhaemoglobin concentration, µM (default 60 µM, see
@@ -464,7 +663,7 @@ def smo2_percent(
 
     Returns
     -------
-    smo2 : ndarray, same shape
+    smo2 : float for numbers, list of float for sequences
         Estimated saturation in percent. NaN where the implied absolute HbO2 or HHb would be
         negative or the total non-positive (the assumed baseline cannot be right there).
 
@@ -473,37 +672,56 @@ def smo2_percent(
     RuntimeWarning
         If any sample is set to NaN for that reason.
     """
-    hbo2, hhb = _pair(d_hbo2_um, d_hhb_um)
-    rest = _as_float_array([hbo2_rest_um, hhb_rest_um], "resting concentrations", "numbers")
-    if rest.shape != (2,):
+    one, hbo2, hhb = _pair(d_hbo2_um, d_hhb_um)
+    shape, rest = _as_floats([hbo2_rest_um, hhb_rest_um], "resting concentrations", "numbers")
+    if shape != (2,):
         raise ValueError(
             "hbo2_rest_um and hhb_rest_um must each be a single number (µM), "
             f"got {hbo2_rest_um!r} and {hhb_rest_um!r}"
         )
-    if not (np.all(np.isfinite(rest)) and np.all(rest >= 0) and rest.sum() > 0):
+    hbo2_rest, hhb_rest = rest
+    if not (
+        math.isfinite(hbo2_rest)
+        and math.isfinite(hhb_rest)
+        and hbo2_rest >= 0
+        and hhb_rest >= 0
+        and hbo2_rest + hhb_rest > 0
+    ):
         raise ValueError(
             "hbo2_rest_um and hhb_rest_um must be finite, >= 0 µM and not both 0, "
             f"got {hbo2_rest_um} and {hhb_rest_um}"
         )
     if impossible not in ("nan", "clip"):
         raise ValueError(f'impossible must be "nan" or "clip", got {impossible!r}')
-    hbo2_abs_um = rest[0] + hbo2
-    hhb_abs_um = rest[1] + hhb
+    out = []
     if impossible == "clip":
-        hbo2_abs_um = np.maximum(hbo2_abs_um, 0.0)
-        hhb_abs_um = np.maximum(hhb_abs_um, 0.0)
+        for d_hbo2, d_hhb in zip(hbo2, hhb):
+            hbo2_abs_um = hbo2_rest + d_hbo2
+            hhb_abs_um = hhb_rest + d_hhb
+            hbo2_abs_um = 0.0 if hbo2_abs_um < 0.0 else hbo2_abs_um  # NaN stays NaN
+            hhb_abs_um = 0.0 if hhb_abs_um < 0.0 else hhb_abs_um
+            thb_abs_um = hbo2_abs_um + hhb_abs_um
+            # NaN only if both are 0 (or a change is NaN).
+            out.append(
+                PERCENT_PER_FRACTION * hbo2_abs_um / thb_abs_um if thb_abs_um != 0 else math.nan
+            )
+        return out[0] if one else out
+    n_impossible = 0
+    for d_hbo2, d_hhb in zip(hbo2, hhb):
+        hbo2_abs_um = hbo2_rest + d_hbo2
+        hhb_abs_um = hhb_rest + d_hhb
         thb_abs_um = hbo2_abs_um + hhb_abs_um
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return PERCENT_PER_FRACTION * hbo2_abs_um / thb_abs_um  # NaN only if both are 0
-    thb_abs_um = hbo2_abs_um + hhb_abs_um
-    impossible = (hbo2_abs_um < 0) | (hhb_abs_um < 0) | (thb_abs_um <= 0)
-    if np.any(impossible):
+        if hbo2_abs_um < 0 or hhb_abs_um < 0 or thb_abs_um <= 0:
+            n_impossible += 1
+            out.append(math.nan)
+        else:
+            out.append(PERCENT_PER_FRACTION * hbo2_abs_um / thb_abs_um)
+    if n_impossible:
         warnings.warn(
-            f"{int(np.count_nonzero(impossible))} sample(s) imply negative absolute haemoglobin "
-            f"with the assumed resting HbO2={rest[0]:g} µM, HHb={rest[1]:g} µM; "
+            f"{n_impossible} sample(s) imply negative absolute haemoglobin "
+            f"with the assumed resting HbO2={hbo2_rest:g} µM, HHb={hhb_rest:g} µM; "
             "their SmO2 estimate is set to NaN",
             RuntimeWarning,
             stacklevel=2,
         )
-    safe_thb_um = np.where(impossible, np.nan, thb_abs_um)
-    return PERCENT_PER_FRACTION * np.where(impossible, np.nan, hbo2_abs_um) / safe_thb_um
+    return out[0] if one else out

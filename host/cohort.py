@@ -95,11 +95,12 @@ def record_session(
     mux.start()
     frames = list(mux.run(truth.duration_s))
     config = ChainConfig(baseline_s=truth.phases[0].duration_s)
-    res = process_recording(frames, config)
+    res = process_recording(frames, config)  # lists, one item per 10 Hz sample
+    t_s = np.asarray(res.t_s, dtype=float)
 
     borg_t = np.asarray(truth.borg.t_s, dtype=float)
     borg = np.asarray(truth.borg.rating, dtype=np.int64)
-    level = np.asarray(mapping.level(truth.borg.rating_at(res.t_s)), dtype=np.int64)
+    level = np.asarray(mapping.level(truth.borg.rating_at(t_s)), dtype=np.int64)
     phases = [
         (p.kind, float(t0), float(p.duration_s)) for p, t0 in zip(truth.phases, truth.phase_start_s)
     ]
@@ -110,13 +111,13 @@ def record_session(
         side=spec.side,
         provenance="simulated",
         wavelengths_nm=tuple(float(w) for w in config.wavelengths_nm),
-        t_s=res.t_s,
-        intensity_v=res.intensity_v,
-        dark_v=res.dark_v,
-        d_od=res.d_od,
-        d_hbo2_um=res.d_hbo2_um,
-        d_hhb_um=res.d_hhb_um,
-        flags=res.flags,
+        t_s=t_s,
+        intensity_v=np.asarray(res.intensity_v, dtype=float),
+        dark_v=np.asarray(res.dark_v, dtype=float),
+        d_od=np.asarray(res.d_od, dtype=float),
+        d_hbo2_um=np.asarray(res.d_hbo2_um, dtype=float),
+        d_hhb_um=np.asarray(res.d_hhb_um, dtype=float),
+        flags=np.asarray(res.flags, dtype=np.int64),
         borg_t_s=borg_t,
         borg=borg,
         level=level,

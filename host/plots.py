@@ -16,7 +16,7 @@ _PHASE_COLOURS = {"baseline": "#e8f0fe", "hold": "#fde7e7", "rest": "#e6f4ea"}
 def plot_session(record: SessionRecord, path: Path) -> Path:
     """Raw light, haemoglobin, SmO2 and labels of one session, as a PNG."""
     t = record.t_s
-    smo2 = smo2_percent(np.nan_to_num(record.d_hbo2_um), np.nan_to_num(record.d_hhb_um))
+    smo2 = np.asarray(smo2_percent(np.nan_to_num(record.d_hbo2_um), np.nan_to_num(record.d_hhb_um)))
     fig = Figure(figsize=(10, 9), constrained_layout=True)
     axes = fig.subplots(4, 1, sharex=True)
     title = f"{record.subject_id} {record.protocol} {record.side}"

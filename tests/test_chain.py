@@ -8,7 +8,10 @@ DPF and distance each applied once.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +22,7 @@ from device.ads1114 import ADS1114
 from device.i2c import RetryingBus
 from device.leds import LedBank
 from hwsim.board import build_board
-from hwsim.optics import REST_HBO2_UM, REST_HHB_UM, Tissue
+from hwsim.optics import REST_HBO2_UM, REST_HHB_UM, Tissue, load_extinction_table
 
 D_HBO2_UM = -10.0  # the issue's injected change: HbO2 falls 10 µM ...
 D_HHB_UM = 8.0  # ... while HHb rises 8 µM
@@ -36,6 +39,13 @@ def injected_tissue(t0: float = 25.0, t1: float = 35.0) -> Tissue:
     )
 
 
+def as_arrays(res: ch.ChainResult) -> SimpleNamespace:
+    """A ChainResult (lists, as the device makes it) with every field as a numpy array."""
+    return SimpleNamespace(
+        **{f.name: np.asarray(getattr(res, f.name)) for f in dataclasses.fields(res)}
+    )
+
+
 def record(seconds: float, *, retries: int = 2, **board_kwargs):
     board = build_board(with_oled=False, **board_kwargs)
     adc = ADS1114(
@@ -48,7 +58,7 @@ def record(seconds: float, *, retries: int = 2, **board_kwargs):
 
 def test_injected_change_recovered_within_3_percent_without_noise():
     _, _, frames = record(45.0, tissue=injected_tissue(), noise_v_rms=0.0)
-    res = ch.process_recording(frames)
+    res = as_arrays(ch.process_recording(frames))
     after = res.t_s > 36.0
     # ln ↔ log10 would scale both by 2.303, swapped ε columns would mix them up, DPF or
     # distance applied twice would divide them by 4 or 3: each fails these bounds.
@@ -79,7 +89,7 @@ def test_injected_change_with_realistic_noise_within_0_25_um():
         led_drift=lambda t: 1.0 - 0.002 * t / 45.0,
         seed=3,
     )
-    res = ch.process_recording(frames)
+    res = as_arrays(ch.process_recording(frames))
     after = res.t_s > 36.0
     assert np.abs(res.d_hbo2_um[after] - D_HBO2_UM).max() < 0.25
     assert np.abs(res.d_hhb_um[after] - D_HHB_UM).max() < 0.25
@@ -89,7 +99,7 @@ def test_injected_change_with_realistic_noise_within_0_25_um():
 
 def test_a_step_in_ambient_light_leaves_haemoglobin_unmoved():
     _, _, frames = record(40.0, ambient_v=lambda t: 0.0 if t < 30.0 else 0.2)
-    res = ch.process_recording(frames)
+    res = as_arrays(ch.process_recording(frames))
     assert res.dark_v[-1] == pytest.approx(0.2075, abs=1e-3)  # the step is really there
     assert np.abs(res.d_hbo2_um).max() < 0.02
     assert np.abs(res.d_hhb_um).max() < 0.02
@@ -128,6 +138,11 @@ def test_stream_and_batch_agree_on_the_same_recording():
         )
     np.testing.assert_array_equal(live.flags, batch.flags)
     np.testing.assert_array_equal(live.n_frames, batch.n_frames)
+    # One implementation: the batch runs the stream's code, so they agree bit for bit.
+    for f in dataclasses.fields(batch):
+        a, b = np.asarray(getattr(live, f.name)), np.asarray(getattr(batch, f.name))
+        assert np.array_equal(a, b, equal_nan=True), f.name
+    assert live.baseline_v == batch.baseline_v
 
 
 def test_stream_holds_only_the_baseline_period():
@@ -148,7 +163,7 @@ def test_a_gap_in_the_data_is_flagged_not_closed_up():
     list(mux.run(0.5))
     board.bus.set_responding(0x48, True)
     frames += list(mux.run(1.5))
-    res = ch.process_recording(frames, ch.ChainConfig(baseline_s=1.0))
+    res = as_arrays(ch.process_recording(frames, ch.ChainConfig(baseline_s=1.0)))
     no_data = (res.flags & ch.FLAG_NO_DATA).astype(bool)
     assert 4 <= no_data.sum() <= 5
     assert np.all(np.isnan(res.d_hbo2_um[no_data]))
@@ -168,7 +183,7 @@ def test_a_gap_in_the_data_is_flagged_not_closed_up():
 )
 def test_quality_flags(board_kwargs, flag):
     _, _, frames = record(5.0, **board_kwargs)
-    res = ch.process_recording(frames, ch.ChainConfig(baseline_s=2.0))
+    res = as_arrays(ch.process_recording(frames, ch.ChainConfig(baseline_s=2.0)))
     before, after = res.t_s < 2.9, res.t_s > 3.2
     assert not (res.flags[before] & flag).any()
     assert (res.flags[after] & flag).all(), (flag, res.flags[after])
@@ -195,3 +210,229 @@ def test_config_errors_name_the_setting():
         ch.ChainConfig(baseline_s=0)
     with pytest.raises(ValueError, match="smoothing_samples must be an integer >= 1"):
         ch.ChainConfig(smoothing_samples=0)
+
+
+def test_results_are_plain_python_as_the_codec_expects():
+    _, _, frames = record(4.0)
+    stream = ch.MeasurementChain(ch.ChainConfig(baseline_s=1.0))
+    samples = [s for f in frames for s in stream.push(f)] + stream.flush()
+    assert isinstance(stream.baseline_v, tuple)
+    for s in samples:
+        assert isinstance(s, ch.ChainSample)
+        assert type(s.n_frames) is int and type(s.flags) is int
+        assert isinstance(s.intensity_v, tuple) and isinstance(s.d_od, tuple)
+        floats = (s.t_s, s.dark_v, *s.intensity_v, *s.d_od, *s[5:11])
+        assert all(type(v) is float for v in floats)
+    res = ch.process_recording(frames, ch.ChainConfig(baseline_s=1.0))
+    assert all(isinstance(getattr(res, f.name), list) for f in dataclasses.fields(res)[:-1])
+    assert isinstance(res.baseline_v, tuple) and len(res) == len(samples)
+    assert ch.samples_to_result([], ()).t_s == [] and len(ch.samples_to_result([], ())) == 0
+
+
+def test_frames_must_not_go_backwards_or_lose_phases():
+    _, _, frames = record(1.0)
+    with pytest.raises(ValueError, match="frame timestamps must not go backwards"):
+        ch.process_recording([frames[10], frames[0]])
+    with pytest.raises(ValueError, match="needs at least one frame"):
+        ch.process_recording([])
+    short = dataclasses.replace(frames[0], volts=frames[0].volts[:3])
+    with pytest.raises(ValueError, match=r"4 phases \(dark \+ 3 wavelengths\), got 3 volts"):
+        ch.MeasurementChain().push(short)
+
+
+# -- against the numpy chain it replaced ------------------------------------------------------
+#
+# The chain below is the numpy implementation the device ran before issue 13 (git: device/chain.py
+# and device/mbll.py), condensed to the paths the chain uses and kept as the reference: the
+# pure-Python chain must give the same numbers to 1e-9. Its ε comes from the simulator's own
+# reader of the table and numpy.interp, its pseudo-inverse from numpy.linalg.pinv (SVD).
+
+
+def numpy_solver(config: ch.ChainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(A⁺, I − A·A⁺) from the table, numpy only (nominal ε; no band weighting)."""
+    assert config.led_fwhm_nm is None
+    table = load_extinction_table()
+    table_nm = np.array(sorted(table))
+    eps = np.array([table[w] for w in table_nm])
+    wl = np.asarray(config.wavelengths_nm, dtype=float)
+    eps_nat = np.column_stack([np.interp(wl, table_nm, eps[:, k]) for k in range(2)])
+    eps_nat = eps_nat * math.log(10.0) / 1e6  # cm^-1 µM^-1, natural log
+    dpf = np.broadcast_to(np.asarray(config.dpf, dtype=float), wl.shape)
+    design = eps_nat * (dpf * config.distance_cm)[:, None]
+    pinv = np.linalg.pinv(design)
+    return pinv, np.eye(len(wl)) - design @ pinv
+
+
+def numpy_chain(frames, config: ch.ChainConfig) -> dict[str, np.ndarray]:
+    """The old batch chain: decimate, smooth, baseline, ΔOD, MBLL, SmO2, flags."""
+    t = np.array([f.t_s for f in frames], dtype=float)
+    volts = np.array([f.volts for f in frames], dtype=float)
+    peak_v = np.array([f.peak_v for f in frames], dtype=float)
+    rate = config.output_rate_hz
+    # decimate
+    block = np.floor(t * rate).astype(np.int64)
+    first, last = int(block[0]), int(block[-1])
+    n, idx = last - first + 1, block - first
+    light_frames = volts[:, 1:] - volts[:, :1]
+    n_frames = np.bincount(idx, minlength=n)
+    sums = np.zeros((n, volts.shape[1]))
+    peaks = np.full((n, volts.shape[1] - 1), -np.inf)
+    for i in range(len(idx)):
+        row = sums[idx[i]]
+        row[0] += volts[i, 0]
+        row[1:] += light_frames[i]
+        np.maximum(peaks[idx[i]], peak_v[i, 1:], out=peaks[idx[i]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / n_frames[:, None]
+    peaks[n_frames == 0] = np.nan
+    t_s = (np.arange(first, last + 1) + 0.5) / rate
+    dark, light = means[:, 0], means[:, 1:]
+    # smooth
+    k = config.smoothing_samples
+    if k > 1:
+        light = np.array(
+            [light[max(0, i - k + 1) : i + 1].sum(axis=0) / min(i + 1, k) for i in range(n)]
+        )
+    # baseline
+    rest = light[t_s < t_s[0] + config.baseline_s]
+    base = rest[np.all(np.isfinite(rest), axis=1)].mean(axis=0)
+    # ΔOD, MBLL
+    with np.errstate(invalid="ignore", divide="ignore"):
+        good = np.isfinite(light) & (light > 0)
+        d_od = -np.log(np.where(good, light, np.nan) / base)
+    pinv, projector = numpy_solver(config)
+    conc = np.sum(d_od[:, None, :] * pinv[None, :, :], axis=2)
+    resid = np.sum(d_od[:, None, :] * projector[None, :, :], axis=2)
+    residual_od = np.sqrt(np.sum(resid * resid, axis=1))
+    d_hbo2, d_hhb = conc[:, 0], conc[:, 1]
+    # SmO2 estimate, impossible → NaN
+    hbo2_abs = config.hbo2_rest_um + d_hbo2
+    hhb_abs = config.hhb_rest_um + d_hhb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        thb_abs = hbo2_abs + hhb_abs
+        bad = (hbo2_abs < 0) | (hhb_abs < 0) | (thb_abs <= 0)
+        smo2 = 100.0 * np.where(bad, np.nan, hbo2_abs) / np.where(bad, np.nan, thb_abs)
+        # flags
+        peak = np.where(np.isnan(peaks), -np.inf, peaks).max(axis=1)
+        flags = np.where(peak >= config.saturation_v, ch.FLAG_SATURATED, 0)
+        flags |= np.where(dark > config.ambient_max_v, ch.FLAG_AMBIENT, 0)
+        flags |= np.where(np.any(light < config.light_min_v, axis=1), ch.FLAG_LOW_LIGHT, 0)
+        flags |= np.where(residual_od > config.residual_max_od, ch.FLAG_RESIDUAL, 0)
+    flags |= np.where(n_frames == 0, ch.FLAG_NO_DATA, 0)
+    return {
+        "t_s": t_s,
+        "n_frames": n_frames,
+        "dark_v": dark,
+        "intensity_v": light,
+        "d_od": d_od,
+        "d_hbo2_um": d_hbo2,
+        "d_hhb_um": d_hhb,
+        "d_thb_um": d_hbo2 + d_hhb,
+        "oi_um": d_hbo2 - d_hhb,
+        "smo2_pct": smo2,
+        "residual_od": residual_od,
+        "flags": flags,
+        "baseline_v": base,
+    }
+
+
+def assert_chain_equals_numpy(res: ch.ChainResult, ref: dict[str, np.ndarray]) -> None:
+    got = as_arrays(res)
+    for name, expected in ref.items():
+        actual = getattr(got, name)
+        assert actual.shape == expected.shape, name
+        if name in ("n_frames", "flags"):
+            np.testing.assert_array_equal(actual, expected, err_msg=name)
+        else:  # NaN where the reference has NaN, and nowhere else
+            np.testing.assert_allclose(actual, expected, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def session_with_everything(seconds: float = 40.0):
+    """Injected change, flicker, ADC noise, 2 % lost conversions, a sensor shift, a bus outage."""
+    board, mux, frames = record(
+        seconds / 2,
+        retries=0,
+        tissue=injected_tissue(8.0, 18.0),
+        ambient_v=lambda t: 0.05 + 0.02 * math.sin(2 * math.pi * 100.0 * t),
+        led_drift=lambda t: 1.0 if t < 25.0 or t > 28.0 else 0.75,
+        fault_rate=0.02,
+        seed=9,
+    )
+    board.bus.set_responding(0x48, False)
+    list(mux.run(0.6))  # a gap: blocks without frames
+    board.bus.set_responding(0x48, True)
+    frames += list(mux.run(seconds / 2))
+    return frames
+
+
+@pytest.fixture(scope="module")
+def everything_frames():
+    return session_with_everything()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ch.ChainConfig(baseline_s=5.0),
+        ch.ChainConfig(baseline_s=5.0, smoothing_samples=5),
+        ch.ChainConfig(baseline_s=3.0, dpf=(4.5, 4.0, 3.6), distance_cm=2.5, smoothing_samples=3),
+        ch.ChainConfig(wavelengths_nm=(750.0, 810.0, 870.0), hbo2_rest_um=5.0, hhb_rest_um=3.0),
+    ],
+    ids=["default", "smoothed", "per-wavelength-dpf", "impossible-smo2"],
+)
+def test_batch_and_stream_equal_the_old_numpy_chain(everything_frames, config):
+    frames = everything_frames
+    ref = numpy_chain(frames, config)
+    # The session really exercises every path: gaps, lost conversions, flags, NaN SmO2.
+    assert (ref["flags"] & ch.FLAG_NO_DATA).any() and (ref["flags"] & ch.FLAG_RESIDUAL).any()
+    assert np.isnan(ref["d_od"]).any() and np.isfinite(ref["d_hbo2_um"]).mean() > 0.9
+    if config.hbo2_rest_um == 5.0:
+        assert np.isnan(ref["smo2_pct"][np.isfinite(ref["d_hbo2_um"])]).any()
+    batch = ch.process_recording(frames, config)
+    assert_chain_equals_numpy(batch, ref)
+    stream = ch.MeasurementChain(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the live chain warns about nothing: flags say it
+        samples = [s for f in frames for s in stream.push(f)] + stream.flush()
+    assert_chain_equals_numpy(ch.samples_to_result(samples, stream.baseline_v), ref)
+
+
+def test_a_recording_shorter_than_the_baseline_equals_the_old_numpy_chain():
+    # The batch takes the whole recording as the rest period, as the numpy batch did; the
+    # live chain is still calibrating and has nothing to show.
+    _, _, frames = record(3.0, seed=2)
+    config = ch.ChainConfig()  # 20 s baseline
+    assert_chain_equals_numpy(ch.process_recording(frames, config), numpy_chain(frames, config))
+    stream = ch.MeasurementChain(config)
+    assert [s for f in frames for s in stream.push(f)] + stream.flush() == []
+    assert stream.calibrating
+
+
+def test_synthetic_frames_with_nan_phases_and_saturation_equal_the_old_numpy_chain():
+    # Hand-made frames at 43 Hz: a phase with no kept conversion (NaN volts and peak) in the
+    # same block as a saturated one, a saturated stretch, a bright dark phase, very low light.
+    from device.acquisition import Frame
+
+    rng = np.random.default_rng(4)
+    frames = []
+    for i in range(43 * 6):
+        t = i / 43
+        volts = [0.01, 1.2 + 0.01 * rng.normal(), 1.1 + 0.01 * rng.normal(), 0.9]
+        peak = [v + 0.02 for v in volts]
+        if i % 37 == 5:
+            volts[1] = peak[1] = math.nan  # same LED as the saturated peak below
+        if i % 37 == 6 or 150 <= i < 160:
+            peak[1] = 3.65  # above saturation_v
+        if 200 <= i < 210:
+            volts[0] = 0.5  # ambient light in the dark phase
+        if 220 <= i < 250:
+            volts[3] = volts[0] + 0.001  # almost no light at 870 nm
+        frames.append(Frame(t, tuple(volts), (3, 3, 3, 3), tuple(peak)))
+    for config in (
+        ch.ChainConfig(baseline_s=2.0),
+        ch.ChainConfig(baseline_s=2.0, smoothing_samples=4),
+    ):
+        ref = numpy_chain(frames, config)
+        for flag in (ch.FLAG_SATURATED, ch.FLAG_AMBIENT, ch.FLAG_LOW_LIGHT):
+            assert (ref["flags"] & flag).any(), flag
+        assert_chain_equals_numpy(ch.process_recording(frames, config), ref)
