@@ -128,7 +128,7 @@ class FatigueModel:
     def predict(self, sequence: np.ndarray, statistics: np.ndarray) -> np.ndarray:
         """Probabilities of the five levels for one raw window (100 × 8, 40)."""
         seq, st = _check_shapes(sequence, statistics)
-        seq_n, st_n = self.normaliser.apply(seq, st)
+        seq_n, st_n = self.normaliser.apply(seq[0], st[0])  # one window: rows, values
         probs = self.backend.predict(seq_n, st_n)
         if probs.shape != (len(self.classes),) or not np.all(np.isfinite(probs)):
             raise ModelError(f"{self.backend_name} backend returned {probs!r}")

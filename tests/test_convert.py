@@ -53,13 +53,14 @@ def test_device_loads_the_bundle_and_predicts_like_keras(converted, tiny_dataset
     import keras
 
     from host.train import load_windows
+    from host.windows import normalise
 
     models, meta, _ = converted
     model = load_model(models, backend="onnx")
     w = load_windows(tiny_dataset).windows
     seq, st = w.sequences[:5], w.stats[:5]
     reference = keras.saving.load_model(models / "fusion.keras").predict(
-        list(model.normaliser.apply(seq, st)), verbose=0
+        list(normalise(model.normaliser, seq, st)), verbose=0
     )
     got = np.stack([model.predict(a, b) for a, b in zip(seq, st)])
     np.testing.assert_allclose(got, reference, atol=1e-5)
