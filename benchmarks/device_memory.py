@@ -35,7 +35,7 @@ DEVICE_ONLY = textwrap.dedent(
     import device.app, device.npu, device.oled, device.link, device.config, device.__main__
     from device.acquisition import Frame
     from device.chain import MeasurementChain
-    from device.features import LiveWindow, channel_matrix
+    from device.features import LiveWindow, channel_row
     from device.recorder import SessionRecorder
     from device.codec import Record
     chain, window = MeasurementChain(), LiveWindow()
@@ -48,8 +48,7 @@ DEVICE_ONLY = textwrap.dedent(
                 rec.write(Record.of(f))
                 for s in chain.push(f):
                     rec.write(Record.of(s))
-                    window.push(channel_matrix(d_od=np.asarray([s.d_od]), d_hbo2_um=[s.d_hbo2_um],
-                                               d_hhb_um=[s.d_hhb_um])[0], s.flags)
+                    window.push(channel_row(s.d_od, s.d_hbo2_um, s.d_hhb_um), s.flags)
     stages.append(("+ device code, 60 s of chain, window, recorder", rss()))
     for name, kb in stages:
         print(f"{kb} {name}")

@@ -16,8 +16,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from device import screens
 from device.acquisition import Multiplexer
 from device.ads1114 import ADS1114, REG_CONFIG
@@ -27,8 +25,8 @@ from device.clock import Clock
 from device.codec import Event, Prediction, Record
 from device.config import WearableConfig
 from device.errors import DeviceError
-from device.fatigue import AlertPolicy, LevelSmoother
-from device.features import LiveWindow, channel_matrix
+from device.fatigue import AlertPolicy, LevelSmoother, argmax
+from device.features import LiveWindow, channel_row
 from device.inference import FatigueModel
 from device.leds import LedBank
 from device.oled import Display
@@ -216,13 +214,13 @@ class Wearable:
         self._emit(Record.of(sample))
         self._latest = sample
         self._recent_flags |= sample.flags
-        row = channel_matrix(
-            d_od=np.asarray([sample.d_od]),
-            d_hbo2_um=[sample.d_hbo2_um],
-            d_hhb_um=[sample.d_hhb_um],
+        row = channel_row(
+            sample.d_od,
+            sample.d_hbo2_um,
+            sample.d_hhb_um,
             hbo2_rest_um=self.config.chain.hbo2_rest_um,
             hhb_rest_um=self.config.chain.hhb_rest_um,
-        )[0]
+        )
         self.window.push(row, sample.flags)
 
     def _second(self, t_s: float) -> None:
@@ -264,7 +262,7 @@ class Wearable:
     def _predict(self, t_s: float, report: SecondReport) -> None:
         sequence, statistics = self.window.window()
         probs = self.model.predict(sequence, statistics)
-        raw = int(np.argmax(probs))
+        raw = argmax(probs)
         self.level = self.smoother.push(probs)
         self.state = State.LIVE
         pattern = self.alerts.update(self.level)

@@ -11,9 +11,9 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
-
-import numpy as np
+from collections.abc import Iterable, Sequence
+from functools import reduce
+from operator import add
 
 #: Buzzer patterns, (on_s, off_s) pairs: two short beeps for "high", three long for
 #: "exhausted" (distinct by count and length, audible without looking).
@@ -22,17 +22,49 @@ PATTERN_EXHAUSTED = ((0.4, 0.15), (0.4, 0.15), (0.4, 0.0))
 HIGH, EXHAUSTED = 3, 4
 
 
+def argmax(values: Iterable[float]) -> int:
+    """Index of the largest value; the FIRST one on ties (and the first NaN), as
+    ``np.argmax``.
+
+    Raises:
+        ValueError: If ``values`` is empty.
+    """
+    best_i, best = -1, 0.0
+    for i, value in enumerate(values):
+        value = float(value)
+        if value != value:  # NaN wins, as in numpy
+            return i
+        if best_i < 0 or value > best:
+            best_i, best = i, value
+    if best_i < 0:
+        raise ValueError("argmax of an empty sequence")
+    return best_i
+
+
 class LevelSmoother:
     """Average the last ``n`` probability vectors; the shown level is their argmax."""
 
     def __init__(self, n: int) -> None:
         if n < 1:
             raise ValueError(f"smoothing window must be >= 1 prediction, got {n}")
-        self._recent: deque[np.ndarray] = deque(maxlen=n)
+        self._recent: deque[tuple[float, ...]] = deque(maxlen=n)
 
     def push(self, probabilities: Sequence[float]) -> int:
-        self._recent.append(np.asarray(probabilities, dtype=float))
-        return int(np.argmax(np.mean(self._recent, axis=0)))
+        """Add one prediction's probabilities; returns the smoothed level (an index).
+
+        Raises:
+            ValueError: If the vector's length differs from the ones before it.
+        """
+        vector = tuple(float(p) for p in probabilities)
+        if self._recent and len(vector) != len(self._recent[0]):
+            raise ValueError(
+                f"probability vectors must all have {len(self._recent[0])} values, "
+                f"got {len(vector)}"
+            )
+        self._recent.append(vector)
+        count = len(self._recent)
+        # Class by class, oldest first, as np.mean(axis=0) sums them.
+        return argmax(reduce(add, column) / count for column in zip(*self._recent))
 
     def reset(self) -> None:
         """Forget (after "check sensor": old predictions no longer describe the muscle)."""

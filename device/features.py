@@ -10,16 +10,27 @@ and a 40-value statistics vector: mean, std, min, max and median of each channel
 (``STEP_SAMPLES``); its label is the fatigue level at its last sample.
 
 Normalisation (z-score per channel for the sequence, per value for the statistics)
-is fitted on training windows only and stored with the model
-(:meth:`Normaliser.to_dict`), so the wearable applies exactly what training saw.
+is fitted on training windows only (by the host, ``host.windows.fit_normaliser``) and
+stored with the model (:meth:`Normaliser.to_dict`), so the wearable applies exactly
+what training saw.
+
+Pure Python (the board has no numpy): a window's ``sequence`` is a list of 100 rows in
+time order, each a tuple of the 8 channel floats in :data:`CHANNELS` order; its
+``statistics`` a list of 40 floats. Every function accepts any sequence of numbers
+(lists, tuples, numpy arrays) and returns Python floats, tuples and lists. Sums run
+left to right in float64, as numpy's reductions over these axes do, so the host's
+windows (``host.windows``, which calls these functions) equal what the old numpy code
+computed. Whole recordings are cut into windows on the host (``host.windows``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from functools import reduce
+from operator import add, mul
 
 from device.mbll import DEFAULT_HBO2_REST_UM, DEFAULT_HHB_REST_UM, smo2_percent
 
@@ -39,49 +50,157 @@ STEP_SAMPLES = 10  # a window every second
 N_STATISTICS = len(CHANNELS) * len(STATISTICS)  # 40
 #: A channel whose training spread is below this is left unscaled (avoids dividing by ~0).
 MIN_STD = 1e-9
+#: Number of ΔOD wavelengths in a sample (the first three channels).
+N_WAVELENGTHS = 3
+_NAN = float("nan")
+
+
+def _numbers(values: object) -> list:
+    """A flat or nested sequence as Python lists (numpy arrays through ``tolist``)."""
+    tolist = getattr(values, "tolist", None)
+    return tolist() if tolist is not None else list(values)
+
+
+def _row(
+    d_od: Sequence[float], hbo2: float, hhb: float, hbo2_rest_um: float, hhb_rest_um: float
+) -> tuple[float, ...]:
+    smo2 = float(
+        smo2_percent(
+            hbo2, hhb, hbo2_rest_um=hbo2_rest_um, hhb_rest_um=hhb_rest_um, impossible="clip"
+        )
+    )
+    return (
+        float(d_od[0]),
+        float(d_od[1]),
+        float(d_od[2]),
+        hbo2,
+        hhb,
+        hbo2 + hhb,
+        smo2,
+        hbo2 - hhb,
+    )
+
+
+def channel_row(
+    d_od: Sequence[float],
+    d_hbo2_um: float,
+    d_hhb_um: float,
+    *,
+    hbo2_rest_um: float = DEFAULT_HBO2_REST_UM,
+    hhb_rest_um: float = DEFAULT_HHB_REST_UM,
+) -> tuple[float, ...]:
+    """The eight channels of one 10 Hz sample (what the wearable pushes every sample).
+
+    Args:
+        d_od: ΔOD at 750, 810 and 870 nm (three numbers).
+        d_hbo2_um: ΔHbO2, µM.
+        d_hhb_um: ΔHHb, µM.
+        hbo2_rest_um: Assumed resting HbO2 for the SmO2 estimate, µM.
+        hhb_rest_um: Assumed resting HHb for the SmO2 estimate, µM.
+
+    Returns:
+        tuple of 8 float, in :data:`CHANNELS` order (see :func:`channel_matrix`).
+
+    Raises:
+        ValueError: If ``d_od`` does not hold three values.
+    """
+    d_od = _numbers(d_od)
+    if len(d_od) != N_WAVELENGTHS:
+        raise ValueError(f"d_od must hold {N_WAVELENGTHS} values (750, 810, 870 nm), got {d_od}")
+    return _row(d_od, float(d_hbo2_um), float(d_hhb_um), hbo2_rest_um, hhb_rest_um)
 
 
 def channel_matrix(
     *,
-    d_od: np.ndarray,
-    d_hbo2_um: np.ndarray,
-    d_hhb_um: np.ndarray,
+    d_od: Sequence[Sequence[float]],
+    d_hbo2_um: Sequence[float],
+    d_hhb_um: Sequence[float],
     hbo2_rest_um: float = DEFAULT_HBO2_REST_UM,
     hhb_rest_um: float = DEFAULT_HHB_REST_UM,
-) -> np.ndarray:
-    """Stack the eight channels, shape (n, 8), from chain outputs.
+) -> list[tuple[float, ...]]:
+    """The eight channels of every sample, from chain outputs.
 
     ΔtHb, OI and SmO2 are derived here, so training and the wearable derive them the
     same way. SmO2 is the estimate against the assumed resting values, clipped at
     0–100 % where a strong responder's changes exceed them (a model input must stay
     finite; see :func:`device.mbll.smo2_percent`).
+
+    Args:
+        d_od: n rows of ΔOD at 750, 810 and 870 nm (shape (n, 3)).
+        d_hbo2_um, d_hhb_um: n values each, µM.
+        hbo2_rest_um, hhb_rest_um: Assumed resting concentrations for SmO2, µM.
+
+    Returns:
+        list of n tuples of 8 float, one per sample, in :data:`CHANNELS` order
+        (``np.asarray`` of it has shape (n, 8)).
+
+    Raises:
+        ValueError: If the rows are not (n, 3) or the lengths differ.
     """
-    d_od = np.asarray(d_od, dtype=float)
-    hbo2 = np.asarray(d_hbo2_um, dtype=float)
-    hhb = np.asarray(d_hhb_um, dtype=float)
-    if d_od.ndim != 2 or d_od.shape[1] != 3 or len(d_od) != len(hbo2):
-        raise ValueError(
-            f"d_od must have shape (n, 3) matching {len(hbo2)} samples, got {d_od.shape}"
+    hbo2 = [float(x) for x in _numbers(d_hbo2_um)]
+    hhb = [float(x) for x in _numbers(d_hhb_um)]
+    try:
+        rows = [_numbers(r) for r in _numbers(d_od)]
+    except TypeError:  # not rows of values
+        rows = None
+    if rows is None or len(rows) != len(hbo2) or any(len(r) != N_WAVELENGTHS for r in rows):
+        got = (
+            "values that are not rows"
+            if rows is None
+            else f"{len(rows)} rows of {sorted({len(r) for r in rows})} values"
         )
-    smo2 = smo2_percent(
-        hbo2, hhb, hbo2_rest_um=hbo2_rest_um, hhb_rest_um=hhb_rest_um, impossible="clip"
-    )
-    return np.column_stack([d_od, hbo2, hhb, hbo2 + hhb, smo2, hbo2 - hhb])
+        raise ValueError(
+            f"d_od must have shape (n, {N_WAVELENGTHS}) matching {len(hbo2)} samples, got {got}"
+        )
+    if len(hhb) != len(hbo2):
+        raise ValueError(
+            f"d_hbo2_um and d_hhb_um must have the same length, got {len(hbo2)} and {len(hhb)}"
+        )
+    return [_row(r, a, b, hbo2_rest_um, hhb_rest_um) for r, a, b in zip(rows, hbo2, hhb)]
 
 
-def statistics(window: np.ndarray) -> np.ndarray:
-    """The 40 summary values of windows, shape (..., 100, 8) → (..., 40), channel-major."""
-    stats = np.stack(
-        [
-            window.mean(axis=-2),
-            window.std(axis=-2),
-            window.min(axis=-2),
-            window.max(axis=-2),
-            np.median(window, axis=-2),
-        ],
-        axis=-1,
-    )  # (..., 8, 5)
-    return stats.reshape(*window.shape[:-2], N_STATISTICS)
+def _column_statistics(column: list[float]) -> tuple[float, float, float, float, float]:
+    """mean, population std, min, max, median of one channel, as numpy computes them."""
+    n = len(column)
+    total = reduce(add, column)  # left to right from the first value, as numpy's sum
+    mean = total / n
+    deviations = [x - mean for x in column]
+    std = math.sqrt(reduce(add, map(mul, deviations, deviations)) / n)  # ddof=0
+    if total != total and any(map(math.isnan, column)):  # NaN anywhere: all NaN, as numpy
+        return mean, std, _NAN, _NAN, _NAN
+    ordered = sorted(column)
+    half = n // 2
+    median = ordered[half] if n % 2 else (ordered[half - 1] + ordered[half]) / 2
+    return mean, std, ordered[0], ordered[-1], median
+
+
+def statistics(window: Iterable[Sequence[float]]) -> list[float]:
+    """The 40 summary values of one window, channel-major.
+
+    For each channel of :data:`CHANNELS`, in :data:`STATISTICS` order: the mean, the
+    population standard deviation (ddof = 0), the minimum, the maximum and the median
+    (the mean of the two middle values when the count is even). A channel holding NaN
+    gives NaN for all five, as numpy's reductions do.
+
+    Args:
+        window: Rows in time order (normally ``WINDOW_SAMPLES`` of them), each the 8
+            channel values; a (100, 8) array works too.
+
+    Returns:
+        list of 40 float.
+
+    Raises:
+        ValueError: If the window is empty or a row does not hold 8 values.
+    """
+    rows = _numbers(window)
+    if not rows:
+        raise ValueError("a window needs at least one sample")
+    if set(map(len, rows)) != {len(CHANNELS)}:
+        raise ValueError(f"every row of a window must hold {len(CHANNELS)} channel values")
+    out: list[float] = []
+    for column in zip(*rows):
+        out.extend(_column_statistics(list(map(float, column))))
+    return out
 
 
 def statistic_names() -> list[str]:
@@ -89,132 +208,111 @@ def statistic_names() -> list[str]:
     return [f"{c}_{s}" for c in CHANNELS for s in STATISTICS]
 
 
-@dataclass
-class Windows:
-    """Windows cut from one or more recordings."""
-
-    sequences: np.ndarray  # (n, 100, 8)
-    stats: np.ndarray  # (n, 40)
-    labels: np.ndarray  # (n,) fatigue level at the window's end
-    t_end_s: np.ndarray  # (n,)
-    groups: np.ndarray  # (n,) e.g. subject of each window (for subject-wise CV)
-
-
-def cut_windows(
-    channels: np.ndarray,
-    labels: np.ndarray,
-    t_s: np.ndarray,
-    *,
-    group: object = 0,
-    flags: np.ndarray | None = None,
-) -> Windows:
-    """Every-second windows of one recording, skipping any window with NaN or a flag set.
-
-    Args:
-        channels: (n, 8) from :func:`channel_matrix`, at 10 Hz.
-        labels: (n,) fatigue level per sample.
-        t_s: (n,) sample times, seconds.
-        group: Stored for every window (the subject, for grouped cross-validation).
-        flags: (n,) quality flags; a window containing any flagged sample is skipped,
-            as the wearable shows "check sensor" instead of predicting then.
-    """
-    channels = np.asarray(channels, dtype=float)
-    n = len(channels)
-    if channels.ndim != 2 or channels.shape[1] != len(CHANNELS):
-        raise ValueError(f"channels must have shape (n, {len(CHANNELS)}), got {channels.shape}")
-    if len(labels) != n or len(t_s) != n:
-        raise ValueError(f"labels ({len(labels)}) and t_s ({len(t_s)}) must match {n} samples")
-    ends = np.arange(WINDOW_SAMPLES - 1, n, STEP_SAMPLES)
-    bad = ~np.all(np.isfinite(channels), axis=1)
-    if flags is not None:
-        bad |= np.asarray(flags) != 0
-    bad_before = np.concatenate([[0], np.cumsum(bad)])
-    ok = [e for e in ends if bad_before[e + 1] - bad_before[e + 1 - WINDOW_SAMPLES] == 0]
-    idx = np.asarray(ok, dtype=int)
-    seq = (
-        np.stack([channels[e + 1 - WINDOW_SAMPLES : e + 1] for e in idx])
-        if len(idx)
-        else np.empty((0, WINDOW_SAMPLES, len(CHANNELS)))
-    )
-    return Windows(
-        sequences=seq,
-        stats=statistics(seq) if len(idx) else np.empty((0, N_STATISTICS)),
-        labels=np.asarray(labels)[idx].astype(np.int64),
-        t_end_s=np.asarray(t_s, dtype=float)[idx],
-        groups=np.full(len(idx), group, dtype=object),
-    )
+def _finite_floats(data: Mapping[str, object], key: str, size: int) -> tuple[float, ...]:
+    message = f"normalisation {key!r} must be {size} finite numbers"
+    try:
+        values = tuple(float(x) for x in _numbers(data[key]))
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if len(values) != size or not all(map(math.isfinite, values)):
+        raise ValueError(message)
+    return values
 
 
-def concat_windows(parts: Sequence[Windows]) -> Windows:
-    """Join windows of several recordings."""
-    if not parts:
-        raise ValueError("no windows to join")
-    return Windows(
-        *(np.concatenate([getattr(p, f) for p in parts]) for f in Windows.__dataclass_fields__)
-    )
-
-
-@dataclass
+@dataclass(frozen=True)
 class Normaliser:
-    """Z-scores fitted on training windows only; stored with the model."""
+    """Z-scores fitted on training windows only (``host.windows.fit_normaliser``);
+    stored with the model.
 
-    seq_mean: np.ndarray  # (8,)
-    seq_std: np.ndarray  # (8,)
-    stats_mean: np.ndarray  # (40,)
-    stats_std: np.ndarray  # (40,)
+    Fields are tuples of float: ``seq_mean``, ``seq_std`` (8 each, per channel) and
+    ``stats_mean``, ``stats_std`` (40 each, per statistic). Every std is at least
+    :data:`MIN_STD`.
+    """
 
-    @classmethod
-    def fit(cls, sequences: np.ndarray, stats: np.ndarray) -> Normaliser:
-        """Fit on training windows, (n, 100, 8) and (n, 40)."""
-        if len(sequences) == 0:
-            raise ValueError("cannot fit a normaliser on zero windows")
-        flat = sequences.reshape(-1, sequences.shape[-1])
-        return cls(
-            flat.mean(axis=0),
-            np.maximum(flat.std(axis=0), MIN_STD),
-            stats.mean(axis=0),
-            np.maximum(stats.std(axis=0), MIN_STD),
-        )
+    seq_mean: tuple[float, ...]
+    seq_std: tuple[float, ...]
+    stats_mean: tuple[float, ...]
+    stats_std: tuple[float, ...]
 
-    def apply(self, sequences: np.ndarray, stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised copies, float32 (what the model takes)."""
-        seq = (np.asarray(sequences) - self.seq_mean) / self.seq_std
-        st = (np.asarray(stats) - self.stats_mean) / self.stats_std
-        return seq.astype(np.float32), st.astype(np.float32)
+    def apply(
+        self, sequence: Iterable[Sequence[float]], statistics: Sequence[float]
+    ) -> tuple[list[tuple[float, ...]], list[float]]:
+        """Normalised copies of one window: ``(x - mean) / std``, float64.
+
+        Args:
+            sequence: The window's rows (normally 100), each the 8 channel values.
+            statistics: Its 40 statistics.
+
+        Returns:
+            (list of tuples of 8 float, list of 40 float). The model takes float32:
+            the backend converts.
+
+        Raises:
+            ValueError: If a row does not hold 8 values or there are not 40 statistics.
+        """
+        seq_mean, seq_std = self.seq_mean, self.seq_std
+        width = len(seq_mean)
+        rows = []
+        for row in _numbers(sequence):
+            if len(row) != width:
+                raise ValueError(f"every row of a window must hold {width} channel values")
+            rows.append(tuple((float(x) - m) / s for x, m, s in zip(row, seq_mean, seq_std)))
+        stats = _numbers(statistics)
+        if len(stats) != len(self.stats_mean):
+            raise ValueError(
+                f"statistics must hold {len(self.stats_mean)} values, got {len(stats)}"
+            )
+        normed = [(float(x) - m) / s for x, m, s in zip(stats, self.stats_mean, self.stats_std)]
+        return rows, normed
 
     def to_dict(self) -> dict[str, list[float]]:
-        return {k: getattr(self, k).tolist() for k in self.__dataclass_fields__}
+        return {k: list(getattr(self, k)) for k in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Sequence[float]]) -> Normaliser:
-        sizes = {"seq_mean": 8, "seq_std": 8, "stats_mean": 40, "stats_std": 40}
-        arrays = {}
+        sizes = {
+            "seq_mean": len(CHANNELS),
+            "seq_std": len(CHANNELS),
+            "stats_mean": N_STATISTICS,
+            "stats_std": N_STATISTICS,
+        }
+        values = {}
         for key, size in sizes.items():
             if key not in data:
                 raise ValueError(f"normalisation lacks {key!r}; has {sorted(data)}")
-            arr = np.asarray(data[key], dtype=float)
-            if arr.shape != (size,) or not np.all(np.isfinite(arr)):
-                raise ValueError(f"normalisation {key!r} must be {size} finite numbers")
-            arrays[key] = arr
-        if np.any(arrays["seq_std"] <= 0) or np.any(arrays["stats_std"] <= 0):
+            values[key] = _finite_floats(data, key, size)
+        if min(values["seq_std"]) <= 0 or min(values["stats_std"]) <= 0:
             raise ValueError("normalisation standard deviations must be > 0")
-        return cls(**arrays)
+        return cls(**values)
 
 
 class LiveWindow:
-    """The wearable's side: a ring of the last 100 samples (bounded memory)."""
+    """The wearable's side: the last 100 samples (bounded memory)."""
 
     def __init__(self) -> None:
-        self._ring = np.full((WINDOW_SAMPLES, len(CHANNELS)), np.nan)
-        self._flags = np.zeros(WINDOW_SAMPLES, dtype=np.int64)
-        self._next = 0
+        self._rows: deque[tuple[float, ...]] = deque()
+        self._flags: deque[int] = deque()
+        self._n_flagged = 0  # samples in the window with a flag set
+        self._n_unfinite = 0  # samples in the window with a NaN or infinite channel
         self.count = 0
 
     def push(self, row: Sequence[float], flags: int = 0) -> None:
-        """Add one 10 Hz sample's eight channel values (see :data:`CHANNELS`)."""
-        self._ring[self._next] = row
-        self._flags[self._next] = flags
-        self._next = (self._next + 1) % WINDOW_SAMPLES
+        """Add one 10 Hz sample's eight channel values (see :data:`CHANNELS`).
+
+        Raises:
+            ValueError: If the row does not hold 8 values.
+        """
+        values = tuple(float(x) for x in _numbers(row))
+        if len(values) != len(CHANNELS):
+            raise ValueError(f"a row must hold {len(CHANNELS)} channel values, got {len(values)}")
+        flags = int(flags)
+        if len(self._rows) == WINDOW_SAMPLES:
+            self._n_flagged -= self._flags.popleft() != 0
+            self._n_unfinite -= not all(map(math.isfinite, self._rows.popleft()))
+        self._rows.append(values)
+        self._flags.append(flags)
+        self._n_flagged += flags != 0
+        self._n_unfinite += not all(map(math.isfinite, values))
         self.count += 1
 
     @property
@@ -224,9 +322,15 @@ class LiveWindow:
     @property
     def clean(self) -> bool:
         """Full, finite and with no flagged sample: fit for a prediction."""
-        return self.full and not self._flags.any() and bool(np.all(np.isfinite(self._ring)))
+        return self.full and self._n_flagged == 0 and self._n_unfinite == 0
 
-    def window(self) -> tuple[np.ndarray, np.ndarray]:
-        """The (100, 8) sequence in time order and its 40 statistics."""
-        seq = np.roll(self._ring, -self._next, axis=0)
-        return seq, statistics(seq)
+    def window(self) -> tuple[list[tuple[float, ...]], list[float]]:
+        """The sequence in time order and its 40 statistics.
+
+        Returns:
+            (list of 100 tuples of 8 float, list of 40 float). Before the window is
+            full, the missing oldest rows are NaN (and so are the statistics).
+        """
+        missing = WINDOW_SAMPLES - len(self._rows)
+        sequence = [(_NAN,) * len(CHANNELS)] * missing + list(self._rows)
+        return sequence, statistics(sequence)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-import numpy as np
+from numbers import Real
 
 #: Borg CR10 range (Borg 1998).
 BORG_MIN = 0
@@ -71,17 +70,35 @@ class FatigueMapping:
         """Number of levels."""
         return len(self.names)
 
-    def level(self, borg: float | np.ndarray) -> int | np.ndarray:
-        """Level index (0 = lowest) for a rating or an array of ratings.
+    def level(self, borg: object) -> int | list:
+        """Level index (0 = lowest) for a rating, or for each rating of a sequence.
+
+        Args:
+            borg: One rating, or a sequence of ratings (list, tuple, numpy array; nested
+                sequences give nested lists).
+
+        Returns:
+            int for one rating; a list of int (same nesting) for a sequence. Ratings are
+            rounded half to even, as ``np.rint``.
 
         Raises:
             ValueError: If a rating is outside 0–10 or not finite.
         """
-        arr = np.asarray(borg, dtype=float)
-        if not np.all(np.isfinite(arr)) or np.any((arr < BORG_MIN) | (arr > BORG_MAX)):
+
+        def one(value: object) -> int | list:
+            if isinstance(value, Real):
+                rating = float(value)
+                if BORG_MIN <= rating <= BORG_MAX:  # False for NaN
+                    return self._lookup[round(rating)]
+            elif not isinstance(value, (str, bytes)):
+                try:
+                    return [one(v) for v in value]
+                except TypeError:
+                    pass
             raise ValueError(f"Borg ratings must be within {BORG_MIN}–{BORG_MAX}, got {borg!r}")
-        idx = np.asarray(self._lookup)[np.rint(arr).astype(np.int64)]
-        return int(idx) if idx.ndim == 0 else idx
+
+        tolist = getattr(borg, "tolist", None)  # numpy arrays and scalars: Python values
+        return one(tolist() if tolist is not None else borg)
 
     def name(self, borg: float) -> str:
         """Level name for one rating."""

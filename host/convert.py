@@ -45,6 +45,7 @@ import numpy as np
 from device.features import CHANNELS, N_STATISTICS, WINDOW_SAMPLES, Normaliser
 from device.inference import META_FILE, ONNX_FILE, RKNN_FILE, sha256_of
 from host.train import load_windows, validation_split
+from host.windows import normalise
 
 KERAS_FILE = "fusion.keras"
 TARGET = "rv1103"
@@ -204,7 +205,7 @@ def convert(
     rng = np.random.default_rng(training["seed"])
     calib = rng.choice(fit_idx, min(n_calibration, len(fit_idx)), replace=False)
     verify = np.sort(rng.choice(held_idx, min(N_VERIFY, len(held_idx)), replace=False))
-    seq, st = norm.apply(w.sequences, w.stats)
+    seq, st = normalise(norm, w.sequences, w.stats)
 
     log(
         f"[3/4] {ONNX_FILE} → {RKNN_FILE}: {precision} for {TARGET}, {algorithm} calibration "

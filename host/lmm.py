@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from device.features import CHANNELS, channel_matrix, cut_windows
+from device.features import CHANNELS
 from host.dataset import load_dataset
+from host.windows import channel_array, cut_windows
 
 #: (label as in the seed's table, channel in device.features.CHANNELS)
 SIGNALS = (("HHb", "d_hhb_um"), ("ΔtHb", "d_thb_um"), ("SmO2", "smo2_pct"), ("OI", "oi_um"))
@@ -51,7 +52,7 @@ def load_feature_table(folder: Path) -> FeatureTable:
     columns: dict[str, list[np.ndarray]] = {f"{s}_{k}": [] for s, _ in SIGNALS for k in KINDS}
     levels, subjects = [], []
     for rec in dataset.records:
-        ch = channel_matrix(d_od=rec.d_od, d_hbo2_um=rec.d_hbo2_um, d_hhb_um=rec.d_hhb_um)
+        ch = channel_array(d_od=rec.d_od, d_hbo2_um=rec.d_hbo2_um, d_hhb_um=rec.d_hhb_um)
         w = cut_windows(ch, rec.level, rec.t_s, group=rec.subject_id, flags=rec.flags)
         if not len(w.labels):
             continue

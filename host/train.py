@@ -38,14 +38,18 @@ from device.features import (
     STEP_SAMPLES,
     WINDOW_SAMPLES,
     Normaliser,
-    Windows,
-    channel_matrix,
-    concat_windows,
-    cut_windows,
     statistic_names,
 )
 from device.labels import FatigueMapping
 from host.dataset import load_dataset
+from host.windows import (
+    Windows,
+    channel_array,
+    concat_windows,
+    cut_windows,
+    fit_normaliser,
+    normalise,
+)
 
 SCHEMES = ("stratified", "subject")
 CLASSIC_MODELS = (
@@ -129,7 +133,7 @@ def load_windows(folder: Path, *, progress: bool = False) -> WindowSet:
     dataset = load_dataset(folder, progress=progress)
     parts = []
     for rec in dataset.records:
-        ch = channel_matrix(d_od=rec.d_od, d_hbo2_um=rec.d_hbo2_um, d_hhb_um=rec.d_hhb_um)
+        ch = channel_array(d_od=rec.d_od, d_hbo2_um=rec.d_hbo2_um, d_hhb_um=rec.d_hhb_um)
         parts.append(cut_windows(ch, rec.level, rec.t_s, group=rec.subject_id, flags=rec.flags))
     first = dataset.records[0]
     mapping = FatigueMapping(names=tuple(first.level_names), max_borg=tuple(first.borg_thresholds))
@@ -219,8 +223,8 @@ def fit_and_predict(
     The normaliser sees the fitting windows only.
     """
     t0 = time.perf_counter()
-    norm = Normaliser.fit(w.sequences[fit_idx], w.stats[fit_idx])
-    seq, st = norm.apply(w.sequences, w.stats)
+    norm = fit_normaliser(w.sequences[fit_idx], w.stats[fit_idx])
+    seq, st = normalise(norm, w.sequences, w.stats)
     y = w.labels
     if name in DEEP_MODEL_NAMES:
         _quiet_tf()

@@ -90,7 +90,8 @@ class HhbLevels:
     """Stand-in model backend: level from ΔHHb at the window's end (app plumbing only)."""
 
     def predict(self, sequence, statistics):
-        hhb = np.asarray(sequence).reshape(100, len(CHANNELS))[-1, CHANNELS.index("d_hhb_um")]
+        window = np.asarray(sequence, dtype=float).reshape(100, len(CHANNELS))  # rows of any kind
+        hhb = window[-1, CHANNELS.index("d_hhb_um")]
         return np.eye(5)[int(np.clip(hhb // 5, 0, 4))] * 0.9 + 0.02
 
     def close(self):

@@ -53,14 +53,14 @@ def test_device_loads_the_bundle_and_predicts_like_keras(converted, tiny_dataset
     import keras
 
     from host.train import load_windows
+    from host.windows import normalise
 
     models, meta, _ = converted
     model = load_model(models, backend="onnx")
     w = load_windows(tiny_dataset).windows
     seq, st = w.sequences[:5], w.stats[:5]
-    normalised = [model.normaliser.apply(a, b) for a, b in zip(seq, st)]  # window by window
     reference = keras.saving.load_model(models / "fusion.keras").predict(
-        [np.asarray([n[i] for n in normalised], dtype=np.float32) for i in (0, 1)], verbose=0
+        list(normalise(model.normaliser, seq, st)), verbose=0
     )
     got = [model.predict(a.tolist(), b.tolist()) for a, b in zip(seq, st)]  # as the board
     assert all(isinstance(p, tuple) and len(p) == 5 for p in got)

@@ -372,6 +372,26 @@ def test_fatigue_mapping_default_custom_and_round_trip():
         FatigueMapping.from_dict({"names": ["a"]})
 
 
+def test_fatigue_mapping_levels_without_numpy_equal_the_numpy_lookup():
+    # One rating gives an int; any sequence (list, tuple, array, nested) gives lists.
+    assert (
+        type(DEFAULT_MAPPING.level(5.5)) is int
+        and type(DEFAULT_MAPPING.level(np.float64(2))) is int
+    )
+    assert DEFAULT_MAPPING.level(np.array(7.0)) == 3  # a 0-d array is one rating
+    assert DEFAULT_MAPPING.level((0, 10)) == [0, 4] and DEFAULT_MAPPING.level([]) == []
+    assert DEFAULT_MAPPING.level(np.array([[1.0, 2.0], [8.0, 9.0]])) == [[0, 1], [4, 4]]
+    # Half to even, as np.rint: 1.5 → 2 (light), 2.5 → 2 (light), 3.5 → 4 (moderate).
+    assert DEFAULT_MAPPING.level([1.5, 2.5, 3.5, 4.5]) == [1, 1, 2, 2]
+    ratings = np.random.default_rng(1).uniform(0, 10, 5000)
+    ratings[:21] = np.arange(0, 10.5, 0.5)  # every half step
+    want = np.asarray(DEFAULT_MAPPING._lookup)[np.rint(ratings).astype(np.int64)]
+    assert_array_equal(DEFAULT_MAPPING.level(ratings), want)
+    for bad in (np.nan, np.inf, -0.6, 10.6, [3.0, np.nan], "5", None):
+        with pytest.raises(ValueError, match="Borg ratings must be within 0–10, got"):
+            DEFAULT_MAPPING.level(bad)
+
+
 # ---------------------------------------------------- scalar callables for the optics
 
 

@@ -9,16 +9,17 @@ import pytest
 
 from device import features as ft
 from host import train
+from host import windows as hw
 
 
-def synthetic_windows(n_subjects: int = 6, per_subject: int = 40, seed: int = 0) -> ft.Windows:
+def synthetic_windows(n_subjects: int = 6, per_subject: int = 40, seed: int = 0) -> hw.Windows:
     rng = np.random.default_rng(seed)
     n = n_subjects * per_subject
     labels = np.tile(np.arange(5), n // 5 + 1)[:n]
     seq = rng.normal(size=(n, ft.WINDOW_SAMPLES, len(ft.CHANNELS))) + labels[:, None, None]
     seq[:, 0, 0] = np.arange(n)  # a marker: window i carries i in its first value
     groups = np.repeat([f"S{i:02d}" for i in range(n_subjects)], per_subject).astype(object)
-    return ft.Windows(seq, ft.statistics(seq), labels, np.arange(n, dtype=float), groups)
+    return hw.Windows(seq, hw.window_statistics(seq), labels, np.arange(n, dtype=float), groups)
 
 
 def test_subject_wise_folds_never_share_a_subject():
@@ -63,13 +64,13 @@ def test_validation_comes_from_training_subjects_only():
 def test_normalisation_is_fitted_on_training_windows_only(monkeypatch):
     w = synthetic_windows()
     seen: list[np.ndarray] = []
-    original = ft.Normaliser.fit.__func__
+    original = hw.fit_normaliser
 
-    def spy(cls, sequences, stats):
+    def spy(sequences, stats):
         seen.append(sequences[:, 0, 0].copy())  # the markers of the windows it was given
-        return original(cls, sequences, stats)
+        return original(sequences, stats)
 
-    monkeypatch.setattr(ft.Normaliser, "fit", classmethod(spy))
+    monkeypatch.setattr(train, "fit_normaliser", spy)
     tr, te = train.folds("subject", w.labels, w.groups, 3, seed=0)[0]
     fit, val = train.validation_split(tr, "subject", w.labels, w.groups, 0.2, seed=0)
     res = train.fit_and_predict("random_forest", w, fit, val, te, train.TINY, seed=0)

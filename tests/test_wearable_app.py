@@ -17,7 +17,7 @@ from device.app import Hardware, SelfTestError, State, Wearable
 from device.buzzer import Buzzer
 from device.codec import RecordKind
 from device.errors import ConfigError
-from device.fatigue import PATTERN_EXHAUSTED, PATTERN_HIGH, AlertPolicy, LevelSmoother
+from device.fatigue import PATTERN_EXHAUSTED, PATTERN_HIGH, AlertPolicy, LevelSmoother, argmax
 from device.features import CHANNELS
 from device.i2c import RetryingBus
 from device.inference import FatigueModel
@@ -39,7 +39,8 @@ class HhbBackend:
 
     def predict(self, sequence, statistics):
         self.calls += 1
-        level = int(np.clip(np.asarray(sequence).reshape(100, 8)[-1, HHB] // 4, 0, 4))
+        window = np.asarray(sequence, dtype=float).reshape(100, 8)  # rows of any kind
+        level = int(np.clip(window[-1, HHB] // 4, 0, 4))
         return np.eye(5)[level] * 0.9 + 0.02
 
     def close(self):
@@ -157,6 +158,30 @@ def test_smoother_and_alert_hysteresis():
     assert fired[1] == PATTERN_HIGH and fired[6] == PATTERN_EXHAUSTED
     assert fired[3] is fired[5] is fired[8] is None  # chatter at a boundary stays quiet
     assert fired[10] == PATTERN_HIGH  # re-armed after falling to "none"+1
+
+
+def test_argmax_takes_the_first_maximum_as_numpy_does():
+    assert argmax([0.2, 0.4, 0.4]) == 1 and argmax((3,)) == 0 and argmax([-1.0, -1.0]) == 0
+    assert argmax([0.1, float("nan"), 0.9, float("nan")]) == 1  # NaN wins, the first one
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        probs = rng.integers(0, 4, size=5) / 4  # many ties
+        assert argmax(probs) == int(np.argmax(probs))
+    with pytest.raises(ValueError, match="empty"):
+        argmax([])
+
+
+def test_smoother_equals_the_numpy_mean_and_argmax():
+    rng = np.random.default_rng(5)
+    smoother, recent = LevelSmoother(4), []
+    for k in range(200):
+        probs = rng.integers(0, 3, size=5) / 3 if k % 2 else rng.dirichlet(np.ones(5))
+        recent = [*recent, probs][-4:]
+        assert smoother.push(list(probs)) == int(np.argmax(np.mean(recent, axis=0)))
+    with pytest.raises(ValueError, match="must all have 5 values"):
+        smoother.push([0.5, 0.5])
+    smoother.reset()
+    assert smoother.push([0.5, 0.5]) == 0
 
 
 def test_config_from_toml_and_clear_errors(tmp_path):
