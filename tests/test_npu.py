@@ -785,12 +785,6 @@ report["numpy"] = sorted(m for m in sys.modules if "numpy" in m)
 print(json.dumps(report))
 """
 
-#: Modules this test imports and the ones they import that other work makes numpy-free
-#: (issue 13: device.features and device.labels are rewritten separately). While one of
-#: those still imports numpy, the test cannot get past it and says so (xfail); any other
-#: importer of numpy fails it.
-_REWRITTEN_ELSEWHERE = ("device.features", "device.labels")
-
 
 def without_numpy(module: str, *job: str) -> dict:
     """Import ``module`` (and run ``job``) in a fresh interpreter that has no numpy."""
@@ -805,8 +799,6 @@ def without_numpy(module: str, *job: str) -> dict:
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    if report["error"] and report["importer"] in _REWRITTEN_ELSEWHERE:
-        pytest.xfail(f"{module}: {report['error']}, which is made numpy-free elsewhere")
     assert report["error"] is None, report["error"]
     assert report["numpy"] == []
     return report
