@@ -1,6 +1,6 @@
 """``python -m device``: the wearable on the Luckfox Pico Mini.
 
-    python3 -m device [--config /etc/nirs-wearable.toml] [--seconds N]
+    python3 -m device [--config /etc/nirs-wearable.toml] [--seconds N] [--sim-socket PATH]
 
 Opens the real I²C bus (smbus2), the GPIO lines (python-periphery, character
 device), the OLED if one answers (else headless), the model (RKNN on the NPU,
@@ -8,6 +8,12 @@ falling back to ONNX Runtime where there is no NPU), a session record and, if
 enabled, the serial link; then runs :class:`device.app.Wearable` until stopped.
 Exit status: 0 on a clean stop, 2 on a configuration or model error, 3 when the
 self-test fails (the init script restarts the app after a pause).
+
+``--sim-socket PATH`` (the emulated-board test and the bench, never the real board) takes
+the I²C bus, the GPIO lines and the clock from a simulated board that ``hwsim.remote``
+serves on that Unix socket (:mod:`device.simboard`) instead of smbus2, python-periphery and
+real time; everything else is as on the board. Exit status 2 also when that simulator
+cannot be reached or goes away.
 """
 
 from __future__ import annotations
@@ -22,21 +28,42 @@ from device.config import WearableConfig, load
 from device.errors import ConfigError, DeviceError
 
 
-def _open_hardware(config: WearableConfig, stack: contextlib.ExitStack):
-    import smbus2
-    from periphery import GPIO
+def _sim_hardware(config: WearableConfig, stack: contextlib.ExitStack, socket_path: Path):
+    """Bus, GPIO factory, clock and bus name from the simulator at ``socket_path``."""
+    from device.simboard import connect
 
+    board = stack.enter_context(connect(socket_path))
+    names = {line: f"led{wl}" for wl, line in config.led_lines.items()}
+    names.update({config.gpio.adc_ready: "alert_rdy", config.gpio.buzzer: "buzzer"})
+
+    def gpio(chip: str, line: int, direction: str):
+        return board.line(names[line], direction)
+
+    return board.bus, gpio, board.clock, board.bus_name
+
+
+def _open_hardware(
+    config: WearableConfig, stack: contextlib.ExitStack, sim_socket: Path | None = None
+):
     from device.ads1114 import ADS1114
     from device.app import Hardware
     from device.buzzer import Buzzer
-    from device.clock import SystemClock
     from device.i2c import RetryingBus
     from device.leds import LedBank
     from device.oled import Display, OledNotFoundError, open_oled
 
-    clock = SystemClock()
-    raw_bus = stack.enter_context(smbus2.SMBus(config.i2c.bus))
-    bus = RetryingBus(raw_bus, retries=config.i2c.retries, bus_name=f"/dev/i2c-{config.i2c.bus}")
+    if sim_socket is None:
+        import smbus2
+        from periphery import GPIO
+
+        from device.clock import SystemClock
+
+        clock = SystemClock()
+        raw_bus = stack.enter_context(smbus2.SMBus(config.i2c.bus))
+        bus_name = f"/dev/i2c-{config.i2c.bus}"
+    else:
+        raw_bus, GPIO, clock, bus_name = _sim_hardware(config, stack, sim_socket)  # noqa: N806
+    bus = RetryingBus(raw_bus, retries=config.i2c.retries, bus_name=bus_name)
     chip = config.gpio.chip
     leds = LedBank({wl: GPIO(chip, line, "low") for wl, line in config.led_lines.items()})
     stack.callback(leds.close)
@@ -52,7 +79,7 @@ def _open_hardware(config: WearableConfig, stack: contextlib.ExitStack):
     return Hardware(clock=clock, adc=adc, leds=leds, buzzer=buzzer, display=display)
 
 
-def _new_recorder(config: WearableConfig):
+def _new_recorder(config: WearableConfig, clock=None):
     """A session file under a name no earlier session has."""
     from device.recorder import SessionRecorder, new_session_path
 
@@ -62,13 +89,27 @@ def _new_recorder(config: WearableConfig):
         new_session_path(folder),
         info={"provenance": "human"},
         fsync_interval_s=config.recording.fsync_interval_s,
+        clock=clock,
     )
+
+
+def console_line(report) -> str:
+    """The line printed every second for a ``device.app.SecondReport``."""
+    level = report.level_name or report.state.value
+    return f"t={report.t_s:6.0f} s  {level:12s}  SmO2~{report.smo2_pct:5.1f} %"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m device", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=None, help="TOML file (default: built-in)")
     parser.add_argument("--seconds", type=float, default=None, help="stop after N s")
+    parser.add_argument(
+        "--sim-socket",
+        type=Path,
+        default=None,
+        help="take the hardware from the simulator serving this Unix socket (hwsim.remote); "
+        "for the emulated-board test and the bench, not the real board",
+    )
     args = parser.parse_args(argv)
     try:
         config = load(args.config)
@@ -83,20 +124,26 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    board_lost: tuple[type[BaseException], ...] = ()  # the simulator going away mid-run
+    if args.sim_socket is not None:
+        from device.simboard import SimBoardLostError
+
+        board_lost = (SimBoardLostError,)
     with contextlib.ExitStack() as stack:
         try:
             model = load_model(
                 config.model.dir, backend=config.model.backend, library=config.model.library
             )
             stack.callback(model.close)
-            hw = _open_hardware(config, stack)
+            hw = _open_hardware(config, stack, args.sim_socket)
         except (DeviceError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         recorder = None
         if config.recording.enabled:
             try:
-                recorder = stack.enter_context(_new_recorder(config))
+                clock = hw.clock if args.sim_socket is not None else None
+                recorder = stack.enter_context(_new_recorder(config, clock))
             except (DeviceError, OSError) as exc:  # measure on, without a record
                 print(f"note: not recording: {exc}", file=sys.stderr)
         link = None
@@ -111,8 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(link.close)
 
         def line(report) -> None:
-            level = report.level_name or report.state.value
-            print(f"t={report.t_s:6.0f} s  {level:12s}  SmO2~{report.smo2_pct:5.1f} %", flush=True)
+            print(console_line(report), flush=True)
 
         app = Wearable(hw, config, model, recorder=recorder, link=link, on_second=line)
         stack.callback(app.close)
@@ -121,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         except SelfTestError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3
+        except board_lost as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             pass
     return 0

@@ -9,5 +9,7 @@ Every part speaks the same interface as the real thing, so the code in
 - :mod:`hwsim.ssd1306`: the SSD1306 OLED controller, decoding luma.oled's byte stream;
 - :mod:`hwsim.gpio`: ``periphery.GPIO``-like lines that remember every change;
 - :mod:`hwsim.optics`: LEDs, tissue and the OPT101 photodiode;
-- :mod:`hwsim.board`: all of the above wired as on the wearable.
+- :mod:`hwsim.board`: all of the above wired as on the wearable;
+- :mod:`hwsim.remote`: a board served over a Unix socket to a device process elsewhere
+  (the emulated board, which has no numpy; the client is :mod:`device.simboard`).
 """

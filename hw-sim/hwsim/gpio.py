@@ -153,6 +153,13 @@ class SimGPIO:
             self.poll(None)
         return self._queue.popleft()
 
+    def peek_event(self) -> EdgeEvent | None:
+        """The oldest queued edge event without taking it, or None (no waiting, no time).
+
+        Not in ``periphery.GPIO``: ``hwsim.remote`` sends it with a successful poll.
+        """
+        return self._queue[0] if self._queue else None
+
     def close(self) -> None:
         """Release the line; harmless to call twice."""
         self.closed = True

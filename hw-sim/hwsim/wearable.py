@@ -33,7 +33,7 @@ from device.inference import load_model
 from device.leds import LedBank
 from device.oled import Display, open_oled
 from device.recorder import SessionRecorder, new_session_path
-from hwsim.board import SSD1306_ADDRESS, board_for_session
+from hwsim.board import SSD1306_ADDRESS, SimBoard, board_for_session
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
 
@@ -53,6 +53,7 @@ class WearableRun:
     buzzer_on_s: list[float] = field(default_factory=list)
     wall_s: float = 0.0
     record_path: Path | None = None
+    board: SimBoard | None = None  # as the device left it
 
 
 def format_line(report: SecondReport, true_borg: int, true_level_name: str) -> str:
@@ -63,6 +64,31 @@ def format_line(report: SecondReport, true_borg: int, true_level_name: str) -> s
         f"ΔHHb {report.d_hhb_um:+6.1f} µM  predicted {level:14s}  true Borg {true_borg:2d} "
         f"({true_level_name})"
     )
+
+
+def wear_board(
+    *,
+    protocol: str = "upper_limb",
+    side: str = "left",
+    subject: int = 7,
+    seed: int = 2025,
+    fault_rate: float = 0.0,
+) -> tuple[SessionTruth, SimBoard]:
+    """Simulated subject ``subject`` through ``protocol``, and the board they wear.
+
+    The one place the main job's subject and board are made, so that a run in another
+    process (:mod:`hwsim.remote`) wears exactly the same board.
+    """
+    proto = PROTOCOLS[protocol]
+    person = draw_subject(derive_rng(seed, "subject", subject), f"sim-{subject}")
+    truth = simulate_session(person, proto, side, derive_rng(seed, "session", subject, side))
+    board = board_for_session(
+        truth,
+        derive_rng(seed, "coupling", subject, side),
+        fault_rate=fault_rate,
+        seed=seed + subject,
+    )
+    return truth, board
 
 
 def run_wearable(
@@ -77,15 +103,10 @@ def run_wearable(
     emit=print,
 ) -> WearableRun:
     """Play one simulated subject through ``protocol`` with the wearable on."""
-    proto = PROTOCOLS[protocol]
-    person = draw_subject(derive_rng(seed, "subject", subject), f"sim-{subject}")
-    truth = simulate_session(person, proto, side, derive_rng(seed, "session", subject, side))
-    board = board_for_session(
-        truth,
-        derive_rng(seed, "coupling", subject, side),
-        fault_rate=fault_rate,
-        seed=seed + subject,
+    truth, board = wear_board(
+        protocol=protocol, side=side, subject=subject, seed=seed, fault_rate=fault_rate
     )
+    person = truth.subject
     config = WearableConfig()
     bus = RetryingBus(board.bus, retries=config.i2c.retries, bus_name="sim:/dev/i2c-3")
     hw = Hardware(
@@ -97,7 +118,7 @@ def run_wearable(
     )
     model = load_model(models_dir, backend="onnx")
     out.mkdir(parents=True, exist_ok=True)
-    result = WearableRun(truth, record_path=Path(new_session_path(out)))
+    result = WearableRun(truth, record_path=Path(new_session_path(out)), board=board)
     mapping = model.mapping
 
     def on_second(report: SecondReport) -> None:
