@@ -340,12 +340,6 @@ def standin_rknn(tmp_path_factory) -> tuple[Path, Path]:
     return lib, models
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NumpyImportedError,
-    reason="device/ still imports numpy (app, chain, features, inference, npu, quant ...): "
-    "issue 13 item 1 makes it numpy-free in other branches; remove this mark once merged",
-)
 def test_the_device_process_never_imports_numpy(tmp_path, standin_rknn):
     library, models = standin_rknn
     config = write_config(
