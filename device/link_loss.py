@@ -80,6 +80,7 @@ class LossStats:
     """What :class:`LossAccount` found (also the loss part of the link reader's stats)."""
 
     lost_frames: int = 0  # from sequence gaps, net of late frames; at least, if uncertain
+    #: (``gaps`` and the gap log keep a gap that late frames filled in after all.)
     gaps: int = 0
     uncertain_gaps: int = 0  # outages that may hide whole turns of the sequence
     uncertain_span_s: float = 0.0  # their device-clock time, seconds
@@ -89,13 +90,18 @@ class LossStats:
 
     def describe(self) -> str:
         """One phrase for people: "3 frames lost in 2 gaps", "at least 4464 frames lost …"."""
+        lost = f"{_n(self.lost_frames, 'frame')} lost in {_n(self.gaps, 'gap')}"
         if not self.uncertain_gaps:
-            return f"{self.lost_frames} frames lost in {self.gaps} gaps"
+            return lost
         return (
-            f"at least {self.lost_frames} frames lost in {self.gaps} gaps "
-            f"({self.uncertain_gaps} outages spanning {self.uncertain_span_s:.1f} s of device "
-            f"clock, long enough to hide whole turns of the {SEQ_MODULO} sequence numbers)"
+            f"at least {lost} ({_n(self.uncertain_gaps, 'outage')} spanning "
+            f"{self.uncertain_span_s:.1f} s of device clock, long enough to hide whole turns "
+            f"of the {SEQ_MODULO} sequence numbers)"
         )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class LossAccount:
@@ -177,23 +183,21 @@ class LossAccount:
     # -- steps ----------------------------------------------------------------------------
 
     def _header_restarts(self, seq: int, header: dict) -> bool:
-        """True if this header starts a stream the account has not yet counted."""
+        """Count the restart this header shows, if any; True if the frame starts the new
+        stream here (a header at ``seq`` 0), False if the account goes on as usual."""
         stream, previous = header.get("stream"), self._stream
         self._stream = stream
         inferred, self._inferred_restart = self._inferred_restart, False
         if self._expected is None:
             return False
-        if stream is not None and previous is not None:
-            if stream == previous:
-                return False
-            if inferred:  # counted already, when its first frames arrived
-                return False
+        if seq == 0 and seq != self._expected:  # a new stream's first frame: always a restart
+            if stream is None or previous is None or stream != previous:
+                self.stats.restarts += 1
+                return True
+            return False  # the same stream's periodic header on the natural wrap
+        if stream is not None and previous is not None and stream != previous and not inferred:
+            # A later header of a stream whose start went by uncounted (its loss count stays).
             self.stats.restarts += 1
-            return seq == 0  # a later header: the stream's start went by uncounted
-        # A device that sends no stream number: a header at seq 0 starts a stream.
-        if seq == 0 and seq != self._expected:
-            self.stats.restarts += 1
-            return True
         return False
 
     def _new_stream(self, seq: int, t_s: float | None, *, lost_before: int = 0) -> None:

@@ -19,6 +19,7 @@ import threading
 import time
 import tty
 import zlib
+from typing import NamedTuple
 
 import pytest
 import serial
@@ -467,7 +468,7 @@ def test_writer_drops_instead_of_blocking_when_the_host_stops_reading(pty_pair):
     assert reader.stats.frames == 6 and reader.stats.lost_frames == 200
     assert reader.stats.gaps == 1 and reader.stats.uncertain_gaps == 0
     assert reader.stats.crc_errors + reader.stats.framing_errors == 0
-    assert reader.stats.describe() == "200 frames lost in 1 gaps"
+    assert reader.stats.describe() == "200 frames lost in 1 gap"
 
 
 # -- loss accounting over the whole sequence space ------------------------------------------
@@ -514,12 +515,12 @@ def test_an_outage_is_counted_exactly_or_as_at_least_with_its_device_time(outage
     assert gap.exact is exact and reader.stats.uncertain_gaps == (not exact)
     if exact:
         assert gap.lost == reader.stats.lost_frames == outage
-        assert reader.stats.describe() == f"{outage} frames lost in 1 gaps"
+        assert reader.stats.describe() == f"{outage} frames lost in 1 gap"
     else:  # 70 000 numbers: the sequence turned once in the outage
         assert gap.lost == reader.stats.lost_frames == outage - 65_536
         assert gap.estimate == outage
         assert reader.stats.describe().startswith(
-            f"at least {outage - 65_536} frames lost in 1 gaps (1 outages spanning 1296.3 s"
+            f"at least {outage - 65_536} frames lost in 1 gap (1 outage spanning 1296.3 s"
         )
     numbered = 1 + 65_530 + outage + 100  # the header, before, in and after the outage
     assert reader.stats.frames + (gap.lost if exact else gap.estimate) == numbered
@@ -554,7 +555,8 @@ def test_a_gap_across_the_wrap_without_device_time_is_counted_from_the_numbers()
     assert reader.stats.lost_frames == 9 and reader.stats.restarts == 0
 
 
-# -- the stream kinds a breaker tried: each with the numbers that are right -----------------
+# -- streams that try the loss accounting, each with the numbers that are right ------------
+# (expected: Account(lost, gaps, restarts, uncertain, duplicates, late))
 
 
 def ev(seq: int, t_s: float) -> bytes:
@@ -574,11 +576,20 @@ def steady(first: int, last: int, t0: float = 0.0, rate_hz: float = 54.0) -> lis
     return [ev(i % 65_536, t0 + (i - first) / rate_hz) for i in range(first, last)]
 
 
-def account(frames: list[bytes]) -> tuple:
+class Account(NamedTuple):
+    lost: int
+    gaps: int
+    restarts: int
+    uncertain: int
+    duplicates: int
+    late: int
+
+
+def account(frames: list[bytes]) -> Account:
     reader = LinkReader(MasterPort(-1))
     reader.feed(b"".join(frames))
     s = reader.stats
-    return s.lost_frames, s.gaps, s.restarts, s.uncertain_gaps, s.duplicates, s.late_frames
+    return Account(s.lost_frames, s.gaps, s.restarts, s.uncertain_gaps, s.duplicates, s.late_frames)
 
 
 B = steady  # brevity below
@@ -602,7 +613,7 @@ CASES = {
     "undecodable first frame, later reboot": (
         [undecodable(100), *[ev(i, 1000 + i / 54) for i in range(101, 30_000)],
          *[ev(i, 3 + i / 54) for i in range(3, 200)]], (3, 1, 1, 0, 0, 0)),
-    "NaN first frame, long outage": (
+    "NaN first frame, long outage": (  # 70 000 lost: at least 70 000 − 65 536 = 4464
         [ev(100, math.nan), *[ev(i, 1000 + i / 54) for i in range(101, 3000)],
          *[ev(i % 65_536, 1000 + i / 54) for i in range(73_000, 73_100)]], (4464, 1, 0, 1, 0, 0)),
     # bad clocks never raise
@@ -628,6 +639,10 @@ CASES = {
     "restart confirmed by its next header": (
         [hdr(0, 0.0, stream=1), *B(1, 30_000, 1 / 54), *B(2, 540, 600.0),
          hdr(540, 610.0, stream=2), *B(541, 600, 610 + 1 / 54)], (2, 1, 1, 0, 0, 0)),
+    # ... and a third stream's intact header after it is a restart of its own
+    "inferred restart, then a third stream": (
+        [hdr(0, 0.0, stream=1), *B(1, 30_000, 1 / 54), *B(2, 300, 600.0),
+         hdr(0, 1300.0, stream=3), *B(1, 100, 1300 + 1 / 54)], (2, 1, 2, 0, 0, 0)),
 }  # fmt: skip
 
 

@@ -514,7 +514,8 @@ def armhf_compiler() -> list[str] | None:
 
 @pytest.mark.skipif(
     armhf_compiler() is None,
-    reason="no armhf cross compiler (set RKNN_ARMHF_CC or install arm-linux-gnueabihf-gcc); "
+    reason="no armhf cross compiler (set RKNN_ARMHF_CC or apt-get install "
+    "gcc-arm-linux-gnueabihf); "
     "the armhf layout is checked by computation in test_armhf_layout_computed_from_the_header",
 )
 def test_armhf_layout_agrees_with_a_cross_compiler(tmp_path):
