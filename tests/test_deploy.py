@@ -822,30 +822,57 @@ def preflight(shell, root: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_preflight_names_each_problem_and_its_fix(tmp_path, shell):
+RUNTIME_VERSION = "librknnmrt version: 2.3.2 (429f97ae6b@2025-04-09T09:11:49)"
+
+
+def preflight_root(tmp_path: Path, meminfo: dict[str, int] | None = None) -> Path:
+    """A board root: I²C and GPIO nodes, the NPU runtime (with Rockchip's version string,
+    NUL-terminated between binary bytes, as in the real .so) and /proc/meminfo (kB)."""
     root = tmp_path / "board"
     (root / "dev").mkdir(parents=True)
     (root / "oem/usr/lib").mkdir(parents=True)
-    (root / "oem/usr/lib/librknnmrt.so").write_bytes(b"")
+    (root / "oem/usr/lib/librknnmrt.so").write_bytes(
+        b"\x7fELF\x01\x01\x01\x00\xff\xfe" + RUNTIME_VERSION.encode() + b"\x00\x90\xe5\x00x"
+    )
     for node in ("i2c-3", "gpiochip1"):  # character devices, as on the board
         (root / "dev" / node).symlink_to("/dev/null")
+    write_meminfo(root, meminfo or {"MemAvailable": 20000, "CmaTotal": 24576, "CmaFree": 20000})
+    return root
+
+
+def write_meminfo(root: Path, fields: dict[str, int]) -> None:
+    (root / "proc").mkdir(exist_ok=True)
+    lines = ["MemTotal:          34304 kB", *(f"{k}:{v:>15} kB" for k, v in fields.items())]
+    (root / "proc/meminfo").write_text("\n".join(lines) + "\n")
+
+
+def _failed_or_warned(out: subprocess.CompletedProcess, kind: str, problem: str, fix: str):
+    """The KIND ("FAIL" or "WARN") line naming PROBLEM, followed by a fix: line holding FIX."""
+    lines = out.stdout.splitlines()
+    at = next((i for i, line in enumerate(lines) if kind in line and problem in line), None)
+    assert at is not None, f"no {kind} line with {problem!r}:\n{out.stdout}"
+    assert lines[at + 1].strip().startswith("fix: "), out.stdout
+    assert fix in "\n".join(lines[at : at + 2]), out.stdout
+
+
+def test_preflight_names_each_problem_and_its_fix(tmp_path, shell):
+    root = preflight_root(tmp_path)
 
     good = preflight(shell, root, "--python", sys.executable)
     assert good.returncode == 0, good.stdout
     assert good.stdout.splitlines()[-1] == "preflight: OK"
-    assert "ok    numpy" in good.stdout and "ok    Pillow" in good.stdout
+    assert "ok    Pillow" in good.stdout and "numpy" not in good.stdout
 
     no_site = tmp_path / "python-without-packages"
     no_site.write_text(f'#!{shell[0]}\nexec "{sys.executable}" -I -S "$@"\n')
     no_site.chmod(0o755)
-    old = tmp_path / "python37"
-    old.write_text(f"#!{shell[0]}\necho 3.7.3\n")
+    old = tmp_path / "python310"
+    old.write_text(f"#!{shell[0]}\necho 3.10.12\n")
     old.chmod(0o755)
     (root / "oem/usr/lib/librknnmrt.so").unlink()
     cases = [
-        (["--python", str(no_site)], "numpy is not importable", "BR2_PACKAGE_PYTHON_NUMPY"),
         (["--python", str(no_site)], "Pillow (PIL) is not importable", "PYTHON_PILLOW"),
-        (["--python", str(old)], "needs Python 3.9 or newer", "newer Buildroot"),
+        (["--python", str(old)], "needs Python 3.11 or newer", "newer Buildroot"),
         (["--python", "no-such-python3"], "no-such-python3 not found", "BR2_PACKAGE_PYTHON3"),
         ([], "librknnmrt.so", "/oem/usr/lib"),
         (["--i2c-bus", "5"], "no I2C bus", "(present: /dev/i2c-3)"),
@@ -855,10 +882,89 @@ def test_preflight_names_each_problem_and_its_fix(tmp_path, shell):
     for args, problem, fix in cases:
         out = preflight(shell, root, "--python", sys.executable, *args)
         assert out.returncode == 1
-        lines = out.stdout.splitlines()
-        assert lines[-1].startswith("preflight: FAILED")
-        fail = next(i for i, line in enumerate(lines) if "FAIL" in line and problem in line)
-        assert lines[fail + 1].strip().startswith("fix: ") and fix in "\n".join(lines[fail:])
+        assert out.stdout.splitlines()[-1].startswith("preflight: FAILED")
+        _failed_or_warned(out, "FAIL", problem, fix)
+
+
+def test_preflight_needs_no_numpy(tmp_path, shell):
+    """A Python in which numpy cannot be imported (as on the board) passes."""
+    root = preflight_root(tmp_path)
+    blocker = tmp_path / "blocker/numpy"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('raise ImportError("no numpy on the board")\n')
+    python = tmp_path / "board-python3"
+    python.write_text(f'#!{shell[0]}\nPYTHONPATH="{blocker.parent}" exec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    blocked = subprocess.run(
+        [str(python), "-c", "import numpy"], capture_output=True, text=True, timeout=60
+    )
+    assert blocked.returncode != 0 and "no numpy on the board" in blocked.stderr
+
+    out = preflight(shell, root, "--python", str(python))
+    assert out.returncode == 0, out.stdout
+    assert out.stdout.splitlines()[-1] == "preflight: OK"
+    assert "numpy" not in out.stdout.replace(str(tmp_path), "")  # this test's name has it
+
+
+def test_preflight_checks_memory_cma_and_reports_the_runtime_version(tmp_path, shell):
+    root = preflight_root(tmp_path)
+    quick = ("--skip", "user,python,devices")  # the checks below need neither
+
+    def run(**meminfo: int) -> subprocess.CompletedProcess:
+        write_meminfo(root, meminfo)
+        return preflight(shell, root, *quick)
+
+    # Enough memory and the Luckfox image's 24 MB of CMA; the runtime's version as info.
+    out = run(MemAvailable=20000, CmaTotal=24576, CmaFree=20000)
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "preflight: OK", out.stdout
+    assert f"  info  {RUNTIME_VERSION}" in out.stdout.splitlines()
+    assert "ok    MemAvailable 20000 KiB" in out.stdout
+    assert "ok    CMA 24576 KiB for the NPU (20000 KiB free now)" in out.stdout
+
+    # Less than the app's anonymous memory alone: a failure, with what to do.
+    out = run(MemAvailable=8000, CmaTotal=24576)
+    assert out.returncode == 1 and out.stdout.splitlines()[-1].startswith("preflight: FAILED")
+    _failed_or_warned(out, "FAIL", "MemAvailable 8000 KiB", "RkLunch-stop.sh")
+
+    # Enough for the anonymous part, not for the whole peak (the stock board's ~15.8 MB).
+    out = run(MemAvailable=15800, CmaTotal=24576)
+    assert out.returncode == 0, out.stdout
+    assert out.stdout.splitlines()[-1] == "preflight: OK (1 warning(s) above)"
+    _failed_or_warned(out, "WARN", "MemAvailable 15800 KiB", "stop what else runs")
+
+    # On a redeploy the running app's anonymous memory comes back when it is replaced.
+    (root / "var/run").mkdir(parents=True)
+    (root / "var/run/nirs-wearable.app.pid").write_text("4242\n")
+    (root / "proc/4242").mkdir()
+    (root / "proc/4242/cmdline").write_bytes(
+        b"python3\x00-m\x00device\x00--config\x00/opt/nirs-wearable/wearable.toml\x00"
+    )
+    (root / "proc/4242/status").write_text("Name:\tpython3\nRssAnon:\t    8000 kB\n")
+    out = run(MemAvailable=11000, CmaTotal=24576)
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "preflight: OK", out.stdout
+    assert "MemAvailable 11000 KiB + 8000 KiB the running app gives back" in out.stdout
+    (root / "proc/4242/cmdline").write_bytes(b"sh\x00-c\x00something else\x00")  # pid reused
+    out = run(MemAvailable=8000, CmaTotal=24576)
+    _failed_or_warned(out, "FAIL", "MemAvailable 8000 KiB;", "RkLunch-stop.sh")
+
+    # No CMA at all, or less than the Luckfox image's: warnings naming the boot argument.
+    out = run(MemAvailable=20000)
+    assert out.returncode == 0, out.stdout
+    assert out.stdout.splitlines()[-1] == "preflight: OK (1 warning(s) above)"
+    _failed_or_warned(out, "WARN", "no CmaTotal", "rk_dma_heap_cma=24M")
+    out = run(MemAvailable=20000, CmaTotal=1024)
+    _failed_or_warned(out, "WARN", "CmaTotal is 1024 KiB", "RK_BOOTARGS_CMA_SIZE")
+
+    # A runtime without a version string is reported as such, not as a failure.
+    (root / "oem/usr/lib/librknnmrt.so").write_bytes(b"\x7fELF\x00nothing\x00")
+    out = run(MemAvailable=20000, CmaTotal=24576)
+    assert out.returncode == 0, out.stdout
+    assert '  info  no "librknnmrt version" string in' in out.stdout
+
+    # A root laid out on a PC without /proc (deploy.sh --target-dir): memory is skipped.
+    (root / "proc/meminfo").unlink()
+    out = preflight(shell, root, *quick)
+    assert out.returncode == 0 and "skip  memory" in out.stdout, out.stdout
 
 
 def test_scripts_are_shellcheck_clean():
