@@ -35,8 +35,9 @@ Where things go on the board:
   $LOG_FILE    the app's output (in RAM)
   the recordings       the config's [recording] dir (/userdata/nirs-sessions): kept by
                        redeploys and by --uninstall
-numpy, Pillow (C extensions) and librknnmrt.so come with the board's own image; the
-preflight (deploy/preflight.sh, run on the board before anything is copied) checks them.
+Pillow (a C extension) and librknnmrt.so come with the board's own image (the app needs
+no numpy: docs/architecture.md); the preflight (deploy/preflight.sh, run on the board
+before anything is copied) checks them.
 
 Options:
   --transport ssh|adb   how to reach the board (default: ssh)
