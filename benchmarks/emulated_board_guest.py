@@ -1,0 +1,179 @@
+"""The guest side of benchmarks/emulated_board.py: runs inside the emulated board.
+
+Runs under the board's own python3 (Debian armhf, CPython 3.11, no numpy) with the
+deployed bundle on PYTHONPATH (vendor first), measured by the host with
+``emulated_board.measure``. It marks points of its run with ``mark(id)`` (the three lines of
+tests/emulated_board/guest/board_mark.py, copied so that measuring imports nothing): the
+host's insn_count plugin records the ARM instructions so far and the guest's memory there.
+
+    python3 emulated_board_guest.py imports
+        Imports the device's modules step by step in the order the app does, marking after
+        each step (mark i); then prints one JSON line: the steps and the modules each added.
+    python3 emulated_board_guest.py app -- DEVICE OPTIONS
+        Runs ``device.__main__.main(DEVICE OPTIONS)`` as ``python3 -m device`` would, and marks
+        each once-a-second console line (mark 1000 + n for the n-th line): memory and
+        instructions second by second at the cost of one failed close() per second.
+    python3 emulated_board_guest.py io SOCKET CALLS
+        Instructions per call of device.simboard's transport (the I/O the emulated session
+        uses instead of smbus2 and python-periphery), CALLS calls each, against a simulator
+        serving SOCKET (python -m hwsim.remote --serve-only).
+
+Only ``os`` and ``sys`` (loaded by CPython at start-up anyway) are imported before the first
+mark.
+"""
+
+import os
+import sys
+
+MARK_FD_BASE = -0x4E495200
+#: Mark ids: the app's console lines are 1000 + n (n from 1).
+APP_LINE_MARK = 1000
+APP_START_MARK = 999
+
+
+def mark(mark_id):
+    """Record instructions and memory here (board_mark.mark; EBADF anywhere else)."""
+    try:  # noqa: SIM105 (contextlib would be one more import in the measured program)
+        os.close(MARK_FD_BASE - mark_id)
+    except OSError:
+        pass
+
+
+#: The import steps, in the order the app imports them (device/__main__.py, device/app.py):
+#: (label, modules). Step 0 is CPython alone.
+IMPORT_STEPS = (
+    ("device.config", ("device.config",)),
+    ("device.clock", ("device.clock",)),
+    (
+        "device.i2c, ads1114, leds, buzzer",
+        ("device.i2c", "device.ads1114", "device.leds", "device.buzzer"),
+    ),
+    ("smbus2, periphery (vendored)", ("smbus2", "periphery")),
+    ("PIL Image, ImageDraw, ImageFont", ("PIL.Image", "PIL.ImageDraw", "PIL.ImageFont")),
+    ("luma.core, luma.oled, device.oled", ("luma.core.render", "luma.oled.device", "device.oled")),
+    ("device.chain, mbll, extinction", ("device.chain", "device.mbll", "device.extinction")),
+    ("device.features", ("device.features",)),
+    (
+        "device.inference, npu, rknn_api, ctypes",
+        ("device.inference", "device.npu", "device.rknn_api", "ctypes"),
+    ),
+    ("device.recorder", ("device.recorder",)),
+    ("device.link, serial (pyserial)", ("device.link", "serial")),
+    ("device.app", ("device.app",)),
+    ("hashlib", ("hashlib",)),
+    ("device.simboard (emulated runs only)", ("device.simboard",)),
+)
+
+
+def imports():
+    """Import step by step, marking after each; print the steps and their new modules."""
+    counts = [len(sys.modules)]
+    mark(0)
+    for i, (_, modules) in enumerate(IMPORT_STEPS, start=1):
+        for name in modules:
+            __import__(name)
+        counts.append(len(sys.modules))
+        mark(i)
+    # sys.modules keeps insertion order: the modules each step added, in order. Built after
+    # the last mark, so it costs the measured steps nothing.
+    names = list(sys.modules)
+    steps = [{"label": "CPython alone", "new": names[: counts[0]]}]
+    for i, (label, _) in enumerate(IMPORT_STEPS, start=1):
+        steps.append({"label": label, "new": names[counts[i - 1] : counts[i]]})
+    import json
+
+    print("IMPORTS " + json.dumps(steps))
+
+
+def app(argv):
+    """``python3 -m device ARGV`` with each console line marked."""
+    mark(APP_START_MARK)
+    import device.__main__ as entry
+
+    line = entry.console_line
+    count = [0]
+
+    def console_line(report):
+        count[0] += 1
+        mark(APP_LINE_MARK + count[0])
+        return line(report)
+
+    entry.console_line = console_line
+    return entry.main(argv)
+
+
+def io(socket_path, calls):
+    """Instructions per call of device.simboard's bus and line operations (marks 10..71)."""
+    from device.ads1114 import ADS1114, REG_CONVERSION, REG_LO_THRESH
+    from device.i2c import RetryingBus
+    from device.simboard import connect
+
+    board = connect(socket_path)
+    bus = board.bus
+    ready = board.line("alert_rdy", "in")
+    led = board.line("led750", "low")
+    # As the app starts the ADC: continuous, ALERT/RDY pulsing once per conversion.
+    adc = ADS1114(bus, clock=board.clock, ready_line=ready)
+    adc.start_continuous()
+    period = adc.period_s
+    timeout = 20 * period
+    address = adc.address
+    threshold = [0, 0]
+    r = range(calls)
+    ready.poll(timeout)
+    ready.read_event()
+
+    mark(10)
+    for _ in r:
+        pass
+    mark(11)
+    for _ in r:
+        ready.poll(timeout)
+        ready.read_event()
+    mark(21)
+    for _ in r:
+        bus.read_i2c_block_data(address, REG_CONVERSION, 2)
+    mark(31)
+    for _ in r:
+        bus.write_i2c_block_data(address, REG_LO_THRESH, threshold)
+    mark(41)
+    level = False
+    for _ in r:
+        level = not level
+        led.write(level)
+    bus.read_i2c_block_data(address, REG_CONVERSION, 2)  # sends the posted writes
+    mark(50)
+    for _ in r:
+        level = not level
+    mark(51)
+    for _ in r:  # one conversion as the acquisition loop does it, through the transport
+        ready.poll(timeout)
+        ready.read_event()
+        bus.read_i2c_block_data(address, REG_CONVERSION, 2)
+    mark(61)
+    driver = ADS1114(RetryingBus(bus), clock=board.clock, ready_line=ready)
+    for _ in r:  # the same through the device's driver and retrying bus
+        driver.wait_ready(timeout)
+        driver.read_volts()
+    mark(71)
+    adc.close()
+    board.close()
+    print(f"IO calls={calls} round_trips={board.round_trips} period_s={period}")
+
+
+def main(argv):
+    if argv[:1] == ["imports"]:
+        imports()
+    elif argv[:1] == ["app"]:
+        rest = argv[1:]
+        return app(rest[1:] if rest[:1] == ["--"] else rest)
+    elif argv[:1] == ["io"] and len(argv) == 3:
+        io(argv[1], int(argv[2]))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
