@@ -20,10 +20,15 @@ alone the host tells apart:
   **late** frame (one of the last few frames counted lost, arriving after all), which
   takes its loss back. A UART does neither; a broker relaying the stream may.
 
-What cannot be told apart is said so: a restart whose header is lost, soon after the
-old stream wrapped, looks like a short gap; a restart after an outage long enough to
-hide a whole turn shows as an "at least" gap. A later header with the new ``stream``
-number still counts the restart (its loss count then stays as reported).
+Judgements made without a header are provisional: the next header (the writer repeats
+it every few seconds) confirms or corrects them. Its ``stream`` number undoes a restart
+inferred where the stream went on (a gap after all), or counts a restart that looked like
+a gap and puts its loss right (the new stream's frames before its first good one). Until
+that header comes, some restarts look like gaps: soon after the old stream wrapped, when
+the new stream's number is not smaller than the old one's, a reboot whose clock went back
+less than a second, or a restart after an outage long enough to hide a whole turn ("at
+least"). A device that sends no ``stream`` number gets the numbers and the clock alone.
+One writer per link: two devices on one line give meaningless counts.
 """
 
 from __future__ import annotations
@@ -44,8 +49,11 @@ RATE_SLACK = 2.0
 #: Bound on the frame rate before one is measured, frames per device second: a wearable
 #: makes about 54 (43 light frames, 10 samples, a prediction and its events).
 MAX_FRAME_RATE_HZ = 2000.0
-#: Frames numbered at one instant beyond the rate bound (a burst of events), frames.
-BURST_FRAMES = 64
+#: Frames numbered at one instant beyond the rate bound (a burst of events, or what the
+#: writer drops unsent while it backs off after a failed write), frames.
+BURST_FRAMES = 256
+#: A device clock reading beyond this is not a clock (about 30 years of uptime), seconds.
+MAX_CLOCK_S = 1e9
 #: Device-clock time the rate needs before it counts as measured, seconds.
 MIN_RATE_SPAN_S = 1.0
 #: Frames the rate is measured over (about 5 s at 54 frames/s).
@@ -104,6 +112,18 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+class _Verdict(NamedTuple):
+    """A judgement made without a header, which the next header confirms or corrects."""
+
+    gap: Gap | None  # the gap entry it logged (None: none)
+    expected: int  # the number expected before it
+    restart: bool  # inferred a restart (else: counted a gap)
+    by_numbers: int  # the loss the sequence numbers alone give
+    counted: int  # the loss counted
+    uncertain: bool  # counted as an "at least" outage
+    span_s: float | None
+
+
 class LossAccount:
     """Follows one link's sequence numbers and device clock; counts into ``stats``.
 
@@ -116,8 +136,8 @@ class LossAccount:
         self.stats = stats
         self.gap_log: deque[Gap] = deque(maxlen=gap_log_size)
         self.frames = 0  # good frames observed
-        self._stream: Any = None  # the ``stream`` number of the latest header
-        self._inferred_restart = False  # a restart counted without its header
+        self._stream: int | None = None  # the ``stream`` number of the latest header
+        self._verdicts: deque[_Verdict] = deque(maxlen=gap_log_size)  # since that header
         self._reset()
 
     def _reset(self) -> None:
@@ -126,7 +146,8 @@ class LossAccount:
         self._last_t: float | None = None
         self._rate_history: deque[tuple[int, float]] = deque(maxlen=RATE_FRAMES)
         self._seen: OrderedDict[int, float | None] = OrderedDict()  # recent seq -> t_s
-        self._missing: OrderedDict[int, None] = OrderedDict()  # recent seqs counted lost
+        #: Recent seqs counted lost -> device time of the frame after their gap.
+        self._missing: OrderedDict[int, float | None] = OrderedDict()
 
     def observe(self, seq: int, t_s: float | None, header: dict | None = None) -> bool:
         """Account for a good frame numbered ``seq``, stamped ``t_s`` on the device clock.
@@ -134,22 +155,27 @@ class LossAccount:
         Args:
             seq: The frame's sequence number, 0 … SEQ_MODULO − 1.
             t_s: Its record's device time, seconds; None if the record could not be
-                decoded (a non-finite time counts as None).
+                decoded (a time that is not finite or beyond :data:`MAX_CLOCK_S` counts
+                as None).
             header: The data of the header event the frame carries, if it is one.
 
         Returns:
             False if the frame is a duplicate of one already received (drop it).
         """
-        if t_s is not None and not math.isfinite(t_s):
+        if t_s is not None and not (math.isfinite(t_s) and abs(t_s) <= MAX_CLOCK_S):
             t_s = None
         self.frames += 1
-        if header is not None and self._header_restarts(seq, header):
-            self._new_stream(seq, t_s)
-            return True
         expected = self._expected
         if expected is None:
+            if header is not None:
+                self._stream = _stream_number(header)
             self._new_stream(seq, t_s)
             return True
+        if header is not None:
+            starts = self._header(seq, header)
+            if starts is not None:
+                self._new_stream(seq, t_s, lost_before=starts)
+                return True
         if seq != expected and self._old_frame(seq, t_s):
             return self._late(seq)
         span_s = t_s - self._last_t if t_s is not None and self._last_t is not None else None
@@ -159,20 +185,21 @@ class LossAccount:
             return True
         rate = self._rate()
         most = (RATE_SLACK * rate if rate else MAX_FRAME_RATE_HZ) * max(span_s, 0.0) + BURST_FRAMES
-        clock_back = span_s < -CLOCK_JITTER_S
-        small = seq < lost and seq <= RESTART_MAX_LOST  # the start of a new stream?
-        if clock_back or (lost > most and small):
-            self.stats.restarts += 1
-            self._inferred_restart = True
-            self._new_stream(seq, t_s, lost_before=seq if lost and small else 0)
+        if span_s < -CLOCK_JITTER_S:  # the clock went back: the board started again
+            self._inferred_restart(seq, t_s, lost, span_s, lost_before=0 if not lost else seq)
+            return True
+        if lost > most and seq < lost and seq <= RESTART_MAX_LOST:  # a new stream's start
+            self._inferred_restart(seq, t_s, lost, span_s, lost_before=seq)
             return True
         if lost + SEQ_MODULO <= most:  # another whole turn fits in the outage
             estimate = None
-            if rate:
-                estimate = lost + SEQ_MODULO * max(round((rate * span_s - lost) / SEQ_MODULO), 0)
+            expected_frames = rate * span_s if rate else math.inf
+            if math.isfinite(expected_frames):
+                estimate = lost + SEQ_MODULO * max(round((expected_frames - lost) / SEQ_MODULO), 0)
             self.stats.uncertain_gaps += 1
             self.stats.uncertain_span_s += span_s
-            self._gap(expected, seq, lost, span_s, exact=False, estimate=estimate)
+            gap = self._gap(expected, seq, lost, span_s, exact=False, estimate=estimate)
+            self._verdicts.append(_Verdict(gap, expected, False, lost, lost, True, span_s))
             self._count += lost + 1
             self._rate_history.clear()  # the count is unknown: measure the rate afresh
             self._see(seq, t_s)
@@ -182,38 +209,87 @@ class LossAccount:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _header_restarts(self, seq: int, header: dict) -> bool:
-        """Count the restart this header shows, if any; True if the frame starts the new
-        stream here (a header at ``seq`` 0), False if the account goes on as usual."""
-        stream, previous = header.get("stream"), self._stream
-        self._stream = stream
-        inferred, self._inferred_restart = self._inferred_restart, False
-        if self._expected is None:
-            return False
-        if seq == 0 and seq != self._expected:  # a new stream's first frame: always a restart
-            if stream is None or previous is None or stream != previous:
-                self.stats.restarts += 1
-                return True
-            return False  # the same stream's periodic header on the natural wrap
-        if stream is not None and previous is not None and stream != previous and not inferred:
-            # A later header of a stream whose start went by uncounted (its loss count stays).
-            self.stats.restarts += 1
-        return False
+    def _header(self, seq: int, header: dict) -> int | None:
+        """Weigh the judgements made since the last header against this one.
 
-    def _new_stream(self, seq: int, t_s: float | None, *, lost_before: int = 0) -> None:
+        A header with the same ``stream`` number undoes restarts inferred since (they
+        were gaps); one with a new number confirms an inferred restart, or counts the
+        restart whose start went by as a gap, and puts that gap's loss right (the new
+        stream's frames before its first good one). Returns the frames lost before this
+        one if the new stream starts here for the account, else None.
+        """
+        stream, previous = _stream_number(header), self._stream
+        self._stream = stream
+        verdicts, self._verdicts = list(self._verdicts), deque(maxlen=self._verdicts.maxlen)
+        new = stream is not None and previous is not None and stream != previous
+        same = stream is not None and stream == previous
+        if same:
+            for verdict in verdicts:
+                if verdict.restart:  # it was a gap after all
+                    self.stats.restarts -= 1
+                    self._correct(verdict, verdict.by_numbers, restart=False)
+            return None
+        if seq == 0 and seq != self._expected and (new or stream is None or previous is None):
+            self.stats.restarts += 1  # a new stream's first frame, its header
+            return 0
+        if not new or any(v.restart for v in verdicts):
+            return None  # no restart, or one counted already
+        self.stats.restarts += 1
+        if seq != self._expected:
+            return seq  # the new stream begins here for the account
+        gaps = [v for v in verdicts if v.gap is not None]
+        if gaps:  # it began at the gap with the smallest number since the last header
+            start = min(reversed(gaps), key=lambda v: v.gap.received_seq)
+            self._correct(start, start.gap.received_seq, restart=True)
+        return None
+
+    def _correct(self, verdict: _Verdict, lost: int, *, restart: bool) -> None:
+        """Recount ``verdict``'s loss as ``lost`` (a gap, or the frames of a new stream)."""
+        self.stats.lost_frames += lost - verdict.counted
+        if verdict.uncertain:
+            self.stats.uncertain_gaps -= 1
+            self.stats.uncertain_span_s -= verdict.span_s or 0.0
+        old = verdict.gap
+        if old is None:
+            if lost:  # an inferred restart that logged nothing: its gap, restored
+                self.stats.gaps += 1
+                self.gap_log.append(Gap(verdict.expected, 0, lost, self.frames - 1, verdict.span_s))
+            return
+        fixed = old._replace(
+            expected_seq=0 if restart else verdict.expected,
+            lost=lost,
+            exact=True,
+            estimate=None,
+            span_s=None if restart else verdict.span_s,
+        )
+        if old in self.gap_log:
+            self.gap_log[self.gap_log.index(old)] = fixed
+        if not lost:
+            self.stats.gaps -= 1
+
+    def _inferred_restart(
+        self, seq: int, t_s: float | None, lost: int, span_s: float, *, lost_before: int
+    ) -> None:
+        self.stats.restarts += 1
+        expected = self._expected
+        gap = self._new_stream(seq, t_s, lost_before=lost_before)
+        self._verdicts.append(_Verdict(gap, expected, True, lost, lost_before, False, span_s))
+
+    def _new_stream(self, seq: int, t_s: float | None, *, lost_before: int = 0) -> Gap | None:
         self._reset()
-        if lost_before:  # frames 0 … seq−1 of the new stream
-            self._gap(0, seq, lost_before, None)
+        gap = self._gap(0, seq, lost_before, None) if lost_before else None
         self._expected = (seq + 1) % SEQ_MODULO
         self._count = seq + 1
         self._see(seq, t_s)
+        return gap
 
     def _advance(self, seq: int, t_s: float | None, lost: int, span_s: float | None) -> None:
         if lost:
-            self._gap(self._expected, seq, lost, span_s)
+            gap = self._gap(self._expected, seq, lost, span_s)
+            self._verdicts.append(_Verdict(gap, self._expected, False, lost, lost, False, span_s))
             if lost <= REORDER_WINDOW:
                 for k in range(lost):
-                    self._remember(self._missing, (seq - lost + k) % SEQ_MODULO, None)
+                    self._remember(self._missing, (seq - lost + k) % SEQ_MODULO, t_s)
         self._count += lost + 1
         self._see(seq, t_s)
 
@@ -226,13 +302,14 @@ class LossAccount:
 
     def _old_frame(self, seq: int, t_s: float | None) -> bool:
         """True for a frame received already (same time: a duplicate) or one of the
-        recent frames counted lost (late)."""
+        recent frames counted lost (late: stamped before the frame that closed its gap)."""
         if seq in self._seen:
             seen_t = self._seen[seq]
             return t_s is None or seen_t is None or seen_t == t_s
-        return seq in self._missing and (
-            t_s is None or self._last_t is None or t_s <= self._last_t + CLOCK_JITTER_S
-        )
+        if seq not in self._missing:
+            return False
+        closed_t = self._missing[seq]
+        return t_s is not None and closed_t is not None and t_s <= closed_t + CLOCK_JITTER_S
 
     def _late(self, seq: int) -> bool:
         """Take back the loss of a late frame; drop a duplicate (returns False)."""
@@ -254,10 +331,12 @@ class LossAccount:
         *,
         exact: bool = True,
         estimate: int | None = None,
-    ) -> None:
+    ) -> Gap:
         self.stats.lost_frames += lost
         self.stats.gaps += 1
-        self.gap_log.append(Gap(expected, seq, lost, self.frames - 1, span_s, exact, estimate))
+        gap = Gap(expected, seq, lost, self.frames - 1, span_s, exact, estimate)
+        self.gap_log.append(gap)
+        return gap
 
     def _rate(self) -> float | None:
         """Frames the device numbered per second of its clock lately; None until known."""
@@ -272,3 +351,9 @@ class LossAccount:
         table.move_to_end(seq)
         while len(table) > REORDER_WINDOW:
             table.popitem(last=False)
+
+
+def _stream_number(header: dict) -> int | None:
+    """The header's ``stream`` number; anything but an integer counts as none."""
+    stream = header.get("stream") if isinstance(header, dict) else None
+    return stream if isinstance(stream, int) and not isinstance(stream, bool) else None

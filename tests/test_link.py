@@ -643,6 +643,40 @@ CASES = {
     "inferred restart, then a third stream": (
         [hdr(0, 0.0, stream=1), *B(1, 30_000, 1 / 54), *B(2, 300, 600.0),
          hdr(0, 1300.0, stream=3), *B(1, 100, 1300 + 1 / 54)], (2, 1, 2, 0, 0, 0)),
+    # a number lost a whole turn ago is not "late" when it comes round again
+    "lost numbers come round again": (
+        [*B(0, 1000), *B(1500, 65_536 + 999, 1500 / 54),
+         *B(65_536 + 1000, 65_536 + 1200, (65_536 + 1000) / 54)], (501, 2, 0, 0, 0, 0)),
+    # the app restarts while the link is down; its header is lost, the next one is not
+    "app restart in an outage": (
+        [hdr(0, 100.0, stream=1), *B(1, 60_000, 100 + 1 / 54),
+         *B(100, 540, 100 + 60_000 / 54 + 120), hdr(540, 100 + 60_000 / 54 + 120 + 440 / 54,
+         stream=2), *B(541, 700, 100 + 60_000 / 54 + 120 + 441 / 54)], (100, 1, 1, 0, 0, 0)),
+    # the board reboots (its clock goes back) and the link returns 5000 frames later
+    "reboot found late": (
+        [hdr(0, 5000.0, stream=1), *B(1, 30_000, 5000 + 1 / 54), *B(5000, 5400, 15 + 5000 / 54),
+         hdr(5400, 115.0, stream=2), *B(5401, 5500, 15 + 5401 / 54)], (5000, 1, 1, 0, 0, 0)),
+    "crash-loop reboot": ([hdr(0, 12.0, stream=1), *B(1, 100, 12 + 1 / 54),
+                           *B(150, 300, 10 + 150 / 54)], (150, 1, 1, 0, 0, 0)),
+    # the new stream's first good frame is its periodic header: one restart, not two
+    "first frame of a new stream is a later header": (
+        [hdr(0, 100.0, stream=1), *B(1, 30_000, 100 + 1 / 54),
+         hdr(540, 100 + 30_000 / 54 + 13, stream=2),
+         *B(541, 700, 100 + 30_000 / 54 + 13 + 1 / 54)], (540, 1, 1, 0, 0, 0)),
+    # the writer drops 127 frames at one instant across the wrap (back-off in a burst)
+    "burst dropped across the wrap": (
+        [*B(0, 65_500), *[ev(i % 65_536, 65_500 / 54) for i in range(65_627, 65_700)],
+         *B(65_700, 65_800, 65_500 / 54 + 1 / 54)], (127, 1, 0, 0, 0, 0)),
+    # an inferred restart that the stream's own next header shows was a gap after all
+    "inferred restart undone by the same stream's header": (
+        [hdr(0, 0.0, stream=4), *B(1, 65_400), *[ev(i % 65_536, 65_400 / 54)
+         for i in range(65_800, 65_830)], hdr(65_830 % 65_536, 65_400 / 54 + 0.5, stream=4),
+         *B(65_831, 65_900, 65_400 / 54 + 0.6)], (400, 1, 0, 0, 0, 0)),
+    # garbage clocks and stream numbers: no exception, no phantom restarts
+    "absurd clock": ([*B(0, 200), ev(200, 1e307), *B(201, 300, 201 / 54)], (0, 0, 0, 0, 0, 0)),
+    "NaN stream number": ([hdr(0, 0.0, stream=math.nan), *B(1, 540, 1 / 54),
+                           hdr(540, 10.0, stream=math.nan), *B(541, 600, 541 / 54)],
+                          (0, 0, 0, 0, 0, 0)),
 }  # fmt: skip
 
 
