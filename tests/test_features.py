@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -311,27 +310,6 @@ def test_normaliser_apply_equals_numpy_on_a_simulated_session(session):
     w = hw.cut_windows(ch, rec.level, rec.t_s, flags=rec.flags)
     norm = hw.fit_normaliser(w.sequences, w.stats)
     check_apply_against_numpy(norm, w.sequences, w.stats)
-
-
-def test_cutting_windows_timing(tiny_dataset, capsys):
-    """Not pass/fail: how long the device's per-sample and per-window functions take
-    to cut the tiny dataset on the host (printed with ``-s``)."""
-    from host.dataset import load_dataset
-
-    records = load_dataset(tiny_dataset).records
-    t0 = time.perf_counter()
-    chans = [
-        hw.channel_array(d_od=r.d_od, d_hbo2_um=r.d_hbo2_um, d_hhb_um=r.d_hhb_um) for r in records
-    ]
-    t1 = time.perf_counter()
-    parts = [hw.cut_windows(c, r.level, r.t_s, flags=r.flags) for c, r in zip(chans, records)]
-    t2 = time.perf_counter()
-    n_windows = sum(len(p.labels) for p in parts)
-    with capsys.disabled():
-        print(
-            f"\n[timing] tiny dataset: {sum(len(c) for c in chans)} samples → channels "
-            f"{t1 - t0:.3f} s; {n_windows} windows → cut with statistics {t2 - t1:.3f} s"
-        )
 
 
 # -- the board has no numpy -----------------------------------------------------------------------
