@@ -406,15 +406,20 @@ def test_round_trip_with_garbage_corruption_and_a_torn_frame(pty_pair, direction
     ]
 
 
-def fill(fd: int) -> int:
+#: A raw pty's line discipline holds 4096 bytes less one; once it holds that many and the
+#: pty's own buffer refuses more, nothing moves until the other end reads.
+N_TTY_FULL = 4095
+
+
+def fill(fd: int, other_end: MasterPort) -> int:
     """Write zero bytes (link delimiters: never a frame) to a pty end until it takes no
-    more, and until it stays full (the kernel moves bytes between its buffers a moment
-    later). Returns how many bytes went in."""
+    more and the other end's line discipline is full, so nothing the kernel moves later
+    makes room. Returns how many bytes went in."""
     total = 0
     flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
     try:
-        for _ in range(200):
+        for _ in range(3000):  # a minute at most, however loaded the machine
             wrote = 0
             for chunk in (bytes(1 << 16), bytes(256), bytes(1)):  # a pty takes big writes
                 while True:  # in pieces of its own size: end with single bytes
@@ -423,12 +428,12 @@ def fill(fd: int) -> int:
                     except BlockingIOError:
                         break
             total += wrote
-            if not wrote and total:
+            if not wrote and other_end.in_waiting >= N_TTY_FULL:
                 return total
             time.sleep(0.02)
     finally:
         fcntl.fcntl(fd, fcntl.F_SETFL, flags)
-    raise AssertionError(f"the pty never stayed full ({total} bytes in)")
+    raise AssertionError(f"the pty never filled ({total} bytes in, {other_end.in_waiting} out)")
 
 
 def drain(fd: int, n: int) -> bytes:
@@ -445,8 +450,9 @@ def test_writer_drops_instead_of_blocking_when_the_host_stops_reading(pty_pair):
     clock = FakeClock()  # the back-off runs on the device clock; the write timeout is real
     writer = LinkWriter(slave_port, clock=clock, retry_after_s=0.5, header_interval_s=None)
     reader = LinkReader(master_port)
-    assert [r.fields.name for r in reader.poll()] == [HEADER_EVENT]
-    filler = fill(slave_port.fd)  # zeros: nothing the reader takes for a frame
+    master_port.timeout_s = 60.0  # the header reaches the master a moment later
+    assert next(iter(reader)).fields.name == HEADER_EVENT
+    filler = fill(slave_port.fd, master_port)  # zeros: nothing the reader takes for a frame
     record = Record.of(FRAME)
     worst_s = 0.0
     for _ in range(200):  # 2 s of device clock at 100 frames/s: tries at 0, 0.5, 1, 1.5 s
