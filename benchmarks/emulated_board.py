@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import shlex
@@ -60,10 +59,15 @@ from emulated_board import (  # noqa: E402 (tests/ is put on sys.path just above
     unavailable_reason,
 )
 from emulated_board.board import GUEST_ENV  # noqa: E402
+from standin_npu import (  # noqa: E402
+    SIGNAL_NORMALISATION,
+    CompilerMissingError,
+    build_standin_runtime,
+    write_standin_bundle,
+)
 
 LABEL = "emulated board (qemu-user, Debian armhf, Cortex-A7 model)"
 GUEST_SCRIPT = Path(__file__).resolve().with_name("emulated_board_guest.py")
-STANDIN_SOURCE = REPO / "tests/rknn_standin/rknn_standin.c"
 APP = "/opt/nirs-wearable"  # the bundle on the board
 GUEST_BENCH = "/opt/bench/emulated_board_guest.py"
 GUEST_SOCKET_DIR = "/run/sim"
@@ -144,46 +148,16 @@ class Board:
         ]
 
 
-def build_runtime(out: Path) -> None:
-    """The stand-in librknnmrt.so (tests/rknn_standin) for armhf."""
-    cc = shutil.which("arm-linux-gnueabihf-gcc")
-    if cc is None:
-        raise SystemExit("arm-linux-gnueabihf-gcc is not installed (./dev test installs it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    command = [cc, "-std=c11", "-O1", "-shared", "-fPIC", "-o", str(out), str(STANDIN_SOURCE)]
-    subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
-
-
-def standin_models(folder: Path) -> Path:
-    """fusion.rknn (tests/test_deploy.py's stand-in blob) and a model.json that fits it."""
-    from test_deploy import standin_model_blob
-
-    from device.labels import DEFAULT_MAPPING
-
-    folder.mkdir(parents=True)
-    blob = standin_model_blob()
-    (folder / "fusion.rknn").write_bytes(blob)
-    meta = {
-        "provenance": "stand-in for benchmarks/emulated_board.py (not a trained model)",
-        "classes": list(DEFAULT_MAPPING.names),
-        "borg_mapping": DEFAULT_MAPPING.to_dict(),
-        "normalisation": {
-            "seq_mean": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 60.0, 0.0],
-            "seq_std": [0.05, 0.05, 0.05, 5.0, 5.0, 5.0, 10.0, 5.0],
-            "stats_mean": [0.0] * 40,
-            "stats_std": [5.0] * 40,
-        },
-        "artefacts": {"fusion.rknn": {"sha256": hashlib.sha256(blob).hexdigest()}},
-    }
-    (folder / "model.json").write_text(json.dumps(meta), encoding="utf-8")
-    return folder
-
-
 def prepare(work: Path, *, bytecode: bool) -> Board:
     """Deploy the bundle into work/board as deploy.sh --target-dir does; the config; .pyc."""
-    models = standin_models(work / "models")
+    models = write_standin_bundle(
+        work / "models", normalisation=SIGNAL_NORMALISATION, used_by="benchmarks/emulated_board.py"
+    )
     target = work / "board"
-    build_runtime(target / "oem/usr/lib/librknnmrt.so")
+    try:
+        build_standin_runtime(target / "oem/usr/lib/librknnmrt.so", "arm-linux-gnueabihf-gcc")
+    except CompilerMissingError as exc:
+        raise SystemExit(f"emulated_board.py: {exc}") from None
     env = {**os.environ, "PYTHON": sys.executable}
     result = subprocess.run(
         ["bash", str(REPO / "deploy.sh"), "--target-dir", str(target), "--models", str(models)],

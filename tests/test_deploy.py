@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import stat
-import struct
 import subprocess
 import sys
 import time
@@ -24,8 +23,7 @@ from pathlib import Path
 import numpy as np
 import PIL
 import pytest
-
-from device.labels import DEFAULT_MAPPING
+from standin_npu import CompilerMissingError, build_standin_runtime, write_standin_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy.sh"
@@ -33,15 +31,11 @@ PREFLIGHT = REPO / "deploy" / "preflight.sh"
 INIT_SCRIPT = REPO / "deploy" / "S99nirs-wearable"
 RUNNER = Path(__file__).with_name("deploy_runner.py")
 BASH = shutil.which("bash") or "/bin/bash"
-STANDIN_SOURCE = Path(__file__).parent / "rknn_standin" / "rknn_standin.c"
 
 APP = "opt/nirs-wearable"  # the layout on the board, relative to its root
 INIT = "etc/init.d/S99nirs-wearable"
 SESSIONS = "userdata/nirs-sessions"
 VENDORED = ("smbus2", "periphery", "luma/core", "luma/oled", "serial", "cbor2", "tomli")
-
-# rknn_tensor_format (rknn_api.h), for the stand-in model.
-NHWC, UNDEFINED = 1, 3
 
 
 def deploy(*args: str, env: dict | None = None, check: bool = True, cwd: Path = REPO):
@@ -68,61 +62,19 @@ def deploy(*args: str, env: dict | None = None, check: bool = True, cwd: Path = 
 # ------------------------------------------------------------------------------------
 
 
-def _tensor(name: str, fmt: int, dims, zp: int, scale: float, w_stride: int, size: int):
-    dims4 = [*dims, *[0] * (4 - len(dims))]
-    return struct.pack(
-        "<32sII4IIIif", name.encode(), fmt, len(dims), *dims4, w_stride, size, zp, scale
-    )
-
-
-def standin_model_blob(seed: int = 7) -> bytes:
-    """A stand-in "model": int8 sequence (1,1,100,8) NHWC + statistics (1,40) → 5 outputs."""
-    inputs = [
-        _tensor("sequence", NHWC, (1, 1, 100, 8), -3, 0.05, 112, 112 * 8),
-        _tensor("statistics", UNDEFINED, (1, 40), 5, 0.1, 0, 48),
-    ]
-    output = _tensor("probabilities", UNDEFINED, (1, 5), -128, 1 / 256, 0, 16)
-    n_in, n_out, divisor = 100 * 8 + 40, 5, 211
-    rng = np.random.default_rng(seed)
-    weight = rng.integers(-20, 21, size=(n_out, n_in)).astype(np.int8)
-    bias = 128 * divisor + rng.integers(-3000, 3001, size=n_out)  # around the output's zp
-    head = b"RKSTANDN" + struct.pack("<IIII", 1, len(inputs), 1, 0)
-    tail = struct.pack(f"<i{n_out}i", divisor, *bias.tolist())
-    return head + b"".join([*inputs, output]) + tail + weight.tobytes()
-
-
 @pytest.fixture(scope="module")
 def standin_runtime(tmp_path_factory) -> Path:
     """librknnmrt.so built from the stand-in source with this machine's gcc."""
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is not installed: cannot build the stand-in RKNN runtime")
-    lib = tmp_path_factory.mktemp("runtime") / "librknnmrt.so"
-    cmd = [gcc, "-std=c11", "-O1", "-shared", "-fPIC", "-o", str(lib), str(STANDIN_SOURCE)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
-    return lib
+    try:
+        return build_standin_runtime(tmp_path_factory.mktemp("runtime") / "librknnmrt.so")
+    except CompilerMissingError as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
 def standin_models(tmp_path_factory) -> Path:
     """A model bundle folder: fusion.rknn (stand-in blob) and a model.json that fits it."""
-    folder = tmp_path_factory.mktemp("models")
-    blob = standin_model_blob()
-    (folder / "fusion.rknn").write_bytes(blob)
-    meta = {
-        "provenance": "stand-in for tests/test_deploy.py (not a trained model)",
-        "classes": list(DEFAULT_MAPPING.names),
-        "borg_mapping": DEFAULT_MAPPING.to_dict(),
-        "normalisation": {
-            "seq_mean": [0.0] * 8,
-            "seq_std": [1.0] * 8,
-            "stats_mean": [0.0] * 40,
-            "stats_std": [1.0] * 40,
-        },
-        "artefacts": {"fusion.rknn": {"sha256": hashlib.sha256(blob).hexdigest()}},
-    }
-    (folder / "model.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    return folder
+    return write_standin_bundle(tmp_path_factory.mktemp("models"), used_by="tests/test_deploy.py")
 
 
 @pytest.fixture(scope="module")

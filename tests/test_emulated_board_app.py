@@ -11,7 +11,6 @@ be identical.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -22,13 +21,12 @@ from pathlib import Path
 import pytest
 from emulated_board import Bind, guest_command, rootfs, unavailable_reason
 from emulated_board.board import GUEST_ENV
-from test_deploy import deploy, standin_model_blob, wheels  # noqa: F401 (a fixture)
+from standin_npu import SIGNAL_NORMALISATION, build_standin_runtime, write_standin_bundle
+from test_deploy import deploy, wheels  # noqa: F401 (a fixture)
 
-from device.labels import DEFAULT_MAPPING
 from hwsim.remote import run_session
 
 REPO = Path(__file__).resolve().parent.parent
-STANDIN_SOURCE = REPO / "tests/rknn_standin/rknn_standin.c"
 APP = "opt/nirs-wearable"
 SIGNAL_S = 60.0  # 20 s of calibration, then 40 levels
 
@@ -41,44 +39,17 @@ def board_root() -> Path:
     return rootfs()
 
 
-def build_runtime(compiler: str, out: Path) -> Path:
-    """The stand-in ``librknnmrt.so`` (tests/rknn_standin) for one machine."""
-    cc = shutil.which(compiler)
-    if cc is None:
-        pytest.fail(f"{compiler} is not installed (./dev test installs it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    command = [cc, "-std=c11", "-O1", "-shared", "-fPIC", "-o", str(out), str(STANDIN_SOURCE)]
-    subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
-    return out
-
-
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory, wheels) -> Path:  # noqa: F811 (the fixture imported above)
-    """A board root with the deployed app and a stand-in model, as deploy.sh leaves it."""
+    """A board root with the deployed app and a stand-in model, as deploy.sh leaves it;
+    the stand-in NPU runtime built for the board (armhf) and for this machine."""
     base = tmp_path_factory.mktemp("emulated")
-    models = base / "models"
-    models.mkdir()
-    blob = standin_model_blob()
-    (models / "fusion.rknn").write_bytes(blob)
-    import hashlib
-
-    meta = {
-        "provenance": "stand-in for tests/test_emulated_board_app.py (not a trained model)",
-        "classes": list(DEFAULT_MAPPING.names),
-        "borg_mapping": DEFAULT_MAPPING.to_dict(),
-        "normalisation": {
-            "seq_mean": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 60.0, 0.0],
-            "seq_std": [0.05, 0.05, 0.05, 5.0, 5.0, 5.0, 10.0, 5.0],
-            "stats_mean": [0.0] * 40,
-            "stats_std": [5.0] * 40,
-        },
-        "artefacts": {"fusion.rknn": {"sha256": hashlib.sha256(blob).hexdigest()}},
-    }
-    (models / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    models = write_standin_bundle(
+        base / "models", normalisation=SIGNAL_NORMALISATION, used_by=Path(__file__).name
+    )
     root = base / "board"
-    (root / "oem/usr/lib").mkdir(parents=True)
-    build_runtime("arm-linux-gnueabihf-gcc", root / "oem/usr/lib/librknnmrt.so")
-    build_runtime("gcc", base / "x86_64/librknnmrt.so")
+    build_standin_runtime(root / "oem/usr/lib/librknnmrt.so", "arm-linux-gnueabihf-gcc")
+    build_standin_runtime(base / "x86_64/librknnmrt.so")
     deploy("--target-dir", str(root), "--models", str(models))
     return root
 

@@ -9,7 +9,6 @@ x86-64 Python; on the emulated board it is ``chroot ROOTFS python3`` under qemu-
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -22,12 +21,12 @@ import time
 from pathlib import Path
 
 import pytest
+from standin_npu import CompilerMissingError, build_standin_runtime, write_standin_bundle
 
 from device.__main__ import console_line
 from device.ads1114 import config_word
 from device.errors import I2CError
 from device.i2c import RetryingBus
-from device.labels import DEFAULT_MAPPING
 from device.recorder import read_session_file
 from device.simboard import (
     HELLO,
@@ -44,7 +43,6 @@ from hwsim.wearable import run_wearable
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
 WRAPPER = Path(__file__).with_name("helpers_device_blocking.py")
-STANDIN_SOURCE = Path(__file__).parent / "rknn_standin" / "rknn_standin.c"
 
 needs_model = pytest.mark.skipif(
     not (MODELS / "fusion.onnx").exists(), reason="no bundled model in models/ yet"
@@ -311,33 +309,12 @@ def test_a_client_of_another_protocol_version_is_refused(served):
 @pytest.fixture(scope="module")
 def standin_rknn(tmp_path_factory) -> tuple[Path, Path]:
     """The stand-in RKNN runtime (built with gcc) and a stand-in model bundle for it."""
-    from test_deploy import standin_model_blob  # the stand-in model's format lives there
-
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is not installed: cannot build the stand-in RKNN runtime")
     folder = tmp_path_factory.mktemp("standin")
-    lib = folder / "librknnmrt.so"
-    cmd = [gcc, "-std=c11", "-O1", "-shared", "-fPIC", "-o", str(lib), str(STANDIN_SOURCE)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
-    models = folder / "models"
-    models.mkdir()
-    blob = standin_model_blob()
-    (models / "fusion.rknn").write_bytes(blob)
-    meta = {
-        "provenance": "stand-in for tests (not a trained model)",
-        "classes": list(DEFAULT_MAPPING.names),
-        "borg_mapping": DEFAULT_MAPPING.to_dict(),
-        "normalisation": {
-            "seq_mean": [0.0] * 8,
-            "seq_std": [1.0] * 8,
-            "stats_mean": [0.0] * 40,
-            "stats_std": [1.0] * 40,
-        },
-        "artefacts": {"fusion.rknn": {"sha256": hashlib.sha256(blob).hexdigest()}},
-    }
-    (models / "model.json").write_text(json.dumps(meta), encoding="utf-8")
-    return lib, models
+    try:
+        lib = build_standin_runtime(folder / "librknnmrt.so")
+    except CompilerMissingError as exc:
+        pytest.skip(str(exc))
+    return lib, write_standin_bundle(folder / "models")
 
 
 def test_the_device_process_never_imports_numpy(tmp_path, standin_rknn):
