@@ -27,7 +27,9 @@ a gap and puts its loss right (the new stream's frames before its first good one
 that header comes, some restarts look like gaps: soon after the old stream wrapped, when
 the new stream's number is not smaller than the old one's, a reboot whose clock went back
 less than a second, or a restart after an outage long enough to hide a whole turn ("at
-least"). A device that sends no ``stream`` number gets the numbers and the clock alone.
+least"), or when the host joined mid-stream and has not seen a header yet (it has no
+number to compare the next one with). A device that sends no ``stream`` number gets the
+numbers and the clock alone.
 One writer per link: two devices on one line give meaningless counts.
 """
 
