@@ -48,6 +48,10 @@ STATISTICS = ("mean", "std", "min", "max", "median")
 WINDOW_SAMPLES = 100  # 10 s at 10 Hz
 STEP_SAMPLES = 10  # a window every second
 N_STATISTICS = len(CHANNELS) * len(STATISTICS)  # 40
+#: A window's shapes, as the model takes them: the sequence (samples × channels) and the
+#: statistics.
+SEQUENCE_SHAPE = (WINDOW_SAMPLES, len(CHANNELS))
+STATISTICS_SHAPE = (N_STATISTICS,)
 #: A channel whose training spread is below this is left unscaled (avoids dividing by ~0).
 MIN_STD = 1e-9
 #: Number of ΔOD wavelengths in a sample (the first three channels).

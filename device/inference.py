@@ -26,7 +26,12 @@ from typing import Protocol
 
 from device import quant
 from device.errors import DeviceError
-from device.features import CHANNELS, N_STATISTICS, WINDOW_SAMPLES, Normaliser
+from device.features import (
+    N_STATISTICS,
+    SEQUENCE_SHAPE,
+    STATISTICS_SHAPE,
+    Normaliser,
+)
 from device.labels import FatigueMapping
 
 ONNX_FILE = "fusion.onnx"
@@ -36,11 +41,6 @@ META_FILE = "model.json"
 
 class ModelError(DeviceError):
     """The model bundle cannot be used; the message names the file and the problem."""
-
-
-#: A window's shapes: the sequence (samples × channels) and the statistics.
-SEQUENCE_SHAPE = (WINDOW_SAMPLES, len(CHANNELS))
-STATISTICS_SHAPE = (N_STATISTICS,)
 
 
 class Backend(Protocol):

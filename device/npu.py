@@ -36,7 +36,7 @@ from pathlib import Path
 
 from device import quant
 from device.errors import ConfigError
-from device.features import CHANNELS, N_STATISTICS, WINDOW_SAMPLES
+from device.features import SEQUENCE_SHAPE, STATISTICS_SHAPE
 from device.labels import FATIGUE_LEVELS
 from device.rknn_api import (
     LIBRARY,
@@ -213,9 +213,6 @@ def layout_from_attr(attr: RknnTensorAttr) -> quant.TensorLayout:
 # ---------------------------------------------------------------------------------------
 # The model.
 # ---------------------------------------------------------------------------------------
-
-SEQUENCE_SHAPE = (WINDOW_SAMPLES, len(CHANNELS))
-STATISTICS_SHAPE = (N_STATISTICS,)
 
 
 @dataclass
