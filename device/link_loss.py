@@ -193,18 +193,12 @@ class LossAccount:
         if lost > most and seq < lost and seq <= RESTART_MAX_LOST:  # a new stream's start
             self._inferred_restart(seq, t_s, lost, span_s, lost_before=seq)
             return True
-        if lost + SEQ_MODULO <= most:  # another whole turn fits in the outage
+        if lost + SEQ_MODULO <= most:  # another whole turn fits in the outage: at least
             estimate = None
             expected_frames = rate * span_s if rate else math.inf
             if math.isfinite(expected_frames):
                 estimate = lost + SEQ_MODULO * max(round((expected_frames - lost) / SEQ_MODULO), 0)
-            self.stats.uncertain_gaps += 1
-            self.stats.uncertain_span_s += span_s
-            gap = self._gap(expected, seq, lost, span_s, exact=False, estimate=estimate)
-            self._verdicts.append(_Verdict(gap, expected, False, lost, lost, True, span_s))
-            self._count += lost + 1
-            self._rate_history.clear()  # the count is unknown: measure the rate afresh
-            self._see(seq, t_s)
+            self._advance(seq, t_s, lost, span_s, exact=False, estimate=estimate)
             return True
         self._advance(seq, t_s, lost, span_s)
         return True
@@ -285,13 +279,28 @@ class LossAccount:
         self._see(seq, t_s)
         return gap
 
-    def _advance(self, seq: int, t_s: float | None, lost: int, span_s: float | None) -> None:
-        if lost:
-            gap = self._gap(self._expected, seq, lost, span_s)
-            self._verdicts.append(_Verdict(gap, self._expected, False, lost, lost, False, span_s))
-            if lost <= REORDER_WINDOW:
-                for k in range(lost):
-                    self._remember(self._missing, (seq - lost + k) % SEQ_MODULO, t_s)
+    def _advance(
+        self,
+        seq: int,
+        t_s: float | None,
+        lost: int,
+        span_s: float | None,
+        *,
+        exact: bool = True,
+        estimate: int | None = None,
+    ) -> None:
+        """Go on to ``seq``, ``lost`` frames after the expected one (at least, if not exact)."""
+        expected = self._expected
+        if lost or not exact:
+            gap = self._gap(expected, seq, lost, span_s, exact=exact, estimate=estimate)
+            self._verdicts.append(_Verdict(gap, expected, False, lost, lost, not exact, span_s))
+        if not exact:
+            self.stats.uncertain_gaps += 1
+            self.stats.uncertain_span_s += span_s or 0.0
+            self._rate_history.clear()  # the count is unknown: measure the rate afresh
+        elif lost <= REORDER_WINDOW:
+            for k in range(lost):
+                self._remember(self._missing, (seq - lost + k) % SEQ_MODULO, t_s)
         self._count += lost + 1
         self._see(seq, t_s)
 
