@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from emulated_board import Bind, guest_command, rootfs, unavailable_reason
+from emulated_board import Bind, guest_command, rootfs, run, unavailable_reason
 from emulated_board.board import GUEST_ENV
 from standin_npu import SIGNAL_NORMALISATION, build_standin_runtime, write_standin_bundle
 from test_deploy import deploy, wheels  # noqa: F401 (a fixture)
+from test_remote_board import write_config
 
 from hwsim.remote import run_session
 
@@ -56,12 +55,8 @@ def bundle(tmp_path_factory, wheels) -> Path:  # noqa: F811 (the fixture importe
 
 def config(path: Path, app: str, library: str, sessions: str) -> Path:
     """The board's config with the stand-in runtime, records under ``sessions``."""
-    path.write_text(
-        f'[model]\ndir = "{app}/models"\nbackend = "rknn"\nlibrary = "{library}"\n'
-        f'[recording]\ndir = "{sessions}"\n',
-        encoding="utf-8",
-    )
-    return path
+    model = {"dir": f"{app}/models", "backend": "rknn", "library": library}
+    return write_config(path, model=model, recording={"dir": sessions})
 
 
 def test_the_deployed_app_gives_the_same_levels_on_the_emulated_armhf_board(
@@ -110,14 +105,9 @@ def test_the_deployed_app_gives_the_same_levels_on_the_emulated_armhf_board(
     finally:
         shutil.rmtree(sock_dir, ignore_errors=True)
     assert board.returncode == 0, board.stderr[-3000:]
-    assert "armv7l" in subprocess.run(
-        guest_command(["uname", "-m"], root=board_root), env=GUEST_ENV, capture_output=True,
-        text=True, check=True,
-    ).stdout  # fmt: skip
+    assert run(["uname", "-m"], check=True).stdout.strip() == "armv7l"
 
     levels = [line for line in native.lines if "calibrating" not in line]
     assert len(native.lines) >= SIGNAL_S - 2 and len(levels) >= 35
     assert board.lines == native.lines
     assert board.board.buzzer_line.history == native.board.buzzer_line.history
-    print(f"\n{len(board.lines)} lines identical on x86-64 and the emulated armhf board")
-    sys.stdout.flush()
