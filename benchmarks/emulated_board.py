@@ -90,12 +90,14 @@ BEFORE = {
     "insns": "61 M = acquisition 22.1 M + board I/O 30.6 M + 10 Hz chain 8.3 M",
     "io_conversion": "33.9 k: smbus2 read_i2c_block_data 17.5 k + periphery poll+read_event 16.4 k",
     "led_write": "5.0 k (periphery)",
+    "piece": "9.0 M (one live OLED frame), 8.9 M (a full garbage collection)",
 }
 GOALS = {
     "peak_total": "≤ 18 MB",
     "peak_anon": "≤ 9 MB",
     "growth": "nothing that grows with session length",
     "insns": "≤ 60 M",
+    "piece": "≤ 3 M",
 }
 #: Issue 13: the Python side of the board's I/O (smbus2, periphery) per second of signal.
 BOARD_IO_PER_S = 30.6e6
@@ -352,6 +354,7 @@ def run_session(board: Board, seconds: float, *, subject: int, seed: int) -> Ses
             cwd=APP,
             timeout=timeout,
             check=False,
+            gap_marks=True,
         )  # fmt: skip
     session = Session(seconds, m, server)
     if m.returncode != 0 or m.insns is None:
@@ -437,6 +440,18 @@ def report_sessions(short: Session, long: Session, *, per_second_table: bool = F
                 f"{mb(mk.memory.rss_kb):>6s} {mb(mk.memory.anon_kb):>6s}"
             )
             previous = mk.insns
+    gap = long.m.gap
+
+    def second_of(end: int) -> int:
+        return sum(mk.insns < end for mk in marks) + 1
+
+    piece_line = second_of(gap.end)
+    print(
+        f"  longest pieces of work between two conversions (one pass of the acquisition loop: "
+        f"Multiplexer.step and what the app does before the next; {gap.count:,} passes, each "
+        "with a gap mark): "
+        + ", ".join(f"{millions(n)} (second {second_of(e)})" for n, e in gap.top)
+    )
     rtps = round_trips_per_s(long.server)
     if rtps is not None:
         print(f"  socket round trips per second of signal: {rtps:.0f}")
@@ -450,6 +465,8 @@ def report_sessions(short: Session, long: Session, *, per_second_table: bool = F
         "startup": startup,
         "first_line": first_line,
         "startup_direct": startup_direct,
+        "piece": gap.max,
+        "piece_second": piece_line,
     }
 
 
@@ -578,6 +595,12 @@ def markdown(
                 millions(estimate),
                 GOALS["insns"],
             )
+        md_row(
+            "longest piece of work between two conversions (ARM instructions)",
+            BEFORE["piece"],
+            f"{millions(sessions['piece'])} (second {sessions['piece_second']})",
+            GOALS["piece"],
+        )
         md_row(
             "start-up instructions (to the first second of signal)",
             "",

@@ -12,7 +12,11 @@ host's insn_count plugin records the ARM instructions so far and the guest's mem
     python3 emulated_board_guest.py app -- DEVICE OPTIONS
         Runs ``device.__main__.main(DEVICE OPTIONS)`` as ``python3 -m device`` would, and marks
         each once-a-second console line (mark 1000 + n for the n-th line): memory and
-        instructions second by second at the cost of one failed close() per second.
+        instructions second by second at the cost of one failed close() per second. Each
+        pass of the acquisition loop (``Multiplexer.step``: one ADC conversion and the work
+        done before the next) starts with a gap mark, ``os.sched_yield()``
+        (measure(gap_marks=True)): the longest piece of work between two conversions, at a
+        few hundred instructions a conversion.
     python3 emulated_board_guest.py io SOCKET CALLS
         Instructions per call of device.simboard's transport (the I/O the emulated session
         uses instead of smbus2 and python-periphery), CALLS calls each, against a simulator
@@ -99,6 +103,16 @@ def app(argv):
         return line(report)
 
     entry.console_line = console_line
+
+    from device.acquisition import Multiplexer
+
+    step = Multiplexer.step
+
+    def marked_step(self):
+        os.sched_yield()  # a gap mark (insn_count.c)
+        return step(self)
+
+    Multiplexer.step = marked_step
     return entry.main(argv)
 
 

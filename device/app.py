@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from device import screens
@@ -36,6 +36,10 @@ TREND_S = 30
 #: Settling after switching an LED on for the self-test, s (OPT101 settles in ~28 µs
 #: per its datasheet; this is generous).
 SELF_TEST_SETTLE_S = 0.005
+#: Chain samples taken per light frame. The 200 samples of the 20 s baseline are ready at
+#: once; 8 a frame (each some 0.14 M ARM instructions with its record and window row,
+#: benchmarks/emulated_board.py) spreads them over 25 frames, 0.6 s, before the first level.
+SAMPLES_PER_FRAME = 8
 
 
 class State(enum.Enum):
@@ -109,7 +113,7 @@ class Wearable:
         self.mux = Multiplexer(
             hw.adc, hw.leds, clock=hw.clock, wavelengths_nm=wavelengths, idle=self._idle
         )
-        self.chain = MeasurementChain(config.chain)
+        self.chain = MeasurementChain(config.chain, max_samples_per_push=SAMPLES_PER_FRAME)
         self.window = LiveWindow()
         self.smoother = LevelSmoother(config.alerts.smoothing_s)
         self.alerts = AlertPolicy(config.alerts.rearm_drop)
@@ -121,6 +125,9 @@ class Wearable:
         self._trend_hhb: deque[float] = deque(maxlen=TREND_S)
         self._t0 = math.nan
         self._recording_notice_shown = False
+        #: The once-a-second work still to do, one piece per pass of the loop without a
+        #: frame (see :meth:`run`); None when there is none.
+        self._work: Iterator[None] | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -198,17 +205,32 @@ class Wearable:
         self._event("calibration_start", baseline_s=self.config.chain.baseline_s)
         next_second = self._t0 + 1.0
         end = math.inf if duration_s is None else self._t0 + duration_s
-        while clock.monotonic() < end:
-            frame = self.mux.step()
-            self.hw.buzzer.update()
-            if frame is None:
-                continue
-            self._emit(Record.of(frame))
-            for sample in self.chain.push(frame):
-                self._on_sample(sample)
-            if frame.t_s >= next_second:
-                self._second(frame.t_s)
-                next_second += 1.0
+        try:
+            while clock.monotonic() < end:
+                frame = self.mux.step()
+                self.hw.buzzer.update()
+                if frame is None:
+                    # The next piece of the second's work, if any is left.
+                    if self._work is not None and next(self._work, StopIteration) is not None:
+                        self._work = None  # it had no piece left
+                    continue
+                self._emit(Record.of(frame))
+                for sample in self.chain.push(frame):
+                    self._on_sample(sample)
+                if frame.t_s >= next_second:
+                    self._finish_work()
+                    self._work = self._second(frame.t_s)
+                    next(self._work)  # its first piece at once: the window as of now
+                    next_second += 1.0
+        finally:
+            self._finish_work()
+
+    def _finish_work(self) -> None:
+        """Do what is left of the last second's work (before the next, and at the end)."""
+        if self._work is not None:
+            for _ in self._work:
+                pass
+            self._work = None
 
     def _on_sample(self, sample: ChainSample) -> None:
         self._emit(Record.of(sample))
@@ -223,8 +245,15 @@ class Wearable:
         )
         self.window.push(row, sample.flags)
 
-    def _second(self, t_s: float) -> None:
+    def _second(self, t_s: float) -> Iterator[None]:
+        """The once-a-second work, in pieces: the loop runs one piece per pass between two
+        ADC conversions, so that none of it holds up a conversion for long (each piece is
+        under 3 M ARM instructions on the emulated board, about 5 ms on the board's
+        Cortex-A7: benchmarks/emulated_board.py). A generator: it yields between pieces."""
         report = SecondReport(t_s - self._t0, self.state)
+        # The flags of this second's samples; those of samples that come in while the
+        # pieces run count for the next second.
+        flags, self._recent_flags = self._recent_flags, 0
         if self.recorder is not None and self.recorder.stopped and not self._recording_notice_shown:
             self._recording_notice_shown = True
             report.messages.append(f"recording stopped: {self.recorder.stop_reason}")
@@ -233,21 +262,24 @@ class Wearable:
             self.state = State.CALIBRATING
             elapsed = t_s - self._t0
             base = self.config.chain.baseline_s
+            yield
             self._draw(screens.calibrating, progress=elapsed / base, seconds_left=base - elapsed)
         else:
             if self.state == State.CALIBRATING:
                 self._event("calibrated", baseline_v=list(map(float, self.chain.baseline_v)))
             report.smo2_pct = latest.smo2_pct
             report.d_hbo2_um, report.d_hhb_um = latest.d_hbo2_um, latest.d_hhb_um
-            report.flags = self._recent_flags
+            report.flags = flags
             self._trend_hbo2.append(latest.d_hbo2_um)
             self._trend_hhb.append(latest.d_hhb_um)
-            if self._recent_flags or not self.window.clean:
+            if flags or not self.window.clean:
                 self._check_sensor()
+                yield
+                self._draw_check_sensor(flags)
             elif self.model is not None:
-                self._predict(t_s, report)
-        self._recent_flags = 0
+                yield from self._predict(t_s, report)
         report.state = self.state
+        yield
         if self.on_second is not None:
             self.on_second(report)
 
@@ -255,13 +287,16 @@ class Wearable:
         self.state = State.CHECK_SENSOR
         self.smoother.reset()
         self.level = None
-        bits = self._recent_flags
-        reasons = [name for bit, name in FLAG_NAMES.items() if bits & bit] or ["settling"]
+
+    def _draw_check_sensor(self, flags: int) -> None:
+        reasons = [name for bit, name in FLAG_NAMES.items() if flags & bit] or ["settling"]
         self._draw(screens.check_sensor, reasons=reasons)
 
-    def _predict(self, t_s: float, report: SecondReport) -> None:
+    def _predict(self, t_s: float, report: SecondReport) -> Iterator[None]:
         sequence, statistics = self.window.window()
+        yield
         probs = self.model.predict(sequence, statistics)
+        yield
         raw = argmax(probs)
         self.level = self.smoother.push(probs)
         self.state = State.LIVE
@@ -273,6 +308,7 @@ class Wearable:
         report.level_name = self.model.classes[self.level]
         report.probabilities = tuple(float(p) for p in probs)
         recording = self.recorder is not None and not self.recorder.stopped
+        yield
         self._draw(
             screens.live,
             level_name=report.level_name,

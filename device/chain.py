@@ -230,13 +230,32 @@ def _baseline(config: ChainConfig, intensity_v: Sequence[tuple[float, ...]]) -> 
 class MeasurementChain:
     """The chain, fed frame by frame, with bounded memory.
 
-    Samples of the baseline period come out together once the baseline is known
-    (``baseline_s`` after the first sample); after that each block comes out as soon
+    Samples of the baseline period are ready together once the baseline is known
+    (``baseline_s`` after the first sample); after that each block is ready as soon
     as a frame of a later block arrives (or at :meth:`flush`).
+
+    Args:
+        config: The chain's settings.
+        max_samples_per_push: At most this many samples come out of one :meth:`push`
+            (None: all that are ready). The live app passes a few, so that the baseline
+            period's 200 samples, ready at once, are computed over the next frames'
+            pushes rather than in one piece of work that would hold up the ADC's
+            conversions; the rest wait in order and come out first from the next push.
+            :meth:`flush` always returns everything.
     """
 
-    def __init__(self, config: ChainConfig | None = None) -> None:
+    def __init__(
+        self, config: ChainConfig | None = None, *, max_samples_per_push: int | None = None
+    ) -> None:
+        if max_samples_per_push is not None and not (
+            isinstance(max_samples_per_push, int) and max_samples_per_push >= 1
+        ):
+            raise ValueError(
+                "max_samples_per_push must be an integer >= 1 or None, "
+                f"got {max_samples_per_push!r}"
+            )
         self.config = config or ChainConfig()
+        self.max_samples_per_push = max_samples_per_push
         self.solver = self.config.solver()
         #: I0 per wavelength, V (a tuple), once the rest period is over; None before.
         self.baseline_v: tuple[float, ...] | None = None
@@ -249,6 +268,8 @@ class MeasurementChain:
         self._window: deque[tuple[float, ...]] = deque(maxlen=self.config.smoothing_samples)
         limit = int(math.ceil(self.config.baseline_s * self._rate)) + 1
         self._pending: deque[tuple] = deque(maxlen=limit)  # the baseline period only
+        #: Rows ready to become samples (after the baseline is known), oldest first.
+        self._ready: deque[tuple] = deque()
         self._t_first: float | None = None
 
     @property
@@ -257,7 +278,8 @@ class MeasurementChain:
         return self.baseline_v is None
 
     def push(self, frame: Frame) -> list[ChainSample]:
-        """Add one frame; return the samples it completes (often none).
+        """Add one frame; return the samples ready (often none; at most
+        ``max_samples_per_push``, oldest first).
 
         Raises:
             ValueError: If the frame belongs to a block before the one being built, or
@@ -272,7 +294,6 @@ class MeasurementChain:
                 f"got {len(volts)} volts and {len(peak_v)} peaks"
             )
         block = math.floor(frame.t_s * self._rate)
-        out: list[ChainSample] = []
         if self._block is None:
             self._block = block
         elif block < self._block:
@@ -281,7 +302,7 @@ class MeasurementChain:
                 "than the block being built"
             )
         while block > self._block:
-            out += self._close_block()
+            self._close_block()
         dark = volts[0]
         sums, peaks = self._sums, self._peaks
         sums[0] += dark
@@ -291,15 +312,21 @@ class MeasurementChain:
             if p != p or p > peaks[k]:  # a NaN peak (no kept conversion) sticks, as np.maximum
                 peaks[k] = p
         self._n += 1
-        return out
+        return self._take(self.max_samples_per_push)
 
     def flush(self) -> list[ChainSample]:
-        """Close the block being built (end of a recording)."""
-        if self._block is None or self._n == 0:
-            return []
-        return self._close_block()
+        """Close the block being built (end of a recording); return every sample ready."""
+        if self._block is not None and self._n:
+            self._close_block()
+        return self._take(None)
 
-    def _close_block(self) -> list[ChainSample]:
+    def _take(self, limit: int | None) -> list[ChainSample]:
+        """Up to ``limit`` (None: all) ready rows, oldest first, as samples."""
+        ready = self._ready
+        n = len(ready) if limit is None else min(limit, len(ready))
+        return [self._sample(ready.popleft()) for _ in range(n)]
+
+    def _close_block(self) -> None:
         n = self._n
         n_wl = self._n_wl
         if n:
@@ -323,20 +350,21 @@ class MeasurementChain:
             light = tuple(s / len(self._window) for s in sums)
         row = (t_s, n, means[0], light, peaks)
         if self.baseline_v is not None:
-            return [self._sample(row)]
+            self._ready.append(row)
+            return
         if self._t_first is None:
             self._t_first = t_s
         if t_s < self._t_first + self.config.baseline_s:
             self._pending.append(row)
-            return []
+            return
         rows = [*self._pending, row]
         self._pending.clear()
-        return self._calibrate(rows[:-1], rows)
+        self._calibrate(rows[:-1], rows)
 
-    def _calibrate(self, rest_rows: list[tuple], rows: list[tuple]) -> list[ChainSample]:
-        """Set the baseline from ``rest_rows`` and turn ``rows`` into samples."""
+    def _calibrate(self, rest_rows: list[tuple], rows: list[tuple]) -> None:
+        """Set the baseline from ``rest_rows``; ``rows`` are then ready to become samples."""
         self.baseline_v = _baseline(self.config, [r[3] for r in rest_rows])
-        return [self._sample(r) for r in rows]
+        self._ready.extend(rows)
 
     def _calibrate_on_all_pending(self) -> list[ChainSample]:
         """End of a recording shorter than the rest period: all of it is the rest period.
@@ -348,7 +376,8 @@ class MeasurementChain:
             return []
         rows = list(self._pending)
         self._pending.clear()
-        return self._calibrate(rows, rows)
+        self._calibrate(rows, rows)
+        return self._take(None)
 
     def _sample(self, row: tuple) -> ChainSample:
         """Steps 5–6 on one decimated (and smoothed) block."""

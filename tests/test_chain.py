@@ -157,6 +157,27 @@ def test_stream_holds_only_the_baseline_period():
     assert np.diff([s.t_s for s in out]) == pytest.approx(0.1)
 
 
+def test_a_live_chain_spreads_the_baseline_samples_over_the_next_pushes():
+    # The live app takes at most a few samples a push, so that the 50 samples ready when
+    # a 5 s baseline closes are not computed in one piece of work; nothing is lost,
+    # reordered or changed, and the wait drains (it does not grow with the session).
+    _, _, frames = record(12.0, seed=3)
+    config = ch.ChainConfig(baseline_s=5.0)
+    everything = ch.MeasurementChain(config)
+    at_once = [[*everything.push(f)] for f in frames]
+    few = ch.MeasurementChain(config, max_samples_per_push=3)
+    spread = [few.push(f) for f in frames]
+    assert max(map(len, at_once)) >= 50 and max(map(len, spread)) == 3
+    assert len(few._ready) == 0  # drained well before the end: 3 a frame against ~0.23 new
+    flat = [s for out in at_once for s in out] + everything.flush()
+    assert [s for out in spread for s in out] + few.flush() == flat
+    # The first push after the baseline closes returns the oldest ready samples.
+    first = next(out for out in spread if out)
+    assert first == flat[:3]
+    with pytest.raises(ValueError, match="max_samples_per_push must be an integer >= 1"):
+        ch.MeasurementChain(config, max_samples_per_push=0)
+
+
 def test_a_gap_in_the_data_is_flagged_not_closed_up():
     board, mux, frames = record(3.0)
     board.bus.set_responding(0x48, False)

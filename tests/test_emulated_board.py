@@ -111,6 +111,47 @@ def test_instruction_counts_are_exact_and_repeatable():
     assert abs(twice - 2 * more) <= 0.01 * more, (more, twice)
 
 
+GAPS = """
+import os, sys
+sys.path.insert(0, "/opt/emulated-board/guest")
+from board_mark import mark
+mark(7)  # an ordinary mark, kept
+for n in map(int, sys.argv[1:]):  # gap marks around loops of n passes
+    os.sched_yield()
+    for i in range(n):
+        pass
+os.sched_yield()
+"""
+
+
+def test_gap_marks_give_the_longest_piece_of_work_between_two_of_them():
+    board()
+
+    def gaps(*loops: int):
+        m = measure(["python3", "-c", GAPS, *map(str, loops)], gap_marks=True, timeout=300)
+        return m, m.gap
+
+    _, short = gaps(1000, 1000, 1000)
+    m, one_long = gaps(1000, 30_000, 1000)
+    _, longest_last = gaps(1000, 1000, 30_000)
+    assert [g.count for g in (short, one_long, longest_last)] == [4, 4, 4]
+    # The same program, the same largest gap; a loop 30 times longer, a gap about 30 times
+    # the loop's own cost longer (each gap also holds a mark's and a pass's fixed costs).
+    per_pass = (one_long.max - short.max) / 29_000
+    assert 20 < per_pass < 1000  # a module-level bytecode loop: a few hundred a pass
+    # Wherever the long loop is, the largest gap is its gap (to a pass, the outer loop's
+    # own steps differ a little between the middle and the end).
+    assert abs(one_long.max - longest_last.max) < 0.001 * one_long.max
+    # Where the largest gap ended: after the ordinary mark, before the run's end.
+    assert m.mark(7).insns < one_long.end < m.insns
+    assert one_long.end < longest_last.end
+    assert [mk.id for mk in m.marks] == [7]  # gap marks are counted, not kept
+    # The three gaps, largest first, each with where it ended.
+    assert len(one_long.top) == 3 and one_long.top[0] == (one_long.max, one_long.end)
+    assert one_long.top[0][0] > one_long.top[1][0] >= one_long.top[2][0]
+    assert one_long.top[1][0] == pytest.approx(short.max, rel=0.01)
+
+
 def test_memory_sees_a_16_mb_bytearray_in_the_guest():
     board()
     program = """

@@ -395,6 +395,26 @@ class Mark:
     memory: GuestMemory | None
 
 
+@dataclass(frozen=True)
+class Gap:
+    """The gap marks of a run (measure(gap_marks=True); in the guest, os.sched_yield()): how
+    many, and the ten largest numbers of ARM instructions between two consecutive ones,
+    largest first, each with the instruction count at which it ended: (insns, end)."""
+
+    count: int
+    top: tuple[tuple[int, int], ...]
+
+    @property
+    def max(self) -> int:
+        """The largest gap, instructions (0 with fewer than two marks)."""
+        return self.top[0][0] if self.top else 0
+
+    @property
+    def end(self) -> int:
+        """Where the largest gap ended: instructions executed by then."""
+        return self.top[0][1] if self.top else 0
+
+
 @dataclass
 class Measurement:
     """What measure() saw of one run."""
@@ -415,6 +435,8 @@ class Measurement:
     sampled_peak: GuestMemory | None = None
     samples: int = 0
     wall_s: float = 0.0
+    #: With measure(gap_marks=True): the gap marks' count and largest gap.
+    gap: Gap | None = None
 
     def mark(self, mark_id: int) -> Mark:
         """The (first) mark with this id."""
@@ -455,8 +477,10 @@ def _guest_which(root: Path, name: str, path: str) -> str:
     raise FileNotFoundError(f"{name}: not found in the board's PATH {path}")
 
 
-def _parse_plugin_output(text: str) -> tuple[int | None, list[Mark], dict[str, GuestMemory]]:
-    insns, marks, memory = None, [], {}
+def _parse_plugin_output(
+    text: str,
+) -> tuple[int | None, list[Mark], dict[str, GuestMemory], Gap | None]:
+    insns, marks, memory, gap = None, [], {}, None
     for line in text.splitlines():
         words = line.split()
         if not words:
@@ -472,9 +496,13 @@ def _parse_plugin_output(text: str) -> tuple[int | None, list[Mark], dict[str, G
             marks.append(Mark(int(words[1]), int(values["insns"]), mem))
         elif words[0] in ("final", "peak"):
             memory[words[0]] = GuestMemory(int(values["rss_kb"]), int(values["anon_kb"]))
+        elif words[0] == "gap":
+            gap = Gap(int(values["count"]), ())
+        elif words[0] == "gap_top" and gap is not None:
+            gap = Gap(gap.count, (*gap.top, (int(values["insns"]), int(values["end"]))))
         elif words[0] == "marks_dropped":
             raise RuntimeError(f"insn_count: {words[1]} marks dropped (over 100 000)")
-    return insns, marks, memory
+    return insns, marks, memory, gap
 
 
 def measure(
@@ -490,6 +518,7 @@ def measure(
     qemu_args: Sequence[str] = (),
     stop_after: float | None = None,
     check: bool = True,
+    gap_marks: bool = False,
 ) -> Measurement:
     """Run argv in the board under the dynamic qemu-arm (-cpu cortex-a7, -B GUEST_BASE) with
     the insn_count plugin and return the instructions executed and the guest's memory.
@@ -504,13 +533,17 @@ def measure(
     not handle (SIGTERM, SIGKILL): QEMU 7.2 gives the plugin no exit callback then (see
     insn_count.c). timeout: kill it and raise TimeoutExpired. The guest marks points with
     board_mark.mark(id) (guest/board_mark.py, importable in the guest from GUEST_HELPERS):
-    Measurement.marks."""
+    Measurement.marks. gap_marks: the guest's os.sched_yield() calls are counted, not kept, and
+    the largest number of instructions between two consecutive ones is Measurement.gap
+    (insn_count.c)."""
     root = rootfs()
     tools = host_tools()
     guest_env = dict(GUEST_ENV if env is None else env)
     program = _guest_which(root, argv[0], guest_env.get("PATH", GUEST_ENV["PATH"]))
     plugin = f"{GUEST_HOST_TOOLS}/libinsn_count.so,outfile={GUEST_OUT}/insn_count.txt"
     plugin += f",base={GUEST_BASE:#x}" + (",peak=on" if exact_peak else "")
+    if gap_marks:
+        plugin += ",gap=on"
     qemu = [
         f"{GUEST_HOST_TOOLS}/ld.so", "--library-path", f"{GUEST_HOST_TOOLS}/lib",
         f"{GUEST_HOST_TOOLS}/qemu-arm", "-B", f"{GUEST_BASE:#x}", "-cpu", CPU,
@@ -569,7 +602,7 @@ def measure(
         raise subprocess.CalledProcessError(proc.returncode, list(argv), stdout, stderr)
     if check and not text:
         raise RuntimeError(f"insn_count wrote nothing; qemu said:\n{stderr[-2000:]}")
-    insns, marks, memory = _parse_plugin_output(text)
+    insns, marks, memory, gap = _parse_plugin_output(text)
     return Measurement(
         returncode=proc.returncode,
         stdout=stdout,
@@ -581,6 +614,7 @@ def measure(
         sampled_peak=GuestMemory(peak_rss, peak_anon) if samples else None,
         samples=samples,
         wall_s=wall,
+        gap=gap,
     )
 
 

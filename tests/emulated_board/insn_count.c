@@ -13,6 +13,15 @@
  *     except OSError: pass
  * Each mark records the instructions executed so far and, with base=, the guest's memory.
  *
+ * Gap marks (gap=on): the guest's sched_yield() system calls (os.sched_yield() in Python: no
+ * exception, harmless anywhere, and nothing else in a single-threaded CPython program makes
+ * it). They are not recorded one by one (they may come thousands of times a second): the
+ * plugin keeps how many came, and the ten largest numbers of instructions between two
+ * consecutive ones with where each ended. Marking each pass of a loop this way measures its
+ * longest pass: the longest piece of work between two ADC conversions, for instance. A gap
+ * mark costs the guest a few hundred instructions (a mark() raises and catches an OSError,
+ * some thousands) and reads no memory.
+ *
  * Memory (base=ADDR, the guest base given to qemu with -B): the guest's own memory is what is
  * resident in [ADDR, ADDR + 4 GiB) of the qemu process, summed from /proc/self/smaps (Rss,
  * and Anonymous of it). With peak=on it is also read before every system call that can give
@@ -20,7 +29,7 @@
  * system calls, so the largest of these readings is the exact peak.
  *
  * Arguments (-plugin ./libinsn_count.so,ARG=VALUE,...): outfile=PATH (default: QEMU's log,
- * i.e. standard error), base=ADDR (hex or decimal), peak=on.
+ * i.e. standard error), base=ADDR (hex or decimal), peak=on, gap=on.
  *
  * Output, one fact per line:
  *     insns TOTAL
@@ -28,6 +37,10 @@
  *     final rss_kb R anon_kb A                 (with base=)
  *     peak rss_kb R anon_kb A                  (with peak=on: each its own maximum)
  *     marks_dropped N                          (only if more than MAX_MARKS were made)
+    gap count N                              (with gap=on: N gap marks, then the 10 largest
+    gap_top insns M end E                     gaps between two consecutive ones, largest
+                                              first: M instructions, ending when E
+                                              instructions had run)
  * A forked guest process that exits writes to OUTFILE.PID instead. A guest killed by a signal
  * (its default action) gets no exit callback from QEMU 7.2: the figures are written when it
  * sends a signal to itself (kill, tkill, tgkill: how CPython dies of an uncaught
@@ -57,6 +70,7 @@ enum {
     NR_munmap = 91,
     NR_mremap = 163,
     NR_mmap2 = 192,
+    NR_sched_yield = 158,
     NR_madvise = 220,
     NR_tkill = 238,
     NR_exit_group = 248,
@@ -78,6 +92,10 @@ static uint64_t insns; /* the inline counter */
 static char *outfile;
 static uint64_t base;
 static int have_base, track_peak;
+static int track_gaps;
+#define GAP_TOP 10
+static uint64_t gap_count, gap_last;
+static uint64_t gap_top[GAP_TOP], gap_top_end[GAP_TOP]; /* the largest gaps, largest first */
 static pid_t install_pid;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -138,7 +156,24 @@ static void vcpu_syscall(qemu_plugin_id_t id, unsigned int vcpu_index, int64_t n
 {
     int32_t fd = (int32_t)(uint32_t)a1;
 
-    if (num == NR_close && fd <= MARK_FD_BASE && fd > MARK_FD_BASE - MARK_IDS) {
+    if (num == NR_sched_yield && track_gaps) {
+        uint64_t now = insns;
+
+        pthread_mutex_lock(&lock);
+        if (gap_count && now - gap_last > gap_top[GAP_TOP - 1]) {
+            int k = GAP_TOP - 1;
+
+            for (; k > 0 && now - gap_last > gap_top[k - 1]; k--) {
+                gap_top[k] = gap_top[k - 1];
+                gap_top_end[k] = gap_top_end[k - 1];
+            }
+            gap_top[k] = now - gap_last;
+            gap_top_end[k] = now;
+        }
+        gap_count++;
+        gap_last = now;
+        pthread_mutex_unlock(&lock);
+    } else if (num == NR_close && fd <= MARK_FD_BASE && fd > MARK_FD_BASE - MARK_IDS) {
         struct mark m = {(uint32_t)(MARK_FD_BASE - fd), insns, -1, -1};
 
         pthread_mutex_lock(&lock);
@@ -204,6 +239,13 @@ static void write_output(void)
                     peak_anon_kb);
         }
     }
+    if (track_gaps) {
+        fprintf(out, "gap count %" PRIu64 "\n", gap_count);
+        for (i = 0; i < GAP_TOP && gap_top[i]; i++) {
+            fprintf(out, "gap_top insns %" PRIu64 " end %" PRIu64 "\n", gap_top[i],
+                    gap_top_end[i]);
+        }
+    }
     if (marks_dropped) {
         fprintf(out, "marks_dropped %zu\n", marks_dropped);
     }
@@ -251,6 +293,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         } else if (strncmp(arg, "base=", 5) == 0) {
             base = strtoull(arg + 5, NULL, 0);
             have_base = 1;
+        } else if (strcmp(arg, "gap=on") == 0) {
+            track_gaps = 1;
+        } else if (strcmp(arg, "gap=off") == 0) {
+            track_gaps = 0;
         } else if (strcmp(arg, "peak=on") == 0) {
             track_peak = 1;
         } else if (strcmp(arg, "peak=off") != 0) {
