@@ -13,7 +13,10 @@ and marks each once-a-second line). Figures, not pass/fail; issue 13, items 2, 3
 1. imports: memory (total, anonymous, file-backed) and instructions, import by import, in
    the order the app imports them, with the bundle's PYTHONPATH (vendored packages first);
 2. session: the app's peak memory over a live session of --seconds of signal, and its
-   memory at the end against the middle (growth);
+   memory at the end against the middle (growth); the ten longest pieces of work between
+   two ADC conversions (a gap mark at each pass of the acquisition loop);
+   parts: instructions per second of signal part by part (acquisition, OLED, chain, model,
+   ...), from the entry and exit of each part's calls marked over --parts-seconds;
 3. CPU: ARM instructions per second of signal of the whole device process, from two
    sessions of different lengths (--short-seconds and --seconds): start-up cancels; and
    (io) instructions per call of the simulator's socket client (device.simboard), which
@@ -470,7 +473,80 @@ def report_sessions(short: Session, long: Session, *, per_second_table: bool = F
     }
 
 
-# --- 3. the socket client's cost per call --------------------------------------------------------
+# --- 3. the parts of the device's work ----------------------------------------------------------
+
+PART_MARK = 4000
+
+
+def measure_parts(board: Board, from_s: float, seconds: float, *, subject: int, seed: int) -> dict:
+    """ARM instructions per second of signal of each part of the device's work: one guest run
+    (emulated_board_guest.py parts) with the entry and exit of each part's calls marked for
+    `seconds` of signal from `from_s` on; each part's own instructions (less the parts it
+    calls and the marks' own cost, measured on empty regions in the same run)."""
+    first = round(from_s * CONVERSIONS_PER_S)
+    passes = round(seconds * CONVERSIONS_PER_S)
+    total_s = from_s + seconds + 2
+    progress(f"parts: {seconds:g} s of signal from second {from_s:g} marked part by part")
+    with simulator(board, subject=subject, seed=seed, timeout_s=600 + 60 * total_s):
+        m = measure(
+            [
+                "python3", GUEST_BENCH, "parts", str(first), str(passes), "--", "--sim-socket",
+                f"{GUEST_SOCKET_DIR}/board.sock", "--config", GUEST_CONFIG,
+                "--seconds", repr(float(total_s)),
+            ],
+            binds=board.binds(), env=guest_env(), cwd=APP, timeout=600 + 60 * total_s,
+            exact_peak=False, sample_interval=None,
+        )  # fmt: skip
+    labels = eval_labels(m.stdout)
+    empty = [b.insns - a.insns for a, b in zip(m.marks, m.marks[1:]) if a.id == PART_MARK - 2]
+    mark_cost = statistics.median(empty)
+    own = [0.0] * len(labels)
+    calls = [0] * len(labels)
+    stack: list[list] = []  # [part, entry insns, instructions of its children incl. marks]
+    window = [None, None]
+    for mk in m.marks:
+        if mk.id < PART_MARK:
+            continue
+        part, leaving = divmod(mk.id - PART_MARK, 2)
+        window[0] = mk.insns if window[0] is None else window[0]
+        window[1] = mk.insns
+        if not leaving:
+            stack.append([part, mk.insns, 0.0])
+            continue
+        entered, start, children = stack.pop()
+        if entered != part:
+            raise SystemExit(f"parts: marks out of order ({entered} left as {part})")
+        raw = mk.insns - start
+        own[part] += raw - mark_cost - children
+        calls[part] += 1
+        if stack:
+            stack[-1][2] += raw + mark_cost
+    signal_s = seconds
+    print()
+    print(f"ARM instructions per second of signal by part, {LABEL}")
+    print(
+        f"(seconds {from_s:g} to {from_s + seconds:g} of a live session, each part's own "
+        f"instructions; a mark's own cost, {thousands(mark_cost)}, taken off each call)"
+    )
+    for label, n, c in sorted(zip(labels, own, calls), key=lambda r: -r[1]):
+        print(f"  {label:58s} {millions(n / signal_s):>9s}  ({c / signal_s:7.1f} calls/s)")
+    span = window[1] - window[0]
+    marks_total = sum(calls) * mark_cost * 2
+    rest = span - sum(own) - marks_total
+    other = "everything else (the loop, the console line, ...)"
+    print(f"  {other:58s} {millions(rest / signal_s):>9s}")
+    print(f"  {'total, less the marks':58s} {millions((span - marks_total) / signal_s):>9s}")
+    return {"labels": labels, "own": own, "calls": calls, "seconds": signal_s, "rest": rest}
+
+
+def eval_labels(stdout: str) -> list[str]:
+    import ast
+
+    line = next(line for line in stdout.splitlines() if line.startswith("PARTS "))
+    return ast.literal_eval(line.removeprefix("PARTS "))
+
+
+# --- 4. the socket client's cost per call --------------------------------------------------------
 
 
 def measure_io(board: Board, calls: int, *, subject: int, seed: int) -> dict:
@@ -539,8 +615,23 @@ def md_row(*cells: str) -> None:
     print("| " + " | ".join(cells) + " |")
 
 
+#: The issue's "before" figures by part (its parts were drawn differently: it counted the
+#: acquisition code and the board's I/O apart, and the 10 Hz chain as one).
+BEFORE_PARTS = {
+    "acquisition": "52.7 M (acquisition code 22.1 M + board I/O 30.6 M)",
+    "chain": "8.3 M (the whole 10 Hz chain)",
+    "OLED: drawing": "9.0 M a frame, in one piece",
+}
+
+
 def markdown(
-    args, command: str, imports: dict | None, sessions: dict | None, io: dict | None, info
+    args,
+    command: str,
+    imports: dict | None,
+    sessions: dict | None,
+    io: dict | None,
+    info,
+    by_part: dict | None = None,
 ) -> None:
     print()
     print(f"Summary ({LABEL}), Markdown:")
@@ -608,6 +699,12 @@ def markdown(
             f"{millions(sessions['startup'])})",
             "",
         )
+    if by_part:
+        n_s = by_part["seconds"]
+        for label, own in sorted(zip(by_part["labels"], by_part["own"]), key=lambda r: -r[1]):
+            before = next((v for k, v in BEFORE_PARTS.items() if label.startswith(k)), "")
+            md_row(f"by part, per second of signal: {label}", before, millions(own / n_s), "")
+        md_row("by part: everything else", "", millions(by_part["rest"] / n_s), "")
     if io:
         md_row(
             "I/O per conversion (poll + read_event + conversion read)",
@@ -653,7 +750,15 @@ def main(argv: list[str] | None = None) -> int:
         "--io-calls", type=int, default=2000, help="calls per operation in io (default 2000)"
     )
     parser.add_argument(
-        "--only", action="append", choices=("imports", "session", "io"),
+        "--parts-from", type=float, default=30.0,
+        help="parts: the second of signal the marked window starts at (default 30)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--parts-seconds", type=float, default=5.0,
+        help="parts: seconds of signal marked part by part (default 5)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--only", action="append", choices=("imports", "session", "parts", "io"),
         help="run only this part (repeatable; default: all)",
     )  # fmt: skip
     parser.add_argument("--subject", type=int, default=7, help="simulated subject (default 7)")
@@ -672,7 +777,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
-    parts = set(args.only or ("imports", "session", "io"))
+    parts = set(args.only or ("imports", "session", "parts", "io"))
     if "session" in parts and not 0 < args.short_seconds < args.seconds:
         parser.error("--short-seconds must be above 0 and below --seconds")
     reason = unavailable_reason()
@@ -697,6 +802,11 @@ def main(argv: list[str] | None = None) -> int:
             short = run_session(board, args.short_seconds, subject=args.subject, seed=args.seed)
             long = run_session(board, args.seconds, subject=args.subject, seed=args.seed)
             sessions = report_sessions(short, long, per_second_table=args.per_second)
+        by_part = None
+        if "parts" in parts:
+            by_part = measure_parts(
+                board, args.parts_from, args.parts_seconds, subject=args.subject, seed=args.seed
+            )
         io = (
             measure_io(board, args.io_calls, subject=args.subject, seed=args.seed)
             if "io" in parts
@@ -704,7 +814,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if sessions and io:
             report_translation(sessions, io)
-        markdown(args, command, imports, sessions, io, info)
+        markdown(args, command, imports, sessions, io, info, by_part)
     finally:
         if board is not None:
             shutil.rmtree(board.sockets, ignore_errors=True)

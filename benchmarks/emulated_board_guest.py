@@ -17,6 +17,11 @@ host's insn_count plugin records the ARM instructions so far and the guest's mem
         done before the next) starts with a gap mark, ``os.sched_yield()``
         (measure(gap_marks=True)): the longest piece of work between two conversions, at a
         few hundred instructions a conversion.
+    python3 emulated_board_guest.py parts FROM PASSES -- DEVICE OPTIONS
+        As ``app``, and from pass FROM of the acquisition loop on, for PASSES passes, marks
+        the entry (4000 + 2k) and exit (4001 + 2k) of each call of the k-th function of
+        PARTS: the host adds up each part's own instructions (less those of the parts it
+        calls and of the marks). Ends with one line ``PARTS [labels]``.
     python3 emulated_board_guest.py io SOCKET CALLS
         Instructions per call of device.simboard's transport (the I/O the emulated session
         uses instead of smbus2 and python-periphery), CALLS calls each, against a simulator
@@ -116,6 +121,62 @@ def app(argv):
     return entry.main(argv)
 
 
+#: The parts of the device's work, as (label, module, class, function); a call of one may
+#: contain calls of others (Multiplexer.step calls the idle hook that sends the OLED's bytes).
+PARTS = (
+    ("acquisition: Multiplexer.step (ADC wait and read, LEDs)", "device.acquisition",
+     "Multiplexer", "step"),
+    ("OLED: sending queued bytes in the idle gaps", "device.app", "Wearable", "_idle"),
+    ("OLED: drawing and packing a screen", "device.app", "Wearable", "_draw"),
+    ("chain: 10 Hz blocks, ΔOD, MBLL, flags", "device.chain", "MeasurementChain", "push"),
+    ("sample: window row, SmO2", "device.app", "Wearable", "_on_sample"),
+    ("records: recorder and link", "device.app", "Wearable", "_emit"),
+    ("window: 100 x 8 sequence and 40 statistics", "device.features", "LiveWindow", "window"),
+    ("model: quantise, NPU, dequantise", "device.inference", "FatigueModel", "predict"),
+    ("buzzer: Buzzer.update", "device.buzzer", "Buzzer", "update"),
+)  # fmt: skip
+PART_MARK = 4000
+
+
+def parts(first, passes, argv):
+    """``app`` with the entry and exit of each part's calls marked in a window of passes."""
+    import importlib
+
+    for _ in range(200):  # empty regions: the host takes the marks' own cost from these
+        mark(PART_MARK - 2)
+        mark(PART_MARK - 1)
+    count = [0]
+    last = first + passes
+
+    def wrap(index, function):
+        enter, leave = PART_MARK + 2 * index, PART_MARK + 2 * index + 1
+
+        def wrapper(*args, **kwargs):
+            if first <= count[0] < last:
+                mark(enter)
+                result = function(*args, **kwargs)
+                mark(leave)
+                return result
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    for index, (_, module, cls, name) in enumerate(PARTS):
+        owner = getattr(importlib.import_module(module), cls)
+        function = getattr(owner, name)
+        if index == 0:
+            inner = function
+
+            def function(self, _inner=inner):  # counts passes, then the step itself
+                count[0] += 1
+                return _inner(self)
+
+        setattr(owner, name, wrap(index, function))
+    code = app(argv)
+    print("PARTS " + repr([label for label, *_ in PARTS]))
+    return code
+
+
 def io(socket_path, calls):
     """Instructions per call of device.simboard's bus and line operations (marks 10..71)."""
     from device.ads1114 import ADS1114, REG_CONVERSION, REG_LO_THRESH
@@ -181,6 +242,9 @@ def main(argv):
     elif argv[:1] == ["app"]:
         rest = argv[1:]
         return app(rest[1:] if rest[:1] == ["--"] else rest)
+    elif argv[:1] == ["parts"] and len(argv) >= 3:
+        rest = argv[3:]
+        return parts(int(argv[1]), int(argv[2]), rest[1:] if rest[:1] == ["--"] else rest)
     elif argv[:1] == ["io"] and len(argv) == 3:
         io(argv[1], int(argv[2]))
     else:
