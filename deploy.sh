@@ -26,8 +26,8 @@ Where things go on the board:
   $APP_DIR/
     device/            the firmware (package device)
     models/            model.json + fusion.rknn (the NPU model)
-    vendor/            smbus2, python-periphery, luma.core, luma.oled, pyserial, cbor2,
-                       tomli: pure Python, pinned in deploy/vendor-requirements.txt
+    vendor/            smbus2, python-periphery, pyserial: pure Python, pinned in
+                       deploy/vendor-requirements.txt
     wearable.toml      the board config (--config)
     VERSION, MANIFEST  what was deployed; the sha256 of every file (checked on the board)
     init.d/            the init script's source
@@ -454,7 +454,7 @@ sha256sum -c MANIFEST >/dev/null"
 if [[ $mode != local ]]; then
     snippet+="
 chown -R 0:0 $q_new
-PYTHONPATH=$new/vendor:$new python3 -B -c \"import sys, device.__main__, device.app, device.npu, luma.oled.device, smbus2, periphery, serial; from device.config import load; load(sys.argv[1])\" $new/wearable.toml || { echo \"the new bundle does not load on the board (above): the installed one is left as it was\"; exit 1; }
+PYTHONPATH=$new/vendor:$new python3 -B -c \"import sys, device.__main__, device.app, device.npu, smbus2, periphery, serial; from device.config import load; load(sys.argv[1])\" $new/wearable.toml || { echo \"the new bundle does not load on the board (above): the installed one is left as it was\"; exit 1; }
 if [ -x $INIT_SCRIPT ]; then $INIT_SCRIPT stop; fi"
 fi
 snippet+="

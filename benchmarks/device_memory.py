@@ -3,7 +3,7 @@
 Two figures, each from a child process's peak resident set (getrusage):
 
 1. the device's own code as the board runs it: every module of ``device`` the app
-   imports on the board (numpy, luma/Pillow, the RKNN ctypes binding), plus a live
+   imports on the board (numpy, Pillow, the RKNN ctypes binding), plus a live
    measurement chain, feature window and a session recorder fed 60 s of frames;
 2. the whole simulated main job (``python -m hwsim.wearable``): the same device code
    PLUS the simulator and ONNX Runtime, which the board does not load, so this is
@@ -30,8 +30,8 @@ DEVICE_ONLY = textwrap.dedent(
     stages = [("python", rss())]
     import numpy as np
     stages.append(("+ numpy", rss()))
-    import PIL.Image, luma.oled.device, smbus2, periphery, serial
-    stages.append(("+ Pillow, luma, smbus2, periphery, pyserial", rss()))
+    import PIL.Image, PIL.ImageDraw, PIL.ImageFont, smbus2, periphery, serial
+    stages.append(("+ Pillow, smbus2, periphery, pyserial", rss()))
     import device.app, device.npu, device.oled, device.link, device.config, device.__main__
     from device.acquisition import Frame
     from device.chain import MeasurementChain

@@ -26,6 +26,10 @@ host's insn_count plugin records the ARM instructions so far and the guest's mem
         Instructions per call of device.simboard's transport (the I/O the emulated session
         uses instead of smbus2 and python-periphery), CALLS calls each, against a simulator
         serving SOCKET (python -m hwsim.remote --serve-only).
+    python3 emulated_board_guest.py oled
+        Instructions of OLED frames as the app builds them (device.oled.Display, the screens
+        of device.screens) on a bus that takes every write and does nothing (the bus's own
+        cost is io's): marks 100..111, listed in ``oled()``.
 
 Only ``os`` and ``sys`` (loaded by CPython at start-up anyway) are imported before the first
 mark.
@@ -59,7 +63,7 @@ IMPORT_STEPS = (
     ),
     ("smbus2, periphery (vendored)", ("smbus2", "periphery")),
     ("PIL Image, ImageDraw, ImageFont", ("PIL.Image", "PIL.ImageDraw", "PIL.ImageFont")),
-    ("luma.core, luma.oled, device.oled", ("luma.core.render", "luma.oled.device", "device.oled")),
+    ("device.ssd1306, device.oled", ("device.ssd1306", "device.oled")),
     ("device.chain, mbll, extinction", ("device.chain", "device.mbll", "device.extinction")),
     ("device.features", ("device.features",)),
     (
@@ -236,6 +240,75 @@ def io(socket_path, calls):
     print(f"IO calls={calls} round_trips={board.round_trips} period_s={period}")
 
 
+#: Mark ids of ``oled()``: each one ends the step named (the instructions since the mark
+#: before it are that step's).
+OLED_MARKS = {
+    100: "start",
+    101: "import device.screens, device.oled",
+    102: "open_oled: start-up sequence and a blank frame sent",
+    103: "first live frame: font, big word, drawing, packing, queueing",
+    104: "a steady live frame: drawing, packing, queueing",
+    105: "  its drawing alone (screens.live on a new image)",
+    106: "  its packing alone (SSD1306.pack)",
+    107: "sending the queued frame (33 messages, a bus that does nothing)",
+    108: "first calibrating frame",
+    109: "first check-sensor frame",
+    110: "first error frame",
+    111: "a steady calibrating frame",
+}
+
+
+def oled():
+    """Instructions of OLED frames, drawn and packed as the app does (marks 100..111)."""
+    mark(100)
+    from device import screens
+    from device.oled import Display, open_oled
+
+    mark(101)
+
+    class NullBus:
+        """An smbus2.SMBus-like bus that takes every write and does nothing."""
+
+        def write_i2c_block_data(self, address, register, data):
+            pass
+
+    display = Display(open_oled(NullBus()))
+    mark(102)
+    live = {
+        "level_name": "moderate",
+        "level": 2,
+        "smo2_pct": 63.4,
+        "hbo2_trend": [0.1 * i for i in range(30)],  # 30 s of trend, as the app keeps
+        "hhb_trend": [-0.05 * i for i in range(30)],
+        "recording": True,
+    }
+    for mark_id in (103, 104):
+        with display.frame() as draw:
+            screens.live(draw, **live)
+        mark(mark_id)
+    from PIL import Image, ImageDraw
+
+    image = Image.new("1", display.device.size)
+    screens.live(ImageDraw.Draw(image), **live)
+    mark(105)
+    display.device.pack(image)
+    mark(106)
+    display.flush()
+    mark(107)
+    others = (
+        (screens.calibrating, {"progress": 0.4, "seconds_left": 12.0}),
+        (screens.check_sensor, {"reasons": ["saturated", "motion"]}),
+        (screens.error, {"message": "self-test: no light above dark from the 810 nm LED"}),
+        (screens.calibrating, {"progress": 0.45, "seconds_left": 11.0}),
+    )
+    for mark_id, (painter, kwargs) in enumerate(others, start=108):
+        with display.frame() as draw:
+            painter(draw, **kwargs)
+        mark(mark_id)
+    display.close()
+    print(f"OLED frames_dropped={display.frames_dropped} frames_sent={display.frames_sent}")
+
+
 def main(argv):
     if argv[:1] == ["imports"]:
         imports()
@@ -247,6 +320,8 @@ def main(argv):
         return parts(int(argv[1]), int(argv[2]), rest[1:] if rest[:1] == ["--"] else rest)
     elif argv[:1] == ["io"] and len(argv) == 3:
         io(argv[1], int(argv[2]))
+    elif argv == ["oled"]:
+        oled()
     else:
         print(__doc__, file=sys.stderr)
         return 2

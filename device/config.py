@@ -15,13 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomllib  # Python >= 3.11, as pyproject.toml and deploy/preflight.sh require
+
 from device.chain import ChainConfig
 from device.errors import ConfigError
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - older board images: vendored tomli
-    import tomli as tomllib  # type: ignore[no-redef]
 
 
 @dataclass(frozen=True)

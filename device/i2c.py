@@ -1,7 +1,7 @@
 """Bounded retries and failure counts for any ``smbus2.SMBus``-like bus.
 
 :class:`RetryingBus` offers the same methods as the bus it wraps, so it can be
-handed to the ADS1114 driver and to luma.oled alike. A failed transfer (an
+handed to the ADS1114 driver and to the OLED's queue alike. A failed transfer (an
 ``OSError``, as the Linux adapter reports a NACK or a timeout) is retried up to
 ``retries`` more times; every failed attempt is counted per address, and a
 transfer that fails every attempt raises :class:`device.errors.I2CError`.

@@ -1,18 +1,20 @@
-"""The wearable's 128 x 64 SSD1306 OLED, driven by luma.oled over an already-open I²C bus.
+"""The wearable's 128 x 64 SSD1306 OLED over an already-open I²C bus: transport and frames.
+
+The display has three layers, each handed to the next: :class:`QueuedI2C` moves bytes (the
+transport), :class:`device.ssd1306.SSD1306` decides which (the chip protocol), and Pillow
+draws (device.screens, on the ``ImageDraw`` that :meth:`Display.frame` yields).
 
 The OLED shares its bus with the ADS1114, which converts every 1.16 ms (860 SPS). A whole
 frame is 33 SMBus block writes, about 25 ms of bus time at 400 kHz: sent in one go it would
-cost some 21 conversions. So luma stays the chip protocol, but its serial interface is
-:class:`QueuedI2C`, which queues luma's messages instead of sending them; the acquisition
-loop sends them a few at a time in the bus time left between two conversions
-(:meth:`Display.pump`).
+cost some 21 conversions. So the transport queues the chip's messages instead of sending
+them; the acquisition loop sends them a few at a time in the bus time left between two
+conversions (:meth:`Display.pump`).
 
 :func:`open_oled` initialises the panel (synchronously) and says clearly when nothing
-answers, so the app can run headless. :class:`Display` draws frames with a
-``luma.core.render.canvas`` and turns an I²C error while sending into a counted failure: a
-glitch on the bus must never stop the measurement.
+answers, so the app can run headless. :class:`Display` turns an I²C error while sending
+into a counted failure: a glitch on the bus must never stop the measurement.
 
-Imports only luma, Pillow and the standard library (the board has 64 MB of RAM).
+Imports only Pillow and the standard library (the board has about 16 MB free).
 """
 
 from __future__ import annotations
@@ -24,23 +26,16 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from luma.core.render import canvas
-from luma.oled.device import ssd1306
 from PIL import Image, ImageDraw
 
 from device.errors import DeviceError
+from device.ssd1306 import SSD1306
 
 #: Default 7-bit address of SSD1306 modules (SA0 low); 0x3D with SA0 high.
 DEFAULT_ADDRESS = 0x3C
 
-#: Panel sizes the luma ``ssd1306`` driver knows, (width, height) in pixels.
-SUPPORTED_SIZES = ((128, 64), (128, 32), (96, 16), (64, 48), (64, 32))
-
-#: ``rotate`` values: quarter turns clockwise.
-ROTATIONS = (0, 1, 2, 3)
-
-#: SSD1306 control bytes (datasheet 8.1.5.1) as luma's ``i2c`` interface sends them: Co = 0,
-#: then D/C# = 0 (the rest of the message is commands) or 1 (the rest is GDDRAM data).
+#: SSD1306 control bytes (datasheet rev 1.1, 8.1.5.1), one at the start of each message:
+#: Co = 0, then D/C# = 0 (the rest of the message is commands) or 1 (the rest is GDDRAM data).
 CONTROL_COMMANDS = 0x00
 CONTROL_DATA = 0x40
 
@@ -91,15 +86,14 @@ class I2CMessage(NamedTuple):
 
 
 class QueuedI2C:
-    """A luma serial interface that queues I²C messages, to be sent later in bus-time slices.
+    """The display's transport: queues I²C messages, to be sent later in bus-time slices.
 
-    It offers what luma's ``luma.core.interface.serial.i2c`` offers a device (``command``,
-    ``data``, ``cleanup``) and cuts the bytes into the same messages as that class does on a
-    bus it did not open: one block write with control byte 0x00 per ``command()`` call, and
-    block writes of up to 32 bytes with control byte 0x40 for ``data()``. Nothing is sent
-    until :meth:`pump` or :meth:`flush`. Errors of the bus are raised as the bus raised them
-    (``OSError``, e.g. :class:`device.errors.I2CError` from a ``RetryingBus``), keeping their
-    errno.
+    One SMBus block write with control byte 0x00 per :meth:`command` call, and block writes
+    of up to 32 bytes with control byte 0x40 for :meth:`data` (the messages luma.core's
+    ``i2c`` interface sends on a bus it did not open, which hwsim.ssd1306 was checked
+    against). Nothing is sent until :meth:`pump` or :meth:`flush`. Errors of the bus are
+    raised as the bus raised them (``OSError``, e.g. :class:`device.errors.I2CError` from a
+    ``RetryingBus``), keeping their errno.
 
     Args:
         bus: An opened ``smbus2.SMBus``-like object; it stays the caller's to close.
@@ -124,7 +118,7 @@ class QueuedI2C:
         self.messages_sent = 0
         self._queue: deque[I2CMessage] = deque()
 
-    # -- luma's serial interface -------------------------------------------------------------
+    # -- what the chip driver calls ----------------------------------------------------------
 
     def command(self, *cmd: int) -> None:
         """Queue ``cmd`` as one command message.
@@ -145,18 +139,9 @@ class QueuedI2C:
             ValueError: A byte outside 0..255.
         """
         payload = bytes(data)
+        append = self._queue.append
         for start in range(0, len(payload), SMBUS_BLOCK_MAX):
-            self._queue.append(I2CMessage(CONTROL_DATA, payload[start : start + SMBUS_BLOCK_MAX]))
-
-    def cleanup(self) -> None:
-        """Send what is queued (luma calls this last, after blanking the panel).
-
-        The bus is not closed: it is the caller's. Whatever is left after an error is dropped.
-        """
-        try:
-            self.flush()
-        finally:
-            self.discard()
+            append(I2CMessage(CONTROL_DATA, payload[start : start + SMBUS_BLOCK_MAX]))
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -243,41 +228,6 @@ class QueuedI2C:
         return dropped
 
 
-class _Ssd1306(ssd1306):
-    """luma's ``ssd1306`` on a :class:`QueuedI2C`, initialised synchronously.
-
-    ``cleanup()`` runs at most once: luma registers an ``atexit`` hook per device that calls
-    it, and after an explicit close, or after an initialisation that failed, that hook must
-    not touch the bus again.
-    """
-
-    def __init__(self, serial_interface: QueuedI2C, **kwargs: Any) -> None:
-        self._cleaned_up = True  # until the init sequence went through
-        super().__init__(serial_interface, **kwargs)  # queues the init sequence and a clear
-        try:
-            serial_interface.flush()
-        except BaseException:
-            serial_interface.discard()
-            raise
-        self._cleaned_up = False
-
-    @property
-    def serial_interface(self) -> QueuedI2C:
-        """The queue luma's messages go to."""
-        return self._serial_interface
-
-    def cleanup(self) -> None:
-        """Drop what is queued, blank the panel and switch it off (unless ``persist``), once.
-
-        The blanking is sent at once; later calls do nothing.
-        """
-        if self._cleaned_up:
-            return
-        self._cleaned_up = True
-        self._serial_interface.discard()
-        super().cleanup()  # queues hide + clear, then QueuedI2C.cleanup() sends them
-
-
 def _bus_name(bus: object) -> str:
     """A name for ``bus`` in messages, e.g. "/dev/i2c-3"."""
     name = getattr(bus, "bus_name", None)  # device.i2c.RetryingBus
@@ -301,15 +251,14 @@ def open_oled(
     height: int = 64,
     rotate: int = 0,
     bus_hz: float = DEFAULT_BUS_HZ,
-) -> ssd1306:
-    """Initialise the SSD1306 at ``address`` on ``bus`` and return the luma device.
+) -> SSD1306:
+    """Initialise the SSD1306 at ``address`` on ``bus`` and return its driver.
 
-    The device talks through a :class:`QueuedI2C` (``device.serial_interface``): the
+    The driver talks through a :class:`QueuedI2C` (``device.transport``): the
     initialisation is sent before this returns, later frames are only queued until someone
     pumps or flushes the queue (:class:`Display` does). The bus stays the caller's. Closing
-    the device (``device.cleanup()``, or :meth:`Display.close`) drops what is queued and
-    blanks the panel at once; it is harmless to repeat and luma's exit hook does nothing
-    after it.
+    the driver (``device.close()``, or :meth:`Display.close`) drops what is queued and
+    blanks the panel at once; it is harmless to repeat.
 
     Args:
         bus: An opened ``smbus2.SMBus``-like object (``smbus2.SMBus``,
@@ -321,22 +270,22 @@ def open_oled(
         bus_hz: SCL frequency of ``bus``, Hz, for the transfer-time estimates.
 
     Returns:
-        A ``luma.oled.device.ssd1306``, switched on and cleared.
+        The :class:`device.ssd1306.SSD1306`, switched on and cleared.
 
     Raises:
         OledNotFoundError: The chip did not answer during initialisation.
         ValueError: Unsupported size or rotation, bad address or ``bus_hz``.
     """
-    if (width, height) not in SUPPORTED_SIZES:
-        sizes = ", ".join(f"{w}x{h}" for w, h in SUPPORTED_SIZES)
-        raise ValueError(f"unsupported SSD1306 size {width}x{height}; expected one of {sizes}")
-    if rotate not in ROTATIONS:
-        raise ValueError(f"rotate must be one of {ROTATIONS}, got {rotate!r}")
-    serial = QueuedI2C(bus, address, bus_hz=bus_hz)
+    transport = QueuedI2C(bus, address, bus_hz=bus_hz)
+    device = SSD1306(transport, width=width, height=height, rotate=rotate)
+    device.start()
     try:
-        return _Ssd1306(serial, width=width, height=height, rotate=rotate)
+        transport.flush()
     except OSError as exc:
         raise OledNotFoundError(exc.errno, address, _bus_name(bus)) from exc
+    finally:
+        transport.discard()
+    return device
 
 
 class Display:
@@ -348,7 +297,7 @@ class Display:
     replaces it: the panel shows the newest figures, never a backlog.
 
     Args:
-        device: A luma device from :func:`open_oled`.
+        device: The driver :func:`open_oled` returned.
 
     Attributes:
         failures: I²C errors counted: each cost the rest of a frame (or a close).
@@ -370,11 +319,11 @@ class Display:
         display.close()
     """
 
-    def __init__(self, device: Any) -> None:
-        queue = getattr(device, "serial_interface", None)
+    def __init__(self, device: SSD1306) -> None:
+        queue = getattr(device, "transport", None)
         if not isinstance(queue, QueuedI2C):
             raise TypeError(
-                "Display needs a device from open_oled(), whose serial interface is a "
+                "Display needs a device from open_oled(), whose transport is a "
                 f"QueuedI2C; got {type(device).__name__} with {type(queue).__name__}"
             )
         self.device = device
@@ -440,6 +389,14 @@ class Display:
             self._queue.discard(self._frame_left - 1)
             self._frame_left = 0
 
+    def _queue_frame(self, image: Image.Image) -> None:
+        """Pack ``image`` and queue it in place of a frame still queued."""
+        gddram = self.device.pack(image)
+        self._drop_queued_frame()
+        self._ahead = self._queue.pending
+        self.device.display_packed(gddram)
+        self._frame_left = self._queue.pending - self._ahead
+
     def _send(self, budget_s: float) -> tuple[int, bool]:
         """Pump the queue for ``budget_s``; returns (messages sent, an error was counted)."""
         before = self._queue.messages_sent
@@ -468,12 +425,9 @@ class Display:
             ValueError: The display is closed.
         """
         self._check_open()
-        with canvas(self.device) as draw:
-            yield draw
-            self._drop_queued_frame()
-            self._ahead = self._queue.pending
-        # leaving the canvas went through device.display(): the frame is in the queue
-        self._frame_left = self._queue.pending - self._ahead
+        image = Image.new(self.device.mode, self.device.size)
+        yield ImageDraw.Draw(image)
+        self._queue_frame(image)
 
     def pump(self, budget_s: float) -> int:
         """Send queued messages that fit in ``budget_s`` seconds of bus time.
@@ -522,10 +476,7 @@ class Display:
             ValueError: The display is closed.
         """
         self._check_open()
-        self._drop_queued_frame()
-        self._ahead = self._queue.pending
-        self.device.display(image)
-        self._frame_left = self._queue.pending - self._ahead
+        self._queue_frame(image)
         sent_before = self.frames_sent
         self.flush()
         return self.frames_sent > sent_before
@@ -541,7 +492,7 @@ class Display:
         self._queue.discard()
         self._ahead = self._frame_left = 0
         try:
-            self.device.cleanup()
+            self.device.close()
         except OSError as exc:
             self._failed(exc)
 

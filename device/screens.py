@@ -1,9 +1,9 @@
 """The OLED's screens (128 × 64, one bit), drawn with PIL onto any ``ImageDraw``.
 
 Readable at arm's length: the fatigue level is a large word and a five-step bar;
-details are small. Big text uses Pillow's built-in scalable font when FreeType is
-there and otherwise the bitmap font scaled up, so the board's Pillow needs no font
-files.
+details are small. Small text is Pillow's own bitmap font (:func:`small_font`); big text
+uses Pillow's built-in scalable font when FreeType is there (Pillow >= 10.1) and otherwise
+the bitmap font scaled up, so the board's Pillow needs no font files of its own.
 """
 
 from __future__ import annotations
@@ -11,12 +11,53 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 WIDTH, HEIGHT = 128, 64
 BIG_PX = 20
 N_LEVELS = 5
+
+#: Pillow's built-in bitmap font (courB08, what ``ImageFont.load_default()`` gives without
+#: FreeType; Pillow 9.4 and 13.0 embed the same bytes), as the pair of files
+#: ``ImageFont.load()`` reads: the PILfont metrics and the glyph sheet, a binary PBM.
+FONT_PIL: Path = Path(__file__).resolve().parent / "data" / "pillow_default_font.pil"
+FONT_PBM: Path = FONT_PIL.with_suffix(".pbm")
+
+
+def _read_pbm(path: Path) -> Image.Image:
+    """A binary PBM (P4) as written by Pillow, read without ``Image.open``.
+
+    Raises:
+        ValueError: Not a P4 file with a "width height" line.
+    """
+    raw = path.read_bytes()
+    magic, size, bits = raw.split(b"\n", 2)
+    fields = size.split()
+    if magic != b"P4" or len(fields) != 2:
+        raise ValueError(f"{path}: expected a binary PBM ('P4', then 'width height')")
+    width, height = (int(field) for field in fields)
+    return Image.frombytes("1", (width, height), bits, "raw", "1;I")  # PBM: 1 is black
+
+
+@functools.lru_cache(maxsize=1)
+def small_font() -> ImageFont.ImageFont:
+    """Pillow's built-in bitmap font, loaded once.
+
+    ``ImageFont.load_default()`` decodes it from a PNG with ``Image.open``, whose first call
+    imports Pillow's image-file plugins: on the emulated board that was 33 M ARM
+    instructions and +1.3 MB (1.0 MB anonymous), and each later call 0.6 M. Here the glyph
+    sheet is read as raw bits through the loader ``load_default()`` itself uses (falling
+    back to ``load_default()`` on a Pillow without it).
+    """
+    font = ImageFont.ImageFont()
+    load = getattr(font, "_load_pilfont_data", None)
+    if load is None:  # pragma: no cover - a Pillow that renamed its loader
+        return ImageFont.load_default()
+    with FONT_PIL.open("rb") as metrics:
+        load(metrics, _read_pbm(FONT_PBM))
+    return font
 
 
 @functools.lru_cache(maxsize=4)
@@ -33,13 +74,22 @@ def big_text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, px: int 
     if font is not None:
         draw.text(xy, text, fill="white", font=font)
         return
-    small = ImageFont.load_default()
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=small)
+    draw.bitmap(xy, _scaled_text(text, px), fill="white")
+
+
+@functools.lru_cache(maxsize=16)
+def _scaled_text(text: str, px: int) -> Image.Image:
+    """``text`` in the small font, scaled up by a whole factor to about ``px`` rows.
+
+    Cached: the big words are a handful (the levels, RELAX, CHECK, ERROR), and each costs
+    a new image, a text drawing and a resize. Callers must not change the image.
+    """
+    small = small_font()
+    left, top, right, bottom = small.getbbox(text)
     glyphs = Image.new("1", (right - left, bottom - top))
     ImageDraw.Draw(glyphs).text((-left, -top), text, fill=1, font=small)
     scale = max(1, round(px / max(bottom - top, 1)))
-    scaled = glyphs.resize((glyphs.width * scale, glyphs.height * scale), Image.NEAREST)
-    draw.bitmap(xy, scaled, fill="white")
+    return glyphs.resize((glyphs.width * scale, glyphs.height * scale), Image.NEAREST)
 
 
 def _bar(draw: ImageDraw.ImageDraw, level: int, y: int) -> None:
@@ -75,12 +125,12 @@ def _trend(
 def calibrating(draw: ImageDraw.ImageDraw, *, progress: float, seconds_left: float) -> None:
     """'Stay relaxed' with a progress bar, during the resting baseline."""
     big_text(draw, (0, 0), "RELAX", BIG_PX)
-    draw.text((0, 26), "calibrating baseline", fill="white")
+    draw.text((0, 26), "calibrating baseline", fill="white", font=small_font())
     draw.rectangle((0, 42, WIDTH - 1, 51), outline="white")
     filled = round((WIDTH - 3) * min(max(progress, 0.0), 1.0))
     if filled:
         draw.rectangle((1, 43, filled, 50), fill="white")
-    draw.text((0, 53), f"{max(seconds_left, 0):.0f} s left", fill="white")
+    draw.text((0, 53), f"{max(seconds_left, 0):.0f} s left", fill="white", font=small_font())
 
 
 def live(
@@ -99,20 +149,20 @@ def live(
         draw.ellipse((WIDTH - 7, 1, WIDTH - 2, 6), fill="white")
     _bar(draw, level, 26)
     smo2 = "--" if math.isnan(smo2_pct) else f"{smo2_pct:.0f}%"
-    draw.text((0, 40), f"SmO2~{smo2}", fill="white")  # "~": an estimate
-    draw.text((0, 52), "HbO2- HHb.", fill="white")
+    draw.text((0, 40), f"SmO2~{smo2}", fill="white", font=small_font())  # "~": an estimate
+    draw.text((0, 52), "HbO2- HHb.", fill="white", font=small_font())
     _trend(draw, (66, 38, WIDTH - 1, HEIGHT - 1), (hbo2_trend, hhb_trend))
 
 
 def check_sensor(draw: ImageDraw.ImageDraw, *, reasons: Sequence[str]) -> None:
     """Instead of a level when the signal cannot be trusted."""
     big_text(draw, (0, 0), "CHECK", BIG_PX)
-    draw.text((0, 24), "SENSOR", fill="white")
-    draw.text((0, 40), ", ".join(reasons)[:21] or "signal", fill="white")
+    draw.text((0, 24), "SENSOR", fill="white", font=small_font())
+    draw.text((0, 40), ", ".join(reasons)[:21] or "signal", fill="white", font=small_font())
 
 
 def error(draw: ImageDraw.ImageDraw, *, message: str) -> None:
     """A fault the wearer cannot fix by moving the sensor."""
     big_text(draw, (0, 0), "ERROR", BIG_PX)
     for row, start in enumerate(range(0, min(len(message), 63), 21)):
-        draw.text((0, 26 + 12 * row), message[start : start + 21], fill="white")
+        draw.text((0, 26 + 12 * row), message[start : start + 21], fill="white", font=small_font())

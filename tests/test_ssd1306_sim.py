@@ -1,15 +1,16 @@
 """Tests for hwsim.ssd1306 (the simulated OLED controller) and device.oled (its driver side).
 
 The decoder is checked three ways: hand-written byte streams against GDDRAM contents worked
-out from the datasheet's addressing rules; the real luma.oled ``ssd1306`` driver drawing
-through the simulated chip against what luma's own ``dummy`` device renders for the same
-drawing (pixel for pixel, so every byte of luma's stream must be decoded right); and each
-display setting (re-map, scan direction, start line, ...) against the reference picture moved
-the way the datasheet says.
+out from the datasheet's addressing rules; the device's driver (device.ssd1306, which sends
+the byte stream luma.oled's ``ssd1306`` driver sent) drawing through the simulated chip
+against the same drawing turned onto the panel by Pillow (pixel for pixel, so every byte of
+the stream must be decoded right, and packed right); and each display setting (re-map, scan
+direction, start line, ...) against the reference picture moved the way the datasheet says.
 
-The driver side queues luma's messages (device.oled.QueuedI2C) and sends them in slices of
-bus time between ADC conversions: checked for the exact messages, for estimates against the
-simulated bus's own clock, and for frames sent in slices ending pixel-identical to flushed ones.
+The driver side queues the chip's messages (device.oled.QueuedI2C) and sends them in slices
+of bus time between ADC conversions: checked for the exact messages, for estimates against
+the simulated bus's own clock, and for frames sent in slices ending pixel-identical to flushed
+ones. tests/test_ssd1306_protocol.py checks the packing against a pixel-by-pixel computation.
 """
 
 from __future__ import annotations
@@ -26,15 +27,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from luma.core.device import dummy
-from luma.core.render import canvas
-from luma.oled.device import ssd1306
 from numpy.testing import assert_array_equal
 from PIL import Image, ImageDraw
 
 from device.errors import DeviceError, I2CError
 from device.i2c import RetryingBus
 from device.oled import Display, I2CMessage, OledNotFoundError, QueuedI2C, open_oled
+from device.ssd1306 import SSD1306
 from hwsim import ssd1306 as sim
 from hwsim.i2c import SimI2CBus
 from hwsim.ssd1306 import SimSSD1306
@@ -47,8 +46,8 @@ ONE_DATA = 0xC0  # control byte: Co = 1, D/C# = 1 (one data byte, then a control
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Messages of one 128 x 64 frame from luma: the column/page address command, then 1024
-#: GDDRAM bytes in 32-byte block writes.
+#: Messages of one 128 x 64 frame: the column/page address command, then 1024 GDDRAM bytes
+#: in 32-byte block writes.
 FRAME_MESSAGES = 1 + 128 * 8 // 32
 #: The ADS1114 on the same bus: a conversion every 1/860 s, read in a 2-byte block read
 #: (address, register, repeated-start address, 2 data bytes: 5 bytes, 9 bits each, + start/stop).
@@ -70,10 +69,10 @@ def chip(bus: SimI2CBus) -> SimSSD1306:
 
 
 @pytest.fixture
-def oled(bus: SimI2CBus, chip: SimSSD1306) -> Iterator[ssd1306]:
+def oled(bus: SimI2CBus, chip: SimSSD1306) -> Iterator[SSD1306]:
     device = open_oled(bus, ADDRESS)
     yield device
-    device.cleanup()
+    device.close()
 
 
 def draw_readout(draw: ImageDraw.ImageDraw, size: tuple[int, int]) -> None:
@@ -85,19 +84,28 @@ def draw_readout(draw: ImageDraw.ImageDraw, size: tuple[int, int]) -> None:
     draw.line((3, height - 4, width // 2, height // 2), fill="white")
 
 
+def readout_image(size: tuple[int, int]) -> Image.Image:
+    """The readout drawn on a blank mode "1" image of ``size``."""
+    image = Image.new("1", size)
+    draw_readout(ImageDraw.Draw(image), size)
+    return image
+
+
 def reference(rotate: int = 0) -> np.ndarray:
-    """What luma's dummy device holds after drawing the readout: the expected panel."""
-    device = dummy(width=128, height=64, rotate=rotate, mode="1")
-    with canvas(device) as draw:
-        draw_readout(draw, device.size)
-    return np.asarray(device.image, dtype=bool)
+    """The expected panel: the readout drawn upright, turned ``rotate`` quarter turns clockwise.
+
+    Turned by Pillow's ``rotate`` (as luma.core did it), not by the driver's transposes.
+    """
+    size = (128, 64) if rotate % 2 == 0 else (64, 128)
+    panel = readout_image(size).rotate(-90 * rotate, expand=True)
+    assert panel.size == (128, 64)
+    return np.asarray(panel, dtype=bool)
 
 
-def draw_on(device) -> None:
-    """Draw the readout through luma's canvas and send it (open_oled's devices only queue)."""
-    with canvas(device) as draw:
-        draw_readout(draw, device.size)
-    device.serial_interface.flush()
+def draw_on(device: SSD1306) -> None:
+    """Draw the readout and send it (open_oled's devices only queue)."""
+    device.display(readout_image(device.size))
+    device.transport.flush()
 
 
 # -- (a) exact bytes -> GDDRAM -----------------------------------------------------------------
@@ -200,10 +208,10 @@ def test_status_byte_bit_6_reports_display_off(bus: SimI2CBus, chip: SimSSD1306)
     assert status == [sim.STATUS_ID_DEFAULT, sim.STATUS_ID_DEFAULT]
 
 
-# -- (b) the real luma driver through the simulated chip ---------------------------------------
+# -- (b) the device's driver through the simulated chip ----------------------------------------
 
 
-def test_luma_init_sequence_is_decoded(oled, chip: SimSSD1306) -> None:
+def test_init_sequence_is_decoded(oled, chip: SimSSD1306) -> None:
     assert chip.errors == []
     assert chip.display_on and chip.powered
     assert chip.contrast == 0xCF
@@ -214,11 +222,11 @@ def test_luma_init_sequence_is_decoded(oled, chip: SimSSD1306) -> None:
     # 14 init commands, contrast, column + page address of clear(), display on
     assert chip.commands_received == 18
     assert chip.data_bytes_received == 128 * 8
-    assert oled.serial_interface.pending == 0  # open_oled sends the init sequence itself
+    assert oled.transport.pending == 0  # open_oled sends the init sequence itself
 
 
 @pytest.mark.parametrize("rotate", [0, 1, 2, 3])
-def test_luma_text_frame_is_pixel_identical_to_luma_dummy(
+def test_text_frame_is_pixel_identical_to_the_turned_drawing(
     bus: SimI2CBus, chip: SimSSD1306, rotate: int
 ) -> None:
     expected = reference(rotate)
@@ -227,7 +235,7 @@ def test_luma_text_frame_is_pixel_identical_to_luma_dummy(
     draw_on(device)
     assert_array_equal(chip.frame(), expected)
     assert chip.errors == []
-    device.cleanup()
+    device.close()
 
 
 def test_display_frame_is_queued_then_flushed_to_the_chip(oled, chip: SimSSD1306) -> None:
@@ -236,7 +244,7 @@ def test_display_frame_is_queued_then_flushed_to_the_chip(oled, chip: SimSSD1306
     with display.frame() as draw:
         draw_readout(draw, oled.size)
     assert chip.messages_received == before  # queued only
-    assert display.frame_pending and oled.serial_interface.pending == FRAME_MESSAGES
+    assert display.frame_pending and oled.transport.pending == FRAME_MESSAGES
     assert display.frames_sent == 0
     assert display.flush() == FRAME_MESSAGES
     assert_array_equal(chip.frame(), reference())
@@ -415,7 +423,7 @@ def test_faults_in_the_middle_of_frames_never_escape(oled, bus, chip) -> None:
 
 
 def _reference_image() -> Image.Image:
-    return Image.fromarray(reference()).convert("1")
+    return readout_image((128, 64))
 
 
 def test_errors_raised_while_drawing_propagate_and_queue_nothing(oled, chip) -> None:
@@ -426,19 +434,19 @@ def test_errors_raised_while_drawing_propagate_and_queue_nothing(oled, chip) -> 
     with pytest.raises(OSError, match="sensor"), display.frame():
         raise OSError(errno.EIO, "sensor read failed")
     assert (display.failures, display.frames_dropped) == (0, 0)
-    assert oled.serial_interface.pending == FRAME_MESSAGES  # the frame before stays queued
+    assert oled.transport.pending == FRAME_MESSAGES  # the frame before stays queued
     assert chip.data_bytes_received == before
     display.flush()
     assert_array_equal(chip.frame(), reference())
 
 
-def test_close_is_safe_twice_and_silences_lumas_exit_hook(oled, bus, chip) -> None:
+def test_close_is_safe_twice_and_the_driver_closes_once(oled, bus, chip) -> None:
     display = Display(oled)
     display.close()
-    assert not chip.display_on
+    assert not chip.display_on and oled.closed
     transfers = bus.transfers
     display.close()
-    oled.cleanup()  # what luma's atexit hook calls
+    oled.close()
     assert bus.transfers == transfers
     assert display.closed
     with pytest.raises(ValueError, match="closed"), display.frame():
@@ -454,7 +462,7 @@ def test_close_on_a_failing_bus_is_counted(oled, bus) -> None:
 
 @pytest.mark.parametrize("chip_attached", [True, False])
 def test_interpreter_exit_is_clean_with_a_simulated_bus(chip_attached: bool) -> None:
-    """luma's atexit cleanup must not print or fail, whether or not the OLED was found."""
+    """Nothing runs at exit that prints or fails, whether or not the OLED was found."""
     script = textwrap.dedent(
         f"""
         from device.oled import Display, OledNotFoundError, open_oled
@@ -470,7 +478,7 @@ def test_interpreter_exit_is_clean_with_a_simulated_bus(chip_attached: bool) -> 
                 draw.text((0, 0), "bye", fill="white")
         except OledNotFoundError:
             pass
-        bus.close()  # closed before luma's exit hook runs
+        bus.close()  # closed before the interpreter exits, the display never closed
         """
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "hw-sim")])}
@@ -494,6 +502,19 @@ class RecordingBus:
         self.writes.append((i2c_addr, register, list(data)))
 
 
+class RecordingTransport:
+    """A chip driver's transport that only records: not a QueuedI2C."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+
+    def command(self, *cmd: int) -> None:
+        self.messages.append(("command", bytes(cmd)))
+
+    def data(self, data: bytes) -> None:
+        self.messages.append(("data", bytes(data)))
+
+
 class TimedBus:
     """Forwards block writes to a SimI2CBus; records each one's bytes and simulated duration."""
 
@@ -508,16 +529,12 @@ class TimedBus:
         self.writes.append((register, bytes(data), self.bus.clock.monotonic() - t0_s))
 
 
-def test_queued_i2c_cuts_messages_as_lumas_i2c_sends_them() -> None:
-    from luma.core.interface.serial import i2c
-
-    queued_bus, luma_bus = RecordingBus(), RecordingBus()
+def test_queued_i2c_cuts_messages_as_block_writes_of_at_most_32_bytes() -> None:
+    queued_bus = RecordingBus()
     queued = QueuedI2C(queued_bus, ADDRESS)
-    direct = i2c(bus=luma_bus, address=ADDRESS)
-    for serial in (queued, direct):
-        serial.command(0xAE, 0xD5, 0x80)
-        serial.data(bytearray(range(70)))
-        serial.command(*range(32))
+    queued.command(0xAE, 0xD5, 0x80)
+    queued.data(bytearray(range(70)))
+    queued.command(*range(32))
     assert queued_bus.writes == []  # nothing sent yet
     assert queued.pending == 5
     assert queued.peek() == I2CMessage(CMD, bytes([0xAE, 0xD5, 0x80]))
@@ -530,7 +547,6 @@ def test_queued_i2c_cuts_messages_as_lumas_i2c_sends_them() -> None:
         (ADDRESS, DATA, list(range(64, 70))),
         (ADDRESS, CMD, list(range(32))),
     ]
-    assert queued_bus.writes == luma_bus.writes
     assert queued.peek() is None
 
 
@@ -580,7 +596,7 @@ def test_estimated_s_is_start_stop_plus_9_bits_per_byte(bus_hz: float) -> None:
     queued = QueuedI2C(RecordingBus(), ADDRESS, bus_hz=bus_hz)
     # 32 data bytes + address + control: 34 bytes, 306 bit-times, + start and stop = 308
     assert queued.estimated_s(I2CMessage(DATA, bytes(32))) == pytest.approx(308 / bus_hz)
-    # luma's frame header: 21 00 7F 22 00 07, 8 bytes on the wire: 74 bit-times
+    # the frame header: 21 00 7F 22 00 07, 8 bytes on the wire: 74 bit-times
     header = I2CMessage(CMD, bytes([0x21, 0, 127, 0x22, 0, 7]))
     assert queued.estimated_s(header) == pytest.approx(74 / bus_hz)
 
@@ -589,7 +605,7 @@ def test_pump_with_no_budget_sends_nothing(oled, bus: SimI2CBus) -> None:
     display = Display(oled)
     with display.frame() as draw:
         draw_readout(draw, oled.size)
-    queued = oled.serial_interface
+    queued = oled.transport
     t0_s = bus.clock.monotonic()
     just_short_s = queued.estimated_s(queued.peek()) * (1 - 1e-9)
     for budget_s in (-1.0, 0.0, just_short_s):
@@ -605,7 +621,7 @@ def test_pump_never_exceeds_its_budget_and_estimates_match_the_bus(bus_hz: float
         sim_bus.attach(ADDRESS, chip)
         timed = TimedBus(sim_bus)
         device = open_oled(timed, ADDRESS, bus_hz=bus_hz)
-        queued = device.serial_interface
+        queued = device.transport
         display = Display(device)
         with display.frame() as draw:
             draw_readout(draw, device.size)
@@ -632,7 +648,7 @@ def test_pump_never_exceeds_its_budget_and_estimates_match_the_bus(bus_hz: float
         assert 0 in sent_per_pump and max(sent_per_pump) >= 2  # both cases were exercised
         assert (display.frames_sent, display.failures) == (1, 0)
         assert_array_equal(chip.frame(), reference())
-        device.cleanup()
+        device.close()
 
 
 def test_a_frame_goes_out_in_the_gaps_between_adc_conversions(oled, bus, chip) -> None:
@@ -707,7 +723,7 @@ def test_a_fault_mid_pump_is_counted_and_the_next_frame_repaints(
     assert display.last_error.errno == errno.ENXIO
     assert isinstance(display.last_error, I2CError) == retrying
     assert not display.frame_pending
-    assert display.device.serial_interface.pending == 0  # the rest of that frame is gone
+    assert display.device.transport.pending == 0  # the rest of that frame is gone
 
     bus.set_responding(ADDRESS, True)
     with display.frame() as draw:
@@ -728,7 +744,7 @@ def test_a_newer_frame_replaces_a_queued_one(oled, chip: SimSSD1306) -> None:
     with display.frame() as draw:
         draw_readout(draw, oled.size)
     assert display.frames_dropped == 1
-    assert oled.serial_interface.pending == FRAME_MESSAGES  # only the new frame
+    assert oled.transport.pending == FRAME_MESSAGES  # only the new frame
     with display.frame() as draw:  # replaces the readout, never pumped: dropped whole
         draw.text((0, 0), "stale", fill="white")
     with display.frame() as draw:
@@ -754,7 +770,7 @@ def test_commands_sent_through_the_device_survive_a_dropped_frame(oled, chip) ->
     with display.frame() as draw:
         draw_readout(draw, oled.size)
     assert display.frames_dropped == 1
-    assert oled.serial_interface.pending == 2 + FRAME_MESSAGES
+    assert oled.transport.pending == 2 + FRAME_MESSAGES
     # the two contrast commands (95 µs each) and the header (185 µs); a 770 µs block won't fit
     assert display.pump(1e-3) == 3
     assert display.frames_sent == 0
@@ -776,7 +792,7 @@ def test_close_drops_the_queue_then_blanks_the_panel(oled, bus, chip) -> None:
     display.close()
     assert not chip.display_on and not chip.gddram.any()
     assert chip.data_bytes_received == before + 128 * 8  # the clear, not the rest of the frame
-    assert oled.serial_interface.pending == 0
+    assert oled.transport.pending == 0
     assert (display.frames_sent, display.failures) == (0, 0)
     transfers = bus.transfers
     assert (display.pump(1.0), display.flush()) == (0, 0)
@@ -785,7 +801,7 @@ def test_close_drops_the_queue_then_blanks_the_panel(oled, bus, chip) -> None:
 
 def test_display_needs_a_device_from_open_oled() -> None:
     with pytest.raises(TypeError, match="open_oled"):
-        Display(dummy(width=128, height=64, mode="1"))
+        Display(SSD1306(RecordingTransport()))
 
 
 def test_a_failed_command_ahead_of_a_frame_leaves_the_frame_queued(oled, bus, chip) -> None:
@@ -796,9 +812,9 @@ def test_a_failed_command_ahead_of_a_frame_leaves_the_frame_queued(oled, bus, ch
     bus.set_responding(ADDRESS, False)
     assert display.pump(0.1e-3) == 0  # only the contrast command (95 µs) fits, and fails
     assert (display.failures, display.frames_sent) == (1, 0)
-    assert display.frame_pending and oled.serial_interface.pending == FRAME_MESSAGES
+    assert display.frame_pending and oled.transport.pending == FRAME_MESSAGES
     bus.set_responding(ADDRESS, True)
     assert display.flush() == FRAME_MESSAGES
     assert (display.failures, display.consecutive_failures, display.frames_sent) == (1, 0, 1)
-    assert chip.contrast == 0xCF  # luma's init value: the failed command never arrived
+    assert chip.contrast == 0xCF  # the start-up value: the failed command never arrived
     assert_array_equal(chip.frame(), reference())

@@ -184,13 +184,14 @@ class SimSSD1306:
     write message and :meth:`i2c_read` with each read.
 
     **Panel orientation.** The module's glass is mounted the way round that makes the usual
-    initialisation (segment re-map ``A1h``, COM scan ``C8h``, COM pins ``DAh 12h``, as sent by
-    luma.oled) show GDDRAM column 0 at the viewer's left and RAM row 0 (page 0, bit D0) at the
-    top. In chip terms: SEG127 is the leftmost panel column and the COM pad carrying COM63
-    (under the alternative pin configuration) is the top panel row, so panel pixel ``(y, x)``
-    is driven by SEG ``127 - x`` and the COM pad ``63 - y``. ``A0h`` therefore mirrors the
-    picture left-right, ``C0h`` flips it upside down, and the sequential COM pin configuration
-    (``DAh 02h``) interleaves the top and bottom halves, as on real modules.
+    initialisation (segment re-map ``A1h``, COM scan ``C8h``, COM pins ``DAh 12h``, as
+    luma.oled and device.ssd1306 send it) show GDDRAM column 0 at the viewer's left and RAM
+    row 0 (page 0, bit D0) at the top. In chip terms: SEG127 is the leftmost panel column
+    and the COM pad carrying COM63 (under the alternative pin configuration) is the top
+    panel row, so panel pixel ``(y, x)`` is driven by SEG ``127 - x`` and the COM pad
+    ``63 - y``. ``A0h`` therefore mirrors the picture left-right, ``C0h`` flips it upside
+    down, and the sequential COM pin configuration (``DAh 02h``) interleaves the top and
+    bottom halves, as on real modules.
 
     **Row scan.** Scanned line ``k`` (0 to N-1, N = multiplex ratio) shows RAM row
     ``(start_line + k) mod 64`` and is driven on COM ``(k - display_offset) mod 64``, counted
