@@ -24,6 +24,7 @@ import signal
 import sys
 from pathlib import Path
 
+from device.argtypes import positive_float
 from device.config import WearableConfig, load
 from device.errors import ConfigError, DeviceError
 
@@ -102,7 +103,7 @@ def console_line(report) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m device", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=None, help="TOML file (default: built-in)")
-    parser.add_argument("--seconds", type=float, default=None, help="stop after N s")
+    parser.add_argument("--seconds", type=positive_float, default=None, help="stop after N s")
     parser.add_argument(
         "--sim-socket",
         type=Path,
@@ -139,6 +140,24 @@ def main(argv: list[str] | None = None) -> int:
         except (DeviceError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        link = None  # before the recorder: a refused link leaves no empty session file
+        if config.serial.enabled:
+            from device.link import LinkError, LinkWriter
+
+            try:
+                link = LinkWriter.open(
+                    config.serial.port,
+                    baudrate=config.serial.baud,
+                    header_info={"wavelengths_nm": list(config.chain.wavelengths_nm)},
+                )
+            except LinkError as exc:  # the config asks for a link: without it, do not start
+                print(
+                    f"error: {exc}; set [serial] port in {args.config or 'the config'} to the "
+                    "board's serial device, or enabled = false",
+                    file=sys.stderr,
+                )
+                return 2
+            stack.callback(link.close)
         recorder = None
         if config.recording.enabled:
             try:
@@ -146,16 +165,6 @@ def main(argv: list[str] | None = None) -> int:
                 recorder = stack.enter_context(_new_recorder(config, clock))
             except (DeviceError, OSError) as exc:  # measure on, without a record
                 print(f"note: not recording: {exc}", file=sys.stderr)
-        link = None
-        if config.serial.enabled:
-            from device.link import LinkWriter
-
-            link = LinkWriter.open(
-                config.serial.port,
-                baudrate=config.serial.baud,
-                header_info={"wavelengths_nm": list(config.chain.wavelengths_nm)},
-            )
-            stack.callback(link.close)
 
         def line(report) -> None:
             print(console_line(report), flush=True)

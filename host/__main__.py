@@ -12,8 +12,12 @@ Commands:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from device.argtypes import existing_dir, existing_file, non_negative_int, positive_int
+from device.errors import DeviceError
 
 
 def _cohort(args: argparse.Namespace) -> int:
@@ -49,7 +53,35 @@ def _lmm(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run one command; a problem with the user's files or settings is one line, exit 2.
+
+    Bad option values stop in argparse (usage and one line, exit 2). What only shows while
+    working (a file that is not a session, a dataset folder that does not exist, a path
+    that cannot be written) arrives as :class:`host.dataset.DatasetError`, a
+    :class:`device.errors.DeviceError` or an ``OSError`` naming the file, and is printed as
+    ``error: ...`` instead of a traceback. Anything else is a bug and keeps its traceback.
+    """
+    try:
+        return _run(sys.argv[1:] if argv is None else argv)
+    except Exception as exc:
+        from host.dataset import DatasetError
+
+        if not isinstance(exc, (DatasetError, DeviceError, OSError)):
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line; a relative path is said to be relative to the current folder."""
+    text = " ".join(str(exc).split())
+    name = getattr(exc, "filename", None)
+    if isinstance(exc, OSError) and name is not None and not os.path.isabs(name):
+        text += f" (relative to the current folder, {Path.cwd()})"
+    return text
+
+
+def _run(argv: list[str]) -> int:
     if argv[:1] == ["train"]:  # its own parser: it has many options
         from host.train import main_args
 
@@ -67,18 +99,20 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("cohort", help="generate the simulated cohort")
     p.add_argument("--out", type=Path, default=Path("data/cohort"))
-    p.add_argument("--subjects", type=int, default=50)
-    p.add_argument("--seed", type=int, default=2025)
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--subjects", type=positive_int, default=50)
+    p.add_argument("--seed", type=non_negative_int, default=2025)
+    p.add_argument(
+        "--jobs", type=positive_int, default=None, help="worker processes (default: all cores)"
+    )
     p.set_defaults(func=_cohort)
 
     p = sub.add_parser("plot", help="plot one session file")
-    p.add_argument("session", type=Path)
+    p.add_argument("session", type=existing_file, help="a .snirf session file")
     p.add_argument("--png", type=Path, default=None)
     p.set_defaults(func=_plot)
 
     p = sub.add_parser("lmm", help="linear mixed-effects model of fatigue level per feature")
-    p.add_argument("dataset", type=Path)
+    p.add_argument("dataset", type=existing_dir, help="a folder of .snirf session files")
     p.set_defaults(func=_lmm)
 
     sub.add_parser("train", help="train and evaluate (see: python -m host train --help)")

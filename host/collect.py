@@ -736,6 +736,7 @@ def main_args(argv: list[str] | None = None) -> int:
     """``python -m host collect ...``; returns the exit status."""
     import argparse
 
+    from device.argtypes import existing_file, positive_int
     from device.clock import SystemClock
     from device.errors import DeviceError
     from host.dataset import DatasetError
@@ -749,11 +750,11 @@ def main_args(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocol", choices=PROTOCOLS)
     parser.add_argument("--side", choices=SIDES)
     parser.add_argument("--out", type=Path, default=Path("data/human"), help="dataset folder")
-    parser.add_argument("--baud", type=int, default=DEFAULT_BAUDRATE)
+    parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUDRATE)
     parser.add_argument("--provenance", choices=PROVENANCES, default="human")
     parser.add_argument(
         "--recover",
-        type=Path,
+        type=existing_file,
         metavar="NREC",
         help="write the SNIRF file of an interrupted session from its .nrec record",
     )

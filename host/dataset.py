@@ -51,10 +51,12 @@ from typing import Any, Union
 import h5py
 import numpy as np
 
+from device.features import CHANNELS
 from device.mbll import DEFAULT_DISTANCE_CM
 from device.recorder import fsync_directory
 
 __all__ = [
+    "MODEL_WAVELENGTHS_NM",
     "PROTOCOLS",
     "PROVENANCES",
     "SIDES",
@@ -73,6 +75,11 @@ PROVENANCES = ("simulated", "human")
 PROTOCOLS = ("upper_limb", "lower_limb")
 #: The limb the sensor was on.
 SIDES = ("left", "right")
+#: The wavelengths the model's ΔOD inputs are named after (``d_od_750``... in
+#: :data:`device.features.CHANNELS`), nm, in column order: what :func:`load_dataset` requires.
+MODEL_WAVELENGTHS_NM: tuple[float, ...] = tuple(
+    float(name[len("d_od_") :]) for name in CHANNELS if name.startswith("d_od_")
+)
 #: Borg CR10 range (0–10).
 BORG_MIN = 0
 BORG_MAX = 10
@@ -944,6 +951,7 @@ def load_dataset(
     *,
     pattern: str = "*.snirf",
     progress: bool | Progress = False,
+    wavelengths_nm: Sequence[float] | None = MODEL_WAVELENGTHS_NM,
 ) -> Dataset:
     """Read every session file in a folder and concatenate them.
 
@@ -961,6 +969,11 @@ def load_dataset(
     progress : bool or callable, optional
         True prints ``load_dataset: i/n name`` to stderr per file; a callable is called
         as ``progress(i, n, path)`` after each file (i from 1). False: silent.
+    wavelengths_nm : sequence of float or None, optional
+        The wavelengths (nm), in column order, every file must hold: by default
+        :data:`MODEL_WAVELENGTHS_NM`, those the model's inputs are named after, so that no
+        file with other wavelengths, fewer of them or the same in another order reaches
+        training. None: any, as long as all files agree.
 
     Returns
     -------
@@ -971,8 +984,9 @@ def load_dataset(
     ------
     DatasetError
         If the folder does not exist or holds no matching file (naming the folder and
-        the pattern), if a file cannot be read (naming the file), or if a file's
-        wavelengths or Borg → level mapping differ from the first file's.
+        the pattern), if a file cannot be read (naming the file), if a file's wavelengths
+        are not ``wavelengths_nm`` (naming the file, the wavelengths found and those
+        needed), or if its wavelengths or Borg → level mapping differ from the first file's.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -984,6 +998,8 @@ def load_dataset(
     records: list[SessionRecord] = []
     for i, path in enumerate(paths, start=1):
         record = read_session(path)
+        if wavelengths_nm is not None:
+            _check_wavelengths_needed(path, record, tuple(float(w) for w in wavelengths_nm))
         if records:
             _check_compatible(path, records[0], paths[0], record)
         records.append(record)
@@ -997,6 +1013,17 @@ def _progress_reporter(progress: bool | Progress) -> Progress:
     if progress:
         return lambda i, n, path: print(f"load_dataset: {i}/{n} {path.name}", file=sys.stderr)
     return lambda i, n, path: None
+
+
+def _check_wavelengths_needed(path: Path, record: SessionRecord, needed: tuple[float, ...]) -> None:
+    if record.wavelengths_nm != needed:
+        found = ", ".join(f"{w:g}" for w in record.wavelengths_nm)
+        want = ", ".join(f"{w:g}" for w in needed)
+        raise DatasetError(
+            path,
+            f"holds wavelengths {found} nm; training and the model need {want} nm, "
+            "in this order",
+        )
 
 
 def _check_compatible(

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from device.features import CHANNELS
-from host.dataset import load_dataset
+from host.dataset import DatasetError, load_dataset
 from host.windows import channel_array, cut_windows
 
 #: (label as in the seed's table, channel in device.features.CHANNELS)
@@ -47,7 +47,13 @@ class LmmRow:
 
 
 def load_feature_table(folder: Path) -> FeatureTable:
-    """Windows of every session in ``folder`` with the candidate features."""
+    """Windows of every session in ``folder`` with the candidate features.
+
+    Raises:
+        host.dataset.DatasetError: The folder or a file in it cannot be read, a file does
+            not hold the model's wavelengths (:func:`host.dataset.load_dataset`), or no
+            session has a clean 10 s window.
+    """
     dataset = load_dataset(folder)
     columns: dict[str, list[np.ndarray]] = {f"{s}_{k}": [] for s, _ in SIGNALS for k in KINDS}
     levels, subjects = [], []
@@ -66,7 +72,7 @@ def load_feature_table(folder: Path) -> FeatureTable:
         levels.append(w.labels)
         subjects.append(w.groups)
     if not levels:
-        raise ValueError(f"no clean 10 s window in any session of {folder}")
+        raise DatasetError(folder, "no clean 10 s window in any session")
     return FeatureTable(
         {k: np.concatenate(v) for k, v in columns.items()},
         np.concatenate(levels).astype(float),

@@ -36,4 +36,4 @@ def test_bench_rejects_a_bad_fault_rate(tmp_path, capsys):
 
     with pytest.raises(SystemExit):
         main(["--fault-rate", "2", "--out", str(tmp_path)])
-    assert "--fault-rate must be within [0, 1]" in capsys.readouterr().err
+    assert "argument --fault-rate: must be a number from 0 to 1, got '2'" in capsys.readouterr().err

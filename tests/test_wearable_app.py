@@ -198,7 +198,7 @@ def test_config_from_toml_and_clear_errors(tmp_path):
         ("[leds]\n", r"unknown section\(s\) \['leds'\]"),
         ("[i2c]\nbus = 'three'\n", r"i2c.bus must be an integer"),
         ("[gpio]\nled_750 = 5\nled_810 = 5\n", r"GPIO lines must all differ"),
-        ("[chain]\nbaseline_s = -1.0\n", r"baseline_s must be a positive number"),
+        ("[chain]\nbaseline_s = -1.0\n", r"chain.baseline_s must be a number from 5 to 120 s"),
         ("[model]\nbackend = 'tpu'\n", r"model.backend must be auto, rknn or onnx"),
         ("[i2c\n", r"not valid TOML"),
     ]

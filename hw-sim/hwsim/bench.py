@@ -18,6 +18,7 @@ from pathlib import Path
 
 from device.acquisition import AcquisitionStats, Multiplexer
 from device.ads1114 import ADS1114
+from device.argtypes import fraction, non_negative_int, positive_float
 from device.i2c import RetryingBus
 from device.leds import LedBank
 from device.oled import Display, open_oled
@@ -68,18 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m hwsim.bench", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "--seconds", type=float, default=20.0, help="simulated seconds (default 20)"
+        "--seconds", type=positive_float, default=20.0, help="simulated seconds (default 20)"
     )
     parser.add_argument(
-        "--fault-rate", type=float, default=0.0, help="fraction of I2C transfers that fail"
+        "--fault-rate", type=fraction, default=0.0, help="fraction of I2C transfers that fail"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for oled.png")
     args = parser.parse_args(argv)
-    if args.seconds <= 0:
-        parser.error(f"--seconds must be positive, got {args.seconds}")
-    if not 0.0 <= args.fault_rate <= 1.0:
-        parser.error(f"--fault-rate must be within [0, 1], got {args.fault_rate}")
 
     run = run_bench(args.seconds, out=args.out, fault_rate=args.fault_rate, seed=args.seed)
     s = run.stats

@@ -654,22 +654,29 @@ def serve_once(
 
 
 def main(argv: list[str] | None = None) -> int:
+    from device.argtypes import fraction, non_negative_int, positive_float
+    from hwsim.protocols import PROTOCOLS
+
     parser = argparse.ArgumentParser(
         prog="python -m hwsim.remote", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--protocol", default="upper_limb")
+    parser.add_argument("--protocol", default="upper_limb", choices=sorted(PROTOCOLS))
     parser.add_argument("--side", default="left", choices=("left", "right"))
-    parser.add_argument("--subject", type=int, default=7, help="which simulated subject")
-    parser.add_argument("--seed", type=int, default=2025)
-    parser.add_argument("--fault-rate", type=float, default=0.0)
-    parser.add_argument("--seconds", type=float, default=None, help="default: whole session")
+    parser.add_argument(
+        "--subject", type=non_negative_int, default=7, help="which simulated subject"
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=2025)
+    parser.add_argument("--fault-rate", type=fraction, default=0.0)
+    parser.add_argument(
+        "--seconds", type=positive_float, default=None, help="default: whole session"
+    )
     parser.add_argument(
         "--python", default=shlex.quote(sys.executable), help='e.g. "chroot ROOTFS python3"'
     )
     parser.add_argument("--socket", type=Path, default=None, help="where to listen")
     parser.add_argument("--device-socket", default=None, help="the socket's path for the device")
     parser.add_argument("--cwd", type=Path, default=None, help="the device's working folder")
-    parser.add_argument("--timeout", type=float, default=900.0, help="wall-clock limit, s")
+    parser.add_argument("--timeout", type=positive_float, default=900.0, help="wall-clock limit, s")
     parser.add_argument(
         "--serve-only", action="store_true", help="serve one device started elsewhere"
     )

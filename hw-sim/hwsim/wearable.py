@@ -25,6 +25,7 @@ from PIL import Image
 
 from device.ads1114 import ADS1114
 from device.app import Hardware, SecondReport, Wearable
+from device.argtypes import existing_dir, fraction, non_negative_int
 from device.buzzer import Buzzer
 from device.config import WearableConfig
 from device.errors import DeviceError
@@ -198,11 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hwsim.wearable", description=__doc__)
     parser.add_argument("--protocol", default="upper_limb", choices=sorted(PROTOCOLS))
     parser.add_argument("--side", default="left", choices=("left", "right"))
-    parser.add_argument("--subject", type=int, default=7, help="which simulated subject")
-    parser.add_argument("--seed", type=int, default=2025)
-    parser.add_argument("--models-dir", type=Path, default=Path("models"))
+    parser.add_argument(
+        "--subject", type=non_negative_int, default=7, help="which simulated subject"
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=2025)
+    parser.add_argument("--models-dir", type=existing_dir, default=Path("models"))
     parser.add_argument("--out", type=Path, default=Path("out"))
-    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--fault-rate", type=fraction, default=0.0, help="share of I2C transfers that fail"
+    )
     args = parser.parse_args(argv)
     try:
         run = run_wearable(
@@ -214,12 +219,12 @@ def main(argv: list[str] | None = None) -> int:
             out=args.out,
             fault_rate=args.fault_rate,
         )
-    except DeviceError as exc:
+        names = ("none", "light", "moderate", "high", "exhausted")
+        gif = save_gif(run.oled_frames, args.out / "oled.gif")
+        png = save_summary(run, args.out / "summary.png", names)
+    except (DeviceError, OSError) as exc:  # OSError: --out is a file, not writable, full
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    names = ("none", "light", "moderate", "high", "exhausted")
-    gif = save_gif(run.oled_frames, args.out / "oled.gif")
-    png = save_summary(run, args.out / "summary.png", names)
     shown = [(p, q) for p, q in zip(run.reports, run.true_level) if p.level is not None]
     exact = np.mean([p.level == q for p, q in shown]) if shown else float("nan")
     print(

@@ -1,0 +1,271 @@
+"""Bad arguments and bad input files at every command line end in one line and exit status 2,
+never a traceback (issue 14, points 3 and 8). Each case runs the command as a user would
+(``python -m ...`` in a subprocess).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from host.dataset import SessionRecord, write_session
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO / "models"
+ENV = {
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "hw-sim")]),
+}
+
+
+def run(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", *argv],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def usage_error(child: subprocess.CompletedProcess) -> str:
+    """argparse's refusal: exit 2, usage, then one ``prog: error: ...`` line."""
+    assert child.returncode == 2, child.stderr
+    assert "Traceback" not in child.stderr
+    assert child.stderr.startswith("usage: ")
+    return child.stderr.strip().splitlines()[-1]
+
+
+def one_line(child: subprocess.CompletedProcess) -> str:
+    """A refusal found while working: exit 2 and exactly one line on stderr."""
+    assert child.returncode == 2, child.stderr
+    [line] = child.stderr.strip().splitlines()
+    return line
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["hwsim.wearable", "--fault-rate", "2"],
+            "python -m hwsim.wearable: error: argument --fault-rate: must be a number from 0 to 1,"
+            " got '2'",
+        ),
+        (
+            ["hwsim.wearable", "--fault-rate", "nan"],
+            "python -m hwsim.wearable: error: argument --fault-rate: must be a number from 0 to 1,"
+            " got 'nan'",
+        ),
+        (
+            ["hwsim.wearable", "--seed", "-5"],
+            "python -m hwsim.wearable: error: argument --seed: must be a whole number >= 0, "
+            "got '-5'",
+        ),
+        (
+            ["hwsim.wearable", "--subject", "-1"],
+            "python -m hwsim.wearable: error: argument --subject: must be a whole number >= 0, "
+            "got '-1'",
+        ),
+        (
+            ["hwsim.bench", "--seconds", "inf"],
+            "python -m hwsim.bench: error: argument --seconds: must be a finite number > 0, "
+            "got 'inf'",
+        ),
+        (
+            ["hwsim.bench", "--seed", "-1"],
+            "python -m hwsim.bench: error: argument --seed: must be a whole number >= 0, got '-1'",
+        ),
+        (
+            ["hwsim.remote", "--fault-rate", "-0.1"],
+            "python -m hwsim.remote: error: argument --fault-rate: must be a number from 0 to 1, "
+            "got '-0.1'",
+        ),
+        (
+            ["hwsim.remote", "--timeout", "0"],
+            "python -m hwsim.remote: error: argument --timeout: must be a finite number > 0, "
+            "got '0'",
+        ),
+        (
+            ["hwsim.remote", "--protocol", "arm"],
+            "python -m hwsim.remote: error: argument --protocol: invalid choice: 'arm' "
+            "(choose from 'lower_limb', 'upper_limb')",
+        ),
+        (
+            ["device", "--seconds", "-1"],
+            "python -m device: error: argument --seconds: must be a finite number > 0, got '-1'",
+        ),
+        (
+            ["host", "cohort", "--subjects", "0"],
+            "python -m host cohort: error: argument --subjects: must be a whole number >= 1, "
+            "got '0'",
+        ),
+        (
+            ["host", "cohort", "--jobs", "-2"],
+            "python -m host cohort: error: argument --jobs: must be a whole number >= 1, "
+            "got '-2'",
+        ),
+        (
+            ["host", "cohort", "--seed", "-3"],
+            "python -m host cohort: error: argument --seed: must be a whole number >= 0, "
+            "got '-3'",
+        ),
+        (
+            ["host", "collect", "--baud", "0"],
+            "python -m host collect: error: argument --baud: must be a whole number >= 1, got '0'",
+        ),
+    ],
+)
+def test_an_out_of_range_option_is_one_line_and_exit_2(tmp_path, argv, line):
+    assert usage_error(run(*argv, cwd=tmp_path)) == line
+
+
+def test_missing_files_and_folders_are_refused_before_any_work(tmp_path):
+    missing = tmp_path / "absent"
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    a_file = tmp_path / "a.snirf"
+    a_file.write_bytes(b"not HDF5")
+    cases = [
+        (("host", "lmm", str(missing)), f"python -m host lmm: error: argument dataset: {missing}"),
+        (("host", "lmm", str(a_file)), f"python -m host lmm: error: argument dataset: {a_file}"),
+        (
+            ("host", "plot", str(missing)),
+            f"python -m host plot: error: argument session: {missing}",
+        ),
+        (("host", "plot", str(folder)), f"python -m host plot: error: argument session: {folder}"),
+        (
+            ("host", "collect", "--recover", str(missing)),
+            f"python -m host collect: error: argument --recover: {missing}",
+        ),
+        (
+            ("hwsim.wearable", "--models-dir", str(missing)),
+            f"python -m hwsim.wearable: error: argument --models-dir: {missing}",
+        ),
+    ]
+    lines = [usage_error(run(*argv, cwd=tmp_path)) for argv, _ in cases]
+    for line, (_, start) in zip(lines, cases):
+        assert line.startswith(start + ": "), line
+    kinds = [line.rsplit(": ", 1)[1] for line in lines]
+    assert kinds == [
+        "no such folder",
+        "not a folder",
+        "no such file",
+        "not a file (a folder?)",
+        "no such file",
+        "no such folder",
+    ]
+
+
+def test_a_relative_path_that_is_missing_says_where_it_was_looked_for(tmp_path):
+    line = usage_error(run("host", "lmm", "data/cohort", cwd=tmp_path))
+    assert line.endswith(f"data/cohort: no such folder in {tmp_path} (the current folder)")
+
+
+def test_a_file_that_is_not_a_session_is_one_line(tmp_path):
+    bad = tmp_path / "notes.snirf"
+    bad.write_text("not HDF5")
+    line = one_line(run("host", "plot", str(bad), cwd=tmp_path))
+    assert line.startswith(f"error: {bad}: not a readable HDF5 (SNIRF) file")
+
+
+def test_host_train_on_a_missing_dataset_is_one_line(tmp_path):
+    missing = tmp_path / "nonexistent"
+    child = run("host", "train", "--dataset", str(missing), "--tiny", cwd=tmp_path)
+    assert one_line(child) == f"error: {missing}: no such dataset folder"
+
+
+def test_host_convert_outside_the_project_folder_is_one_line(tmp_path):
+    line = one_line(run("host", "convert", cwd=tmp_path))
+    assert line.startswith("error: ") and "models" in line and str(tmp_path) in line
+
+
+def session(wavelengths_nm: tuple[float, ...], n: int = 200) -> SessionRecord:
+    """A valid session of ``n`` samples at 10 Hz with the given wavelengths."""
+    k = len(wavelengths_nm)
+    rng = np.random.default_rng(0)
+    return SessionRecord(
+        subject_id="P01",
+        protocol="upper_limb",
+        side="left",
+        provenance="human",
+        wavelengths_nm=wavelengths_nm,
+        t_s=np.arange(n) * 0.1,
+        intensity_v=rng.uniform(0.2, 2.0, (n, k)),
+        dark_v=np.zeros(n),
+        d_od=rng.normal(0.0, 0.05, (n, k)),
+        d_hbo2_um=rng.normal(0.0, 3.0, n),
+        d_hhb_um=rng.normal(0.0, 2.0, n),
+        flags=np.zeros(n, dtype=np.int64),
+        borg_t_s=np.array([0.0, 10.0]),
+        borg=np.array([0, 5], dtype=np.int64),
+        level=np.repeat([0, 2], n // 2).astype(np.int64),
+        level_names=("none", "light", "moderate", "high", "exhausted"),
+        borg_thresholds=(1, 3, 5, 7, 10),
+        phases=[("baseline", 0.0, 10.0), ("hold", 10.0, 10.0)],
+        task_failure_s=float("nan"),
+        metadata={},
+    )
+
+
+@pytest.mark.parametrize(
+    ("wavelengths", "found"),
+    [((760.0, 850.0), "760, 850"), ((870.0, 810.0, 750.0), "870, 810, 750")],
+)
+def test_a_session_without_the_models_wavelengths_is_refused_naming_them(
+    tmp_path, wavelengths, found
+):
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    path = write_session(folder / "P01_upper_limb_left.snirf", session(wavelengths))
+    expected = (
+        f"error: {path}: holds wavelengths {found} nm; training and the model need "
+        "750, 810, 870 nm, in this order"
+    )
+    assert one_line(run("host", "lmm", str(folder), cwd=tmp_path)) == expected
+    train = run(
+        *("host", "train", "--dataset", str(folder), "--tiny"),
+        *("--models-dir", str(tmp_path / "m"), "--reports-dir", str(tmp_path / "r")),
+        cwd=tmp_path,
+    )
+    assert one_line(train) == expected
+    assert not (tmp_path / "m").exists()
+    # The session itself is valid: it can still be plotted.
+    plotted = run("host", "plot", str(path), "--png", str(tmp_path / "p.png"), cwd=tmp_path)
+    assert plotted.returncode == 0, plotted.stderr
+    assert (tmp_path / "p.png").is_file()
+
+
+@pytest.mark.skipif(not (MODELS / "fusion.onnx").exists(), reason="no bundled model")
+def test_a_serial_port_that_is_not_there_is_one_line_and_exit_2(tmp_path):
+    from hwsim.remote import run_session
+
+    port = tmp_path / "ttyNOPE"
+    config = tmp_path / "wearable.toml"
+    config.write_text(
+        f"[model]\ndir = {json.dumps(str(MODELS))}\nbackend = \"onnx\"\n"
+        f"[recording]\ndir = {json.dumps(str(tmp_path / 'sessions'))}\n"
+        f"[serial]\nenabled = true\nport = {json.dumps(str(port))}\n",
+        encoding="utf-8",
+    )
+    device_run = run_session(
+        seconds=5,
+        device_args=["--config", str(config)],
+        cwd=tmp_path,
+        env={"PATH": ENV["PATH"], "PYTHONPATH": str(REPO)},
+        timeout_s=300,
+    )
+    assert device_run.returncode == 2
+    [line] = device_run.stderr.strip().splitlines()
+    assert line.startswith(f"error: serial link on {port}: cannot open: ")
+    assert line.endswith(
+        f"; set [serial] port in {config} to the board's serial device, or enabled = false"
+    )
+    # Refused before the recorder started: no empty session file is left behind.
+    assert list((tmp_path / "sessions").glob("*")) == []
