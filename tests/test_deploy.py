@@ -453,6 +453,30 @@ def test_runtime_lib_is_checked_before_anything_happens(tmp_path, standin_models
         assert not target.exists()
 
 
+def test_runtime_lib_takes_the_armhf_standin_of_the_models_version(tmp_path, standin_runtime):
+    """Real ELF files: the stand-in runtime built for armhf (the board's ABI) passes the
+    laptop's check at the models' version and is refused at another; the x86-64 build
+    is refused as the wrong machine."""
+    bundle = (sys.executable, str(REPO / "deploy/bundle.py"), "runtime-lib")
+    check = ("--runtime-version", "2.3.2")
+    x86 = subprocess.run([*bundle, str(standin_runtime), *check], capture_output=True, text=True)
+    assert x86.returncode == 1 and "not a 32-bit little-endian ARM shared library" in x86.stderr
+    try:
+        arm = build_standin_runtime(tmp_path / "armhf/librknnmrt.so", "arm-linux-gnueabihf-gcc")
+        old = build_standin_runtime(
+            tmp_path / "old/librknnmrt.so", "arm-linux-gnueabihf-gcc", version="1.6.0"
+        )
+    except CompilerMissingError as exc:
+        pytest.skip(str(exc))
+    ok = subprocess.run([*bundle, str(arm), *check], capture_output=True, text=True)
+    assert (ok.returncode, ok.stdout) == (0, "2.3.2 (stand-in, tests/rknn_standin)\n"), ok.stderr
+    refused = subprocess.run([*bundle, str(old), *check], capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "librknnmrt version 1.6.0 (stand-in, tests/rknn_standin), but the models were made" in (
+        refused.stderr
+    )
+
+
 def test_dry_run_shows_the_runtime_it_would_install(bare_path, tmp_path, standin_models):
     lib = elf_file(tmp_path / "librknnmrt.so", version=SUPPLIED)
     path, calls = bare_path

@@ -1066,3 +1066,24 @@ def test_the_model_hash_needs_no_openssl():
     assert digest == hashlib.sha256(b"abc").hexdigest()
     if "_sha256" in sys.builtin_module_names:  # Debian's CPython 3.11, like the board's
         assert imported == "[]"
+
+
+def test_the_app_notes_the_fallback_once_in_its_log(int8_only_standin, tmp_path):
+    write_bundle(tmp_path / "models")
+    config = tmp_path / "wearable.toml"
+    config.write_text(
+        f'[model]\ndir = "{tmp_path / "models"}"\nbackend = "rknn"\n'
+        f'library = "{int8_only_standin}"\n[recording]\nenabled = false\n'
+    )
+    result = subprocess.run(  # no board here: it stops at the hardware, after the model
+        [sys.executable, "-m", "device", "--config", str(config), "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1, result.stderr
+    assert notes[0].startswith("note: fusion.rknn did not initialise (rknn_init refused")
+    assert notes[0].endswith("; running fusion_int8.rknn instead")
