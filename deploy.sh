@@ -12,6 +12,9 @@ LOG_FILE=/var/log/nirs-wearable.log
 BUNDLE=nirs-wearable.new # the bundle's name while it is copied, beside APP_DIR
 DEFAULT_HOST=172.32.0.93 # the Luckfox Pico's address on its USB network (RNDIS)
 PREFLIGHT_REMOTE=/tmp/nirs-preflight.sh
+# Where the board's NPU runtime lives: the Luckfox image installs librknnmrt.so here, and
+# device/rknn_api.py (SDK_LIBRARY_DIRS) and deploy/preflight.sh look here first.
+RUNTIME_DIR=/oem/usr/lib
 # The oldest Python the device code supports (pyproject.toml): wheels are chosen for it.
 BOARD_PYTHON_VERSION=3.9
 
@@ -25,7 +28,10 @@ it needs) on a Luckfox Pico Mini and start it at boot.
 Where things go on the board:
   $APP_DIR/
     device/            the firmware (package device)
-    models/            model.json + fusion.rknn (the NPU model)
+    models/            model.json, fusion.rknn (the NPU model: int8, its LSTM onward
+                       int16) and fusion_int8.rknn (all int8: run when the first does
+                       not initialise); the source's models/README.md says more
+    runtime/           with --runtime-lib: the librknnmrt.so installed from it
     vendor/            smbus2, python-periphery, pyserial: pure Python, pinned in
                        deploy/vendor-requirements.txt
     wearable.toml      the board config (--config)
@@ -35,9 +41,12 @@ Where things go on the board:
   $LOG_FILE    the app's output (in RAM)
   the recordings       the config's [recording] dir (/userdata/nirs-sessions): kept by
                        redeploys and by --uninstall
+  $RUNTIME_DIR/librknnmrt.so  the NPU runtime: the image's own, or the one --runtime-lib
+                       supplies (the image's is kept as librknnmrt.so.orig)
 Pillow (a C extension) and librknnmrt.so come with the board's own image (the app needs
 no numpy: docs/architecture.md); the preflight (deploy/preflight.sh, run on the board
-before anything is copied) checks them.
+before anything is copied) checks them, and that the runtime's version is the one the
+models were made for (model.json): a runtime refuses a model of another version.
 
 Options:
   --transport ssh|adb   how to reach the board (default: ssh)
@@ -52,6 +61,9 @@ Options:
   --config FILE         board config (default: deploy/wearable.toml)
   --models DIR          model bundle to ship (default: models/)
   --cache DIR           where downloaded wheels are kept (default: .venv/deploy-cache)
+  --runtime-lib FILE    install FILE, a librknnmrt.so (32-bit ARM, armhf-uclibc; of the
+                        version the models were made for), as $RUNTIME_DIR/librknnmrt.so:
+                        the fix when the board's runtime does not match the models
   --no-start            install (and stop the old app) but do not start the new one
   --uninstall           stop and remove the service and the code; recordings stay
   --purge-recordings    with --uninstall: delete the recordings folder too
@@ -87,6 +99,7 @@ target_dir=
 config=
 models=
 cache=
+runtime_lib=
 dry_run=
 uninstall=
 purge=
@@ -104,7 +117,8 @@ while [[ $# -gt 0 ]]; do
             ;;
     esac
     case $opt in
-        --transport | --host | --user | --serial | --target-dir | --config | --models | --cache)
+        --transport | --host | --user | --serial | --target-dir | --config | --models | --cache | \
+            --runtime-lib)
             if [[ $1 != *=* ]]; then
                 [[ $# -ge 2 ]] || die "$opt needs a value (see --help)"
                 value=$2
@@ -134,6 +148,7 @@ while [[ $# -gt 0 ]]; do
         --config) config=$value ;;
         --models) models=$value ;;
         --cache) cache=$value ;;
+        --runtime-lib) runtime_lib=$value ;;
         --no-start) no_start=1 ;;
         --uninstall) uninstall=1 ;;
         --purge-recordings) purge=1 ;;
@@ -155,6 +170,7 @@ abspath() { if [[ $1 == /* ]]; then printf '%s' "$1"; else printf '%s/%s' "$PWD"
 [[ -z $models ]] || models=$(abspath "$models")
 [[ -z $cache ]] || cache=$(abspath "$cache")
 [[ -z $target_dir ]] || target_dir=$(abspath "$target_dir")
+[[ -z $runtime_lib ]] || runtime_lib=$(abspath "$runtime_lib")
 cd "$SRC"
 config=${config:-deploy/wearable.toml}
 models=${models:-models}
@@ -312,13 +328,39 @@ if [[ -n $uninstall ]]; then
     exit 0
 fi
 
-model_sha=unknown
+# The NPU models model.json lists (file, sha256), and the runtime version they are for.
+model_files=(fusion.rknn)
+model_lines=("model: fusion.rknn sha256 unknown")
+model_runtime=
 if [[ -z $fetch_only ]]; then
-    model_sha=$("$PYTHON" deploy/bundle.py model "$models") || {
+    if model_info=$("$PYTHON" deploy/bundle.py model "$models"); then
+        model_files=()
+        model_lines=()
+        while IFS='=' read -r key value; do
+            case $key in
+                runtime_version) model_runtime=$value ;;
+                model)
+                    model_files+=("${value%% *}")
+                    model_lines+=("model: ${value%% *} sha256 ${value#* }")
+                    ;;
+            esac
+        done <<<"$model_info"
+    else
         [[ -n $dry_run ]] || exit 1
         say "(dry run: a real run stops here; the commands below assume a model bundle)"
-        model_sha=unknown
-    }
+    fi
+fi
+model_paths=()
+for file in "${model_files[@]}"; do model_paths+=("$models/$file"); done
+
+# A supplied NPU runtime: checked here (32-bit ARM, its version the models'), before
+# anything else happens.
+runtime_version=
+if [[ -n $runtime_lib && -z $fetch_only ]]; then
+    runtime_version=$("$PYTHON" deploy/bundle.py runtime-lib "$runtime_lib" \
+        --runtime-version "$model_runtime") || exit 1
+    say "--runtime-lib $runtime_lib: a 32-bit ARM shared library, librknnmrt version" \
+        "$runtime_version${model_runtime:+ (the models are made for $model_runtime)}"
 fi
 
 step "vendored wheels: deploy/vendor-requirements.txt (pinned, sha256-checked) in $cache/wheels"
@@ -360,7 +402,11 @@ b=$stage/$BUNDLE
 run mkdir -p "$b/models" "$b/vendor" "$b/init.d"
 run cp -R device "$b/device"
 run find "$b/device" -name __pycache__ -prune -exec rm -rf {} +
-run cp "$models/model.json" "$models/fusion.rknn" "$b/models/"
+run cp "$models/model.json" "${model_paths[@]}" "$b/models/"
+if [[ -n $runtime_lib ]]; then
+    run mkdir -p "$b/runtime"
+    run cp "$runtime_lib" "$b/runtime/librknnmrt.so"
+fi
 run cp "$config" "$b/wearable.toml"
 run cp deploy/S99nirs-wearable "$b/init.d/S99nirs-wearable"
 for wheel in ${wheels[@]+"${wheels[@]}"}; do
@@ -370,17 +416,18 @@ source_rev=unknown
 if [[ -z $dry_run ]] && command -v git >/dev/null 2>&1; then
     source_rev=$(git describe --always --dirty 2>/dev/null) || source_rev=unknown
 fi
-run_to "$b/VERSION" printf '%s\n' "nirs-wearable bundle" "source: $source_rev" \
-    "built: $(date -u +%Y-%m-%dT%H:%M:%SZ)" "model: fusion.rknn sha256 $model_sha" \
-    "config: $(basename "$config")"
+version_lines=("nirs-wearable bundle" "source: $source_rev" "built: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    "${model_lines[@]}" "models made for NPU runtime: ${model_runtime:-unrecorded}")
+[[ -z $runtime_lib ]] || version_lines+=("runtime: librknnmrt.so $runtime_version (--runtime-lib)")
+run_to "$b/VERSION" printf '%s\n' "${version_lines[@]}" "config: $(basename "$config")"
 run "$PYTHON" deploy/bundle.py manifest "$b"
 
 # Room for the bundle, its bytecode and a margin, KiB (a dry run estimates it).
 if [[ -d $b ]]; then
     bundle_kb=$(du -sk "$b" | cut -f1)
 else
-    bundle_kb=$({ du -skc device "$models/model.json" "$models/fusion.rknn" 2>/dev/null ||
-        true; } | tail -n 1 | cut -f1)
+    bundle_kb=$({ du -skc device "$models/model.json" "${model_paths[@]}" ${runtime_lib:+"$runtime_lib"} \
+        2>/dev/null || true; } | tail -n 1 | cut -f1)
     bundle_kb=$((bundle_kb + 2048)) # the unpacked wheels
 fi
 need_kb=$((2 * bundle_kb + 1024))
@@ -389,6 +436,8 @@ need_kb=$((2 * bundle_kb + 1024))
 step "preflight on $where (nothing is copied unless it passes)"
 preflight_args=(--app-dir "$APP_DIR" --sessions-dir "$recording_dir" --need-kb "$need_kb"
     --i2c-bus "$i2c_bus" --gpiochip "$gpio_chip")
+[[ -z $model_runtime ]] || preflight_args+=(--model-runtime "$model_runtime")
+[[ -z $runtime_version ]] || preflight_args+=(--runtime-supplied "$runtime_version")
 # The preflight's output is kept to find its verdict line (adb may lose exit codes).
 preflight_out=
 [[ -n $dry_run ]] || preflight_out=$(mktemp)
@@ -467,6 +516,16 @@ mkdir -p $(quote "$(dirname "$init")") $(quote "$sessions")
 cp $q_app/init.d/S99nirs-wearable $q_init.new
 chmod 755 $q_init.new
 mv $q_init.new $q_init"
+if [[ -n $runtime_lib ]]; then
+    q_lib=$(quote "$root$RUNTIME_DIR/librknnmrt.so")
+    snippet+="
+mkdir -p $(quote "$root$RUNTIME_DIR")
+if [ -f $q_lib ] && [ ! -f $q_lib.orig ]; then cp -p $q_lib $q_lib.orig; fi
+cp $q_app/runtime/librknnmrt.so $q_lib.new
+chmod 755 $q_lib.new
+mv $q_lib.new $q_lib
+echo \"installed librknnmrt.so $runtime_version in $RUNTIME_DIR (the image's own is kept as librknnmrt.so.orig)\""
+fi
 if [[ $mode != local ]]; then
     snippet+="
 python3 -m compileall -q $APP_DIR/device $APP_DIR/vendor >/dev/null 2>&1 || true"

@@ -2,6 +2,7 @@
 
     python3 deploy/bundle.py config FILE --app-dir DIR --defaults device/config.py
     python3 deploy/bundle.py model DIR
+    python3 deploy/bundle.py runtime-lib FILE [--runtime-version VERSION]
     python3 deploy/bundle.py wheels REQUIREMENTS CACHE_DIR
     python3 deploy/bundle.py manifest BUNDLE_DIR
 
@@ -24,9 +25,18 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-#: The model artefact the board runs (device/inference.py RKNN_FILE) and its metadata.
+#: The model artefact the board runs (device/inference.py RKNN_FILE) and its metadata;
+#: model.json's "rknn" section lists every NPU model of the bundle (the hybrid and the
+#: all-int8 one) and the runtime version they are made for (device/inference.py).
 RKNN_FILE = "fusion.rknn"
 META_FILE = "model.json"
+RKNN_SECTION = "rknn"
+#: What precedes the version in Rockchip's runtime file (device/rknn_api.py VERSION_MARKER).
+VERSION_MARKER = b"librknnmrt version: "
+#: ELF header fields of the board's runtime: 32-bit, little-endian, ARM, shared object
+#: (System V ABI gABI: e_ident[EI_CLASS] = ELFCLASS32 = 1, e_ident[EI_DATA] = ELFDATA2LSB
+#: = 1; e_type ET_DYN = 3 at offset 16; e_machine EM_ARM = 40 at offset 18).
+ELF_MAGIC, ELFCLASS32, ELFDATA2LSB, ET_DYN, EM_ARM = b"\x7fELF", 1, 1, 3, 40
 #: Manifest of the bundle, in ``sha256sum -c`` format; the board checks the copy with it.
 MANIFEST = "MANIFEST"
 #: Folders that would be a disaster to delete with ``--purge-recordings``: a recordings
@@ -168,35 +178,118 @@ def check_config(path: Path, *, app_dir: str, defaults_source: Path) -> dict[str
 # -- model --------------------------------------------------------------------------------
 
 
-def check_model(folder: Path) -> str:
-    """The SHA-256 of the folder's fusion.rknn, after checking model.json records it."""
-    meta_path, rknn = folder / META_FILE, folder / RKNN_FILE
+def _recorded_sha256(meta: dict, meta_path: Path, name: str) -> str:
+    entry = (meta.get("artefacts") or {}).get(name)
+    if isinstance(entry, dict):
+        entry = entry.get("sha256")
+    if not isinstance(entry, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", entry.strip()):
+        raise InputError(f"{meta_path}: records no sha256 for {name} (artefacts.{name})")
+    return entry.strip().lower()
+
+
+def check_model(folder: Path) -> dict:
+    """The bundle's NPU models and the versions model.json records for them, after
+    checking each file's SHA-256 against it.
+
+    Returns:
+        ``toolkit_version`` and ``runtime_version`` (empty when not recorded) and
+        ``models``, a list of (file name, sha256) in the order the device tries them.
+    """
+    meta_path = folder / META_FILE
     if not meta_path.is_file():
         raise InputError(
             f"{meta_path}: not found: no trained model yet (python -m host train, then "
             "python -m host convert), or point --models at a model bundle"
         )
-    if not rknn.is_file():
-        raise InputError(
-            f"{rknn}: not found: the board runs the NPU model; make it with "
-            "python -m host convert, or point --models at a bundle that has it"
-        )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{meta_path}: unreadable: {exc}") from None
-    entry = (meta.get("artefacts") or {}).get(RKNN_FILE) if isinstance(meta, dict) else None
-    if isinstance(entry, dict):
-        entry = entry.get("sha256")
-    if not isinstance(entry, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", entry.strip()):
-        raise InputError(f"{meta_path}: records no sha256 for {RKNN_FILE} (artefacts.{RKNN_FILE})")
-    actual = _sha256(rknn)
-    if actual != entry.strip().lower():
+    if not isinstance(meta, dict):
+        raise InputError(f"{meta_path}: not a JSON object")
+    section = meta.get(RKNN_SECTION) if isinstance(meta.get(RKNN_SECTION), dict) else {}
+    names = section.get("models") or [RKNN_FILE]
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and re.fullmatch(r"[A-Za-z0-9._-]+\.rknn", n) for n in names
+    ):
+        raise InputError(f"{meta_path}: {RKNN_SECTION}.models must list .rknn file names")
+    models = []
+    for name in names:
+        rknn = folder / name
+        if not rknn.is_file():
+            raise InputError(
+                f"{rknn}: not found: the board runs the NPU models model.json lists; make "
+                "them with python -m host convert, or point --models at a bundle that has them"
+            )
+        expected = _recorded_sha256(meta, meta_path, name)
+        actual = _sha256(rknn)
+        if actual != expected:
+            raise InputError(
+                f"{rknn}: sha256 {actual} differs from {meta_path}'s {expected}: the model "
+                "and its metadata do not belong together; run python -m host convert again"
+            )
+        models.append((name, actual))
+    return {
+        "toolkit_version": str(section.get("toolkit_version") or ""),
+        "runtime_version": str(section.get("runtime_version") or ""),
+        "models": models,
+    }
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    match = re.match(r"\s*v?(\d+)\.(\d+)", version)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def version_in_file(path: Path) -> str | None:
+    """The version after "librknnmrt version: " in a runtime file (printable ASCII up to
+    the next other byte), or None."""
+    data = path.read_bytes()
+    at = data.find(VERSION_MARKER)
+    if at < 0:
+        return None
+    rest = data[at + len(VERSION_MARKER) : at + len(VERSION_MARKER) + 128]
+    end = next((i for i, b in enumerate(rest) if not 0x20 <= b < 0x7F), len(rest))
+    return rest[:end].decode("ascii").strip() or None
+
+
+def check_runtime_lib(path: Path, runtime_version: str = "") -> str:
+    """The version of a user-supplied ``librknnmrt.so``, after checking it is a 32-bit ARM
+    ELF shared object (the board's ABI) that names its version, and (when
+    ``runtime_version`` is given: the one the models are made for) that the two agree in
+    major.minor, as device/npu.py requires at start-up."""
+    try:
+        head = path.read_bytes()[:20]
+    except FileNotFoundError:
+        raise InputError(f"{path}: not found (--runtime-lib FILE: a librknnmrt.so)") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    if len(head) < 20 or head[:4] != ELF_MAGIC:
+        raise InputError(f"{path}: not an ELF file; --runtime-lib takes librknnmrt.so itself")
+    machine = int.from_bytes(head[18:20], "little")
+    e_type = int.from_bytes(head[16:18], "little")
+    if (head[4], head[5], machine, e_type) != (ELFCLASS32, ELFDATA2LSB, EM_ARM, ET_DYN):
         raise InputError(
-            f"{rknn}: sha256 {actual} differs from {meta_path}'s {entry.strip().lower()}: "
-            "the model and its metadata do not belong together; run python -m host convert again"
+            f"{path}: not a 32-bit little-endian ARM shared library (ELF class {head[4]}, "
+            f"data {head[5]}, machine {machine}, type {e_type}); the board needs "
+            "librknnmrt.so for armhf-uclibc (rknpu2/runtime/Linux/librknn_api/armhf-uclibc/)"
         )
-    return actual
+    version = version_in_file(path)
+    if version is None:
+        raise InputError(
+            f'{path}: no "librknnmrt version" string in it: not Rockchip\'s RKNN runtime '
+            "(librknnmrt.so for armhf-uclibc)"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9 ._()@:+,/-]+", version):
+        raise InputError(f"{path}: its version string {version!r} has unexpected characters")
+    if runtime_version and (
+        _major_minor(version) is None or _major_minor(version) != _major_minor(runtime_version)
+    ):
+        raise InputError(
+            f"{path}: librknnmrt version {version}, but the models were made for runtime "
+            f"{runtime_version}: supply the {runtime_version} librknnmrt.so (armhf-uclibc)"
+        )
+    return version
 
 
 # -- wheels -------------------------------------------------------------------------------
@@ -286,8 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", type=Path)
     p.add_argument("--app-dir", required=True)
     p.add_argument("--defaults", type=Path, required=True, help="device/config.py")
-    p = sub.add_parser("model", help="check model.json and fusion.rknn; print its sha256")
+    p = sub.add_parser("model", help="check model.json and its NPU models; print key=value lines")
     p.add_argument("folder", type=Path)
+    p = sub.add_parser("runtime-lib", help="check a librknnmrt.so for the board; print its version")
+    p.add_argument("file", type=Path)
+    p.add_argument(
+        "--runtime-version", default="", help="the runtime version the models are made for"
+    )
     p = sub.add_parser("wheels", help="print the wheels' paths; exit 3 if some are missing")
     p.add_argument("requirements", type=Path)
     p.add_argument("cache", type=Path)
@@ -300,7 +398,13 @@ def main(argv: list[str] | None = None) -> int:
             for key, value in info.items():
                 print(f"{key}={value}")
         elif args.command == "model":
-            print(check_model(args.folder))
+            info = check_model(args.folder)
+            print(f"toolkit_version={info['toolkit_version']}")
+            print(f"runtime_version={info['runtime_version']}")
+            for name, sha in info["models"]:
+                print(f"model={name} {sha}")
+        elif args.command == "runtime-lib":
+            print(check_runtime_lib(args.file, args.runtime_version))
         elif args.command == "wheels":
             paths, missing = check_wheels(args.requirements, args.cache)
             for path in paths:

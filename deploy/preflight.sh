@@ -6,8 +6,10 @@
 #   python3 (PYTHON_MIN or newer) with ctypes and zlib; Pillow (C extensions: it comes
 #   with the Buildroot image; the device code needs no numpy, docs/architecture.md says
 #   why); memory for the app (MemAvailable) and the CMA the NPU allocates from;
-#   librknnmrt.so (the NPU runtime) and its version; free space for the bundle and the
-#   recordings; the I2C bus and the GPIO chip the config names; sha256sum and tar; root.
+#   librknnmrt.so (the NPU runtime) and its version against the one the models were
+#   made for (a runtime refuses a model of another version: "Invalid RKNN model
+#   version"); free space for the bundle and the recordings; the I2C bus and the GPIO
+#   chip the config names; sha256sum and tar; root.
 #
 # Every failure prints one "FAIL" line with the problem and a "fix:" line; a "WARN" line
 # (also with its "fix:") is a risk that does not stop the install. The last line is
@@ -17,11 +19,16 @@
 #
 # Usage: preflight.sh [--root DIR] [--python CMD] [--app-dir DIR] [--sessions-dir DIR]
 #                     [--need-kb N] [--i2c-bus N] [--gpiochip PATH] [--skip LIST]
+#                     [--model-runtime VERSION] [--runtime-supplied VERSION]
 #   --root DIR   check files under DIR: a board root filesystem laid out on a PC (memory
 #                is checked only if DIR/proc/meminfo exists)
 #   --skip LIST  comma-separated checks to leave out: python, memory, devices, tools, user
 #                (deploy.sh --target-dir skips python, devices, tools and user: they need
 #                the running board)
+#   --model-runtime VERSION   the runtime version the models were made for (model.json
+#                rknn.runtime_version): the board's runtime must agree in major.minor
+#   --runtime-supplied VERSION   deploy.sh --runtime-lib installs a runtime of this
+#                version: it is checked instead of the board's
 
 ROOT=
 PYTHON=python3
@@ -31,6 +38,8 @@ NEED_KB=8192
 I2C_BUS=3
 GPIOCHIP=/dev/gpiochip1
 SKIP=
+MODEL_RUNTIME=
+RUNTIME_SUPPLIED=
 # Room for recordings: at least this much free where they are written, KiB.
 MIN_SESSIONS_KB=10240
 # The oldest Python the wearable may run on is the oldest one it is tested on: the
@@ -39,12 +48,12 @@ MIN_SESSIONS_KB=10240
 # Raise this with the oldest tested Python; pyproject.toml's requires-python follows it.
 PYTHON_MIN=3.11
 PILLOW_MIN=9.4 # the emulated board's Pillow (Debian bookworm armhf), on which the app is tested
-PILLOW_BELOW=14 # luma.oled 3.16 uses Image.getdata(), which Pillow 14 removes
 # The app's memory need, KiB: the peak of the device process (python3 -m device) over a
 # 10-minute live session on the emulated board, measured there as the guest's own
 # resident memory and its anonymous part (tests/emulated_board/board.py, GuestMemory;
-# issue 13, point 2). Until that measurement is written here, these are the issue's
-# budget: 18 MB in all, 9 MB anonymous. Anonymous memory cannot be paged out (the board
+# benchmarks/emulated_board.py --only session; issue 13, point 2). Until that
+# measurement is written here, these are the issue's budget: 18 MB in all, 9 MB
+# anonymous. Anonymous memory cannot be paged out (the board
 # has no swap), so MemAvailable below APP_ANON_KB fails; file-backed pages (code and
 # libraries) can be dropped and read again from flash, so below APP_TOTAL_KB only warns.
 APP_TOTAL_KB=18432
@@ -62,6 +71,7 @@ usage() {
 usage: preflight.sh [--root DIR] [--python CMD] [--app-dir DIR] [--sessions-dir DIR]
                     [--need-kb N] [--i2c-bus N] [--gpiochip PATH]
                     [--skip python,memory,devices,tools,user]
+                    [--model-runtime VERSION] [--runtime-supplied VERSION]
 EOF
     exit 2
 }
@@ -76,6 +86,8 @@ while [ $# -gt 0 ]; do
         --i2c-bus) I2C_BUS=$2 ;;
         --gpiochip) GPIOCHIP=$2 ;;
         --skip) SKIP=$2 ;;
+        --model-runtime) MODEL_RUNTIME=$2 ;;
+        --runtime-supplied) RUNTIME_SUPPLIED=$2 ;;
         -h | --help) usage ;;
         *)
             echo "preflight: unknown option $1" >&2
@@ -127,6 +139,11 @@ version_ge() {
     }'
 }
 
+# major_minor VERSION: "2.3" of "2.3.2 (429f97ae6b@...)", or nothing.
+major_minor() {
+    echo "$1" | sed -n 's/^[^0-9]*\([0-9][0-9]*\.[0-9][0-9]*\).*$/\1/p'
+}
+
 # meminfo FIELD: the value of FIELD (kB) in /proc/meminfo, or nothing.
 meminfo() {
     awk -v field="$1:" '$1 == field { print $2; exit }' "$ROOT/proc/meminfo" 2>/dev/null
@@ -167,9 +184,6 @@ else
         if ! version_ge "$pil_version" "$PILLOW_MIN"; then
             fail "Pillow $pil_version is older than $PILLOW_MIN" \
                 "update the image's Pillow (Buildroot BR2_PACKAGE_PYTHON_PILLOW) and reflash"
-        elif version_ge "$pil_version" "$PILLOW_BELOW"; then
-            fail "Pillow $pil_version is too new for luma.oled 3.16 (needs < $PILLOW_BELOW)" \
-                "build the image with a Pillow older than $PILLOW_BELOW"
         else
             ok "Pillow $pil_version (from the image)"
         fi
@@ -179,7 +193,8 @@ else
     fi
 fi
 
-# -- The NPU runtime -------------------------------------------------------------------------
+# -- The NPU runtime ---------------------------------------------------------------------------
+# Looked for where device/rknn_api.py looks first (SDK_LIBRARY_DIRS), then in /lib.
 rknn=
 for dir in /oem/usr/lib /usr/lib /lib; do
     if [ -f "$ROOT$dir/librknnmrt.so" ]; then
@@ -187,20 +202,45 @@ for dir in /oem/usr/lib /usr/lib /lib; do
         break
     fi
 done
+wanted_runtime=${MODEL_RUNTIME:-of the models}
+runtime_fix="put the runtime the models were made for on the board: ./deploy.sh --runtime-lib PATH/librknnmrt.so (version $wanted_runtime, armhf-uclibc: rknn-toolkit2's rknpu2/runtime/Linux/librknn_api/armhf-uclibc/)"
+rknn_version=
 if [ -n "$rknn" ]; then
     ok "NPU runtime $rknn"
     # Its version, as Rockchip's own instructions read it (strings | grep), with BusyBox
     # tools: every byte that is not printable ASCII becomes a line break.
-    rknn_version=$(LC_ALL=C tr -c ' -~' '\n' <"$rknn" 2>/dev/null |
+    rknn_line=$(LC_ALL=C tr -c ' -~' '\n' <"$rknn" 2>/dev/null |
         sed -n 's/^.*\(librknnmrt version: .*\)$/\1/p' | head -n 1)
-    if [ -n "$rknn_version" ]; then
-        info "$rknn_version"
+    if [ -n "$rknn_line" ]; then
+        info "$rknn_line"
+        rknn_version=${rknn_line#librknnmrt version: }
     else
         info "no \"librknnmrt version\" string in $rknn (the model must match the runtime it runs on)"
     fi
-else
+elif [ -z "$RUNTIME_SUPPLIED" ]; then
     fail "librknnmrt.so (the RKNN runtime of the RV1103's NPU) is in neither $ROOT/oem/usr/lib nor $ROOT/usr/lib" \
-        "the Luckfox Pico image installs it in /oem/usr/lib: reflash a Luckfox Buildroot image, or copy librknnmrt.so (RV1106/RV1103, armhf-uclibc) from the Luckfox Pico SDK to /oem/usr/lib"
+        "the Luckfox Pico image installs it in /oem/usr/lib: reflash a Luckfox Buildroot image, or $runtime_fix"
+fi
+# The version that will run: the supplied one (deploy.sh installs it) or the board's.
+check_version=$rknn_version
+check_what="the board's librknnmrt.so ($rknn)"
+if [ -n "$RUNTIME_SUPPLIED" ]; then
+    info "deploy.sh installs the supplied librknnmrt.so (version $RUNTIME_SUPPLIED) in /oem/usr/lib${rknn:+, keeping $rknn as librknnmrt.so.orig}"
+    check_version=$RUNTIME_SUPPLIED
+    check_what="the supplied librknnmrt.so"
+fi
+if [ -n "$MODEL_RUNTIME" ] && { [ -n "$rknn" ] || [ -n "$RUNTIME_SUPPLIED" ]; }; then
+    want=$(major_minor "$MODEL_RUNTIME")
+    have=$(major_minor "$check_version")
+    if [ -z "$have" ]; then
+        warn "cannot tell the version of $check_what; the models were made for runtime $MODEL_RUNTIME (the app refuses another at start-up)" \
+            "$runtime_fix"
+    elif [ "$have" != "$want" ]; then
+        fail "$check_what is version $check_version; the models were made for runtime $MODEL_RUNTIME, and a runtime refuses a model of another version (\"Invalid RKNN model version\")" \
+            "$runtime_fix"
+    else
+        ok "NPU runtime $check_version fits the models (made for $MODEL_RUNTIME)"
+    fi
 fi
 
 # -- Memory: MemAvailable for the app, CMA for the NPU ----------------------------------------

@@ -8,6 +8,15 @@ Backends: RKNN on the board's NPU (:mod:`device.npu`, through ``librknnmrt.so``)
 and ONNX Runtime on a PC (simulator and tests). ``model.json`` holds a SHA-256 of
 each artefact; a file that does not match is refused, naming the file.
 
+The NPU models: ``model.json``'s ``"rknn"`` section (written by ``host/convert.py``)
+lists the ``.rknn`` files in the order start-up tries them (the hybrid
+``fusion.rknn``, then the all-int8 ``fusion_int8.rknn``), the rknn-toolkit2 version
+that made them and the ``librknnmrt.so`` version they are made for. A runtime of
+another major.minor is refused with one line saying what to put on the board
+(:mod:`device.npu`); a model the runtime will not initialise gives way to the next
+one, with one note in the log. A bundle without the section (older ones, stand-ins)
+runs ``fusion.rknn`` with no version check.
+
 Plain Python on the board (no numpy there): a window is ``sequence``, 100 rows of the 8
 channel values (:data:`device.features.CHANNELS` order), and ``statistics``, 40 numbers;
 the probabilities come back as a tuple of floats. Only :class:`OnnxBackend`, which
@@ -16,16 +25,28 @@ cannot run on the board anyway, uses numpy (ONNX Runtime needs it).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+try:
+    # CPython's own SHA-256, built into Debian's python3.11 (sys.builtin_module_names),
+    # so the one hash at start-up does not map OpenSSL's libcrypto, as hashlib does
+    # (+2.3 MB on the emulated board). Buildroot's python3 builds it as an extension
+    # module (lib-dynload/_sha256*.so): still no OpenSSL. CPython 3.12 renamed it _sha2.
+    from _sha256 import sha256 as _new_sha256
+except ImportError:  # pragma: no cover - other Pythons
+    try:
+        from _sha2 import sha256 as _new_sha256
+    except ImportError:
+        from hashlib import sha256 as _new_sha256
+
 from device import quant
-from device.errors import DeviceError
+from device.errors import ConfigError, DeviceError
 from device.features import (
     N_STATISTICS,
     SEQUENCE_SHAPE,
@@ -35,12 +56,25 @@ from device.features import (
 from device.labels import FatigueMapping
 
 ONNX_FILE = "fusion.onnx"
+#: The primary NPU model (hybrid: int8, the LSTM onward int16).
 RKNN_FILE = "fusion.rknn"
+#: The all-int8 NPU model, tried when the primary does not initialise.
+RKNN_INT8_FILE = "fusion_int8.rknn"
 META_FILE = "model.json"
+#: model.json's section on the NPU models (module docstring) and its keys.
+RKNN_SECTION = "rknn"
 
 
 class ModelError(DeviceError):
     """The model bundle cannot be used; the message names the file and the problem."""
+
+
+class ModelFileError(ModelError):
+    """A model file (or its metadata) is missing, unreadable or not the expected one."""
+
+
+class ModelHashError(ModelFileError):
+    """A model file's SHA-256 differs from the expected one (model.json)."""
 
 
 class Backend(Protocol):
@@ -52,12 +86,87 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` as 64 lowercase hexadecimal digits (no OpenSSL: see the
+    import above)."""
+    return _new_sha256(data).hexdigest()
+
+
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The SHA-256 of a file's content, read in 64 KiB blocks."""
+    digest = _new_sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 16), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+# -- model files --------------------------------------------------------------------
+
+
+def read_model(path: Path | str, expected_sha256: str | None = None) -> bytes:
+    """Read a model file, checking its SHA-256 if one is expected.
+
+    Raises:
+        ModelFileError: If it is missing, unreadable or empty.
+        ModelHashError: If its hash differs from ``expected_sha256``.
+        ConfigError: If ``expected_sha256`` is not 64 hexadecimal digits.
+    """
+    if expected_sha256 is not None:
+        expected_sha256 = _check_sha256(expected_sha256, "expected_sha256")
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"model file {path} not found") from None
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+    if not data:
+        raise ModelFileError(f"model file {path} is empty")
+    if expected_sha256 is not None:
+        actual = sha256_hex(data)
+        if actual != expected_sha256:
+            raise ModelHashError(
+                f"model file {path} is corrupt or not the model its metadata describes: "
+                f"SHA-256 {actual}, expected {expected_sha256}"
+            )
+    return data
+
+
+def _check_sha256(value: str, what: str) -> str:
+    text = str(value).strip().lower()
+    if len(text) != 64 or any(ch not in "0123456789abcdef" for ch in text):
+        raise ConfigError(f"{what} must be 64 hexadecimal digits (a SHA-256), got {value!r}")
+    return text
+
+
+def sha256_from_metadata(metadata_path: Path | str, artefact: str = RKNN_FILE) -> str:
+    """The SHA-256 that ``model.json`` records for an artefact.
+
+    Reads ``metadata["artefacts"][artefact]``, either the hex digest itself or an object
+    with a ``"sha256"`` key.
+
+    Raises:
+        ModelFileError: If the file is missing or not JSON, or names no hash for it.
+    """
+    try:
+        meta = json.loads(Path(metadata_path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"model metadata {metadata_path} not found") from None
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"cannot read model metadata {metadata_path}: {exc}") from exc
+    entry = (meta.get("artefacts") or {}).get(artefact) if isinstance(meta, dict) else None
+    if isinstance(entry, dict):
+        entry = entry.get("sha256")
+    if not isinstance(entry, str):
+        raise ModelFileError(f"model metadata {metadata_path} records no SHA-256 for {artefact}")
+    try:
+        return _check_sha256(entry, f"{metadata_path}: artefacts.{artefact}.sha256")
+    except ConfigError as exc:
+        raise ModelFileError(str(exc)) from None
 
 
 def check_artefact(path: Path, meta: dict, *, verify: bool = True) -> str:
@@ -134,10 +243,71 @@ class OnnxBackend:
         self._session = None
 
 
-def _open_rknn(path: Path, expected_sha256: str, library: str) -> Backend:
-    from device.npu import RknnModel
+def rknn_models(meta: dict) -> list[str]:
+    """The ``.rknn`` files of a bundle in the order start-up tries them."""
+    section = meta.get(RKNN_SECTION)
+    files = section.get("models") if isinstance(section, dict) else None
+    if not files:
+        return [RKNN_FILE]
+    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+        raise ModelError(f"{META_FILE}: {RKNN_SECTION}.models must be a list of file names")
+    return files
 
-    return RknnModel(path, library=library, expected_sha256=expected_sha256)
+
+def _open_rknn(
+    models_dir: Path, meta: dict, library: str, note: Callable[[str], None]
+) -> tuple[Backend, str]:
+    """The first of the bundle's NPU models that the runtime initialises, and its file.
+
+    A runtime of another version than the models are made for (found by the version
+    query, or by ``rknn_init`` refusing the model while the runtime's file names another
+    version), one that cannot be loaded, and a missing or altered model file end the
+    search at once: every model of the bundle was made by the same toolkit and deployed
+    together. A model that does not initialise otherwise (``rknn_init`` or the set-up
+    after it fails) gives way to the next, and ``note`` says so once.
+
+    Raises:
+        ModelError: A model file is missing or model.json records no hash for it.
+        NpuError: See :class:`device.npu.RknnModel`; when no model initialises, the
+            first model's error.
+    """
+    from device.npu import (
+        ModelHashError,
+        ModelRefusedError,
+        NpuError,
+        RknnModel,
+        RuntimeMismatchError,
+    )
+    from device.rknn_api import RuntimeLibraryError
+
+    section = meta.get(RKNN_SECTION) if isinstance(meta.get(RKNN_SECTION), dict) else {}
+    files = rknn_models(meta)
+    first: NpuError | None = None
+    for name in files:
+        path = models_dir / name
+        expected = check_artefact(path, meta, verify=False)  # RknnModel hashes its bytes
+        try:
+            model = RknnModel(
+                path,
+                library=library,
+                expected_sha256=expected,
+                made_for=section.get("runtime_version"),
+                toolkit=section.get("toolkit_version"),
+            )
+        except (RuntimeLibraryError, RuntimeMismatchError, ModelHashError):
+            raise
+        except ModelRefusedError as exc:
+            if exc.mismatch:
+                raise
+            first = first or exc
+            continue
+        except NpuError as exc:
+            first = first or exc
+            continue
+        if name != files[0]:
+            note(f"{files[0]} did not initialise ({first}); running {name} instead")
+        return model, name
+    raise first
 
 
 @dataclass
@@ -150,6 +320,8 @@ class FatigueModel:
     classes: tuple[str, ...]
     mapping: FatigueMapping
     meta: dict
+    #: The model file the backend runs (the NPU may fall back to the all-int8 one).
+    artefact: str = ""
 
     def predict(self, sequence, statistics) -> tuple[float, ...]:
         """Probabilities of the five levels for one raw window (100 × 8, 40).
@@ -183,11 +355,18 @@ class FatigueModel:
 
 
 def load_model(
-    models_dir: Path | str, *, backend: str = "auto", library: str = "librknnmrt.so"
+    models_dir: Path | str,
+    *,
+    backend: str = "auto",
+    library: str = "librknnmrt.so",
+    note: Callable[[str], None] = _note,
 ) -> FatigueModel:
     """Load ``model.json`` and the artefact for ``backend`` ("auto", "rknn" or "onnx").
 
-    "auto" takes the NPU when its runtime library loads, else ONNX Runtime.
+    "auto" takes the NPU when its runtime library loads, else ONNX Runtime (a runtime
+    of another version than the models' is refused, not worked around). ``note``
+    gets the one line saying that the NPU fell back to the all-int8 model, and why
+    (default: ``note: ...`` on stderr, the app's log).
     """
     models_dir = Path(models_dir)
     meta_path = models_dir / META_FILE
@@ -208,12 +387,13 @@ def load_model(
 
     errors = []
     if backend in ("auto", "rknn"):
-        path = models_dir / RKNN_FILE
         try:
-            impl = _open_rknn(path, check_artefact(path, meta, verify=False), library)
-            return FatigueModel(impl, "rknn", normaliser, classes, mapping, meta)
+            impl, name = _open_rknn(models_dir, meta, library, note)
+            return FatigueModel(impl, "rknn", normaliser, classes, mapping, meta, name)
         except DeviceError as exc:
-            if backend == "rknn":
+            # A runtime of another version than the models' is there to be fixed, not
+            # worked around: "auto" does not hide it behind ONNX Runtime.
+            if backend == "rknn" or getattr(exc, "mismatch", False):
                 raise
             errors.append(str(exc))
     path = models_dir / ONNX_FILE
@@ -222,4 +402,4 @@ def load_model(
         impl = OnnxBackend(path)
     except ModelError as exc:
         raise ModelError("; ".join([*errors, str(exc)])) from exc
-    return FatigueModel(impl, "onnx", normaliser, classes, mapping, meta)
+    return FatigueModel(impl, "onnx", normaliser, classes, mapping, meta, ONNX_FILE)

@@ -5,7 +5,12 @@ probabilities``. It drives ``librknnmrt.so`` (the RV1103/RV1106 runtime shipped 
 Luckfox Pico SDK) through its zero-copy API, the interface Rockchip's RV1103/RV1106
 examples use, by way of the ctypes binding in :mod:`device.rknn_api`:
 
-1. ``rknn_init`` with the model file's bytes (after checking their SHA-256),
+1. ``rknn_init`` with the model file's bytes (after checking their SHA-256), then
+   ``rknn_query(RKNN_QUERY_SDK_VERSION)``: a runtime whose major.minor differs from the
+   one the model was made for (``model.json``) is refused, and so is a model that
+   ``rknn_init`` calls invalid, each with one line naming the model file, its toolkit,
+   the runtime's version and path, and the fix (:class:`RuntimeMismatchError`,
+   :class:`ModelRefusedError`),
 2. ``rknn_query`` for the number of inputs and outputs, then each input's
    ``RKNN_QUERY_NATIVE_INPUT_ATTR`` and each output's ``RKNN_QUERY_NATIVE_NHWC_OUTPUT_ATTR``
    (the native attributes describe the buffers the NPU reads and writes: layout,
@@ -28,18 +33,23 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from device import quant
-from device.errors import ConfigError
 from device.features import SEQUENCE_SHAPE, STATISTICS_SHAPE
+from device.inference import (
+    ModelFileError,
+    ModelHashError,
+    read_model,
+    sha256_from_metadata,
+)
 from device.labels import FATIGUE_LEVELS
 from device.rknn_api import (
     LIBRARY,
+    RKNN_ERR_MODEL_INVALID,
     RKNN_MAX_DIMS,
     RKNN_QUERY_IN_OUT_NUM,
     RKNN_QUERY_NATIVE_INPUT_ATTR,
@@ -57,7 +67,12 @@ from device.rknn_api import (
     RknnInputOutputNum,
     RknnTensorAttr,
     RuntimeLibraryError,
+    library_path,
     load_runtime,
+    major_minor,
+    runtime_version,
+    same_major_minor,
+    version_in_library,
 )
 
 __all__ = [
@@ -66,10 +81,12 @@ __all__ = [
     "InputError",
     "ModelFileError",
     "ModelHashError",
+    "ModelRefusedError",
     "NpuError",
     "RknnCallError",
     "RknnModel",
     "RuntimeLibraryError",
+    "RuntimeMismatchError",
     "attr_name",
     "layout_from_attr",
     "read_model",
@@ -77,86 +94,46 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------------------------
-# Errors (besides the binding's NpuError, RuntimeLibraryError and RknnCallError).
+# Errors (besides the binding's NpuError, RuntimeLibraryError and RknnCallError, and the
+# model file's ModelFileError and ModelHashError from device.inference).
 # ---------------------------------------------------------------------------------------
-
-
-class ModelFileError(NpuError):
-    """The model file (or its metadata) is missing, unreadable or not the expected one."""
-
-
-class ModelHashError(ModelFileError):
-    """The model file's SHA-256 differs from the expected one (model.json)."""
 
 
 class InputError(NpuError, ValueError):
     """An input has the wrong shape or non-finite values."""
 
 
-# ---------------------------------------------------------------------------------------
-# Model file.
-# ---------------------------------------------------------------------------------------
+#: What to do about a runtime that does not fit the model (Rockchip's remedy for
+#: "Invalid RKNN model version": the runtime of the toolkit's own version on the board).
+RUNTIME_FIX = "fix: put the matching librknnmrt.so on the board: ./deploy.sh --runtime-lib PATH"
 
 
-def read_model(path: PathLike, expected_sha256: str | None = None) -> bytes:
-    """Read a model file, checking its SHA-256 if one is expected.
+class RuntimeMismatchError(NpuError):
+    """The runtime's version differs in major.minor from the one the model was made for
+    (``model.json`` ``rknn.runtime_version``); the message is one line with the fix."""
 
-    Raises:
-        ModelFileError: If it is missing, unreadable or empty.
-        ModelHashError: If its hash differs from ``expected_sha256``.
-        ConfigError: If ``expected_sha256`` is not 64 hexadecimal digits.
-    """
-    if expected_sha256 is not None:
-        expected_sha256 = _check_sha256(expected_sha256, "expected_sha256")
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ModelFileError(f"model file {path} not found") from None
-    except OSError as exc:
-        raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
-    if not data:
-        raise ModelFileError(f"model file {path} is empty")
-    if expected_sha256 is not None:
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != expected_sha256:
-            raise ModelHashError(
-                f"model file {path} is corrupt or not the model its metadata describes: "
-                f"SHA-256 {actual}, expected {expected_sha256}"
-            )
-    return data
+    mismatch = True
 
 
-def _check_sha256(value: str, what: str) -> str:
-    text = str(value).strip().lower()
-    if len(text) != 64 or any(ch not in "0123456789abcdef" for ch in text):
-        raise ConfigError(f"{what} must be 64 hexadecimal digits (a SHA-256), got {value!r}")
-    return text
+class ModelRefusedError(RknnCallError):
+    """``rknn_init`` returned RKNN_ERR_MODEL_INVALID. On these chips a model made by
+    another toolkit version than the runtime's shows up so ("Invalid RKNN model
+    version", "invalid RKNN_MAGIC"); the message says whether the versions differ."""
+
+    def __init__(self, message: str, *, mismatch: bool) -> None:
+        self.function, self.code = "rknn_init", RKNN_ERR_MODEL_INVALID
+        #: The runtime's version differs from the one the model was made for.
+        self.mismatch = mismatch
+        NpuError.__init__(self, message)
 
 
-def sha256_from_metadata(metadata_path: PathLike, artefact: str = "fusion.rknn") -> str:
-    """The SHA-256 that ``model.json`` records for an artefact.
+def _made_by(toolkit: str | None, made_for: str | None) -> str:
+    made = f"rknn-toolkit2 {toolkit}" if toolkit else "an unrecorded rknn-toolkit2"
+    return f"made by {made} for runtime {made_for}" if made_for else f"made by {made}"
 
-    Reads ``metadata["artefacts"][artefact]``, either the hex digest itself or an object
-    with a ``"sha256"`` key.
 
-    Raises:
-        ModelFileError: If the file is missing or not JSON, or names no hash for it.
-    """
-    try:
-        meta = json.loads(Path(metadata_path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFileError(f"model metadata {metadata_path} not found") from None
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"cannot read model metadata {metadata_path}: {exc}") from exc
-    entry = (meta.get("artefacts") or {}).get(artefact) if isinstance(meta, dict) else None
-    if isinstance(entry, dict):
-        entry = entry.get("sha256")
-    if not isinstance(entry, str):
-        raise ModelFileError(f"model metadata {metadata_path} records no SHA-256 for {artefact}")
-    try:
-        return _check_sha256(entry, f"{metadata_path}: artefacts.{artefact}.sha256")
-    except ConfigError as exc:
-        raise ModelFileError(str(exc)) from None
+def _runtime_text(path: str, version: str | None) -> str:
+    return f"{path} version {version}" if version else f"{path} (version unknown)"
 
 
 # ---------------------------------------------------------------------------------------
@@ -232,12 +209,22 @@ class RknnModel:
         expected_sha256: The model file's SHA-256 from ``model.json``; checked before
             the runtime sees the file. None skips the check.
         n_classes: Number of fatigue levels the model outputs.
+        made_for: The runtime version the model was made for (``model.json``
+            ``rknn.runtime_version``, e.g. ``"2.3.2"``); a runtime of another
+            major.minor is refused. None skips the check.
+        toolkit: The rknn-toolkit2 version that made the model, for the messages.
+
+    Attributes:
+        runtime_version, driver_version: What the runtime reports
+            (RKNN_QUERY_SDK_VERSION), e.g. ``"2.3.2 (429f97ae6b@...)"`` and ``"0.9.8"``.
 
     Raises:
         ModelFileError: Model file missing, unreadable, or (ModelHashError) not the
             expected one.
         RuntimeLibraryError: The runtime cannot be loaded.
-        RknnCallError: The runtime refused the model or a call failed.
+        ModelRefusedError: ``rknn_init`` called the model invalid.
+        RuntimeMismatchError: The runtime's major.minor differs from ``made_for``.
+        RknnCallError: Another call failed.
         NpuError: The model's tensors do not fit the device's inputs and outputs.
     """
 
@@ -248,9 +235,14 @@ class RknnModel:
         library: PathLike = LIBRARY,
         expected_sha256: str | None = None,
         n_classes: int = len(FATIGUE_LEVELS),
+        made_for: str | None = None,
+        toolkit: str | None = None,
     ) -> None:
         self.model_path = str(model_path)
         self.n_classes = int(n_classes)
+        self.made_for, self.toolkit = made_for, toolkit
+        self.runtime_version: str | None = None
+        self.driver_version: str | None = None
         self._lib: ctypes.CDLL | None = None
         self._ctx = None
         self._inputs: list[_Tensor] = []
@@ -262,14 +254,54 @@ class RknnModel:
         del data  # the runtime keeps its own copy; 64 MB of RAM is not much
         if ret != RKNN_SUCC:
             self._lib = None
+            if ret == RKNN_ERR_MODEL_INVALID:
+                raise self._refused()
             raise RknnCallError("rknn_init", ret, f"model file {self.model_path}")
         self._ctx = ctx
         try:
+            self._check_version()
             self._set_up_tensors()
         except BaseException:
             with contextlib.suppress(NpuError):  # the first error is the one to report
                 self.close()
             raise
+
+    # -- versions ---------------------------------------------------------------------
+
+    def _refused(self) -> ModelRefusedError:
+        """The error for ``rknn_init`` → RKNN_ERR_MODEL_INVALID: no context exists to
+        query, so the runtime's version is read from its file."""
+        path = library_path(self.library)
+        version = version_in_library(path)
+        head = (
+            f"rknn_init refused model file {self.model_path} "
+            f"({_made_by(self.toolkit, self.made_for)}): -6 RKNN_ERR_MODEL_INVALID; "
+            f"the NPU runtime is {_runtime_text(path, version)}"
+        )
+        if self.made_for and version and same_major_minor(version, self.made_for):
+            return ModelRefusedError(
+                f"{head}: the versions agree, so this runtime refuses the model itself "
+                "(an operator or precision it lacks, or a damaged file)",
+                mismatch=False,
+            )
+        return ModelRefusedError(
+            f"{head}: a model made for another runtime version shows up as this "
+            f'("Invalid RKNN model version"); {RUNTIME_FIX}',
+            mismatch=bool(self.made_for and version),
+        )
+
+    def _check_version(self) -> None:
+        """Query the runtime's version; refuse one of another major.minor than the
+        model's (RKNN_QUERY_SDK_VERSION, answered by every rknn-toolkit2 2.x runtime)."""
+        self.runtime_version, self.driver_version = runtime_version(self._lib, self._ctx)
+        if self.made_for is None or major_minor(self.made_for) is None:
+            return
+        if not same_major_minor(self.runtime_version, self.made_for):
+            raise RuntimeMismatchError(
+                f"model file {self.model_path} was {_made_by(self.toolkit, self.made_for)}, "
+                f"but the NPU runtime is {library_path(self.library)} version "
+                f"{self.runtime_version} (driver {self.driver_version}); {RUNTIME_FIX}"
+            )
 
     # -- set-up ---------------------------------------------------------------------
 
@@ -452,7 +484,16 @@ class RknnModel:
     def from_bundle(
         cls, models_dir: PathLike, *, library: PathLike = LIBRARY, artefact: str = "fusion.rknn"
     ) -> RknnModel:
-        """The model of a bundle folder, hash-checked against its ``model.json``."""
+        """The model of a bundle folder, hash-checked against its ``model.json`` and
+        version-checked against the runtime version it records (``rknn`` section)."""
         folder = Path(models_dir)
         sha = sha256_from_metadata(folder / "model.json", artefact)
-        return cls(folder / artefact, library=library, expected_sha256=sha)
+        section = json.loads((folder / "model.json").read_text(encoding="utf-8")).get("rknn")
+        section = section if isinstance(section, dict) else {}
+        return cls(
+            folder / artefact,
+            library=library,
+            expected_sha256=sha,
+            made_for=section.get("runtime_version"),
+            toolkit=section.get("toolkit_version"),
+        )

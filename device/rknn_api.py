@@ -1,8 +1,9 @@
 """A ctypes binding to ``rknn_api.h``, the RKNN runtime's C API (``librknnmrt.so``).
 
-The declarations only: constants, the three structures the device passes, the context
-type, the prototypes of the functions it calls, and :func:`load_runtime`. The model
-backend that drives them is :mod:`device.npu`.
+The declarations only: constants, the four structures the device passes, the context
+type, the prototypes of the functions it calls, :func:`load_runtime`, and the runtime's
+version (:func:`runtime_version`, :func:`version_in_library`, :func:`same_major_minor`).
+The model backend that drives them is :mod:`device.npu`.
 
 Structures, constants and prototypes follow ``rknn_api.h`` of rknn-toolkit2 2.x, read
 from ``airockchip/rknn_model_zoo`` ``3rdparty/rknpu2/include/rknn_api.h`` (commit
@@ -30,6 +31,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import re
 from typing import Union
 
 from device.errors import DeviceError
@@ -42,14 +44,25 @@ PathLike = Union[str, os.PathLike]
 
 #: Name of the mini runtime for the RV1103/RV1106.
 LIBRARY = "librknnmrt.so"
-#: Where the Luckfox Pico SDK installs it on the board; tried when ``library`` is a bare
-#: name that the dynamic loader's own search does not find.
+#: Where the Luckfox Pico SDK installs it on the board (``/oem/usr/lib``, which the
+#: dynamic loader's default path lacks), and where ``deploy.sh --runtime-lib`` puts a
+#: supplied one. A bare ``library`` name is looked for here first, in this order, then
+#: by the dynamic loader; ``deploy/preflight.sh`` checks the same places in the same
+#: order, so both see the same file.
 SDK_LIBRARY_DIRS = ("/oem/usr/lib", "/usr/lib")
+#: What precedes the version in the runtime's file: Rockchip's instructions read it with
+#: ``strings librknnmrt.so | grep "librknnmrt version"`` (rknn-toolkit2's RKNN
+#: user guide, "update the runtime"); 2.3.2 of rknpu2/runtime/Linux/librknn_api/
+#: armhf-uclibc/ carries "librknnmrt version: 2.3.2 (429f97ae6b@2025-04-09T09:11:49)".
+VERSION_MARKER = b"librknnmrt version: "
 
 RKNN_MAX_DIMS = 16
 RKNN_MAX_NAME_LEN = 256
 
 RKNN_SUCC = 0
+#: rknn_init's answer to a model it will not read, e.g. one made by another toolkit
+#: version ("Invalid RKNN model version", "invalid RKNN_MAGIC" in the runtime's log).
+RKNN_ERR_MODEL_INVALID = -6
 #: Error codes and their meaning (rknn_api.h, "Error code returned by the RKNN API").
 RKNN_ERRORS = {
     -1: ("RKNN_ERR_FAIL", "execution failed"),
@@ -81,6 +94,7 @@ RKNN_ERRORS = {
 RKNN_QUERY_IN_OUT_NUM = 0
 RKNN_QUERY_INPUT_ATTR = 1
 RKNN_QUERY_OUTPUT_ATTR = 2
+RKNN_QUERY_SDK_VERSION = 5  # rknn_sdk_version: the runtime's and the driver's versions
 RKNN_QUERY_NATIVE_INPUT_ATTR = 8
 RKNN_QUERY_NATIVE_OUTPUT_ATTR = 9
 RKNN_QUERY_NATIVE_NHWC_INPUT_ATTR = 10
@@ -137,11 +151,18 @@ TENSOR_MEM_FIELDS: tuple[FieldSpec, ...] = (
     ("priv_data", "ptr", 1),
 )
 
+#: rknn_sdk_version: two NUL-terminated strings (RKNN_QUERY_SDK_VERSION).
+SDK_VERSION_FIELDS: tuple[FieldSpec, ...] = (
+    ("api_version", "char", 256),
+    ("drv_version", "char", 256),
+)
+
 #: The structures by their C names.
 STRUCTS = {
     "rknn_input_output_num": INPUT_OUTPUT_NUM_FIELDS,
     "rknn_tensor_attr": TENSOR_ATTR_FIELDS,
     "rknn_tensor_mem": TENSOR_MEM_FIELDS,
+    "rknn_sdk_version": SDK_VERSION_FIELDS,
 }
 
 
@@ -192,11 +213,18 @@ class RknnTensorMem(ctypes.Structure):
     _fields_ = _ctypes_fields(TENSOR_MEM_FIELDS)
 
 
+class RknnSdkVersion(ctypes.Structure):
+    """``rknn_sdk_version``."""
+
+    _fields_ = _ctypes_fields(SDK_VERSION_FIELDS)
+
+
 #: ctypes classes by C name, for layout checks.
 CTYPES_STRUCTS = {
     "rknn_input_output_num": RknnInputOutputNum,
     "rknn_tensor_attr": RknnTensorAttr,
     "rknn_tensor_mem": RknnTensorMem,
+    "rknn_sdk_version": RknnSdkVersion,
 }
 
 #: ``rknn_context`` for this interpreter.
@@ -268,8 +296,8 @@ def load_runtime(library: PathLike = LIBRARY) -> tuple[ctypes.CDLL, str]:
     """Open the RKNN runtime and declare its functions' prototypes.
 
     Args:
-        library: A path, or a bare name for the dynamic loader to find; a bare name
-            is also tried in :data:`SDK_LIBRARY_DIRS`.
+        library: A path, or a bare name: looked for in :data:`SDK_LIBRARY_DIRS` first,
+            then by the dynamic loader's own search.
 
     Returns:
         The library and the path or name it was opened by.
@@ -280,7 +308,7 @@ def load_runtime(library: PathLike = LIBRARY) -> tuple[ctypes.CDLL, str]:
     name = os.fspath(library)
     candidates = [name]
     if os.sep not in name:
-        candidates += [os.path.join(d, name) for d in SDK_LIBRARY_DIRS]
+        candidates = [os.path.join(d, name) for d in SDK_LIBRARY_DIRS] + candidates
     failures = []
     for candidate in candidates:
         try:
@@ -305,3 +333,96 @@ def load_runtime(library: PathLike = LIBRARY) -> tuple[ctypes.CDLL, str]:
         f"installed in {' or '.join(SDK_LIBRARY_DIRS)} on the board; "
         "elsewhere pass library= with its path"
     )
+
+
+# ---------------------------------------------------------------------------------------
+# The runtime's version.
+# ---------------------------------------------------------------------------------------
+
+_MAJOR_MINOR = re.compile(r"\s*v?(\d+)\.(\d+)")
+
+
+def major_minor(version: str | None) -> tuple[int, int] | None:
+    """``(major, minor)`` of a version string such as ``"2.3.2 (429f97ae6b@...)"``, or
+    None when it does not start with two numbers."""
+    match = _MAJOR_MINOR.match(version or "")
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def same_major_minor(a: str | None, b: str | None) -> bool:
+    """Whether two versions agree in major.minor (False when either is unreadable).
+
+    Major.minor is the check issue 13 asks for: Rockchip releases the toolkit and the
+    runtimes together under one number (rknn-toolkit2 X.Y.Z with rknpu2/runtime X.Y.Z)
+    and answers "Invalid RKNN model version" by asking for both at the same version. A
+    patch difference is taken as harmless (not verified on a board)."""
+    ours = major_minor(a)
+    return ours is not None and ours == major_minor(b)
+
+
+def runtime_version(lib: ctypes.CDLL, ctx) -> tuple[str, str]:
+    """The runtime's ``(api_version, drv_version)`` strings for an initialised context
+    (``rknn_query(RKNN_QUERY_SDK_VERSION)``: e.g. ``"2.3.2 (429f97ae6b@...)"`` and the
+    NPU kernel driver's ``"0.9.8"``).
+
+    Raises:
+        RknnCallError: The query failed.
+    """
+    info = RknnSdkVersion()
+    ret = lib.rknn_query(ctx, RKNN_QUERY_SDK_VERSION, ctypes.byref(info), ctypes.sizeof(info))
+    if ret != RKNN_SUCC:
+        raise RknnCallError("rknn_query", ret, "RKNN_QUERY_SDK_VERSION")
+    return (
+        info.api_version.decode("utf-8", "replace").strip(),
+        info.drv_version.decode("utf-8", "replace").strip(),
+    )
+
+
+def library_path(opened_as: str) -> str:
+    """The file of a library opened as ``opened_as``: that path itself, or for a bare
+    name the dynamic loader resolved, the file the process mapped under that name
+    (``/proc/self/maps``); the bare name when that is not readable (not Linux)."""
+    if os.sep in opened_as:
+        return opened_as
+    base = opened_as
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(None, 5)[-1]
+                if path.startswith("/") and os.path.basename(path) == base:
+                    return path
+    except OSError:
+        pass
+    return opened_as
+
+
+def version_in_library(path: PathLike, *, chunk_bytes: int = 1 << 16) -> str | None:
+    """The version a runtime file names after :data:`VERSION_MARKER` (the text up to the
+    next byte that is not printable ASCII), read from the file without loading it; None
+    if the file has no such string or cannot be read. Used when no context exists to
+    query (``rknn_init`` failed) and by ``deploy/bundle.py`` on the laptop."""
+    tail = b""
+    try:
+        with open(path, "rb") as f:
+            while True:
+                block = f.read(chunk_bytes)
+                data = tail + block
+                at = data.find(VERSION_MARKER)
+                if at >= 0:
+                    rest = data[at + len(VERSION_MARKER) :]
+                    if not block or len(rest) >= 128:
+                        return _printable_prefix(rest[:128]) or None
+                    tail = data[at:]  # the version runs on into the next block
+                    continue
+                if not block:
+                    return None
+                tail = data[-(len(VERSION_MARKER) - 1) :]
+    except OSError:
+        return None
+
+
+def _printable_prefix(data: bytes) -> str:
+    end = 0
+    while end < len(data) and 0x20 <= data[end] < 0x7F:
+        end += 1
+    return data[:end].decode("ascii").strip()

@@ -1,7 +1,7 @@
 """Keras → ONNX → quantised RKNN for the rv1103, verified in the same run.
 
     python -m host convert [--models-dir models] [--dataset data/cohort]
-                           [--precision hybrid|int8|int16]
+                           [--precision hybrid|int8|int16] [--fallback int8|none]
 
 1. ``fusion.keras`` → ``fusion.onnx`` with tf2onnx, static shapes (1, 100, 8) and
    (1, 40) (the LSTM is unrolled, so the graph has no Loop: ENVIRONMENT.md).
@@ -20,11 +20,23 @@
    windows whose two top classes are within 0.005); neither the LSTM alone nor the head
    alone in int16 gets under 2 %, both together do (README). The device's inputs stay
    int8, so its binding quantises them exactly as for an all-int8 model.
-3. In the same RKNN object, right after building (the only time rknn-toolkit2 can
-   simulate a model), the quantised model is compared with the float ONNX model on
+3. ``fusion.onnx`` → ``fusion_int8.rknn``, all int8 (mmse calibration: of the int8
+   schemes the closest to the float model, README), the model the device falls back to
+   when the hybrid one does not initialise: the RV1103/RV1106 operator list of the
+   runtime the models are for (2.3.2) gives the LSTM as int8 only, and int16 hybrid
+   quantisation for the rv1103 appears only in rknn-toolkit2's changelog.
+4. In the same RKNN object as each build, right after it (the only time rknn-toolkit2
+   can simulate a model), the quantised model is compared with the float ONNX model on
    windows of the subjects the final model held out: top-1 agreement, largest
-   probability error, accuracy of each. The figures and each artefact's SHA-256 and
-   size go into ``model.json``.
+   probability error, accuracy of each. The figures (``quantisation`` for
+   ``fusion.rknn``, ``quantisation_fallback`` for ``fusion_int8.rknn``), each
+   artefact's SHA-256 and size, and the ``rknn`` section (the rknn-toolkit2 version that
+   converted, the runtime version the models are for, the order the device tries them:
+   device/inference.py) go into ``model.json``.
+
+The toolkit must be the one of the board's runtime: a runtime of another version
+refuses the model ("Invalid RKNN model version"), so the conversion warns when the
+installed rknn-toolkit2 differs in major.minor from :data:`RUNTIME_VERSION`.
 """
 
 from __future__ import annotations
@@ -43,12 +55,25 @@ from typing import Any
 import numpy as np
 
 from device.features import CHANNELS, N_STATISTICS, WINDOW_SAMPLES, Normaliser
-from device.inference import META_FILE, ONNX_FILE, RKNN_FILE, sha256_of
+from device.inference import (
+    META_FILE,
+    ONNX_FILE,
+    RKNN_FILE,
+    RKNN_INT8_FILE,
+    RKNN_SECTION,
+    sha256_of,
+)
+from device.rknn_api import same_major_minor
 from host.train import load_windows, validation_split
 from host.windows import normalise
 
 KERAS_FILE = "fusion.keras"
 TARGET = "rv1103"
+#: The RV1103 runtime the models are made for: librknnmrt.so of airockchip/rknn-toolkit2,
+#: rknpu2/runtime/Linux/librknn_api/armhf-uclibc/ ("librknnmrt version: 2.3.2
+#: (429f97ae6b@2025-04-09T09:11:49)"; its rknn_api.h answers RKNN_QUERY_SDK_VERSION).
+#: Convert with the rknn-toolkit2 of the same version (the `dev` script pins it).
+RUNTIME_VERSION = "2.3.2"
 ONNX_OPSET = 13
 #: Calibration windows for int8 quantisation, drawn from the training windows.
 N_CALIBRATION = 1000
@@ -57,6 +82,10 @@ N_CALIBRATION = 1000
 QUANT_ALGORITHM = "normal"
 #: Precision schemes (module docstring); the first is the default.
 PRECISIONS = ("hybrid", "int8", "int16")
+#: The fallback model: its precision, calibration and file (module docstring, step 3).
+FALLBACK_PRECISION = "int8"
+FALLBACK_ALGORITHM = "mmse"
+FALLBACK_FILE = RKNN_INT8_FILE
 #: rknn-toolkit2 ``quantized_dtype`` of each scheme (hybrid starts from int8).
 QUANTIZED_DTYPE = {"hybrid": "w8a8", "int8": "w8a8", "int16": "w16a16i_dfp"}
 #: Held-out windows for the int8-vs-float check (all of them if fewer).
@@ -168,33 +197,56 @@ def _onnx_predict(onnx_path: Path, seq: np.ndarray, st: np.ndarray) -> np.ndarra
     )
 
 
+def toolkit_version() -> str:
+    """The installed rknn-toolkit2's version (package metadata)."""
+    import importlib.metadata as md
+
+    return md.version("rknn-toolkit2")
+
+
 def convert(
     models_dir: Path,
     dataset: Path,
     *,
     precision: str = PRECISIONS[0],
     algorithm: str = QUANT_ALGORITHM,
+    fallback: str | None = None,
+    fallback_algorithm: str = FALLBACK_ALGORITHM,
     n_calibration: int = N_CALIBRATION,
     int16_layers: Callable[[Any], list[str]] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run the whole conversion and verification; returns the updated model.json.
 
-    ``int16_layers`` picks, from the Keras model, the layers the hybrid scheme keeps in
-    int16 (default :func:`layers_from_lstm`; ``benchmarks/quantisation_schemes.py``
-    tries others)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    ``precision`` makes ``fusion.rknn``; ``fallback`` (a precision, or None for no
+    fallback model; ``python -m host convert`` makes the int8 one) makes
+    ``fusion_int8.rknn`` with ``fallback_algorithm``. ``int16_layers`` picks, from the
+    Keras model, the layers the hybrid scheme keeps in int16 (default
+    :func:`layers_from_lstm`; ``benchmarks/quantisation_schemes.py`` tries others)."""
+    for what, value in (("precision", precision), ("fallback", fallback or PRECISIONS[0])):
+        if value not in PRECISIONS:
+            raise ValueError(f"{what} {value!r}: choose one of {', '.join(PRECISIONS)}")
     t0 = time.perf_counter()
     meta_path = models_dir / META_FILE
     meta = json.loads(meta_path.read_text())
     norm = Normaliser.from_dict(meta["normalisation"])
-    onnx_path, rknn_path = models_dir / ONNX_FILE, models_dir / RKNN_FILE
+    onnx_path = models_dir / ONNX_FILE
+    toolkit = toolkit_version()
+    if not same_major_minor(toolkit, RUNTIME_VERSION):
+        log(
+            f"WARNING: rknn-toolkit2 {toolkit} is installed, the board's runtime is "
+            f"{RUNTIME_VERSION}: a runtime refuses a model made by another version "
+            f"(install rknn-toolkit2=={RUNTIME_VERSION}, as ./dev does)"
+        )
+    builds = [(RKNN_FILE, precision, algorithm, "quantisation")]
+    if fallback is not None:
+        builds.append((FALLBACK_FILE, fallback, fallback_algorithm, "quantisation_fallback"))
+    n_steps = 3 + len(builds)
 
-    log(f"[1/4] {KERAS_FILE} → {ONNX_FILE} (tf2onnx, opset {ONNX_OPSET})")
+    log(f"[1/{n_steps}] {KERAS_FILE} → {ONNX_FILE} (tf2onnx, opset {ONNX_OPSET})")
     model = export_onnx(models_dir / KERAS_FILE, onnx_path)
 
-    log(f"[2/4] windows of {dataset} for calibration and verification")
+    log(f"[2/{n_steps}] windows of {dataset} for calibration and verification")
     data = load_windows(dataset)
     w = data.windows
     training = meta["training"]
@@ -206,15 +258,101 @@ def convert(
     calib = rng.choice(fit_idx, min(n_calibration, len(fit_idx)), replace=False)
     verify = np.sort(rng.choice(held_idx, min(N_VERIFY, len(held_idx)), replace=False))
     seq, st = normalise(norm, w.sequences, w.stats)
+    fp32 = _onnx_predict(onnx_path, seq[verify], st[verify])
+    truth = w.labels[verify]
+    top2 = np.sort(fp32, axis=1)[:, -2:]
+    common = {
+        "windows": int(len(verify)),
+        "held_out_subjects": sorted(set(w.groups[held_idx].tolist())),
+        "accuracy_float": float(np.mean(fp32.argmax(1) == truth)),
+        # A scheme whose probability errors reach this flips about 2 % of the windows.
+        "float_top2_margin_2nd_percentile": float(np.percentile(top2[:, 1] - top2[:, 0], 2)),
+        "calibration_windows": int(len(calib)),
+        "target": TARGET,
+        "data": ", ".join(sorted(data.provenance)),
+    }
 
-    log(
-        f"[3/4] {ONNX_FILE} → {RKNN_FILE}: {precision} for {TARGET}, {algorithm} calibration "
-        f"on {len(calib)} training windows (rknn-toolkit2; a few minutes)"
-    )
     rknn_log = models_dir / "rknn_build.log"
     rknn_log.unlink(missing_ok=True)
-    log(f"      (rknn-toolkit2's own output goes to {rknn_log})")
-    int16_names = (int16_layers or layers_from_lstm)(model) if precision == "hybrid" else []
+    summary = []
+    for step, (name, scheme, algo, key) in enumerate(builds, start=3):
+        log(
+            f"[{step}/{n_steps}] {ONNX_FILE} → {name}: {scheme} for {TARGET}, {algo} "
+            f"calibration on {len(calib)} training windows, then its simulation against "
+            f"float on {len(verify)} windows of {len(common['held_out_subjects'])} held-out "
+            f"subjects (rknn-toolkit2 {toolkit}; a few minutes)"
+        )
+        if step == 3:
+            log(f"      (rknn-toolkit2's own output goes to {rknn_log})")
+        int16_names = (int16_layers or layers_from_lstm)(model) if scheme == "hybrid" else []
+        quantised, int16_tensors = _build_and_simulate(
+            onnx_path,
+            models_dir / name,
+            scheme,
+            algo,
+            int16_names,
+            seq,
+            st,
+            calib,
+            verify,
+            rknn_log,
+        )
+        meta[key] = {
+            "file": name,
+            "top1_agreement": float(np.mean(quantised.argmax(1) == fp32.argmax(1))),
+            "max_probability_error": float(np.abs(quantised - fp32).max()),
+            "accuracy_quantised": float(np.mean(quantised.argmax(1) == truth)),
+            **common,
+            "precision": scheme,
+            "int16_tensors": int16_tensors,
+            "algorithm": algo,
+        }
+        summary.append(
+            f"{name} ({scheme}): top-1 agreement {meta[key]['top1_agreement']:.4f}, largest "
+            f"probability error {meta[key]['max_probability_error']:.4f}, accuracy "
+            f"{meta[key]['accuracy_quantised']:.4f}"
+        )
+    if fallback is None:
+        meta.pop("quantisation_fallback", None)
+        (models_dir / FALLBACK_FILE).unlink(missing_ok=True)
+
+    log(f"[{n_steps}/{n_steps}] {META_FILE}: figures, versions, hashes")
+    meta.get("tool_versions", {}).pop("rknn-toolkit2", None)  # recorded below, by its user
+    meta[RKNN_SECTION] = {
+        "toolkit_version": toolkit,
+        "runtime_version": RUNTIME_VERSION,
+        "target": TARGET,
+        "models": [name for name, *_ in builds],
+    }
+    meta["artefacts"] = {
+        p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size}
+        for p in [models_dir / KERAS_FILE, onnx_path, *(models_dir / b[0] for b in builds)]
+    }
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    log(
+        "; ".join(summary)
+        + f"; accuracy float {common['accuracy_float']:.4f} ({common['data']} data); sizes: "
+        + ", ".join(f"{k} {v['bytes'] / 1e3:.0f} kB" for k, v in meta["artefacts"].items())
+        + f"; {time.perf_counter() - t0:.0f} s"
+    )
+    return meta
+
+
+def _build_and_simulate(
+    onnx_path: Path,
+    rknn_path: Path,
+    precision: str,
+    algorithm: str,
+    int16_names: list[str],
+    seq: np.ndarray,
+    st: np.ndarray,
+    calib: np.ndarray,
+    verify: np.ndarray,
+    rknn_log: Path,
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Build ``rknn_path`` calibrated on windows ``calib``, then run it in the toolkit's
+    simulator on windows ``verify``: (probabilities (n_verify, n_classes), int16 tensors
+    per layer)."""
     with tempfile.TemporaryDirectory() as tmp, _output_to(rknn_log):
         lines = []
         for k, i in enumerate(calib):
@@ -228,11 +366,6 @@ def convert(
             onnx_path, listing, precision, algorithm, int16_names, Path(tmp)
         )
         _check(rknn.export_rknn(str(rknn_path)), "export_rknn")
-
-    log(
-        f"[4/4] {precision} (rknn-toolkit2 simulator) against float (ONNX Runtime) on "
-        f"{len(verify)} windows of {len(set(w.groups[held_idx]))} held-out subjects"
-    )
     with _output_to(rknn_log):
         _check(rknn.init_runtime(), "init_runtime")
         quantised = np.concatenate(
@@ -242,39 +375,7 @@ def convert(
             ]
         )
         rknn.release()
-    fp32 = _onnx_predict(onnx_path, seq[verify], st[verify])
-    truth = w.labels[verify]
-    top2 = np.sort(fp32, axis=1)[:, -2:]
-    figures = {
-        "windows": int(len(verify)),
-        "held_out_subjects": sorted(set(w.groups[held_idx].tolist())),
-        "top1_agreement": float(np.mean(quantised.argmax(1) == fp32.argmax(1))),
-        "max_probability_error": float(np.abs(quantised - fp32).max()),
-        "accuracy_float": float(np.mean(fp32.argmax(1) == truth)),
-        "accuracy_quantised": float(np.mean(quantised.argmax(1) == truth)),
-        # A scheme whose probability errors reach this flips about 2 % of the windows.
-        "float_top2_margin_2nd_percentile": float(np.percentile(top2[:, 1] - top2[:, 0], 2)),
-        "calibration_windows": int(len(calib)),
-        "precision": precision,
-        "int16_tensors": int16_tensors,
-        "algorithm": algorithm,
-        "target": TARGET,
-        "data": ", ".join(sorted(data.provenance)),
-    }
-    meta["quantisation"] = figures
-    meta["artefacts"] = {
-        p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size}
-        for p in (models_dir / KERAS_FILE, onnx_path, rknn_path)
-    }
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-    log(
-        f"top-1 agreement {figures['top1_agreement']:.4f}, largest probability error "
-        f"{figures['max_probability_error']:.4f}, accuracy float {figures['accuracy_float']:.4f} "
-        f"/ {precision} {figures['accuracy_quantised']:.4f} ({figures['data']} data); sizes: "
-        + ", ".join(f"{k} {v['bytes'] / 1e3:.0f} kB" for k, v in meta["artefacts"].items())
-        + f"; {time.perf_counter() - t0:.0f} s"
-    )
-    return meta
+    return quantised, int16_tensors
 
 
 def _build(
@@ -383,6 +484,13 @@ def main_args(argv: list[str]) -> int:
         "--algorithm", default=QUANT_ALGORITHM, choices=("normal", "mmse", "kl_divergence")
     )
     parser.add_argument(
+        "--fallback",
+        default=FALLBACK_PRECISION,
+        choices=(*PRECISIONS, "none"),
+        help=f"the model the device falls back to, {FALLBACK_FILE} (default "
+        f"{FALLBACK_PRECISION}, {FALLBACK_ALGORITHM} calibration); none: no fallback model",
+    )
+    parser.add_argument(
         "--calibration",
         type=int,
         default=N_CALIBRATION,
@@ -394,6 +502,7 @@ def main_args(argv: list[str]) -> int:
         args.dataset,
         precision=args.precision,
         algorithm=args.algorithm,
+        fallback=None if args.fallback == "none" else args.fallback,
         n_calibration=args.calibration,
         log=lambda s: print(s, flush=True),
     )

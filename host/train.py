@@ -474,8 +474,7 @@ def _versions() -> dict[str, str]:
         "tf2onnx",
         "onnx",
         "onnxruntime",
-        "rknn-toolkit2",
-    ):
+    ):  # not rknn-toolkit2: training does not use it; host/convert.py records its version
         with contextlib.suppress(md.PackageNotFoundError):
             out[pkg] = md.version(pkg)
     return out

@@ -19,7 +19,10 @@ def converted(tiny_training, tiny_dataset, tmp_path_factory):
     models = tmp_path_factory.mktemp("converted") / "models"
     shutil.copytree(tiny_training["models"], models)
     lines: list[str] = []
-    meta = convert(models, tiny_dataset, log=lines.append)
+    # The fallback with normal calibration: mmse (the shipped one's) takes longer.
+    meta = convert(
+        models, tiny_dataset, fallback="int8", fallback_algorithm="normal", log=lines.append
+    )
     return models, meta, lines
 
 
@@ -43,10 +46,42 @@ def test_conversion_writes_static_onnx_rknn_and_verified_figures(converted):
     ]
     assert min(q["int16_tensors"].values()) > 0
     assert 0 <= q["max_probability_error"] < 0.2
-    assert set(meta["artefacts"]) == {"fusion.keras", "fusion.onnx", "fusion.rknn"}
+    assert q["file"] == "fusion.rknn"
+    assert set(meta["artefacts"]) == {
+        "fusion.keras",
+        "fusion.onnx",
+        "fusion.rknn",
+        "fusion_int8.rknn",
+    }
     assert json.loads((models / "model.json").read_text())["quantisation"] == q
-    assert [line[:5] for line in lines[:4]] == ["[1/4]", "[2/4]", "[3/4]", "     "]
+    steps = [line[:5] for line in lines if not line.startswith("WARNING")]
+    assert steps[:6] == ["[1/5]", "[2/5]", "[3/5]", "     ", "[4/5]", "[5/5]"]
     assert (models / "rknn_build.log").stat().st_size > 0  # the toolkit's chatter, kept aside
+
+
+def test_the_int8_fallback_and_both_versions_are_recorded(converted):
+    from device.rknn_api import same_major_minor
+    from host.convert import RUNTIME_VERSION, toolkit_version
+
+    models, meta, lines = converted
+    fallback = meta["quantisation_fallback"]
+    assert (fallback["file"], fallback["precision"], fallback["int16_tensors"]) == (
+        "fusion_int8.rknn",
+        "int8",
+        {},
+    )
+    assert fallback["windows"] == meta["quantisation"]["windows"] > 0
+    assert fallback["top1_agreement"] >= 0.8  # all int8 on a flat two-epoch model
+    assert (models / "fusion_int8.rknn").read_bytes()[:4] == b"RKNN"
+    assert meta["rknn"] == {
+        "toolkit_version": toolkit_version(),
+        "runtime_version": RUNTIME_VERSION,
+        "target": "rv1103",
+        "models": ["fusion.rknn", "fusion_int8.rknn"],
+    }
+    assert "rknn-toolkit2" not in meta["tool_versions"]  # one place for it: rknn above
+    warned = [line for line in lines if line.startswith("WARNING")]
+    assert len(warned) == (0 if same_major_minor(toolkit_version(), RUNTIME_VERSION) else 1)
 
 
 def test_device_loads_the_bundle_and_predicts_like_keras(converted, tiny_dataset):

@@ -126,7 +126,12 @@ def test_deployed_bundle_runs_alone_on_the_simulator(
     assert (app / "wearable.toml").is_file() and (app / "VERSION").is_file()
     assert os.access(root / INIT, os.X_OK)
     assert (root / SESSIONS).is_dir()
-    assert sorted(p.name for p in (app / "models").iterdir()) == ["fusion.rknn", "model.json"]
+    assert sorted(p.name for p in (app / "models").iterdir()) == [
+        "fusion.rknn",
+        "fusion_int8.rknn",
+        "model.json",
+    ]
+    assert not (app / "runtime").exists()  # no --runtime-lib: the image's runtime stays
     files = [p for p in app.rglob("*") if p.is_file()]
     assert not [p for p in files if "__pycache__" in p.parts or p.suffix in (".pyc", ".so")]
     assert not (app / "host").exists() and not (app / "hwsim").exists()
@@ -352,10 +357,12 @@ def test_dry_run_over_ssh_prints_every_step_and_runs_nothing(bare_path, tmp_path
         "-m pip download",
         "--require-hashes",
         "+ cp -R device /tmp/nirs-deploy.XXXXXX/nirs-wearable.new/device",
+        f"+ cp {standin_models}/model.json {standin_models}/fusion.rknn "
+        f"{standin_models}/fusion_int8.rknn /tmp/nirs-deploy.XXXXXX/nirs-wearable.new/models/",
         f"-m zipfile -e {cache}/wheels/smbus2-0.6.1-py2.py3-none-any.whl",
         "deploy/bundle.py manifest",
         f"{ssh} root@10.1.2.3 'sh -s -- --app-dir /opt/nirs-wearable",
-        "--i2c-bus 3 --gpiochip /dev/gpiochip1' < deploy/preflight.sh",
+        "--i2c-bus 3 --gpiochip /dev/gpiochip1 --model-runtime 2.3.2' < deploy/preflight.sh",
         "+ tar -C /tmp/nirs-deploy.XXXXXX -cf - nirs-wearable.new | ssh",
         "'rm -rf /opt/nirs-wearable.new && mkdir -p /opt && tar -C /opt -xf -'",
         f"{ssh} root@10.1.2.3 'set -e",
@@ -402,6 +409,128 @@ def test_dry_run_uninstall_and_target_dir_touch_nothing(bare_path, tmp_path, sta
         "rm -rf /userdata/nirs-sessions",
     )
     assert not calls.exists()
+
+
+# ------------------------------------------------------------------------------------
+# --runtime-lib: a runtime of the models' version, supplied by the user.
+# ------------------------------------------------------------------------------------
+
+
+def elf_file(path: Path, *, machine: int = 40, elf_class: int = 1, version: str | None) -> Path:
+    """A file with an ELF header (shared object, little-endian, class 1 = 32-bit, machine
+    40 = ARM) and, unless None, Rockchip's version string between binary bytes."""
+    header = b"\x7fELF" + bytes([elf_class, 1, 1, 0]) + bytes(8)
+    header += (3).to_bytes(2, "little") + machine.to_bytes(2, "little") + bytes(12)
+    text = b"" if version is None else b"librknnmrt version: " + version.encode() + b"\x00"
+    path.write_bytes(header + b"\x90\xe5" * 64 + text + b"\xff" * 32)
+    return path
+
+
+SUPPLIED = "2.3.2 (429f97ae6b@2025-04-09T09:11:49)"
+
+
+def test_runtime_lib_is_checked_before_anything_happens(tmp_path, standin_models):
+    (tmp_path / "notes.txt").write_text("librknnmrt version: 2.3.2\n")
+    old = "1.6.0 (2de554906@2024-01-17T14:53:41)"
+    cases = [
+        (elf_file(tmp_path / "x86.so", machine=62, version=SUPPLIED), "not a 32-bit"),
+        (elf_file(tmp_path / "arm64.so", machine=183, elf_class=2, version=SUPPLIED), "ARM"),
+        (elf_file(tmp_path / "nover.so", version=None), 'no "librknnmrt version" string'),
+        (
+            elf_file(tmp_path / "old.so", version=old),
+            f"librknnmrt version {old}, but the models were made for runtime 2.3.2",
+        ),
+        (tmp_path / "notes.txt", "not an ELF file"),
+        (tmp_path / "absent.so", "not found"),
+    ]
+    target = tmp_path / "board"
+    for lib, message in cases:
+        args = ("--target-dir", str(target), "--models", str(standin_models))
+        out = deploy(*args, "--runtime-lib", str(lib), check=False)
+        assert out.returncode == 1, (lib, out.stdout)
+        errors = out.stderr.strip().splitlines()
+        assert len(errors) == 1 and errors[0].startswith(f"deploy: {lib}: "), errors
+        assert message in errors[0], errors
+        assert not target.exists()
+
+
+def test_runtime_lib_takes_the_armhf_standin_of_the_models_version(tmp_path, standin_runtime):
+    """Real ELF files: the stand-in runtime built for armhf (the board's ABI) passes the
+    laptop's check at the models' version and is refused at another; the x86-64 build
+    is refused as the wrong machine."""
+    bundle = (sys.executable, str(REPO / "deploy/bundle.py"), "runtime-lib")
+    check = ("--runtime-version", "2.3.2")
+    x86 = subprocess.run([*bundle, str(standin_runtime), *check], capture_output=True, text=True)
+    assert x86.returncode == 1 and "not a 32-bit little-endian ARM shared library" in x86.stderr
+    try:
+        arm = build_standin_runtime(tmp_path / "armhf/librknnmrt.so", "arm-linux-gnueabihf-gcc")
+        old = build_standin_runtime(
+            tmp_path / "old/librknnmrt.so", "arm-linux-gnueabihf-gcc", version="1.6.0"
+        )
+    except CompilerMissingError as exc:
+        pytest.skip(str(exc))
+    ok = subprocess.run([*bundle, str(arm), *check], capture_output=True, text=True)
+    assert (ok.returncode, ok.stdout) == (0, "2.3.2 (stand-in, tests/rknn_standin)\n"), ok.stderr
+    refused = subprocess.run([*bundle, str(old), *check], capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "librknnmrt version 1.6.0 (stand-in, tests/rknn_standin), but the models were made" in (
+        refused.stderr
+    )
+
+
+def test_dry_run_shows_the_runtime_it_would_install(bare_path, tmp_path, standin_models):
+    lib = elf_file(tmp_path / "librknnmrt.so", version=SUPPLIED)
+    path, calls = bare_path
+    args = ("--dry-run", "--cache", str(tmp_path / "cache"), "--models", str(standin_models))
+    out = deploy(*args, "--runtime-lib", str(lib), env={"PATH": path})
+    assert not calls.exists()
+    said = f"--runtime-lib {lib}: a 32-bit ARM shared library, librknnmrt version {SUPPLIED}"
+    assert said in out.stderr
+    quoted = "'\\''" + SUPPLIED + "'\\''"  # single quotes inside the ssh command's
+    _in_order(
+        out.stdout,
+        f"+ cp {lib} /tmp/nirs-deploy.XXXXXX/nirs-wearable.new/runtime/librknnmrt.so",
+        f"--model-runtime 2.3.2 --runtime-supplied {quoted}' < deploy/preflight.sh",
+        "mv /opt/nirs-wearable.new /opt/nirs-wearable",
+        "cp -p /oem/usr/lib/librknnmrt.so /oem/usr/lib/librknnmrt.so.orig",
+        "cp /opt/nirs-wearable/runtime/librknnmrt.so /oem/usr/lib/librknnmrt.so.new",
+        "mv /oem/usr/lib/librknnmrt.so.new /oem/usr/lib/librknnmrt.so",
+    )
+
+
+def test_runtime_lib_replaces_a_runtime_that_does_not_fit_the_models(
+    tmp_path, standin_models, wheels
+):
+    root = tmp_path / "board"
+    (root / "oem/usr/lib").mkdir(parents=True)
+    image_lib = elf_file(root / "oem/usr/lib/librknnmrt.so", version="1.6.0 (2de554906@2024)")
+    image_bytes = image_lib.read_bytes()
+    args = ("--target-dir", str(root), "--models", str(standin_models))
+    out = deploy(*args, check=False)
+    assert out.returncode == 1 and not (root / APP).exists()
+    _failed_or_warned(
+        out,
+        "FAIL",
+        "is version 1.6.0 (2de554906@2024); the models were made for runtime 2.3.2",
+        "./deploy.sh --runtime-lib PATH/librknnmrt.so (version 2.3.2, armhf-uclibc",
+    )
+
+    lib = elf_file(tmp_path / "librknnmrt.so", version=SUPPLIED)
+    out = deploy(*args, "--runtime-lib", str(lib))
+    assert "preflight: OK" in out.stdout
+    assert f"info  deploy.sh installs the supplied librknnmrt.so (version {SUPPLIED})" in (
+        out.stdout
+    )
+    assert f"installed librknnmrt.so {SUPPLIED} in /oem/usr/lib" in out.stdout
+    assert (root / "oem/usr/lib/librknnmrt.so").read_bytes() == lib.read_bytes()
+    assert (root / "oem/usr/lib/librknnmrt.so.orig").read_bytes() == image_bytes
+    assert (root / APP / "runtime/librknnmrt.so").read_bytes() == lib.read_bytes()
+    version = (root / APP / "VERSION").read_text()
+    assert f"runtime: librknnmrt.so {SUPPLIED} (--runtime-lib)" in version
+    assert "models made for NPU runtime: 2.3.2" in version
+    # Again: the image's own runtime stays saved, not the supplied one over it.
+    deploy(*args, "--runtime-lib", str(lib))
+    assert (root / "oem/usr/lib/librknnmrt.so.orig").read_bytes() == image_bytes
 
 
 # ------------------------------------------------------------------------------------
@@ -918,6 +1047,45 @@ def test_preflight_checks_memory_cma_and_reports_the_runtime_version(tmp_path, s
     (root / "proc/meminfo").unlink()
     out = preflight(shell, root, *quick)
     assert out.returncode == 0 and "skip  memory" in out.stdout, out.stdout
+
+
+def test_preflight_checks_the_runtime_version_against_the_models(tmp_path, shell):
+    root = preflight_root(tmp_path)
+    quick = ("--skip", "user,python,devices")
+    lib = root / "oem/usr/lib/librknnmrt.so"
+
+    out = preflight(shell, root, *quick, "--model-runtime", "2.3.2")
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "preflight: OK", out.stdout
+    fits = "  ok    NPU runtime 2.3.2 (429f97ae6b@2025-04-09T09:11:49) fits the models"
+    assert fits in out.stdout
+
+    out = preflight(shell, root, *quick, "--model-runtime", "2.5.0")
+    assert out.returncode == 1 and out.stdout.splitlines()[-1].startswith("preflight: FAILED")
+    _failed_or_warned(
+        out,
+        "FAIL",
+        f"the board's librknnmrt.so ({lib}) is version 2.3.2 (429f97ae6b@2025-04-09T09:11:49); "
+        "the models were made for runtime 2.5.0",
+        "./deploy.sh --runtime-lib PATH/librknnmrt.so (version 2.5.0, armhf-uclibc",
+    )
+
+    # deploy.sh --runtime-lib: the supplied runtime is the one that must fit.
+    supplied = ("--runtime-supplied", "2.5.1 (abc@2026)")
+    out = preflight(shell, root, *quick, "--model-runtime", "2.5.0", *supplied)
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "preflight: OK", out.stdout
+    info = "info  deploy.sh installs the supplied librknnmrt.so (version 2.5.1 (abc@2026))"
+    assert info in out.stdout
+    out = preflight(shell, root, *quick, "--model-runtime", "2.3.2", *supplied)
+    _failed_or_warned(out, "FAIL", "the supplied librknnmrt.so is version 2.5.1", "--runtime-lib")
+    lib.unlink()  # none on the board: the supplied one will be
+    out = preflight(shell, root, *quick, "--model-runtime", "2.5.0", *supplied)
+    assert out.returncode == 0 and "FAIL" not in out.stdout, out.stdout
+
+    # A runtime that does not name its version: a warning, the app checks at start-up.
+    lib.write_bytes(b"\x7fELF\x01\x01\x01\x00nothing here\x00")
+    out = preflight(shell, root, *quick, "--model-runtime", "2.3.2")
+    assert out.returncode == 0, out.stdout
+    _failed_or_warned(out, "WARN", "cannot tell the version of the board's", "--runtime-lib")
 
 
 def test_scripts_are_shellcheck_clean():

@@ -27,9 +27,12 @@ import quant_numpy_reference as reference
 import rknn_abi
 from numpy.testing import assert_array_equal
 from rknn_abi import ABI_ARMHF, ABI_I386, ABI_X86_64, struct_layout
+from standin_npu import FLAG_INT16, toolkit_field
 
-from device import quant, rknn_api
+from device import npu, quant, rknn_api
 from device.errors import ConfigError, DeviceError
+from device.inference import load_model
+from device.labels import DEFAULT_MAPPING
 from device.npu import (
     InputError,
     ModelFileError,
@@ -54,6 +57,7 @@ NCHW, NHWC, UNDEFINED = 0, 1, 3
 
 
 def build_standin(out_dir: Path, *defines: str) -> Path:
+    """The stand-in runtime built with ``defines`` (e.g. ``STANDIN_VERSION="1.6.0"``)."""
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is not installed: cannot build the stand-in RKNN runtime")
@@ -149,6 +153,9 @@ class StandinModel:
     output: Tensor
     seed: int = 1
     divisor: int = 211
+    #: The (pretend) rknn-toolkit2 that made it, "2.3.2"; None: any runtime takes it.
+    toolkit: str | None = None
+    flags: int = 0  # standin_npu.FLAG_INT16: has int16 layers
     weight: np.ndarray = field(init=False)
     bias: np.ndarray = field(init=False)
 
@@ -163,7 +170,8 @@ class StandinModel:
 
     def blob(self) -> bytes:
         tensors = [*self.inputs, self.output]
-        head = b"RKSTANDN" + struct.pack("<IIII", 1, len(self.inputs), 1, 0)
+        made_by = toolkit_field(self.toolkit) if self.toolkit else 0
+        head = b"RKSTANDN" + struct.pack("<IIIHH", 1, len(self.inputs), 1, made_by, self.flags)
         body = b"".join(t.pack() for t in tensors)
         tail = struct.pack(f"<i{len(self.bias)}i", self.divisor, *self.bias.tolist())
         return head + body + tail + self.weight.astype(np.int8).tobytes()
@@ -186,7 +194,13 @@ class StandinModel:
         return (q_out - self.output.zp) * float(np.float32(self.output.scale))
 
 
-def fusion_model(sequence: str = "nhwc", statistics_dims=(1, 40), seed: int = 1) -> StandinModel:
+def fusion_model(
+    sequence: str = "nhwc",
+    statistics_dims=(1, 40),
+    seed: int = 1,
+    toolkit: str | None = None,
+    flags: int = 0,
+) -> StandinModel:
     return StandinModel(
         inputs=[
             SEQUENCE_LAYOUTS[sequence],
@@ -194,6 +208,8 @@ def fusion_model(sequence: str = "nhwc", statistics_dims=(1, 40), seed: int = 1)
         ],
         output=Tensor("probabilities", UNDEFINED, (1, 5), -128, 1 / 256, 0, 16),
         seed=seed,
+        toolkit=toolkit,
+        flags=flags,
     )
 
 
@@ -820,3 +836,254 @@ def test_predicts_where_numpy_cannot_be_imported(standin, tmp_path):
     job.update(sequence=sequence.tolist(), statistics=statistics.tolist())
     report = without_numpy("device.npu", json.dumps(job))
     assert report["probabilities"] == spec.expected(sequence, statistics).tolist()
+
+
+# ------------------------------------------------------------------------------------
+# The runtime's version, a model it refuses, and the all-int8 fallback.
+# ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def old_standin(tmp_path_factory) -> Path:
+    """A runtime of another version than the models are made for (the Luckfox image's
+    1.6.0 of early 2024)."""
+    return build_standin(tmp_path_factory.mktemp("standin_160"), 'STANDIN_VERSION="1.6.0"')
+
+
+@pytest.fixture(scope="module")
+def int8_only_standin(tmp_path_factory) -> Path:
+    """A 2.3.2 runtime that refuses models with int16 layers at rknn_init."""
+    return build_standin(tmp_path_factory.mktemp("standin_int8"), "STANDIN_NO_INT16")
+
+
+def test_the_runtime_reports_its_version_and_carries_it_in_its_file(standin, tmp_path):
+    path = fusion_model(toolkit="2.3.2").write(tmp_path / "fusion.rknn")
+    with RknnModel(path, library=standin, made_for="2.3.2", toolkit="2.3.2") as model:
+        assert (model.runtime_version, model.driver_version) == ("2.3.2 (stand-in)", "0.9.8")
+        assert len(model.predict(*features())) == 5
+    assert rknn_api.version_in_library(standin) == "2.3.2 (stand-in, tests/rknn_standin)"
+    assert rknn_api.library_path(str(standin)) == str(standin)
+
+
+def test_version_in_library_reads_across_block_boundaries(tmp_path):
+    lib = tmp_path / "librknnmrt.so"
+    marker = b"librknnmrt version: 2.3.2 (429f97ae6b@2025-04-09T09:11:49)\x00"
+    for at in range(0, 70, 7):  # the marker and the version split at every place
+        lib.write_bytes(b"\x7fELF" + b"\x90" * at + marker + b"\xff" * 50)
+        found = rknn_api.version_in_library(lib, chunk_bytes=16)
+        assert found == "2.3.2 (429f97ae6b@2025-04-09T09:11:49)", at
+    lib.write_bytes(b"\x7fELF\x00librknnrt version: 2.3.2\x00")  # another library's
+    assert rknn_api.version_in_library(lib) is None
+    assert rknn_api.version_in_library(tmp_path / "absent.so") is None
+
+
+def test_versions_agree_in_major_and_minor():
+    same = rknn_api.same_major_minor
+    assert same("2.3.2 (429f97ae6b@2025-04-09T09:11:49)", "2.3.0")
+    assert not same("2.5.0", "2.3.2") and not same("1.6.0 (2de554906@...)", "2.3.2")
+    assert not same("", "2.3.2") and not same(None, "2.3.2") and not same("unknown", "unknown")
+    assert rknn_api.major_minor("v2.10.1") == (2, 10)
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error)
+    assert "\n" not in text
+    return text
+
+
+def test_a_runtime_of_another_version_is_refused_in_one_line(old_standin, tmp_path):
+    """A model the runtime reads, made for 2.3.2, on a 1.6.0 runtime: refused after the
+    version query, with the model, its toolkit, the runtime's version and path, the fix."""
+    path = fusion_model().write(tmp_path / "fusion.rknn")  # any runtime reads it
+    lib = debug_api(old_standin)
+    contexts = lib.standin_live_contexts()
+    with pytest.raises(npu.RuntimeMismatchError) as info:
+        RknnModel(path, library=old_standin, made_for="2.3.2", toolkit="2.3.2")
+    text = one_line(info.value)
+    for part in (
+        f"model file {path} was made by rknn-toolkit2 2.3.2 for runtime 2.3.2",
+        f"the NPU runtime is {old_standin} version 1.6.0 (stand-in) (driver 0.9.8)",
+        "fix: put the matching librknnmrt.so on the board: ./deploy.sh --runtime-lib PATH",
+    ):
+        assert part in text
+    assert lib.standin_live_contexts() == contexts  # the context was destroyed
+    # A newer runtime than the model's is refused too; no recorded version: no check.
+    with RknnModel(path, library=old_standin) as model:
+        assert model.runtime_version == "1.6.0 (stand-in)"
+
+
+def test_invalid_model_version_at_init_names_both_versions(old_standin, tmp_path, capfd):
+    """A model made by a newer toolkit than the runtime: rknn_init refuses it, as boards
+    do ("Invalid RKNN model version"); the runtime's version comes from its file."""
+    path = fusion_model(toolkit="2.3.2").write(tmp_path / "fusion.rknn")
+    with pytest.raises(npu.ModelRefusedError) as info:
+        RknnModel(path, library=old_standin, made_for="2.3.2", toolkit="2.3.2")
+    assert "Invalid RKNN model version" in capfd.readouterr().err  # the runtime's own log
+    error = info.value
+    assert isinstance(error, RknnCallError) and (error.function, error.code) == ("rknn_init", -6)
+    text = one_line(error)
+    for part in (
+        f"rknn_init refused model file {path} (made by rknn-toolkit2 2.3.2 for runtime 2.3.2)",
+        "-6 RKNN_ERR_MODEL_INVALID",
+        f"the NPU runtime is {old_standin} version 1.6.0 (stand-in, tests/rknn_standin)",
+        '("Invalid RKNN model version")',
+        "./deploy.sh --runtime-lib PATH",
+    ):
+        assert part in text
+
+
+def test_a_refused_model_of_the_runtimes_own_version_is_not_called_a_mismatch(
+    int8_only_standin, tmp_path
+):
+    path = fusion_model(toolkit="2.3.2", flags=FLAG_INT16).write(tmp_path / "fusion.rknn")
+    with pytest.raises(npu.ModelRefusedError) as info:
+        RknnModel(path, library=int8_only_standin, made_for="2.3.2", toolkit="2.3.2")
+    text = one_line(info.value)
+    assert "the versions agree, so this runtime refuses the model itself" in text
+    assert "--runtime-lib" not in text
+
+
+def write_bundle(folder: Path, *, toolkit="2.3.2", runtime="2.3.2") -> dict[str, StandinModel]:
+    """A bundle as host/convert.py writes it: the hybrid model (int16 layers) first, the
+    all-int8 one second, each a different stand-in function so their outputs tell them
+    apart; model.json with hashes and versions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    specs = {
+        "fusion.rknn": fusion_model(seed=11, toolkit=toolkit, flags=FLAG_INT16),
+        "fusion_int8.rknn": fusion_model(seed=12, toolkit=toolkit),
+    }
+    for name, spec in specs.items():
+        spec.write(folder / name)
+    ident = {"seq_mean": [0.0] * 8, "seq_std": [1.0] * 8}
+    ident.update(stats_mean=[0.0] * 40, stats_std=[1.0] * 40)
+    meta = {
+        "classes": list(DEFAULT_MAPPING.names),
+        "borg_mapping": DEFAULT_MAPPING.to_dict(),
+        "normalisation": ident,
+        "rknn": {"toolkit_version": toolkit, "runtime_version": runtime, "models": [*specs]},
+        "artefacts": {
+            name: {"sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest()}
+            for name in specs
+        },
+    }
+    (folder / "model.json").write_text(json.dumps(meta))
+    return specs
+
+
+def test_the_hybrid_model_runs_when_the_runtime_takes_it(standin, tmp_path):
+    specs = write_bundle(tmp_path / "models")
+    notes: list[str] = []
+    model = load_model(tmp_path / "models", backend="rknn", library=str(standin), note=notes.append)
+    try:
+        assert (model.backend_name, model.artefact, notes) == ("rknn", "fusion.rknn", [])
+        sequence, statistics = features(2)
+        expected = specs["fusion.rknn"].expected(sequence, statistics)
+        assert model.predict(sequence, statistics) == tuple(expected.tolist())
+    finally:
+        model.close()
+
+
+def test_falls_back_to_the_int8_model_with_one_note(int8_only_standin, tmp_path):
+    specs = write_bundle(tmp_path / "models")
+    notes: list[str] = []
+    contexts = debug_api(int8_only_standin).standin_live_contexts()
+    model = load_model(
+        tmp_path / "models", backend="rknn", library=str(int8_only_standin), note=notes.append
+    )
+    try:
+        assert model.artefact == "fusion_int8.rknn"
+        sequence, statistics = features(3)
+        expected = specs["fusion_int8.rknn"].expected(sequence, statistics)
+        assert model.predict(sequence, statistics) == tuple(expected.tolist())
+        assert tuple(expected) != tuple(specs["fusion.rknn"].expected(sequence, statistics))
+    finally:
+        model.close()
+    assert len(notes) == 1 and "\n" not in notes[0]
+    assert notes[0].startswith("fusion.rknn did not initialise (rknn_init refused model file")
+    assert notes[0].endswith("; running fusion_int8.rknn instead")
+    assert "the versions agree" in notes[0]
+    assert debug_api(int8_only_standin).standin_live_contexts() == contexts  # none left
+
+
+def test_a_version_mismatch_is_not_hidden_by_the_fallback(old_standin, standin, tmp_path):
+    """Both models come from one toolkit: a runtime of another version refuses the
+    bundle, in one line, without trying the int8 model or the ONNX backend."""
+    write_bundle(tmp_path / "models")
+    notes: list[str] = []
+    for backend in ("rknn", "auto"):
+        with pytest.raises(npu.ModelRefusedError) as info:
+            load_model(
+                tmp_path / "models", backend=backend, library=str(old_standin), note=notes.append
+            )
+        assert "./deploy.sh --runtime-lib PATH" in one_line(info.value)
+    assert notes == []
+    # Models any runtime reads, recorded as made for 2.5: refused after the query.
+    write_bundle(tmp_path / "newer", toolkit="", runtime="2.5.0")
+    with pytest.raises(npu.RuntimeMismatchError, match=r"runtime 2\.5\.0, but the NPU runtime"):
+        load_model(tmp_path / "newer", backend="rknn", library=str(standin), note=notes.append)
+    assert notes == []
+
+
+def test_the_app_prints_one_line_for_a_mismatch_and_exits(old_standin, tmp_path):
+    write_bundle(tmp_path / "models")
+    config = tmp_path / "wearable.toml"
+    config.write_text(
+        f'[model]\ndir = "{tmp_path / "models"}"\nbackend = "rknn"\n'
+        f'library = "{old_standin}"\n[recording]\nenabled = false\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "device", "--config", str(config), "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 2, result.stderr
+    ours = [line for line in result.stderr.splitlines() if not line.startswith("rknn_standin:")]
+    assert len(ours) == 1 and ours[0].startswith("error: rknn_init refused model file"), ours
+    assert "1.6.0" in ours[0] and "./deploy.sh --runtime-lib PATH" in ours[0]
+
+
+def test_the_model_hash_needs_no_openssl():
+    """hashlib maps OpenSSL's libcrypto (+2.3 MB on the board) for one hash at start-up;
+    the device hashes with CPython's builtin _sha256 where it exists."""
+    code = (
+        "import sys, device.inference, device.npu; "
+        "print(sorted(m for m in ('hashlib', '_hashlib') if m in sys.modules)); "
+        "print(device.inference.sha256_hex(b'abc'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 0, result.stderr
+    imported, digest = result.stdout.splitlines()
+    assert digest == hashlib.sha256(b"abc").hexdigest()
+    if "_sha256" in sys.builtin_module_names:  # Debian's CPython 3.11, like the board's
+        assert imported == "[]"
+
+
+def test_the_app_notes_the_fallback_once_in_its_log(int8_only_standin, tmp_path):
+    write_bundle(tmp_path / "models")
+    config = tmp_path / "wearable.toml"
+    config.write_text(
+        f'[model]\ndir = "{tmp_path / "models"}"\nbackend = "rknn"\n'
+        f'library = "{int8_only_standin}"\n[recording]\nenabled = false\n'
+    )
+    result = subprocess.run(  # no board here: it stops at the hardware, after the model
+        [sys.executable, "-m", "device", "--config", str(config), "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1, result.stderr
+    assert notes[0].startswith("note: fusion.rknn did not initialise (rknn_init refused")
+    assert notes[0].endswith("; running fusion_int8.rknn instead")

@@ -5,8 +5,15 @@
  * The structures below are written from rknn_api.h of rknn-toolkit2 2.x (read from
  * airockchip/rknn_model_zoo, 3rdparty/rknpu2/include/rknn_api.h), independently of
  * the Python ones in device/rknn_api.py, so that a mistake on either side shows up as
- * a disagreement. Only what device/npu.py uses is implemented: rknn_init, rknn_query,
- * rknn_create_mem, rknn_set_io_mem, rknn_run, rknn_destroy_mem, rknn_destroy.
+ * a disagreement. Only what device/npu.py uses is implemented: rknn_init, rknn_query
+ * (including RKNN_QUERY_SDK_VERSION), rknn_create_mem, rknn_set_io_mem, rknn_run,
+ * rknn_destroy_mem, rknn_destroy.
+ *
+ * Its version: STANDIN_VERSION (default "2.3.2", the RV1103 runtime the project's models
+ * are made for). RKNN_QUERY_SDK_VERSION answers it, and the file carries it as Rockchip's
+ * runtime does ("librknnmrt version: 2.3.2 (...)", read by strings | grep), so the
+ * preflight and the device find the same version. Build with another, e.g.
+ * -DSTANDIN_VERSION='"1.6.0"', to play a board whose runtime does not match the model.
  *
  * What it checks, as a strict runtime would:
  *   - rknn_query's size argument equals sizeof the struct asked for;
@@ -18,7 +25,8 @@
  * Any failure returns an RKNN_ERR_* code and leaves a message for standin_last_error().
  *
  * The "model" is a small blob (little-endian), not an RKNN file:
- *   header   "RKSTANDN", u32 version (1), u32 n_inputs, u32 n_outputs (1), u32 0
+ *   header   "RKSTANDN", u32 version (1), u32 n_inputs, u32 n_outputs (1),
+ *            u16 toolkit, u16 flags
  *   tensors  n_inputs + n_outputs descriptors of 72 bytes:
  *            char name[32], u32 fmt, u32 n_dims, u32 dims[4], u32 w_stride,
  *            u32 size_with_stride, i32 zp, f32 scale   (all tensors int8, affine)
@@ -31,6 +39,13 @@
  * layouts (NHWC and NCHW rows padded to w_stride; other ranks in C order). Bytes of
  * the output buffer past the data are set to 0x7f.
  *
+ * toolkit is the version of the (pretend) rknn-toolkit2 that made the model, major << 8 |
+ * minor (0: any). As on the board, rknn_init refuses a model made by a newer toolkit
+ * than the runtime: "Invalid RKNN model version", RKNN_ERR_MODEL_INVALID. flags bit 0
+ * marks a model with int16 layers (the hybrid one); a runtime built with
+ * -DSTANDIN_NO_INT16 refuses it at rknn_init (RKNN_ERR_MODEL_INVALID), as an RV1103
+ * runtime whose LSTM is int8 only might: the all-int8 model still loads.
+ *
  * Build variants: -DSTANDIN_MOVE_FIELD moves size_with_stride in rknn_tensor_attr up
  * to just after size (a deliberately wrong layout the binding must fail against);
  * -DSTANDIN_LAYOUT_ONLY leaves only the type definitions (for a cross-compiler's
@@ -39,6 +54,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#ifndef STANDIN_VERSION
+#define STANDIN_VERSION "2.3.2"
+#endif
+/* The NPU kernel driver's version the stand-in reports (rknn_sdk_version.drv_version). */
+#define STANDIN_DRIVER_VERSION "0.9.8"
 
 #ifdef __arm__
 typedef uint32_t rknn_context;
@@ -109,6 +130,11 @@ typedef struct {
     void *priv_data;
 } rknn_tensor_mem;
 
+typedef struct {
+    char api_version[256];
+    char drv_version[256];
+} rknn_sdk_version;
+
 #ifndef STANDIN_LAYOUT_ONLY
 
 #include <stdarg.h>
@@ -127,6 +153,7 @@ typedef struct {
 #define RKNN_QUERY_IN_OUT_NUM 0
 #define RKNN_QUERY_INPUT_ATTR 1
 #define RKNN_QUERY_OUTPUT_ATTR 2
+#define RKNN_QUERY_SDK_VERSION 5
 #define RKNN_QUERY_NATIVE_INPUT_ATTR 8
 #define RKNN_QUERY_NATIVE_OUTPUT_ATTR 9
 #define RKNN_QUERY_NATIVE_NHWC_INPUT_ATTR 10
@@ -141,6 +168,11 @@ typedef struct {
 #define DESC_BYTES 72
 #define HEADER_BYTES 24
 #define MEM_MAGIC 0x4d454d53u /* "SMEM" */
+#define FLAG_INT16 1u          /* header flags: the model has int16 layers */
+
+/* In the file, where strings | grep "librknnmrt version" finds it (as in Rockchip's). */
+const char standin_version_string[] =
+    "librknnmrt version: " STANDIN_VERSION " (stand-in, tests/rknn_standin)";
 #define PHYS_BASE 0xa5a5a5a500000000ull
 
 #ifdef __arm__
@@ -224,12 +256,15 @@ static const field_info fields[] = {
     FIELD(rknn_tensor_mem, size),
     FIELD(rknn_tensor_mem, flags),
     FIELD(rknn_tensor_mem, priv_data),
+    FIELD(rknn_sdk_version, api_version),
+    FIELD(rknn_sdk_version, drv_version),
 };
 
 int32_t standin_sizeof(const char *strct) {
     if (!strcmp(strct, "rknn_input_output_num")) return (int32_t)sizeof(rknn_input_output_num);
     if (!strcmp(strct, "rknn_tensor_attr")) return (int32_t)sizeof(rknn_tensor_attr);
     if (!strcmp(strct, "rknn_tensor_mem")) return (int32_t)sizeof(rknn_tensor_mem);
+    if (!strcmp(strct, "rknn_sdk_version")) return (int32_t)sizeof(rknn_sdk_version);
     if (!strcmp(strct, "rknn_context")) return (int32_t)sizeof(rknn_context);
     return -1;
 }
@@ -333,11 +368,35 @@ static int parse_tensor(const uint8_t *p, tensor_desc *t) {
     return t->size_with_stride >= t->padded_bytes;
 }
 
+/* This runtime's major << 8 | minor, from STANDIN_VERSION. */
+static uint32_t runtime_major_minor(void) {
+    unsigned major = 0, minor = 0;
+    const char *p = STANDIN_VERSION;
+    while (*p >= '0' && *p <= '9') major = major * 10 + (unsigned)(*p++ - '0');
+    if (*p == '.') p++;
+    while (*p >= '0' && *p <= '9') minor = minor * 10 + (unsigned)(*p++ - '0');
+    return major << 8 | minor;
+}
+
 static int parse_model(const uint8_t *blob, uint32_t size, standin_ctx *m) {
     if (size < HEADER_BYTES || memcmp(blob, "RKSTANDN", 8) != 0)
-        return fail(RKNN_ERR_MODEL_INVALID, "rknn_init: not a stand-in model (bad magic)");
+        return fail(RKNN_ERR_MODEL_INVALID, "rknn_init: invalid RKNN_MAGIC (not a stand-in model)");
     if (rd_u32(blob + 8) != 1)
         return fail(RKNN_ERR_MODEL_INVALID, "rknn_init: model version %u", rd_u32(blob + 8));
+    uint32_t toolkit = (uint32_t)blob[20] | (uint32_t)blob[21] << 8;
+    uint32_t flags = (uint32_t)blob[22] | (uint32_t)blob[23] << 8;
+    if (toolkit > runtime_major_minor())
+        return fail(RKNN_ERR_MODEL_INVALID,
+                    "rknn_init: Invalid RKNN model version: the model was made by toolkit "
+                    "%u.%u, this runtime is " STANDIN_VERSION,
+                    toolkit >> 8, toolkit & 0xffu);
+#ifdef STANDIN_NO_INT16
+    if (flags & FLAG_INT16)
+        return fail(RKNN_ERR_MODEL_INVALID,
+                    "rknn_init: the model has int16 layers, which this runtime does not run");
+#else
+    (void)flags;
+#endif
     m->n_inputs = rd_u32(blob + 12);
     m->n_outputs = rd_u32(blob + 16);
     if (m->n_inputs < 1 || m->n_outputs != 1 || m->n_inputs + m->n_outputs > MAX_TENSORS)
@@ -440,6 +499,19 @@ int rknn_query(rknn_context ctx, int cmd, void *info, uint32_t size) {
     if (!m) return fail(RKNN_ERR_CTX_INVALID, "rknn_query: unknown context %#llx",
                         (unsigned long long)ctx);
     if (!info) return fail(RKNN_ERR_PARAM_INVALID, "rknn_query: info is NULL");
+    if (cmd == RKNN_QUERY_SDK_VERSION) {
+        if (size != sizeof(rknn_sdk_version))
+            return fail(RKNN_ERR_PARAM_INVALID,
+                        "rknn_query(SDK_VERSION): size %u, sizeof(rknn_sdk_version) is %u", size,
+                        (unsigned)sizeof(rknn_sdk_version));
+        rknn_sdk_version *version = info;
+        memset(version, 0, sizeof *version);
+        snprintf(version->api_version, sizeof version->api_version, "%s (stand-in)",
+                 STANDIN_VERSION);
+        snprintf(version->drv_version, sizeof version->drv_version, "%s",
+                 STANDIN_DRIVER_VERSION);
+        return RKNN_SUCC;
+    }
     if (cmd == RKNN_QUERY_IN_OUT_NUM) {
         if (size != sizeof(rknn_input_output_num))
             return fail(RKNN_ERR_PARAM_INVALID,
