@@ -227,6 +227,33 @@ def test_an_i2c_fault_arrives_as_oserror_with_its_errno_and_is_retried(served, n
     ]
 
 
+def test_a_plain_read_is_one_round_trip_and_reads_what_the_pointer_holds(served):
+    s = served()
+    c, board = s.client, s.board
+    config = config_word(full_scale_v=4.096, data_rate_sps=860, continuous=True, ready_pin=False)
+    c.bus.write_i2c_block_data(ADS1114_ADDRESS, 0x01, [config >> 8, config & 0xFF])
+    before = c.round_trips
+    assert c.bus.read_bytes(ADS1114_ADDRESS, 2) == config.to_bytes(2, "big")  # still config
+    assert c.round_trips == before + 1
+    assert s.server.stats.operations["i2c_read_bytes"] == 1
+    c.bus.read_i2c_block_data(ADS1114_ADDRESS, 0x00, 2)  # point at the conversion
+    c.clock.sleep(0.01)
+    word = int.from_bytes(c.bus.read_bytes(ADS1114_ADDRESS, 2), "big")
+    assert word == board.bus._chips[ADS1114_ADDRESS]._conversion
+    with pytest.raises(ValueError, match="1..255 bytes"):
+        c.bus.read_bytes(ADS1114_ADDRESS, 0)
+
+    board.bus.set_responding(ADS1114_ADDRESS, False)
+    bus = RetryingBus(c.bus, retries=1, bus_name=c.bus_name)
+    with pytest.raises(I2CError, match="plain read of 2 bytes") as raised:
+        bus.read_bytes(ADS1114_ADDRESS, 2)
+    assert raised.value.errno == errno.ENXIO
+    assert [(f.operation, f.register, f.retried) for f in s.server.faults] == [
+        ("i2c_read_bytes", None, True),
+        ("i2c_read_bytes", None, None),
+    ]
+
+
 def test_a_chip_that_stopped_answering_fails_after_the_retries_with_enxio(served):
     s = served()
     s.board.bus.set_responding(ADS1114_ADDRESS, False)
