@@ -160,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         def line(report) -> None:
             print(console_line(report), flush=True)
 
-        app = Wearable(hw, config, model, recorder=recorder, link=link, on_second=line)
+        app = Wearable(
+            hw, config, model, recorder=recorder, link=link, on_second=line, own_process=True
+        )
         stack.callback(app.close)
         try:
             app.run(args.seconds)
