@@ -318,7 +318,26 @@ def test_the_led_bank_runs_on_output_lines():
     os.close(write_fd)
 
 
-def test_open_line_uses_periphery_abi_v1_and_checks_the_direction(tmp_path):
+def test_open_line_opens_with_periphery_abi_v1(monkeypatch):
+    import periphery.gpio_cdev1
+
+    opened = []
+
+    class Recording(PipeLine):
+        def __init__(self, chip, line, direction):
+            opened.append((chip, line, direction))
+            super().__init__()
+
+    monkeypatch.setattr(periphery.gpio_cdev1, "Cdev1GPIO", Recording)
+    ready = open_line("/dev/gpiochip1", 4, "in")
+    led = open_line("/dev/gpiochip1", 5, "low")
+    assert opened == [("/dev/gpiochip1", 4, "in"), ("/dev/gpiochip1", 5, "low")]
+    assert isinstance(ready, EventLine) and isinstance(led, OutputLine)
+    ready.close()
+    led.close()
+
+
+def test_open_line_checks_the_direction_and_keeps_periphery_errors(tmp_path):
     with pytest.raises(ValueError, match="direction must be"):
         open_line("/dev/gpiochip0", 3, "preserve")
     with pytest.raises(GPIOError, match="Opening GPIO chip") as raised:
