@@ -143,6 +143,10 @@ EVENT = struct.Struct("<Bq")  # rising, timestamp ns
 SLEEP = struct.Struct("<Bd")
 
 _READY_EVENT = struct.Struct("<BBq")  # ready, rising, timestamp ns
+_new_tuple = tuple.__new__  # an EdgeEvent without NamedTuple's Python-level __new__
+#: struct timeval as SO_RCVTIMEO / SO_SNDTIMEO take it: C longs, or 64-bit fields where a
+#: 32-bit C library has 64-bit time_t (its SO_RCVTIMEO is then the kernel's _NEW option).
+_TIMEVALS = (struct.Struct("ll"), struct.Struct("qq"))
 _NOW = bytes([OP_NOW])
 _BYE = bytes([OP_BYE])
 
@@ -175,9 +179,10 @@ class EdgeEvent(NamedTuple):
 class _Link:
     """One connection: requests out, replies in, posted operations and the clock's value."""
 
-    def __init__(self, sock: socket.socket, path: str) -> None:
+    def __init__(self, sock: socket.socket, path: str, reply_timeout_s: float) -> None:
         self._sock = sock
         self.path = path
+        self.reply_timeout_s = reply_timeout_s
         self._posted = bytearray()
         self.now_s = math.nan
         #: Requests sent (each one a round trip) and operations posted along with them.
@@ -222,8 +227,8 @@ class _Link:
         try:
             self._sock.sendall(LENGTH.pack(len(payload)) + payload)
             reply = self._receive()
-        except socket.timeout:
-            wait_s = self._sock.gettimeout()
+        except (socket.timeout, BlockingIOError):  # Python's timeout, or the kernel's
+            wait_s = self.reply_timeout_s
             self._lose(f"the simulator at {self.path} did not answer within {wait_s} s")
         except OSError as exc:
             self._lose(f"connection to the simulator at {self.path} lost: {exc}")
@@ -234,7 +239,10 @@ class _Link:
         return reply[REPLY_HEAD.size :]
 
     def _receive(self) -> memoryview:
-        data = self._sock.recv(4096)
+        data = self._sock.recv(65536)
+        n = len(data)
+        if n >= LENGTH.size and n == LENGTH.size + LENGTH.unpack_from(data)[0]:
+            return memoryview(data)[LENGTH.size :]  # the whole reply at once: the usual case
         while len(data) < LENGTH.size or len(data) < LENGTH.size + LENGTH.unpack_from(data)[0]:
             more = self._sock.recv(65536)
             if not more:
@@ -367,7 +375,7 @@ class SimLine:
             self._peeked = None
             return False
         _, rising, timestamp = _READY_EVENT.unpack_from(result, 0)
-        self._peeked = EdgeEvent("rising" if rising else "falling", timestamp)
+        self._peeked = _new_tuple(EdgeEvent, ("rising" if rising else "falling", timestamp))
         return True
 
     def read_event(self) -> EdgeEvent:
@@ -381,7 +389,7 @@ class SimLine:
         rising, timestamp = EVENT.unpack_from(
             self._link.call(LINE_OP.pack(OP_GPIO_READ_EVENT, self._id)), 0
         )
-        return EdgeEvent("rising" if rising else "falling", timestamp)
+        return _new_tuple(EdgeEvent, ("rising" if rising else "falling", timestamp))
 
     def close(self) -> None:
         """Release the line; harmless to call twice."""
@@ -454,7 +462,8 @@ class SimBoardClient:
                 f"simulated board: cannot connect to {self.path} ({what}); start the "
                 "simulator first (python -m hwsim.remote)",
             ) from None
-        self._link = _Link(sock, self.path)
+        _use_kernel_timeouts(sock, reply_timeout_s)
+        self._link = _Link(sock, self.path, reply_timeout_s)
         try:
             result = self._link.call(HELLO.pack(OP_HELLO, PROTOCOL_VERSION))
         except BaseException:
@@ -522,6 +531,24 @@ class SimBoardClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _use_kernel_timeouts(sock: socket.socket, seconds: float) -> None:
+    """Make ``sock`` blocking with the kernel's send and receive timeouts (SO_SNDTIMEO,
+    SO_RCVTIMEO: a late reply raises BlockingIOError) instead of Python's, which polls the
+    socket before every send and recv (1.7 k ARM instructions more per round trip on the
+    emulated board). Where the kernel refuses both layouts of the timeval, Python's timeout
+    stays."""
+    whole = int(seconds)
+    for timeval in _TIMEVALS:
+        value = timeval.pack(whole, int((seconds - whole) * 1e6))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+        except OSError:
+            continue
+        sock.settimeout(None)
+        return
 
 
 def connect(path: str | os.PathLike, **options: float) -> SimBoardClient:

@@ -454,6 +454,35 @@ def test_the_device_stops_with_one_line_when_the_simulator_goes_away(tmp_path):
     assert "calibrating" not in run.lines[-1]
 
 
+def test_a_simulator_that_stops_answering_is_lost_after_the_reply_timeout(tmp_path):
+    path = str(tmp_path / "board.sock")
+    listener = listen(path)
+    server = BoardServer(build_board())
+    done = threading.Event()
+
+    def answer_the_hello_then_nothing() -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(30)
+        request = conn.recv(65536)
+        reply = server.handle(request[4:])
+        conn.sendall(len(reply).to_bytes(4, "little") + reply)
+        done.wait(30)  # the next request stays unanswered
+        conn.close()
+
+    thread = threading.Thread(target=answer_the_hello_then_nothing, daemon=True)
+    thread.start()
+    client = connect(path, reply_timeout_s=0.3)
+    try:
+        assert client._link._sock.gettimeout() is None  # the kernel's timeouts, not Python's
+        with pytest.raises(SimBoardLostError, match=r"did not answer within 0.3 s"):
+            client.bus.read_bytes(ADS1114_ADDRESS, 2)
+    finally:
+        done.set()
+        client.close()
+        listener.close()
+        thread.join(timeout=30)
+
+
 def test_the_client_raises_lost_and_then_stays_quiet(served):
     s = served()
     s.client.clock.sleep(0.01)
