@@ -20,7 +20,9 @@ and marks each once-a-second line). Figures, not pass/fail; issue 13, items 2, 3
 3. CPU: ARM instructions per second of signal of the whole device process, from two
    sessions of different lengths (--short-seconds and --seconds): start-up cancels; and
    (io) instructions per call of the simulator's socket client (device.simboard), which
-   the emulated session uses where the board uses smbus2 and python-periphery;
+   the emulated session uses where the board uses i2c-dev and the GPIO character device,
+   and of the board's own I/O path (device.i2c_dev, device.gpio_line) on stand-in file
+   descriptors, which turns the session's rate into an estimate for the board;
 4. a Markdown table with the issue's "before" figures and the goals.
 
 Needs root (chroot, binfmt_misc) and the emulated board's host packages (./dev test installs
@@ -73,6 +75,8 @@ LABEL = "emulated board (qemu-user, Debian armhf, Cortex-A7 model)"
 GUEST_SCRIPT = Path(__file__).resolve().with_name("emulated_board_guest.py")
 APP = "/opt/nirs-wearable"  # the bundle on the board
 GUEST_BENCH = "/opt/bench/emulated_board_guest.py"
+GUEST_IO_SCRIPT = GUEST_SCRIPT.with_name("emulated_board_guest_io.py")
+GUEST_IO_BENCH = "/opt/bench/emulated_board_guest_io.py"
 GUEST_SOCKET_DIR = "/run/sim"
 GUEST_CONFIG = "/etc/nirs/wearable.toml"
 GUEST_PYTHONPATH = f"{APP}/vendor:{APP}"
@@ -94,6 +98,7 @@ BEFORE = {
     "io_conversion": "33.9 k: smbus2 read_i2c_block_data 17.5 k + periphery poll+read_event 16.4 k",
     "led_write": "5.0 k (periphery)",
     "piece": "9.0 M (one live OLED frame), 8.9 M (a full garbage collection)",
+    "board_io": "30.6 M (smbus2 + periphery, issue 13)",
 }
 GOALS = {
     "peak_total": "≤ 18 MB",
@@ -102,8 +107,9 @@ GOALS = {
     "insns": "≤ 60 M",
     "piece": "≤ 3 M",
 }
-#: Issue 13: the Python side of the board's I/O (smbus2, periphery) per second of signal.
-BOARD_IO_PER_S = 30.6e6
+#: Issue 13, before this work: the Python side of the board's I/O (smbus2, periphery) per
+#: second of signal. The estimate now uses the board path measured here (measure_board_io).
+BOARD_IO_PER_S_BEFORE = 30.6e6
 
 _T0 = time.monotonic()
 
@@ -150,6 +156,7 @@ class Board:
             Bind(self.etc, "/etc/nirs"),
             Bind(self.sockets, GUEST_SOCKET_DIR, writable=True),
             Bind(GUEST_SCRIPT, GUEST_BENCH),
+            Bind(GUEST_IO_SCRIPT, GUEST_IO_BENCH),
         ]
 
 
@@ -553,7 +560,7 @@ def measure_io(board: Board, calls: int, *, subject: int, seed: int) -> dict:
     progress(f"io: device.simboard's bus and line calls, {calls} each (one guest run)")
     with simulator(board, subject=subject, seed=seed, timeout_s=3600) as server:
         m = measure(
-            ["python3", GUEST_BENCH, "io", f"{GUEST_SOCKET_DIR}/board.sock", str(calls)],
+            ["python3", GUEST_IO_BENCH, "io", f"{GUEST_SOCKET_DIR}/board.sock", str(calls)],
             binds=board.binds(),
             env=guest_env(),
             cwd=APP,
@@ -566,45 +573,111 @@ def measure_io(board: Board, calls: int, *, subject: int, seed: int) -> dict:
     read = (ins[31] - ins[21]) / calls - loop
     write = (ins[41] - ins[31]) / calls - loop
     led = (ins[50] - ins[41] - read) / calls - toggle
-    conversion = (ins[61] - ins[51]) / calls - loop
+    block_conversion = (ins[61] - ins[51]) / calls - loop
     driver = (ins[71] - ins[61]) / calls - loop
+    plain = (ins[81] - ins[71]) / calls - loop
+    conversion = (ins[91] - ins[81]) / calls - loop
     print()
     print(f"device.simboard (the simulator's socket client), instructions per call, {LABEL}")
     print(f"  bus.read_i2c_block_data (2 bytes)         {thousands(read):>9s}")
+    print(f"  bus.read_bytes (2 bytes, plain read)      {thousands(plain):>9s}")
     print(f"  bus.write_i2c_block_data (2 bytes)        {thousands(write):>9s}")
     print(f"  line.poll + line.read_event (ALERT/RDY)   {thousands(poll):>9s}")
     print(f"  line.write (LED; posted with the next)    {thousands(led):>9s}")
-    print(f"  one conversion: poll + read_event + read  {thousands(conversion):>9s}")
+    print(f"  one conversion: poll + read_event + read_bytes  {thousands(conversion):>9s}")
+    print(f"    (with read_i2c_block_data instead: {thousands(block_conversion)})")
     print(f"  the same through ADS1114 + RetryingBus    {thousands(driver):>9s}")
     print(
         f"  ({calls} calls each, the loop's own {loop:.0f} instructions taken off; "
         f"simulator: {server_summary(server)})"
     )
-    print(
-        f"I/O through the simulator's socket client: {thousands(conversion)} per conversion (the "
-        "board's smbus2 read_i2c_block_data costs 17.5 k and periphery poll+read_event 16.4 k per "
-        "conversion, issue 13)"
+    print(f"I/O through the simulator's socket client: {thousands(conversion)} per conversion")
+    return {
+        "read": read,
+        "plain": plain,
+        "write": write,
+        "poll": poll,
+        "led": led,
+        "conversion": conversion,
+        "driver": driver,
+    }
+
+
+def measure_board_io(board: Board, calls: int) -> dict:
+    """The board's own I/O path (device.i2c_dev, device.gpio_line) on stand-in descriptors."""
+    progress(f"io: the board's I/O path on stand-in descriptors, {calls} calls each (one run)")
+    m = measure(
+        ["python3", GUEST_IO_BENCH, "boardio", str(calls)],
+        binds=board.binds(),
+        env=guest_env(),
+        cwd=APP,
+        timeout=3600,
     )
-    return {"read": read, "write": write, "poll": poll, "led": led, "conversion": conversion}
+    ins = {mk.id: mk.insns for mk in m.marks}
+    loop = (ins[111] - ins[110]) / calls
+    toggle = (ins[141] - ins[140]) / calls
+    wait = (ins[121] - ins[112]) / calls - loop
+    read = (ins[131] - ins[121]) / calls - loop
+    led = (ins[140] - ins[131]) / calls - toggle
+    conversion = (ins[151] - ins[142]) / calls - loop
+    driver = (ins[161] - ins[152]) / calls - loop
+    periphery_wait = (ins[171] - ins[162]) / calls - loop
+    write = (ins[181] - ins[171]) / calls - loop
+    block_read = (ins[191] - ins[181]) / calls - loop
+    print()
+    print(f"The board's I/O path on stand-in descriptors, instructions per call, {LABEL}")
+    print("(i2c-dev on /dev/zero without the I2C_SLAVE ioctl; ALERT/RDY on a pipe of ABI-v1")
+    print("event records; LED writes a real ioctl, FIONREAD on a pipe, with the 64-byte argument)")
+    print(f"  EventLine.poll + read_event (ALERT/RDY)   {thousands(wait):>9s}")
+    print(f"    periphery 2.4.3's own poll + read_event {thousands(periphery_wait):>9s}")
+    print(f"  I2CDev.read_bytes (2 bytes)               {thousands(read):>9s}")
+    print(f"  I2CDev.read_i2c_block_data (2 bytes)      {thousands(block_read):>9s}")
+    print(f"  I2CDev.write_i2c_block_data (2 bytes)     {thousands(write):>9s}")
+    print(f"  OutputLine.write (LED)                    {thousands(led):>9s}")
+    print(f"  one conversion: poll + read_event + read_bytes  {thousands(conversion):>9s}")
+    print(f"  the same through ADS1114 + RetryingBus    {thousands(driver):>9s}")
+    print(f"  ({calls} calls each, the loop's own {loop:.0f} instructions taken off)")
+    print(
+        f"The board's I/O: {thousands(conversion)} per conversion, {thousands(led)} per LED "
+        f"write: {millions(board_io_per_s(conversion, led))} per second of signal (issue 13, "
+        f"before: smbus2 + periphery {BEFORE['io_conversion']}; LED {BEFORE['led_write']})"
+    )
+    return {
+        "wait": wait,
+        "periphery_wait": periphery_wait,
+        "read": read,
+        "block_read": block_read,
+        "write": write,
+        "led": led,
+        "conversion": conversion,
+        "driver": driver,
+    }
 
 
-def board_estimate(rate: float, io: dict) -> tuple[float, float]:
-    """(the socket client's I/O per second of signal, the session's rate with the board's
-    I/O in its place): conversions and LED writes at their nominal rates."""
-    socket_io = io["conversion"] * CONVERSIONS_PER_S + io["led"] * LED_WRITES_PER_S
-    return socket_io, rate - socket_io + BOARD_IO_PER_S
+def board_io_per_s(conversion: float, led: float) -> float:
+    """I/O instructions per second of signal: conversions and LED writes at nominal rates."""
+    return conversion * CONVERSIONS_PER_S + led * LED_WRITES_PER_S
 
 
-def report_translation(sessions: dict, io: dict) -> None:
-    socket_io, estimate = board_estimate(sessions["rate"], io)
+def board_estimate(rate: float, io: dict, board_io: dict) -> tuple[float, float, float]:
+    """(the socket client's I/O per second of signal, the board path's, the session's rate
+    with the board's I/O in the socket client's place)."""
+    socket_io = board_io_per_s(io["conversion"], io["led"])
+    board = board_io_per_s(board_io["conversion"], board_io["led"])
+    return socket_io, board, rate - socket_io + board
+
+
+def report_translation(sessions: dict, io: dict, board_io: dict) -> None:
+    socket_io, board, estimate = board_estimate(sessions["rate"], io, board_io)
     print()
     print(
         f"Translation ({LABEL}): the session's {millions(sessions['rate'])} per second of signal "
         f"holds the socket client's I/O, {millions(socket_io)} ({thousands(io['conversion'])} x "
         f"{CONVERSIONS_PER_S} conversions + {thousands(io['led'])} x {LED_WRITES_PER_S:.0f} LED "
-        f"writes); with the board's smbus2 + periphery ({millions(BOARD_IO_PER_S)}, issue 13) in "
-        f"its place: about {millions(estimate)} per second of signal (an estimate; the OLED's "
-        "bus writes stay at the socket client's cost)"
+        f"writes); with the board's I/O path measured on stand-in descriptors "
+        f"({millions(board)}: {thousands(board_io['conversion'])} and "
+        f"{thousands(board_io['led'])}) in its place: about {millions(estimate)} per second of "
+        "signal (an estimate; the OLED's bus writes stay at the socket client's cost)"
     )
 
 
@@ -632,6 +705,7 @@ def markdown(
     io: dict | None,
     info,
     by_part: dict | None = None,
+    board_io: dict | None = None,
 ) -> None:
     print()
     print(f"Summary ({LABEL}), Markdown:")
@@ -677,12 +751,14 @@ def markdown(
             f"{millions(sessions['rate'])} (I/O through the simulator's socket client)",
             GOALS["insns"],
         )
-        if io:
-            socket_io, estimate = board_estimate(sessions["rate"], io)
+        if io and board_io:
+            socket_io, board, estimate = board_estimate(sessions["rate"], io, board_io)
             md_row(
                 f"the same with the board's I/O instead (estimate: − socket client "
-                f"{millions(socket_io)} + smbus2/periphery {millions(BOARD_IO_PER_S)})",
-                "61 M",
+                f"{millions(socket_io)} + the board's I/O path {millions(board)}, measured on "
+                "stand-in descriptors)",
+                f"about 75 M (socket-client session − its I/O + "
+                f"{millions(BOARD_IO_PER_S_BEFORE)} smbus2/periphery)",
                 millions(estimate),
                 GOALS["insns"],
             )
@@ -705,14 +781,30 @@ def markdown(
             before = next((v for k, v in BEFORE_PARTS.items() if label.startswith(k)), "")
             md_row(f"by part, per second of signal: {label}", before, millions(own / n_s), "")
         md_row("by part: everything else", "", millions(by_part["rest"] / n_s), "")
-    if io:
+    if board_io:
         md_row(
-            "I/O per conversion (poll + read_event + conversion read)",
+            "board I/O per conversion (ALERT/RDY wait + event + conversion read)",
             BEFORE["io_conversion"],
-            f"{thousands(io['conversion'])} (device.simboard socket client)",
+            f"{thousands(board_io['conversion'])} (EventLine + I2CDev.read_bytes)",
             "",
         )
-        md_row("LED write", BEFORE["led_write"], f"{thousands(io['led'])} (socket client)", "")
+        md_row(
+            "board LED write", BEFORE["led_write"], f"{thousands(board_io['led'])} (OutputLine)", ""
+        )
+        md_row(
+            "board I/O per second of signal",
+            BEFORE["board_io"],
+            millions(board_io_per_s(board_io["conversion"], board_io["led"])),
+            "",
+        )
+    if io:
+        md_row(
+            "socket-client I/O per conversion (the emulated session's)",
+            "41.0 k (poll + read_event + read_i2c_block_data)",
+            f"{thousands(io['conversion'])} (poll + read_event + read_bytes)",
+            "",
+        )
+        md_row("socket-client LED write", "3.5 k", f"{thousands(io['led'])}", "")
     print()
     print(
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} with `{command}` "
@@ -807,14 +899,13 @@ def main(argv: list[str] | None = None) -> int:
             by_part = measure_parts(
                 board, args.parts_from, args.parts_seconds, subject=args.subject, seed=args.seed
             )
-        io = (
-            measure_io(board, args.io_calls, subject=args.subject, seed=args.seed)
-            if "io" in parts
-            else None
-        )
-        if sessions and io:
-            report_translation(sessions, io)
-        markdown(args, command, imports, sessions, io, info, by_part)
+        io = board_io = None
+        if "io" in parts:
+            io = measure_io(board, args.io_calls, subject=args.subject, seed=args.seed)
+            board_io = measure_board_io(board, args.io_calls)
+        if sessions and io and board_io:
+            report_translation(sessions, io, board_io)
+        markdown(args, command, imports, sessions, io, info, by_part, board_io)
     finally:
         if board is not None:
             shutil.rmtree(board.sockets, ignore_errors=True)

@@ -22,14 +22,14 @@ host's insn_count plugin records the ARM instructions so far and the guest's mem
         the entry (4000 + 2k) and exit (4001 + 2k) of each call of the k-th function of
         PARTS: the host adds up each part's own instructions (less those of the parts it
         calls and of the marks). Ends with one line ``PARTS [labels]``.
-    python3 emulated_board_guest.py io SOCKET CALLS
-        Instructions per call of device.simboard's transport (the I/O the emulated session
-        uses instead of smbus2 and python-periphery), CALLS calls each, against a simulator
-        serving SOCKET (python -m hwsim.remote --serve-only).
     python3 emulated_board_guest.py oled
         Instructions of OLED frames as the app builds them (device.oled.Display, the screens
         of device.screens) on a bus that takes every write and does nothing (the bus's own
         cost is io's): marks 100..111, listed in ``oled()``.
+
+The I/O's cost per call (``io``, ``boardio``) is measured by emulated_board_guest_io.py, a
+script of its own: the size of the main script shows in the app's memory (CPython compiles
+it at start-up; 130 lines more cost the session's anonymous peak 0.2 MB).
 
 Only ``os`` and ``sys`` (loaded by CPython at start-up anyway) are imported before the first
 mark.
@@ -181,65 +181,6 @@ def parts(first, passes, argv):
     return code
 
 
-def io(socket_path, calls):
-    """Instructions per call of device.simboard's bus and line operations (marks 10..71)."""
-    from device.ads1114 import ADS1114, REG_CONVERSION, REG_LO_THRESH
-    from device.i2c import RetryingBus
-    from device.simboard import connect
-
-    board = connect(socket_path)
-    bus = board.bus
-    ready = board.line("alert_rdy", "in")
-    led = board.line("led750", "low")
-    # As the app starts the ADC: continuous, ALERT/RDY pulsing once per conversion.
-    adc = ADS1114(bus, clock=board.clock, ready_line=ready)
-    adc.start_continuous()
-    period = adc.period_s
-    timeout = 20 * period
-    address = adc.address
-    threshold = [0, 0]
-    r = range(calls)
-    ready.poll(timeout)
-    ready.read_event()
-
-    mark(10)
-    for _ in r:
-        pass
-    mark(11)
-    for _ in r:
-        ready.poll(timeout)
-        ready.read_event()
-    mark(21)
-    for _ in r:
-        bus.read_i2c_block_data(address, REG_CONVERSION, 2)
-    mark(31)
-    for _ in r:
-        bus.write_i2c_block_data(address, REG_LO_THRESH, threshold)
-    mark(41)
-    level = False
-    for _ in r:
-        level = not level
-        led.write(level)
-    bus.read_i2c_block_data(address, REG_CONVERSION, 2)  # sends the posted writes
-    mark(50)
-    for _ in r:
-        level = not level
-    mark(51)
-    for _ in r:  # one conversion as the acquisition loop does it, through the transport
-        ready.poll(timeout)
-        ready.read_event()
-        bus.read_i2c_block_data(address, REG_CONVERSION, 2)
-    mark(61)
-    driver = ADS1114(RetryingBus(bus), clock=board.clock, ready_line=ready)
-    for _ in r:  # the same through the device's driver and retrying bus
-        driver.wait_ready(timeout)
-        driver.read_volts()
-    mark(71)
-    adc.close()
-    board.close()
-    print(f"IO calls={calls} round_trips={board.round_trips} period_s={period}")
-
-
 #: Mark ids of ``oled()``: each one ends the step named (the instructions since the mark
 #: before it are that step's).
 OLED_MARKS = {
@@ -318,8 +259,6 @@ def main(argv):
     elif argv[:1] == ["parts"] and len(argv) >= 3:
         rest = argv[3:]
         return parts(int(argv[1]), int(argv[2]), rest[1:] if rest[:1] == ["--"] else rest)
-    elif argv[:1] == ["io"] and len(argv) == 3:
-        io(argv[1], int(argv[2]))
     elif argv == ["oled"]:
         oled()
     else:

@@ -2,17 +2,18 @@
 
     python3 -m device [--config /etc/nirs-wearable.toml] [--seconds N] [--sim-socket PATH]
 
-Opens the real I²C bus (smbus2), the GPIO lines (python-periphery, character
-device), the OLED if one answers (else headless), the model (RKNN on the NPU,
-falling back to ONNX Runtime where there is no NPU), a session record and, if
-enabled, the serial link; then runs :class:`device.app.Wearable` until stopped.
-Exit status: 0 on a clean stop, 2 on a configuration or model error, 3 when the
-self-test fails (the init script restarts the app after a pause).
+Opens the real I²C bus (i2c-dev, :mod:`device.i2c_dev`), the GPIO lines (python-periphery,
+character device ABI v1, driven through :mod:`device.gpio_line`), the OLED if one answers
+(else headless), the model (RKNN on the NPU, falling back to ONNX Runtime where there is no
+NPU), a session record and, if enabled, the serial link; then runs
+:class:`device.app.Wearable` until stopped. Exit status: 0 on a clean stop, 2 on a
+configuration or model error, 3 when the self-test fails (the init script restarts the app
+after a pause).
 
 ``--sim-socket PATH`` (the emulated-board test and the bench, never the real board) takes
 the I²C bus, the GPIO lines and the clock from a simulated board that ``hwsim.remote``
-serves on that Unix socket (:mod:`device.simboard`) instead of smbus2, python-periphery and
-real time; everything else is as on the board. Exit status 2 also when that simulator
+serves on that Unix socket (:mod:`device.simboard`) instead of i2c-dev, the GPIO character
+device and real time; everything else is as on the board. Exit status 2 also when that simulator
 cannot be reached or goes away.
 """
 
@@ -54,13 +55,12 @@ def _open_hardware(
     from device.oled import Display, OledNotFoundError, open_oled
 
     if sim_socket is None:
-        import smbus2
-        from periphery import GPIO
-
         from device.clock import SystemClock
+        from device.gpio_line import open_line as GPIO  # noqa: N812 (periphery's name)
+        from device.i2c_dev import I2CDev
 
         clock = SystemClock()
-        raw_bus = stack.enter_context(smbus2.SMBus(config.i2c.bus))
+        raw_bus = stack.enter_context(I2CDev(config.i2c.bus))
         bus_name = f"/dev/i2c-{config.i2c.bus}"
     else:
         raw_bus, GPIO, clock, bus_name = _sim_hardware(config, stack, sim_socket)  # noqa: N806
@@ -169,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         def line(report) -> None:
             print(console_line(report), flush=True)
 
-        app = Wearable(hw, config, model, recorder=recorder, link=link, on_second=line)
+        app = Wearable(
+            hw, config, model, recorder=recorder, link=link, on_second=line, own_process=True
+        )
         stack.callback(app.close)
         try:
             app.run(args.seconds)

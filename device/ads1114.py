@@ -5,12 +5,23 @@ the datasheet. One function packs the config word (:func:`config_word`), one
 register read and one register write do the big-endian, two's-complement work,
 and conversion-ready waiting lives in :meth:`ADS1114.wait_ready` alone, either
 on the ALERT/RDY line (a GPIO edge per conversion) or paced by the clock.
+
+The address pointer: every write message to the chip starts with the pointer byte, and a
+read message returns the register it points to; the chip keeps the pointer until the next
+write (datasheet, "Address Pointer Register" and "Reading From the ADS111x": "If repeated
+reads from the same register are desired, there is no need to continually send Pointer
+register bytes"). The driver tracks it: a register read that finds the pointer already at
+its register is one plain 2-byte read (``bus.read_bytes``), the conversion reads of
+continuous mode among them; any other read writes the pointer first
+(``read_i2c_block_data``), and every register write moves it. After a failed transfer the
+pointer is taken as unknown, so the next read writes it again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import struct
 from typing import Protocol
 
 from device.clock import Clock
@@ -44,6 +55,10 @@ DATA_RATE = {
     475: 0b110,
     860: 0b111,
 }
+
+#: The conversion register on the wire: big-endian two's complement (datasheet, "Conversion
+#: Register").
+_CODE = struct.Struct(">h")
 
 #: Thresholds that turn ALERT/RDY into a conversion-ready pin (Hi_thresh MSB = 1,
 #: Lo_thresh MSB = 0; datasheet "Conversion Ready Pin").
@@ -134,17 +149,28 @@ class ADS1114:
         self.period_s = 1.0 / data_rate_sps
         self.ready_line = ready_line
         self._next_due_s = math.inf  # paced mode: when the next conversion completes
+        self._volts_per_code = code_to_volts(1, full_scale_v)
+        #: The register the chip's address pointer holds, or None when unknown (at start:
+        #: another program may have moved it since power-up).
+        self.pointer: int | None = None
 
     # -- registers ----------------------------------------------------------------------
 
     def read_register(self, register: int) -> int:
-        """Read a 16-bit register (big-endian), unsigned."""
+        """Read a 16-bit register (big-endian), unsigned; writes the pointer only if needed."""
+        if register == self.pointer:
+            msb, lsb = self.bus.read_bytes(self.address, 2)
+            return (msb << 8) | lsb
+        self.pointer = None  # a failed transfer may or may not have moved it
         msb, lsb = self.bus.read_i2c_block_data(self.address, register, 2)
+        self.pointer = register
         return (msb << 8) | lsb
 
     def write_register(self, register: int, value: int) -> None:
-        """Write a 16-bit register (big-endian)."""
+        """Write a 16-bit register (big-endian); the pointer moves to ``register``."""
+        self.pointer = None
         self.bus.write_i2c_block_data(self.address, register, [(value >> 8) & 0xFF, value & 0xFF])
+        self.pointer = register
 
     # -- operation ------------------------------------------------------------------------
 
@@ -168,7 +194,8 @@ class ADS1114:
         """Wait for the next conversion to complete; return when it did (clock seconds).
 
         With a ready line this is the ALERT/RDY falling edge's kernel timestamp
-        (CLOCK_MONOTONIC, the same clock as ``time.monotonic``); otherwise the
+        (CLOCK_MONOTONIC, the same clock as ``time.monotonic``, on the ABI-v1 lines of
+        :mod:`device.gpio_line`); otherwise the
         conversion's scheduled completion, after sleeping until then.
 
         Raises:
@@ -196,12 +223,16 @@ class ADS1114:
 
     def read_code(self) -> int:
         """The conversion register as a signed 16-bit code."""
+        if self.pointer == REG_CONVERSION:  # continuous mode's reads: one plain read each
+            return _CODE.unpack(self.bus.read_bytes(self.address, 2))[0]
         word = self.read_register(REG_CONVERSION)
         return word - 0x10000 if word & 0x8000 else word
 
     def read_volts(self) -> float:
-        """The latest conversion, volts."""
-        return code_to_volts(self.read_code(), self.full_scale_v)
+        """The latest conversion, volts (:func:`code_to_volts`)."""
+        if self.pointer == REG_CONVERSION:  # read_code's plain read, one call fewer (hot path)
+            return _CODE.unpack(self.bus.read_bytes(self.address, 2))[0] * self._volts_per_code
+        return self.read_code() * self._volts_per_code
 
     def single_shot_volts(self, timeout_s: float = 0.1) -> float:
         """One single-shot conversion, polling OS until done; leaves the ADC powered down."""

@@ -20,9 +20,14 @@ DEFAULT_RETRIES = 2
 
 
 class SMBusLike(Protocol):
-    """The subset of ``smbus2.SMBus`` the device uses."""
+    """What the device's drivers use of a bus: two ``smbus2.SMBus`` block methods and a
+    plain read (one read message, no register byte first), which the board's
+    :class:`device.i2c_dev.I2CDev`, ``hwsim.i2c.SimI2CBus`` and
+    :class:`device.simboard.SimBus` all offer."""
 
     def read_i2c_block_data(self, i2c_addr: int, register: int, length: int) -> list[int]: ...
+
+    def read_bytes(self, i2c_addr: int, length: int) -> bytes: ...
 
     def write_i2c_block_data(self, i2c_addr: int, register: int, data: list[int]) -> None: ...
 
@@ -31,7 +36,8 @@ class RetryingBus:
     """Wrap ``bus`` with bounded retries and per-address failure counters.
 
     Args:
-        bus: An opened ``smbus2.SMBus`` or ``hwsim.i2c.SimI2CBus``; the caller closes it.
+        bus: An opened :class:`SMBusLike` bus (:class:`device.i2c_dev.I2CDev`,
+            ``hwsim.i2c.SimI2CBus``, :class:`device.simboard.SimBus`); the caller closes it.
         retries: Extra attempts after a failure (0 = no retry).
         bus_name: Used in error messages, e.g. "/dev/i2c-3".
     """
@@ -54,8 +60,21 @@ class RetryingBus:
             self.gave_up[address] += 1
             raise I2CError(exc.errno, address, self.bus_name, attempt + 1, what) from exc
 
-    # The two transfers below are on the acquisition hot path (860 per second on a
-    # Cortex-A7): no closures, and the error text is built only on failure.
+    # The transfers below are on the acquisition hot path (860 per second on a Cortex-A7): no
+    # closures, and the error text is built only on failure. read_bytes, the conversion read,
+    # makes its first attempt outside the retry loop.
+
+    def read_bytes(self, i2c_addr: int, length: int) -> bytes:
+        try:
+            return self.bus.read_bytes(i2c_addr, length)
+        except OSError as exc:
+            self._failed(i2c_addr, exc, 0, f"plain read of {length} bytes")
+        for attempt in range(1, self.retries + 1):
+            try:
+                return self.bus.read_bytes(i2c_addr, length)
+            except OSError as exc:
+                self._failed(i2c_addr, exc, attempt, f"plain read of {length} bytes")
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def read_i2c_block_data(self, i2c_addr: int, register: int, length: int) -> list[int]:
         for attempt in range(self.retries + 1):

@@ -15,9 +15,9 @@ It then runs the bundle's own entry point, ``device.__main__.main`` with the dep
 ``wearable.toml``, exactly as the init script does, swapping only what touches hardware
 or the board's file system:
 
-- ``smbus2.SMBus(bus)`` gives the simulated I²C bus (ADS1114 and SSD1306 on it);
-- ``periphery.GPIO(chip, line, direction)`` gives the simulated line that the config's
-  line number is wired to;
+- ``device.i2c_dev.I2CDev(bus)`` gives the simulated I²C bus (ADS1114 and SSD1306 on it);
+- ``device.gpio_line.open_line(chip, line, direction)`` gives the simulated line that the
+  config's line number is wired to;
 - ``device.clock.SystemClock()`` gives the simulated board's virtual clock;
 - the board-absolute paths in the config (model, recordings) and the NPU runtime's
   search folders (``device.rknn_api.SDK_LIBRARY_DIRS``) are moved under TARGET.
@@ -71,10 +71,10 @@ def main() -> int:
 
     # From here on, every import comes from the paths above or the standard library.
     import numpy as np
-    import periphery
-    import smbus2
 
     import device.clock
+    import device.gpio_line
+    import device.i2c_dev
     import device.rknn_api
     from device import app as app_module
     from device import config as config_module
@@ -110,7 +110,7 @@ def main() -> int:
     }
 
     class SimSMBus:
-        """``smbus2.SMBus(n)`` as a context manager giving the simulated bus."""
+        """``device.i2c_dev.I2CDev(n)`` as a context manager giving the simulated bus."""
 
         def __init__(self, bus: int) -> None:
             if bus != config.i2c.bus:
@@ -146,8 +146,8 @@ def main() -> int:
             kwargs["on_second"] = on_second
             super().__init__(hw, config, model, **kwargs)
 
-    smbus2.SMBus = SimSMBus
-    periphery.GPIO = sim_gpio
+    device.i2c_dev.I2CDev = SimSMBus
+    device.gpio_line.open_line = sim_gpio
     device.clock.SystemClock = lambda: board.clock
     device.rknn_api.SDK_LIBRARY_DIRS = tuple(
         under_root(d) for d in device.rknn_api.SDK_LIBRARY_DIRS

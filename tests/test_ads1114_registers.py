@@ -225,3 +225,108 @@ def test_protocol_misuse_is_recorded_not_crashing():
     bus.write_i2c_block_data(ADDR, drv.REG_CONVERSION, [0x12, 0x34])  # read-only
     assert len(chip.errors) == 2
     assert read16(bus, drv.REG_CONFIG) == 0x8583
+
+
+# -- the address pointer (datasheet "Address Pointer Register", "Reading From the ADS111x") --
+
+
+class CountingBus(RecordingBus):
+    """RecordingBus that also counts register reads (pointer written) and plain reads."""
+
+    def __init__(self, bus):
+        super().__init__(bus)
+        self.block_reads: list[int] = []
+        self.plain_reads = 0
+
+    def read_i2c_block_data(self, addr, register, length):
+        self.block_reads.append(register)
+        return super().read_i2c_block_data(addr, register, length)
+
+    def read_bytes(self, addr, length):
+        self.plain_reads += 1
+        return self.bus.read_bytes(addr, length)
+
+
+def test_a_plain_read_returns_the_register_last_pointed_to():
+    clock, bus, chip = make(volts=1.0)
+    assert chip.pointer == drv.REG_CONVERSION  # power-on: 00
+    assert bus.read_bytes(ADDR, 2) == b"\x00\x00"  # the conversion register, still 0
+    bus.write_i2c_block_data(ADDR, drv.REG_LO_THRESH, [0x12, 0x34])
+    assert chip.pointer == drv.REG_LO_THRESH
+    assert bus.read_bytes(ADDR, 2) == b"\x12\x34"  # every write moves the pointer
+    assert bus.read_bytes(ADDR, 2) == b"\x12\x34"  # and a read leaves it there
+    assert bus.read_i2c_block_data(ADDR, drv.REG_HI_THRESH, 2) == [0x7F, 0xFF]
+    assert bus.read_bytes(ADDR, 2) == b"\x7f\xff"  # a pointer write alone moves it too
+    bus.write_i2c_block_data(ADDR, drv.REG_CONFIG, [0x02, 0xE3])  # continuous, 860 SPS
+    clock.sleep(0.01)
+    assert bus.read_bytes(ADDR, 2) == b"\x02\xe3"  # the config, not the conversion
+    bus.write_i2c_block_data(ADDR, drv.REG_CONVERSION, [])  # the pointer byte alone
+    assert bus.read_bytes(ADDR, 2) == (8000).to_bytes(2, "big")
+    chip.general_call_reset()
+    assert chip.pointer == drv.REG_CONVERSION
+
+
+def test_the_driver_points_once_then_reads_conversions_plainly():
+    clock, bus, chip = make(volts=1.0)
+    rec = CountingBus(bus)
+    adc = drv.ADS1114(rec, clock=clock)
+    adc.start_continuous()
+    assert adc.pointer == drv.REG_CONFIG == chip.pointer  # the last write was the config
+    clock.sleep(1 / 860)
+    codes = [adc.read_code()]
+    for _ in range(20):
+        clock.sleep(1 / 860)
+        codes.append(adc.read_code())
+    assert codes == [8000] * 21
+    assert rec.block_reads == [drv.REG_CONVERSION] and rec.plain_reads == 20
+    adc.write_register(drv.REG_LO_THRESH, 0x0000)  # any write moves the pointer: re-point
+    assert adc.read_code() == 8000
+    assert rec.block_reads == [drv.REG_CONVERSION] * 2
+    assert adc.read_register(drv.REG_CONFIG) == 0x02E3
+    assert adc.read_register(drv.REG_CONFIG) == 0x02E3
+    assert rec.block_reads[-1] == drv.REG_CONFIG and rec.plain_reads == 21
+
+
+def test_a_driver_that_forgets_to_repoint_is_caught_by_the_simulator():
+    clock, bus, chip = make(volts=1.0)
+    adc = drv.ADS1114(bus, clock=clock)
+    adc.start_continuous()
+    clock.sleep(2 / 860)
+    assert adc.read_code() == 8000
+    # A driver bug: Lo_thresh written behind the tracking's back (as a driver that forgot
+    # that writes move the pointer). The chip answers with Lo_thresh, not the conversion.
+    bus.write_i2c_block_data(ADDR, drv.REG_LO_THRESH, [0x00, 0x2A])
+    assert adc.read_code() == 0x2A
+    # Told the truth, the driver re-points and reads the conversion again.
+    adc.pointer = None
+    assert adc.read_code() == 8000 and chip.pointer == drv.REG_CONVERSION
+
+
+def test_after_a_failed_transfer_the_pointer_is_written_again():
+    clock, bus, chip = make(volts=1.0)
+    rec = CountingBus(bus)
+    retrying = RetryingBus(rec, retries=0)
+    adc = drv.ADS1114(retrying, clock=clock)
+    adc.start_continuous()
+    clock.sleep(2 / 860)
+    assert adc.read_code() == 8000 and adc.pointer == drv.REG_CONVERSION
+    bus.set_responding(ADDR, False)
+    with pytest.raises(I2CError):
+        adc.write_register(drv.REG_LO_THRESH, 0)
+    assert adc.pointer is None
+    with pytest.raises(I2CError):
+        adc.read_code()  # a failed plain read cannot move the pointer; the block read failed
+    assert adc.pointer is None
+    bus.set_responding(ADDR, True)
+    assert adc.read_code() == 8000 and adc.pointer == drv.REG_CONVERSION
+    assert rec.block_reads == [drv.REG_CONVERSION] * 3
+
+
+def test_read_volts_is_code_to_volts_exactly():
+    for fsr in drv.PGA:
+        clock, bus, chip = make()
+        adc = drv.ADS1114(bus, clock=clock, full_scale_v=fsr)
+        adc.pointer = drv.REG_CONVERSION
+        for code in (-0x8000, -12345, -1, 0, 1, 8000, 0x7FFF):
+            chip._conversion = code & 0xFFFF
+            assert adc.read_volts() == drv.code_to_volts(code, fsr)  # bit for bit

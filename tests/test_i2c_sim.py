@@ -79,3 +79,21 @@ def test_closed_bus_refuses_transfers():
     bus.close()
     with pytest.raises(ValueError, match="closed"):
         bus.read_i2c_block_data(0x20, 0, 1)
+
+
+def test_a_plain_read_is_one_read_message_and_takes_its_bus_time():
+    clock = VirtualClock()
+    bus = SimI2CBus(clock)
+    chip = Echo()
+    bus.attach(0x20, chip)
+    assert bus.read_bytes(0x20, 2) == b"\x00\x01"
+    assert chip.writes == []  # no register byte
+    assert clock.monotonic() == pytest.approx((2 + 9 * 3) / 400e3)  # addr + 2 data
+    bus.set_responding(0x20, False)
+    with pytest.raises(OSError) as info:
+        bus.read_bytes(0x20, 2)
+    assert info.value.errno == errno.ENXIO
+    retrying = RetryingBus(bus, retries=1)
+    with pytest.raises(OSError, match="plain read of 2 bytes at address 0x20"):
+        retrying.read_bytes(0x20, 2)
+    assert retrying.failures[0x20] == 2 and retrying.gave_up[0x20] == 1

@@ -227,6 +227,33 @@ def test_an_i2c_fault_arrives_as_oserror_with_its_errno_and_is_retried(served, n
     ]
 
 
+def test_a_plain_read_is_one_round_trip_and_reads_what_the_pointer_holds(served):
+    s = served()
+    c, board = s.client, s.board
+    config = config_word(full_scale_v=4.096, data_rate_sps=860, continuous=True, ready_pin=False)
+    c.bus.write_i2c_block_data(ADS1114_ADDRESS, 0x01, [config >> 8, config & 0xFF])
+    before = c.round_trips
+    assert c.bus.read_bytes(ADS1114_ADDRESS, 2) == config.to_bytes(2, "big")  # still config
+    assert c.round_trips == before + 1
+    assert s.server.stats.operations["i2c_read_bytes"] == 1
+    c.bus.read_i2c_block_data(ADS1114_ADDRESS, 0x00, 2)  # point at the conversion
+    c.clock.sleep(0.01)
+    word = int.from_bytes(c.bus.read_bytes(ADS1114_ADDRESS, 2), "big")
+    assert word == board.bus._chips[ADS1114_ADDRESS]._conversion
+    with pytest.raises(ValueError, match="1..255 bytes"):
+        c.bus.read_bytes(ADS1114_ADDRESS, 0)
+
+    board.bus.set_responding(ADS1114_ADDRESS, False)
+    bus = RetryingBus(c.bus, retries=1, bus_name=c.bus_name)
+    with pytest.raises(I2CError, match="plain read of 2 bytes") as raised:
+        bus.read_bytes(ADS1114_ADDRESS, 2)
+    assert raised.value.errno == errno.ENXIO
+    assert [(f.operation, f.register, f.retried) for f in s.server.faults] == [
+        ("i2c_read_bytes", None, True),
+        ("i2c_read_bytes", None, None),
+    ]
+
+
 def test_a_chip_that_stopped_answering_fails_after_the_retries_with_enxio(served):
     s = served()
     s.board.bus.set_responding(ADS1114_ADDRESS, False)
@@ -425,6 +452,35 @@ def test_the_device_stops_with_one_line_when_the_simulator_goes_away(tmp_path):
     assert line.startswith("error: connection to the simulator at ") and "lost" in line
     assert len(run.lines) in (24, 25)  # every second up to 25 s of virtual time, then nothing
     assert "calibrating" not in run.lines[-1]
+
+
+def test_a_simulator_that_stops_answering_is_lost_after_the_reply_timeout(tmp_path):
+    path = str(tmp_path / "board.sock")
+    listener = listen(path)
+    server = BoardServer(build_board())
+    done = threading.Event()
+
+    def answer_the_hello_then_nothing() -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(30)
+        request = conn.recv(65536)
+        reply = server.handle(request[4:])
+        conn.sendall(len(reply).to_bytes(4, "little") + reply)
+        done.wait(30)  # the next request stays unanswered
+        conn.close()
+
+    thread = threading.Thread(target=answer_the_hello_then_nothing, daemon=True)
+    thread.start()
+    client = connect(path, reply_timeout_s=0.3)
+    try:
+        assert client._link._sock.gettimeout() is None  # the kernel's timeouts, not Python's
+        with pytest.raises(SimBoardLostError, match=r"did not answer within 0.3 s"):
+            client.bus.read_bytes(ADS1114_ADDRESS, 2)
+    finally:
+        done.set()
+        client.close()
+        listener.close()
+        thread.join(timeout=30)
 
 
 def test_the_client_raises_lost_and_then_stays_quiet(served):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -62,7 +65,7 @@ def ramp(t, t0, t1, a, b):
     return a if t < t0 else b if t > t1 else a + (b - a) * (t - t0) / (t1 - t0)
 
 
-def make_app(*, with_oled=True, recorder=None, hhb_rise_um=20.0, **board_kwargs):
+def make_app(*, with_oled=True, recorder=None, hhb_rise_um=20.0, own_process=False, **board_kwargs):
     tissue = Tissue(
         lambda t: ramp(t, 30, 50, REST_HBO2_UM, REST_HBO2_UM - hhb_rise_um),
         lambda t: ramp(t, 30, 50, REST_HHB_UM, REST_HHB_UM + hhb_rise_um),
@@ -78,7 +81,12 @@ def make_app(*, with_oled=True, recorder=None, hhb_rise_um=20.0, **board_kwargs)
     )
     reports = []
     app = Wearable(
-        hw, cfg.WearableConfig(), stand_in_model(), recorder=recorder, on_second=reports.append
+        hw,
+        cfg.WearableConfig(),
+        stand_in_model(),
+        recorder=recorder,
+        on_second=reports.append,
+        own_process=own_process,
     )
     return board, app, reports
 
@@ -226,3 +234,45 @@ def test_big_text_without_freetype_still_draws(monkeypatch):
     )
     top = np.array(image, dtype=bool)[:20]
     assert top.sum() > 40  # the scaled bitmap word is there
+
+
+GC_PROBE = """
+import gc, json, sys
+sys.path.insert(0, {tests!r})
+import test_wearable_app as t
+from device.app import FULL_GC_NEVER
+
+board, app, reports = t.make_app(own_process={own!r})
+gc.freeze()  # generation 2 starts (nearly) empty: CPython then collects it as soon as its
+gc.collect()  # threshold is reached, not only once it has grown by a quarter
+freezes = []
+gc.freeze = (lambda freeze: lambda: (freezes.append(looping[:]), freeze()))(gc.freeze)
+looping = []
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "stop" and looping and collections.append(
+    info["generation"]))
+app._second = (lambda second: lambda t_s: looping.append(1) or second(t_s))(app._second)
+gc.set_threshold(5, 1, 1)  # a full collection every few allocations, if nothing stops it
+app.run(3.0)
+print(json.dumps(dict(threshold=gc.get_threshold(), freezes=freezes,
+                      collections=collections, never=FULL_GC_NEVER)))
+"""
+
+
+@pytest.mark.parametrize("own_process", [True, False])
+def test_the_app_process_keeps_full_collections_out_of_its_loop(own_process):
+    # gc is process-wide: a process of its own, with thresholds that would collect all of
+    # generation 2 every few allocations if the app left them alone.
+    script = GC_PROBE.format(tests=os.path.dirname(__file__), own=own_process)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout.splitlines()[-1])
+    if own_process:  # start-up frozen, no automatic full collection once the loop runs
+        assert probe["freezes"] == [[]]  # once, before the loop
+        assert probe["threshold"] == [5, 1, probe["never"]]
+        assert probe["collections"] and 2 not in probe["collections"]
+    else:  # an app inside another program leaves that program's collector alone
+        assert probe["freezes"] == [] and probe["threshold"] == [5, 1, 1]
+        assert 2 in probe["collections"]

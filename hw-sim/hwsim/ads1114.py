@@ -3,7 +3,14 @@
 What is modelled, from the ADS111x datasheet (TI SBAS444):
 
 - the 2-bit address pointer and four 16-bit registers, big-endian on the wire:
-  conversion (0x00), config (0x01), Lo_thresh (0x02), Hi_thresh (0x03);
+  conversion (0x00), config (0x01), Lo_thresh (0x02), Hi_thresh (0x03). Every write
+  message sets the pointer with its first byte ("every write operation requires the
+  Pointer register to be written"); a read message returns the register the pointer
+  holds, however long ago it was written, and leaves it there ("Reading From the
+  ADS111x": the chip stores the pointer until a write modifies it). The pointer is 00
+  (conversion) after power-up and a general-call reset ("Address Pointer Register":
+  reset 0h). A driver that writes Lo_thresh/Hi_thresh/config and then reads without
+  re-pointing reads that register, not the conversion;
 - power-on values: conversion 0x0000, config 0x8583, Lo_thresh 0x8000, Hi_thresh 0x7FFF;
 - every config field: OS, MUX (no function on the ADS1114, kept as written),
   PGA, MODE, DR, COMP_MODE, COMP_POL, COMP_LAT, COMP_QUE;
@@ -133,6 +140,11 @@ class SimADS1114:
     @property
     def data_rate_sps(self) -> int:
         return DATA_RATE_SPS[(self._config >> DR_SHIFT) & DR_MASK]
+
+    @property
+    def pointer(self) -> int:
+        """The address pointer: the register the next read message returns."""
+        return self._pointer
 
     @property
     def continuous(self) -> bool:

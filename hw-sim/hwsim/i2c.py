@@ -4,7 +4,9 @@ Chips attach at 7-bit addresses and see whole I²C messages: ``i2c_write(data)``
 for a write message (the bytes after the address) and ``i2c_read(length)`` for a
 read message. An SMBus "block" write of ``data`` to ``register`` is one write
 message ``[register, *data]``; a block read is a write of ``[register]``
-followed, after a repeated start, by a read.
+followed, after a repeated start, by a read; :meth:`SimI2CBus.read_bytes` is one
+read message alone (what ``os.read`` on the board's i2c-dev file sends), which a chip
+answers from its own state (the ADS1114: the register its pointer holds).
 
 Faults behave as on the board's adapter (Rockchip ``i2c-rk3x``): a transfer whose
 address is not acknowledged fails with ``OSError(ENXIO)`` before any byte reaches
@@ -46,7 +48,8 @@ class I2CChip(Protocol):
 
 
 class SimI2CBus:
-    """A simulated I²C bus offering the ``smbus2.SMBus`` methods the drivers use.
+    """A simulated I²C bus offering the ``smbus2.SMBus`` methods the drivers use, and a plain
+    read (:meth:`read_bytes`, as :class:`device.i2c_dev.I2CDev`).
 
     Args:
         clock: Virtual clock that transfers advance; a private one if omitted.
@@ -142,6 +145,11 @@ class SimI2CBus:
         chip = self._chip(i2c_addr, 3 + length)
         chip.i2c_write(bytes([register]))
         return list(chip.i2c_read(length))
+
+    def read_bytes(self, i2c_addr: int, length: int) -> bytes:
+        """One read message of ``length`` bytes: no register byte is written first."""
+        chip = self._chip(i2c_addr, 1 + length)
+        return bytes(chip.i2c_read(length))
 
     def write_byte_data(
         self, i2c_addr: int, register: int, value: int, force: bool | None = None

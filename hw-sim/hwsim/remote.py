@@ -75,9 +75,9 @@ class I2CFault:
     """One failed I²C transfer as the device saw it (an ``OSError`` sent back)."""
 
     t_s: float
-    operation: str  # "i2c_read" or "i2c_write"
+    operation: str  # "i2c_read", "i2c_write" or "i2c_read_bytes"
     address: int
-    register: int
+    register: int | None  # None: a plain read (no register byte)
     errno: int | None
     retried: bool | None = None  # the device's next transfer was the same one (None: none came)
 
@@ -159,6 +159,7 @@ class BoardServer:
             wire.OP_HELLO: self._hello,
             wire.OP_I2C_READ: self._i2c_read,
             wire.OP_I2C_WRITE: self._i2c_write,
+            wire.OP_I2C_READ_BYTES: self._i2c_read_bytes,
             wire.OP_GPIO_WRITE: self._gpio_write,
             wire.OP_GPIO_READ: self._gpio_read,
             wire.OP_GPIO_POLL: self._gpio_poll,
@@ -244,7 +245,9 @@ class BoardServer:
             out += bytes([line.direction == "out", len(name)]) + name
         return offset + wire.HELLO.size, bytes(out)
 
-    def _i2c(self, operation: str, address: int, register: int, transfer: Callable[[], bytes]):
+    def _i2c(
+        self, operation: str, address: int, register: int | None, transfer: Callable[[], bytes]
+    ):
         last = self._last_fault
         if last is not None:
             self._last_fault = None
@@ -269,6 +272,16 @@ class BoardServer:
             return bytes(bus.read_i2c_block_data(address, register, length))
 
         return offset + wire.I2C_HEAD.size, self._i2c("i2c_read", address, register, transfer)
+
+    def _i2c_read_bytes(self, view: memoryview, offset: int) -> tuple[int, bytes]:
+        _, address, length = wire.I2C_PLAIN.unpack_from(view, offset)
+        bus = self.board.bus
+
+        def transfer() -> bytes:
+            return bus.read_bytes(address, length)
+
+        end = offset + wire.I2C_PLAIN.size
+        return end, self._i2c("i2c_read_bytes", address, None, transfer)
 
     def _i2c_write(self, view: memoryview, offset: int) -> tuple[int, bytes]:
         _, address, register, count = wire.I2C_HEAD.unpack_from(view, offset)
