@@ -77,6 +77,8 @@ APP = "/opt/nirs-wearable"  # the bundle on the board
 GUEST_BENCH = "/opt/bench/emulated_board_guest.py"
 GUEST_IO_SCRIPT = GUEST_SCRIPT.with_name("emulated_board_guest_io.py")
 GUEST_IO_BENCH = "/opt/bench/emulated_board_guest_io.py"
+GUEST_PARTS_SCRIPT = GUEST_SCRIPT.with_name("emulated_board_guest_parts.py")
+GUEST_PARTS_BENCH = "/opt/bench/emulated_board_guest_parts.py"
 GUEST_SOCKET_DIR = "/run/sim"
 GUEST_CONFIG = "/etc/nirs/wearable.toml"
 GUEST_PYTHONPATH = f"{APP}/vendor:{APP}"
@@ -157,6 +159,7 @@ class Board:
             Bind(self.sockets, GUEST_SOCKET_DIR, writable=True),
             Bind(GUEST_SCRIPT, GUEST_BENCH),
             Bind(GUEST_IO_SCRIPT, GUEST_IO_BENCH),
+            Bind(GUEST_PARTS_SCRIPT, GUEST_PARTS_BENCH),
         ]
 
 
@@ -497,18 +500,22 @@ def measure_parts(board: Board, from_s: float, seconds: float, *, subject: int, 
     with simulator(board, subject=subject, seed=seed, timeout_s=600 + 60 * total_s):
         m = measure(
             [
-                "python3", GUEST_BENCH, "parts", str(first), str(passes), "--", "--sim-socket",
+                "python3", GUEST_PARTS_BENCH, "parts", str(first), str(passes), "--",
+                "--sim-socket",
                 f"{GUEST_SOCKET_DIR}/board.sock", "--config", GUEST_CONFIG,
                 "--seconds", repr(float(total_s)),
             ],
             binds=board.binds(), env=guest_env(), cwd=APP, timeout=600 + 60 * total_s,
-            exact_peak=False, sample_interval=None,
+            exact_peak=False, sample_interval=None, check=False,
         )  # fmt: skip
+    if m.returncode != 0:
+        raise SystemExit(f"parts: the device exited with {m.returncode}:\n{m.stderr[-3000:]}")
     labels = eval_labels(m.stdout)
     empty = [b.insns - a.insns for a, b in zip(m.marks, m.marks[1:]) if a.id == PART_MARK - 2]
     mark_cost = statistics.median(empty)
     own = [0.0] * len(labels)
     calls = [0] * len(labels)
+    largest = [0.0] * len(labels)  # the largest single call, its own instructions
     stack: list[list] = []  # [part, entry insns, instructions of its children incl. marks]
     window = [None, None]
     for mk in m.marks:
@@ -525,6 +532,7 @@ def measure_parts(board: Board, from_s: float, seconds: float, *, subject: int, 
             raise SystemExit(f"parts: marks out of order ({entered} left as {part})")
         raw = mk.insns - start
         own[part] += raw - mark_cost - children
+        largest[part] = max(largest[part], raw - mark_cost - children)
         calls[part] += 1
         if stack:
             stack[-1][2] += raw + mark_cost
@@ -535,8 +543,11 @@ def measure_parts(board: Board, from_s: float, seconds: float, *, subject: int, 
         f"(seconds {from_s:g} to {from_s + seconds:g} of a live session, each part's own "
         f"instructions; a mark's own cost, {thousands(mark_cost)}, taken off each call)"
     )
-    for label, n, c in sorted(zip(labels, own, calls), key=lambda r: -r[1]):
-        print(f"  {label:58s} {millions(n / signal_s):>9s}  ({c / signal_s:7.1f} calls/s)")
+    for label, n, c, big in sorted(zip(labels, own, calls, largest), key=lambda r: -r[1]):
+        print(
+            f"  {label:58s} {millions(n / signal_s):>9s}  ({c / signal_s:7.1f} calls/s, "
+            f"the largest {millions(big)})"
+        )
     span = window[1] - window[0]
     marks_total = sum(calls) * mark_cost * 2
     rest = span - sum(own) - marks_total
@@ -544,6 +555,27 @@ def measure_parts(board: Board, from_s: float, seconds: float, *, subject: int, 
     print(f"  {other:58s} {millions(rest / signal_s):>9s}")
     print(f"  {'total, less the marks':58s} {millions((span - marks_total) / signal_s):>9s}")
     return {"labels": labels, "own": own, "calls": calls, "seconds": signal_s, "rest": rest}
+
+
+def measure_oled(board: Board) -> None:
+    """ARM instructions of OLED frames as the app draws, packs and queues them."""
+    progress("oled: frames drawn, packed and queued on a bus that does nothing")
+    m = measure(
+        ["python3", GUEST_PARTS_BENCH, "oled"], binds=board.binds(), env=guest_env(), cwd=APP,
+        timeout=900, exact_peak=False, sample_interval=None,
+    )  # fmt: skip
+    sys.path.insert(0, str(GUEST_PARTS_SCRIPT.parent))
+    from emulated_board_guest_parts import OLED_MARKS
+
+    print()
+    print(f"OLED frames, ARM instructions, {LABEL}")
+    previous = m.mark(100).insns
+    for mark_id, label in OLED_MARKS.items():
+        if mark_id == 100:
+            continue
+        insns = m.mark(mark_id).insns
+        print(f"  {label:62s} {millions(insns - previous):>9s}")
+        previous = insns
 
 
 def eval_labels(stdout: str) -> list[str]:
@@ -850,7 +882,7 @@ def main(argv: list[str] | None = None) -> int:
         help="parts: seconds of signal marked part by part (default 5)",
     )  # fmt: skip
     parser.add_argument(
-        "--only", action="append", choices=("imports", "session", "parts", "io"),
+        "--only", action="append", choices=("imports", "session", "parts", "oled", "io"),
         help="run only this part (repeatable; default: all)",
     )  # fmt: skip
     parser.add_argument("--subject", type=int, default=7, help="simulated subject (default 7)")
@@ -869,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
-    parts = set(args.only or ("imports", "session", "parts", "io"))
+    parts = set(args.only or ("imports", "session", "parts", "oled", "io"))
     if "session" in parts and not 0 < args.short_seconds < args.seconds:
         parser.error("--short-seconds must be above 0 and below --seconds")
     reason = unavailable_reason()
@@ -894,6 +926,8 @@ def main(argv: list[str] | None = None) -> int:
             short = run_session(board, args.short_seconds, subject=args.subject, seed=args.seed)
             long = run_session(board, args.seconds, subject=args.subject, seed=args.seed)
             sessions = report_sessions(short, long, per_second_table=args.per_second)
+        if "oled" in parts:
+            measure_oled(board)
         by_part = None
         if "parts" in parts:
             by_part = measure_parts(

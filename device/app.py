@@ -211,6 +211,8 @@ class Wearable:
                 self.hw.display.flush()
             self._event("error", message=str(exc))
             raise
+        if self.hw.display is not None:  # its first drawing of each word, not in the loop
+            screens.prepare(self.model.classes if self.model is not None else ())
         if self.own_process:
             gc.collect()
             gc.freeze()
@@ -235,8 +237,10 @@ class Wearable:
                     self._on_sample(sample)
                 if frame.t_s >= next_second:
                     self._finish_work()
+                    # Its first piece in the next pass: this one has done the frame's work.
+                    # No frame comes in between (a frame takes 20 conversions), so the
+                    # window it takes is this frame's.
                     self._work = self._second(frame.t_s)
-                    next(self._work)  # its first piece at once: the window as of now
                     next_second += 1.0
         finally:
             self._finish_work()
@@ -311,7 +315,7 @@ class Wearable:
     def _predict(self, t_s: float, report: SecondReport) -> Iterator[None]:
         sequence, statistics = self.window.window()
         yield
-        probs = self.model.predict(sequence, statistics)
+        probs = yield from self.model.predict_in_steps(sequence, statistics)
         yield
         raw = argmax(probs)
         self.level = self.smoother.push(probs)

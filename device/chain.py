@@ -240,8 +240,9 @@ class MeasurementChain:
             (None: all that are ready). The live app passes a few, so that the baseline
             period's 200 samples, ready at once, are computed over the next frames'
             pushes rather than in one piece of work that would hold up the ADC's
-            conversions; the rest wait in order and come out first from the next push.
-            :meth:`flush` always returns everything.
+            conversions; the rest wait in order and come out first from the next push. The
+            push that closes the baseline, which does the baseline's own work, then hands
+            over none. :meth:`flush` always returns everything.
     """
 
     def __init__(
@@ -271,6 +272,7 @@ class MeasurementChain:
         #: Rows ready to become samples (after the baseline is known), oldest first.
         self._ready: deque[tuple] = deque()
         self._t_first: float | None = None
+        self._calibrated_now = False  # in the push being made
 
     @property
     def calibrating(self) -> bool:
@@ -294,6 +296,7 @@ class MeasurementChain:
                 f"got {len(volts)} volts and {len(peak_v)} peaks"
             )
         block = math.floor(frame.t_s * self._rate)
+        self._calibrated_now = False
         if self._block is None:
             self._block = block
         elif block < self._block:
@@ -312,7 +315,8 @@ class MeasurementChain:
             if p != p or p > peaks[k]:  # a NaN peak (no kept conversion) sticks, as np.maximum
                 peaks[k] = p
         self._n += 1
-        return self._take(self.max_samples_per_push)
+        limit = self.max_samples_per_push
+        return self._take(0 if limit is not None and self._calibrated_now else limit)
 
     def flush(self) -> list[ChainSample]:
         """Close the block being built (end of a recording); return every sample ready."""
@@ -365,6 +369,7 @@ class MeasurementChain:
         """Set the baseline from ``rest_rows``; ``rows`` are then ready to become samples."""
         self.baseline_v = _baseline(self.config, [r[3] for r in rest_rows])
         self._ready.extend(rows)
+        self._calibrated_now = True
 
     def _calibrate_on_all_pending(self) -> list[ChainSample]:
         """End of a recording shorter than the rest period: all of it is the rest period.

@@ -28,10 +28,10 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 try:
     # CPython's own SHA-256, built into Debian's python3.11 (sys.builtin_module_names),
@@ -61,6 +61,7 @@ RKNN_FILE = "fusion.rknn"
 #: The all-int8 NPU model, tried when the primary does not initialise.
 RKNN_INT8_FILE = "fusion_int8.rknn"
 META_FILE = "model.json"
+T = TypeVar("T")
 #: model.json's section on the NPU models (module docstring) and its keys.
 RKNN_SECTION = "rknn"
 
@@ -310,6 +311,15 @@ def _open_rknn(
     raise first
 
 
+def finish(steps: Generator[None, None, T]) -> T:
+    """Run a generator of steps (a ``predict_in_steps``) to its end; return its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
 @dataclass
 class FatigueModel:
     """The loaded bundle: backend, normalisation, class names and Borg mapping."""
@@ -339,9 +349,18 @@ class FatigueModel:
             ModelError: A shape differs, a value is NaN or ±inf, or the backend
                 returned something other than one finite number per class.
         """
+        return finish(self.predict_in_steps(sequence, statistics))
+
+    def predict_in_steps(self, sequence, statistics) -> Generator[None, None, tuple[float, ...]]:
+        """:meth:`predict` in steps, yielding between them (the window checked and
+        normalised; then the backend's own steps, if it has ``predict_in_steps``), so that
+        the app can read ADC conversions in between: ``probs = yield from
+        model.predict_in_steps(...)``. Same arguments, result and errors."""
         rows, stats = _check_window(sequence, statistics)
         seq_n, st_n = self.normaliser.apply(rows, stats)
-        raw = self.backend.predict(seq_n, st_n)
+        yield
+        steps = getattr(self.backend, "predict_in_steps", None)
+        raw = (yield from steps(seq_n, st_n)) if steps else self.backend.predict(seq_n, st_n)
         try:
             probs = tuple(float(p) for p in raw)
         except (TypeError, ValueError):

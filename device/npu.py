@@ -35,6 +35,7 @@ import contextlib
 import ctypes
 import json
 import math
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from device.features import SEQUENCE_SHAPE, STATISTICS_SHAPE
 from device.inference import (
     ModelFileError,
     ModelHashError,
+    finish,
     read_model,
     sha256_from_metadata,
 )
@@ -432,14 +434,22 @@ class RknnModel:
             RknnCallError: ``rknn_run`` failed.
             NpuError: The model is closed.
         """
+        return finish(self.predict_in_steps(sequence, statistics))
+
+    def predict_in_steps(self, sequence, statistics) -> Generator[None, None, tuple[float, ...]]:
+        """:meth:`predict` in three steps, yielding between them (the sequence quantised
+        into its input tensor; the statistics; the run and the output dequantised), so that
+        a caller can do other work in between: ``probs = yield from
+        backend.predict_in_steps(...)``. Same arguments, result and errors."""
         self._check_open()
         feeds = (
-            (self._sequence, self._checked("sequence", sequence, SEQUENCE_SHAPE)),
-            (self._statistics, self._checked("statistics", statistics, STATISTICS_SHAPE)),
+            (self._sequence, "sequence", sequence, SEQUENCE_SHAPE),
+            (self._statistics, "statistics", statistics, STATISTICS_SHAPE),
         )
-        for tensor, values in feeds:
-            payload = quant.encode(values, tensor.layout)
+        for tensor, name, values, shape in feeds:
+            payload = quant.encode(self._checked(name, values, shape), tensor.layout)
             ctypes.memmove(tensor.mem.contents.virt_addr, payload, len(payload))
+            yield
         self._call("rknn_run", None)
         out = self._outputs[0]
         raw = ctypes.string_at(out.mem.contents.virt_addr, out.layout.buffer_bytes())

@@ -92,6 +92,24 @@ def _scaled_text(text: str, px: int) -> Image.Image:
     return glyphs.resize((glyphs.width * scale, glyphs.height * scale), Image.NEAREST)
 
 
+#: The big words of the screens other than the levels' names.
+BIG_WORDS = ("RELAX", "CHECK", "ERROR")
+
+
+def prepare(level_names: Sequence[str]) -> None:
+    """Load the fonts and scale every big word once, ahead of the loop: the first
+    drawing of a word costs some 1.4 M ARM instructions more than the next (emulated
+    board, benchmarks/emulated_board.py --only oled), which the app cannot spend between
+    two ADC conversions.
+
+    Args:
+        level_names: The model's class names, shown upper-case as the big word.
+    """
+    draw = ImageDraw.Draw(Image.new("1", (WIDTH, HEIGHT)))
+    for word in (*BIG_WORDS, *(name.upper() for name in level_names)):
+        big_text(draw, (0, 0), word, BIG_PX)
+
+
 def _bar(draw: ImageDraw.ImageDraw, level: int, y: int) -> None:
     seg = (WIDTH - 4) // N_LEVELS
     for i in range(N_LEVELS):
@@ -124,7 +142,7 @@ def _trend(
 
 def calibrating(draw: ImageDraw.ImageDraw, *, progress: float, seconds_left: float) -> None:
     """'Stay relaxed' with a progress bar, during the resting baseline."""
-    big_text(draw, (0, 0), "RELAX", BIG_PX)
+    big_text(draw, (0, 0), BIG_WORDS[0], BIG_PX)
     draw.text((0, 26), "calibrating baseline", fill="white", font=small_font())
     draw.rectangle((0, 42, WIDTH - 1, 51), outline="white")
     filled = round((WIDTH - 3) * min(max(progress, 0.0), 1.0))
@@ -156,13 +174,13 @@ def live(
 
 def check_sensor(draw: ImageDraw.ImageDraw, *, reasons: Sequence[str]) -> None:
     """Instead of a level when the signal cannot be trusted."""
-    big_text(draw, (0, 0), "CHECK", BIG_PX)
+    big_text(draw, (0, 0), BIG_WORDS[1], BIG_PX)
     draw.text((0, 24), "SENSOR", fill="white", font=small_font())
     draw.text((0, 40), ", ".join(reasons)[:21] or "signal", fill="white", font=small_font())
 
 
 def error(draw: ImageDraw.ImageDraw, *, message: str) -> None:
     """A fault the wearer cannot fix by moving the sensor."""
-    big_text(draw, (0, 0), "ERROR", BIG_PX)
+    big_text(draw, (0, 0), BIG_WORDS[2], BIG_PX)
     for row, start in enumerate(range(0, min(len(message), 63), 21)):
         draw.text((0, 26 + 12 * row), message[start : start + 21], fill="white", font=small_font())

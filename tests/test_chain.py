@@ -171,9 +171,11 @@ def test_a_live_chain_spreads_the_baseline_samples_over_the_next_pushes():
     assert len(few._ready) == 0  # drained well before the end: 3 a frame against ~0.23 new
     flat = [s for out in at_once for s in out] + everything.flush()
     assert [s for out in spread for s in out] + few.flush() == flat
-    # The first push after the baseline closes returns the oldest ready samples.
-    first = next(out for out in spread if out)
-    assert first == flat[:3]
+    # The push that closes the baseline does its work and hands over nothing; the next
+    # returns the oldest ready samples.
+    closing = next(i for i, out in enumerate(at_once) if out)
+    assert spread[closing] == [] and not few.calibrating
+    assert spread[closing + 1] == flat[:3]
     with pytest.raises(ValueError, match="max_samples_per_push must be an integer >= 1"):
         ch.MeasurementChain(config, max_samples_per_push=0)
 

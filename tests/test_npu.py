@@ -588,6 +588,31 @@ def test_predictions_equal_the_independent_computation(standin, tmp_path, layout
     assert lib.standin_runs() - runs == 9
 
 
+def test_a_prediction_in_steps_is_the_prediction_and_runs_the_npu_at_its_last_step(
+    standin, tmp_path
+):
+    # The app runs a prediction in steps between ADC conversions (device/app.py): each
+    # step does part of the work, the NPU runs once, at the last, and the result is
+    # predict()'s.
+    spec = fusion_model(sorted(SEQUENCE_LAYOUTS)[0])
+    path = spec.write(tmp_path / "fusion.rknn")
+    lib = debug_api(standin)
+    sequence, statistics = features(1)
+    with RknnModel(path, library=standin) as model:
+        whole = model.predict(sequence.tolist(), statistics.tolist())
+        steps = model.predict_in_steps(sequence.tolist(), statistics.tolist())
+        runs = lib.standin_runs()
+        assert next(steps) is None and next(steps) is None  # the two inputs
+        assert lib.standin_runs() == runs
+        with pytest.raises(StopIteration) as done:
+            next(steps)
+        assert lib.standin_runs() == runs + 1
+        assert done.value.value == whole
+        # Bad input is refused at the first step, as predict() refuses it.
+        with pytest.raises(InputError):
+            next(model.predict_in_steps(sequence[:50].tolist(), statistics.tolist()))
+
+
 @pytest.mark.parametrize("layout", sorted(SEQUENCE_LAYOUTS))
 def test_predictions_equal_the_former_numpy_path(standin, tmp_path, layout, monkeypatch):
     """The numpy-free predict and the NumPy one it replaced give identical outputs."""
