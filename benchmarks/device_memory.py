@@ -30,8 +30,8 @@ DEVICE_ONLY = textwrap.dedent(
     stages = [("python", rss())]
     import numpy as np
     stages.append(("+ numpy", rss()))
-    import PIL.Image, PIL.ImageDraw, PIL.ImageFont, smbus2, periphery, serial
-    stages.append(("+ Pillow, smbus2, periphery, pyserial", rss()))
+    import PIL.Image, PIL.ImageDraw, PIL.ImageFont, periphery, serial
+    stages.append(("+ Pillow, periphery, pyserial", rss()))
     import device.app, device.npu, device.oled, device.link, device.config, device.__main__
     from device.acquisition import Frame
     from device.chain import MeasurementChain
