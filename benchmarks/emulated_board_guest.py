@@ -10,7 +10,8 @@ host's insn_count plugin records the ARM instructions so far and the guest's mem
         Imports the device's modules step by step in the order the app does, marking after
         each step (mark i); then prints one JSON line: the steps and the modules each added.
     python3 emulated_board_guest.py app -- DEVICE OPTIONS
-        Runs ``device.__main__.main(DEVICE OPTIONS)`` as ``python3 -m device`` would, and marks
+        Runs ``device.__main__.main(DEVICE OPTIONS)`` as ``python3 -m device`` would (with the
+        board's transport modules imported as well, as a board holds them), and marks
         each once-a-second console line (mark 1000 + n for the n-th line): memory and
         instructions second by second at the cost of one failed close() per second. Each
         pass of the acquisition loop (``Multiplexer.step``: one ADC conversion and the work
@@ -91,9 +92,15 @@ def imports():
 
 
 def app(argv):
-    """``python3 -m device ARGV`` with each console line marked."""
+    """``python3 -m device ARGV`` with each console line marked.
+
+    The board's own transport modules are imported too, although the session's I/O goes
+    through device.simboard: on a board the app holds them, so its memory counts them.
+    """
     mark(APP_START_MARK)
     import device.__main__ as entry
+    import device.gpio_line
+    import device.i2c_dev  # noqa: F401 (held, as on a board; see the docstring)
 
     line = entry.console_line
     count = [0]
