@@ -914,6 +914,18 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"{LABEL}: rootfs")
     info = rootfs_info(rootfs())
     work = Path(tempfile.mkdtemp(prefix="emulated-board-bench-"))
+    try:
+        return run_parts(args, parts, work, command, info)
+    except subprocess.CalledProcessError as exc:  # a guest run failed: say how, not where
+        said = (exc.stderr or exc.stdout or "").strip().splitlines() or ["(nothing on stderr)"]
+        print(f"emulated_board.py: {shlex.join(exc.cmd)} exited {exc.returncode}:", file=sys.stderr)
+        # (the guest's own last lines follow)
+        print("\n".join(said[-15:]), file=sys.stderr)
+        return 1
+
+
+def run_parts(args, parts: set[str], work: Path, command: str, info) -> int:
+    """Deploy into ``work``, run the chosen parts, print their figures and the table."""
     board = None
     try:
         progress(f"deploy.sh --target-dir {work / 'board'} (stand-in runtime and model)")

@@ -17,7 +17,7 @@ host's insn_count plugin records the ARM instructions so far and the guest's mem
         pass of the acquisition loop (``Multiplexer.step``: one ADC conversion and the work
         done before the next) starts with a gap mark, ``os.sched_yield()``
         (measure(gap_marks=True)): the longest piece of work between two conversions, at a
-        few hundred instructions a conversion.
+        few thousand instructions a conversion (about 2.5 k with the wrapper).
 
 The other modes are scripts of their own, as the size of this one shows in the app's
 memory (CPython compiles it at start-up; 130 lines more cost the session's anonymous peak

@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         except (DeviceError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        print(model.describe(), flush=True)  # which model runs, before its first level
         link = None  # before the recorder: a refused link leaves no empty session file
         if config.serial.enabled:
             from device.link import LinkError, LinkWriter

@@ -369,6 +369,19 @@ class FatigueModel:
             raise ModelError(f"{self.backend_name} backend returned {raw!r}")
         return probs
 
+    def describe(self) -> str:
+        """One line for the log: which file runs on which backend, and what made it, e.g.
+        ``model: fusion.rknn on rknn (fusion CNN-LSTM + MLP; data: simulated, 50 subjects)``."""
+        provenance = self.meta.get("provenance") or "unknown"
+        if isinstance(provenance, dict):  # as host/train.py writes it
+            data = ", ".join(map(str, provenance.get("data") or ["unknown"]))
+            subjects = provenance.get("subjects")
+            made = f"data: {data}" + (f", {subjects} subjects" if subjects else "")
+        else:
+            made = f"provenance: {provenance}"
+        name = self.meta.get("model", "model")
+        return f"model: {self.artefact or '?'} on {self.backend_name} ({name}; {made})"
+
     def close(self) -> None:
         self.backend.close()
 

@@ -1070,6 +1070,18 @@ def test_the_app_prints_one_line_for_a_mismatch_and_exits(old_standin, tmp_path)
     assert "1.6.0" in ours[0] and "./deploy.sh --runtime-lib PATH" in ours[0]
 
 
+def test_the_app_says_which_model_runs_and_what_made_it(standin, tmp_path):
+    write_bundle(tmp_path / "models")
+    model = load_model(tmp_path / "models", backend="rknn", library=str(standin))
+    model.meta["provenance"] = {"data": ["simulated"], "subjects": 50}
+    try:
+        line = model.describe()
+    finally:
+        model.close()
+    assert line.startswith("model: fusion.rknn on rknn (")
+    assert line.endswith("; data: simulated, 50 subjects)")
+
+
 def test_the_model_hash_needs_no_openssl():
     """hashlib maps OpenSSL's libcrypto (+2.3 MB on the board) for one hash at start-up;
     the device hashes with CPython's builtin _sha256 where it exists."""

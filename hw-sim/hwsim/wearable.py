@@ -118,6 +118,7 @@ def run_wearable(
         display=Display(open_oled(bus, SSD1306_ADDRESS)),
     )
     model = load_model(models_dir, backend="onnx")
+    emit(model.describe())
     out.mkdir(parents=True, exist_ok=True)
     result = WearableRun(truth, record_path=Path(new_session_path(out)), board=board)
     mapping = model.mapping

@@ -19,7 +19,7 @@
  * plugin keeps how many came, and the ten largest numbers of instructions between two
  * consecutive ones with where each ended. Marking each pass of a loop this way measures its
  * longest pass: the longest piece of work between two ADC conversions, for instance. A gap
- * mark costs the guest a few hundred instructions (a mark() raises and catches an OSError,
+ * mark costs the guest some hundred instructions (a mark() raises and catches an OSError,
  * some thousands) and reads no memory.
  *
  * Memory (base=ADDR, the guest base given to qemu with -B): the guest's own memory is what is

@@ -3,7 +3,7 @@
 ``mark(id)`` (id 0..65535) makes the insn_count plugin record the ARM instructions executed so
 far and the guest's own memory at this point (board.measure(): Measurement.marks). It is the
 system call close(-0x4E495200 - id) on a descriptor that cannot exist: outside a measured run
-(or on a real board) it fails with EBADF and does nothing. It costs a few hundred instructions
+(or on a real board) it fails with EBADF and does nothing. It costs about 7 k instructions
 and no memory.
 
 ``memory()`` returns the program's own memory as the program itself can read it, under
