@@ -32,7 +32,7 @@ Where things go on the board:
                        int16) and fusion_int8.rknn (all int8: run when the first does
                        not initialise); the source's models/README.md says more
     runtime/           with --runtime-lib: the librknnmrt.so installed from it
-    vendor/            python-periphery, pyserial: pure Python, pinned in
+    vendor/            pyserial: pure Python, pinned in
                        deploy/vendor-requirements.txt
     wearable.toml      the board config (--config)
     VERSION, MANIFEST  what was deployed; the sha256 of every file (checked on the board)
@@ -503,7 +503,7 @@ sha256sum -c MANIFEST >/dev/null"
 if [[ $mode != local ]]; then
     snippet+="
 chown -R 0:0 $q_new
-PYTHONPATH=$new/vendor:$new python3 -B -c \"import sys, device.__main__, device.app, device.npu, device.i2c_dev, device.gpio_line, periphery, serial; from device.config import load; load(sys.argv[1])\" $new/wearable.toml || { echo \"the new bundle does not load on the board (above): the installed one is left as it was\"; exit 1; }
+PYTHONPATH=$new/vendor:$new python3 -B -c \"import sys, device.__main__, device.app, device.npu, device.i2c_dev, device.gpio_line, serial; from device.config import load; load(sys.argv[1])\" $new/wearable.toml || { echo \"the new bundle does not load on the board (above): the installed one is left as it was\"; exit 1; }
 if [ -x $INIT_SCRIPT ]; then $INIT_SCRIPT stop; fi"
 fi
 snippet+="

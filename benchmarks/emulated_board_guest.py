@@ -54,7 +54,10 @@ IMPORT_STEPS = (
         "device.i2c, ads1114, leds, buzzer",
         ("device.i2c", "device.ads1114", "device.leds", "device.buzzer"),
     ),
-    ("smbus2, periphery (vendored)", ("smbus2", "periphery")),
+    (
+        "device.i2c_dev, device.gpio_line (the board's transport)",
+        ("device.i2c_dev", "device.gpio_line"),
+    ),
     ("PIL Image, ImageDraw, ImageFont", ("PIL.Image", "PIL.ImageDraw", "PIL.ImageFont")),
     ("device.ssd1306, device.oled", ("device.ssd1306", "device.oled")),
     ("device.chain, mbll, extinction", ("device.chain", "device.mbll", "device.extinction")),

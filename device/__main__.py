@@ -2,8 +2,8 @@
 
     python3 -m device [--config /etc/nirs-wearable.toml] [--seconds N] [--sim-socket PATH]
 
-Opens the real I²C bus (i2c-dev, :mod:`device.i2c_dev`), the GPIO lines (python-periphery,
-character device ABI v1, driven through :mod:`device.gpio_line`), the OLED if one answers
+Opens the real I²C bus (i2c-dev, :mod:`device.i2c_dev`), the GPIO lines (the GPIO
+character device, ABI v1, :mod:`device.gpio_line`), the OLED if one answers
 (else headless), the model (RKNN on the NPU, falling back to ONNX Runtime where there is no
 NPU), a session record and, if enabled, the serial link; then runs
 :class:`device.app.Wearable` until stopped. Exit status: 0 on a clean stop, 2 on a

@@ -107,7 +107,8 @@ def code_to_volts(code: int, full_scale_v: float) -> float:
 
 
 class ReadyLine(Protocol):
-    """The subset of ``periphery.GPIO`` used for ALERT/RDY."""
+    """The subset of a GPIO line used for ALERT/RDY (:class:`device.gpio_line.EventLine`:
+    periphery's ``GPIO`` API)."""
 
     edge: str
 

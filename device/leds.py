@@ -13,7 +13,8 @@ from typing import Protocol
 
 
 class OutputLine(Protocol):
-    """The subset of ``periphery.GPIO`` used for an output."""
+    """The subset of a GPIO line used for an output (:class:`device.gpio_line.OutputLine`:
+    periphery's ``GPIO`` API)."""
 
     def write(self, value: bool) -> None: ...
 

@@ -15,7 +15,7 @@ The objects speak exactly the interfaces the drivers take:
   with the same errno and text, so :class:`device.i2c.RetryingBus` retries and
   counts it as on the board.
 - :class:`SimLine`: ``write``, ``read``, ``poll(timeout)``, ``read_event``, ``edge``,
-  ``close`` of ``periphery.GPIO``.
+  ``close`` of :mod:`device.gpio_line`'s lines (periphery's ``GPIO`` API).
 - :class:`SimClock`: ``monotonic()`` and ``sleep(seconds)``, the simulator's virtual time.
 
 Protocol (version :data:`PROTOCOL_VERSION`; every integer little-endian). One request, one
@@ -109,7 +109,7 @@ OP_NAMES = {
     OP_I2C_READ_BYTES: "i2c_read_bytes",
 }
 
-#: Edge settings of ``periphery.GPIO.edge``, by their wire code (the index).
+#: Edge settings of a line's ``edge`` (:class:`device.gpio_line.CdevLine`), by wire code (index).
 EDGES = ("none", "rising", "falling", "both")
 
 STATUS_OK = 0
@@ -170,7 +170,7 @@ class SimBoardLostError(SimBoardError):
 
 
 class EdgeEvent(NamedTuple):
-    """As ``periphery.EdgeEvent``: ``edge`` is "rising" or "falling"; ``timestamp`` in ns."""
+    """As :data:`device.gpio_line.EdgeEvent`: ``edge`` "rising" or "falling"; ``timestamp`` ns."""
 
     edge: str
     timestamp: int
@@ -317,7 +317,7 @@ class SimBus:
 
 
 class SimLine:
-    """One simulated GPIO line: the ``periphery.GPIO`` subset the drivers use.
+    """One simulated GPIO line: the subset of :mod:`device.gpio_line`'s lines the drivers use.
 
     Args:
         link: The connection.
@@ -494,7 +494,7 @@ class SimBoardClient:
         return self._link.round_trips
 
     def line(self, name: str, direction: str = "preserve") -> SimLine:
-        """The line labelled ``name``, as ``periphery.GPIO(chip, line, direction)`` opens it.
+        """The line labelled ``name``, as ``device.gpio_line.open_line(chip, line, direction)``.
 
         Args:
             name: The simulator's label (:attr:`line_names`).

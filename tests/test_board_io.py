@@ -3,22 +3,41 @@
 There is no /dev/i2c-N or /dev/gpiochipN here: the transports run on descriptors that behave
 as the kernel's do for what is tested (a FIFO takes whole write messages and gives back
 reads, /dev/full refuses writes, a pipe holds GPIO event records), and periphery's own
-Cdev1GPIO, put on the same pipe, is the reference for the GPIO semantics.
+Cdev1GPIO (python-periphery is in the test extra only, as this reference) is held beside
+device.gpio_line: the same request bytes to the chip, the same events from the same pipe, the
+same errors. The kernel's side of an ioctl is played by a stand-in for ``fcntl.ioctl``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
+import struct
 import termios
 
+import periphery.gpio
 import pytest
-from periphery.gpio import EdgeEvent, GPIOError
-from periphery.gpio_cdev1 import Cdev1GPIO, _CGpioeventData, _CGpiohandleData
+from periphery.gpio_cdev1 import (
+    Cdev1GPIO,
+    _CGpioeventData,
+    _CGpioeventRequest,
+    _CGpiohandleData,
+    _CGpiohandleRequest,
+)
 
 from device import gpio_line
-from device.gpio_line import EVENT_RECORD, EventLine, OutputLine, open_line
+from device.gpio_line import (
+    CONSUMER_LABEL,
+    EVENT_RECORD,
+    CdevLine,
+    EdgeEvent,
+    EventLine,
+    GPIOError,
+    OutputLine,
+    open_line,
+)
 from device.i2c import RetryingBus
 from device.i2c_dev import I2C_SLAVE, I2CDev, I2CDevError
 from device.leds import LedBank
@@ -318,9 +337,7 @@ def test_the_led_bank_runs_on_output_lines():
     os.close(write_fd)
 
 
-def test_open_line_opens_with_periphery_abi_v1(monkeypatch):
-    import periphery.gpio_cdev1
-
+def test_open_line_opens_a_cdev_line_per_direction(monkeypatch):
     opened = []
 
     class Recording(PipeLine):
@@ -328,7 +345,7 @@ def test_open_line_opens_with_periphery_abi_v1(monkeypatch):
             opened.append((chip, line, direction))
             super().__init__()
 
-    monkeypatch.setattr(periphery.gpio_cdev1, "Cdev1GPIO", Recording)
+    monkeypatch.setattr(gpio_line, "CdevLine", Recording)
     ready = open_line("/dev/gpiochip1", 4, "in")
     led = open_line("/dev/gpiochip1", 5, "low")
     assert opened == [("/dev/gpiochip1", 4, "in"), ("/dev/gpiochip1", 5, "low")]
@@ -337,9 +354,197 @@ def test_open_line_opens_with_periphery_abi_v1(monkeypatch):
     led.close()
 
 
-def test_open_line_checks_the_direction_and_keeps_periphery_errors(tmp_path):
-    with pytest.raises(ValueError, match="direction must be"):
-        open_line("/dev/gpiochip0", 3, "preserve")
-    with pytest.raises(GPIOError, match="Opening GPIO chip") as raised:
-        open_line(str(tmp_path / "gpiochip9"), 3, "in")  # periphery's own error, errno kept
-    assert raised.value.errno == errno.ENOENT
+# ---------------------------------------------------------------------------------------------
+# GPIO: device.gpio_line.CdevLine requests lines as periphery's Cdev1GPIO does
+# ---------------------------------------------------------------------------------------------
+
+
+class StandInKernel:
+    """``fcntl.ioctl`` as the GPIO character device answers it, for both implementations.
+
+    A line request records (request, the argument's bytes) and hands back a pipe's read end
+    as the line's descriptor (written into the request's last field, ``int fd``), keeping the
+    write end: a closed line shows as EPIPE on its write end. GET_LINE_VALUES sets values[0]
+    to ``level``.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, bytes]] = []
+        self.pipes: list[tuple[int, int]] = []
+        self.level = 0
+
+    def ioctl(self, fd, request, arg=0, mutate=True):
+        self.calls.append((request, bytes(arg)))
+        view = memoryview(arg).cast("B")  # a bytearray or a ctypes structure, written in place
+        if request == Cdev1GPIO._GPIOHANDLE_GET_LINE_VALUES_IOCTL:
+            view[0] = self.level
+        else:
+            pipe = os.pipe()
+            self.pipes.append(pipe)
+            struct.pack_into("=i", view, view.nbytes - 4, pipe[0])
+        return 0
+
+    def released(self, index: int) -> bool:
+        """Whether the line handed out by request ``index`` was closed by its owner."""
+        try:
+            os.write(self.pipes[index][1], b"x")
+        except BrokenPipeError:
+            return True
+        return False
+
+    def close(self) -> None:
+        for _, write_end in self.pipes:
+            os.close(write_end)
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    stand_in = StandInKernel()
+    monkeypatch.setattr(fcntl, "ioctl", stand_in.ioctl)  # both modules call fcntl.ioctl
+    yield stand_in
+    stand_in.close()
+
+
+@pytest.fixture
+def chip(tmp_path):
+    path = tmp_path / "gpiochip0"  # any file opens as a chip; its ioctls go to the stand-in
+    path.write_bytes(b"")
+    return str(path)
+
+
+def _iowr(nr: int, size: int) -> int:
+    """_IOWR(0xB4, nr, size) (include/uapi/asm-generic/ioctl.h: dir 3 << 30, size << 16)."""
+    return (3 << 30) | (size << 16) | (0xB4 << 8) | nr
+
+
+def test_request_layouts_and_ioctl_numbers_are_the_kernel_v1_abi():
+    assert gpio_line.HANDLE_REQUEST.size == ctypes.sizeof(_CGpiohandleRequest) == 364
+    assert gpio_line.EVENT_REQUEST.size == ctypes.sizeof(_CGpioeventRequest) == 48
+    for name, nr, size in (
+        ("GPIO_GET_LINEHANDLE_IOCTL", 0x03, 364),
+        ("GPIO_GET_LINEEVENT_IOCTL", 0x04, 48),
+        ("GPIOHANDLE_GET_LINE_VALUES_IOCTL", 0x08, 64),
+        ("GPIOHANDLE_SET_LINE_VALUES_IOCTL", 0x09, 64),
+    ):
+        assert getattr(gpio_line, name) == getattr(Cdev1GPIO, "_" + name) == _iowr(nr, size)
+    assert gpio_line.GPIOHANDLE_REQUEST_INPUT == Cdev1GPIO._GPIOHANDLE_REQUEST_INPUT
+    assert gpio_line.GPIOHANDLE_REQUEST_OUTPUT == Cdev1GPIO._GPIOHANDLE_REQUEST_OUTPUT
+    assert gpio_line.EVENT_FLAGS == {
+        "rising": Cdev1GPIO._GPIOEVENT_REQUEST_RISING_EDGE,
+        "falling": Cdev1GPIO._GPIOEVENT_REQUEST_FALLING_EDGE,
+        "both": Cdev1GPIO._GPIOEVENT_REQUEST_BOTH_EDGES,
+    }
+    assert len(CONSUMER_LABEL) < 32  # char consumer_label[32], NUL-terminated
+    assert EdgeEvent._fields == periphery.gpio.EdgeEvent._fields == ("edge", "timestamp")
+
+
+@pytest.mark.parametrize(
+    ("direction", "edge"),
+    [
+        ("in", None),
+        ("in", "rising"),
+        ("in", "falling"),
+        ("in", "both"),
+        ("out", None),
+        ("low", None),
+        ("high", None),
+    ],
+)
+def test_line_requests_are_the_bytes_periphery_sends(kernel, chip, direction, edge):
+    sent = []
+    for make in (
+        lambda: CdevLine(chip, 7, direction),
+        lambda: Cdev1GPIO(chip, 7, direction, label=CONSUMER_LABEL.decode()),
+    ):
+        kernel.calls.clear()
+        line = make()
+        if edge is not None:
+            line.edge = edge  # a handle first, then (after closing it) an event request
+        assert line.fd == kernel.pipes[-1][0]  # the descriptor the kernel wrote back
+        sent.append(list(kernel.calls))
+        line.close()
+    ours, reference = sent
+    assert ours == reference
+    expected = [gpio_line.GPIO_GET_LINEHANDLE_IOCTL]
+    if edge is not None:
+        expected.append(gpio_line.GPIO_GET_LINEEVENT_IOCTL)
+    assert [request for request, _ in ours] == expected
+    offset, flags, default, label, lines, fd = gpio_line.HANDLE_REQUEST.unpack(ours[0][1])
+    assert (offset, default, lines, fd) == (7, int(direction == "high"), 1, 0)
+    assert label.rstrip(b"\0") == CONSUMER_LABEL
+    assert flags == (1 if direction == "in" else 2)
+
+
+def test_an_edge_change_re_requests_the_line_and_close_releases_both(kernel, chip):
+    line = CdevLine(chip, 3, "in")
+    line.edge = "falling"
+    assert kernel.released(0) and not kernel.released(1)  # the handle closed, the events open
+    assert line.fd == kernel.pipes[1][0] and line.edge == "falling"
+    line.edge = "falling"  # unchanged: no new request
+    assert len(kernel.calls) == 2
+    line.edge = "none"  # back to a plain handle, as periphery: the event line released
+    assert kernel.released(1) and line.fd == kernel.pipes[2][0]
+    assert gpio_line.HANDLE_REQUEST.unpack(kernel.calls[2][1])[1] == 1  # an input handle
+    chip_fd = line._chip_fd
+    line.close()
+    assert kernel.released(2) and line.fd is None
+    with pytest.raises(OSError) as raised:
+        os.fstat(chip_fd)
+    assert raised.value.errno == errno.EBADF
+    line.close()  # harmless twice
+    with pytest.raises(GPIOError, match="closed"):
+        line.read()
+
+
+@pytest.mark.parametrize("level", [0, 1])
+def test_read_decodes_the_values_buffer_as_periphery(kernel, chip, level):
+    kernel.level = level
+    values = []
+    for line in (CdevLine(chip, 2, "low"), Cdev1GPIO(chip, 2, "low")):
+        kernel.calls.clear()
+        values.append(line.read())
+        assert kernel.calls == [(gpio_line.GPIOHANDLE_GET_LINE_VALUES_IOCTL, bytes(64))]
+        line.close()
+    assert values == [bool(level)] * 2
+
+
+def test_errors_keep_errno_and_periphery_texts(tmp_path, chip):
+    missing = str(tmp_path / "gpiochip9")
+    for direction in ("in", "high"):
+        raised = []
+        for make in (CdevLine, Cdev1GPIO):
+            with pytest.raises(OSError) as error:
+                make(missing, 3, direction)
+            raised.append(error.value)
+        assert isinstance(raised[0], GPIOError)
+        assert raised[0].errno == raised[1].errno == errno.ENOENT
+        assert str(raised[0]) == str(raised[1])  # "[Errno 2] Opening GPIO chip: No such file..."
+    # The real kernel refuses a line request on a file that is not a chip: ENOTTY.
+    for direction, what in (("in", "input line"), ("low", "output line")):
+        with pytest.raises(GPIOError, match=f"Opening {what} handle: Inappropriate") as ours:
+            CdevLine(chip, 3, direction)
+        with pytest.raises(periphery.gpio.GPIOError) as reference:
+            Cdev1GPIO(chip, 3, direction)
+        assert ours.value.errno == reference.value.errno == errno.ENOTTY
+        assert str(ours.value) == str(reference.value)
+    for make in (CdevLine, Cdev1GPIO):  # periphery checks the direction before the chip
+        with pytest.raises(ValueError) as error:
+            make(missing, 3, "preserve")
+        raised.append(str(error.value))
+    assert raised[-2].startswith(raised[-1]) and "'preserve'" in raised[-2]
+
+
+def test_edge_errors_keep_periphery_texts(kernel, chip):
+    line, reference = CdevLine(chip, 3, "in"), Cdev1GPIO(chip, 3, "in")
+    texts = []
+    for target in (line, reference):
+        with pytest.raises(ValueError) as error:
+            target.edge = "sideways"
+        texts.append(str(error.value))
+    assert texts[0].startswith(texts[1]) and "'sideways'" in texts[0]
+    assert line.edge == "none" and line.fd == kernel.pipes[0][0]  # left as it was
+    out = CdevLine(chip, 4, "high")
+    with pytest.raises(GPIOError, match="cannot set edge on output GPIO"):
+        out.edge = "rising"
+    for target in (line, reference, out):
+        target.close()

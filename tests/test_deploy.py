@@ -35,7 +35,7 @@ BASH = shutil.which("bash") or "/bin/bash"
 APP = "opt/nirs-wearable"  # the layout on the board, relative to its root
 INIT = "etc/init.d/S99nirs-wearable"
 SESSIONS = "userdata/nirs-sessions"
-VENDORED = ("periphery", "serial")
+VENDORED = ("serial",)
 
 
 def deploy(*args: str, env: dict | None = None, check: bool = True, cwd: Path = REPO):
@@ -193,7 +193,7 @@ def test_deployed_bundle_runs_alone_on_the_simulator(
     }
     assert [Path(p).parent for p in report["sessions"]] == [root / SESSIONS]
     assert Path(report["sessions"][0]).stat().st_size > 0
-    assert sorted(report["vendored"]) == ["periphery", "serial"]  # no smbus2, luma, cbor2, tomli
+    assert report["vendored"] == ["serial"]  # no periphery, smbus2, luma, cbor2, tomli
 
     # Everything it imported came from the bundle, the simulator copy, numpy/PIL or the
     # standard library: nothing from the source tree or any site-packages.
@@ -211,9 +211,9 @@ def test_deployed_bundle_runs_alone_on_the_simulator(
     assert not [f for f in files.values() if "site-packages" in f]
     assert files["device.__main__"] == str(app / "device" / "__main__.py")
     assert files["device.npu"].startswith(str(app / "device") + "/")
-    for name in ("periphery",):
-        assert files[name].startswith(str(app / "vendor") + "/"), name
-    assert not [n for n in files if n.split(".")[0] in ("smbus2", "luma", "cbor2", "tomli")]
+    assert files["serial"].startswith(str(app / "vendor") + "/")
+    gone = ("periphery", "smbus2", "luma", "cbor2", "tomli")
+    assert not [n for n in files if n.split(".")[0] in gone]
     assert files["hwsim.board"].startswith(str(sim) + "/")
     assert files["numpy"].startswith(str(binary) + "/")
     assert files["PIL.Image"].startswith(str(binary) + "/")
@@ -359,7 +359,7 @@ def test_dry_run_over_ssh_prints_every_step_and_runs_nothing(bare_path, tmp_path
         "+ cp -R device /tmp/nirs-deploy.XXXXXX/nirs-wearable.new/device",
         f"+ cp {standin_models}/model.json {standin_models}/fusion.rknn "
         f"{standin_models}/fusion_int8.rknn /tmp/nirs-deploy.XXXXXX/nirs-wearable.new/models/",
-        f"-m zipfile -e {cache}/wheels/python_periphery-2.4.3-py2.py3-none-any.whl",
+        f"-m zipfile -e {cache}/wheels/pyserial-3.5-py2.py3-none-any.whl",
         "deploy/bundle.py manifest",
         f"{ssh} root@10.1.2.3 'sh -s -- --app-dir /opt/nirs-wearable",
         "--i2c-bus 3 --gpiochip /dev/gpiochip1 --model-runtime 2.3.2' < deploy/preflight.sh",

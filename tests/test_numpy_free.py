@@ -3,6 +3,8 @@ is uClibc): every module under ``device/`` must import where numpy cannot be imp
 
 Nor luma (luma.core, luma.oled) or cbor2: the board's image does not have them, and they cost
 +1.3 MB at import on the emulated board; device/ssd1306.py is the display's chip protocol.
+Nor python-periphery: it is no longer vendored (its package imports every peripheral, +0.58 MB
+anonymous at start-up on the emulated board); device/gpio_line.py opens the GPIO lines itself.
 
 Module by module tests (test_mbll, test_features, test_npu) also run their science there;
 this one walks the whole package, so a new module cannot slip numpy or luma in.
@@ -22,7 +24,7 @@ DEVICE_MODULES = sorted(
 )
 
 #: Packages the board does not have: importing any of them raises ImportError in the probe.
-BLOCKED = ("numpy", "luma", "cbor2")
+BLOCKED = ("numpy", "luma", "cbor2", "periphery")
 
 _PROBE = """
 import importlib, json, sys
