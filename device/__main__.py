@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "for the emulated-board test and the bench, not the real board",
     )
     args = parser.parse_args(argv)
+    source = args.config or "the built-in config: pass --config FILE, or --sim-socket on a PC"
     try:
         config = load(args.config)
     except ConfigError as exc:
@@ -136,9 +137,14 @@ def main(argv: list[str] | None = None) -> int:
                 config.model.dir, backend=config.model.backend, library=config.model.library
             )
             stack.callback(model.close)
-            hw = _open_hardware(config, stack, args.sim_socket)
         except (DeviceError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        try:
+            hw = _open_hardware(config, stack, args.sim_socket)
+        except (DeviceError, OSError) as exc:
+            hint = "" if args.sim_socket else f"; check the wiring and [i2c], [gpio] in {source}"
+            print(f"error: {exc}{hint}", file=sys.stderr)
             return 2
         print(model.describe(), flush=True)  # which model runs, before its first level
         link = None  # before the recorder: a refused link leaves no empty session file

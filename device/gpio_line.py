@@ -135,7 +135,7 @@ class CdevLine:
         try:
             self._chip_fd = os.open(chip, os.O_RDONLY)  # as periphery: os.open(path, 0)
         except OSError as exc:
-            raise GPIOError(exc.errno, "Opening GPIO chip: " + exc.strerror) from None
+            raise GPIOError(exc.errno, f"Opening GPIO chip {chip}: {exc.strerror}") from None
         self.chip = chip
         self.line = line
         self._label = label

@@ -518,7 +518,8 @@ def test_errors_keep_errno_and_periphery_texts(tmp_path, chip):
             raised.append(error.value)
         assert isinstance(raised[0], GPIOError)
         assert raised[0].errno == raised[1].errno == errno.ENOENT
-        assert str(raised[0]) == str(raised[1])  # "[Errno 2] Opening GPIO chip: No such file..."
+        # periphery's text, with the chip's path added: "Opening GPIO chip PATH: No such ..."
+        assert str(raised[0]) == str(raised[1]).replace("chip:", f"chip {missing}:")
     # The real kernel refuses a line request on a file that is not a chip: ENOTTY.
     for direction, what in (("in", "input line"), ("low", "output line")):
         with pytest.raises(GPIOError, match=f"Opening {what} handle: Inappropriate") as ours:
