@@ -42,7 +42,7 @@ Where things go on the board:
   the recordings       the config's [recording] dir (/userdata/nirs-sessions): kept by
                        redeploys and by --uninstall
   $RUNTIME_DIR/librknnmrt.so  the NPU runtime: the image's own, or the one --runtime-lib
-                       supplies (the image's is kept as librknnmrt.so.orig)
+                       supplies (the one there before is kept as librknnmrt.so.orig)
 Pillow (a C extension) and librknnmrt.so come with the board's own image (the app needs
 no numpy: docs/architecture.md); the preflight (deploy/preflight.sh, run on the board
 before anything is copied) checks them, and that the runtime's version is the one the
@@ -520,11 +520,13 @@ if [[ -n $runtime_lib ]]; then
     q_lib=$(quote "$root$RUNTIME_DIR/librknnmrt.so")
     snippet+="
 mkdir -p $(quote "$root$RUNTIME_DIR")
-if [ -f $q_lib ] && [ ! -f $q_lib.orig ]; then cp -p $q_lib $q_lib.orig; fi
+if [ -f $q_lib.orig ]; then kept=\"the first one found there stays in librknnmrt.so.orig\"
+elif [ -f $q_lib ]; then cp -p $q_lib $q_lib.orig; kept=\"the one there before is kept as librknnmrt.so.orig\"
+else kept=\"there was none there before\"; fi
 cp $q_app/runtime/librknnmrt.so $q_lib.new
 chmod 755 $q_lib.new
 mv $q_lib.new $q_lib
-echo \"installed librknnmrt.so $runtime_version in $RUNTIME_DIR (the image's own is kept as librknnmrt.so.orig)\""
+echo \"installed librknnmrt.so $runtime_version in $RUNTIME_DIR (\$kept)\""
 fi
 if [[ $mode != local ]]; then
     snippet+="

@@ -521,7 +521,8 @@ def test_runtime_lib_replaces_a_runtime_that_does_not_fit_the_models(
     assert f"info  deploy.sh installs the supplied librknnmrt.so (version {SUPPLIED})" in (
         out.stdout
     )
-    assert f"installed librknnmrt.so {SUPPLIED} in /oem/usr/lib" in out.stdout
+    said = f"installed librknnmrt.so {SUPPLIED} in /oem/usr/lib"
+    assert f"{said} (the one there before is kept as librknnmrt.so.orig)" in out.stdout
     assert (root / "oem/usr/lib/librknnmrt.so").read_bytes() == lib.read_bytes()
     assert (root / "oem/usr/lib/librknnmrt.so.orig").read_bytes() == image_bytes
     assert (root / APP / "runtime/librknnmrt.so").read_bytes() == lib.read_bytes()
@@ -529,7 +530,8 @@ def test_runtime_lib_replaces_a_runtime_that_does_not_fit_the_models(
     assert f"runtime: librknnmrt.so {SUPPLIED} (--runtime-lib)" in version
     assert "models made for NPU runtime: 2.3.2" in version
     # Again: the image's own runtime stays saved, not the supplied one over it.
-    deploy(*args, "--runtime-lib", str(lib))
+    out = deploy(*args, "--runtime-lib", str(lib))
+    assert f"{said} (the first one found there stays in librknnmrt.so.orig)" in out.stdout
     assert (root / "oem/usr/lib/librknnmrt.so.orig").read_bytes() == image_bytes
 
 
