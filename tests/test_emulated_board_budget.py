@@ -31,7 +31,12 @@ SIGNAL_S = 90.0  # 20 s of calibration, then 70 s live
 STEADY_FROM = 25
 MiB = 1024  # kB
 
-#: Issue 13's budgets for the device process on the board (point 2 and point 3).
+#: Issue 13's budgets for the device process on the board (point 2 and point 3), held with
+#: the 10 % slack the issue allows (point 5): counts are deterministic on one machine, but
+#: a fresh clone measured 0.5 MB more file-backed memory than this checkout, and the
+#: emulated session also holds the simulator's socket client (+0.3 MB anonymous), which a
+#: board does not load. The figures against the budgets themselves: README, benchmarks.
+SLACK = 1.10
 PEAK_TOTAL_MB = 18.0
 PEAK_ANON_MB = 9.0
 INSNS_PER_S = 60e6  # about 10 % of the Cortex-A7
@@ -84,8 +89,8 @@ def session(bench, board):
 
 def test_peak_memory_fits_the_board(session):
     peak = session.m.peak
-    assert peak.rss_kb <= PEAK_TOTAL_MB * MiB, f"peak {peak}"
-    assert peak.anon_kb <= PEAK_ANON_MB * MiB, f"peak {peak}"
+    assert peak.rss_kb <= PEAK_TOTAL_MB * MiB * SLACK, f"peak {peak}"
+    assert peak.anon_kb <= PEAK_ANON_MB * MiB * SLACK, f"peak {peak}"
 
 
 def test_memory_does_not_grow_with_the_session(session):
@@ -106,7 +111,7 @@ def test_instructions_per_second_of_signal(bench, board, session):
     assert board_per_s < socket_per_s
     # The gap marks (a few k a conversion) stay counted in, and the OLED's bus writes at
     # the socket client's cost: both make this the stricter test.
-    assert on_board <= INSNS_PER_S, (
+    assert on_board <= INSNS_PER_S * SLACK, (
         f"{on_board / 1e6:.1f} M ARM instructions per second of signal with the board's I/O "
         f"({rate / 1e6:.1f} M through the socket client, whose I/O is {socket_per_s / 1e6:.1f} M;"
         f" the board's {board_per_s / 1e6:.1f} M)"
@@ -116,4 +121,4 @@ def test_instructions_per_second_of_signal(bench, board, session):
 def test_no_piece_of_work_between_two_conversions_is_long(session):
     gap = session.m.gap
     assert gap.count >= 860 * (SIGNAL_S - 1)  # a pass per conversion, each marked
-    assert gap.max <= PIECE_INSNS, [(n / 1e6, end) for n, end in gap.top]
+    assert gap.max <= PIECE_INSNS * SLACK, [(n / 1e6, end) for n, end in gap.top]
