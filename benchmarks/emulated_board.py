@@ -410,6 +410,7 @@ def report_sessions(short: Session, long: Session, *, per_second_table: bool = F
         print(f"{label:34s} {mb(mem.rss_kb):>7s} {mb(mem.anon_kb):>7s} {mb(mem.file_kb):>7s}")
 
     row(f"peak, {long.seconds:g} s session (exact)", m.peak)
+    print(f"{'  (in KiB: total / anonymous)':34s} {m.peak.rss_kb} / {m.peak.anon_kb}")
     if m.sampled_peak:
         row("  (host's 20 ms samples of it)", m.sampled_peak)
     row(f"peak, {short.seconds:g} s session", short.m.peak)
