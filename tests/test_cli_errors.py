@@ -93,6 +93,15 @@ def one_line(child: subprocess.CompletedProcess) -> str:
             "got '0'",
         ),
         (
+            ["hwsim.remote", "--python", "/nonexistent/python"],
+            "python -m hwsim.remote: error: --python '/nonexistent/python': /nonexistent/python "
+            "is not a program on this machine",
+        ),
+        (
+            ["hwsim.remote", "--cwd", "/nonexistent"],
+            "python -m hwsim.remote: error: argument --cwd: /nonexistent: no such folder",
+        ),
+        (
             ["hwsim.remote", "--protocol", "arm"],
             "python -m hwsim.remote: error: argument --protocol: invalid choice: 'arm' "
             "(choose from 'lower_limb', 'upper_limb')",

@@ -32,6 +32,7 @@ import math
 import os
 import resource
 import shlex
+import shutil
 import socket
 import struct
 import subprocess
@@ -667,7 +668,7 @@ def serve_once(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from device.argtypes import fraction, non_negative_int, positive_float
+    from device.argtypes import existing_dir, fraction, non_negative_int, positive_float
     from hwsim.protocols import PROTOCOLS
 
     parser = argparse.ArgumentParser(
@@ -688,7 +689,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--socket", type=Path, default=None, help="where to listen")
     parser.add_argument("--device-socket", default=None, help="the socket's path for the device")
-    parser.add_argument("--cwd", type=Path, default=None, help="the device's working folder")
+    parser.add_argument(
+        "--cwd", type=existing_dir, default=None, help="the device's working folder"
+    )
     parser.add_argument("--timeout", type=positive_float, default=900.0, help="wall-clock limit, s")
     parser.add_argument(
         "--serve-only", action="store_true", help="serve one device started elsewhere"
@@ -730,6 +733,10 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser, device_args
         server = serve_once(board, args.socket, timeout_s=args.timeout)
         print(f"SIMULATED board: {server.stats.summary()}")
         return 0
+    python = shlex.split(args.python)
+    if not python or shutil.which(python[0]) is None:
+        what = python[0] if python else "(nothing)"
+        parser.error(f"--python {args.python!r}: {what} is not a program on this machine")
     run = run_session(
         protocol=args.protocol,
         side=args.side,
@@ -738,7 +745,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser, device_args
         fault_rate=args.fault_rate,
         seconds=args.seconds,
         device_args=device_args,
-        python=shlex.split(args.python),
+        python=python,
         socket_path=args.socket,
         device_socket_path=args.device_socket,
         cwd=args.cwd,
