@@ -206,7 +206,9 @@ def _check_window(sequence, statistics) -> tuple[list[list[float]], list[float]]
 class OnnxBackend:
     """ONNX Runtime, for a PC (the simulator and the tests); never on the board."""
 
-    def __init__(self, path: Path, *, expected_sha256: str | None = None) -> None:
+    def __init__(
+        self, path: Path, *, expected_sha256: str | None = None, n_classes: int | None = None
+    ) -> None:
         try:
             # Imported here, not at the top: onnxruntime and numpy (which it needs for its
             # inputs and outputs) exist on a PC only; the board has neither.
@@ -228,6 +230,22 @@ class OnnxBackend:
         self._names = [i.name for i in self._session.get_inputs()]
         if sorted(self._names) != ["sequence", "statistics"]:
             raise ModelError(f"{path}: inputs {self._names}, expected sequence and statistics")
+        # The shapes the device's features have, and one output per class of model.json,
+        # checked now rather than at the first prediction (the batch axis may be symbolic).
+        expected = {"sequence": SEQUENCE_SHAPE, "statistics": STATISTICS_SHAPE}
+        for tensor in self._session.get_inputs():
+            if tuple(tensor.shape[1:]) != expected[tensor.name]:
+                raise ModelError(
+                    f"{path}: input {tensor.name} has shape {tensor.shape}; the device's "
+                    f"features give (batch, {', '.join(map(str, expected[tensor.name]))})"
+                )
+        outputs = self._session.get_outputs()
+        size = outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].shape else None
+        if n_classes is not None and size != n_classes:
+            raise ModelError(
+                f"{path}: outputs {size} class probabilities, but model.json lists {n_classes} "
+                "classes: the model and its metadata do not belong together"
+            )
 
     def predict(self, sequence, statistics) -> tuple[float, ...]:
         """Probabilities (tuple of float) for one normalised window (100 × 8, 40)."""
@@ -256,7 +274,7 @@ def rknn_models(meta: dict) -> list[str]:
 
 
 def _open_rknn(
-    models_dir: Path, meta: dict, library: str, note: Callable[[str], None]
+    models_dir: Path, meta: dict, library: str, note: Callable[[str], None], n_classes: int
 ) -> tuple[Backend, str]:
     """The first of the bundle's NPU models that the runtime initialises, and its file.
 
@@ -294,6 +312,7 @@ def _open_rknn(
                 expected_sha256=expected,
                 made_for=section.get("runtime_version"),
                 toolkit=section.get("toolkit_version"),
+                n_classes=n_classes,
             )
         except (RuntimeLibraryError, RuntimeMismatchError, ModelHashError):
             raise
@@ -420,7 +439,7 @@ def load_model(
     errors = []
     if backend in ("auto", "rknn"):
         try:
-            impl, name = _open_rknn(models_dir, meta, library, note)
+            impl, name = _open_rknn(models_dir, meta, library, note, len(classes))
             return FatigueModel(impl, "rknn", normaliser, classes, mapping, meta, name)
         except DeviceError as exc:
             # A runtime of another version than the models' is there to be fixed, not
@@ -431,7 +450,7 @@ def load_model(
     path = models_dir / ONNX_FILE
     try:
         check_artefact(path, meta)  # hashed once, here
-        impl = OnnxBackend(path)
+        impl = OnnxBackend(path, n_classes=len(classes))
     except ModelError as exc:
         raise ModelError("; ".join([*errors, str(exc)])) from exc
     return FatigueModel(impl, "onnx", normaliser, classes, mapping, meta, ONNX_FILE)

@@ -376,7 +376,8 @@ class RknnModel:
         if out.n_elems != self.n_classes:
             raise NpuError(
                 f"model {self.model_path} outputs {out.n_elems} values (dims {out.dims}); "
-                f"the device expects {self.n_classes} class probabilities"
+                f"the device expects {self.n_classes} class probabilities (the classes of "
+                "model.json): the model and its metadata do not belong together"
             )
 
     def _input_with(self, n_elems: int, what: str) -> _Tensor:

@@ -471,9 +471,11 @@ def _check(code: int, step: str) -> None:
 def main_args(argv: list[str]) -> int:
     import argparse
 
+    from device.argtypes import existing_dir, positive_int
+
     parser = argparse.ArgumentParser(prog="python -m host convert")
-    parser.add_argument("--models-dir", type=Path, default=Path("models"))
-    parser.add_argument("--dataset", type=Path, default=Path("data/cohort"))
+    parser.add_argument("--models-dir", type=existing_dir, default=Path("models"))
+    parser.add_argument("--dataset", type=existing_dir, default=Path("data/cohort"))
     parser.add_argument(
         "--precision",
         default=PRECISIONS[0],
@@ -492,7 +494,7 @@ def main_args(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--calibration",
-        type=int,
+        type=positive_int,
         default=N_CALIBRATION,
         help="training windows to calibrate int8 ranges on",
     )

@@ -585,11 +585,13 @@ def run(
 def main_args(argv: list[str] | None = None) -> int:
     import argparse
 
+    from device.argtypes import existing_dir, non_negative_int
+
     parser = argparse.ArgumentParser(prog="python -m host train")
-    parser.add_argument("--dataset", type=Path, default=Path("data/cohort"))
+    parser.add_argument("--dataset", type=existing_dir, default=Path("data/cohort"))
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument("--seed", type=non_negative_int, default=TrainConfig.seed)
     parser.add_argument("--tiny", action="store_true", help="seconds-long configuration")
     parser.add_argument(
         "--models",

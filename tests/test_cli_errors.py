@@ -126,6 +126,15 @@ def one_line(child: subprocess.CompletedProcess) -> str:
             "got '-3'",
         ),
         (
+            ["host", "train", "--seed", "-5"],
+            "python -m host train: error: argument --seed: must be a whole number >= 0, got '-5'",
+        ),
+        (
+            ["host", "convert", "--calibration", "0"],
+            "python -m host convert: error: argument --calibration: must be a whole number >= 1, "
+            "got '0'",
+        ),
+        (
             ["host", "collect", "--baud", "0"],
             "python -m host collect: error: argument --baud: must be a whole number >= 1, got '0'",
         ),
@@ -187,7 +196,8 @@ def test_a_file_that_is_not_a_session_is_one_line(tmp_path):
 def test_host_train_on_a_missing_dataset_is_one_line(tmp_path):
     missing = tmp_path / "nonexistent"
     child = run("host", "train", "--dataset", str(missing), "--tiny", cwd=tmp_path)
-    assert one_line(child) == f"error: {missing}: no such dataset folder"
+    said = f"python -m host train: error: argument --dataset: {missing}: no such folder"
+    assert usage_error(child) == said
 
 
 def test_host_convert_outside_the_project_folder_is_one_line(tmp_path):

@@ -31,7 +31,7 @@ from standin_npu import FLAG_INT16, toolkit_field
 
 from device import npu, quant, rknn_api
 from device.errors import ConfigError, DeviceError
-from device.inference import load_model
+from device.inference import ModelError, load_model
 from device.labels import DEFAULT_MAPPING
 from device.npu import (
     InputError,
@@ -1080,6 +1080,29 @@ def test_the_app_says_which_model_runs_and_what_made_it(standin, tmp_path):
         model.close()
     assert line.startswith("model: fusion.rknn on rknn (")
     assert line.endswith("; data: simulated, 50 subjects)")
+
+
+def test_a_model_json_with_other_classes_than_the_model_is_refused_at_load(standin, tmp_path):
+    # Issue 14, point 7: four class names beside a five-output network used to load and
+    # fail at the first prediction, 20 s in. Both backends refuse it at load now.
+    import shutil
+
+    write_bundle(tmp_path / "rknn")
+    meta = json.loads((tmp_path / "rknn/model.json").read_text())
+    meta["classes"] = meta["classes"][:4]
+    (tmp_path / "rknn/model.json").write_text(json.dumps(meta))
+    with pytest.raises(NpuError, match="expects 4 class probabilities .* do not belong"):
+        load_model(tmp_path / "rknn", backend="rknn", library=str(standin))
+
+    onnx = tmp_path / "onnx"
+    onnx.mkdir()
+    shutil.copy(REPO / "models" / "fusion.onnx", onnx)
+    meta = json.loads((REPO / "models" / "model.json").read_text())
+    assert load_model(REPO / "models", backend="onnx").classes == tuple(meta["classes"])
+    meta["classes"] = meta["classes"][:4]
+    (onnx / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="outputs 5 class probabilities, but model.json lists 4"):
+        load_model(onnx, backend="onnx")
 
 
 def test_the_model_hash_needs_no_openssl():
