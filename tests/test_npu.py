@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import quant_numpy_reference as reference
 import rknn_abi
+from device_python import run_python
 from numpy.testing import assert_array_equal
 from rknn_abi import ABI_ARMHF, ABI_I386, ABI_X86_64, struct_layout
 from standin_npu import FLAG_INT16, toolkit_field
@@ -1056,14 +1057,7 @@ def test_the_app_prints_one_line_for_a_mismatch_and_exits(old_standin, tmp_path)
         f'[model]\ndir = "{tmp_path / "models"}"\nbackend = "rknn"\n'
         f'library = "{old_standin}"\n[recording]\nenabled = false\n'
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "device", "--config", str(config), "--seconds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    result = run_python("-m", "device", "--config", str(config), "--seconds", "1")
     assert result.returncode == 2, result.stderr
     ours = [line for line in result.stderr.splitlines() if not line.startswith("rknn_standin:")]
     assert len(ours) == 1 and ours[0].startswith("error: rknn_init refused model file"), ours
@@ -1113,14 +1107,7 @@ def test_the_model_hash_needs_no_openssl():
         "print(sorted(m for m in ('hashlib', '_hashlib') if m in sys.modules)); "
         "print(device.inference.sha256_hex(b'abc'))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    result = run_python("-c", code)
     assert result.returncode == 0, result.stderr
     imported, digest = result.stdout.splitlines()
     assert digest == hashlib.sha256(b"abc").hexdigest()
@@ -1135,14 +1122,7 @@ def test_the_app_notes_the_fallback_once_in_its_log(int8_only_standin, tmp_path)
         f'[model]\ndir = "{tmp_path / "models"}"\nbackend = "rknn"\n'
         f'library = "{int8_only_standin}"\n[recording]\nenabled = false\n'
     )
-    result = subprocess.run(  # no board here: it stops at the hardware, after the model
-        [sys.executable, "-m", "device", "--config", str(config), "--seconds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    result = run_python("-m", "device", "--config", str(config), "--seconds", "1")
     notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
     assert len(notes) == 1, result.stderr
     assert notes[0].startswith("note: fusion.rknn did not initialise (rknn_init refused")

@@ -13,10 +13,9 @@ this one walks the whole package, so a new module cannot slip numpy or luma in.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from device_python import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 DEVICE_MODULES = sorted(
@@ -47,14 +46,7 @@ def test_the_package_has_the_modules_the_board_runs():
 
 
 def test_every_device_module_imports_where_numpy_and_luma_cannot_be_imported():
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE, ",".join(BLOCKED), *DEVICE_MODULES, "device.__main__"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    done = run_python("-c", _PROBE, ",".join(BLOCKED), *DEVICE_MODULES, "device.__main__")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["failed"] == {}

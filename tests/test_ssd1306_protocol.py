@@ -11,13 +11,11 @@ Pillow's own default bitmap font, loaded without importing Pillow's image-file p
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from device_python import run_python
 from PIL import Image, ImageDraw, ImageFont
 
 from device import screens
@@ -221,14 +219,7 @@ def test_small_font_loads_without_pillows_image_plugins() -> None:
         "import json, sys; from device import screens; screens.small_font(); "
         "print(json.dumps(sorted(m for m in sys.modules if m.endswith('ImagePlugin'))))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    done = run_python("-c", probe, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
 
