@@ -147,7 +147,11 @@ class Multiplexer:
             return 0
         gap_s = t_event_s - self._last_event_s
         steps = max(1, round(gap_s / self._period_s))
-        if steps == 1:  # follow the ADC oscillator (±10 % from nominal, datasheet)
+        # Follow the ADC oscillator (±10 % from nominal, datasheet) on gaps of one period
+        # only: a time stamp that does not move forward by at least half a period (a
+        # stale or repeated event, a clock stepped back) counts as the next conversion and
+        # teaches the period nothing, so the period stays positive and near the truth.
+        if steps == 1 and gap_s >= 0.5 * self._period_s:
             self._period_s += 0.01 * (gap_s - self._period_s)
         self.stats.lost_gap += steps - 1
         return self._last_index + steps

@@ -244,6 +244,8 @@ class Wearable:
                     next_second += 1.0
         finally:
             self._finish_work()
+            for sample in self.chain.take_ready():  # measured before the stop: recorded
+                self._on_sample(sample)
 
     def _finish_work(self) -> None:
         """Do what is left of the last second's work (before the next, and at the end)."""
@@ -278,7 +280,9 @@ class Wearable:
             self._recording_notice_shown = True
             report.messages.append(f"recording stopped: {self.recorder.stop_reason}")
         latest = self._latest
-        if self.chain.calibrating:
+        # Calibrating until the baseline is known AND its samples have all been handed
+        # over (a few per frame): a level or SmO2 shown before would be of the past.
+        if self.chain.calibrating or self.chain.backlog or latest is None:
             self.state = State.CALIBRATING
             elapsed = t_s - self._t0
             base = self.config.chain.baseline_s
@@ -315,7 +319,17 @@ class Wearable:
     def _predict(self, t_s: float, report: SecondReport) -> Iterator[None]:
         sequence, statistics = self.window.window()
         yield
-        probs = yield from self.model.predict_in_steps(sequence, statistics)
+        try:
+            probs = yield from self.model.predict_in_steps(sequence, statistics)
+        except DeviceError as exc:  # e.g. rknn_run timing out once: no level this second
+            self.state = State.CHECK_SENSOR
+            self.smoother.reset()
+            self.level = None
+            report.messages.append(f"no level this second: {exc}")
+            self._event("model_error", message=str(exc))
+            yield
+            self._draw(screens.check_sensor, reasons=["model error"])
+            return
         yield
         raw = argmax(probs)
         self.level = self.smoother.push(probs)

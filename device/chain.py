@@ -318,6 +318,17 @@ class MeasurementChain:
         limit = self.max_samples_per_push
         return self._take(0 if limit is not None and self._calibrated_now else limit)
 
+    @property
+    def backlog(self) -> int:
+        """Samples ready but not yet handed over (the baseline period's, for a while after
+        it closes, when ``max_samples_per_push`` is set)."""
+        return len(self._ready)
+
+    def take_ready(self) -> list[ChainSample]:
+        """Every sample ready now, without closing the block being built (a live chain
+        that stops: what it has measured is recorded)."""
+        return self._take(None)
+
     def flush(self) -> list[ChainSample]:
         """Close the block being built (end of a recording); return every sample ready."""
         if self._block is not None and self._n:

@@ -155,3 +155,52 @@ def test_paced_mode_without_the_ready_line_reads_every_conversion():
     assert frames[-1].kept == (4, 4, 4, 4)
     light_750 = frames[-1].volts[1] - frames[-1].volts[0]
     assert light_750 == pytest.approx(board.optics.light_v(750, frames[-1].t_s), abs=1e-3)
+
+
+class _StampedAdc:
+    """An ADC whose ready events carry given time stamps (a fake, for the period logic)."""
+
+    period_s = 1 / 860
+
+    def __init__(self, stamps):
+        self.stamps = list(stamps)
+        self.now = 0.0
+        self.timeouts = []
+
+    def start_continuous(self):
+        pass
+
+    def wait_ready(self, timeout_s):
+        self.timeouts.append(timeout_s)
+        self.now = self.stamps.pop(0)
+        return self.now
+
+    def read_volts(self):
+        return 1.0
+
+    def close(self):
+        pass
+
+
+class _Leds:
+    def select(self, wavelength):
+        pass
+
+
+def test_time_stamps_that_step_back_or_repeat_do_not_spoil_the_period():
+    # A stale event, a repeated stamp or a clock stepped back by 1 s used to teach the
+    # period a negative gap: the wait's timeout went negative (poll waits for ever) and
+    # every later conversion counted as late, never read.
+    p = 1 / 860
+    stamps = [i * p for i in range(200)]
+    stamps += [stamps[-1]]  # repeated
+    stamps += [stamps[-1] - 1.0 + i * p for i in range(1, 2001)]  # stepped back 1 s
+    adc = _StampedAdc(stamps)
+    clock = type("Clock", (), {"monotonic": lambda self: adc.now})()
+    mux = Multiplexer(adc, _Leds(), clock=clock)
+    mux.start()
+    for _ in range(len(stamps)):
+        mux.step()
+    assert 0.9 * p < mux.period_s < 1.1 * p
+    assert min(adc.timeouts) > 0
+    assert mux.stats.lost_late == 0 and mux.stats.read == len(stamps)

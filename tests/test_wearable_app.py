@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import io
 import json
@@ -65,7 +66,16 @@ def ramp(t, t0, t1, a, b):
     return a if t < t0 else b if t > t1 else a + (b - a) * (t - t0) / (t1 - t0)
 
 
-def make_app(*, with_oled=True, recorder=None, hhb_rise_um=20.0, own_process=False, **board_kwargs):
+def make_app(
+    *,
+    with_oled=True,
+    recorder=None,
+    hhb_rise_um=20.0,
+    own_process=False,
+    config=None,
+    model=None,
+    **board_kwargs,
+):
     tissue = Tissue(
         lambda t: ramp(t, 30, 50, REST_HBO2_UM, REST_HBO2_UM - hhb_rise_um),
         lambda t: ramp(t, 30, 50, REST_HHB_UM, REST_HHB_UM + hhb_rise_um),
@@ -82,8 +92,8 @@ def make_app(*, with_oled=True, recorder=None, hhb_rise_um=20.0, own_process=Fal
     reports = []
     app = Wearable(
         hw,
-        cfg.WearableConfig(),
-        stand_in_model(),
+        config or cfg.WearableConfig(),
+        model or stand_in_model(),
         recorder=recorder,
         on_second=reports.append,
         own_process=own_process,
@@ -276,3 +286,72 @@ def test_the_app_process_keeps_full_collections_out_of_its_loop(own_process):
     else:  # an app inside another program leaves that program's collector alone
         assert probe["freezes"] == [] and probe["threshold"] == [5, 1, 1]
         assert 2 in probe["collections"]
+
+
+def with_baseline(baseline_s: float) -> cfg.WearableConfig:
+    defaults = cfg.WearableConfig()
+    return dataclasses.replace(
+        defaults, chain=dataclasses.replace(defaults.chain, baseline_s=baseline_s)
+    )
+
+
+@pytest.mark.parametrize("baseline_s", [20.0, 20.9, 60.0])
+def test_the_first_live_second_shows_this_seconds_data_not_the_baselines(baseline_s):
+    # The chain hands the baseline's samples over a few a frame; until they are all in,
+    # the app stays "calibrating" (a 60 s baseline: 600 samples, 1.7 s), so a level or an
+    # SmO2 is never one of the past, and a baseline ending just as a second starts is
+    # no crash (found by trying baselines that end at every phase of the 0.1 s grid).
+    board, app, reports = make_app(config=with_baseline(baseline_s))
+    seen = []
+
+    def on_second(report):
+        reports.append(report)
+        if report.state != State.CALIBRATING:
+            seen.append(app.clock_now_s() - app._latest.t_s)
+
+    app.on_second = on_second
+    app.clock_now_s = board.clock.monotonic
+    app.run(baseline_s + 8.0)
+    app.close()
+    live = [r for r in reports if r.state != State.CALIBRATING]
+    assert len(live) >= 4 and seen
+    assert max(seen) < 0.25  # the latest sample is at most two 0.1 s blocks old
+    assert all(r.smo2_pct == r.smo2_pct for r in live)  # not NaN
+
+
+def test_a_session_stopped_as_the_baseline_closes_records_every_baseline_sample(tmp_path):
+    recorder = SessionRecorder(tmp_path / "s.nrec")
+    board, app, _ = make_app(recorder=recorder)
+    app.run(20.3)
+    app.close()
+    recorder.close()
+    records = read_session_file(tmp_path / "s.nrec").records
+    samples = [r for r in records if r.kind == RecordKind.SAMPLE]
+    assert len(samples) >= 200  # 20 s at 10 Hz, all of them, though handed over 8 a frame
+
+
+class FailingOnceBackend(HhbBackend):
+    """A model whose third prediction fails as an NPU run that times out would."""
+
+    def predict(self, sequence, statistics):
+        self.calls += 1
+        if self.calls == 3:
+            from device.errors import DeviceError
+
+            raise DeviceError("rknn_run failed: -2 RKNN_ERR_TIMEOUT")
+        return super().predict(sequence, statistics)
+
+
+def test_a_failed_prediction_costs_one_second_not_the_session():
+    model = FatigueModel(
+        FailingOnceBackend(), "stand-in", IdentityNormaliser(), DEFAULT_MAPPING.names,
+        DEFAULT_MAPPING, {},
+    )  # fmt: skip
+    board, app, reports = make_app(model=model)
+    app.run(30.0)
+    app.close()
+    failed = [r for r in reports if any("no level this second" in m for m in r.messages)]
+    assert len(failed) == 1 and failed[0].level is None
+    assert "RKNN_ERR_TIMEOUT" in failed[0].messages[0]
+    after = [r for r in reports if r.t_s > failed[0].t_s]
+    assert after and all(r.level is not None for r in after[1:])
