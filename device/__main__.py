@@ -188,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         except board_lost as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except OSError as exc:  # a GPIO line or the bus failing for good, mid-session
+            kept = "; what was measured is recorded" if recorder is not None else ""
+            print(f"error: hardware failed mid-session: {exc}{kept}", file=sys.stderr)
+            return 3
         except KeyboardInterrupt:
             pass
     return 0

@@ -159,10 +159,8 @@ def sha256_from_metadata(metadata_path: Path | str, artefact: str = RKNN_FILE) -
         raise ModelFileError(f"model metadata {metadata_path} not found") from None
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"cannot read model metadata {metadata_path}: {exc}") from exc
-    entry = (meta.get("artefacts") or {}).get(artefact) if isinstance(meta, dict) else None
-    if isinstance(entry, dict):
-        entry = entry.get("sha256")
-    if not isinstance(entry, str):
+    entry = _recorded_sha256(meta if isinstance(meta, dict) else {}, artefact)
+    if entry is None:
         raise ModelFileError(f"model metadata {metadata_path} records no SHA-256 for {artefact}")
     try:
         return _check_sha256(entry, f"{metadata_path}: artefacts.{artefact}.sha256")
@@ -170,14 +168,31 @@ def sha256_from_metadata(metadata_path: Path | str, artefact: str = RKNN_FILE) -
         raise ModelFileError(str(exc)) from None
 
 
+def _recorded_sha256(meta: dict, artefact: str) -> str | None:
+    """``meta["artefacts"][artefact]``: the hex digest itself or an object with a
+    ``"sha256"`` key (both forms are written); None if there is none of either form."""
+    entries = meta.get("artefacts")
+    entry = entries.get(artefact) if isinstance(entries, dict) else None
+    if isinstance(entry, dict):
+        entry = entry.get("sha256")
+    return entry if isinstance(entry, str) and entry else None
+
+
 def check_artefact(path: Path, meta: dict, *, verify: bool = True) -> str:
     """The artefact's expected hash from model.json, after checking the file matches it
     (``verify=False``: the backend hashes the bytes it loads itself, as RKNN does)."""
     if not path.is_file():
         raise ModelError(f"{path}: model file missing")
-    expected = meta.get("artefacts", {}).get(path.name, {}).get("sha256")
-    if not expected:
-        raise ModelError(f"{path.parent / META_FILE}: no sha256 recorded for {path.name}")
+    recorded = _recorded_sha256(meta, path.name)
+    if recorded is None:
+        raise ModelError(
+            f"{path.parent / META_FILE}: no sha256 recorded for {path.name} (artefacts must "
+            'map each file name to {"sha256": HEX} or to HEX)'
+        )
+    try:
+        expected = _check_sha256(recorded, f"{path.parent / META_FILE}: artefacts.{path.name}")
+    except ConfigError as exc:
+        raise ModelError(str(exc)) from None
     if not verify:
         return expected
     actual = sha256_of(path)
@@ -300,6 +315,13 @@ def _open_rknn(
     from device.rknn_api import RuntimeLibraryError
 
     section = meta.get(RKNN_SECTION) if isinstance(meta.get(RKNN_SECTION), dict) else {}
+    for key in ("runtime_version", "toolkit_version"):
+        value = section.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ModelError(
+                f"{models_dir / META_FILE}: {RKNN_SECTION}.{key} must be a version string "
+                f'such as "2.3.2", got {value!r}'
+            )
     files = rknn_models(meta)
     first: NpuError | None = None
     for name in files:

@@ -1099,6 +1099,30 @@ def test_a_model_json_with_other_classes_than_the_model_is_refused_at_load(stand
         load_model(onnx, backend="onnx")
 
 
+def test_model_json_of_unexpected_shapes_is_refused_in_one_line_or_read(standin, tmp_path):
+    # Found by trying: a version as a number, artefacts as a list, each once a traceback;
+    # the digest written directly (a form model.json may hold) once refused by the app.
+    def bundle(change) -> Path:
+        folder = tmp_path / f"b{len(list(tmp_path.iterdir()))}"
+        write_bundle(folder)
+        meta = json.loads((folder / "model.json").read_text())
+        change(meta)
+        (folder / "model.json").write_text(json.dumps(meta))
+        return folder
+
+    def as_digest(meta):
+        meta["artefacts"] = {k: v["sha256"] for k, v in meta["artefacts"].items()}
+
+    model = load_model(bundle(as_digest), backend="rknn", library=str(standin))
+    model.close()
+    number = bundle(lambda meta: meta.setdefault("rknn", {}).update(runtime_version=2.3))
+    with pytest.raises(ModelError, match=r"rknn.runtime_version must be a version string .*2.3"):
+        load_model(number, backend="rknn", library=str(standin))
+    listed = bundle(lambda meta: meta.update(artefacts=list(meta["artefacts"])))
+    with pytest.raises(ModelError, match="no sha256 recorded for fusion.rknn"):
+        load_model(listed, backend="rknn", library=str(standin))
+
+
 def test_the_model_hash_needs_no_openssl():
     """hashlib maps OpenSSL's libcrypto (+2.3 MB on the board) for one hash at start-up;
     the device hashes with CPython's builtin _sha256 where it exists."""

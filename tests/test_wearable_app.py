@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -355,3 +356,46 @@ def test_a_failed_prediction_costs_one_second_not_the_session():
     assert "RKNN_ERR_TIMEOUT" in failed[0].messages[0]
     after = [r for r in reports if r.t_s > failed[0].t_s]
     assert after and all(r.level is not None for r in after[1:])
+
+
+def test_a_hardware_error_mid_session_is_one_line_and_exit_3(monkeypatch, tmp_path, capsys):
+    # A GPIO line that fails for good (an LED write, the ready line's event read) used to
+    # end `python -m device` with a traceback; the init script restarts the app either way.
+    import gc
+
+    import device.__main__ as entry
+    from hwsim.board import build_board
+
+    board = build_board()
+    line = board.led_lines[810]
+    write, calls = line.write, [0]
+
+    def failing_write(value):
+        calls[0] += 1
+        if calls[0] == 500:  # about 2 s into the session (6 LED writes a 23 ms frame)
+            raise OSError(errno.EIO, "Setting line value: Input/output error")
+        return write(value)
+
+    line.write = failing_write
+
+    def open_hardware(config, stack, sim_socket=None):
+        bus = RetryingBus(board.bus)
+        adc = ADS1114(bus, clock=board.clock, ready_line=board.ready_line)
+        buzzer = Buzzer(board.buzzer_line, board.clock)
+        return Hardware(board.clock, adc, LedBank(board.led_lines), buzzer, None)
+
+    monkeypatch.setattr(entry, "_open_hardware", open_hardware)
+    config = tmp_path / "wearable.toml"
+    models = json.dumps(str(Path(__file__).resolve().parent.parent / "models"))
+    config.write_text(f'[model]\ndir = {models}\nbackend = "onnx"\n[recording]\nenabled = false\n')
+    thresholds = gc.get_threshold()
+    try:
+        code = entry.main(["--config", str(config), "--seconds", "30"])
+    finally:  # the app freezes the collector of its own process: this one's is restored
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert code == 3
+    assert err == [
+        "error: hardware failed mid-session: [Errno 5] Setting line value: Input/output error"
+    ]
