@@ -542,7 +542,13 @@ def test_a_device_restart_whose_header_is_damaged_is_a_restart_not_a_gap(clock_j
     run_device(port, clock, 540)  # a new writer: header at seq 0, then 1 … 540
     wire = bytearray(port.data)
     header_end = wire.index(b"\x00", restarted + 1)
-    wire[header_end - 3] ^= 0x01  # the new header fails its CRC
+    # The new header fails its CRC: a bit of its content flipped and the frame encoded
+    # again (flipping an encoded byte could hit a COBS code byte, whose place depends on
+    # the writer's random stream number: a framing error, not a CRC error).
+    start = wire.rindex(b"\x00", 0, header_end) + 1
+    frame = bytearray(cobs_decode(wire[start:header_end]))
+    frame[-5] ^= 0x01
+    wire[start:header_end] = cobs_encode(bytes(frame))
     reader = LinkReader(MasterPort(-1))
     got = reader.feed(bytes(wire))
     assert len(got) == 1 + 30_000 + 540 and reader.stats.crc_errors == 1
