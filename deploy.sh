@@ -15,8 +15,9 @@ PREFLIGHT_REMOTE=/tmp/nirs-preflight.sh
 # Where the board's NPU runtime lives: the Luckfox image installs librknnmrt.so here, and
 # device/rknn_api.py (SDK_LIBRARY_DIRS) and deploy/preflight.sh look here first.
 RUNTIME_DIR=/oem/usr/lib
-# The oldest Python the device code supports (pyproject.toml): wheels are chosen for it.
-BOARD_PYTHON_VERSION=3.9
+# The oldest Python the device code supports (pyproject.toml, deploy/preflight.sh's
+# PYTHON_MIN): wheels are chosen for it.
+BOARD_PYTHON_VERSION=3.11
 
 usage() {
     cat <<EOF

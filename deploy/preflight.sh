@@ -63,6 +63,10 @@ APP_ANON_KB=9080
 # the app's figures above). The Luckfox image reserves 24 MB (rk_dma_heap_cma=24M); how
 # much this model needs has not been measured on a board, so less only warns.
 CMA_KNOWN_GOOD_KB=24576
+# CMA the NPU needs free, KiB, roughly: the larger model file (fusion.rknn, 3.3 MB; the
+# runtime keeps the weights there) and its input and output tensors (a few KiB), rounded
+# up to 4 MB. An estimate from the file sizes: not measured on a board.
+CMA_NEED_KB=4096
 # The app's pid file (deploy/S99nirs-wearable): on a redeploy the old app still runs
 # during the preflight, and the anonymous memory it holds comes back when it stops.
 APP_PIDFILE=/var/run/nirs-wearable.app.pid
@@ -294,12 +298,20 @@ else
     if [ -z "$cma_kb" ]; then
         warn "no CmaTotal in /proc/meminfo: the kernel reserves no CMA, and the NPU runtime allocates the model and its tensors there" \
             "$cma_fix"
+    elif [ "$cma_kb" -eq 0 ]; then
+        fail "CmaTotal is 0 KiB: the NPU runtime has nowhere to put the model and its tensors" \
+            "$cma_fix"
     elif [ "$cma_kb" -lt "$CMA_KNOWN_GOOD_KB" ]; then
         warn "CmaTotal is $cma_kb KiB, less than the Luckfox image's $CMA_KNOWN_GOOD_KB KiB; the model has not been tried on the NPU with less" \
             "$cma_fix"
     else
         cma_free_kb=$(meminfo CmaFree)
-        ok "CMA $cma_kb KiB for the NPU${cma_free_kb:+ ($cma_free_kb KiB free now)}"
+        if [ -n "$cma_free_kb" ] && [ "$cma_free_kb" -lt "$CMA_NEED_KB" ]; then
+            warn "CmaFree is $cma_free_kb KiB of $cma_kb; the NPU needs about $CMA_NEED_KB KiB for the model and its tensors" \
+                "stop what holds it (the image's camera app: RkLunch-stop.sh) before the wearable starts"
+        else
+            ok "CMA $cma_kb KiB for the NPU${cma_free_kb:+ ($cma_free_kb KiB free now)}"
+        fi
     fi
 fi
 

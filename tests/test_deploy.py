@@ -1038,6 +1038,13 @@ def test_preflight_checks_memory_cma_and_reports_the_runtime_version(tmp_path, s
     _failed_or_warned(out, "WARN", "no CmaTotal", "rk_dma_heap_cma=24M")
     out = run(MemAvailable=20000, CmaTotal=1024)
     _failed_or_warned(out, "WARN", "CmaTotal is 1024 KiB", "RK_BOOTARGS_CMA_SIZE")
+    # None at all reserved: the NPU cannot run; most of it held by another program: a warning.
+    out = run(MemAvailable=20000, CmaTotal=0)
+    assert out.returncode == 1, out.stdout
+    _failed_or_warned(out, "FAIL", "CmaTotal is 0 KiB", "rk_dma_heap_cma=24M")
+    out = run(MemAvailable=20000, CmaTotal=24576, CmaFree=128)
+    assert out.returncode == 0, out.stdout
+    _failed_or_warned(out, "WARN", "CmaFree is 128 KiB of 24576", "RkLunch-stop.sh")
 
     # A runtime without a version string is reported as such, not as a failure.
     (root / "oem/usr/lib/librknnmrt.so").write_bytes(b"\x7fELF\x00nothing\x00")
