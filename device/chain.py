@@ -42,7 +42,7 @@ FLAG_SATURATED = 1  # a conversion reached the saturation level
 FLAG_AMBIENT = 2  # the dark phase is too bright: ambient light leaks in
 FLAG_LOW_LIGHT = 4  # too little LED light returns: the sensor is off the skin
 FLAG_RESIDUAL = 8  # ΔOD not explained by haemoglobin alone: motion or coupling change
-FLAG_NO_DATA = 16  # no frame in this block (bus down, loop stalled)
+FLAG_NO_DATA = 16  # no frame in this block, or none with one wavelength (bus down, stall)
 FLAG_NAMES = {
     FLAG_SATURATED: "saturated",
     FLAG_AMBIENT: "ambient light",
@@ -189,7 +189,7 @@ def quality_flags(
         flags |= FLAG_LOW_LIGHT
     if residual_od > config.residual_max_od:
         flags |= FLAG_RESIDUAL
-    if n_frames == 0:
+    if n_frames == 0 or any(v != v for v in intensity_v):  # a wavelength without light
         flags |= FLAG_NO_DATA
     return flags
 
@@ -264,6 +264,7 @@ class MeasurementChain:
         self._rate = self.config.output_rate_hz
         self._block: int | None = None
         self._sums = [0.0] * (self._n_wl + 1)  # dark, then dark-subtracted light per λ, V
+        self._counts = [0] * (self._n_wl + 1)  # the frames each sum holds
         self._peaks = [-math.inf] * self._n_wl
         self._n = 0
         self._window: deque[tuple[float, ...]] = deque(maxlen=self.config.smoothing_samples)
@@ -306,13 +307,22 @@ class MeasurementChain:
             )
         while block > self._block:
             self._close_block()
+        # A phase with no kept conversion is NaN in its frame: the block averages the
+        # frames that have it (a single lost conversion must not spoil 100 ms of light);
+        # a phase no frame of the block has stays NaN and flags the sample "no data".
         dark = volts[0]
-        sums, peaks = self._sums, self._peaks
-        sums[0] += dark
+        sums, counts, peaks = self._sums, self._counts, self._peaks
+        if dark == dark:
+            sums[0] += dark
+            counts[0] += 1
+            for k in range(n_wl):
+                light = volts[k + 1]
+                if light == light:
+                    sums[k + 1] += light - dark  # seed eq. 5, per frame
+                    counts[k + 1] += 1
         for k in range(n_wl):
-            sums[k + 1] += volts[k + 1] - dark  # seed eq. 5, per frame
             p = peak_v[k + 1]
-            if p != p or p > peaks[k]:  # a NaN peak (no kept conversion) sticks, as np.maximum
+            if p > peaks[k]:  # a NaN peak (no kept conversion) compares False: skipped
                 peaks[k] = p
         self._n += 1
         limit = self.max_samples_per_push
@@ -344,15 +354,13 @@ class MeasurementChain:
     def _close_block(self) -> None:
         n = self._n
         n_wl = self._n_wl
-        if n:
-            means = [s / n for s in self._sums]
-            peaks = tuple(self._peaks)
-        else:  # no frame in this block: a gap, shown as NaN
-            means = [math.nan] * (n_wl + 1)
-            peaks = (math.nan,) * n_wl
+        # No frame (a gap), or no frame with this phase: NaN, flagged "no data".
+        means = [s / c if c else math.nan for s, c in zip(self._sums, self._counts)]
+        peaks = tuple(p if p > -math.inf else math.nan for p in self._peaks)
         t_s = (self._block + 0.5) / self._rate
         self._block += 1
         self._sums = [0.0] * (n_wl + 1)
+        self._counts = [0] * (n_wl + 1)
         self._peaks = [-math.inf] * n_wl
         self._n = 0
         light = tuple(means[1:])

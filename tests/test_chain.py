@@ -296,18 +296,21 @@ def numpy_chain(frames, config: ch.ChainConfig) -> dict[str, np.ndarray]:
     block = np.floor(t * rate).astype(np.int64)
     first, last = int(block[0]), int(block[-1])
     n, idx = last - first + 1, block - first
-    light_frames = volts[:, 1:] - volts[:, :1]
+    # Each phase averaged over the frames that have it (a NaN phase is a phase with no
+    # kept conversion; light needs its frame's dark too); peaks ignore NaN (np.fmax).
+    phases = np.concatenate([volts[:, :1], volts[:, 1:] - volts[:, :1]], axis=1)
+    have = np.isfinite(phases)
     n_frames = np.bincount(idx, minlength=n)
     sums = np.zeros((n, volts.shape[1]))
+    counts = np.zeros((n, volts.shape[1]))
     peaks = np.full((n, volts.shape[1] - 1), -np.inf)
     for i in range(len(idx)):
-        row = sums[idx[i]]
-        row[0] += volts[i, 0]
-        row[1:] += light_frames[i]
-        np.maximum(peaks[idx[i]], peak_v[i, 1:], out=peaks[idx[i]])
+        sums[idx[i]] += np.where(have[i], phases[i], 0.0)
+        counts[idx[i]] += have[i]
+        np.fmax(peaks[idx[i]], peak_v[i, 1:], out=peaks[idx[i]])
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / n_frames[:, None]
-    peaks[n_frames == 0] = np.nan
+        means = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan)
+    peaks[np.isinf(peaks)] = np.nan
     t_s = (np.arange(first, last + 1) + 0.5) / rate
     dark, light = means[:, 0], means[:, 1:]
     # smooth
@@ -341,7 +344,8 @@ def numpy_chain(frames, config: ch.ChainConfig) -> dict[str, np.ndarray]:
         flags |= np.where(dark > config.ambient_max_v, ch.FLAG_AMBIENT, 0)
         flags |= np.where(np.any(light < config.light_min_v, axis=1), ch.FLAG_LOW_LIGHT, 0)
         flags |= np.where(residual_od > config.residual_max_od, ch.FLAG_RESIDUAL, 0)
-    flags |= np.where(n_frames == 0, ch.FLAG_NO_DATA, 0)
+    no_data = (n_frames == 0) | np.any(np.isnan(light), axis=1)  # a wavelength without light
+    flags |= np.where(no_data, ch.FLAG_NO_DATA, 0)
     return {
         "t_s": t_s,
         "n_frames": n_frames,
@@ -459,3 +463,31 @@ def test_synthetic_frames_with_nan_phases_and_saturation_equal_the_old_numpy_cha
         for flag in (ch.FLAG_SATURATED, ch.FLAG_AMBIENT, ch.FLAG_LOW_LIGHT):
             assert (ref["flags"] & flag).any(), flag
         assert_chain_equals_numpy(ch.process_recording(frames, config), ref)
+
+
+def test_one_dropped_phase_costs_its_frame_not_the_sample():
+    # Issue 14, point 6: a single NaN conversion at 750 nm among the four frames of a
+    # 100 ms block made the whole sample NaN, flagged 0. Now the block averages the frames
+    # that have the phase, and a wavelength no frame has is NaN and flagged "no data".
+    from device.acquisition import Frame
+
+    def frame(t_s, light_750):
+        volts = (0.05, light_750, 1.0, 1.2)
+        return Frame(t_s, volts, (4, 4, 4, 4), volts)
+
+    config = ch.ChainConfig(baseline_s=5.0)
+    chain = ch.MeasurementChain(config)
+    frames = [frame(0.0233 * i, 0.8 + 0.001 * (i % 4)) for i in range(300)]  # 7 s at rest
+    block = [i for i, f in enumerate(frames) if math.floor(f.t_s * 10) == 60]
+    one_lost = block[1]
+    frames[one_lost] = frame(frames[one_lost].t_s, math.nan)
+    none = [i for i, f in enumerate(frames) if math.floor(f.t_s * 10) == 62]
+    for i in none:
+        frames[i] = frame(frames[i].t_s, math.nan)
+    samples = {round(s.t_s, 2): s for f in frames for s in chain.push(f)}
+    good = [frames[i].volts[1] - 0.05 for i in block if i != one_lost]
+    s60, s62 = samples[6.05], samples[6.25]
+    assert s60.intensity_v[0] == pytest.approx(sum(good) / len(good), rel=1e-12)
+    assert s60.flags == 0 and s60.n_frames == len(block)
+    assert math.isnan(s62.intensity_v[0]) and s62.flags & ch.FLAG_NO_DATA
+    assert ch.FLAG_NAMES[ch.FLAG_NO_DATA] == "no data"
