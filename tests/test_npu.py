@@ -1050,14 +1050,20 @@ def test_a_version_mismatch_is_not_hidden_by_the_fallback(old_standin, standin, 
     assert notes == []
 
 
-def test_the_app_prints_one_line_for_a_mismatch_and_exits(old_standin, tmp_path):
+def run_app_with(library: Path, tmp_path: Path):
+    """``python -m device`` for 1 s on a stand-in bundle with ``library`` as the runtime (no
+    board here: it stops at the hardware, after the model)."""
     write_bundle(tmp_path / "models")
     config = tmp_path / "wearable.toml"
     config.write_text(
         f'[model]\ndir = "{tmp_path / "models"}"\nbackend = "rknn"\n'
-        f'library = "{old_standin}"\n[recording]\nenabled = false\n'
+        f'library = "{library}"\n[recording]\nenabled = false\n'
     )
-    result = run_python("-m", "device", "--config", str(config), "--seconds", "1")
+    return run_python("-m", "device", "--config", str(config), "--seconds", "1")
+
+
+def test_the_app_prints_one_line_for_a_mismatch_and_exits(old_standin, tmp_path):
+    result = run_app_with(old_standin, tmp_path)
     assert result.returncode == 2, result.stderr
     ours = [line for line in result.stderr.splitlines() if not line.startswith("rknn_standin:")]
     assert len(ours) == 1 and ours[0].startswith("error: rknn_init refused model file"), ours
@@ -1140,13 +1146,7 @@ def test_the_model_hash_needs_no_openssl():
 
 
 def test_the_app_notes_the_fallback_once_in_its_log(int8_only_standin, tmp_path):
-    write_bundle(tmp_path / "models")
-    config = tmp_path / "wearable.toml"
-    config.write_text(
-        f'[model]\ndir = "{tmp_path / "models"}"\nbackend = "rknn"\n'
-        f'library = "{int8_only_standin}"\n[recording]\nenabled = false\n'
-    )
-    result = run_python("-m", "device", "--config", str(config), "--seconds", "1")
+    result = run_app_with(int8_only_standin, tmp_path)
     notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
     assert len(notes) == 1, result.stderr
     assert notes[0].startswith("note: fusion.rknn did not initialise (rknn_init refused")
