@@ -57,9 +57,14 @@ class IdentityNormaliser:
         return seq, st
 
 
-def stand_in_model() -> FatigueModel:
+def stand_in_model(backend=None) -> FatigueModel:
     return FatigueModel(
-        HhbBackend(), "stand-in", IdentityNormaliser(), DEFAULT_MAPPING.names, DEFAULT_MAPPING, {}
+        backend or HhbBackend(),
+        "stand-in",
+        IdentityNormaliser(),
+        DEFAULT_MAPPING.names,
+        DEFAULT_MAPPING,
+        {},
     )
 
 
@@ -344,11 +349,7 @@ class FailingOnceBackend(HhbBackend):
 
 
 def test_a_failed_prediction_costs_one_second_not_the_session():
-    model = FatigueModel(
-        FailingOnceBackend(), "stand-in", IdentityNormaliser(), DEFAULT_MAPPING.names,
-        DEFAULT_MAPPING, {},
-    )  # fmt: skip
-    board, app, reports = make_app(model=model)
+    board, app, reports = make_app(model=stand_in_model(FailingOnceBackend()))
     app.run(30.0)
     app.close()
     failed = [r for r in reports if any("no level this second" in m for m in r.messages)]
