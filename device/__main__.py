@@ -7,8 +7,8 @@ character device, ABI v1, :mod:`device.gpio_line`), the OLED if one answers
 (else headless), the model (RKNN on the NPU, falling back to ONNX Runtime where there is no
 NPU), a session record and, if enabled, the serial link; then runs
 :class:`device.app.Wearable` until stopped. Exit status: 0 on a clean stop, 2 on a
-configuration or model error, 3 when the self-test fails (the init script restarts the app
-after a pause).
+configuration or model error, 3 when the self-test or the measurement chain fails or the
+hardware fails for good (the init script restarts the app after a pause).
 
 ``--sim-socket PATH`` (the emulated-board test and the bench, never the real board) takes
 the I²C bus, the GPIO lines and the clock from a simulated board that ``hwsim.remote``
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from device.app import SelfTestError, Wearable
+    from device.app import StopError, Wearable
     from device.inference import load_model
 
     def stop(signum: int, frame: object) -> None:
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(app.close)
         try:
             app.run(args.seconds)
-        except SelfTestError as exc:
+        except StopError as exc:  # a failed self-test or chain: on the screen and recorded
             print(f"error: {exc}", file=sys.stderr)
             return 3
         except board_lost as exc:

@@ -9,6 +9,14 @@ event) is counted as lost rather than silently shifting the phases.
 
 Accounting, which the tests hold to: ``conversions == read + lost_read_error +
 lost_late + lost_gap`` and the discarded conversions are a subset of those.
+
+When conversions stop coming (a wait times out), the multiplexer finds out why and
+mends what it can (:meth:`Multiplexer.step`): an ADC that was reset or lost power
+(its config is back to the power-on value) is restarted; an ADC that runs but whose
+ALERT/RDY pulses never arrive (a wrong ``[gpio] adc_ready`` line, a broken wire) is read
+paced by the clock instead; an ADC that does not answer on I²C is tried again at the
+next timeout. :attr:`Multiplexer.fault` says what is wrong while no conversion comes, and
+:attr:`Multiplexer.notices` what was done about it, for the wearer and the record.
 """
 
 from __future__ import annotations
@@ -29,6 +37,14 @@ DEFAULT_CONVERSIONS_PER_PHASE = 5
 DEFAULT_WAVELENGTHS_NM = (750, 810, 870)
 #: A wait longer than this many conversion periods is a timeout (the ADC stopped).
 READY_TIMEOUT_PERIODS = 20
+#: Timeouts in a row from an ADC that holds its config before the ready line is given up
+#: for clock pacing: 3 × 20 periods, 70 ms at 860 SPS (one timeout can be a late loop).
+PACE_AFTER_TIMEOUTS = 3
+#: Clock-paced reads cannot see the ADC stop: its config is checked this often, seconds.
+PACED_CHECK_S = 1.0
+#: Bus time given to other work (the OLED) after each timeout, in conversion periods:
+#: while no conversion comes, the screen must still say so.
+IDLE_AFTER_TIMEOUT_PERIODS = 5
 
 
 @dataclass
@@ -42,6 +58,8 @@ class AcquisitionStats:
     lost_late: int = 0  # handled after a newer conversion had replaced it
     lost_gap: int = 0  # no ready event seen (dropped edge event or missed pulse)
     ready_timeouts: int = 0
+    adc_restarts: int = 0  # the ADC was found reset or powered down and restarted
+    paced: bool = False  # reads are paced by the clock: ALERT/RDY gave no pulses
     led_switches: int = 0
     frames: int = 0
 
@@ -118,9 +136,21 @@ class Multiplexer:
         self.trace = trace
         self.idle = idle
         self.stats = AcquisitionStats()
+        #: What stops the conversions, while none comes (None once one does): one short
+        #: line for the screen; :attr:`fault_detail` holds the error behind it, if any.
+        self.fault: str | None = None
+        self.fault_detail = ""
+        #: What was done about a fault (ADC restarted, reads paced by the clock), oldest
+        #: first; the app takes them (:meth:`take_notices`) to tell the wearer and record.
+        self.notices: list[str] = []
+        #: Clock time of the latest conversion event or timeout, seconds.
+        self.now_s = math.nan
         self._period_s = adc.period_s
         self._last_index = -1
+        # NaN: the next event is the next conversion (at start, and after a restart).
         self._last_event_s = math.nan
+        self._timeouts_in_a_row = 0
+        self._next_check_s = math.inf
         self._phase = 0
         # Index of the last conversion completed before the latest LED switch. The LEDs
         # are set before the ADC starts, so nothing is in flight at start: as if the
@@ -141,10 +171,66 @@ class Multiplexer:
         """Dark phase, then start the ADC converting continuously."""
         self.leds.select(None)
         self.adc.start_continuous()
+        self.now_s = self.clock.monotonic()
+        self._next_check_s = self.now_s + PACED_CHECK_S
+
+    def take_notices(self) -> list[str]:
+        """The notices since the last call, oldest first."""
+        notices, self.notices = self.notices, []
+        return notices
+
+    def _restart(self) -> None:
+        """Dark phase and a new continuous run; the unfinished frame is dropped and the next
+        conversion is the first of a new stream (as after :meth:`start`)."""
+        self.leds.select(None)
+        self._phase = 0
+        self._reset_sums()
+        self._last_event_s = math.nan
+        # The conversion indices go on from the last one; as at start, the first
+        # conversion of the new run is kept (nothing was in flight at the switch).
+        self._switch_index = self._last_index - 1
+        self.adc.start_continuous()
+        self._next_check_s = self.clock.monotonic() + PACED_CHECK_S
+
+    def _on_timeout(self) -> None:
+        """No conversion within the timeout: find out why, mend what can be mended."""
+        self.stats.ready_timeouts += 1
+        self._timeouts_in_a_row += 1
+        self.now_s = self.clock.monotonic()
+        try:
+            configured = self.adc.still_configured()
+            if not configured:
+                self.stats.adc_restarts += 1
+                self._restart()
+                self.fault = "ADC was reset or lost power: restarted it"
+                self.notices.append(self.fault)
+            elif self._timeouts_in_a_row >= PACE_AFTER_TIMEOUTS and not self.stats.paced:
+                self.adc.pace_by_clock()
+                self.stats.paced = True
+                self._restart()
+                self.fault = "no ALERT/RDY pulses: reading paced by the clock"
+                self.notices.append(f"{self.fault} (check the ALERT/RDY wire and [gpio] adc_ready)")
+        except I2CError as exc:
+            self.fault = "ADC not answering on I2C: check its wiring and power"
+            self.fault_detail = str(exc)
+        if self.idle is not None:
+            self.idle(IDLE_AFTER_TIMEOUT_PERIODS * self._period_s)
+
+    def _check_paced(self) -> None:
+        """Clock-paced reads go on whether the ADC converts or not: check it still does."""
+        self._next_check_s = self.now_s + PACED_CHECK_S
+        try:
+            configured = self.adc.still_configured()
+        except I2CError:
+            return  # its reads fail too: the frames say "no data"
+        if not configured:
+            self.stats.adc_restarts += 1
+            self._restart()
+            self.notices.append("ADC was reset or lost power: restarted it")
 
     def _index_of(self, t_event_s: float) -> int:
-        if self._last_index < 0:
-            return 0
+        if self._last_event_s != self._last_event_s:  # NaN: the first of a run
+            return self._last_index + 1
         gap_s = t_event_s - self._last_event_s
         steps = max(1, round(gap_s / self._period_s))
         # Follow the ADC oscillator (±10 % from nominal, datasheet) on gaps of one period
@@ -161,13 +247,17 @@ class Multiplexer:
         try:
             t_event = self.adc.wait_ready(READY_TIMEOUT_PERIODS * self._period_s)
         except ReadyTimeoutError:
-            self.stats.ready_timeouts += 1
+            self._on_timeout()
             return None
+        if self._timeouts_in_a_row:
+            self._timeouts_in_a_row = 0
+            self.fault, self.fault_detail = None, ""
         index = self._index_of(t_event)
         self._last_index, self._last_event_s = index, t_event
         self.stats.conversions = index + 1
         volts: float | None = None
-        if self.clock.monotonic() - t_event > self._period_s:
+        self.now_s = now = self.clock.monotonic()
+        if now - t_event > self._period_s:
             self.stats.lost_late += 1  # the register already holds a newer conversion
         else:
             try:
@@ -188,6 +278,8 @@ class Multiplexer:
         frame = None
         if index >= self._switch_index + self.per_phase:
             frame = self._next_phase(t_event)
+            if self.stats.paced and now >= self._next_check_s:
+                self._check_paced()
         if self.idle is not None:
             budget_s = t_event + self._period_s - self.clock.monotonic()
             if budget_s > 0:

@@ -150,6 +150,7 @@ class ADS1114:
         self.period_s = 1.0 / data_rate_sps
         self.ready_line = ready_line
         self._next_due_s = math.inf  # paced mode: when the next conversion completes
+        self._running_word: int | None = None  # the config word of the continuous run
         self._volts_per_code = code_to_volts(1, full_scale_v)
         #: The register the chip's address pointer holds, or None when unknown (at start:
         #: another program may have moved it since power-up).
@@ -189,7 +190,30 @@ class ADS1114:
             ready_pin=use_pin,
         )
         self.write_register(REG_CONFIG, word)
+        self._running_word = word
         self._next_due_s = self.clock.monotonic() + self.period_s
+
+    def still_configured(self) -> bool:
+        """Whether the chip still holds the config :meth:`start_continuous` wrote.
+
+        False after a reset or a power loss: the chip comes back with its power-on config
+        (single-shot, powered down, ALERT/RDY disabled; datasheet, "Config Register", reset
+        value 8583h) and stops converting without a word on the bus. One register read; the
+        OS bit (read: conversion in progress) is left out of the comparison.
+
+        Raises:
+            I2CError: The chip does not answer.
+        """
+        if self._running_word is None:
+            return False
+        return (self.read_register(REG_CONFIG) ^ self._running_word) & ~CFG_OS_SINGLE == 0
+
+    def pace_by_clock(self) -> None:
+        """Stop waiting for ALERT/RDY and pace reads by the clock from now on (a ready line
+        that gives no edges: a wrong ``[gpio] adc_ready``, a broken wire); restarts the
+        continuous run with the pin disabled."""
+        self.ready_line = None
+        self.start_continuous()
 
     def wait_ready(self, timeout_s: float) -> float:
         """Wait for the next conversion to complete; return when it did (clock seconds).
@@ -246,6 +270,7 @@ class ADS1114:
         )
         self.write_register(REG_CONFIG, word)
         self._next_due_s = math.inf
+        self._running_word = None
         deadline = self.clock.monotonic() + timeout_s
         while not self.read_register(REG_CONFIG) & CFG_OS_SINGLE:
             if self.clock.monotonic() > deadline:
@@ -263,6 +288,7 @@ class ADS1114:
         )
         self.write_register(REG_CONFIG, word)
         self._next_due_s = math.inf
+        self._running_word = None
 
     def close(self) -> None:
         """Power the ADC down; harmless to call twice. The bus and line belong to the caller."""

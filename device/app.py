@@ -5,7 +5,10 @@ frames go out in the gaps between conversions; frames and samples are recorded
 and streamed as they are made; once a second the last 10 s go through the model.
 
 States: self-test → calibrating (20 s, "relax") → live, or "check sensor" while the
-quality flags say the signal cannot be trusted (then no level is shown), or error.
+quality flags say the signal cannot be trusted (then no level is shown), "no data" while
+no light frame comes (the ADC has stopped: the cause is shown, recorded and mended where
+the multiplexer can), or error. The once-a-second work runs from the clock, so a stall
+in the data is seen within a second.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from device import screens
 from device.acquisition import Multiplexer
 from device.ads1114 import ADS1114, REG_CONFIG
 from device.buzzer import Buzzer
-from device.chain import FLAG_NAMES, ChainSample, MeasurementChain
+from device.chain import FLAG_NAMES, ChainError, ChainSample, MeasurementChain
 from device.clock import Clock
 from device.codec import Event, Prediction, Record
 from device.config import WearableConfig
@@ -39,6 +42,9 @@ FULL_GC_NEVER = 2**31 - 1
 #: Settling after switching an LED on for the self-test, s (OPT101 settles in ~28 µs
 #: per its datasheet; this is generous).
 SELF_TEST_SETTLE_S = 0.005
+#: Seconds without a light frame after which the wearer is told "no data" (a frame comes
+#: every 23 ms; the once-a-second work sees a stall within 1–2 s).
+NO_DATA_S = 1.0
 #: Chain samples taken per light frame. The 200 samples of the 20 s baseline are ready at
 #: once; 8 a frame (each some 0.14 M ARM instructions with its record and window row,
 #: benchmarks/emulated_board.py) spreads them over 25 frames, 0.6 s, before the first level.
@@ -50,6 +56,7 @@ class State(enum.Enum):
     CALIBRATING = "calibrating"
     LIVE = "live"
     CHECK_SENSOR = "check sensor"
+    NO_DATA = "no data"
     ERROR = "error"
 
 
@@ -80,7 +87,11 @@ class SecondReport:
     messages: list[str] = field(default_factory=list)
 
 
-class SelfTestError(DeviceError):
+class StopError(DeviceError):
+    """The wearable cannot go on: shown on the screen and recorded before it is raised."""
+
+
+class SelfTestError(StopError):
     """The sensor cannot work: the message says what failed."""
 
 
@@ -136,6 +147,10 @@ class Wearable:
         self._trend_hbo2: deque[float] = deque(maxlen=TREND_S)
         self._trend_hhb: deque[float] = deque(maxlen=TREND_S)
         self._t0 = math.nan
+        self._last_frame_s = math.nan
+        self._no_data_since_s = math.nan
+        self._calibration_start_s = math.nan
+        self._restarts_seen = 0
         self._recording_notice_shown = False
         #: The once-a-second work still to do, one piece per pass of the loop without a
         #: frame (see :meth:`run`); None when there is none.
@@ -200,48 +215,45 @@ class Wearable:
 
     def run(self, duration_s: float | None = None) -> None:
         """Self-test, then measure until ``duration_s`` of clock time (None: forever)."""
-        clock = self.hw.clock
         try:
             for note in self.self_test():
                 self._report_message(note)
         except SelfTestError as exc:
-            self.state = State.ERROR
-            self._draw(screens.error, message=str(exc))
-            if self.hw.display is not None:
-                self.hw.display.flush()
-            self._event("error", message=str(exc))
-            raise
+            self._stop(exc)
         if self.hw.display is not None:  # its first drawing of each word, not in the loop
             screens.prepare(self.model.classes if self.model is not None else ())
         if self.own_process:
             gc.collect()
             gc.freeze()
             gc.set_threshold(*gc.get_threshold()[:2], FULL_GC_NEVER)
-        self.mux.start()
-        self._t0 = clock.monotonic()
+        mux = self.mux
+        mux.start()
+        self._t0 = self._last_frame_s = self._calibration_start_s = mux.now_s
         self.state = State.CALIBRATING
         self._event("calibration_start", baseline_s=self.config.chain.baseline_s)
         next_second = self._t0 + 1.0
         end = math.inf if duration_s is None else self._t0 + duration_s
         try:
-            while clock.monotonic() < end:
-                frame = self.mux.step()
+            while mux.now_s < end:
+                frame = mux.step()
                 self.hw.buzzer.update()
                 if frame is None:
                     # The next piece of the second's work, if any is left.
                     if self._work is not None and next(self._work, StopIteration) is not None:
                         self._work = None  # it had no piece left
-                    continue
-                self._emit(Record.of(frame))
-                for sample in self.chain.push(frame):
-                    self._on_sample(sample)
-                if frame.t_s >= next_second:
+                else:
+                    self._last_frame_s = frame.t_s
+                    self._emit(Record.of(frame))
+                    for sample in self.chain.push(frame):
+                        self._on_sample(sample)
+                if mux.now_s >= next_second:
                     self._finish_work()
-                    # Its first piece in the next pass: this one has done the frame's work.
-                    # No frame comes in between (a frame takes 20 conversions), so the
-                    # window it takes is this frame's.
-                    self._work = self._second(frame.t_s)
-                    next_second += 1.0
+                    # Its first piece in the next pass: this one may have done a frame's
+                    # work. Seconds missed in a stall are skipped, not made up in a burst.
+                    self._work = self._second(mux.now_s)
+                    next_second += math.floor(mux.now_s - next_second) + 1.0
+        except ChainError as exc:
+            self._stop(StopError(f"measurement chain: {exc}"))
         finally:
             self._finish_work()
             for sample in self.chain.take_ready():  # measured before the stop: recorded
@@ -279,16 +291,42 @@ class Wearable:
         if self.recorder is not None and self.recorder.stopped and not self._recording_notice_shown:
             self._recording_notice_shown = True
             report.messages.append(f"recording stopped: {self.recorder.stop_reason}")
+        for notice in self.mux.take_notices():
+            report.messages.append(f"ADC: {notice}")
+            self._event("adc", message=notice)
+        if getattr(self.chain, 'calibration_restarts', 0) != self._restarts_seen:  # H1MERGE
+            self._restarts_seen = self.chain.calibration_restarts
+            report.messages.append(f"calibration restarted: {self.chain.restart_reason}")
+            self._calibration_start_s = t_s
+            self._event("calibration_restart", reason=self.chain.restart_reason)
         latest = self._latest
-        # Calibrating until the baseline is known AND its samples have all been handed
-        # over (a few per frame): a level or SmO2 shown before would be of the past.
-        if self.chain.calibrating or self.chain.backlog or latest is None:
+        stalled_s = t_s - self._last_frame_s
+        if stalled_s > NO_DATA_S:
+            yield from self._no_data(report)
+        elif (
+            self.chain.calibrating
+            or latest is None
+            or (self.chain.backlog and self.state == State.CALIBRATING)
+        ):
+            # Calibrating until the baseline is known AND its samples have all been handed
+            # over (a few per frame): a level or SmO2 shown before would be of the past.
+            if self.state == State.NO_DATA:
+                self._data_back(t_s, report)
             self.state = State.CALIBRATING
-            elapsed = t_s - self._t0
+            elapsed = t_s - self._calibration_start_s
             base = self.config.chain.baseline_s
             yield
-            self._draw(screens.calibrating, progress=elapsed / base, seconds_left=base - elapsed)
+            self._draw(
+                screens.calibrating,
+                progress=elapsed / base,
+                seconds_left=base - elapsed,
+                note=screens.restart_note(self.chain.restart_reason)
+                if self._restarts_seen
+                else None,
+            )
         else:
+            if self.state == State.NO_DATA:
+                self._data_back(t_s, report)
             if self.state == State.CALIBRATING:
                 self._event("calibrated", baseline_v=list(map(float, self.chain.baseline_v)))
             report.smo2_pct = latest.smo2_pct
@@ -306,6 +344,24 @@ class Wearable:
         yield
         if self.on_second is not None:
             self.on_second(report)
+
+    def _no_data(self, report: SecondReport) -> Iterator[None]:
+        """No light frame for over :data:`NO_DATA_S`: say so, with the likely cause."""
+        cause = self.mux.fault or "no conversions from the ADC"
+        if self.state != State.NO_DATA:
+            self.state = State.NO_DATA
+            self._no_data_since_s = self._last_frame_s
+            self.smoother.reset()
+            self.level = None
+            report.messages.append(f"no data: {cause}")
+            self._event("no_data", cause=cause, detail=self.mux.fault_detail)
+        yield
+        self._draw(screens.no_data, cause=cause)
+
+    def _data_back(self, t_s: float, report: SecondReport) -> None:
+        gap_s = t_s - self._no_data_since_s
+        self._event("data_back", gap_s=gap_s)
+        report.messages.append(f"data back after {gap_s:.0f} s")
 
     def _check_sensor(self) -> None:
         self.state = State.CHECK_SENSOR
@@ -352,6 +408,15 @@ class Wearable:
             hhb_trend=list(self._trend_hhb),
             recording=recording,
         )
+
+    def _stop(self, exc: StopError) -> None:
+        """Show and record why the wearable stops, then raise ``exc``."""
+        self.state = State.ERROR
+        self._draw(screens.error, message=str(exc))
+        if self.hw.display is not None:
+            self.hw.display.flush()
+        self._event("error", message=str(exc))
+        raise exc
 
     def _report_message(self, text: str) -> None:
         if self.on_second is not None:

@@ -93,7 +93,9 @@ def _scaled_text(text: str, px: int) -> Image.Image:
 
 
 #: The big words of the screens other than the levels' names.
-BIG_WORDS = ("RELAX", "CHECK", "ERROR")
+BIG_WORDS = ("RELAX", "CHECK", "ERROR", "NO DATA")
+#: Characters of the small font across the panel (6 px each).
+LINE_CHARS = 21
 
 
 def prepare(level_names: Sequence[str]) -> None:
@@ -140,10 +142,41 @@ def _trend(
                 draw.point((x, y), fill="white")
 
 
-def calibrating(draw: ImageDraw.ImageDraw, *, progress: float, seconds_left: float) -> None:
-    """'Stay relaxed' with a progress bar, during the resting baseline."""
+def _lines(draw: ImageDraw.ImageDraw, text: str, y: int, rows: int) -> None:
+    """``text`` in the small font, cut into ``rows`` lines of :data:`LINE_CHARS` from ``y``."""
+    for row, start in enumerate(range(0, min(len(text), rows * LINE_CHARS), LINE_CHARS)):
+        draw.text(
+            (0, y + 12 * row), text[start : start + LINE_CHARS], fill="white", font=small_font()
+        )
+
+
+#: Short words for the causes a restarted calibration names (device.chain's reason), in
+#: the order they are looked for.
+_RESTART_CAUSES = (
+    ("low light", "sensor on skin?"),
+    ("saturat", "too bright"),
+    ("ambient", "shade the sensor"),
+    ("moved", "keep still"),
+    ("no data", "no data"),
+)
+
+
+def restart_note(reason: str | None) -> str:
+    """The calibrating screen's line after a restart: what the wearer can do about it."""
+    text = (reason or "").lower()
+    for key, advice in _RESTART_CAUSES:
+        if key in text:
+            return f"again: {advice}"[:LINE_CHARS]
+    return "calibrating again"
+
+
+def calibrating(
+    draw: ImageDraw.ImageDraw, *, progress: float, seconds_left: float, note: str | None = None
+) -> None:
+    """'Stay relaxed' with a progress bar, during the resting baseline; ``note`` (at most
+    :data:`LINE_CHARS`) replaces "calibrating baseline", e.g. after a restart."""
     big_text(draw, (0, 0), BIG_WORDS[0], BIG_PX)
-    draw.text((0, 26), "calibrating baseline", fill="white", font=small_font())
+    draw.text((0, 26), note or "calibrating baseline", fill="white", font=small_font())
     draw.rectangle((0, 42, WIDTH - 1, 51), outline="white")
     filled = round((WIDTH - 3) * min(max(progress, 0.0), 1.0))
     if filled:
@@ -182,5 +215,10 @@ def check_sensor(draw: ImageDraw.ImageDraw, *, reasons: Sequence[str]) -> None:
 def error(draw: ImageDraw.ImageDraw, *, message: str) -> None:
     """A fault the wearer cannot fix by moving the sensor."""
     big_text(draw, (0, 0), BIG_WORDS[2], BIG_PX)
-    for row, start in enumerate(range(0, min(len(message), 63), 21)):
-        draw.text((0, 26 + 12 * row), message[start : start + 21], fill="white", font=small_font())
+    _lines(draw, message, 26, 3)
+
+
+def no_data(draw: ImageDraw.ImageDraw, *, cause: str) -> None:
+    """No light frame comes: the likely cause (the wearable keeps trying)."""
+    big_text(draw, (0, 0), BIG_WORDS[3], BIG_PX)
+    _lines(draw, cause, 26, 3)

@@ -1,0 +1,164 @@
+"""The ADC stopping mid-session (issue 14, point 4): the wearer is told within a second, and
+the multiplexer mends what it can (a reset ADC is restarted, a silent ALERT/RDY line is
+replaced by clock-paced reads).
+
+Faults are scheduled on the simulator's clock (``VirtualClock.at``): an ADS1114 reset (its
+power-on config stops the conversions and the ALERT/RDY pulse), a power loss (reset, and no
+answer on the bus until power returns), a ready line that never pulses (a wrong
+``[gpio] adc_ready``).
+"""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image, ImageDraw
+
+from device import screens
+from device.acquisition import PACE_AFTER_TIMEOUTS, READY_TIMEOUT_PERIODS, Multiplexer
+from device.ads1114 import ADS1114
+from device.app import NO_DATA_S, State
+from device.codec import RecordKind
+from device.i2c import RetryingBus
+from device.leds import LedBank
+from device.recorder import SessionRecorder, read_session_file
+from hwsim.board import ADS1114_ADDRESS, build_board
+from hwsim.gpio import SimGPIO
+from test_wearable_app import make_app
+
+FAULT_S = 40.0
+
+
+def power_loss(board, t_off: float, t_on: float) -> None:
+    """The ADC loses power at ``t_off`` (registers gone, no answer) until ``t_on``."""
+
+    def off() -> None:
+        board.adc.general_call_reset()  # back at power-on values when power returns
+        board.bus.set_responding(ADS1114_ADDRESS, False)
+
+    board.clock.at(t_off, off)
+    board.clock.at(t_on, lambda: board.bus.set_responding(ADS1114_ADDRESS, True))
+
+
+def events(path) -> list[tuple[float, str, dict]]:
+    data = read_session_file(path)
+    return [
+        (r.fields.t_s, r.fields.name, dict(r.fields.data))
+        for r in data.records
+        if r.kind == RecordKind.EVENT
+    ]
+
+
+def panel_shows(board, painter, **kwargs) -> bool:
+    expected = Image.new("1", (screens.WIDTH, screens.HEIGHT))
+    painter(ImageDraw.Draw(expected), **kwargs)
+    return board.oled.image().convert("1").tobytes() == expected.tobytes()
+
+
+def test_an_adc_reset_mid_session_is_restarted_and_the_levels_go_on(tmp_path):
+    # Before: the reset stopped the conversions, the once-a-second work (driven by frames)
+    # stopped with them and the screen stayed on the last level for the rest of the session.
+    recorder = SessionRecorder(tmp_path / "s.nrec")
+    board, app, reports = make_app(recorder=recorder)
+    board.clock.at(FAULT_S, board.adc.general_call_reset)
+    app.run(60.0)
+    app.close()
+    recorder.close()
+    after = [r for r in reports if r.t_s > FAULT_S]
+    assert len(after) >= 19  # a report every second to the end
+    assert max(r.level for r in after if r.level is not None) == 4  # the HHb rise is seen
+    assert app.mux.stats.adc_restarts == 1
+    restarted = [e for e in events(tmp_path / "s.nrec") if e[1] == "adc"]
+    assert len(restarted) == 1 and "reset or lost power: restarted" in restarted[0][2]["message"]
+    assert FAULT_S < restarted[0][0] < FAULT_S + 1.0
+
+
+def test_an_adc_without_power_says_no_data_within_a_second_then_comes_back(tmp_path):
+    recorder = SessionRecorder(tmp_path / "s.nrec")
+    board, app, reports = make_app(recorder=recorder)
+    power_loss(board, FAULT_S, FAULT_S + 5.0)
+    shown = {}
+
+    def look(report) -> None:  # what the panel shows at each second
+        shown[round(report.t_s)] = (report.state, report.messages)
+
+    app.on_second = lambda r: (reports.append(r), look(r))
+    board.clock.at(FAULT_S + 3.0, lambda: shown.__setitem__("panel", board.oled.image().copy()))
+    app.run(60.0)
+    app.close()
+    recorder.close()
+    by_second = {round(r.t_s): r for r in reports}
+    # Told within about a second: the first report more than NO_DATA_S after the fault.
+    first = min(t for t, r in by_second.items() if r.state == State.NO_DATA)
+    assert FAULT_S < first <= FAULT_S + NO_DATA_S + 1.0
+    cause = "ADC not answering on I2C: check its wiring and power"
+    assert by_second[first].messages == [f"no data: {cause}"]
+    assert all(by_second[t].state == State.NO_DATA for t in range(first, int(FAULT_S) + 5))
+    expected = Image.new("1", (screens.WIDTH, screens.HEIGHT))
+    screens.no_data(ImageDraw.Draw(expected), cause=cause)
+    assert shown["panel"].convert("1").tobytes() == expected.tobytes()
+    # Back by itself when power returns: restarted, levels again before the end.
+    assert app.mux.stats.adc_restarts == 1
+    assert by_second[60].state == State.LIVE and by_second[60].level == 4
+    names = [(name, data) for _, name, data in events(tmp_path / "s.nrec")]
+    assert ("no_data", {"cause": cause, "detail": names[-3][1]["detail"]}) in names
+    assert "errno 6" in names[-3][1]["detail"]
+    back = [data for name, data in names if name == "data_back"]
+    assert len(back) == 1 and 4.5 < back[0]["gap_s"] < 6.0
+
+
+def test_a_ready_line_that_never_pulses_falls_back_to_clock_paced_reads(tmp_path):
+    # Before: a wrong [gpio] adc_ready gave 60 s of nothing, a blank screen and exit 0.
+    recorder = SessionRecorder(tmp_path / "s.nrec")
+    board, app, reports = make_app(recorder=recorder)
+    app.hw.adc.ready_line = SimGPIO(board.clock, 9, "in", name="not connected")
+    app.run(60.0)
+    app.close()
+    recorder.close()
+    assert reports[-1].state == State.LIVE and reports[-1].level == 4
+    stats = app.mux.stats
+    assert stats.paced and stats.ready_timeouts == PACE_AFTER_TIMEOUTS
+    notes = [data["message"] for _, name, data in events(tmp_path / "s.nrec") if name == "adc"]
+    assert notes == [
+        "no ALERT/RDY pulses: reading paced by the clock "
+        "(check the ALERT/RDY wire and [gpio] adc_ready)"
+    ]
+    assert "adc_ready" in reports[0].messages[0]
+
+
+def test_a_reset_while_paced_by_the_clock_is_found_by_the_config_check():
+    # Paced reads never time out: without the once-a-second config check, a reset ADC would
+    # be read as 0 V forever.
+    board = build_board(with_oled=False)
+    adc = ADS1114(RetryingBus(board.bus), clock=board.clock, ready_line=None)
+    mux = Multiplexer(adc, LedBank(board.led_lines), clock=board.clock)
+    mux.start()
+    board.clock.at(2.0, board.adc.general_call_reset)
+    mux.stats.paced = True  # as after the fallback
+    frames = list(mux.run(4.0))
+    assert mux.stats.adc_restarts == 1
+    assert mux.take_notices() == ["ADC was reset or lost power: restarted it"]
+    late = [f for f in frames if f.t_s > 3.2]
+    assert late and all(min(f.volts[1:]) > 0.1 for f in late)  # light again, not 0 V
+
+
+@pytest.mark.parametrize("fault", ["reset", "power"])
+def test_conversions_are_still_accounted_for_after_a_restart(fault):
+    board = build_board(with_oled=False)
+    adc = ADS1114(RetryingBus(board.bus), clock=board.clock, ready_line=board.ready_line)
+    trace = []
+    mux = Multiplexer(adc, LedBank(board.led_lines), clock=board.clock, trace=trace)
+    mux.start()
+    if fault == "reset":
+        board.clock.at(1.0, board.adc.general_call_reset)
+    else:
+        power_loss(board, 1.0, 1.5)
+    frames = list(mux.run(3.0))
+    s = mux.stats
+    assert s.adc_restarts == 1
+    assert s.conversions == s.read + s.lost_read_error + s.lost_late + s.lost_gap
+    # Frames after the restart have all four phases, each with its kept conversions.
+    after = [f for f in frames if f.t_s > 1.6]
+    assert after and all(f.kept == (4, 4, 4, 4) for f in after)
+    # No wait longer than the timeout went unnoticed.
+    assert s.ready_timeouts >= 1 and mux.fault is None
+    assert READY_TIMEOUT_PERIODS * adc.period_s < 0.05
