@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image, ImageDraw
+from test_wearable_app import make_app
 
 from device import screens
 from device.acquisition import PACE_AFTER_TIMEOUTS, READY_TIMEOUT_PERIODS, Multiplexer
@@ -23,7 +24,6 @@ from device.leds import LedBank
 from device.recorder import SessionRecorder, read_session_file
 from hwsim.board import ADS1114_ADDRESS, build_board
 from hwsim.gpio import SimGPIO
-from test_wearable_app import make_app
 
 FAULT_S = 40.0
 
@@ -46,12 +46,6 @@ def events(path) -> list[tuple[float, str, dict]]:
         for r in data.records
         if r.kind == RecordKind.EVENT
     ]
-
-
-def panel_shows(board, painter, **kwargs) -> bool:
-    expected = Image.new("1", (screens.WIDTH, screens.HEIGHT))
-    painter(ImageDraw.Draw(expected), **kwargs)
-    return board.oled.image().convert("1").tobytes() == expected.tobytes()
 
 
 def test_an_adc_reset_mid_session_is_restarted_and_the_levels_go_on(tmp_path):
