@@ -294,7 +294,7 @@ class Wearable:
         for notice in self.mux.take_notices():
             report.messages.append(f"ADC: {notice}")
             self._event("adc", message=notice)
-        if getattr(self.chain, 'calibration_restarts', 0) != self._restarts_seen:  # H1MERGE
+        if getattr(self.chain, "calibration_restarts", 0) != self._restarts_seen:  # H1MERGE
             self._restarts_seen = self.chain.calibration_restarts
             report.messages.append(f"calibration restarted: {self.chain.restart_reason}")
             self._calibration_start_s = t_s
