@@ -174,6 +174,12 @@ class Multiplexer:
         self.now_s = self.clock.monotonic()
         self._next_check_s = self.now_s + PACED_CHECK_S
 
+    @property
+    def waiting(self) -> bool:
+        """True while the latest wait for a conversion timed out (the ADC, not the loop, is
+        late)."""
+        return self._timeouts_in_a_row > 0
+
     def take_notices(self) -> list[str]:
         """The notices since the last call, oldest first."""
         notices, self.notices = self.notices, []

@@ -300,8 +300,9 @@ class Wearable:
             self._calibration_start_s = t_s
             self._event("calibration_restart", reason=self.chain.restart_reason)
         latest = self._latest
-        stalled_s = t_s - self._last_frame_s
-        if stalled_s > NO_DATA_S:
+        # No frame for a while, and the multiplexer is waiting for the ADC (after a stall
+        # of the loop itself, the conversions are there to be read).
+        if t_s - self._last_frame_s > NO_DATA_S and self.mux.waiting:
             yield from self._no_data(report)
         elif (
             self.chain.calibrating

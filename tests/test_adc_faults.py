@@ -17,7 +17,7 @@ from test_wearable_app import make_app
 from device import screens
 from device.acquisition import PACE_AFTER_TIMEOUTS, READY_TIMEOUT_PERIODS, Multiplexer
 from device.ads1114 import ADS1114
-from device.app import NO_DATA_S, State
+from device.app import NO_DATA_S, State, StopError
 from device.codec import RecordKind
 from device.i2c import RetryingBus
 from device.leds import LedBank
@@ -156,3 +156,45 @@ def test_conversions_are_still_accounted_for_after_a_restart(fault):
     # No wait longer than the timeout went unnoticed.
     assert s.ready_timeouts >= 1 and mux.fault is None
     assert READY_TIMEOUT_PERIODS * adc.period_s < 0.05
+
+
+def test_a_stalled_loop_skips_the_missed_seconds_instead_of_a_burst():
+    # The whole loop frozen for 3.5 s (a slow SD card, the kernel busy): before, the missed
+    # seconds came out afterwards as a burst of reports with one time stamp.
+    board, app, reports = make_app()
+    board.clock.at(FAULT_S, lambda: board.clock.sleep(3.5))
+    app.run(50.0)
+    times = [r.t_s for r in reports if r.t_s > 0]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) > 0.5  # one report when the loop wakes, then the second grid again
+    assert 4.0 < max(gaps) < 4.6  # the last report before the 3.5 s stall, the one after
+    assert times[-1] == pytest.approx(50.0, abs=0.05)
+    assert all(r.state != State.NO_DATA for r in reports)  # the ADC had data all along
+    # The blocks of the stall come out of the chain a few per frame: not "calibrating".
+    assert all(r.state != State.CALIBRATING for r in reports if r.t_s > 30.0)
+
+
+def test_a_failing_chain_is_shown_and_recorded_like_a_failed_self_test(tmp_path, monkeypatch):
+    from device.chain import ChainError, MeasurementChain
+
+    recorder = SessionRecorder(tmp_path / "s.nrec")
+    board, app, reports = make_app(recorder=recorder)
+    push = MeasurementChain.push
+
+    def failing_push(chain, frame):
+        if frame.t_s > 5.0:
+            raise ChainError("a failure the chain cannot go on from")
+        return push(chain, frame)
+
+    monkeypatch.setattr(MeasurementChain, "push", failing_push)
+    with pytest.raises(StopError, match="measurement chain: a failure the chain cannot go on"):
+        app.run(10.0)
+    panel = board.oled.image()  # before close() blanks it
+    app.close()
+    recorder.close()
+    assert app.state == State.ERROR
+    message = "measurement chain: a failure the chain cannot go on from"
+    assert ("error", {"message": message}) in [(n, d) for _, n, d in events(tmp_path / "s.nrec")]
+    expected = Image.new("1", (screens.WIDTH, screens.HEIGHT))
+    screens.error(ImageDraw.Draw(expected), message=message)
+    assert panel.convert("1").tobytes() == expected.tobytes()
