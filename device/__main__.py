@@ -174,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note: not recording: {exc}", file=sys.stderr)
 
         def line(report) -> None:
-            print(console_line(report), flush=True)
+            for message in report.messages:  # what the wearer must know: no data, ADC, ...
+                print(f"note: {message}", file=sys.stderr, flush=True)
+            if report.t_s > 0:
+                print(console_line(report), flush=True)
 
         app = Wearable(
             hw, config, model, recorder=recorder, link=link, on_second=line, own_process=True
