@@ -19,7 +19,8 @@ Everything received, and every key as an EVENT record, is appended to a crash-sa
 session record (:class:`device.recorder.SessionRecorder`, ``<name>.nrec``) beside the
 output, flushed to the kernel after every batch: if the host dies, nothing received
 before is lost, and :func:`rebuild` (``python -m host collect --recover FILE``) makes
-the SNIRF file from the record alone. At the end the session is written in the same
+the SNIRF file from the record alone, also from a damaged one (the damage costs only
+the records it touches). At the end the session is written in the same
 SNIRF layout as the simulated cohort (:func:`host.dataset.write_session`):
 
 * signals from the SAMPLE records (t_s, intensity_v, dark_v, d_od, ΔHbO2, ΔHHb, flags);
@@ -691,42 +692,147 @@ def _write(session: _Session, who: _Identity, stem: Path, log: Callable[[str], N
 
 # -- recovery ---------------------------------------------------------------------------------
 
+#: The name :func:`collect` gives its files: ``<subject>_<protocol>_<side>[_<n>].nrec``.
+_RECORD_NAME = re.compile(
+    rf"(?P<subject_id>{SUBJECT_ID_PATTERN.pattern})_(?P<protocol>{'|'.join(PROTOCOLS)})"
+    rf"_(?P<side>{'|'.join(SIDES)})(?:_[0-9]+)?"
+)
+
 
 def rebuild(
     record_path: str | os.PathLike,
     out_path: str | os.PathLike | None = None,
     *,
     log: Callable[[str], None] = print,
+    subject_id: str | None = None,
+    protocol: str | None = None,
+    side: str | None = None,
+    provenance: str | None = None,
 ) -> Path:
     """Write the SNIRF file of a session from its ``.nrec`` record alone.
 
-    For a host that crashed mid-session: a torn last record is dropped, every
-    complete one before it is used.
+    For a host that crashed mid-session, or a record damaged since: whatever the
+    damage (:func:`device.recorder.read_session_file` skips it and says where), every
+    intact record is used, and the SNIRF's metadata says what was lost
+    (``record_damage``). If the record's own header event, which holds the subject,
+    protocol, side, provenance and Borg mapping, is lost, they come from the
+    arguments below, else from the file name :func:`collect` gave, provenance
+    "human" and the default mapping; each such guess is logged as a note and kept
+    in the metadata (``recovery_note``).
 
     Args:
         record_path: The ``.nrec`` file written by :func:`collect`.
         out_path: SNIRF file to write (default: beside the record, same name).
+        log: Where the one-line report and notes go.
+        subject_id, protocol, side, provenance: Used only if the record's header
+            event is lost.
 
     Raises:
         device.recorder.SessionFileError: Not a session record (names the file).
-        CollectError: Not made by collect, no samples, or ``out_path`` exists.
+        CollectError: Not made by collect, no sample survives, ``out_path`` exists,
+            or the header event is lost and nothing says the subject, protocol and
+            side.
+        ValueError: A subject_id, protocol, side or provenance the dataset rejects.
     """
     record_path = Path(record_path)
     out = Path(out_path) if out_path is not None else record_path.with_suffix(".snirf")
     if out.exists():
         raise CollectError(f"{out} exists; move it away or name another output")
     data = read_session_file(record_path)
-    if not data.records or data.records[0].kind is not RecordKind.EVENT:
-        raise CollectError(f"{record_path}: the record holds no header event")
-    who = _Identity.from_info(dict(data.records[0].fields.data), str(record_path))
+    report = data.report
+    log(report.describe())
+    records = data.records
+    if not records:
+        raise CollectError(
+            f"{record_path}: no record to rebuild from ({report.summary()}); no SNIRF file written"
+        )
+    index = next(
+        (
+            i
+            for i, r in enumerate(records)
+            if r.kind is RecordKind.EVENT
+            and r.fields.name == HEADER_EVENT
+            and HEADER_KEY in r.fields.data
+        ),
+        None,
+    )
+    notes: list[str] = []
+    if index is not None:
+        who = _Identity.from_info(dict(records[index].fields.data), str(record_path))
+        records = records[:index] + records[index + 1 :]
+    elif report.start_damaged:
+        who, notes = _identity_without_header(record_path, subject_id, protocol, side, provenance)
+    else:
+        raise CollectError(
+            f"{record_path}: not a session record made by 'python -m host collect' "
+            "(no header event with the session facts)"
+        )
+    for note in notes:
+        log(f"note: {note}")
     session = _Session()
-    for record in data.records[1:]:
+    for record in records:
         session.add(record)
-    log(data.report.describe())
+    if not session.samples:
+        raise CollectError(
+            f"{record_path}: no sample survives ({report.summary()}); no SNIRF file written"
+        )
     result = session.to_record(who, record_path.name)
+    if not report.intact:
+        result.metadata["record_damage"] = report.summary()
+    if notes:
+        result.metadata["recovery_note"] = "; ".join(notes)
     path = write_session(out, result)
     log(f"wrote {path}: {result.n_samples} samples, {result.borg.size} Borg reports")
     return path
+
+
+def _identity_without_header(
+    record_path: Path,
+    subject_id: str | None,
+    protocol: str | None,
+    side: str | None,
+    provenance: str | None,
+) -> tuple[_Identity, list[str]]:
+    """The session facts of a record whose header event is lost, and notes saying whence."""
+    named = _RECORD_NAME.fullmatch(record_path.stem)
+    facts = {"subject_id": subject_id, "protocol": protocol, "side": side}
+    from_name, given = [], []
+    for key, value in facts.items():
+        label = "subject" if key == "subject_id" else key
+        if value is not None:
+            given.append(f"{label} {value!r}")
+        elif named is not None:
+            facts[key] = named[key]
+            from_name.append(f"{label} {named[key]!r}")
+    missing = [k for k, v in facts.items() if v is None]
+    if missing:
+        flags = ", ".join("--subject" if k == "subject_id" else f"--{k}" for k in missing)
+        raise CollectError(
+            f"{record_path}: the record's header event (subject, protocol, side) is lost to "
+            f"the damage, and the file name is not <subject>_<protocol>_<side>.nrec: give {flags}"
+        )
+    sources = [f"{', '.join(given)} as given"] if given else []
+    if from_name:
+        sources.append(f"{', '.join(from_name)} from the file name")
+    if provenance is None:
+        provenance = "human"
+        sources.append("provenance 'human' assumed (collect's default; --provenance sets it)")
+    else:
+        sources.append(f"provenance {provenance!r} as given")
+    _check_identity(facts["subject_id"], facts["protocol"], facts["side"], provenance)
+    who = _Identity(
+        facts["subject_id"],
+        facts["protocol"],
+        facts["side"],
+        provenance,
+        "unknown (the record's header event is lost)",
+        DEFAULT_MAPPING,
+    )
+    notes = [
+        "the record's header event is lost to the damage: " + ", ".join(sources),
+        "the default Borg-to-level mapping assumed (the lost header event held the one used)",
+    ]
+    return who, notes
 
 
 # -- command line -----------------------------------------------------------------------------
@@ -751,12 +857,13 @@ def main_args(argv: list[str] | None = None) -> int:
     parser.add_argument("--side", choices=SIDES)
     parser.add_argument("--out", type=Path, default=Path("data/human"), help="dataset folder")
     parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUDRATE)
-    parser.add_argument("--provenance", choices=PROVENANCES, default="human")
+    parser.add_argument("--provenance", choices=PROVENANCES, default=None, help="default: human")
     parser.add_argument(
         "--recover",
         type=existing_file,
         metavar="NREC",
-        help="write the SNIRF file of an interrupted session from its .nrec record",
+        help="write the SNIRF file of an interrupted or damaged session from its .nrec "
+        "record (--subject, --protocol, --side, --provenance fill in a lost header)",
     )
     args = parser.parse_args(argv)
 
@@ -765,7 +872,14 @@ def main_args(argv: list[str] | None = None) -> int:
 
     try:
         if args.recover is not None:
-            rebuild(args.recover, log=say)
+            rebuild(
+                args.recover,
+                log=say,
+                subject_id=args.subject,
+                protocol=args.protocol,
+                side=args.side,
+                provenance=args.provenance,
+            )
             return 0
         needed = ("port", "subject", "protocol", "side")
         missing = [f"--{n}" for n in needed if not getattr(args, n)]
@@ -778,7 +892,7 @@ def main_args(argv: list[str] | None = None) -> int:
                 subject_id=args.subject,
                 protocol=args.protocol,
                 side=args.side,
-                provenance=args.provenance,
+                provenance=args.provenance or "human",
                 keys=keys,
                 clock=SystemClock(),
                 baudrate=args.baud,
