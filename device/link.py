@@ -23,11 +23,22 @@ count, restarts and duplicates apart is :mod:`device.link_loss`.
 timeout: a write that raises, times out or writes only part of a frame counts the
 frame as dropped, and for ``retry_after_s`` afterwards frames are dropped without
 trying, so an absent host costs one timeout per ``retry_after_s``, not one per
-frame. The dropped count is an upper bound: pyserial checks its write timeout after
-each ``os.write``, so it can raise after the last byte of a frame went out, and the
-host then receives a frame the writer counted as dropped (tests/test_link.py saw
-it). :class:`LinkReader` (host) decodes frames and counts everything it had to
-throw away; its lost-frame count, from the sequence numbers, is the true one.
+frame. ``down_after`` failures in a row make the link down, told once
+(:meth:`LinkWriter.take_notices`) and again when it is back. A port device that goes
+away (a USB-UART unplugged, the USB gadget serial re-enumerating) leaves a file
+descriptor that fails forever (EIO: the kernel hung the tty up, as u_serial's
+``gserial_disconnect`` does to an open ttyGS on a USB disconnect): a writer that opened
+its port by name (:meth:`LinkWriter.open`) closes it and opens the name again while the
+link is down, at most every ``reopen_interval_s``, and starts the new port with a
+header. Only after errors, not timeouts: a port whose writes time out is there, its
+reader slow or absent, and closing a tty with unsent output can block (u_serial's
+``gs_close`` waits up to 15 s, ``GS_CLOSE_TIMEOUT``, for it to drain).
+
+The dropped count is an upper bound: pyserial checks its write timeout after each
+``os.write``, so it can raise after the last byte of a frame went out, and the host
+then receives a frame the writer counted as dropped (tests/test_link.py saw it).
+:class:`LinkReader` (host) decodes frames and counts everything it had to throw away;
+its lost-frame count, from the sequence numbers, is the true one.
 
 Ports: anything with ``write(bytes)``, ``read(n)``, ``in_waiting`` and ``close()``,
 such as ``serial.Serial`` (pyserial). The link closes a port only if it opened it
@@ -36,12 +47,15 @@ such as ``serial.Serial`` (pyserial). The link closes a port only if it opened i
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
 import os
 import struct
+import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -61,6 +75,7 @@ from device.codec import (
 )
 from device.errors import DeviceError
 from device.link_loss import SEQ_MODULO, Gap, LossAccount, LossStats
+from device.outage import Outage, check_count
 
 __all__ = [
     "SEQ_MODULO",
@@ -87,6 +102,13 @@ DEFAULT_WRITE_TIMEOUT_S = 0.05
 DEFAULT_RETRY_AFTER_S = 0.5
 #: Default time between repeated header events, seconds.
 DEFAULT_HEADER_INTERVAL_S = 10.0
+#: Default failed writes in a row that make the link down: with the default back-off, about
+#: a second of failures, which no glitch on a working port makes.
+DEFAULT_DOWN_AFTER = 3
+#: Default time between two attempts to reopen the port while the link is down, seconds.
+#: An attempt on a missing device is one failed ``open``; on a present one, an ``open``
+#: and the termios set-up (pyserial), a millisecond or so.
+DEFAULT_REOPEN_INTERVAL_S = 2.0
 
 _SEQ = struct.Struct("<H")
 _CRC = struct.Struct("<I")
@@ -139,6 +161,16 @@ def _port_name(port: object) -> str:
         if isinstance(value, str) and value:
             return value
     return type(port).__name__
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """True if a write failed by timing out (its port is there, the reader is slow), not by an
+    error of the port: pyserial's ``SerialTimeoutException``, or a ``TimeoutError``."""
+    serial = sys.modules.get("serial")  # a pyserial exception means pyserial is imported
+    timeout_types: tuple[type[BaseException], ...] = (TimeoutError,)
+    if serial is not None:
+        timeout_types += (serial.SerialTimeoutException,)
+    return isinstance(exc, timeout_types)
 
 
 def _open_serial(device: str, **settings: Any) -> Any:
@@ -217,7 +249,7 @@ class _PortLink:
         if self._closed:
             return
         self._closed = True
-        if self._close_port:
+        if self._close_port and self.port is not None:
             self.port.close()
 
     def __enter__(self: _Link) -> _Link:
@@ -235,7 +267,9 @@ class LinkWriterStats:
     frames_sent: int = 0
     bytes_sent: int = 0
     dropped_frames: int = 0  # failed (maybe sent after all, see above) or skipped in back-off
-    write_failures: int = 0  # writes that raised, timed out or wrote part of a frame
+    write_failures: int = 0  # writes that raised, timed out or wrote part of a frame, or no port
+    reopen_attempts: int = 0  # closing the port and opening its name again (link down)
+    reopens: int = 0  # of those, the ones that opened it
     last_error: str | None = None
 
 
@@ -249,8 +283,18 @@ class LinkWriter(_PortLink):
             seconds.
         header_info: Extra JSON-serialisable details for the header event.
         header_interval_s: Repeat the header event this often, seconds (None: only
-            the first frame).
+            the first frame, and the first on a reopened port).
         close_port: Close ``port`` in :meth:`close` (set by :meth:`open`).
+        reopen: Opens the port again, raising on failure (set by :meth:`open`, to open
+            the same name); called while the link is down and its last failure was an
+            error of the port, not a timeout, the old port closed first. ``None``: the
+            port given is the only one. Ports it returns are the writer's to close.
+        reopen_interval_s: Least time between two calls of ``reopen``, seconds.
+        down_after: Failed writes in a row that make the link :attr:`down`, >= 1.
+
+    Raises:
+        ValueError: A time not a number of seconds >= 0 (> 0 for ``header_interval_s``),
+            or ``down_after`` not an integer >= 1.
     """
 
     def __init__(
@@ -262,9 +306,16 @@ class LinkWriter(_PortLink):
         header_info: dict[str, Any] | None = None,
         header_interval_s: float | None = DEFAULT_HEADER_INTERVAL_S,
         close_port: bool = False,
+        reopen: Callable[[], SerialPort] | None = None,
+        reopen_interval_s: float = DEFAULT_REOPEN_INTERVAL_S,
+        down_after: int = DEFAULT_DOWN_AFTER,
     ) -> None:
         if not (math.isfinite(retry_after_s) and retry_after_s >= 0):
             raise ValueError(f"retry_after_s must be a number of seconds >= 0, got {retry_after_s}")
+        if not (math.isfinite(reopen_interval_s) and reopen_interval_s >= 0):
+            raise ValueError(
+                f"reopen_interval_s must be a number of seconds >= 0, got {reopen_interval_s}"
+            )
         if header_interval_s is not None and not header_interval_s > 0:
             raise ValueError(
                 f"header_interval_s must be None or seconds > 0, got {header_interval_s}"
@@ -274,6 +325,17 @@ class LinkWriter(_PortLink):
         self.header_interval_s = header_interval_s
         self.stats = LinkWriterStats()
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self._outage = Outage(
+            f"serial link on {self.name}",
+            self._clock,
+            away_after=check_count("down_after", down_after),
+            away_text="down",
+        )
+        self._reopen = reopen
+        self.reopen_interval_s = reopen_interval_s
+        self._next_reopen_s = -math.inf
+        self._port_failed = False  # the last failure was an error of the port, not a timeout
+        self._no_port = ""  # why self.port is None: the reopen's error
         self._seq = 0
         self._quiet_until_s = -math.inf
         # A new ``stream`` number each time a writer starts: the host knows a restart for
@@ -295,13 +357,32 @@ class LinkWriter(_PortLink):
         Raises:
             LinkError: The port cannot be opened.
         """
-        port = _open_serial(device, baudrate=baudrate, timeout=0, write_timeout=write_timeout_s)
-        return cls(port, close_port=True, **kwargs)
+        opener = functools.partial(
+            _open_serial, device, baudrate=baudrate, timeout=0, write_timeout=write_timeout_s
+        )
+        return cls(opener(), close_port=True, reopen=opener, **kwargs)
 
     @property
     def next_seq(self) -> int:
         """Sequence number the next frame will carry."""
         return self._seq
+
+    @property
+    def down(self) -> bool:
+        """True from the ``down_after``-th failed write in a row until a frame goes through."""
+        return self._outage.away
+
+    @property
+    def down_since_s(self) -> float | None:
+        """Clock time of the first failed write of the current run if :attr:`down`, else None."""
+        return self._outage.since_s if self._outage.away else None
+
+    def take_notices(self) -> list[str]:
+        """Lines for the wearer since the last call, oldest first: "serial link on
+        /dev/ttyGS0 down for 1.0 s (3 failures in a row, the last: ...)" when it goes
+        :attr:`down`, "serial link on /dev/ttyGS0 back after 6.0 s" when a frame goes
+        through again; an empty list if nothing changed."""
+        return self._outage.take_notices()
 
     def send(self, item: Record | Fields) -> bool:
         """Send one record.
@@ -317,9 +398,35 @@ class LinkWriter(_PortLink):
             raise LinkError(self.name, "send after close")
         record_bytes = encode(item)
         now = self._clock.monotonic()
+        if (
+            self._reopen is not None
+            and self._outage.away
+            and self._port_failed
+            and now >= self._next_reopen_s
+            and now >= self._quiet_until_s
+        ):
+            self._reopen_port(now)
         if self.header_interval_s is not None and now >= self._next_header_s:
             self._send_header(now)
         return self._send_frame(record_bytes, now)
+
+    def _reopen_port(self, now: float) -> None:
+        """Close the port and open it again; a new port starts with a header."""
+        self._next_reopen_s = now + self.reopen_interval_s
+        self.stats.reopen_attempts += 1
+        old, self.port = self.port, None
+        if old is not None:
+            with contextlib.suppress(Exception):  # a port whose device is gone may refuse
+                old.close()
+        try:
+            self.port = self._reopen()
+        except Exception as exc:  # the device is not back: try again in reopen_interval_s
+            self._no_port = f"port not open: {exc.__cause__ or exc}"
+            return
+        self._close_port = True
+        self.stats.reopens += 1
+        log.warning("serial link on %s: port reopened", self.name)
+        self._send_header(now)
 
     def _send_header(self, now: float) -> None:
         self._next_header_s = (
@@ -335,6 +442,8 @@ class LinkWriter(_PortLink):
             return False
         data = frame_bytes(seq, record_bytes)
         try:
+            if self.port is None:
+                raise ConnectionError(self._no_port)
             written = self.port.write(data)
             if written is not None and written < len(data):
                 raise TimeoutError(f"wrote {written} of {len(data)} bytes")
@@ -348,9 +457,13 @@ class LinkWriter(_PortLink):
                     "serial link on %s: write failed (%s); dropping frames", self.name, message
                 )
             self.stats.last_error = message
+            self._port_failed = not _timed_out(exc)
+            self._outage.failed(message)
             return False
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(data)
+        if self._outage.streak:
+            self._outage.succeeded()
         return True
 
 

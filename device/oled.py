@@ -12,7 +12,13 @@ conversions (:meth:`Display.pump`).
 
 :func:`open_oled` initialises the panel (synchronously) and says clearly when nothing
 answers, so the app can run headless. :class:`Display` turns an I²C error while sending
-into a counted failure: a glitch on the bus must never stop the measurement.
+into a counted failure: a glitch on the bus must never stop the measurement. It also brings
+back a panel that lost power or was reset mid-session (a brown-out, a loose connector),
+which wakes dark and may take frames without any error: the next frame after a failure,
+and one every ``restore_interval_s`` regardless, first puts the panel's registers back
+(:func:`device.ssd1306.restore_sequence`, one 23-byte message). A panel that stays away
+costs one failed message per frame, and is reported (:attr:`Display.lost`,
+:meth:`Display.take_notices`).
 
 Imports only Pillow and the standard library (the board has about 16 MB free).
 """
@@ -28,7 +34,9 @@ from typing import Any, NamedTuple
 
 from PIL import Image, ImageDraw
 
+from device.clock import Clock, SystemClock
 from device.errors import DeviceError
+from device.outage import Outage, check_count
 from device.ssd1306 import SSD1306
 
 #: Default 7-bit address of SSD1306 modules (SA0 low); 0x3D with SA0 high.
@@ -54,6 +62,15 @@ I2C_HEADER_BYTES = 2
 
 #: 7-bit addresses a chip may use (the others are reserved by the I²C specification).
 ADDRESS_RANGE = range(0x03, 0x78)
+
+#: Default time between two restores of the panel's registers when nothing failed, seconds:
+#: the longest a panel reset without an I²C error stays dark (plus one frame). Costs one
+#: 23-byte message and a 1-byte one per interval: 0.64 ms of bus time at 400 kHz
+#: (:meth:`QueuedI2C.estimated_s`), each fitting the gap between two ADC conversions.
+DEFAULT_RESTORE_INTERVAL_S = 5.0
+#: Default failures in a row (each after the bus's own retries) that make the panel lost:
+#: a glitch costs one frame; three frames in a row means it is not answering.
+DEFAULT_LOST_AFTER = 3
 
 
 class OledNotFoundError(DeviceError, OSError):
@@ -296,18 +313,33 @@ class Display:
     :meth:`flush` sends everything. A frame drawn while the previous one is still queued
     replaces it: the panel shows the newest figures, never a backlog.
 
+    A panel that lost power or was reset comes back by itself: after a failure, and every
+    ``restore_interval_s`` regardless (a reset need not cause any I²C error), the next frame
+    is sent with the panel's registers restored ahead of it and "display on" after it
+    (:meth:`device.ssd1306.SSD1306.display_packed`). While the panel does not answer, each
+    frame costs one failed message (its restore) and nothing more; ``lost_after`` failures
+    in a row make it :attr:`lost`, with a notice for the wearer, and the first frame that
+    goes through again ends that, with another.
+
     Args:
         device: The driver :func:`open_oled` returned.
+        clock: Time source for the restore interval and the notices (the system's if
+            ``None``); read once per frame queued.
+        restore_interval_s: Restore the registers at least this often, seconds; ``None``:
+            only after a failure.
+        lost_after: Failures in a row that make the panel :attr:`lost`, >= 1.
 
     Attributes:
         failures: I²C errors counted: each cost the rest of a frame (or a close).
-        consecutive_failures: Failures since the last frame that went through.
         frames_sent: Frames whose last message went out.
         frames_dropped: Queued frames replaced by a newer one before they were sent.
+        restores: Frames that went out with the panel's registers restored ahead of them.
         last_error: The most recent I²C error, or ``None``.
 
     Raises:
         TypeError: ``device`` does not talk through a :class:`QueuedI2C`.
+        ValueError: ``restore_interval_s`` not None or a positive number, or ``lost_after``
+            not an integer >= 1.
 
     Example::
 
@@ -319,21 +351,48 @@ class Display:
         display.close()
     """
 
-    def __init__(self, device: SSD1306) -> None:
+    def __init__(
+        self,
+        device: SSD1306,
+        *,
+        clock: Clock | None = None,
+        restore_interval_s: float | None = DEFAULT_RESTORE_INTERVAL_S,
+        lost_after: int = DEFAULT_LOST_AFTER,
+    ) -> None:
         queue = getattr(device, "transport", None)
         if not isinstance(queue, QueuedI2C):
             raise TypeError(
                 "Display needs a device from open_oled(), whose transport is a "
                 f"QueuedI2C; got {type(device).__name__} with {type(queue).__name__}"
             )
+        if restore_interval_s is not None and not (
+            math.isfinite(restore_interval_s) and restore_interval_s > 0
+        ):
+            raise ValueError(
+                f"restore_interval_s must be None or seconds > 0, got {restore_interval_s!r}"
+            )
         self.device = device
         self._queue = queue
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._outage = Outage(
+            "OLED",
+            self._clock,
+            away_after=check_count("lost_after", lost_after),
+            away_text="not answering",
+        )
         self.failures = 0
-        self.consecutive_failures = 0
         self.frames_sent = 0
         self.frames_dropped = 0
+        self.restores = 0
         self.last_error: BaseException | None = None
         self._closed = False
+        self._restore_interval_s = (
+            math.inf if restore_interval_s is None else float(restore_interval_s)
+        )
+        self._next_restore_s = self._clock.monotonic() + self._restore_interval_s
+        self._restore_due = False  # a failure since the last restore went out
+        self._frame_restores = False  # the queued frame carries a restore
+        self._frame_t_s = 0.0  # clock time the queued frame was queued
         # The queue holds, in order: `_ahead` messages not of the frame (commands sent through
         # the device directly), then the `_frame_left` unsent messages of the current frame,
         # then maybe more of the former.
@@ -350,14 +409,42 @@ class Display:
         """True while a frame is queued and not completely sent."""
         return self._frame_left > 0
 
+    @property
+    def consecutive_failures(self) -> int:
+        """Failures since the last frame that went through."""
+        return self._outage.streak
+
+    @property
+    def lost(self) -> bool:
+        """True while the panel is not answering: ``lost_after`` failures in a row, and no
+        frame through since. Frames are still tried, one failed message each."""
+        return self._outage.away
+
+    @property
+    def lost_since_s(self) -> float | None:
+        """Clock time of the first failure of the current run if :attr:`lost`, else None."""
+        return self._outage.since_s if self._outage.away else None
+
+    @property
+    def recoveries(self) -> int:
+        """Times the panel answered again after being :attr:`lost`."""
+        return self._outage.recoveries
+
+    def take_notices(self) -> list[str]:
+        """Lines for the wearer since the last call, oldest first: "OLED not answering for
+        2.0 s (3 failures in a row, the last: ...)" when it becomes :attr:`lost`, "OLED back
+        after 5.0 s" when a frame goes through again; an empty list if nothing changed."""
+        return self._outage.take_notices()
+
     def _check_open(self) -> None:
         if self._closed:
             raise ValueError("I/O operation on closed Display")
 
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1
-        self.consecutive_failures += 1
         self.last_error = exc
+        self._restore_due = True  # the panel may have lost power: restore it with the next frame
+        self._outage.failed(getattr(exc, "strerror", None) or str(exc))
 
     def _drop_queued_frame(self) -> None:
         """Drop the unsent rest of the queued frame, if any, keeping other messages."""
@@ -376,7 +463,11 @@ class Display:
             self._frame_left -= min(count, self._frame_left)
             if not self._frame_left:
                 self.frames_sent += 1
-                self.consecutive_failures = 0
+                self._outage.succeeded()
+                if self._frame_restores:
+                    self.restores += 1
+                    self._restore_due = False
+                    self._next_restore_s = self._frame_t_s + self._restore_interval_s
 
     def _account_failure(self, exc: OSError) -> None:
         """The message at the front of the queue failed (the queue dropped it)."""
@@ -384,8 +475,9 @@ class Display:
         if self._ahead:
             self._ahead -= 1  # not a frame message: the frame itself is intact
         elif self._frame_left:
-            # The next frame starts with the column and page address commands: it repaints
-            # the whole panel whatever part of this one arrived.
+            # The next frame starts with the column and page address commands (after the
+            # restore a failure asks for): it repaints the whole panel whatever part of this
+            # one arrived.
             self._queue.discard(self._frame_left - 1)
             self._frame_left = 0
 
@@ -394,7 +486,11 @@ class Display:
         gddram = self.device.pack(image)
         self._drop_queued_frame()
         self._ahead = self._queue.pending
-        self.device.display_packed(gddram)
+        now_s = self._clock.monotonic()
+        restore = self._restore_due or now_s >= self._next_restore_s
+        self.device.display_packed(gddram, restore=restore)
+        self._frame_restores = restore
+        self._frame_t_s = now_s
         self._frame_left = self._queue.pending - self._ahead
 
     def _send(self, budget_s: float) -> tuple[int, bool]:

@@ -15,7 +15,9 @@ instructions a frame on the emulated board, where luma.oled's loop took 6.2 M
 
 The byte stream is the one luma.oled 3.16's ``ssd1306`` driver sends (the project used it
 before; hw-sim's decoder, hwsim.ssd1306, was checked against it): the same start-up
-sequence, and full frames (that driver sends no partial updates either).
+sequence, and full frames (that driver sends no partial updates either). One addition of
+this project's: a frame may be sent with the panel's registers restored ahead of it
+(:func:`restore_sequence`), for a panel that lost power or was reset mid-session.
 
 Standard library and Pillow only (the board has about 16 MB free).
 """
@@ -127,10 +129,35 @@ def init_sequence(width: int, height: int) -> tuple[int, ...]:
     Raises:
         ValueError: Unsupported size.
     """
+    return (DISPLAY_OFF, *_settings(width, height))
+
+
+def restore_sequence(width: int, height: int, contrast: int = CONTRAST_DEFAULT) -> tuple[int, ...]:
+    """Every register :meth:`SSD1306.start` sets, as one message, without switching off.
+
+    For a panel that may have lost power or been reset since (a brown-out, a loose
+    connector): it then wakes with the display off, its charge pump disabled and page
+    addressing mode (the "Reset" column of datasheet section 9), and frames sent to it go
+    through without an error but stay dark, or land in the wrong place. This puts back what
+    :func:`init_sequence` and the contrast set; on a panel that kept them it changes nothing,
+    and, without the leading DISPLAY_OFF, it does not blank a panel that is on. The display
+    is switched on again after the next frame (:meth:`SSD1306.display_packed`).
+
+    23 bytes for every panel: one SMBus block write.
+
+    Raises:
+        ValueError: Unsupported size, or ``contrast`` outside 0..255.
+    """
+    if contrast not in BYTE_RANGE:
+        raise ValueError(f"contrast must be within 0..255, got {contrast!r}")
+    return (*_settings(width, height), SET_CONTRAST, contrast)
+
+
+def _settings(width: int, height: int) -> tuple[int, ...]:
+    """The start-up commands after DISPLAY_OFF (luma.oled 3.16's order and values)."""
     check_geometry(width, height, 0)
     panel = PANELS[width, height]
     return (
-        DISPLAY_OFF,
         SET_CLOCK_DIV, panel.clock_div,
         SET_MULTIPLEX, panel.multiplex,
         SET_DISPLAY_OFFSET, 0x00,
@@ -221,6 +248,7 @@ class SSD1306:
         self.size = (width, height) if rotate % 2 == 0 else (height, width)
         self.rotate = rotate
         self._header = frame_header(width, height)
+        self._contrast = CONTRAST_DEFAULT
         self._closed = False
 
     @property
@@ -244,6 +272,7 @@ class SSD1306:
         if level not in BYTE_RANGE:
             raise ValueError(f"contrast must be within 0..255, got {level!r}")
         self.transport.command(SET_CONTRAST, level)
+        self._contrast = level
 
     def pack(self, image: Image.Image) -> bytes:
         """The GDDRAM bytes of ``image`` on this panel (:func:`pack_frame`); nothing is queued.
@@ -263,8 +292,15 @@ class SSD1306:
         """
         self.display_packed(self.pack(image))
 
-    def display_packed(self, gddram: bytes) -> None:
+    def display_packed(self, gddram: bytes, *, restore: bool = False) -> None:
         """Queue a frame packed by :meth:`pack`: the address window, then the bytes.
+
+        Args:
+            gddram: The frame, as :meth:`pack` returns it.
+            restore: Put the panel's registers back first (:func:`restore_sequence`, with
+                the contrast last set), and switch the display on after the frame: a panel
+                that lost power or was reset since shows this frame, whole, with nothing
+                else before it. Two messages more (24 bytes).
 
         Raises:
             ValueError: Not ``width * height // 8`` bytes.
@@ -275,8 +311,12 @@ class SSD1306:
                 f"a {width}x{height} frame is {width * height // ROWS_PER_PAGE} bytes, "
                 f"got {len(gddram)}"
             )
+        if restore:
+            self.transport.command(*restore_sequence(width, height, self._contrast))
         self.transport.command(*self._header)
         self.transport.data(gddram)
+        if restore:
+            self.transport.command(DISPLAY_ON)
 
     def clear(self) -> None:
         """Queue a blank frame."""

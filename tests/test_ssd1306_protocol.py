@@ -241,3 +241,39 @@ def test_big_text_without_freetype_is_the_small_font_scaled(monkeypatch) -> None
             assert lit == bool(small.getpixel((x // scale, y // scale))), (x, y)
     assert image.getbbox() is not None
     assert image.crop((3 + width, 0, 128, 64)).getbbox() is None  # nothing right of the word
+
+
+# -- bringing back a panel that lost power or was reset -------------------------------------
+
+
+def test_a_restoring_frame_puts_back_every_register_and_switches_on_after_the_frame() -> None:
+    """A panel reset mid-session wakes off, charge pump disabled, in page addressing mode:
+    the restore sets what the start-up sequence set (with the contrast last set), without
+    the start-up's DISPLAY OFF (it would blank a panel that kept its registers), and switches
+    on only once the frame is in GDDRAM (a panel that lost power holds noise there)."""
+    transport = RecordingTransport()
+    device = SSD1306(transport)
+    device.contrast(0x10)
+    transport.messages.clear()
+    gddram = bytes(range(256)) * 4
+    device.display_packed(gddram, restore=True)
+    assert transport.messages == [
+        ("command", INIT_128X64[1:] + bytes.fromhex("81 10")),
+        ("command", bytes.fromhex("21 00 7F 22 00 07")),
+        ("data", gddram),
+        ("command", bytes.fromhex("AF")),
+    ]
+    transport.messages.clear()
+    device.display_packed(gddram)  # an ordinary frame: no restore
+    assert [kind for kind, _ in transport.messages] == ["command", "data"]
+
+
+@pytest.mark.parametrize("panel", sorted(PANELS))
+def test_a_restore_is_one_block_write_for_every_panel(panel) -> None:
+    from device.ssd1306 import restore_sequence
+
+    sequence = restore_sequence(*panel)
+    assert bytes(sequence) == bytes(init_sequence(*panel)[1:]) + bytes.fromhex("81 CF")
+    assert len(sequence) <= 32  # SMBus block limit: one message
+    with pytest.raises(ValueError, match="contrast must be within 0..255, got 256"):
+        restore_sequence(*panel, 256)

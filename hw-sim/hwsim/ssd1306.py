@@ -15,15 +15,22 @@ What is modelled, from the SSD1306 datasheet (rev 1.1, sections 8.1.5, 8.7, 9 an
   on/off and the charge pump;
 - the status byte returned by every I²C read: bit 6 is 1 while the display is off. The
   datasheet marks the other bits reserved; modules in the field return a small ID there
-  (0x03 or 0x06 in the low nibble), see :data:`STATUS_ID_DEFAULT`.
+  (0x03 or 0x06 in the low nibble), see :data:`STATUS_ID_DEFAULT`;
+- losing power and getting it back (a brown-out, a loose connector): :meth:`SimSSD1306.
+  power_off` leaves the module dark and not acknowledging its address, :meth:`SimSSD1306.
+  power_on` brings it back in its reset state (display off, charge pump disabled, page
+  addressing mode) with GDDRAM full of noise; :meth:`SimSSD1306.reset` is a pulse on RES#
+  alone (registers reset, GDDRAM kept), with no I²C error either way.
 
 Not modelled: scrolling (the set-up commands are decoded and remembered, the picture does not
 move), the contrast, pre-charge and VCOMH levels (remembered only), and the undefined GDDRAM
-content after power-up (the simulator starts with it cleared).
+content at the first power-up (the simulator starts with it cleared; :meth:`SimSSD1306.
+power_on` fills it with seeded noise).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import deque
 
@@ -166,6 +173,10 @@ SINGLE_BYTE_COMMANDS = frozenset(
 #: How many decoded commands :attr:`SimSSD1306.command_log` keeps.
 COMMAND_LOG_LENGTH = 1024
 
+#: errno of a transfer to an unpowered module: its address is not acknowledged, which the
+#: board's adapter (i2c-rk3x) reports as ENXIO, as :data:`hwsim.i2c.NACK_ERRNO`.
+UNPOWERED_ERRNO = errno.ENXIO
+
 
 def _is_single_byte_command(byte: int) -> bool:
     """True if ``byte`` is a complete SSD1306 command on its own."""
@@ -218,6 +229,9 @@ class SimSSD1306:
         commands_received: Number of commands decoded (a command and its arguments count once).
         data_bytes_received: Number of GDDRAM data bytes received.
         messages_received: Number of I²C write messages received.
+        supply_on: False between :meth:`power_off` and :meth:`power_on`.
+        messages_refused: I²C messages (writes and reads) not acknowledged while unpowered.
+        power_ups: Times :meth:`power_on` brought the module back.
     """
 
     def __init__(self, *, external_vcc: bool = False, status_id: int = STATUS_ID_DEFAULT) -> None:
@@ -231,6 +245,10 @@ class SimSSD1306:
         self.commands_received = 0
         self.data_bytes_received = 0
         self.messages_received = 0
+        self.supply_on = True
+        self.messages_refused = 0
+        self.power_ups = 0
+        self._noise = np.random.default_rng(0)
         self.reset()
 
     def reset(self) -> None:
@@ -259,10 +277,42 @@ class SimSSD1306:
         self.vertical_scroll_area = (0, HEIGHT)
         self._pending: list[int] = []  # a multi-byte command waiting for its arguments
 
+    def power_off(self) -> None:
+        """Lose the supply: the panel goes dark and every transfer is refused (a NACK).
+
+        Harmless to repeat.
+        """
+        self.supply_on = False
+
+    def power_on(self) -> None:
+        """Get the supply back: registers at their reset values, GDDRAM undefined.
+
+        The module's power-on reset circuit acts as :meth:`reset`; GDDRAM held nothing while
+        unpowered, so it comes back as noise (the same noise for the same sequence of
+        power-ups). A module that had its supply does nothing.
+        """
+        if self.supply_on:
+            return
+        self.supply_on = True
+        self.power_ups += 1
+        self.reset()
+        self.gddram = self._noise.integers(0, 256, size=(PAGES, WIDTH), dtype=np.uint8)
+
+    def _refuse(self) -> None:
+        """Not acknowledge a transfer, as an unpowered module does."""
+        self.messages_refused += 1
+        raise OSError(UNPOWERED_ERRNO, os.strerror(UNPOWERED_ERRNO))
+
     # -- I²C side ------------------------------------------------------------------------------
 
     def i2c_write(self, data: bytes) -> None:
-        """Decode one I²C write message (the bytes after the address byte)."""
+        """Decode one I²C write message (the bytes after the address byte).
+
+        Raises:
+            OSError: ENXIO, the module is unpowered (:meth:`power_off`); nothing is decoded.
+        """
+        if not self.supply_on:
+            self._refuse()
         self.messages_received += 1
         i = 0
         n = len(data)
@@ -285,7 +335,13 @@ class SimSSD1306:
                     self._command_byte(byte)
 
     def i2c_read(self, length: int) -> bytes:
-        """Answer a read message: the status byte, ``length`` times."""
+        """Answer a read message: the status byte, ``length`` times.
+
+        Raises:
+            OSError: ENXIO, the module is unpowered (:meth:`power_off`).
+        """
+        if not self.supply_on:
+            self._refuse()
         return bytes([self.status]) * length
 
     @property
@@ -433,8 +489,10 @@ class SimSSD1306:
 
     @property
     def powered(self) -> bool:
-        """True if the panel has its drive voltage: external VCC or the charge pump."""
-        return self.external_vcc or bool(self.charge_pump & CHARGE_PUMP_ENABLE_BIT)
+        """True if the panel has its drive voltage: a supply, then external VCC or the pump."""
+        return self.supply_on and (
+            self.external_vcc or bool(self.charge_pump & CHARGE_PUMP_ENABLE_BIT)
+        )
 
     def _com_of_pad(self, pad: int) -> int:
         """The COM signal routed to COM pad ``pad`` by the COM pins configuration (DAh)."""
