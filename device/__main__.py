@@ -72,7 +72,9 @@ def _open_hardware(
     stack.callback(ready.close)
     buzzer = Buzzer(GPIO(chip, config.gpio.buzzer, "low"), clock, muted=config.alerts.muted)
     try:
-        display = Display(open_oled(bus, config.i2c.oled_address, bus_hz=config.i2c.bus_hz))
+        display = Display(
+            open_oled(bus, config.i2c.oled_address, bus_hz=config.i2c.bus_hz), clock=clock
+        )
     except OledNotFoundError as exc:
         print(f"note: {exc}; running headless", file=sys.stderr)
         display = None

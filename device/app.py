@@ -294,6 +294,10 @@ class Wearable:
         for notice in self.mux.take_notices():
             report.messages.append(f"ADC: {notice}")
             self._event("adc", message=notice)
+        for part, name in ((self.hw.display, "oled"), (self.link, "serial_link")):
+            for notice in part.take_notices() if part is not None else ():
+                report.messages.append(notice)  # gone, or back (device.outage)
+                self._event(name, message=notice)
         if getattr(self.chain, "calibration_restarts", 0) != self._restarts_seen:  # H1MERGE
             self._restarts_seen = self.chain.calibration_restarts
             report.messages.append(f"calibration restarted: {self.chain.restart_reason}")

@@ -93,7 +93,7 @@ def make_app(
         adc=ADS1114(bus, clock=board.clock, ready_line=board.ready_line),
         leds=LedBank(board.led_lines),
         buzzer=Buzzer(board.buzzer_line, board.clock),
-        display=Display(open_oled(bus)) if with_oled else None,
+        display=Display(open_oled(bus), clock=board.clock) if with_oled else None,
     )
     reports = []
     app = Wearable(

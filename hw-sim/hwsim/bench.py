@@ -46,7 +46,7 @@ def run_bench(
     bus = RetryingBus(board.bus, bus_name="sim:/dev/i2c-3")
     adc = ADS1114(bus, clock=board.clock, ready_line=board.ready_line)
     leds = LedBank(board.led_lines)
-    display = Display(open_oled(bus, SSD1306_ADDRESS))
+    display = Display(open_oled(bus, SSD1306_ADDRESS), clock=board.clock)
     # The OLED shares the bus: its frames go out in the gaps between conversions.
     mux = Multiplexer(adc, leds, clock=board.clock, idle=display.pump)
 

@@ -115,7 +115,7 @@ def run_wearable(
         adc=ADS1114(bus, clock=board.clock, ready_line=board.ready_line),
         leds=LedBank(board.led_lines),
         buzzer=Buzzer(board.buzzer_line, board.clock),
-        display=Display(open_oled(bus, SSD1306_ADDRESS)),
+        display=Display(open_oled(bus, SSD1306_ADDRESS), clock=board.clock),
     )
     model = load_model(models_dir, backend="onnx")
     emit(model.describe())

@@ -198,3 +198,22 @@ def test_a_failing_chain_is_shown_and_recorded_like_a_failed_self_test(tmp_path,
     expected = Image.new("1", (screens.WIDTH, screens.HEIGHT))
     screens.error(ImageDraw.Draw(expected), message=message)
     assert panel.convert("1").tobytes() == expected.tobytes()
+
+
+def test_an_oled_that_loses_power_is_told_and_shows_the_screen_again(tmp_path):
+    recorder = SessionRecorder(tmp_path / "s.nrec")
+    board, app, reports = make_app(recorder=recorder)
+    board.clock.at(FAULT_S, board.oled.power_off)
+    board.clock.at(FAULT_S + 5.0, board.oled.power_on)
+    panel = {}
+    board.clock.at(59.9, lambda: panel.setdefault("end", board.oled.image().copy()))
+    app.run(60.0)
+    recorder.close()
+    notes = [data["message"] for _, name, data in events(tmp_path / "s.nrec") if name == "oled"]
+    assert len(notes) == 2
+    assert notes[0].startswith("OLED not answering") and notes[1].startswith("OLED back after")
+    assert [m for r in reports for m in r.messages if "OLED" in m] == notes
+    # The panel came back on, showing a live screen (the level's bar), not noise or black.
+    assert board.oled.power_ups == 1 and board.oled.display_on
+    assert panel["end"].convert("1").getbbox() is not None
+    assert reports[-1].state == State.LIVE
