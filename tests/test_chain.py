@@ -213,8 +213,15 @@ def test_quality_flags(board_kwargs, flag):
 
 
 def test_unusable_baseline_is_a_clear_error():
-    _, _, frames = record(3.0, led_drift=lambda t: 0.0)  # LEDs dead: no light above dark
-    with pytest.raises(ch.ChainError, match=r"resting light at 750 nm, 810 nm, 870 nm"):
+    # LEDs dead: no light above dark. Every attempt fails (two periods of 1 s and the last
+    # 0.9 s), and the batch names why.
+    _, _, frames = record(3.0, led_drift=lambda t: 0.0)
+    with pytest.raises(
+        ch.ChainError,
+        match=r"no usable resting baseline in the recording \(3 attempt\(s\) of up to 1 s\): "
+        r"only 0 of 10 rest samples usable: low light at 750, 810, 870 nm "
+        r"\(is the sensor on the skin\?\)",
+    ):
         ch.process_recording(frames, ch.ChainConfig(baseline_s=1.0))
 
 
@@ -286,8 +293,23 @@ def numpy_solver(config: ch.ChainConfig) -> tuple[np.ndarray, np.ndarray]:
     return pinv, np.eye(len(wl)) - design @ pinv
 
 
+def numpy_rest_baseline(rest: np.ndarray, passed: np.ndarray) -> np.ndarray | None:
+    """I0 from one period's light (n, n_wl), V, and which rows passed the flags; None when
+    fewer than the required fraction are within the outlier bound of the passed rows' median."""
+    good = rest[passed]
+    if not len(good):
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        deviation = np.abs(np.log(good / np.median(good, axis=0)))
+    clean = good[np.all(deviation <= ch.BASELINE_OUTLIER_OD, axis=1)]
+    if not len(clean) or len(clean) < ch.BASELINE_MIN_CLEAN_FRACTION * len(rest):
+        return None
+    return clean.mean(axis=0)
+
+
 def numpy_chain(frames, config: ch.ChainConfig) -> dict[str, np.ndarray]:
-    """The old batch chain: decimate, smooth, baseline, ΔOD, MBLL, SmO2, flags."""
+    """The old batch chain: decimate, smooth, baseline, ΔOD, MBLL, SmO2, flags, with issue
+    14's baseline rule (only rest samples the flags pass and near their median; restarts)."""
     t = np.array([f.t_s for f in frames], dtype=float)
     volts = np.array([f.volts for f in frames], dtype=float)
     peak_v = np.array([f.peak_v for f in frames], dtype=float)
@@ -319,9 +341,35 @@ def numpy_chain(frames, config: ch.ChainConfig) -> dict[str, np.ndarray]:
         light = np.array(
             [light[max(0, i - k + 1) : i + 1].sum(axis=0) / min(i + 1, k) for i in range(n)]
         )
-    # baseline
-    rest = light[t_s < t_s[0] + config.baseline_s]
-    base = rest[np.all(np.isfinite(rest), axis=1)].mean(axis=0)
+    # flags without the residual: what a rest sample must pass to count for the baseline
+    with np.errstate(invalid="ignore"):
+        peak = np.where(np.isnan(peaks), -np.inf, peaks).max(axis=1)
+        flags = np.where(peak >= config.saturation_v, ch.FLAG_SATURATED, 0)
+        flags |= np.where(dark > config.ambient_max_v, ch.FLAG_AMBIENT, 0)
+        flags |= np.where(np.any(light < config.light_min_v, axis=1), ch.FLAG_LOW_LIGHT, 0)
+    no_data = (n_frames == 0) | np.any(np.isnan(light), axis=1)  # a wavelength without light
+    flags |= np.where(no_data, ch.FLAG_NO_DATA, 0)
+    # baseline: periods of baseline_s from the first sample; a failed one is dropped and the
+    # sample that closed it opens the next; a recording that ends in a period takes what is
+    # left as its rest period
+    start = 0
+    while True:
+        period = np.arange(start, n)[t_s[start:] < t_s[start] + config.baseline_s]
+        closed = period[-1] + 1 < n
+        base = numpy_rest_baseline(light[period], flags[period] == 0)
+        if base is not None:
+            break
+        if not closed:
+            raise ValueError("no usable resting baseline in the recording")
+        start = period[-1] + 1
+    keep = slice(start, n)
+    t_s, n_frames, dark, light, flags = (
+        t_s[keep],
+        n_frames[keep],
+        dark[keep],
+        light[keep],
+        flags[keep],
+    )
     # ΔOD, MBLL
     with np.errstate(invalid="ignore", divide="ignore"):
         good = np.isfinite(light) & (light > 0)
@@ -338,14 +386,7 @@ def numpy_chain(frames, config: ch.ChainConfig) -> dict[str, np.ndarray]:
         thb_abs = hbo2_abs + hhb_abs
         bad = (hbo2_abs < 0) | (hhb_abs < 0) | (thb_abs <= 0)
         smo2 = 100.0 * np.where(bad, np.nan, hbo2_abs) / np.where(bad, np.nan, thb_abs)
-        # flags
-        peak = np.where(np.isnan(peaks), -np.inf, peaks).max(axis=1)
-        flags = np.where(peak >= config.saturation_v, ch.FLAG_SATURATED, 0)
-        flags |= np.where(dark > config.ambient_max_v, ch.FLAG_AMBIENT, 0)
-        flags |= np.where(np.any(light < config.light_min_v, axis=1), ch.FLAG_LOW_LIGHT, 0)
         flags |= np.where(residual_od > config.residual_max_od, ch.FLAG_RESIDUAL, 0)
-    no_data = (n_frames == 0) | np.any(np.isnan(light), axis=1)  # a wavelength without light
-    flags |= np.where(no_data, ch.FLAG_NO_DATA, 0)
     return {
         "t_s": t_s,
         "n_frames": n_frames,
