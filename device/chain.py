@@ -33,6 +33,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import NamedTuple
 
 from device.acquisition import Frame
@@ -91,7 +92,8 @@ class ChainConfig:
 
     Defaults: DESIGN.md (3.0 cm, DPF 4.0, 20 s baseline, 10 Hz) and the seed's LEDs.
     Thresholds are choices for the simulated hardware (OPT101 at 5 V, ADS1114 at
-    ±4.096 V); revisit them on the bench.
+    ±4.096 V); revisit them on the bench. The flag thresholds also decide which rest samples
+    the baseline averages (:func:`rest_baseline`).
     """
 
     wavelengths_nm: tuple[float, ...] = (750.0, 810.0, 870.0)
@@ -257,27 +259,20 @@ def rest_baseline(
     """
     n_wl = len(config.wavelengths_nm)
     lights = [row[3] for row, f in zip(rows, flags) if not f]
-    inliers = []
-    if lights:
-        low, high = [], []
-        for k in range(n_wl):
-            col = sorted([light[k] for light in lights])
-            m = len(col) // 2
-            median = col[m] if len(col) % 2 else 0.5 * (col[m - 1] + col[m])
-            low.append(median * _LOW)
-            high.append(median * _HIGH)
-        for light in lights:
-            for k in range(n_wl):
-                if not low[k] <= light[k] <= high[k]:
-                    break
-            else:
-                inliers.append(light)
-    if inliers and len(inliers) >= BASELINE_MIN_CLEAN_FRACTION * len(rows):
-        n = len(inliers)
-        return tuple([math.fsum([light[k] for light in inliers]) / n for k in range(n_wl)]), ""
+    columns = list(zip(*lights))  # one tuple per wavelength (none if no row passed)
+    keep = [True] * len(lights)
+    for col in columns:
+        ranked = sorted(col)
+        m = len(ranked) // 2
+        median = ranked[m] if len(ranked) % 2 else 0.5 * (ranked[m - 1] + ranked[m])
+        low, high = median * _LOW, median * _HIGH
+        keep = [k and low <= v <= high for k, v in zip(keep, col)]
+    n = sum(keep)
+    if n and n >= BASELINE_MIN_CLEAN_FRACTION * len(rows):
+        return tuple([math.fsum(compress(col, keep)) / n for col in columns]), ""
     # Not enough: name what most of the rejected samples had (a rare path, not the cheap one).
     counts = {bit: sum(1 for f in flags if f & bit) for bit in _CAUSES if bit != FLAG_RESIDUAL}
-    counts[FLAG_RESIDUAL] = len(lights) - len(inliers)
+    counts[FLAG_RESIDUAL] = len(lights) - n
     top = max(counts.values())
     causes = sorted(
         (bit for bit in counts if counts[bit] and 2 * counts[bit] >= top),
@@ -295,7 +290,7 @@ def rest_baseline(
         names.append(name)
     hint = _CAUSES[causes[0]][1] if causes else "check the sensor"
     reason = (
-        f"only {len(inliers)} of {len(rows)} rest samples usable: "
+        f"only {n} of {len(rows)} rest samples usable: "
         f"{', '.join(names) or 'none left'} ({hint})"
     )
     return None, reason
