@@ -9,7 +9,9 @@ Steps, after seed 003 §3.2.2–3.2.3 and DESIGN.md:
    flagged :data:`FLAG_NO_DATA`: a gap is shown, never closed up.
 3. Optional causal moving average over ``smoothing_samples`` blocks (the seed's
    smoothing step; 1 = off, the default).
-4. Baseline ``I0``: mean intensity over the first ``baseline_s`` seconds at rest.
+4. Baseline ``I0``: mean intensity per wavelength over the clean samples of the first
+   ``baseline_s`` seconds at rest (:func:`rest_baseline`); too few clean samples restart
+   the calibration with a reason the wearer is shown.
 5. ΔOD = −ln(I/I0), the 3-wavelength least-squares MBLL (:mod:`device.mbll`),
    ΔtHb, OI and the SmO2 estimate.
 6. Quality flags per sample (:func:`quality_flags`).
@@ -31,6 +33,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import NamedTuple
 
 from device.acquisition import Frame
@@ -51,9 +54,36 @@ FLAG_NAMES = {
     FLAG_NO_DATA: "no data",
 }
 
+#: A rest sample that passed the flags is left out of the baseline as "moved" when its light
+#: at any wavelength is off the clean samples' median by more than this, |ln(I/median)| in
+#: ln units (a ΔOD). It sits between two figures. Below it, resting physiology: Mayer waves,
+#: breathing, the pulse and slow drift reached at most 0.091 from the median in 600 simulated
+#: rest periods (host.cohort sessions, seeds 2025, 7 and 11, 50 subjects each; the simulator's
+#: sources: hwsim.physiology), which this leaves in. Above it, the motion flag: a uniform
+#: coupling change of 0.17 is what ``residual_max_od`` = 0.02 flags (0.119 per unit ΔOD), and a
+#: sample that far from rest is not rest. Motion spikes (up to 0.15 in the simulator) and a
+#: strap that slips are cut; a saturated or lifted sensor is cut by the flags before this.
+BASELINE_OUTLIER_OD = 0.1
+#: The baseline needs at least this fraction of its period's samples clean (flags passed and
+#: within :data:`BASELINE_OUTLIER_OD`), or calibration restarts. Half of the 20 s period is
+#: 10 s, a full cycle of the slowest resting oscillation (Mayer waves, 0.08–0.12 Hz, Julien
+#: 2006), so the mean is not one phase of it; and it leaves a wide margin: the worst of the
+#: 600 simulated rest periods above kept 95 % of its samples.
+BASELINE_MIN_CLEAN_FRACTION = 0.5
+_LOW, _HIGH = math.exp(-BASELINE_OUTLIER_OD), math.exp(BASELINE_OUTLIER_OD)
+#: Why a rest sample was left out → (cause, what to check), for the restart message. An
+#: outlier ("moved") takes the motion flag's bit: the residual is not computed before a baseline.
+_CAUSES = {
+    FLAG_LOW_LIGHT: ("low light", "is the sensor on the skin?"),
+    FLAG_SATURATED: ("saturated", "is the sensor on the skin?"),
+    FLAG_AMBIENT: ("ambient light", "shield the sensor from room light"),
+    FLAG_NO_DATA: ("no data", "is the ADC answering?"),
+    FLAG_RESIDUAL: ("moved", "keep still while calibrating"),
+}
+
 
 class ChainError(DeviceError):
-    """The chain cannot go on, e.g. the resting baseline is unusable."""
+    """The chain cannot go on: a whole recording without a usable resting baseline."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +92,8 @@ class ChainConfig:
 
     Defaults: DESIGN.md (3.0 cm, DPF 4.0, 20 s baseline, 10 Hz) and the seed's LEDs.
     Thresholds are choices for the simulated hardware (OPT101 at 5 V, ADS1114 at
-    ±4.096 V); revisit them on the bench.
+    ±4.096 V); revisit them on the bench. The flag thresholds also decide which rest samples
+    the baseline averages (:func:`rest_baseline`).
     """
 
     wavelengths_nm: tuple[float, ...] = (750.0, 810.0, 870.0)
@@ -97,6 +128,7 @@ class ChainConfig:
             "output_rate_hz": self.output_rate_hz,
             "baseline_s": self.baseline_s,
             "saturation_v": self.saturation_v,
+            "light_min_v": self.light_min_v,  # > 0: a baseline above it has a logarithm
             "residual_max_od": self.residual_max_od,
         }
         for name, value in positive.items():
@@ -202,26 +234,66 @@ def _smo2_quiet(config: ChainConfig, d_hbo2: float, d_hhb: float) -> float:
         )
 
 
-def _baseline(config: ChainConfig, intensity_v: Sequence[tuple[float, ...]]) -> tuple[float, ...]:
-    """Mean rest intensity per wavelength over the rows without NaN; a clear error if unusable."""
-    usable = [row for row in intensity_v if all(math.isfinite(v) for v in row)]
-    if not usable:
-        raise ChainError(
-            f"no usable sample in the {config.baseline_s:g} s baseline: check the sensor"
-        )
-    base = []
-    for k in range(len(usable[0])):
-        total = 0.0
-        for row in usable:  # in time order
-            total += row[k]
-        base.append(total / len(usable))
-    low = [f"{wl:g} nm" for wl, v in zip(config.wavelengths_nm, base) if not v > 0]
-    if low:
-        raise ChainError(
-            f"resting light at {', '.join(low)} is not above dark ({base} V): "
-            "the sensor is off the skin or the LED is dead"
-        )
-    return tuple(base)
+def rest_baseline(
+    config: ChainConfig, rows: Sequence[tuple], flags: Sequence[int]
+) -> tuple[tuple[float, ...] | None, str]:
+    """The resting baseline ``I0`` from one baseline period, or why there is none.
+
+    The rule, so that the baseline averages the samples the flags would pass: a rest sample
+    is clean when :func:`quality_flags` gives it none of its flags (``flags``, computed with
+    no residual: finite light >= ``light_min_v`` at every wavelength, peak < ``saturation_v``,
+    dark <= ``ambient_max_v``, a frame in the block) and its light at every wavelength is
+    within :data:`BASELINE_OUTLIER_OD` of the median of those samples. ``I0`` is the mean of
+    the clean samples per wavelength, when they are at least
+    :data:`BASELINE_MIN_CLEAN_FRACTION` of ``rows``.
+
+    Args:
+        config: The chain's settings (thresholds and wavelengths).
+        rows: The period's rows, oldest first, ``(t_s, n_frames, dark_v, light_v, peak_v)``
+            with ``light_v`` a tuple of one dark-subtracted value per wavelength, V.
+        flags: One int per row: its :func:`quality_flags` without the residual.
+
+    Returns:
+        ``(I0, "")`` with ``I0`` one float per wavelength, V; or ``(None, reason)``, one
+        short line for the screen naming the dominant cause(s) of the samples left out.
+    """
+    n_wl = len(config.wavelengths_nm)
+    lights = [row[3] for row, f in zip(rows, flags) if not f]
+    columns = list(zip(*lights))  # one tuple per wavelength (none if no row passed)
+    keep = [True] * len(lights)
+    for col in columns:
+        ranked = sorted(col)
+        m = len(ranked) // 2
+        median = ranked[m] if len(ranked) % 2 else 0.5 * (ranked[m - 1] + ranked[m])
+        low, high = median * _LOW, median * _HIGH
+        keep = [k and low <= v <= high for k, v in zip(keep, col)]
+    n = sum(keep)
+    if n and n >= BASELINE_MIN_CLEAN_FRACTION * len(rows):
+        return tuple([math.fsum(compress(col, keep)) / n for col in columns]), ""
+    # Not enough: name what most of the rejected samples had (a rare path, not the cheap one).
+    counts = {bit: sum(1 for f in flags if f & bit) for bit in _CAUSES if bit != FLAG_RESIDUAL}
+    counts[FLAG_RESIDUAL] = len(lights) - n
+    top = max(counts.values())
+    causes = sorted(
+        (bit for bit in counts if counts[bit] and 2 * counts[bit] >= top),
+        key=lambda bit: -counts[bit],
+    )
+    names = []
+    for bit in causes:
+        name = _CAUSES[bit][0]
+        if bit == FLAG_LOW_LIGHT:  # at which wavelengths
+            per_wl = [sum(1 for row in rows if row[3][k] < config.light_min_v) for k in range(n_wl)]
+            wls = [
+                f"{wl:g}" for wl, c in zip(config.wavelengths_nm, per_wl) if 2 * c >= max(per_wl)
+            ]
+            name += f" at {', '.join(wls)} nm"
+        names.append(name)
+    hint = _CAUSES[causes[0]][1] if causes else "check the sensor"
+    reason = (
+        f"only {n} of {len(rows)} rest samples usable: "
+        f"{', '.join(names) or 'none left'} ({hint})"
+    )
+    return None, reason
 
 
 # -- the chain --------------------------------------------------------------------------------
@@ -233,6 +305,11 @@ class MeasurementChain:
     Samples of the baseline period are ready together once the baseline is known
     (``baseline_s`` after the first sample); after that each block is ready as soon
     as a frame of a later block arrives (or at :meth:`flush`).
+
+    A baseline period without enough clean samples (:func:`rest_baseline`) restarts the
+    calibration, never raises: its samples are dropped (the app records the frames), the
+    row that closed it opens the next period (so the periods tile the clock), and
+    :attr:`calibration_restarts` and :attr:`restart_reason` tell the app what to show.
 
     Args:
         config: The chain's settings.
@@ -260,6 +337,11 @@ class MeasurementChain:
         self.solver = self.config.solver()
         #: I0 per wavelength, V (a tuple), once the rest period is over; None before.
         self.baseline_v: tuple[float, ...] | None = None
+        #: Baseline periods that failed and restarted the calibration.
+        self.calibration_restarts = 0
+        #: Why the last one failed, one short line for the screen ("" before any), e.g.
+        #: "only 3 of 200 rest samples usable: low light at 750 nm (is the sensor on the skin?)".
+        self.restart_reason = ""
         self._n_wl = len(self.config.wavelengths_nm)
         self._rate = self.config.output_rate_hz
         self._block: int | None = None
@@ -270,6 +352,7 @@ class MeasurementChain:
         self._window: deque[tuple[float, ...]] = deque(maxlen=self.config.smoothing_samples)
         limit = int(math.ceil(self.config.baseline_s * self._rate)) + 1
         self._pending: deque[tuple] = deque(maxlen=limit)  # the baseline period only
+        self._pending_flags: deque[int] = deque(maxlen=limit)  # their flags (no residual)
         #: Rows ready to become samples (after the baseline is known), oldest first.
         self._ready: deque[tuple] = deque()
         self._t_first: float | None = None
@@ -280,6 +363,12 @@ class MeasurementChain:
         """True until the baseline is known."""
         return self.baseline_v is None
 
+    @property
+    def calibration_start_s(self) -> float | None:
+        """Frame-clock time the current baseline period began (the successful one once
+        calibrated), s; None before the first block closes. A restart moves it on."""
+        return None if self._t_first is None else self._t_first - 0.5 / self._rate
+
     def push(self, frame: Frame) -> list[ChainSample]:
         """Add one frame; return the samples ready (often none; at most
         ``max_samples_per_push``, oldest first).
@@ -287,7 +376,6 @@ class MeasurementChain:
         Raises:
             ValueError: If the frame belongs to a block before the one being built, or
                 does not have one phase for dark plus one per wavelength.
-            ChainError: If the rest period that this frame closes has no usable light.
         """
         n_wl = self._n_wl
         volts, peak_v = frame.volts, frame.peak_v
@@ -375,32 +463,62 @@ class MeasurementChain:
         if self.baseline_v is not None:
             self._ready.append(row)
             return
+        flags = quality_flags(  # without the residual, unknown before a baseline
+            self.config,
+            dark_v=means[0],
+            peak_v=peaks,
+            intensity_v=light,
+            residual_od=0.0,
+            n_frames=n,
+        )
         if self._t_first is None:
             self._t_first = t_s
         if t_s < self._t_first + self.config.baseline_s:
             self._pending.append(row)
+            self._pending_flags.append(flags)
             return
-        rows = [*self._pending, row]
+        rest, rest_flags = list(self._pending), list(self._pending_flags)
         self._pending.clear()
-        self._calibrate(rows[:-1], rows)
+        self._pending_flags.clear()
+        if not self._calibrate(rest, rest_flags, [*rest, row]):
+            self._t_first = t_s  # this row opens the next period
+            self._pending.append(row)
+            self._pending_flags.append(flags)
 
-    def _calibrate(self, rest_rows: list[tuple], rows: list[tuple]) -> None:
-        """Set the baseline from ``rest_rows``; ``rows`` are then ready to become samples."""
-        self.baseline_v = _baseline(self.config, [r[3] for r in rest_rows])
+    def _calibrate(self, rest: list[tuple], flags: list[int], rows: list[tuple]) -> bool:
+        """Set the baseline from the ``rest`` rows; ``rows`` are then ready to become
+        samples. Without enough clean rows: count a restart, keep its reason, False."""
+        baseline, reason = rest_baseline(self.config, rest, flags)
+        if baseline is None:
+            self.calibration_restarts += 1
+            self.restart_reason = reason
+            return False
+        self.baseline_v = baseline
         self._ready.extend(rows)
         self._calibrated_now = True
+        return True
 
     def _calibrate_on_all_pending(self) -> list[ChainSample]:
-        """End of a recording shorter than the rest period: all of it is the rest period.
+        """End of a recording shorter than the rest period (or than the period a restart
+        opened): all of what is left is the rest period, under the same rule.
 
         Only :func:`process_recording` does this; a live chain that stops before it is
         calibrated has no samples to show.
+
+        Raises:
+            ChainError: If this last attempt fails too, with every attempt's count and the
+                last reason.
         """
         if self.baseline_v is not None or not self._pending:
             return []
-        rows = list(self._pending)
+        rows, flags = list(self._pending), list(self._pending_flags)
         self._pending.clear()
-        self._calibrate(rows, rows)
+        self._pending_flags.clear()
+        if not self._calibrate(rows, flags, rows):
+            raise ChainError(
+                f"no usable resting baseline in the recording ({self.calibration_restarts} "
+                f"attempt(s) of up to {self.config.baseline_s:g} s): {self.restart_reason}"
+            )
         return self._take(None)
 
     def _sample(self, row: tuple) -> ChainSample:
@@ -444,15 +562,18 @@ def process_recording(frames: Iterable[Frame], config: ChainConfig | None = None
     """Run a whole recording of frames through the chain.
 
     The frames go one by one through a :class:`MeasurementChain`, so the result is
-    exactly what the live chain gives, sample for sample. The one difference: a recording
-    that ends before ``baseline_s`` is over takes all of it as the rest period (the live
-    chain would still be calibrating).
+    exactly what the live chain gives, sample for sample, restarts of the calibration
+    included (the samples of a failed baseline period are not in the result). The one
+    difference: a recording that ends before a baseline period is over takes all of what is
+    left as the rest period, under the same clean-sample rule (the live chain would still be
+    calibrating).
 
     Returns:
         A :class:`ChainResult` (lists, one item per 10 Hz sample).
 
     Raises:
-        ChainError: If the baseline period has no usable light.
+        ChainError: If no baseline period of the recording has enough clean samples
+            (:func:`rest_baseline`); the message names the last period's reason.
         ValueError: If there are no frames or the timestamps go backwards.
     """
     chain = MeasurementChain(config or ChainConfig())

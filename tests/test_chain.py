@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from device import chain as ch
-from device.acquisition import Multiplexer
+from device.acquisition import Frame, Multiplexer
 from device.ads1114 import ADS1114
 from device.i2c import RetryingBus
 from device.leds import LedBank
@@ -213,8 +213,15 @@ def test_quality_flags(board_kwargs, flag):
 
 
 def test_unusable_baseline_is_a_clear_error():
-    _, _, frames = record(3.0, led_drift=lambda t: 0.0)  # LEDs dead: no light above dark
-    with pytest.raises(ch.ChainError, match=r"resting light at 750 nm, 810 nm, 870 nm"):
+    # LEDs dead: no light above dark. Every attempt fails (two periods of 1 s and the last
+    # 0.9 s), and the batch names why.
+    _, _, frames = record(3.0, led_drift=lambda t: 0.0)
+    with pytest.raises(
+        ch.ChainError,
+        match=r"no usable resting baseline in the recording \(3 attempt\(s\) of up to 1 s\): "
+        r"only 0 of 10 rest samples usable: low light at 750, 810, 870 nm "
+        r"\(is the sensor on the skin\?\)",
+    ):
         ch.process_recording(frames, ch.ChainConfig(baseline_s=1.0))
 
 
@@ -233,6 +240,8 @@ def test_config_errors_name_the_setting():
         ch.ChainConfig(baseline_s=0)
     with pytest.raises(ValueError, match="smoothing_samples must be an integer >= 1"):
         ch.ChainConfig(smoothing_samples=0)
+    with pytest.raises(ValueError, match="ChainConfig.light_min_v must be a positive number"):
+        ch.ChainConfig(light_min_v=0.0)  # a baseline must have a logarithm
 
 
 def test_results_are_plain_python_as_the_codec_expects():
@@ -286,8 +295,23 @@ def numpy_solver(config: ch.ChainConfig) -> tuple[np.ndarray, np.ndarray]:
     return pinv, np.eye(len(wl)) - design @ pinv
 
 
+def numpy_rest_baseline(rest: np.ndarray, passed: np.ndarray) -> np.ndarray | None:
+    """I0 from one period's light (n, n_wl), V, and which rows passed the flags; None when
+    fewer than the required fraction are within the outlier bound of the passed rows' median."""
+    good = rest[passed]
+    if not len(good):
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        deviation = np.abs(np.log(good / np.median(good, axis=0)))
+    clean = good[np.all(deviation <= ch.BASELINE_OUTLIER_OD, axis=1)]
+    if not len(clean) or len(clean) < ch.BASELINE_MIN_CLEAN_FRACTION * len(rest):
+        return None
+    return clean.mean(axis=0)
+
+
 def numpy_chain(frames, config: ch.ChainConfig) -> dict[str, np.ndarray]:
-    """The old batch chain: decimate, smooth, baseline, ΔOD, MBLL, SmO2, flags."""
+    """The old batch chain: decimate, smooth, baseline, ΔOD, MBLL, SmO2, flags, with issue
+    14's baseline rule (only rest samples the flags pass and near their median; restarts)."""
     t = np.array([f.t_s for f in frames], dtype=float)
     volts = np.array([f.volts for f in frames], dtype=float)
     peak_v = np.array([f.peak_v for f in frames], dtype=float)
@@ -319,9 +343,35 @@ def numpy_chain(frames, config: ch.ChainConfig) -> dict[str, np.ndarray]:
         light = np.array(
             [light[max(0, i - k + 1) : i + 1].sum(axis=0) / min(i + 1, k) for i in range(n)]
         )
-    # baseline
-    rest = light[t_s < t_s[0] + config.baseline_s]
-    base = rest[np.all(np.isfinite(rest), axis=1)].mean(axis=0)
+    # flags without the residual: what a rest sample must pass to count for the baseline
+    with np.errstate(invalid="ignore"):
+        peak = np.where(np.isnan(peaks), -np.inf, peaks).max(axis=1)
+        flags = np.where(peak >= config.saturation_v, ch.FLAG_SATURATED, 0)
+        flags |= np.where(dark > config.ambient_max_v, ch.FLAG_AMBIENT, 0)
+        flags |= np.where(np.any(light < config.light_min_v, axis=1), ch.FLAG_LOW_LIGHT, 0)
+    no_data = (n_frames == 0) | np.any(np.isnan(light), axis=1)  # a wavelength without light
+    flags |= np.where(no_data, ch.FLAG_NO_DATA, 0)
+    # baseline: periods of baseline_s from the first sample; a failed one is dropped and the
+    # sample that closed it opens the next; a recording that ends in a period takes what is
+    # left as its rest period
+    start = 0
+    while True:
+        period = np.arange(start, n)[t_s[start:] < t_s[start] + config.baseline_s]
+        closed = period[-1] + 1 < n
+        base = numpy_rest_baseline(light[period], flags[period] == 0)
+        if base is not None:
+            break
+        if not closed:
+            raise ValueError("no usable resting baseline in the recording")
+        start = period[-1] + 1
+    keep = slice(start, n)
+    t_s, n_frames, dark, light, flags = (
+        t_s[keep],
+        n_frames[keep],
+        dark[keep],
+        light[keep],
+        flags[keep],
+    )
     # ΔOD, MBLL
     with np.errstate(invalid="ignore", divide="ignore"):
         good = np.isfinite(light) & (light > 0)
@@ -338,14 +388,7 @@ def numpy_chain(frames, config: ch.ChainConfig) -> dict[str, np.ndarray]:
         thb_abs = hbo2_abs + hhb_abs
         bad = (hbo2_abs < 0) | (hhb_abs < 0) | (thb_abs <= 0)
         smo2 = 100.0 * np.where(bad, np.nan, hbo2_abs) / np.where(bad, np.nan, thb_abs)
-        # flags
-        peak = np.where(np.isnan(peaks), -np.inf, peaks).max(axis=1)
-        flags = np.where(peak >= config.saturation_v, ch.FLAG_SATURATED, 0)
-        flags |= np.where(dark > config.ambient_max_v, ch.FLAG_AMBIENT, 0)
-        flags |= np.where(np.any(light < config.light_min_v, axis=1), ch.FLAG_LOW_LIGHT, 0)
         flags |= np.where(residual_od > config.residual_max_od, ch.FLAG_RESIDUAL, 0)
-    no_data = (n_frames == 0) | np.any(np.isnan(light), axis=1)  # a wavelength without light
-    flags |= np.where(no_data, ch.FLAG_NO_DATA, 0)
     return {
         "t_s": t_s,
         "n_frames": n_frames,
@@ -438,8 +481,6 @@ def test_a_recording_shorter_than_the_baseline_equals_the_old_numpy_chain():
 def test_synthetic_frames_with_nan_phases_and_saturation_equal_the_old_numpy_chain():
     # Hand-made frames at 43 Hz: a phase with no kept conversion (NaN volts and peak) in the
     # same block as a saturated one, a saturated stretch, a bright dark phase, very low light.
-    from device.acquisition import Frame
-
     rng = np.random.default_rng(4)
     frames = []
     for i in range(43 * 6):
@@ -469,7 +510,6 @@ def test_one_dropped_phase_costs_its_frame_not_the_sample():
     # Issue 14, point 6: a single NaN conversion at 750 nm among the four frames of a
     # 100 ms block made the whole sample NaN, flagged 0. Now the block averages the frames
     # that have the phase, and a wavelength no frame has is NaN and flagged "no data".
-    from device.acquisition import Frame
 
     def frame(t_s, light_750):
         volts = (0.05, light_750, 1.0, 1.2)
@@ -491,3 +531,171 @@ def test_one_dropped_phase_costs_its_frame_not_the_sample():
     assert s60.flags == 0 and s60.n_frames == len(block)
     assert math.isnan(s62.intensity_v[0]) and s62.flags & ch.FLAG_NO_DATA
     assert ch.FLAG_NAMES[ch.FLAG_NO_DATA] == "no data"
+
+
+# -- the resting baseline: only clean samples, or a restart (issue 14, point 5) ---------------
+
+#: The ADS1114's full-scale code 0x7FFF at ±4.096 V, V (datasheet table 3).
+FULL_SCALE_CODE_V = 0x7FFF * 4.096 / 0x8000
+#: Light of a sensor lifted off the skin: the LEDs' light scaled to 7–10 µV, under the ADC's
+#: 60 µV rms noise and far below light_min_v (20 mV).
+LIFTED = 5e-6
+
+
+def flicker(t: float) -> float:
+    return 0.05 + 0.02 * math.sin(2 * math.pi * 100.0 * t)
+
+
+def live(frames, config: ch.ChainConfig, per_push: int | None = 8):
+    """The frames through a live chain as the app runs it (8 samples a push at most)."""
+    chain = ch.MeasurementChain(config, max_samples_per_push=per_push)
+    samples = [s for f in frames for s in chain.push(f)] + chain.flush()
+    return chain, as_arrays(ch.samples_to_result(samples, chain.baseline_v or ()))
+
+
+@pytest.mark.parametrize("seconds", [1.0, 2.0])
+@pytest.mark.parametrize("kind", ["at the rail", "full-scale codes"])
+def test_bad_samples_at_the_start_of_calibration_stay_out_of_the_baseline(kind, seconds):
+    # Issue 14, point 5: one second of saturated light at the start of a 20 s calibration
+    # shifted every later sample by +3.3 µM ΔHbO2 and flagged it motion; a second of full-scale
+    # codes on every phase (dark too: no light left) shifted them by -1.25 µM ΔHbO2 and
+    # -0.97 µM ΔHHb with no flag; two seconds doubled both. At rest the answer is 0.
+    _, _, clean = record(30.0, ambient_v=flicker, seed=3)
+    if kind == "at the rail":  # LEDs over-driven: the OPT101 output clips at 3.7 V
+        _, _, frames = record(
+            30.0, ambient_v=flicker, led_drift=lambda t: 5.0 if t < seconds else 1.0, seed=3
+        )
+    else:
+        full = (FULL_SCALE_CODE_V,) * 4
+        frames = [Frame(f.t_s, full, f.kept, full) if f.t_s < seconds else f for f in clean]
+    chain, res = live(frames, ch.ChainConfig())
+    after = res.t_s > seconds + 0.1
+    # The flicker and ADC noise alone reach 0.07 µM in the clean recording; the old code's
+    # smallest error here was 0.97 µM.
+    assert np.abs(res.d_hbo2_um[after]).max() < 0.15
+    assert np.abs(res.d_hhb_um[after]).max() < 0.15
+    assert not res.flags[after].any()  # no session-long motion flag
+    assert (res.flags[res.t_s < seconds] & ch.FLAG_SATURATED).all()  # the bad ones are shown
+    assert chain.calibration_restarts == 0 and chain.restart_reason == ""
+    assert np.abs(as_arrays(ch.process_recording(clean)).d_hbo2_um).max() < 0.1  # the floor
+
+
+def test_a_sensor_lifted_through_the_first_baseline_restarts_calibration():
+    # Issue 14, point 5: a sensor lifted at the start of calibration ended in a ChainError
+    # traceback, or with other noise in a baseline of microvolts that made every later sample
+    # hundreds of µM off. Now that period restarts, with a reason for the screen, and the
+    # next one, with the sensor back on, calibrates.
+    config = ch.ChainConfig(baseline_s=5.0)
+    _, _, frames = record(14.0, led_drift=lambda t: LIFTED if t < 5.0 else 1.0, seed=3)
+    chain, res = live(frames, config)  # never raises
+    rest = res.t_s > 5.0
+    assert rest.sum() >= 85
+    assert np.abs(res.d_hbo2_um[rest]).max() < 0.1  # ADC noise only: 0.002 µM here
+    assert np.abs(res.d_hhb_um[rest]).max() < 0.1
+    assert not res.flags.any()
+    # The lifted period's samples are dropped; the row that closed it opened the next one.
+    assert res.t_s[0] == pytest.approx(5.05)
+    assert chain.calibration_restarts == 1
+    assert chain.restart_reason == (
+        "only 0 of 50 rest samples usable: low light at 750, 810, 870 nm "
+        "(is the sensor on the skin?)"
+    )
+    assert chain.calibration_start_s == pytest.approx(5.0)
+    assert min(chain.baseline_v) > 1.0
+
+
+def test_a_baseline_of_microvolts_is_not_accepted():
+    # Light of a few microvolts with the ADC's noise: the old chain took its mean as I0.
+    config = ch.ChainConfig(baseline_s=5.0)
+    _, _, frames = record(12.0, led_drift=lambda t: LIFTED, seed=1)
+    with pytest.raises(
+        ch.ChainError,
+        match=r"\(3 attempt\(s\) of up to 5 s\): only 0 of 20 rest samples usable: "
+        r"low light at 750, 810, 870 nm",
+    ):
+        ch.process_recording(frames, config)
+    chain, res = live(frames, config)  # the live chain keeps calibrating, with a reason
+    assert chain.calibrating and len(res.t_s) == 0
+    assert chain.calibration_restarts == 2 and "low light at 750, 810, 870 nm" in (
+        chain.restart_reason
+    )
+    assert chain.calibration_start_s == pytest.approx(10.0)
+
+
+def test_a_strap_slipping_through_the_baseline_restarts_it_as_moved():
+    # The coupling falls steadily to half over the first 5 s period (the strap slips), then
+    # holds: no flag fires before a baseline, but the period has no steady level (its
+    # samples spread over 0.69 in ln units, under a third within 0.1 of their median).
+    config = ch.ChainConfig(baseline_s=5.0)
+    _, _, frames = record(14.0, led_drift=lambda t: 0.5 ** min(t / 5.0, 1.0), seed=3)
+    chain, res = live(frames, config)
+    assert np.abs(res.d_hbo2_um).max() < 0.1 and not res.flags.any()
+    assert res.t_s[0] == pytest.approx(5.05)
+    assert chain.calibration_restarts == 1
+    assert chain.restart_reason.startswith("only ") and chain.restart_reason.endswith(
+        "of 50 rest samples usable: moved (keep still while calibrating)"
+    )
+
+
+@pytest.mark.parametrize(("n_bad", "restarts"), [(10, 0), (11, 1)])
+def test_half_of_the_period_clean_is_enough(n_bad, restarts):
+    # A 2 s period of 20 samples whose first ones have room light in the dark phase (and a
+    # little more in the lit ones): 10 clean ones calibrate, on themselves only; 9 do not.
+    def frame(t_s):
+        bad = math.floor(t_s * 10) < n_bad
+        dark = 0.5 if bad else 0.01  # over ambient_max_v
+        light = (1.2, 1.3, 1.1) if bad else (1.0, 1.1, 0.9 + 0.001 * (round(t_s * 43) % 3))
+        volts = (dark, *(dark + v for v in light))
+        return Frame(t_s, volts, (4, 4, 4, 4), volts)
+
+    frames = [frame((i + 0.5) / 43) for i in range(43 * 5)]
+    chain, res = live(frames, ch.ChainConfig(baseline_s=2.0))
+    if restarts:
+        assert res.t_s[0] == pytest.approx(2.05)  # the first period's samples dropped
+        assert chain.restart_reason == (
+            "only 9 of 20 rest samples usable: ambient light (shield the sensor from room light)"
+        )
+    else:
+        assert res.t_s[0] == pytest.approx(0.05)
+        assert chain.baseline_v == pytest.approx((1.0, 1.1, 0.901), abs=1e-3)
+    assert chain.calibration_restarts == restarts
+
+
+def session_with_a_restart(seconds: float = 25.0):
+    """Lifted for the first 5 s period; in the next, 1 s at the rail and a motion spike;
+    then an injected change, with flicker, ADC noise and 2 % lost conversions throughout."""
+
+    def drift(t):
+        return LIFTED if t < 5.0 else 5.0 if t < 6.0 else 0.8 if 8.0 <= t < 8.3 else 1.0
+
+    _, _, frames = record(
+        seconds,
+        retries=0,
+        tissue=injected_tissue(14.0, 20.0),
+        ambient_v=flicker,
+        led_drift=drift,
+        fault_rate=0.02,
+        seed=9,
+    )
+    return frames
+
+
+@pytest.mark.parametrize("smoothing", [1, 3])
+def test_stream_and_batch_agree_across_a_restart(smoothing):
+    frames = session_with_a_restart()
+    config = ch.ChainConfig(baseline_s=5.0, smoothing_samples=smoothing)
+    ref = numpy_chain(frames, config)
+    assert ref["t_s"][0] == pytest.approx(5.05)  # the first period failed
+    batch = ch.process_recording(frames, config)
+    assert_chain_equals_numpy(batch, ref)
+    stream = ch.MeasurementChain(config, max_samples_per_push=8)
+    samples = [s for f in frames for s in stream.push(f)] + stream.flush()
+    got = ch.samples_to_result(samples, stream.baseline_v)
+    for f in dataclasses.fields(batch):  # the same code: bit for bit
+        a, b = np.asarray(getattr(got, f.name)), np.asarray(getattr(batch, f.name))
+        assert np.array_equal(a, b, equal_nan=True), f.name
+    assert stream.calibration_restarts == 1 and "low light" in stream.restart_reason
+    # The rail second and the spike were left out: rest before the change stays at 0.
+    res = as_arrays(batch)
+    rest = (res.t_s > 8.5) & (res.t_s < 14.0)
+    assert np.abs(res.d_hbo2_um[rest]).max() < 0.2 and not res.flags[rest].any()
