@@ -149,7 +149,6 @@ class Wearable:
         self._t0 = math.nan
         self._last_frame_s = math.nan
         self._no_data_since_s = math.nan
-        self._calibration_start_s = math.nan
         self._restarts_seen = 0
         self._recording_notice_shown = False
         #: The once-a-second work still to do, one piece per pass of the loop without a
@@ -228,7 +227,7 @@ class Wearable:
             gc.set_threshold(*gc.get_threshold()[:2], FULL_GC_NEVER)
         mux = self.mux
         mux.start()
-        self._t0 = self._last_frame_s = self._calibration_start_s = mux.now_s
+        self._t0 = self._last_frame_s = mux.now_s
         self.state = State.CALIBRATING
         self._event("calibration_start", baseline_s=self.config.chain.baseline_s)
         next_second = self._t0 + 1.0
@@ -298,10 +297,9 @@ class Wearable:
             for notice in part.take_notices() if part is not None else ():
                 report.messages.append(notice)  # gone, or back (device.outage)
                 self._event(name, message=notice)
-        if getattr(self.chain, "calibration_restarts", 0) != self._restarts_seen:  # H1MERGE
+        if self.chain.calibration_restarts != self._restarts_seen:
             self._restarts_seen = self.chain.calibration_restarts
             report.messages.append(f"calibration restarted: {self.chain.restart_reason}")
-            self._calibration_start_s = t_s
             self._event("calibration_restart", reason=self.chain.restart_reason)
         latest = self._latest
         # No frame for a while, and the multiplexer is waiting for the ADC (after a stall
@@ -318,16 +316,15 @@ class Wearable:
             if self.state == State.NO_DATA:
                 self._data_back(t_s, report)
             self.state = State.CALIBRATING
-            elapsed = t_s - self._calibration_start_s
+            start_s = self.chain.calibration_start_s
+            elapsed = t_s - (self._t0 if start_s is None else start_s)
             base = self.config.chain.baseline_s
             yield
             self._draw(
                 screens.calibrating,
                 progress=elapsed / base,
                 seconds_left=base - elapsed,
-                note=screens.restart_note(self.chain.restart_reason)
-                if self._restarts_seen
-                else None,
+                note=self.chain.restart_hint or None,
             )
         else:
             if self.state == State.NO_DATA:

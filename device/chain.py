@@ -71,14 +71,15 @@ BASELINE_OUTLIER_OD = 0.1
 #: 600 simulated rest periods above kept 95 % of its samples.
 BASELINE_MIN_CLEAN_FRACTION = 0.5
 _LOW, _HIGH = math.exp(-BASELINE_OUTLIER_OD), math.exp(BASELINE_OUTLIER_OD)
-#: Why a rest sample was left out → (cause, what to check), for the restart message. An
+#: Why a rest sample was left out → (cause, what to check), for the restart message; the
+#: hint is also the calibrating screen's line (at most 21 characters, the OLED's width). An
 #: outlier ("moved") takes the motion flag's bit: the residual is not computed before a baseline.
 _CAUSES = {
-    FLAG_LOW_LIGHT: ("low light", "is the sensor on the skin?"),
-    FLAG_SATURATED: ("saturated", "is the sensor on the skin?"),
-    FLAG_AMBIENT: ("ambient light", "shield the sensor from room light"),
+    FLAG_LOW_LIGHT: ("low light", "sensor on the skin?"),
+    FLAG_SATURATED: ("saturated", "sensor on the skin?"),
+    FLAG_AMBIENT: ("ambient light", "shade from room light"),
     FLAG_NO_DATA: ("no data", "is the ADC answering?"),
-    FLAG_RESIDUAL: ("moved", "keep still while calibrating"),
+    FLAG_RESIDUAL: ("moved", "keep still"),
 }
 
 
@@ -236,7 +237,7 @@ def _smo2_quiet(config: ChainConfig, d_hbo2: float, d_hhb: float) -> float:
 
 def rest_baseline(
     config: ChainConfig, rows: Sequence[tuple], flags: Sequence[int]
-) -> tuple[tuple[float, ...] | None, str]:
+) -> tuple[tuple[float, ...] | None, str, str]:
     """The resting baseline ``I0`` from one baseline period, or why there is none.
 
     The rule, so that the baseline averages the samples the flags would pass: a rest sample
@@ -254,8 +255,9 @@ def rest_baseline(
         flags: One int per row: its :func:`quality_flags` without the residual.
 
     Returns:
-        ``(I0, "")`` with ``I0`` one float per wavelength, V; or ``(None, reason)``, one
-        short line for the screen naming the dominant cause(s) of the samples left out.
+        ``(I0, "", "")`` with ``I0`` one float per wavelength, V; or
+        ``(None, reason, hint)``: one line naming the dominant cause(s) of the samples left
+        out (console and record), and what to check about the first (the OLED's line).
     """
     n_wl = len(config.wavelengths_nm)
     lights = [row[3] for row, f in zip(rows, flags) if not f]
@@ -269,7 +271,7 @@ def rest_baseline(
         keep = [k and low <= v <= high for k, v in zip(keep, col)]
     n = sum(keep)
     if n and n >= BASELINE_MIN_CLEAN_FRACTION * len(rows):
-        return tuple([math.fsum(compress(col, keep)) / n for col in columns]), ""
+        return tuple([math.fsum(compress(col, keep)) / n for col in columns]), "", ""
     # Not enough: name what most of the rejected samples had (a rare path, not the cheap one).
     counts = {bit: sum(1 for f in flags if f & bit) for bit in _CAUSES if bit != FLAG_RESIDUAL}
     counts[FLAG_RESIDUAL] = len(lights) - n
@@ -293,7 +295,7 @@ def rest_baseline(
         f"only {n} of {len(rows)} rest samples usable: "
         f"{', '.join(names) or 'none left'} ({hint})"
     )
-    return None, reason
+    return None, reason, hint
 
 
 # -- the chain --------------------------------------------------------------------------------
@@ -340,8 +342,10 @@ class MeasurementChain:
         #: Baseline periods that failed and restarted the calibration.
         self.calibration_restarts = 0
         #: Why the last one failed, one short line for the screen ("" before any), e.g.
-        #: "only 3 of 200 rest samples usable: low light at 750 nm (is the sensor on the skin?)".
+        #: "only 3 of 200 rest samples usable: low light at 750 nm (sensor on the skin?)".
         self.restart_reason = ""
+        #: What the wearer can do about it, at most 21 characters ("" before any restart).
+        self.restart_hint = ""
         self._n_wl = len(self.config.wavelengths_nm)
         self._rate = self.config.output_rate_hz
         self._block: int | None = None
@@ -488,10 +492,10 @@ class MeasurementChain:
     def _calibrate(self, rest: list[tuple], flags: list[int], rows: list[tuple]) -> bool:
         """Set the baseline from the ``rest`` rows; ``rows`` are then ready to become
         samples. Without enough clean rows: count a restart, keep its reason, False."""
-        baseline, reason = rest_baseline(self.config, rest, flags)
+        baseline, reason, hint = rest_baseline(self.config, rest, flags)
         if baseline is None:
             self.calibration_restarts += 1
-            self.restart_reason = reason
+            self.restart_reason, self.restart_hint = reason, hint
             return False
         self.baseline_v = baseline
         self._ready.extend(rows)

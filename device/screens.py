@@ -150,26 +150,6 @@ def _lines(draw: ImageDraw.ImageDraw, text: str, y: int, rows: int) -> None:
         )
 
 
-#: Short words for the causes a restarted calibration names (device.chain's reason), in
-#: the order they are looked for.
-_RESTART_CAUSES = (
-    ("low light", "sensor on skin?"),
-    ("saturat", "too bright"),
-    ("ambient", "shade the sensor"),
-    ("moved", "keep still"),
-    ("no data", "no data"),
-)
-
-
-def restart_note(reason: str | None) -> str:
-    """The calibrating screen's line after a restart: what the wearer can do about it."""
-    text = (reason or "").lower()
-    for key, advice in _RESTART_CAUSES:
-        if key in text:
-            return f"again: {advice}"[:LINE_CHARS]
-    return "calibrating again"
-
-
 def calibrating(
     draw: ImageDraw.ImageDraw, *, progress: float, seconds_left: float, note: str | None = None
 ) -> None:

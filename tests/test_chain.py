@@ -220,7 +220,7 @@ def test_unusable_baseline_is_a_clear_error():
         ch.ChainError,
         match=r"no usable resting baseline in the recording \(3 attempt\(s\) of up to 1 s\): "
         r"only 0 of 10 rest samples usable: low light at 750, 810, 870 nm "
-        r"\(is the sensor on the skin\?\)",
+        r"\(sensor on the skin\?\)",
     ):
         ch.process_recording(frames, ch.ChainConfig(baseline_s=1.0))
 
@@ -597,9 +597,9 @@ def test_a_sensor_lifted_through_the_first_baseline_restarts_calibration():
     assert res.t_s[0] == pytest.approx(5.05)
     assert chain.calibration_restarts == 1
     assert chain.restart_reason == (
-        "only 0 of 50 rest samples usable: low light at 750, 810, 870 nm "
-        "(is the sensor on the skin?)"
+        "only 0 of 50 rest samples usable: low light at 750, 810, 870 nm " "(sensor on the skin?)"
     )
+    assert chain.restart_hint == "sensor on the skin?"  # the OLED's line: 21 characters at most
     assert chain.calibration_start_s == pytest.approx(5.0)
     assert min(chain.baseline_v) > 1.0
 
@@ -633,7 +633,7 @@ def test_a_strap_slipping_through_the_baseline_restarts_it_as_moved():
     assert res.t_s[0] == pytest.approx(5.05)
     assert chain.calibration_restarts == 1
     assert chain.restart_reason.startswith("only ") and chain.restart_reason.endswith(
-        "of 50 rest samples usable: moved (keep still while calibrating)"
+        "of 50 rest samples usable: moved (keep still)"
     )
 
 
@@ -653,7 +653,7 @@ def test_half_of_the_period_clean_is_enough(n_bad, restarts):
     if restarts:
         assert res.t_s[0] == pytest.approx(2.05)  # the first period's samples dropped
         assert chain.restart_reason == (
-            "only 9 of 20 rest samples usable: ambient light (shield the sensor from room light)"
+            "only 9 of 20 rest samples usable: ambient light (shade from room light)"
         )
     else:
         assert res.t_s[0] == pytest.approx(0.05)

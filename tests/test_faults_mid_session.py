@@ -217,3 +217,31 @@ def test_an_oled_that_loses_power_is_told_and_shows_the_screen_again(tmp_path):
     assert board.oled.power_ups == 1 and board.oled.display_on
     assert panel["end"].convert("1").getbbox() is not None
     assert reports[-1].state == State.LIVE
+
+
+def test_a_sensor_lifted_during_calibration_restarts_it_with_a_message(tmp_path):
+    # Issue 14, point 5: before, the lifted sensor's microvolts became the baseline (or a
+    # ChainError traceback ended the app with no error screen).
+    recorder = SessionRecorder(tmp_path / "s.nrec")
+    lifted = (0.5, 22.0)  # after the self-test, through the first baseline period
+    board, app, reports = make_app(
+        recorder=recorder, led_drift=lambda t: 0.001 if lifted[0] < t < lifted[1] else 1.0
+    )
+    panel = {}
+    board.clock.at(21.5, lambda: panel.setdefault("again", board.oled.image().copy()))
+    app.run(70.0)
+    recorder.close()
+    restarts = [d for _, n, d in events(tmp_path / "s.nrec") if n == "calibration_restart"]
+    assert len(restarts) == 1 and "low light" in restarts[0]["reason"]
+    assert app.chain.calibration_restarts == 1
+    assert [m for r in reports for m in r.messages if "calibration" in m] == [
+        f"calibration restarted: {restarts[0]['reason']}"
+    ]
+    expected = Image.new("1", (screens.WIDTH, screens.HEIGHT))
+    screens.calibrating(
+        ImageDraw.Draw(expected), progress=0.0, seconds_left=20.0, note="sensor on the skin?"
+    )
+    again = panel["again"].convert("1")
+    assert again.crop((0, 0, 128, 40)).tobytes() == expected.crop((0, 0, 128, 40)).tobytes()
+    # Calibrated on the second period: at rest afterwards, ΔHHb ≈ 0, then the rise is seen.
+    assert reports[-1].state == State.LIVE and reports[-1].level == 4
