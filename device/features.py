@@ -6,7 +6,9 @@ A window is the last ``WINDOW_SAMPLES`` samples (10 s at 10 Hz) of eight channel
     ΔOD750, ΔOD810, ΔOD870, ΔHbO2, ΔHHb, ΔtHb, SmO2, OI
 
 and a 40-value statistics vector: mean, std, min, max and median of each channel
-(the seed's "about 40" summary features). A window is taken every second
+(the seed's "about 40" summary features). The ΔOD channels are named after their
+wavelengths; a chain that lights its LEDs in another order is matched to them by
+wavelength (:func:`od_order`). A window is taken every second
 (``STEP_SAMPLES``); its label is the fatigue level at its last sample.
 
 Normalisation (z-score per channel for the sequence, per value for the statistics)
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from functools import reduce
 from operator import add, mul
 
+from device.errors import ConfigError
 from device.mbll import DEFAULT_HBO2_REST_UM, DEFAULT_HHB_REST_UM, smo2_percent
 
 CHANNELS = (
@@ -56,6 +59,13 @@ STATISTICS_SHAPE = (N_STATISTICS,)
 MIN_STD = 1e-9
 #: Number of ΔOD wavelengths in a sample (the first three channels).
 N_WAVELENGTHS = 3
+#: The wavelengths (nm) the ΔOD channels are named after (``d_od_750`` ...), in channel
+#: order: the light each of the model's first three inputs must come from.
+OD_WAVELENGTHS_NM: tuple[float, ...] = tuple(
+    float(name[len("d_od_") :]) for name in CHANNELS if name.startswith("d_od_")
+)
+#: :func:`od_order` of a chain that lights the LEDs in :data:`OD_WAVELENGTHS_NM` order.
+IN_ORDER: tuple[int, ...] = tuple(range(N_WAVELENGTHS))
 _NAN = float("nan")
 
 
@@ -65,18 +75,59 @@ def _numbers(values: object) -> list:
     return tolist() if tolist is not None else list(values)
 
 
+def od_order(wavelengths_nm: Sequence[float]) -> tuple[int, ...]:
+    """Where each ΔOD channel's light is in a chain's wavelength order.
+
+    The model's ΔOD inputs are named after their wavelengths (:data:`OD_WAVELENGTHS_NM`:
+    ``d_od_750``, ``d_od_810``, ``d_od_870``); a chain lights its LEDs, and reports ΔOD,
+    in the order of its ``wavelengths_nm``. Pass the result to :func:`channel_row` as
+    ``order`` (once per chain, not per sample), or take ``d_od[order[k]]`` as channel k.
+
+    Args:
+        wavelengths_nm: The chain's wavelengths, nm, in its column order, e.g.
+            ``(870.0, 810.0, 750.0)``.
+
+    Returns:
+        tuple of :data:`N_WAVELENGTHS` int: for each of :data:`OD_WAVELENGTHS_NM` in turn,
+        its index in ``wavelengths_nm`` (``(2, 1, 0)`` for the example; :data:`IN_ORDER`
+        when the chain's order is the model's).
+
+    Raises:
+        ConfigError: If a wavelength the model needs is not in ``wavelengths_nm`` (one line
+            naming the wavelengths found and those needed).
+    """
+    found = [float(w) for w in wavelengths_nm]
+    missing = [w for w in OD_WAVELENGTHS_NM if w not in found]
+    if missing:
+        raise ConfigError(
+            f"wavelengths {_nm(found)} nm lack {_nm(missing)} nm: the model's ΔOD inputs "
+            f"need {_nm(OD_WAVELENGTHS_NM)} nm (in any order)"
+        )
+    return tuple(found.index(w) for w in OD_WAVELENGTHS_NM)
+
+
+def _nm(wavelengths: Iterable[float]) -> str:
+    return ", ".join(f"{w:g}" for w in wavelengths)
+
+
 def _row(
-    d_od: Sequence[float], hbo2: float, hhb: float, hbo2_rest_um: float, hhb_rest_um: float
+    d_od: Sequence[float],
+    hbo2: float,
+    hhb: float,
+    hbo2_rest_um: float,
+    hhb_rest_um: float,
+    order: Sequence[int] = IN_ORDER,
 ) -> tuple[float, ...]:
     smo2 = float(
         smo2_percent(
             hbo2, hhb, hbo2_rest_um=hbo2_rest_um, hhb_rest_um=hhb_rest_um, impossible="clip"
         )
     )
+    i, j, k = order
     return (
-        float(d_od[0]),
-        float(d_od[1]),
-        float(d_od[2]),
+        float(d_od[i]),
+        float(d_od[j]),
+        float(d_od[k]),
         hbo2,
         hhb,
         hbo2 + hhb,
@@ -92,15 +143,19 @@ def channel_row(
     *,
     hbo2_rest_um: float = DEFAULT_HBO2_REST_UM,
     hhb_rest_um: float = DEFAULT_HHB_REST_UM,
+    order: Sequence[int] = IN_ORDER,
 ) -> tuple[float, ...]:
     """The eight channels of one 10 Hz sample (what the wearable pushes every sample).
 
     Args:
-        d_od: ΔOD at 750, 810 and 870 nm (three numbers).
+        d_od: ΔOD per wavelength (three numbers), in the chain's wavelength order.
         d_hbo2_um: ΔHbO2, µM.
         d_hhb_um: ΔHHb, µM.
         hbo2_rest_um: Assumed resting HbO2 for the SmO2 estimate, µM.
         hhb_rest_um: Assumed resting HHb for the SmO2 estimate, µM.
+        order: :func:`od_order` of the chain's wavelengths: ``d_od[order[k]]`` becomes
+            the k-th ΔOD channel. Default :data:`IN_ORDER`: ``d_od`` is at 750, 810 and
+            870 nm already.
 
     Returns:
         tuple of 8 float, in :data:`CHANNELS` order (see :func:`channel_matrix`).
@@ -110,8 +165,8 @@ def channel_row(
     """
     d_od = _numbers(d_od)
     if len(d_od) != N_WAVELENGTHS:
-        raise ValueError(f"d_od must hold {N_WAVELENGTHS} values (750, 810, 870 nm), got {d_od}")
-    return _row(d_od, float(d_hbo2_um), float(d_hhb_um), hbo2_rest_um, hhb_rest_um)
+        raise ValueError(f"d_od must hold {N_WAVELENGTHS} values (one per wavelength), got {d_od}")
+    return _row(d_od, float(d_hbo2_um), float(d_hhb_um), hbo2_rest_um, hhb_rest_um, order)
 
 
 def channel_matrix(

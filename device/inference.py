@@ -48,6 +48,7 @@ except ImportError:  # pragma: no cover - other Pythons
 from device import quant
 from device.errors import ConfigError, DeviceError
 from device.features import (
+    CHANNELS,
     N_STATISTICS,
     SEQUENCE_SHAPE,
     STATISTICS_SHAPE,
@@ -427,6 +428,28 @@ class FatigueModel:
         self.backend.close()
 
 
+def _check_channels(meta: dict, meta_path: Path) -> None:
+    """model.json's ``inputs.sequence.channels`` (written by host/train.py) must be
+    :data:`device.features.CHANNELS`, in that order: the device computes those and no
+    other, and matches its ΔOD columns to them by wavelength (``features.od_order``).
+
+    Raises:
+        ModelError: One line naming the file, what it lists and what the device computes.
+    """
+    inputs = meta.get("inputs")
+    sequence = inputs.get("sequence") if isinstance(inputs, dict) else None
+    listed = sequence.get("channels") if isinstance(sequence, dict) else None
+    if listed == list(CHANNELS):
+        return
+    said = (
+        "no inputs.sequence.channels" if listed is None else f"inputs.sequence.channels {listed!r}"
+    )
+    raise ModelError(
+        f"{meta_path}: lists {said}, but the device computes {list(CHANNELS)!r} and no other "
+        "channels: the model and this device do not belong together"
+    )
+
+
 def load_model(
     models_dir: Path | str,
     *,
@@ -435,6 +458,9 @@ def load_model(
     note: Callable[[str], None] = _note,
 ) -> FatigueModel:
     """Load ``model.json`` and the artefact for ``backend`` ("auto", "rknn" or "onnx").
+
+    ``model.json``'s input channels must be the ones the device computes
+    (:data:`device.features.CHANNELS`), whichever the backend; else :class:`ModelError`.
 
     "auto" takes the NPU when its runtime library loads, else ONNX Runtime (a runtime
     of another version than the models' is refused, not worked around). ``note``
@@ -455,6 +481,7 @@ def load_model(
         classes = tuple(meta["classes"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{meta_path}: incomplete or invalid: {exc}") from exc
+    _check_channels(meta, meta_path)
     if backend not in ("auto", "rknn", "onnx"):
         raise ModelError(f"backend must be auto, rknn or onnx, got {backend!r}")
 

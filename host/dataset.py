@@ -43,7 +43,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Union
@@ -51,7 +51,7 @@ from typing import Any, Union
 import h5py
 import numpy as np
 
-from device.features import CHANNELS
+from device.features import OD_WAVELENGTHS_NM
 from device.mbll import DEFAULT_DISTANCE_CM
 from device.recorder import fsync_directory
 
@@ -76,10 +76,9 @@ PROTOCOLS = ("upper_limb", "lower_limb")
 #: The limb the sensor was on.
 SIDES = ("left", "right")
 #: The wavelengths the model's ΔOD inputs are named after (``d_od_750``... in
-#: :data:`device.features.CHANNELS`), nm, in column order: what :func:`load_dataset` requires.
-MODEL_WAVELENGTHS_NM: tuple[float, ...] = tuple(
-    float(name[len("d_od_") :]) for name in CHANNELS if name.startswith("d_od_")
-)
+#: :data:`device.features.CHANNELS`), nm, in channel order: what :func:`load_dataset`
+#: requires of every file, and the column order it gives ``intensity_v`` and ``d_od``.
+MODEL_WAVELENGTHS_NM: tuple[float, ...] = OD_WAVELENGTHS_NM
 #: Borg CR10 range (0–10).
 BORG_MIN = 0
 BORG_MAX = 10
@@ -885,7 +884,8 @@ class Dataset:
     Attributes
     ----------
     records : list of SessionRecord
-        The sessions, in file-name order.
+        The sessions, in file-name order, their wavelength columns in the order
+        :func:`load_dataset` was asked for (the model's, by default).
     paths : list of pathlib.Path
         The file each record came from.
     wavelengths_nm, level_names, borg_thresholds : tuple
@@ -970,10 +970,13 @@ def load_dataset(
         True prints ``load_dataset: i/n name`` to stderr per file; a callable is called
         as ``progress(i, n, path)`` after each file (i from 1). False: silent.
     wavelengths_nm : sequence of float or None, optional
-        The wavelengths (nm), in column order, every file must hold: by default
-        :data:`MODEL_WAVELENGTHS_NM`, those the model's inputs are named after, so that no
-        file with other wavelengths, fewer of them or the same in another order reaches
-        training. None: any, as long as all files agree.
+        The wavelengths (nm) every file must hold, each once, and the column order the
+        result has them in: by default :data:`MODEL_WAVELENGTHS_NM`, those the model's
+        inputs are named after. A file that holds them in another order (a device
+        configured ``wavelengths_nm = [870, 810, 750]`` writes them so) is matched by
+        wavelength: its ``intensity_v`` and ``d_od`` columns and its ``wavelengths_nm`` are
+        put in this order (columns at other wavelengths are left out); nothing else in
+        its record changes. None: the files' own columns, as long as all files agree.
 
     Returns
     -------
@@ -984,9 +987,10 @@ def load_dataset(
     ------
     DatasetError
         If the folder does not exist or holds no matching file (naming the folder and
-        the pattern), if a file cannot be read (naming the file), if a file's wavelengths
-        are not ``wavelengths_nm`` (naming the file, the wavelengths found and those
-        needed), or if its wavelengths or Borg → level mapping differ from the first file's.
+        the pattern), if a file cannot be read (naming the file), if a file lacks one of
+        ``wavelengths_nm`` or holds it twice (naming the file, the wavelengths found and
+        those needed), or if its wavelengths or Borg → level mapping differ from the first
+        file's.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -999,7 +1003,7 @@ def load_dataset(
     for i, path in enumerate(paths, start=1):
         record = read_session(path)
         if wavelengths_nm is not None:
-            _check_wavelengths_needed(path, record, tuple(float(w) for w in wavelengths_nm))
+            record = _in_wavelength_order(path, record, tuple(float(w) for w in wavelengths_nm))
         if records:
             _check_compatible(path, records[0], paths[0], record)
         records.append(record)
@@ -1015,15 +1019,29 @@ def _progress_reporter(progress: bool | Progress) -> Progress:
     return lambda i, n, path: None
 
 
-def _check_wavelengths_needed(path: Path, record: SessionRecord, needed: tuple[float, ...]) -> None:
-    if record.wavelengths_nm != needed:
-        found = ", ".join(f"{w:g}" for w in record.wavelengths_nm)
+def _in_wavelength_order(
+    path: Path, record: SessionRecord, needed: tuple[float, ...]
+) -> SessionRecord:
+    """``record`` with column k of ``intensity_v`` and ``d_od`` its column at ``needed[k]``
+    nm, and ``wavelengths_nm`` = ``needed`` (the record itself when it is so already)."""
+    found = tuple(record.wavelengths_nm)
+    if found == needed:
+        return record
+    counts = [found.count(w) for w in needed]
+    if counts != [1] * len(needed):
+        text = ", ".join(f"{w:g}" for w in found)
         want = ", ".join(f"{w:g}" for w in needed)
+        twice = ", each once" if max(counts) > 1 else ""
         raise DatasetError(
-            path,
-            f"holds wavelengths {found} nm; training and the model need {want} nm, "
-            "in this order",
+            path, f"holds wavelengths {text} nm; training and the model need {want} nm{twice}"
         )
+    columns = [found.index(w) for w in needed]
+    return replace(
+        record,
+        wavelengths_nm=needed,
+        intensity_v=np.asarray(record.intensity_v)[:, columns],
+        d_od=np.asarray(record.d_od)[:, columns],
+    )
 
 
 def _check_compatible(

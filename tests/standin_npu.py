@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from device.features import CHANNELS
 from device.inference import RKNN_FILE, RKNN_INT8_FILE, sha256_hex
 from device.labels import DEFAULT_MAPPING
 
@@ -103,6 +104,7 @@ def write_standin_bundle(
         (folder / name).write_bytes(blob)
     meta = {
         "provenance": f"stand-in for {used_by} (not a trained model)",
+        "inputs": {"sequence": {"channels": list(CHANNELS)}},
         "classes": list(DEFAULT_MAPPING.names),
         "borg_mapping": DEFAULT_MAPPING.to_dict(),
         "normalisation": normalisation,

@@ -1,6 +1,7 @@
 """Bad arguments and bad input files at every command line end in one line and exit status 2,
 never a traceback (issue 14, points 3 and 8). Each case runs the command as a user would
-(``python -m ...`` in a subprocess).
+(``python -m ...`` in a subprocess). Session files holding the model's wavelengths in another
+order are read by wavelength, by the loader behind the commands (point 2).
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.dataset import SessionRecord, write_session
+from host.dataset import (
+    MODEL_WAVELENGTHS_NM,
+    DatasetError,
+    SessionRecord,
+    load_dataset,
+    write_session,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
@@ -205,12 +212,14 @@ def test_host_convert_outside_the_project_folder_is_one_line(tmp_path):
     assert line.startswith("error: ") and "models" in line and str(tmp_path) in line
 
 
-def session(wavelengths_nm: tuple[float, ...], n: int = 200) -> SessionRecord:
+def session(
+    wavelengths_nm: tuple[float, ...], n: int = 200, *, subject_id: str = "P01", seed: int = 0
+) -> SessionRecord:
     """A valid session of ``n`` samples at 10 Hz with the given wavelengths."""
     k = len(wavelengths_nm)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     return SessionRecord(
-        subject_id="P01",
+        subject_id=subject_id,
         protocol="upper_limb",
         side="left",
         provenance="human",
@@ -233,19 +242,13 @@ def session(wavelengths_nm: tuple[float, ...], n: int = 200) -> SessionRecord:
     )
 
 
-@pytest.mark.parametrize(
-    ("wavelengths", "found"),
-    [((760.0, 850.0), "760, 850"), ((870.0, 810.0, 750.0), "870, 810, 750")],
-)
-def test_a_session_without_the_models_wavelengths_is_refused_naming_them(
-    tmp_path, wavelengths, found
-):
+def test_a_session_without_the_models_wavelengths_is_refused_naming_them(tmp_path):
     folder = tmp_path / "dataset"
     folder.mkdir()
-    path = write_session(folder / "P01_upper_limb_left.snirf", session(wavelengths))
+    path = write_session(folder / "P01_upper_limb_left.snirf", session((760.0, 850.0)))
     expected = (
-        f"error: {path}: holds wavelengths {found} nm; training and the model need "
-        "750, 810, 870 nm, in this order"
+        f"error: {path}: holds wavelengths 760, 850 nm; training and the model need "
+        "750, 810, 870 nm"
     )
     assert one_line(run("host", "lmm", str(folder), cwd=tmp_path)) == expected
     train = run(
@@ -259,6 +262,67 @@ def test_a_session_without_the_models_wavelengths_is_refused_naming_them(
     plotted = run("host", "plot", str(path), "--png", str(tmp_path / "p.png"), cwd=tmp_path)
     assert plotted.returncode == 0, plotted.stderr
     assert (tmp_path / "p.png").is_file()
+
+
+WAVELENGTHS_870_FIRST = (870.0, 810.0, 750.0)
+
+
+def test_sessions_with_the_models_wavelengths_in_another_order_are_matched_by_wavelength(
+    tmp_path,
+):
+    # Issue 14, point 2: a device configured wavelengths_nm = [870, 810, 750] writes its
+    # columns in that order. They were once loaded unswapped (d_od_750 got 870 nm light),
+    # then refused; now each column goes to the model's channel of its wavelength.
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    written = {}
+    for i in (1, 2, 3):
+        record = session(WAVELENGTHS_870_FIRST, subject_id=f"P0{i}", seed=i)
+        written[write_session(folder / f"P0{i}_upper_limb_left.snirf", record)] = record
+    data = load_dataset(folder)
+    assert data.wavelengths_nm == MODEL_WAVELENGTHS_NM == (750.0, 810.0, 870.0)
+    for path, got in zip(data.paths, data.records):
+        want = written[path]
+        assert got.wavelengths_nm == MODEL_WAVELENGTHS_NM
+        for k, nm in enumerate(MODEL_WAVELENGTHS_NM):
+            column = WAVELENGTHS_870_FIRST.index(nm)  # the file's column at nm
+            np.testing.assert_array_equal(got.d_od[:, k], want.d_od[:, column])
+            np.testing.assert_array_equal(got.intensity_v[:, k], want.intensity_v[:, column])
+        for name in ("t_s", "dark_v", "d_hbo2_um", "d_hhb_um", "flags", "level", "borg"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    np.testing.assert_array_equal(
+        data.d_od, np.vstack([written[p].d_od[:, [2, 1, 0]] for p in data.paths])
+    )
+    # The command-line readers take them too.
+    lmm = run("host", "lmm", str(folder), cwd=tmp_path)
+    assert lmm.returncode == 0, lmm.stderr
+    assert lmm.stdout.startswith("LMM: fatigue level ~ z(feature) + (1 | subject), 33 windows")
+
+
+def test_a_dataset_mixing_wavelength_orders_loads_in_the_models_order(tmp_path):
+    same = session(MODEL_WAVELENGTHS_NM, seed=4)
+    swapped = session(WAVELENGTHS_870_FIRST, seed=4)  # the same numbers, other wavelengths
+    write_session(tmp_path / "a.snirf", same)
+    write_session(tmp_path / "b.snirf", swapped)
+    data = load_dataset(tmp_path)
+    np.testing.assert_array_equal(data.d_od, np.vstack([same.d_od, swapped.d_od[:, [2, 1, 0]]]))
+    assert data.wavelengths_nm == MODEL_WAVELENGTHS_NM
+
+
+def test_other_wavelengths_are_left_out_and_a_model_wavelength_held_twice_is_refused(tmp_path):
+    four = session((690.0, 870.0, 810.0, 750.0), seed=5)
+    write_session(tmp_path / "four.snirf", four)
+    data = load_dataset(tmp_path)
+    assert data.wavelengths_nm == MODEL_WAVELENGTHS_NM
+    np.testing.assert_array_equal(data.d_od, four.d_od[:, [3, 2, 1]])
+    np.testing.assert_array_equal(data.intensity_v, four.intensity_v[:, [3, 2, 1]])
+    doubled = write_session(tmp_path / "twice.snirf", session((750.0, 810.0, 750.0, 870.0)))
+    with pytest.raises(DatasetError) as info:
+        load_dataset(tmp_path, pattern="twice.snirf")
+    assert str(info.value) == (
+        f"{doubled}: holds wavelengths 750, 810, 750, 870 nm; training and the model need "
+        "750, 810, 870 nm, each once"
+    )
 
 
 @pytest.mark.skipif(not (MODELS / "fusion.onnx").exists(), reason="no bundled model")

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from device import features as ft
+from device.errors import ConfigError
 from device.mbll import DEFAULT_HBO2_REST_UM, DEFAULT_HHB_REST_UM
 from host import windows as hw
 
@@ -108,6 +109,39 @@ def test_channel_matrix_equals_numpy_on_a_simulated_session(session):
     rec, ch = session
     assert ch.shape == (len(rec.t_s), 8)
     np.testing.assert_allclose(ch, numpy_channels(rec.d_od, rec.d_hbo2_um, rec.d_hhb_um), **TIGHT)
+
+
+def test_od_order_finds_each_named_channels_wavelength_in_a_chains_order():
+    assert ft.OD_WAVELENGTHS_NM == (750.0, 810.0, 870.0)  # from d_od_750, d_od_810, d_od_870
+    assert ft.od_order([750, 810, 870]) == ft.IN_ORDER == (0, 1, 2)
+    assert ft.od_order((870.0, 810.0, 750.0)) == (2, 1, 0)
+    assert ft.od_order(np.array([810.0, 870.0, 750.0])) == (2, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("wavelengths", "lacking"),
+    [((760.0, 810.0, 870.0), "750"), ((760.0, 850.0), "750, 810, 870")],
+)
+def test_od_order_refuses_a_chain_without_a_model_wavelength_naming_them(wavelengths, lacking):
+    with pytest.raises(ConfigError) as info:
+        ft.od_order(wavelengths)
+    found = ", ".join(f"{w:g}" for w in wavelengths)
+    assert str(info.value) == (
+        f"wavelengths {found} nm lack {lacking} nm: the model's ΔOD inputs need "
+        "750, 810, 870 nm (in any order)"
+    )
+    assert isinstance(info.value, ValueError)
+
+
+def test_channel_row_gives_each_wavelengths_d_od_to_the_channel_named_after_it():
+    # Issue 14, point 2: a chain lit 870, 810, 750 nm reports ΔOD in that order; the
+    # model's d_od_750 input once got the 870 nm value.
+    by_nm = {750.0: 0.011, 810.0: 0.022, 870.0: 0.033}
+    for wavelengths in [(870.0, 810.0, 750.0), (810.0, 870.0, 750.0), (750.0, 810.0, 870.0)]:
+        d_od = [by_nm[w] for w in wavelengths]  # as the chain reports it
+        row = ft.channel_row(d_od, -2.0, 3.0, order=ft.od_order(wavelengths))
+        assert row[:3] == (by_nm[750.0], by_nm[810.0], by_nm[870.0])
+        assert row == ft.channel_row([0.011, 0.022, 0.033], -2.0, 3.0)
 
 
 # -- statistics ----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from standin_npu import FLAG_INT16, toolkit_field
 
 from device import npu, quant, rknn_api
 from device.errors import ConfigError, DeviceError
+from device.features import CHANNELS
 from device.inference import ModelError, load_model
 from device.labels import DEFAULT_MAPPING
 from device.npu import (
@@ -983,6 +984,7 @@ def write_bundle(folder: Path, *, toolkit="2.3.2", runtime="2.3.2") -> dict[str,
     ident = {"seq_mean": [0.0] * 8, "seq_std": [1.0] * 8}
     ident.update(stats_mean=[0.0] * 40, stats_std=[1.0] * 40)
     meta = {
+        "inputs": {"sequence": {"channels": list(CHANNELS)}},
         "classes": list(DEFAULT_MAPPING.names),
         "borg_mapping": DEFAULT_MAPPING.to_dict(),
         "normalisation": ident,
@@ -1103,6 +1105,48 @@ def test_a_model_json_with_other_classes_than_the_model_is_refused_at_load(stand
     (onnx / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="outputs 5 class probabilities, but model.json lists 4"):
         load_model(onnx, backend="onnx")
+
+
+def test_a_model_json_whose_input_channels_are_not_the_devices_is_refused_at_load(
+    standin, tmp_path
+):
+    # Issue 14, point 2: the device computes device.features.CHANNELS, in that order, and
+    # nothing else; a model.json listing its ΔOD inputs in another order (or not listing
+    # them) used to load, and the model's d_od_750 input could get 870 nm light. Both
+    # backends refuse it at load now, in one line naming the file and both lists.
+    import shutil
+
+    swapped = ["d_od_870", "d_od_810", "d_od_750", *CHANNELS[3:]]
+    write_bundle(tmp_path / "rknn")
+    meta_path = tmp_path / "rknn/model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["inputs"]["sequence"]["channels"] = swapped
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelError) as info:
+        load_model(tmp_path / "rknn", backend="rknn", library=str(standin))
+    assert one_line(info.value) == (
+        f"{meta_path}: lists inputs.sequence.channels {swapped!r}, but the device computes "
+        f"{list(CHANNELS)!r} and no other channels: the model and this device do not belong "
+        "together"
+    )
+
+    onnx = tmp_path / "onnx"
+    onnx.mkdir()
+    shutil.copy(REPO / "models" / "fusion.onnx", onnx)
+    meta = json.loads((REPO / "models" / "model.json").read_text())
+    assert meta["inputs"]["sequence"]["channels"] == list(CHANNELS)  # what train writes
+    meta["inputs"]["sequence"]["channels"] = swapped
+    (onnx / "model.json").write_text(json.dumps(meta))
+    for backend in ("onnx", "auto"):
+        with pytest.raises(ModelError, match=r"lists inputs.sequence.channels \['d_od_870'"):
+            load_model(onnx, backend=backend, library=str(tmp_path / "no-runtime.so"))
+    del meta["inputs"]
+    (onnx / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError) as info:
+        load_model(onnx, backend="onnx")
+    assert one_line(info.value).startswith(
+        f"{onnx / 'model.json'}: lists no inputs.sequence.channels, but the device computes "
+    )
 
 
 def test_model_json_of_unexpected_shapes_is_refused_in_one_line_or_read(standin, tmp_path):
