@@ -30,7 +30,7 @@ from device.codec import Event, Prediction, Record
 from device.config import WearableConfig
 from device.errors import DeviceError
 from device.fatigue import AlertPolicy, LevelSmoother, argmax
-from device.features import LiveWindow, channel_row
+from device.features import LiveWindow, channel_row, od_order
 from device.inference import FatigueModel
 from device.leds import LedBank
 from device.oled import Display
@@ -138,6 +138,9 @@ class Wearable:
         )
         self.chain = MeasurementChain(config.chain, max_samples_per_push=SAMPLES_PER_FRAME)
         self.window = LiveWindow()
+        #: Each of the model's ΔOD inputs (d_od_750, ...) takes its own wavelength's ΔOD,
+        #: whatever order [chain] wavelengths_nm lights the LEDs in (issue 14, point 2).
+        self._od_order = od_order(config.chain.wavelengths_nm)
         self.smoother = LevelSmoother(config.alerts.smoothing_s)
         self.alerts = AlertPolicy(config.alerts.rearm_drop)
         self.state = State.SELF_TEST
@@ -275,6 +278,7 @@ class Wearable:
             sample.d_hhb_um,
             hbo2_rest_um=self.config.chain.hbo2_rest_um,
             hhb_rest_um=self.config.chain.hhb_rest_um,
+            order=self._od_order,
         )
         self.window.push(row, sample.flags)
 

@@ -245,3 +245,32 @@ def test_a_sensor_lifted_during_calibration_restarts_it_with_a_message(tmp_path)
     assert again.crop((0, 0, 128, 40)).tobytes() == expected.crop((0, 0, 128, 40)).tobytes()
     # Calibrated on the second period: at rest afterwards, ΔHHb ≈ 0, then the rise is seen.
     assert reports[-1].state == State.LIVE and reports[-1].level == 4
+
+
+def test_leds_lit_in_another_order_feed_each_wavelength_to_its_own_model_input():
+    # Issue 14, point 2: with [chain] wavelengths_nm = [870, 810, 750] the model's d_od_750
+    # input received 870 nm light; the same subject showed other levels in half the seconds.
+    import dataclasses
+
+    from device import config as cfg
+    from device.features import CHANNELS
+
+    windows = {}
+    for order in ((750.0, 810.0, 870.0), (870.0, 810.0, 750.0)):
+        config = cfg.WearableConfig(
+            chain=dataclasses.replace(cfg.WearableConfig().chain, wavelengths_nm=order)
+        )
+        board, app, reports = make_app(config=config)
+        app.run(45.0)
+        assert reports[-1].state == State.LIVE
+        windows[order] = app.window.window()[0][-50:]  # the last 5 s: HHb rising
+        latest = app._latest
+    od = [CHANNELS.index(f"d_od_{wl}") for wl in (750, 810, 870)]
+    ours, theirs = windows[(750.0, 810.0, 870.0)], windows[(870.0, 810.0, 750.0)]
+    for a, b in zip(ours, theirs):
+        for k in od:  # the same light in the same input (the LEDs' timing differs a little)
+            assert b[k] == pytest.approx(a[k], rel=0.05, abs=2e-4)
+    # And the inputs differ from one another: the check above could not pass by accident.
+    assert abs(ours[-1][od[0]] - ours[-1][od[2]]) > 0.01
+    # The chain's own sample keeps its LED order (870 nm first): only the inputs are matched.
+    assert latest.d_od[0] == pytest.approx(theirs[-1][od[2]], rel=1e-9)
