@@ -398,5 +398,6 @@ def test_a_hardware_error_mid_session_is_one_line_and_exit_3(monkeypatch, tmp_pa
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
     assert code == 3
     assert err == [
-        "error: hardware failed mid-session: [Errno 5] Setting line value: Input/output error"
+        "note: no OLED found: running headless",  # the app's notes go to stderr too
+        "error: hardware failed mid-session: [Errno 5] Setting line value: Input/output error",
     ]
