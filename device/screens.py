@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -143,11 +144,10 @@ def _trend(
 
 
 def _lines(draw: ImageDraw.ImageDraw, text: str, y: int, rows: int) -> None:
-    """``text`` in the small font, cut into ``rows`` lines of :data:`LINE_CHARS` from ``y``."""
-    for row, start in enumerate(range(0, min(len(text), rows * LINE_CHARS), LINE_CHARS)):
-        draw.text(
-            (0, y + 12 * row), text[start : start + LINE_CHARS], fill="white", font=small_font()
-        )
+    """``text`` in the small font, word-wrapped to :data:`LINE_CHARS`, at most ``rows``
+    lines from ``y``."""
+    for row, line in enumerate(textwrap.wrap(text, LINE_CHARS)[:rows]):
+        draw.text((0, y + 12 * row), line, fill="white", font=small_font())
 
 
 def calibrating(
