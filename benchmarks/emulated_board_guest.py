@@ -66,7 +66,7 @@ IMPORT_STEPS = (
         "device.inference, npu, rknn_api, ctypes",
         ("device.inference", "device.npu", "device.rknn_api", "ctypes"),
     ),
-    ("device.recorder", ("device.recorder",)),
+    ("device.recorder, session_format", ("device.recorder", "device.session_format")),
     ("device.link, serial (pyserial)", ("device.link", "serial")),
     ("device.app", ("device.app",)),
     ("hashlib", ("hashlib",)),

@@ -1,6 +1,6 @@
 """Record codec: what the device records and sends, as compact bytes.
 
-One codec serves the session file (:mod:`device.recorder`) and the serial link
+One codec serves the session file (:mod:`device.session_format`) and the serial link
 (:mod:`device.link`); both carry the same *record bytes*::
 
     kind u8 | payload

@@ -25,14 +25,10 @@ from device.acquisition import Frame
 from device.chain import ChainSample
 from device.codec import FORMAT_VERSION, HEADER_EVENT, Record, RecordKind, encode
 from device.labels import DEFAULT_MAPPING
-from device.recorder import (
-    SYNC,
-    SessionFileError,
-    SessionRecorder,
-    frame_record,
-    read_session_file,
-)
-from host import collect as hc
+from device.recorder import SessionRecorder
+from device.session_format import SYNC, SessionFileError, frame_record
+from device.session_reader import MAX_LISTED_REGIONS, read_session_file
+from host import collect_records as hc
 from host.__main__ import main as host_main
 from host.dataset import read_session
 
@@ -311,8 +307,6 @@ def test_damage_in_the_middle_costs_only_the_damaged_records_and_says_where(
 
 
 def test_many_damaged_places_are_all_counted_and_the_first_ones_listed(tmp_path, original):
-    from device.recorder import MAX_LISTED_REGIONS  # (imported here: new in issue 14)
-
     raw = bytearray(original.raw)
     hit = [original.index(RecordKind.FRAME, n) for n in range(0, 2 * 150, 2)]
     for i in hit:

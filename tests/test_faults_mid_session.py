@@ -21,7 +21,8 @@ from device.app import NO_DATA_S, State, StopError
 from device.codec import RecordKind
 from device.i2c import RetryingBus
 from device.leds import LedBank
-from device.recorder import SessionRecorder, read_session_file
+from device.recorder import SessionRecorder
+from device.session_reader import read_session_file
 from hwsim.board import ADS1114_ADDRESS, build_board
 from hwsim.gpio import SimGPIO
 

@@ -14,6 +14,7 @@ import dataclasses
 import errno
 import importlib.util
 import io
+import json
 import math
 import os
 import random
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from device_python import run_python
 
 from device.acquisition import Frame
 from device.chain import ChainSample
@@ -41,17 +43,9 @@ from device.codec import (
     decode,
     encode,
 )
-from device.recorder import (
-    MAGIC,
-    SYNC,
-    SessionFileError,
-    SessionReader,
-    SessionRecorder,
-    file_header,
-    frame_record,
-    new_session_path,
-    read_session_file,
-)
+from device.recorder import SessionRecorder, new_session_path
+from device.session_format import MAGIC, SYNC, SessionFileError, file_header, frame_record
+from device.session_reader import SessionReader, read_session_file
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -611,3 +605,21 @@ def test_a_new_session_never_takes_the_name_of_an_earlier_one(tmp_path, monkeypa
     first.write_bytes(b"earlier")
     assert Path(new_session_path(tmp_path)) == tmp_path / "session-20260101-000000-1.nrec"
     assert first.read_bytes() == b"earlier"
+
+
+def test_the_board_loads_the_writer_and_not_the_reader():
+    """The board only writes session files: what ``python -m device`` and the app import
+    (device.__main__ imports device.recorder when it opens the recording) holds the writer
+    and the format, and no reader, whose memory would count in the emulated-board budget."""
+    probe = (
+        "import json, sys\n"
+        "import device.__main__, device.app, device.recorder\n"
+        "loaded = {n: m for n, m in list(sys.modules.items()) if n.startswith('device')}\n"
+        "readers = [n for n, m in loaded.items()\n"
+        "           if hasattr(m, 'read_session_file') or hasattr(m, 'SessionReader')]\n"
+        "print(json.dumps({'writer': hasattr(loaded['device.recorder'], 'SessionRecorder'),\n"
+        "                  'readers': sorted(readers)}))\n"
+    )
+    done = run_python("-c", probe)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {"writer": True, "readers": []}

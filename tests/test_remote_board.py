@@ -27,7 +27,7 @@ from device.__main__ import console_line
 from device.ads1114 import config_word
 from device.errors import I2CError
 from device.i2c import RetryingBus
-from device.recorder import read_session_file
+from device.session_reader import read_session_file
 from device.simboard import (
     HELLO,
     OP_HELLO,

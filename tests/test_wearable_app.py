@@ -29,7 +29,8 @@ from device.inference import FatigueModel
 from device.labels import DEFAULT_MAPPING
 from device.leds import LedBank
 from device.oled import Display, open_oled
-from device.recorder import SessionRecorder, read_session_file
+from device.recorder import SessionRecorder
+from device.session_reader import read_session_file
 from hwsim.board import build_board
 from hwsim.optics import REST_HBO2_UM, REST_HHB_UM, Tissue
 
