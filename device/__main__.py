@@ -172,8 +172,14 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 clock = hw.clock if args.sim_socket is not None else None
                 recorder = stack.enter_context(_new_recorder(config, clock))
-            except (DeviceError, OSError) as exc:  # measure on, without a record
-                print(f"note: not recording: {exc}", file=sys.stderr)
+            except (DeviceError, OSError) as exc:  # asked to record: do not measure unrecorded
+                print(
+                    f"error: cannot record in {config.recording.dir}: {exc}; set [recording] "
+                    f"dir in {args.config or 'the config'} to a writable folder, or "
+                    "enabled = false",
+                    file=sys.stderr,
+                )
+                return 2
 
         def line(report) -> None:
             for message in report.messages:  # what the wearer must know: no data, ADC, ...

@@ -153,6 +153,7 @@ class Wearable:
         self._last_frame_s = math.nan
         self._no_data_since_s = math.nan
         self._restarts_seen = 0
+        self._calibrated_told = False
         self._recording_notice_shown = False
         #: The once-a-second work still to do, one piece per pass of the loop without a
         #: frame (see :meth:`run`); None when there is none.
@@ -333,7 +334,8 @@ class Wearable:
         else:
             if self.state == State.NO_DATA:
                 self._data_back(t_s, report)
-            if self.state == State.CALIBRATING:
+            if not self._calibrated_told:  # once, whatever the state before (no data...)
+                self._calibrated_told = True
                 self._event("calibrated", baseline_v=list(map(float, self.chain.baseline_v)))
             report.smo2_pct = latest.smo2_pct
             report.d_hbo2_um, report.d_hhb_um = latest.d_hbo2_um, latest.d_hhb_um

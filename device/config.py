@@ -263,7 +263,7 @@ LIMITS: dict[str, Allowed] = {
         120.0,
         "s",
         why="the resting mean must span whole breaths, 3-5 s each "
-        "at rest, and the wearer must stay at rest through all of it; DESIGN.md uses 20 s",
+        "at rest, and the wearer must stay at rest through all of it; the default is 20 s",
     ),
     **{
         f"chain.{key}": Allowed(

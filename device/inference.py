@@ -500,6 +500,7 @@ def load_model(
     try:
         check_artefact(path, meta)  # hashed once, here
         impl = OnnxBackend(path, n_classes=len(classes))
-    except ModelError as exc:
-        raise ModelError("; ".join([*errors, str(exc)])) from exc
+    except ModelError as exc:  # the model's own fault first, then why not the NPU
+        npu = f" (and no NPU model either: {errors[0]})" if errors else ""
+        raise ModelError(f"{exc}{npu}") from exc
     return FatigueModel(impl, "onnx", normaliser, classes, mapping, meta, ONNX_FILE)

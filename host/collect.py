@@ -68,6 +68,8 @@ __all__ = [
 #: Time between looks at the port and the keyboard when nothing arrived, seconds. At
 #: 115200 baud (11.5 kB/s) 20 ms is 230 bytes: far below a tty's 4 kB input buffer.
 POLL_INTERVAL_S = 0.02
+#: Where ``collect`` writes its sessions unless told (--out).
+DEFAULT_OUT = Path("data/human")
 #: Time between status lines (and link-statistics events in the record), seconds.
 STATUS_INTERVAL_S = 1.0
 _DATA_KINDS = (RecordKind.FRAME, RecordKind.SAMPLE, RecordKind.PREDICTION)
@@ -405,7 +407,12 @@ def main_args(argv: list[str] | None = None) -> int:
     parser.add_argument("--subject", help="subject code, e.g. S01 (never a name)")
     parser.add_argument("--protocol", choices=PROTOCOLS)
     parser.add_argument("--side", choices=SIDES)
-    parser.add_argument("--out", type=Path, default=Path("data/human"), help="dataset folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"dataset folder (default: {DEFAULT_OUT}; with --recover: beside the record)",
+    )
     parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUDRATE)
     parser.add_argument("--provenance", choices=PROVENANCES, default=None, help="default: human")
     parser.add_argument(
@@ -413,7 +420,8 @@ def main_args(argv: list[str] | None = None) -> int:
         type=existing_file,
         metavar="NREC",
         help="write the SNIRF file of an interrupted or damaged session from its .nrec "
-        "record (--subject, --protocol, --side, --provenance fill in a lost header)",
+        "record, collect's or the wearable's own (--subject, --protocol, --side, "
+        "--provenance fill in what the record does not say)",
     )
     args = parser.parse_args(argv)
 
@@ -422,8 +430,10 @@ def main_args(argv: list[str] | None = None) -> int:
 
     try:
         if args.recover is not None:
+            out = None if args.out is None else args.out / f"{args.recover.stem}.snirf"
             rebuild(
                 args.recover,
+                out,
                 log=say,
                 subject_id=args.subject,
                 protocol=args.protocol,
@@ -438,7 +448,7 @@ def main_args(argv: list[str] | None = None) -> int:
         with TerminalKeys() as keys:
             collect(
                 args.port,
-                args.out,
+                args.out or DEFAULT_OUT,
                 subject_id=args.subject,
                 protocol=args.protocol,
                 side=args.side,

@@ -101,18 +101,23 @@ def rebuild(
     if index is not None:
         who = SessionFacts.from_info(dict(records[index].fields.data), str(record_path))
         records = records[:index] + records[index + 1 :]
-    elif report.start_damaged:
+    else:  # the wearable's own record, or collect's with its start damaged
         who, notes = _identity_without_header(record_path, subject_id, protocol, side, provenance)
-    else:
-        raise CollectError(
-            f"{record_path}: not a session record made by 'python -m host collect' "
-            "(no header event with the session facts)"
-        )
     for note in notes:
         log(f"note: {note}")
     session = CollectedSession()
-    for record in records:
+    seen: set[str] = set()
+    repeated = 0
+    for record in records:  # a run of records written twice (a copy gone wrong) counts once
+        key = repr(record)
+        if key in seen:
+            repeated += 1
+            continue
+        seen.add(key)
         session.add(record)
+    if repeated:
+        notes.append(f"{repeated} record(s) found twice in the file; each used once")
+        log(f"note: {notes[-1]}")
     if not session.samples:
         raise CollectError(
             f"{record_path}: no sample survives ({report.summary()}); no SNIRF file written"
@@ -149,8 +154,9 @@ def _identity_without_header(
     if missing:
         flags = ", ".join("--subject" if k == "subject_id" else f"--{k}" for k in missing)
         raise CollectError(
-            f"{record_path}: the record's header event (subject, protocol, side) is lost to "
-            f"the damage, and the file name is not <subject>_<protocol>_<side>.nrec: give {flags}"
+            f"{record_path}: the record does not say the subject, protocol and side (the "
+            "wearable's own record, or collect's with its start damaged), and the file name "
+            f"is not <subject>_<protocol>_<side>.nrec: give {flags}"
         )
     sources = [f"{', '.join(given)} as given"] if given else []
     if from_name:
@@ -166,11 +172,12 @@ def _identity_without_header(
         facts["protocol"],
         facts["side"],
         provenance,
-        "unknown (the record's header event is lost)",
+        "unknown (the record has no header event)",
         DEFAULT_MAPPING,
     )
     notes = [
-        "the record's header event is lost to the damage: " + ", ".join(sources),
-        "the default Borg-to-level mapping assumed (the lost header event held the one used)",
+        "the record has no header event with the session facts (the wearable's own record, "
+        "or its start is damaged): " + ", ".join(sources),
+        "the default Borg-to-level mapping assumed (collect's header event holds the one used)",
     ]
     return who, notes

@@ -597,7 +597,10 @@ def main_args(argv: list[str] | None = None) -> int:
         "--models",
         nargs="+",
         default=None,
-        help=f"subset of {list(DEEP_MODEL_NAMES + CLASSIC_MODELS)}",
+        choices=DEEP_MODEL_NAMES + CLASSIC_MODELS,
+        metavar="MODEL",
+        help=f"models to train and compare, fusion among them (the one that ships); any of "
+        f"{', '.join(DEEP_MODEL_NAMES + CLASSIC_MODELS)} (default: all)",
     )
     args = parser.parse_args(argv)
     config = TINY if args.tiny else TrainConfig()

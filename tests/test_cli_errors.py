@@ -352,3 +352,31 @@ def test_a_serial_port_that_is_not_there_is_one_line_and_exit_2(tmp_path):
     )
     # Refused before the recorder started: no empty session file is left behind.
     assert list((tmp_path / "sessions").glob("*")) == []
+
+
+@pytest.mark.skipif(not (MODELS / "fusion.onnx").exists(), reason="no bundled model")
+def test_a_recording_folder_that_cannot_be_used_is_one_line_and_exit_2(tmp_path):
+    # Before: "note: not recording: ..." and a whole session measured without a record.
+    from hwsim.remote import run_session
+
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("", encoding="utf-8")
+    config = tmp_path / "wearable.toml"
+    config.write_text(
+        f'[model]\ndir = {json.dumps(str(MODELS))}\nbackend = "onnx"\n'
+        f"[recording]\ndir = {json.dumps(str(not_a_folder))}\n",
+        encoding="utf-8",
+    )
+    device_run = run_session(
+        seconds=5,
+        device_args=["--config", str(config)],
+        cwd=tmp_path,
+        env={"PATH": ENV["PATH"], "PYTHONPATH": str(REPO)},
+        timeout_s=300,
+    )
+    assert device_run.returncode == 2
+    [line] = device_run.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot record in {not_a_folder}: ")
+    assert line.endswith(
+        f"; set [recording] dir in {config} to a writable folder, or enabled = false"
+    )

@@ -205,7 +205,8 @@ def test_a_header_and_first_record_cut_away_cost_only_that_record(tmp_path, orig
     assert (status, err) == (0, "")
     assert_rebuilt(path, original, {0}, lines)
     assert lines[1] == (
-        "note: the record's header event is lost to the damage: subject 'S07', protocol "
+        "note: the record has no header event with the session facts (the wearable's own "
+        "record, or its start is damaged): subject 'S07', protocol "
         "'upper_limb', side 'left' from the file name, provenance 'human' assumed (collect's "
         "default; --provenance sets it)"
     )
@@ -408,3 +409,15 @@ def test_a_file_with_only_its_header_event_is_one_line_and_exit_2(tmp_path, orig
     status, lines, err = recover(path, capsys)
     assert status == 2 and not path.with_suffix(".snirf").exists()
     assert err == f"error: {path}: no sample survives (1 records); no SNIRF file written\n"
+
+
+def test_records_written_twice_count_once(tmp_path, original, capsys):
+    # A run of records repeated (a copy gone wrong) ended the rebuild with "borg_t_s must be
+    # non-decreasing" and no SNIRF file (found by fuzzing the record).
+    path = damaged(tmp_path, original.raw + original.raw[HEADER_BYTES:])
+    status, lines, err = recover(path, capsys)
+    assert (status, err) == (0, "")
+    repeated = len(original.records) - 1  # all but collect's header event, used, not stored
+    assert f"note: {repeated} record(s) found twice in the file; each used once" in lines
+    samples = [r for r in original.records if r.kind is RecordKind.SAMPLE]
+    assert read_session(path.with_suffix(".snirf")).n_samples == len(samples)
