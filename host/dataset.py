@@ -31,6 +31,11 @@ Layout written by :func:`write_session` (every time in seconds, lengths in cm)::
     /nirs/aux{i}                   "dark" (V, every sample), "borg_cr10" (at the report
                                    times), "fatigue_level" and "quality_flags" (every sample)
 
+:func:`read_session` also reads files whose measurement lists point into
+``/nirs/probe/wavelengths`` in another order (SNIRF allows any: column k holds the light
+of ``wavelengths[wavelengthIndex - 1]``); the record's ``wavelengths_nm`` is then the
+wavelength of each column, in column order.
+
 A file is written to a temporary name beside its destination and renamed over it
 (:func:`os.replace`), so a crash never leaves a half-written file under the final name.
 """
@@ -721,9 +726,12 @@ def _read_layout(h5: h5py.File) -> SessionRecord:
         raise _FormatError(
             f"layout version {version} is newer than this reader's ({PROJECT_FORMAT_VERSION})"
         )
-    wavelengths = tuple(float(w) for w in _read_floats(_node(nirs, "probe"), "wavelengths", 1))
-    t_s, intensity = _read_raw(_node(nirs, "data1"), len(wavelengths))
-    d_od, d_hbo2, d_hhb = _read_processed(_node(nirs, "data2"), t_s, len(wavelengths))
+    probe_nm = tuple(float(w) for w in _read_floats(_node(nirs, "probe"), "wavelengths", 1))
+    t_s, intensity, raw_index = _read_raw(_node(nirs, "data1"), probe_nm)
+    # The record's wavelengths are in column order: column k of intensity_v (and of
+    # d_od, put in the same order below) holds the light of wavelengths[k].
+    wavelengths = tuple(probe_nm[i] for i in raw_index)
+    d_od, d_hbo2, d_hhb = _read_processed(_node(nirs, "data2"), t_s, probe_nm, raw_index)
     aux = _read_aux(nirs)
     for name in (AUX_DARK, AUX_LEVEL, AUX_FLAGS):
         if not np.array_equal(aux[name][0], t_s):
@@ -771,21 +779,60 @@ def _check_columns(data: h5py.Group, series: np.ndarray, t_s: np.ndarray, n_cols
         )
 
 
-def _read_raw(data: h5py.Group, n_wl: int) -> tuple[np.ndarray, np.ndarray]:
+def _wavelength_indices(data: h5py.Group, columns: int, probe_nm: tuple[float, ...]) -> list[int]:
+    """The 0-based index into ``probe_nm`` of the light in each of the first ``columns``
+    columns of ``data``: measurementList{k}/wavelengthIndex - 1 (SNIRF 1.1, "measurementList":
+    column k of dataTimeSeries is described by measurementList{k}, whose 1-based
+    wavelengthIndex points into /nirs/probe/wavelengths, in any order).
+
+    Raises _FormatError for an index that is not a whole number from 1 to len(probe_nm), or
+    two columns with the same index. (Two probe entries of the same value are read; the
+    loader refuses them for training, :func:`_in_wavelength_order`.)
+    """
+    n_wl = len(probe_nm)
+    allowed = f"allowed: 1 to {n_wl} (an entry of /nirs/probe/wavelengths), each once"
+    indices: list[int] = []
+    for k in range(1, columns + 1):
+        ml = _node(data, f"measurementList{k}")
+        value = _read_number(ml, "wavelengthIndex")
+        if not (1 <= value <= n_wl and value == int(value)):
+            raise _FormatError(f"{ml.name}/wavelengthIndex is {value}; {allowed}")
+        index = int(value) - 1
+        if index in indices:
+            raise _FormatError(
+                f"{ml.name}/wavelengthIndex is {index + 1} ({probe_nm[index]:g} nm), the "
+                f"wavelength of {data.name}/measurementList{indices.index(index) + 1} too; "
+                f"{allowed}"
+            )
+        indices.append(index)
+    return indices
+
+
+def _read_raw(
+    data: h5py.Group, probe_nm: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Time (n,), amplitudes (n, n_wl) in file column order, and each column's index into
+    ``probe_nm`` (see :func:`_wavelength_indices`)."""
     t_s = _read_floats(data, "time", 1)
     series = _read_floats(data, "dataTimeSeries", 2)
-    _check_columns(data, series, t_s, n_wl)
-    for k in range(1, n_wl + 1):
+    _check_columns(data, series, t_s, len(probe_nm))
+    for k in range(1, len(probe_nm) + 1):
         ml = _node(data, f"measurementList{k}")
-        got = (int(_read_number(ml, "dataType")), int(_read_number(ml, "wavelengthIndex")))
-        if got != (SNIRF_CW_AMPLITUDE, k):
-            raise _FormatError(f"{ml.name}: expected dataType 1 and wavelengthIndex {k}, got {got}")
-    return t_s, series
+        data_type = _read_number(ml, "dataType")
+        if data_type != SNIRF_CW_AMPLITUDE:
+            raise _FormatError(
+                f"{ml.name}/dataType is {data_type}; this reader reads only dataType "
+                f"{SNIRF_CW_AMPLITUDE} (continuous-wave amplitude) in {data.name}"
+            )
+    return t_s, series, _wavelength_indices(data, len(probe_nm), probe_nm)
 
 
 def _read_processed(
-    data: h5py.Group, t_s: np.ndarray, n_wl: int
+    data: h5py.Group, t_s: np.ndarray, probe_nm: tuple[float, ...], raw_index: list[int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ΔOD (n, n_wl) with column k at the wavelength of raw column k (``raw_index``), ΔHbO2
+    and ΔHHb (n,) in µM."""
+    n_wl = len(probe_nm)
     time = _read_floats(data, "time", 1)
     if not np.array_equal(time, t_s):
         raise _FormatError(
@@ -802,7 +849,10 @@ def _read_processed(
             raise _FormatError(f"{ml.name}/dataTypeLabel is {got!r}, expected {label!r}")
         if label != "dOD" and _read_str(ml, "dataUnit") != HB_DATA_UNIT:
             raise _FormatError(f"{ml.name}/dataUnit must be {HB_DATA_UNIT!r}")
-    return series[:, :n_wl].copy(), series[:, n_wl].copy(), series[:, n_wl + 1].copy()
+    # The HbO/HbR wavelengthIndex is a placeholder (see _write_processed): not read.
+    od_index = _wavelength_indices(data, n_wl, probe_nm)
+    columns = [od_index.index(i) for i in raw_index]
+    return series[:, columns], series[:, n_wl].copy(), series[:, n_wl + 1].copy()
 
 
 def _indexed(nirs: h5py.Group, prefix: str) -> list[h5py.Group]:

@@ -464,6 +464,88 @@ def test_reader_invalid_values_are_named(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
 
 
+def remap_wavelengths(path: Path, probe_nm: list[float], indices: list[int]) -> None:
+    """Rewrite ``path``'s probe wavelengths and the wavelengthIndex of each wavelength
+    column (raw amplitude and ΔOD blocks, whichever the file holds), leaving the data as
+    written; ``indices[k]`` is column k+1's new 1-based wavelengthIndex."""
+    with h5py.File(path, "r+") as h5:
+        del h5["nirs/probe/wavelengths"]
+        h5["nirs/probe/wavelengths"] = np.asarray(probe_nm, dtype=np.float64)
+        for name in ("data1", "data2"):
+            data = h5["nirs"].get(name)
+            if data is None:
+                continue
+            for k, index in enumerate(indices, start=1):
+                ml = data[f"measurementList{k}"]
+                if "dataTypeLabel" in ml and ml["dataTypeLabel"].asstr()[()] != "dOD":
+                    continue
+                del ml["wavelengthIndex"]
+                ml["wavelengthIndex"] = np.int32(index)
+
+
+def test_reader_maps_columns_through_each_wavelength_index(
+    tmp_path: Path, validate_snirf: Callable
+) -> None:
+    """Found by a tester: probe wavelengths 870, 810, 750 nm with column 1 still 750 nm
+    light (wavelengthIndex 3) is valid SNIRF; it was refused ("expected dataType 1 and
+    wavelengthIndex 1, got (1, 3)"). Now each column is read as its wavelengthIndex says."""
+    record = make_record()
+    path = write_session(tmp_path / "reversed_probe.snirf", record)
+    remap_wavelengths(path, [870.0, 810.0, 750.0], [3, 2, 1])
+    assert validate_snirf(str(path)).is_valid()
+    back = read_session(path)
+    assert back.wavelengths_nm == (750.0, 810.0, 870.0)  # column order: what each holds
+    assert_records_equal(record, back)
+
+
+def test_reader_puts_dod_columns_in_the_raw_columns_order(tmp_path: Path) -> None:
+    """The ΔOD block may list its wavelengths in another order than the raw block."""
+    record = make_record()
+    path = write_session(tmp_path / "mixed.snirf", record)
+    with h5py.File(path, "r+") as h5:
+        series = h5["nirs/data2/dataTimeSeries"][()]
+        del h5["nirs/data2/dataTimeSeries"]
+        h5["nirs/data2/dataTimeSeries"] = series[:, [2, 0, 1, 3, 4]]
+        for k, index in enumerate([3, 1, 2], start=1):
+            del h5[f"nirs/data2/measurementList{k}/wavelengthIndex"]
+            h5[f"nirs/data2/measurementList{k}/wavelengthIndex"] = np.int32(index)
+    assert_records_equal(record, read_session(path))
+
+
+@pytest.mark.parametrize(
+    ("indices", "message"),
+    [
+        ([4, 2, 1], r"measurementList1/wavelengthIndex is 4; allowed: 1 to 3 "),
+        ([0, 2, 1], r"measurementList1/wavelengthIndex is 0; allowed: 1 to 3 "),
+        ([3, 3, 1], r"measurementList2/wavelengthIndex is 3 \(750 nm\), the wavelength of "),
+    ],
+)
+def test_reader_refuses_inconsistent_wavelength_indices(
+    tmp_path: Path, indices: list[int], message: str
+) -> None:
+    path = write_session(tmp_path / "bad_index.snirf", make_record())
+    remap_wavelengths(path, [870.0, 810.0, 750.0], indices)
+    with pytest.raises(DatasetError, match=message) as info:
+        read_session(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: /nirs/data1/measurementList")
+    assert "(an entry of /nirs/probe/wavelengths), each once" in text
+    assert "\n" not in text
+
+
+def test_reader_refuses_a_data_type_it_does_not_read(tmp_path: Path) -> None:
+    path = write_session(tmp_path / "phase.snirf", make_record())
+    with h5py.File(path, "r+") as h5:
+        del h5["nirs/data1/measurementList2/dataType"]
+        h5["nirs/data1/measurementList2/dataType"] = np.int32(301)  # FD phase
+    with pytest.raises(DatasetError) as info:
+        read_session(path)
+    assert str(info.value) == (
+        f"{path}: /nirs/data1/measurementList2/dataType is 301; this reader reads only "
+        "dataType 1 (continuous-wave amplitude) in /nirs/data1"
+    )
+
+
 # -- load_dataset ---------------------------------------------------------------------
 
 
