@@ -325,16 +325,14 @@ def test_other_wavelengths_are_left_out_and_a_model_wavelength_held_twice_is_ref
     )
 
 
-@pytest.mark.skipif(not (MODELS / "fusion.onnx").exists(), reason="no bundled model")
-def test_a_serial_port_that_is_not_there_is_one_line_and_exit_2(tmp_path):
+def device_error_line(tmp_path: Path, config_text: str) -> tuple[Path, str]:
+    """Run ``python -m device`` on the simulator with this config: it must exit 2 with one
+    line on stderr (returned, with the config's path)."""
     from hwsim.remote import run_session
 
-    port = tmp_path / "ttyNOPE"
     config = tmp_path / "wearable.toml"
     config.write_text(
-        f"[model]\ndir = {json.dumps(str(MODELS))}\nbackend = \"onnx\"\n"
-        f"[recording]\ndir = {json.dumps(str(tmp_path / 'sessions'))}\n"
-        f"[serial]\nenabled = true\nport = {json.dumps(str(port))}\n",
+        f'[model]\ndir = {json.dumps(str(MODELS))}\nbackend = "onnx"\n{config_text}',
         encoding="utf-8",
     )
     device_run = run_session(
@@ -346,6 +344,17 @@ def test_a_serial_port_that_is_not_there_is_one_line_and_exit_2(tmp_path):
     )
     assert device_run.returncode == 2
     [line] = device_run.stderr.strip().splitlines()
+    return config, line
+
+
+@pytest.mark.skipif(not (MODELS / "fusion.onnx").exists(), reason="no bundled model")
+def test_a_serial_port_that_is_not_there_is_one_line_and_exit_2(tmp_path):
+    port = tmp_path / "ttyNOPE"
+    config, line = device_error_line(
+        tmp_path,
+        f"[recording]\ndir = {json.dumps(str(tmp_path / 'sessions'))}\n"
+        f"[serial]\nenabled = true\nport = {json.dumps(str(port))}\n",
+    )
     assert line.startswith(f"error: serial link on {port}: cannot open: ")
     assert line.endswith(
         f"; set [serial] port in {config} to the board's serial device, or enabled = false"
@@ -357,25 +366,11 @@ def test_a_serial_port_that_is_not_there_is_one_line_and_exit_2(tmp_path):
 @pytest.mark.skipif(not (MODELS / "fusion.onnx").exists(), reason="no bundled model")
 def test_a_recording_folder_that_cannot_be_used_is_one_line_and_exit_2(tmp_path):
     # Before: "note: not recording: ..." and a whole session measured without a record.
-    from hwsim.remote import run_session
-
     not_a_folder = tmp_path / "a-file"
     not_a_folder.write_text("", encoding="utf-8")
-    config = tmp_path / "wearable.toml"
-    config.write_text(
-        f'[model]\ndir = {json.dumps(str(MODELS))}\nbackend = "onnx"\n'
-        f"[recording]\ndir = {json.dumps(str(not_a_folder))}\n",
-        encoding="utf-8",
+    config, line = device_error_line(
+        tmp_path, f"[recording]\ndir = {json.dumps(str(not_a_folder))}\n"
     )
-    device_run = run_session(
-        seconds=5,
-        device_args=["--config", str(config)],
-        cwd=tmp_path,
-        env={"PATH": ENV["PATH"], "PYTHONPATH": str(REPO)},
-        timeout_s=300,
-    )
-    assert device_run.returncode == 2
-    [line] = device_run.stderr.strip().splitlines()
     assert line.startswith(f"error: cannot record in {not_a_folder}: ")
     assert line.endswith(
         f"; set [recording] dir in {config} to a writable folder, or enabled = false"
