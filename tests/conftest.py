@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -10,7 +11,9 @@ from device.acquisition import Multiplexer
 from device.ads1114 import ADS1114
 from device.i2c import RetryingBus
 from device.leds import LedBank
-from hwsim.board import build_board
+from hwsim.board import SSD1306_ADDRESS, build_board
+from hwsim.i2c import SimI2CBus
+from hwsim.ssd1306 import SimSSD1306
 
 
 class Rig:
@@ -23,6 +26,21 @@ class Rig:
         self.leds = LedBank(self.board.led_lines)
         self.trace: list | None = [] if trace else None
         self.mux = Multiplexer(self.adc, self.leds, clock=self.board.clock, trace=self.trace)
+
+
+@pytest.fixture
+def bus() -> Iterator[SimI2CBus]:
+    """A simulated I²C bus on its own clock, closed after the test."""
+    with SimI2CBus() as sim_bus:
+        yield sim_bus
+
+
+@pytest.fixture
+def chip(bus: SimI2CBus) -> SimSSD1306:
+    """A simulated SSD1306 on :func:`bus` at its board address."""
+    oled_chip = SimSSD1306()
+    bus.attach(SSD1306_ADDRESS, oled_chip)
+    return oled_chip
 
 
 @pytest.fixture

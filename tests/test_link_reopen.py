@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 import pytest
 import serial
+from test_link import FakeClock
 
 from device import link as link_module
 from device.chain import ChainSample
@@ -37,17 +38,6 @@ SAMPLE = ChainSample(
 )
 RATE_HZ = 10
 EIO_MESSAGE = "write failed: [Errno 5] Input/output error"  # pyserial's, on a hung-up tty
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t_s = 0.0
-
-    def monotonic(self) -> float:
-        return self.t_s
-
-    def sleep(self, seconds: float) -> None:
-        self.t_s += seconds
 
 
 class NamedPort:

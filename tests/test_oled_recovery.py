@@ -58,19 +58,6 @@ def send_frame(display: Display, bus: SimI2CBus, second: int) -> None:
         bus.clock.sleep(ADC_READ_S)
 
 
-@pytest.fixture
-def bus() -> SimI2CBus:
-    with SimI2CBus() as sim_bus:
-        yield sim_bus
-
-
-@pytest.fixture
-def chip(bus: SimI2CBus) -> SimSSD1306:
-    oled_chip = SimSSD1306()
-    bus.attach(ADDRESS, oled_chip)
-    return oled_chip
-
-
 # -- the simulated module ------------------------------------------------------------------
 
 

@@ -56,19 +56,6 @@ ADC_READ_S = (2 + 9 * 5) / 400_000.0
 
 
 @pytest.fixture
-def bus() -> Iterator[SimI2CBus]:
-    with SimI2CBus() as sim_bus:
-        yield sim_bus
-
-
-@pytest.fixture
-def chip(bus: SimI2CBus) -> SimSSD1306:
-    oled_chip = SimSSD1306()
-    bus.attach(ADDRESS, oled_chip)
-    return oled_chip
-
-
-@pytest.fixture
 def oled(bus: SimI2CBus, chip: SimSSD1306) -> Iterator[SSD1306]:
     device = open_oled(bus, ADDRESS)
     yield device
