@@ -40,6 +40,8 @@ READY_TIMEOUT_PERIODS = 20
 #: Timeouts in a row from an ADC that holds its config before the ready line is given up
 #: for clock pacing: 3 × 20 periods, 70 ms at 860 SPS (one timeout can be a late loop).
 PACE_AFTER_TIMEOUTS = 3
+#: The notice (and the fault, until a conversion comes) after a reset ADC is restarted.
+RESTARTED = "ADC was reset or lost power: restarted it"
 #: Clock-paced reads cannot see the ADC stop: its config is checked this often, seconds.
 PACED_CHECK_S = 1.0
 #: Bus time given to other work (the OLED) after each timeout, in conversion periods:
@@ -206,10 +208,8 @@ class Multiplexer:
         try:
             configured = self.adc.still_configured()
             if not configured:
-                self.stats.adc_restarts += 1
-                self._restart()
-                self.fault = "ADC was reset or lost power: restarted it"
-                self.notices.append(self.fault)
+                self._restart_reset_adc()
+                self.fault = RESTARTED
             elif self._timeouts_in_a_row >= PACE_AFTER_TIMEOUTS and not self.stats.paced:
                 self.adc.pace_by_clock()
                 self.stats.paced = True
@@ -230,9 +230,13 @@ class Multiplexer:
         except I2CError:
             return  # its reads fail too: the frames say "no data"
         if not configured:
-            self.stats.adc_restarts += 1
-            self._restart()
-            self.notices.append("ADC was reset or lost power: restarted it")
+            self._restart_reset_adc()
+
+    def _restart_reset_adc(self) -> None:
+        """The ADC holds its power-on config: start it again, count it and say so."""
+        self.stats.adc_restarts += 1
+        self._restart()
+        self.notices.append(RESTARTED)
 
     def _index_of(self, t_event_s: float) -> int:
         if self._last_event_s != self._last_event_s:  # NaN: the first of a run
