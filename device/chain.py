@@ -1,6 +1,6 @@
 """The measurement chain: light frames in, haemoglobin signals out, live or in batch.
 
-Steps, after seed 003 §3.2.2–3.2.3 and DESIGN.md:
+Steps, after seed 003 §3.2.2–3.2.3 and the design brief (docs/architecture.md):
 
 1. Dark subtraction per frame: ``I_λ = V_λ − V_dark`` (seed eq. 5), with the dark
    phase measured in the same 23 ms frame, so ambient light cancels.
@@ -91,7 +91,7 @@ class ChainError(DeviceError):
 class ChainConfig:
     """Settings of the measurement chain, with units in the names.
 
-    Defaults: DESIGN.md (3.0 cm, DPF 4.0, 20 s baseline, 10 Hz) and the seed's LEDs.
+    Defaults: the design brief (3.0 cm, DPF 4.0, 20 s baseline, 10 Hz) and the seed's LEDs.
     Thresholds are choices for the simulated hardware (OPT101 at 5 V, ADS1114 at
     ±4.096 V); revisit them on the bench. The flag thresholds also decide which rest samples
     the baseline averages (:func:`rest_baseline`).

@@ -1,6 +1,6 @@
 """Labels: Borg CR10 ratings and the five fatigue levels they map to.
 
-The mapping is configuration (DESIGN.md): it is recorded in the model metadata and
+The mapping is configuration (the design brief): it is recorded in the model metadata and
 in every dataset, and the host's collect command, the simulator and the wearable
 all use this one definition.
 """
@@ -15,7 +15,7 @@ from numbers import Real
 BORG_MIN = 0
 BORG_MAX = 10
 
-#: Default level names, lowest to highest (DESIGN.md: five levels).
+#: Default level names, lowest to highest (the design brief: five levels).
 FATIGUE_LEVELS = ("none", "light", "moderate", "high", "exhausted")
 #: Default highest Borg rating of each level: 0–1 none, 2–3 light, 4–5 moderate,
 #: 6–7 high, 8–10 exhausted. A choice of this project (evenly split pairs of CR10
@@ -105,7 +105,7 @@ class FatigueMapping:
         return self.names[int(self.level(borg))]
 
     def to_dict(self) -> dict:
-        """JSON-ready form, for the model metadata (DESIGN.md: the mapping is recorded)."""
+        """JSON-ready form, for the model metadata (the design brief: the mapping is recorded)."""
         return {"names": list(self.names), "max_borg": list(self.max_borg)}
 
     @classmethod

@@ -1,6 +1,6 @@
 """Modified Beer–Lambert law: light intensities to haemoglobin concentration changes.
 
-The chain follows the seed paper (section 3.2.3) and ``DESIGN.md``:
+The chain follows the seed paper (section 3.2.3) and the design brief (docs/architecture.md):
 
 1. :func:`delta_od` — optical-density change ΔOD = -ln(I/I0) from dark-subtracted
    intensities (seed eq. 5; natural log, as in seed eqs. 1–2).
@@ -48,17 +48,17 @@ __all__ = [
     "smo2_percent",
 ]
 
-# LED peak wavelengths: Ushio SMT750-23, SMT810N-23, SMT870N-23 (seed section 3.1; DESIGN.md).
+# LED peak wavelengths: Ushio SMT750-23, SMT810N-23, SMT870N-23 (seed section 3.1).
 DEFAULT_WAVELENGTHS_NM: tuple[float, float, float] = (750.0, 810.0, 870.0)
 
-# Source–detector separation: 30 mm between LED and OPT101 (seed section 3.1; DESIGN.md).
+# Source–detector separation: 30 mm between LED and OPT101 (seed section 3.1).
 # This is the straight-line separation d of the MBLL; the DPF carries the longer banana-shaped
 # photon path, so d is NOT halved (the seed's "about 15 mm" is a depth, not an MBLL input).
 DEFAULT_DISTANCE_CM: float = 3.0
 
-# Differential pathlength factor for adult limb muscle (DESIGN.md). Measured muscle DPFs are
-# about 3.5–4.5 in the near infrared, e.g. adult calf and forearm by phase-resolved spectroscopy
-# (Duncan et al., Phys. Med. Biol. 40:295–304, 1995).
+# Differential pathlength factor for adult limb muscle (the design brief's default). Measured
+# muscle DPFs are about 3.5–4.5 in the near infrared, e.g. adult calf and forearm by
+# phase-resolved spectroscopy (Duncan et al., Phys. Med. Biol. 40:295–304, 1995).
 DEFAULT_DPF: float = 4.0
 
 # Assumed resting concentrations for the SmO2 estimate, in µM. Round figures giving

@@ -26,7 +26,9 @@ def _cohort(args: argparse.Namespace) -> int:
     from host.cohort import generate_cohort
 
     t0 = time.perf_counter()
-    files = generate_cohort(args.out, n_subjects=args.subjects, seed=args.seed, jobs=args.jobs)
+    files = generate_cohort(
+        args.out, n_subjects=args.subjects, seed=args.seed, jobs=args.jobs, replace=args.replace
+    )
     size = sum(f.stat().st_size for f in files)
     print(
         f"{len(files)} simulated sessions of {args.subjects} subjects in {args.out} "
@@ -48,7 +50,7 @@ def _lmm(args: argparse.Namespace) -> int:
     from host.lmm import fit_table, format_table, load_feature_table
 
     features = load_feature_table(args.dataset)
-    print(format_table(fit_table(features), features.provenance))
+    print(format_table(fit_table(features), features))
     return 0
 
 
@@ -97,22 +99,72 @@ def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m host", description="NIRS host tools")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("cohort", help="generate the simulated cohort")
-    p.add_argument("--out", type=Path, default=Path("data/cohort"))
-    p.add_argument("--subjects", type=positive_int, default=50)
-    p.add_argument("--seed", type=non_negative_int, default=2025)
+    p = sub.add_parser(
+        "cohort",
+        help="generate the simulated cohort",
+        description="Simulated subjects through the seed's protocols, each session recorded "
+        "by the device's own drivers and chain on a simulated board: one SNIRF file per "
+        "subject, protocol and side (SIMULATED data).",
+    )
     p.add_argument(
-        "--jobs", type=positive_int, default=None, help="worker processes (default: all cores)"
+        "--out",
+        type=Path,
+        default=Path("data/cohort"),
+        help="folder for the session files; refused if it already holds some, unless "
+        "--replace (default: %(default)s)",
+    )
+    p.add_argument(
+        "--subjects",
+        type=positive_int,
+        default=50,
+        help="simulated subjects; each gives one session per protocol and side "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=2025,
+        help="random seed; the same seed gives the same cohort (default: %(default)s)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=None,
+        help=f"worker processes (default: all cores, here {os.cpu_count() or 1})",
+    )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete the session files already in --out first (default: refuse)",
     )
     p.set_defaults(func=_cohort)
 
-    p = sub.add_parser("plot", help="plot one session file")
+    p = sub.add_parser(
+        "plot",
+        help="plot one session file",
+        description="One session file as a PNG: ΔHbO2, ΔHHb, ΔtHb, the SmO2 estimate, "
+        "flags and Borg ratings against time.",
+    )
     p.add_argument("session", type=existing_file, help="a .snirf session file")
-    p.add_argument("--png", type=Path, default=None)
+    p.add_argument(
+        "--png",
+        type=Path,
+        default=None,
+        help="where to write the figure (default: the session file's name with .png)",
+    )
     p.set_defaults(func=_plot)
 
-    p = sub.add_parser("lmm", help="linear mixed-effects model of fatigue level per feature")
-    p.add_argument("dataset", type=existing_dir, help="a folder of .snirf session files")
+    p = sub.add_parser(
+        "lmm",
+        help="linear mixed-effects model of fatigue level per feature",
+        description="The seed's Table 1: fatigue level ~ z(feature) + (1 | subject) over "
+        "every clean 10 s window of every session in the folder (statsmodels MixedLM).",
+    )
+    p.add_argument(
+        "dataset",
+        type=existing_dir,
+        help="a folder of .snirf session files; every one in it is used",
+    )
     p.set_defaults(func=_lmm)
 
     sub.add_parser("train", help="train and evaluate (see: python -m host train --help)")

@@ -6,7 +6,11 @@ the simulated I²C bus, and the device's measurement chain turns the frames into
 ΔOD, HbO2 and HHb. Nothing goes from the simulated concentrations to the dataset
 by a shortcut. Every file says ``provenance = simulated``.
 
-    python -m host cohort --out data/cohort --subjects 50 --seed 2025 [--jobs 2]
+    python -m host cohort --out data/cohort --subjects 50 --seed 2025 [--jobs 2] [--replace]
+
+A folder that already holds session files is refused unless ``--replace`` is given: a
+smaller cohort written over a larger one would leave the old sessions beside the new,
+and ``lmm`` and ``train`` read every session in the folder.
 
 Sessions are seeded individually (subject, protocol, side), so the result does not
 depend on the order the worker processes finish in.
@@ -31,7 +35,7 @@ from device.chain import ChainConfig, process_recording
 from device.i2c import RetryingBus
 from device.labels import DEFAULT_MAPPING, FatigueMapping
 from device.leds import LedBank
-from host.dataset import SessionRecord, write_session
+from host.dataset import DatasetError, SessionRecord, write_session
 from hwsim.board import board_for_session
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
@@ -146,6 +150,30 @@ def _generate_one(spec: SessionSpec, out: str) -> tuple[str, int, float]:
     return spec.filename, path.stat().st_size, time.perf_counter() - t0
 
 
+def clear_folder(out: Path, *, replace: bool, report: Callable[[str], None]) -> None:
+    """Make ``out`` a folder without session files, before any session is simulated.
+
+    Raises:
+        host.dataset.DatasetError: ``out`` is a file, or holds ``*.snirf`` files and
+            ``replace`` is False (nothing is deleted then).
+    """
+    if out.exists() and not out.is_dir():
+        raise DatasetError(out, "is a file; the cohort needs a folder")
+    old = sorted(out.glob("*.snirf")) if out.is_dir() else []
+    if old and not replace:
+        raise DatasetError(
+            out,
+            f"already holds {len(old)} session file(s) ({old[0].name} ...), which lmm and "
+            "train would read with the new ones: give another --out, or --replace to "
+            "delete them first",
+        )
+    for path in old:
+        path.unlink()
+    if old:
+        report(f"removed {len(old)} earlier session file(s) from {out} (--replace)")
+    out.mkdir(parents=True, exist_ok=True)
+
+
 def generate_cohort(
     out: Path,
     *,
@@ -154,12 +182,18 @@ def generate_cohort(
     jobs: int | None = None,
     protocols: Iterable[str] = tuple(PROTOCOLS),
     progress: Callable[[str], None] | None = None,
+    replace: bool = False,
 ) -> list[Path]:
-    """Generate and write a cohort; return the session files in plan order."""
+    """Generate and write a cohort; return the session files in plan order.
+
+    Raises:
+        host.dataset.DatasetError: ``out`` already holds session files and ``replace``
+            is False (:func:`clear_folder`).
+    """
     specs = plan(seed, n_subjects, protocols)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = jobs or os.cpu_count() or 1
     report = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    clear_folder(out, replace=replace, report=report)
+    jobs = jobs or os.cpu_count() or 1
     t0 = time.perf_counter()
     done = 0
     if jobs == 1:

@@ -4,7 +4,7 @@
                            [--precision hybrid|int8|int16] [--fallback int8|none]
 
 1. ``fusion.keras`` → ``fusion.onnx`` with tf2onnx, static shapes (1, 100, 8) and
-   (1, 40) (the LSTM is unrolled, so the graph has no Loop: ENVIRONMENT.md).
+   (1, 40) (the LSTM is unrolled, so the graph has no Loop: docs/architecture.md).
 2. ``fusion.onnx`` → ``fusion.rknn`` for target ``rv1103``, calibrated on a
    representative sample of real training windows (never random data). Precision:
 

@@ -73,7 +73,7 @@ __all__ = [
     "write_session",
 ]
 
-#: The origins a session may have; training records which ones it used (DESIGN.md:
+#: The origins a session may have; training records which ones it used (the design brief:
 #: results on simulated subjects are labelled as such everywhere).
 PROVENANCES = ("simulated", "human")
 #: Seed 003 §3.3.1.1 (elbow hold, biceps) and §3.3.1.2 (squat hold, vastus lateralis).

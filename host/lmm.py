@@ -22,6 +22,13 @@ from device.features import CHANNELS
 from host.dataset import DatasetError, load_dataset
 from host.windows import channel_array, cut_windows
 
+#: The random intercept per subject needs subjects to vary between: with one, the model
+#: has nothing to separate from the residual. Below :data:`FEW_SUBJECTS` the between-subject
+#: variance is poorly estimated (B. Bolker et al., "GLMM FAQ": random effects with fewer
+#: than about 5-6 levels), and the table says so.
+MIN_SUBJECTS = 2
+FEW_SUBJECTS = 5
+
 #: (label as in the seed's table, channel in device.features.CHANNELS)
 SIGNALS = (("HHb", "d_hhb_um"), ("ΔtHb", "d_thb_um"), ("SmO2", "smo2_pct"), ("OI", "oi_um"))
 KINDS = ("min", "mean", "max", "from_first")
@@ -35,6 +42,7 @@ class FeatureTable:
     level: np.ndarray
     subject: np.ndarray
     provenance: set[str]
+    n_sessions: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,8 +59,9 @@ def load_feature_table(folder: Path) -> FeatureTable:
 
     Raises:
         host.dataset.DatasetError: The folder or a file in it cannot be read, a file does
-            not hold the model's wavelengths (:func:`host.dataset.load_dataset`), or no
-            session has a clean 10 s window.
+            not hold the model's wavelengths (:func:`host.dataset.load_dataset`), no
+            session has a clean 10 s window, or the windows come from fewer than
+            :data:`MIN_SUBJECTS` subjects.
     """
     dataset = load_dataset(folder)
     columns: dict[str, list[np.ndarray]] = {f"{s}_{k}": [] for s, _ in SIGNALS for k in KINDS}
@@ -73,11 +82,21 @@ def load_feature_table(folder: Path) -> FeatureTable:
         subjects.append(w.groups)
     if not levels:
         raise DatasetError(folder, "no clean 10 s window in any session")
+    subject = np.concatenate(subjects).astype(str)
+    n_subjects = len(set(subject))
+    if n_subjects < MIN_SUBJECTS:
+        raise DatasetError(
+            folder,
+            f"holds clean windows of {n_subjects} subject ({subject[0]}); the model's random "
+            f"intercept per subject needs at least {MIN_SUBJECTS} (python -m host cohort "
+            f"--subjects {FEW_SUBJECTS} makes a small simulated cohort)",
+        )
     return FeatureTable(
         {k: np.concatenate(v) for k, v in columns.items()},
         np.concatenate(levels).astype(float),
-        np.concatenate(subjects).astype(str),
+        subject,
         dataset.provenance,
+        len(dataset.records),
     )
 
 
@@ -105,12 +124,20 @@ def _p(p_value: float) -> str:
     return "< 1e-300" if p_value == 0.0 else f"{p_value:.3g}"
 
 
-def format_table(rows: list[LmmRow], provenance: set[str] | None = None) -> str:
-    """Markdown table, labelled with the data's provenance."""
-    label = ", ".join(sorted(provenance)) if provenance else "simulated"
+def format_table(rows: list[LmmRow], table: FeatureTable) -> str:
+    """Markdown table, labelled with the data's provenance, sessions and subjects."""
+    label = ", ".join(sorted(table.provenance)) or "unknown provenance"
+    n_subjects = len(set(table.subject))
     lines = [
         f"LMM: fatigue level ~ z(feature) + (1 | subject), {rows[0].n_windows} windows "
-        f"({label} data)",
+        f"of {table.n_sessions} sessions, {n_subjects} subjects ({label} data)",
+    ]
+    if n_subjects < FEW_SUBJECTS:
+        lines.append(
+            f"note: with {n_subjects} subjects (fewer than {FEW_SUBJECTS}) the between-subject "
+            "variance is poorly estimated; read the p-values with care"
+        )
+    lines += [
         "",
         "| feature | coef (levels per SD) | z | p-value |",
         "|---|---:|---:|---:|",

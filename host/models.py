@@ -7,7 +7,8 @@ sequence; a regularised Dense branch on the 40 statistics; concatenate → Dense
 softmax over five levels; sparse categorical cross-entropy, Adam at 1e-3.
 
 The LSTMs are unrolled (``unroll=True``): a rolled Keras LSTM exports to an ONNX
-``Loop``, which rknn-toolkit2 refuses as a dynamic graph (ENVIRONMENT.md).
+``Loop``, which rknn-toolkit2 refuses as a dynamic graph (docs/architecture.md, "Why these
+versions").
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from host import cohort
-from host.dataset import load_dataset, read_session
+from host.dataset import DatasetError, load_dataset, read_session
 from host.lmm import fit_table, format_table, load_feature_table
 
 
@@ -66,7 +66,42 @@ def test_lmm_table_runs_on_the_cohort(tiny_cohort):
     features = load_feature_table(out)
     rows = fit_table(features)
     assert len(rows) == 16 and rows == sorted(rows, key=lambda r: (r.p_value, -abs(r.z)))
-    text = format_table(rows, features.provenance)
-    assert "simulated data" in text and "HHb_mean" in text
+    text = format_table(rows, features)
+    assert "of 8 sessions, 2 subjects (simulated data)" in text and "HHb_mean" in text
+    assert "note: with 2 subjects (fewer than 5)" in text
     hhb = next(r for r in rows if r.feature == "HHb_mean")
     assert hhb.coef > 0 and hhb.p_value < 1e-6  # HHb rises with fatigue, as in the seed
+
+
+def test_a_cohort_is_not_written_over_an_earlier_one(tiny_cohort, tmp_path):
+    """A smaller cohort over a larger one would leave the old sessions for lmm and train to
+    read (issue 20): refused before anything is simulated, or replaced with a message."""
+    out, files, _ = tiny_cohort
+    folder = tmp_path / "cohort"
+    folder.mkdir()
+    for f in files:  # the earlier, larger cohort: 2 subjects
+        (folder / f.name).write_bytes(f.read_bytes())
+    simulated: list[str] = []
+    with pytest.raises(DatasetError, match=r"already holds 8 session file\(s\).*--replace"):
+        cohort.generate_cohort(folder, n_subjects=1, seed=3, jobs=1, progress=simulated.append)
+    assert simulated == [] and len(list(folder.glob("*.snirf"))) == 8
+    lines: list[str] = []
+    new = cohort.generate_cohort(
+        folder,
+        n_subjects=1,
+        seed=3,
+        jobs=1,
+        protocols=["upper_limb"],
+        progress=lines.append,
+        replace=True,
+    )
+    assert lines[0] == f"removed 8 earlier session file(s) from {folder} (--replace)"
+    assert sorted(folder.glob("*.snirf")) == sorted(new) and len(new) == 2
+
+
+def test_lmm_refuses_one_subject(tiny_cohort, tmp_path):
+    out, files, _ = tiny_cohort
+    for f in files[:4]:  # S01's four sessions
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(DatasetError, match="holds clean windows of 1 subject .S01.; .* at least 2"):
+        load_feature_table(tmp_path)

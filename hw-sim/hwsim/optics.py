@@ -33,7 +33,7 @@ MOLAR_PER_MICROMOLAR = 1e-6
 
 #: Seed 003 §3.1: LED and OPT101 30 mm apart.
 SOURCE_DETECTOR_CM = 3.0
-#: Differential pathlength factor for muscle (DESIGN.md default; adult forearm/thigh
+#: Differential pathlength factor for muscle (the design brief's default; adult forearm/thigh
 #: muscle DPF is typically quoted around 4).
 MUSCLE_DPF = 4.0
 #: OPT101 output with no light, V (datasheet: "output is 7.5 mV dc with no light").
