@@ -29,7 +29,7 @@ Needs root (chroot, binfmt_misc) and the emulated board's host packages (./dev t
 them); the root filesystem is built once and cached in .venv. With the defaults it takes
 some minutes here (2 shared cores): every session runs its seconds of signal under qemu.
 
-    sudo .venv/test/bin/python benchmarks/emulated_board.py [--seconds 120]
+    sudo .venv/host/bin/python benchmarks/emulated_board.py [--seconds 120]
         [--short-seconds 40] [--io-calls 2000] [--only imports|session|io ...]
 """
 

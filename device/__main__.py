@@ -103,15 +103,33 @@ def console_line(report) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m device", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", type=Path, default=None, help="TOML file (default: built-in)")
-    parser.add_argument("--seconds", type=positive_float, default=None, help="stop after N s")
+    parser = argparse.ArgumentParser(
+        prog="python -m device",
+        description="The wearable on the Luckfox Pico Mini: self-test, calibration, then a "
+        "fatigue level every second on the OLED and the buzzer, recorded to a session file. "
+        "Exit status 0 on a clean stop, 2 on a configuration or model error, 3 when the "
+        "hardware fails for good.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="the wearable's TOML file, e.g. /etc/nirs-wearable.toml (default: the built-in "
+        "settings of device/config.py)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=positive_float,
+        default=None,
+        help="stop after this many seconds (default: run until stopped)",
+    )
     parser.add_argument(
         "--sim-socket",
         type=Path,
         default=None,
         help="take the hardware from the simulator serving this Unix socket (hwsim.remote); "
-        "for the emulated-board test and the bench, not the real board",
+        "for the emulated-board test and the bench, not the real board (default: the "
+        "board's own I2C bus and GPIO lines)",
     )
     args = parser.parse_args(argv)
     source = args.config or "the built-in config: pass --config FILE, or --sim-socket on a PC"

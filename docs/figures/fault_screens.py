@@ -1,6 +1,6 @@
 """Draw the OLED screens the wearer sees when something fails: ``fault_screens.png``.
 
-    .venv/test/bin/python docs/figures/fault_screens.py
+    .venv/host/bin/python docs/figures/fault_screens.py
 
 The screens are drawn by the device's own code (:mod:`device.screens`) with the texts the
 app shows (device.acquisition's faults, device.chain's restart hint).
