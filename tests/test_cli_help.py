@@ -78,9 +78,9 @@ def test_every_option_has_help_and_its_default(argv):
         assert help_line, f"{' '.join(argv)}: {invocation} has no help"
         takes_value = invocation.startswith("-") and re.search(r"[ =][A-Z{]", invocation)
         if takes_value:
-            assert "default" in help_line.lower(), (
-                f"{' '.join(argv)}: {invocation} does not say its default: {help_line!r}"
-            )
+            assert (
+                "default" in help_line.lower()
+            ), f"{' '.join(argv)}: {invocation} does not say its default: {help_line!r}"
 
 
 def test_help_shows_no_docstring_markup():
