@@ -56,8 +56,8 @@ def entries(text: str) -> list[tuple[str, str]]:
         if re.match(r"^(options|positional arguments|[\w ,'-]+ arguments?):$", line):
             in_list = True
             continue
-        if not line.strip() or not line.startswith(" "):
-            in_list = in_list and bool(line.strip()) is False and bool(found)
+        if not line.startswith(" "):  # a blank line or other text ends the list
+            in_list = False
             continue
         if not in_list:
             continue
