@@ -374,7 +374,9 @@ def test_every_mode_checks_the_config_and_the_models_before_anything_is_copied(
     file that differs from model.json's hash are refused in every mode, each in one line,
     all of them listed, before anything is staged, copied or run."""
     bad_config = tmp_path / "bad.toml"
-    bad_config.write_text("[i2c]\nbuss = 3  # a typo: the app refuses unknown keys\n")
+    shipped = (REPO / "deploy" / "wearable.toml").read_text()
+    assert "\nbus = 3" in shipped
+    bad_config.write_text(shipped.replace("\nbus = 3", "\nbuss = 3"))  # the app refuses a typo
     models = tmp_path / "models"
     shutil.copytree(standin_models, models)
     (models / "fusion_int8.rknn").write_bytes(b"not the model model.json describes")
