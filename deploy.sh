@@ -372,9 +372,6 @@ if [[ -z $fetch_only ]]; then
         problems=$((problems + 1))
     fi
 fi
-model_paths=()
-for file in ${model_files[@]+"${model_files[@]}"}; do model_paths+=("$models/$file"); done
-
 # A supplied NPU runtime: checked here (a complete 32-bit ARM shared library, its version
 # the models'), before anything else happens.
 runtime_version=
@@ -388,6 +385,8 @@ if [[ -n $runtime_lib && -z $fetch_only ]]; then
     fi
 fi
 [[ $problems -eq 0 ]] || exit 1
+model_paths=()
+for file in ${model_files[@]+"${model_files[@]}"}; do model_paths+=("$models/$file"); done
 
 step "vendored wheels: deploy/vendor-requirements.txt (pinned, sha256-checked) in $cache/wheels"
 wheels_dir=$cache/wheels
@@ -428,7 +427,7 @@ b=$stage/$BUNDLE
 run mkdir -p "$b/models" "$b/vendor" "$b/init.d"
 run cp -R device "$b/device"
 run find "$b/device" -name __pycache__ -prune -exec rm -rf {} +
-run cp "$models/model.json" ${model_paths[@]+"${model_paths[@]}"} "$b/models/"
+run cp "$models/model.json" "${model_paths[@]}" "$b/models/"
 if [[ -n $runtime_lib ]]; then
     run mkdir -p "$b/runtime"
     run cp "$runtime_lib" "$b/runtime/librknnmrt.so"
@@ -443,7 +442,7 @@ if [[ -z $dry_run ]] && command -v git >/dev/null 2>&1; then
     source_rev=$(git describe --always --dirty 2>/dev/null) || source_rev=unknown
 fi
 version_lines=("nirs-wearable bundle" "source: $source_rev" "built: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    ${model_lines[@]+"${model_lines[@]}"} "models made for NPU runtime: ${model_runtime:-unrecorded}")
+    "${model_lines[@]}" "models made for NPU runtime: ${model_runtime:-unrecorded}")
 [[ -z $runtime_lib ]] || version_lines+=("runtime: librknnmrt.so $runtime_version (--runtime-lib)")
 run_to "$b/VERSION" printf '%s\n' "${version_lines[@]}" "config: $(basename "$config")"
 run "$PYTHON" deploy/bundle.py manifest "$b"
@@ -452,7 +451,7 @@ run "$PYTHON" deploy/bundle.py manifest "$b"
 if [[ -d $b ]]; then
     bundle_kb=$(du -sk "$b" | cut -f1)
 else
-    bundle_kb=$({ du -skc device "$models/model.json" ${model_paths[@]+"${model_paths[@]}"} ${runtime_lib:+"$runtime_lib"} \
+    bundle_kb=$({ du -skc device "$models/model.json" "${model_paths[@]}" ${runtime_lib:+"$runtime_lib"} \
         2>/dev/null || true; } | tail -n 1 | cut -f1)
     bundle_kb=$((bundle_kb + 2048)) # the unpacked wheels
 fi

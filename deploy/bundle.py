@@ -25,7 +25,10 @@ import posixpath
 import re
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from device.config import WearableConfig
 
 #: The model artefact the board runs (device/inference.py RKNN_FILE) and its metadata;
 #: model.json's "rknn" section lists every NPU model of the bundle (the hybrid and the
@@ -75,7 +78,7 @@ def _sha256(path: Path) -> str:
 # -- config -------------------------------------------------------------------------------
 
 
-def load_with_device(path: Path, source: Path):
+def load_with_device(path: Path, source: Path) -> WearableConfig:
     """The board config loaded by the device's own loader (``device.config.load`` of the
     source tree ``source``): every key, value and cross-check the app applies at start-up.
 
