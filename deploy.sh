@@ -49,38 +49,58 @@ no numpy: docs/architecture.md); the preflight (deploy/preflight.sh, run on the 
 before anything is copied) checks them, and that the runtime's version is the one the
 models were made for (model.json): a runtime refuses a model of another version.
 
+Before anything is staged or copied, in every mode (--dry-run and --target-dir too),
+this computer checks the inputs: the config, loaded by the device's own loader
+(device/config.py load) and checked against the layout above; model.json against the
+NPU models it ships (each file's sha256); --runtime-lib FILE (a complete 32-bit ARM
+shared library naming its version). Each problem is one line with its fix, all of them
+are listed, and nothing happens after them (exit status 1).
+
+With --target-dir the checks that need the running board are left out, each said in a
+"skip" line: python3 and Pillow, memory (unless DIR/proc/meminfo exists), the I2C bus and
+GPIO chip, the board's tools, root, loading the bundle with the board's python3, and
+the need for a librknnmrt.so (the board's image brings it; one that is in DIR is still
+checked: an empty file or one that is not a shared library is refused).
+
 Options:
   --transport ssh|adb   how to reach the board (default: ssh)
   --host HOST           the board's address for ssh (default: $DEFAULT_HOST)
   --user USER           ssh user (default: root); ssh uses your keys or agent, never a
                         password (once: ssh-copy-id root@$DEFAULT_HOST)
-  --serial SERIAL       adb device serial (default: the only device adb sees); for adb
-                        over the network: HOST:5555 after 'adb connect HOST'
+  --serial SERIAL       adb device serial (default: none: the only device adb sees); for
+                        adb over the network: HOST:5555 after 'adb connect HOST'
   --target-dir DIR      no board: deploy into DIR, a folder laid out like the board's
-                        root file system (DIR$APP_DIR, ...); installs the init script
-                        but starts nothing
+                        root file system (DIR$APP_DIR, ...; an empty or new
+                        folder will do); installs the init script but starts nothing
+                        (default: none: deploy to a board over --transport)
   --config FILE         board config (default: deploy/wearable.toml)
   --models DIR          model bundle to ship (default: models/)
   --cache DIR           where downloaded wheels are kept (default: .venv/deploy-cache)
   --runtime-lib FILE    install FILE, a librknnmrt.so (32-bit ARM, armhf-uclibc; of the
                         version the models were made for), as $RUNTIME_DIR/librknnmrt.so:
                         the fix when the board's runtime does not match the models
+                        (default: none: the board's own runtime stays)
   --no-start            install (and stop the old app) but do not start the new one
+                        (default: off: start it)
   --uninstall           stop and remove the service and the code; recordings stay
-  --purge-recordings    with --uninstall: delete the recordings folder too
-  --fetch-only          download and check the vendored wheels, then stop
-  --dry-run             check the inputs (config, model hash, wheel cache: read only),
-                        then print every command that would change anything, here or on
-                        the board, each after "+ ", and run none of them
+                        (default: off: install)
+  --purge-recordings    with --uninstall: delete the recordings folder too (default: off)
+  --fetch-only          download and check the vendored wheels, then stop (default: off)
+  --dry-run             check the inputs (config, models, --runtime-lib, wheel cache:
+                        read only), then print every command that would change anything,
+                        here or on the board, each after "+ ", and run none of them
+                        (default: off: run them)
   -h, --help            this text
 
-Environment: PYTHON (default python3): this computer's Python 3.9+ with pip (3.11+, or
-tomli installed, to read the config); it downloads the wheels and checks the inputs.
+Environment: PYTHON (default: python3): this computer's Python 3.11+ with pip (the
+device's own minimum: it loads the config with device/config.py); it downloads the
+wheels and checks the inputs.
 
 Examples:
   ./deploy.sh                                  # ssh to root@$DEFAULT_HOST
   ./deploy.sh --transport adb --serial 1234abcd
   ./deploy.sh --dry-run --transport adb
+  ./deploy.sh --target-dir /tmp/rootfs         # no board: into a folder
   ./deploy.sh --uninstall [--purge-recordings]
 EOF
 }
@@ -202,7 +222,7 @@ else
 fi
 PYTHON=${PYTHON:-python3}
 command -v "$PYTHON" >/dev/null 2>&1 ||
-    die "no '$PYTHON' on this computer: set PYTHON to a Python 3.9+ with pip"
+    die "no '$PYTHON' on this computer: set PYTHON to a Python 3.11+ with pip"
 
 # -- Printing and running commands ---------------------------------------------------------------
 
@@ -284,10 +304,13 @@ board() {
     fi
 }
 
-# -- Inputs: config, model, wheels (read only) ----------------------------------------------
+# -- Inputs: config, model, runtime, wheels (read only) ----------------------------------------
+# Every problem is one line with its fix (deploy/bundle.py); all of them are listed before
+# deploy.sh stops, in every mode, and nothing is staged or copied after one.
+problems=0
 [[ -f $config ]] || die "$config: config file not found (--config FILE)"
-config_info=$("$PYTHON" deploy/bundle.py config "$config" --app-dir "$APP_DIR" \
-    --defaults device/config.py) || exit 1
+config_info=$("$PYTHON" deploy/bundle.py config "$config" --app-dir "$APP_DIR" --source .) ||
+    problems=$((problems + 1))
 i2c_bus='' gpio_chip='' recording_dir=''
 while IFS='=' read -r key value; do
     case $key in
@@ -296,7 +319,7 @@ while IFS='=' read -r key value; do
         recording_dir) recording_dir=$value ;;
     esac
 done <<<"$config_info"
-[[ -n $i2c_bus && -n $gpio_chip && -n $recording_dir ]] ||
+[[ $problems -gt 0 || (-n $i2c_bus && -n $gpio_chip && -n $recording_dir) ]] ||
     die "deploy/bundle.py config gave no bus, chip or recording folder"
 
 # The sh snippets below use these paths on the board, prefixed by the target folder.
@@ -312,6 +335,7 @@ esac
 
 # -- Uninstall -----------------------------------------------------------------------------
 if [[ -n $uninstall ]]; then
+    [[ $problems -eq 0 ]] || exit 1
     step "uninstall from $where: service and code; recordings ${purge:+NOT }kept"
     snippet=
     [[ $mode == local ]] || snippet+="if [ -x $INIT_SCRIPT ]; then $INIT_SCRIPT stop; fi"$'\n'
@@ -330,13 +354,11 @@ if [[ -n $uninstall ]]; then
 fi
 
 # The NPU models model.json lists (file, sha256), and the runtime version they are for.
-model_files=(fusion.rknn)
-model_lines=("model: fusion.rknn sha256 unknown")
+model_files=()
+model_lines=()
 model_runtime=
 if [[ -z $fetch_only ]]; then
     if model_info=$("$PYTHON" deploy/bundle.py model "$models"); then
-        model_files=()
-        model_lines=()
         while IFS='=' read -r key value; do
             case $key in
                 runtime_version) model_runtime=$value ;;
@@ -347,22 +369,24 @@ if [[ -z $fetch_only ]]; then
             esac
         done <<<"$model_info"
     else
-        [[ -n $dry_run ]] || exit 1
-        say "(dry run: a real run stops here; the commands below assume a model bundle)"
+        problems=$((problems + 1))
     fi
 fi
-model_paths=()
-for file in "${model_files[@]}"; do model_paths+=("$models/$file"); done
-
-# A supplied NPU runtime: checked here (32-bit ARM, its version the models'), before
-# anything else happens.
+# A supplied NPU runtime: checked here (a complete 32-bit ARM shared library, its version
+# the models'), before anything else happens.
 runtime_version=
 if [[ -n $runtime_lib && -z $fetch_only ]]; then
-    runtime_version=$("$PYTHON" deploy/bundle.py runtime-lib "$runtime_lib" \
-        --runtime-version "$model_runtime") || exit 1
-    say "--runtime-lib $runtime_lib: a 32-bit ARM shared library, librknnmrt version" \
-        "$runtime_version${model_runtime:+ (the models are made for $model_runtime)}"
+    if runtime_version=$("$PYTHON" deploy/bundle.py runtime-lib "$runtime_lib" \
+        --runtime-version "$model_runtime"); then
+        say "--runtime-lib $runtime_lib: a 32-bit ARM shared library, librknnmrt version" \
+            "$runtime_version${model_runtime:+ (the models are made for $model_runtime)}"
+    else
+        problems=$((problems + 1))
+    fi
 fi
+[[ $problems -eq 0 ]] || exit 1
+model_paths=()
+for file in ${model_files[@]+"${model_files[@]}"}; do model_paths+=("$models/$file"); done
 
 step "vendored wheels: deploy/vendor-requirements.txt (pinned, sha256-checked) in $cache/wheels"
 wheels_dir=$cache/wheels
@@ -460,7 +484,7 @@ case $mode in
         [[ -n $dry_run ]] || "${BOARD_CMD[@]}" 2>&1 | keep || true
         ;;
     local)
-        run sh deploy/preflight.sh --root "$root" --skip python,devices,tools,user \
+        run sh deploy/preflight.sh --root "$root" --skip python,devices,tools,user,runtime \
             "${preflight_args[@]}" 2>&1 | keep || true
         ;;
 esac
@@ -501,7 +525,10 @@ step "install: check the copy, replace $APP_DIR, install $INIT_SCRIPT (recording
 q_new=$(quote "$new") q_app=$(quote "$app") q_init=$(quote "$init")
 snippet="cd $q_new
 sha256sum -c MANIFEST >/dev/null"
-if [[ $mode != local ]]; then
+if [[ $mode == local ]]; then
+    say "skip: loading the new bundle with the board's python3 (a target folder has no board;" \
+        "the config was loaded here by device/config.py)"
+else
     snippet+="
 chown -R 0:0 $q_new
 PYTHONPATH=$new/vendor:$new python3 -B -c \"import sys, device.__main__, device.app, device.npu, device.i2c_dev, device.gpio_line, serial; from device.config import load; load(sys.argv[1])\" $new/wearable.toml || { echo \"the new bundle does not load on the board (above): the installed one is left as it was\"; exit 1; }

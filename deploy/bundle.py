@@ -1,14 +1,17 @@
 """deploy.sh's helper on the laptop: read-only checks of what goes into the bundle.
 
-    python3 deploy/bundle.py config FILE --app-dir DIR --defaults device/config.py
+    python3 deploy/bundle.py config FILE --app-dir DIR [--source SOURCE_TREE]
     python3 deploy/bundle.py model DIR
     python3 deploy/bundle.py runtime-lib FILE [--runtime-version VERSION]
     python3 deploy/bundle.py wheels REQUIREMENTS CACHE_DIR
     python3 deploy/bundle.py manifest BUNDLE_DIR
 
-Standard library only (plus tomli on Python < 3.11), so any Python 3.9+ runs it: the
-laptop's Python need not have numpy, and nothing here imports the device package.
-Every problem is one line on stderr naming the file and what to do; exit status 1.
+Standard library only; Python 3.11+ (the device's own minimum, for tomllib). ``config``
+loads the board config with the device's own loader (``device.config.load`` of the
+source tree, standard library only), so a config the app would refuse is refused here,
+before anything is copied; nothing else imports the device package.
+Every problem is one line on stderr naming the file and what to do (``model`` lists
+every one it finds); exit status 1.
 ``wheels`` prints where each pinned wheel is (or goes) in the cache and exits 3 when
 some are not there yet (deploy.sh then downloads them).
 """
@@ -16,14 +19,16 @@ some are not there yet (deploy.sh then downloads them).
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import json
 import posixpath
 import re
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from device.config import WearableConfig
 
 #: The model artefact the board runs (device/inference.py RKNN_FILE) and its metadata;
 #: model.json's "rknn" section lists every NPU model of the bundle (the hybrid and the
@@ -37,6 +42,15 @@ VERSION_MARKER = b"librknnmrt version: "
 #: (System V ABI gABI: e_ident[EI_CLASS] = ELFCLASS32 = 1, e_ident[EI_DATA] = ELFDATA2LSB
 #: = 1; e_type ET_DYN = 3 at offset 16; e_machine EM_ARM = 40 at offset 18).
 ELF_MAGIC, ELFCLASS32, ELFDATA2LSB, ET_DYN, EM_ARM = b"\x7fELF", 1, 1, 3, 40
+#: The ELF32 file header (Elf32_Ehdr, gABI): 52 bytes; where it says the program and
+#: section header tables are: e_phoff (offset 28), e_shoff (32), each 4 bytes; e_phentsize
+#: (42), e_phnum (44), e_shentsize (46), e_shnum (48), each 2 bytes; little-endian here.
+ELF32_HEADER_BYTES = 52
+#: What --runtime-lib expects, said in every refusal.
+RUNTIME_LIB_WANTED = (
+    "--runtime-lib expects librknnmrt.so itself, a 32-bit ARM shared library "
+    "(armhf-uclibc: rknpu2/runtime/Linux/librknn_api/armhf-uclibc/)"
+)
 #: Manifest of the bundle, in ``sha256sum -c`` format; the board checks the copy with it.
 MANIFEST = "MANIFEST"
 #: Folders that would be a disaster to delete with ``--purge-recordings``: a recordings
@@ -45,7 +59,12 @@ MIN_RECORDING_DEPTH = 2
 
 
 class InputError(Exception):
-    """One thing wrong with an input; the message says which file and what to do."""
+    """What is wrong with an input: one line per problem (``lines``), each saying which
+    file and what to do."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
 
 
 def _sha256(path: Path) -> str:
@@ -59,114 +78,94 @@ def _sha256(path: Path) -> str:
 # -- config -------------------------------------------------------------------------------
 
 
-def _load_toml(path: Path) -> dict:
+def load_with_device(path: Path, source: Path) -> WearableConfig:
+    """The board config loaded by the device's own loader (``device.config.load`` of the
+    source tree ``source``): every key, value and cross-check the app applies at start-up.
+
+    Returns:
+        A ``device.config.WearableConfig``.
+
+    Raises:
+        InputError: The config's problem (device.config's one line: file, key, value and
+            what is allowed), or device/config.py cannot be imported by this Python.
+    """
+    sys.path.insert(0, str(source.resolve()))
     try:
-        import tomllib  # Python 3.11+
-    except ModuleNotFoundError:  # pragma: no cover - older laptops
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ModuleNotFoundError:
-            raise InputError(
-                f"{path}: reading TOML needs Python 3.11+ or the tomli package "
-                "(pip install tomli), or set PYTHON to a newer python3"
-            ) from None
+        from device.config import load
+        from device.errors import ConfigError
+    except (ImportError, SyntaxError) as exc:
+        raise InputError(
+            f"{source / 'device' / 'config.py'}: this Python ({sys.executable}, "
+            f"{sys.version.split()[0]}) cannot import it: {exc}; set PYTHON to a python3 "
+            "3.11 or newer"
+        ) from None
+    finally:
+        sys.path.remove(str(source.resolve()))
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: config file not found (--config FILE)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from None
+        return load(path)
+    except ConfigError as exc:
+        raise InputError(str(exc)) from None
 
 
-def dataclass_defaults(source: Path, class_name: str) -> dict[str, object]:
-    """Literal defaults of a dataclass's fields, read from source without importing it."""
-    tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == class_name:
-            out = {}
-            for item in node.body:
-                if (
-                    isinstance(item, ast.AnnAssign)
-                    and isinstance(item.target, ast.Name)
-                    and item.value is not None
-                ):
-                    try:
-                        out[item.target.id] = ast.literal_eval(item.value)
-                    except ValueError:
-                        continue  # not a literal (e.g. a default_factory)
-            return out
-    raise InputError(f"{source}: no class {class_name} (has device/config.py changed?)")
+def _recording_dir_problems(path: Path, rec_dir: str, app_dir: str) -> list[str]:
+    """What is wrong with the config's recording.dir for the board (at most one line)."""
+    example = "/userdata/nirs-sessions"
+    if not rec_dir.startswith("/"):
+        return [
+            f"{path}: recording.dir is {rec_dir!r}; it must be an absolute path outside "
+            f'{app_dir} (a redeploy replaces that folder), e.g. dir = "{example}"'
+        ]
+    if not re.fullmatch(r"[A-Za-z0-9._/-]+", rec_dir):
+        return [
+            f"{path}: recording.dir {rec_dir!r}: use letters, digits and . _ - / only "
+            "(the path goes into shell commands on the board)"
+        ]
+    rec_norm = posixpath.normpath(rec_dir)
+    if rec_norm == app_dir or rec_norm.startswith(app_dir.rstrip("/") + "/"):
+        return [
+            f"{path}: recording.dir {rec_dir!r} is inside {app_dir}, which a redeploy "
+            f'replaces: recordings would be lost; use e.g. dir = "{example}"'
+        ]
+    if len([p for p in rec_norm.split("/") if p]) < MIN_RECORDING_DEPTH:
+        return [
+            f"{path}: recording.dir {rec_dir!r} is a top-level folder; give the "
+            f'recordings a folder of their own, e.g. dir = "{example}"'
+        ]
+    return []
 
 
-def _section(data: dict, name: str, path: Path) -> dict:
-    value = data.get(name, {})
-    if not isinstance(value, dict):
-        raise InputError(f"{path}: [{name}] must be a table, got {value!r}")
-    return value
-
-
-def check_config(path: Path, *, app_dir: str, defaults_source: Path) -> dict[str, str]:
-    """What deploy.sh needs from the board config, after checking it fits the layout.
+def check_config(path: Path, *, app_dir: str, source: Path) -> dict[str, str]:
+    """What deploy.sh needs from the board config, after loading it as the app does
+    (:func:`load_with_device`) and checking it fits the layout on the board.
 
     Returns:
         i2c_bus, gpio_chip, model_backend, recording_dir (absolute, on the board).
     """
-    data = _load_toml(path)
-    i2c, gpio = _section(data, "i2c", path), _section(data, "gpio", path)
-    model, recording = _section(data, "model", path), _section(data, "recording", path)
-    d_i2c = dataclass_defaults(defaults_source, "I2CConfig")
-    d_gpio = dataclass_defaults(defaults_source, "GpioConfig")
-    d_model = dataclass_defaults(defaults_source, "ModelConfig")
-    d_rec = dataclass_defaults(defaults_source, "RecordingConfig")
-
-    bus = i2c.get("bus", d_i2c.get("bus"))
+    config = load_with_device(path, source)
+    bus, chip = config.i2c.bus, config.gpio.chip
+    backend, model_dir = config.model.backend, config.model.dir
+    rec_dir = config.recording.dir
+    problems = []
+    # Both go into shell commands and device paths on the board: digits and a plain path.
     if isinstance(bus, bool) or not isinstance(bus, int) or not 0 <= bus <= 15:
-        raise InputError(f"{path}: i2c.bus must be an integer 0..15 (/dev/i2c-N), got {bus!r}")
-    chip = gpio.get("chip", d_gpio.get("chip"))
+        problems.append(f"{path}: i2c.bus must be an integer 0..15 (/dev/i2c-N), got {bus!r}")
     if not isinstance(chip, str) or not re.fullmatch(r"/dev/gpiochip[0-9]+", chip):
-        raise InputError(f"{path}: gpio.chip must be a /dev/gpiochipN path, got {chip!r}")
-
-    backend = model.get("backend", d_model.get("backend"))
+        problems.append(f"{path}: gpio.chip must be a /dev/gpiochipN path, got {chip!r}")
     if backend not in ("rknn", "auto"):
-        raise InputError(
+        problems.append(
             f"{path}: model.backend is {backend!r}; the board has no ONNX Runtime: "
             'set backend = "rknn" (the NPU)'
         )
-    model_dir = model.get("dir", d_model.get("dir"))
     want_models = posixpath.join(app_dir, "models")
-    if not isinstance(model_dir, str) or posixpath.normpath(
-        posixpath.join(app_dir, model_dir)
-    ) != posixpath.normpath(want_models):
-        raise InputError(
+    if posixpath.normpath(posixpath.join(app_dir, model_dir)) != posixpath.normpath(want_models):
+        problems.append(
             f"{path}: model.dir is {model_dir!r}, but deploy.sh installs the model in "
             f'{want_models}: set dir = "{want_models}"'
         )
-
-    rec_dir = recording.get("dir", d_rec.get("dir"))
-    example = "/userdata/nirs-sessions"
-    if not isinstance(rec_dir, str) or not rec_dir.startswith("/"):
-        raise InputError(
-            f"{path}: recording.dir is {rec_dir!r}; it must be an absolute path outside "
-            f'{app_dir} (a redeploy replaces that folder), e.g. dir = "{example}"'
-        )
-    if not re.fullmatch(r"[A-Za-z0-9._/-]+", rec_dir):
-        raise InputError(
-            f"{path}: recording.dir {rec_dir!r}: use letters, digits and . _ - / only "
-            "(the path goes into shell commands on the board)"
-        )
+    problems += _recording_dir_problems(path, rec_dir, app_dir)
+    if problems:
+        raise InputError(*problems)
     rec_norm = posixpath.normpath(rec_dir)
-    if rec_norm == app_dir or rec_norm.startswith(app_dir.rstrip("/") + "/"):
-        raise InputError(
-            f"{path}: recording.dir {rec_dir!r} is inside {app_dir}, which a redeploy "
-            f'replaces: recordings would be lost; use e.g. dir = "{example}"'
-        )
-    if len([p for p in rec_norm.split("/") if p]) < MIN_RECORDING_DEPTH:
-        raise InputError(
-            f"{path}: recording.dir {rec_dir!r} is a top-level folder; give the "
-            f'recordings a folder of their own, e.g. dir = "{example}"'
-        )
     return {
         "i2c_bus": str(bus),
         "gpio_chip": chip,
@@ -191,6 +190,10 @@ def check_model(folder: Path) -> dict:
     """The bundle's NPU models and the versions model.json records for them, after
     checking each file's SHA-256 against it.
 
+    Raises:
+        InputError: One line for each model file that is missing, has no recorded hash
+            or differs from it (all of them), or for model.json itself.
+
     Returns:
         ``toolkit_version`` and ``runtime_version`` (empty when not recorded) and
         ``models``, a list of (file name, sha256) in the order the device tries them.
@@ -213,22 +216,30 @@ def check_model(folder: Path) -> dict:
         isinstance(n, str) and re.fullmatch(r"[A-Za-z0-9._-]+\.rknn", n) for n in names
     ):
         raise InputError(f"{meta_path}: {RKNN_SECTION}.models must list .rknn file names")
-    models = []
+    models, problems = [], []
     for name in names:
         rknn = folder / name
         if not rknn.is_file():
-            raise InputError(
+            problems.append(
                 f"{rknn}: not found: the board runs the NPU models model.json lists; make "
                 "them with python -m host convert, or point --models at a bundle that has them"
             )
-        expected = _recorded_sha256(meta, meta_path, name)
+            continue
+        try:
+            expected = _recorded_sha256(meta, meta_path, name)
+        except InputError as exc:
+            problems.extend(exc.lines)
+            continue
         actual = _sha256(rknn)
         if actual != expected:
-            raise InputError(
+            problems.append(
                 f"{rknn}: sha256 {actual} differs from {meta_path}'s {expected}: the model "
                 "and its metadata do not belong together; run python -m host convert again"
             )
+            continue
         models.append((name, actual))
+    if problems:
+        raise InputError(*problems)
     return {
         "toolkit_version": str(section.get("toolkit_version") or ""),
         "runtime_version": str(section.get("runtime_version") or ""),
@@ -253,26 +264,58 @@ def version_in_file(path: Path) -> str | None:
     return rest[:end].decode("ascii").strip() or None
 
 
+def _elf32_tables_end(data: bytes) -> int:
+    """Where a little-endian ELF32 file's program and section header tables end (bytes
+    from its start), by its header (:data:`ELF32_HEADER_BYTES`): a file shorter than that
+    was cut short."""
+
+    def field(offset: int, size: int) -> int:
+        return int.from_bytes(data[offset : offset + size], "little")
+
+    program = field(28, 4) + field(42, 2) * field(44, 2)
+    sections = field(32, 4) + field(46, 2) * field(48, 2)
+    return max(program if field(44, 2) else 0, sections if field(48, 2) else 0)
+
+
 def check_runtime_lib(path: Path, runtime_version: str = "") -> str:
     """The version of a user-supplied ``librknnmrt.so``, after checking it is a 32-bit ARM
-    ELF shared object (the board's ABI) that names its version, and (when
+    ELF shared object (the board's ABI), complete (its header tables inside the file),
+    that names its version, and (when
     ``runtime_version`` is given: the one the models are made for) that the two agree in
     major.minor, as device/npu.py requires at start-up."""
     try:
-        head = path.read_bytes()[:20]
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{path}: not found (--runtime-lib FILE: a librknnmrt.so)") from None
+        raise InputError(f"{path}: not found; {RUNTIME_LIB_WANTED}") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: a folder; {RUNTIME_LIB_WANTED}") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
-    if len(head) < 20 or head[:4] != ELF_MAGIC:
-        raise InputError(f"{path}: not an ELF file; --runtime-lib takes librknnmrt.so itself")
-    machine = int.from_bytes(head[18:20], "little")
-    e_type = int.from_bytes(head[16:18], "little")
-    if (head[4], head[5], machine, e_type) != (ELFCLASS32, ELFDATA2LSB, EM_ARM, ET_DYN):
+        raise InputError(f"{path}: cannot read: {exc.strerror}; {RUNTIME_LIB_WANTED}") from None
+    if not data:
+        raise InputError(f"{path}: empty (0 bytes); {RUNTIME_LIB_WANTED}")
+    if data[:4] != ELF_MAGIC:
         raise InputError(
-            f"{path}: not a 32-bit little-endian ARM shared library (ELF class {head[4]}, "
-            f"data {head[5]}, machine {machine}, type {e_type}); the board needs "
-            "librknnmrt.so for armhf-uclibc (rknpu2/runtime/Linux/librknn_api/armhf-uclibc/)"
+            f"{path}: not an ELF file (it starts {data[:8]!r}: a text file or another "
+            f"format); {RUNTIME_LIB_WANTED}"
+        )
+    if len(data) < ELF32_HEADER_BYTES:
+        raise InputError(
+            f"{path}: cut short: {len(data)} bytes, less than an ELF header "
+            f"({ELF32_HEADER_BYTES}); copy the whole file again. {RUNTIME_LIB_WANTED}"
+        )
+    machine = int.from_bytes(data[18:20], "little")
+    e_type = int.from_bytes(data[16:18], "little")
+    if (data[4], data[5], machine, e_type) != (ELFCLASS32, ELFDATA2LSB, EM_ARM, ET_DYN):
+        raise InputError(
+            f"{path}: not a 32-bit little-endian ARM shared library (ELF class {data[4]}, "
+            f"data {data[5]}, machine {machine}, type {e_type}); {RUNTIME_LIB_WANTED}"
+        )
+    end = _elf32_tables_end(data)
+    if end > len(data):
+        raise InputError(
+            f"{path}: cut short: {len(data)} bytes, but its ELF header places its program "
+            f"and section header tables up to byte {end}; copy the whole file again. "
+            f"{RUNTIME_LIB_WANTED}"
         )
     version = version_in_file(path)
     if version is None:
@@ -377,8 +420,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("config", help="check the board config; print key=value lines")
     p.add_argument("file", type=Path)
-    p.add_argument("--app-dir", required=True)
-    p.add_argument("--defaults", type=Path, required=True, help="device/config.py")
+    p.add_argument("--app-dir", required=True, help="the bundle's folder on the board")
+    p.add_argument(
+        "--source",
+        type=Path,
+        default=Path(__file__).resolve().parents[1],
+        help="the source tree whose device/config.py loads the config (default: %(default)s)",
+    )
     p = sub.add_parser("model", help="check model.json and its NPU models; print key=value lines")
     p.add_argument("folder", type=Path)
     p = sub.add_parser("runtime-lib", help="check a librknnmrt.so for the board; print its version")
@@ -394,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "config":
-            info = check_config(args.file, app_dir=args.app_dir, defaults_source=args.defaults)
+            info = check_config(args.file, app_dir=args.app_dir, source=args.source)
             for key, value in info.items():
                 print(f"{key}={value}")
         elif args.command == "model":
@@ -415,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "manifest":
             write_manifest(args.bundle)
     except InputError as exc:
-        print(f"deploy: {exc}", file=sys.stderr)
+        for line in exc.lines:
+            print(f"deploy: {line}", file=sys.stderr)
         return 1
     return 0
 

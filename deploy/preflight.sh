@@ -11,6 +11,9 @@
 #   version"); free space for the bundle and the recordings; the I2C bus and the GPIO
 #   chip the config names; sha256sum and tar; root.
 #
+# A librknnmrt.so that is there must be a shared library (an ELF file of type ET_DYN):
+# an empty, cut-short or text file fails.
+#
 # Every failure prints one "FAIL" line with the problem and a "fix:" line; a "WARN" line
 # (also with its "fix:") is a risk that does not stop the install. The last line is
 # "preflight: OK", "preflight: OK (N warning(s) above)" or "preflight: FAILED ..."
@@ -22,9 +25,11 @@
 #                     [--model-runtime VERSION] [--runtime-supplied VERSION]
 #   --root DIR   check files under DIR: a board root filesystem laid out on a PC (memory
 #                is checked only if DIR/proc/meminfo exists)
-#   --skip LIST  comma-separated checks to leave out: python, memory, devices, tools, user
-#                (deploy.sh --target-dir skips python, devices, tools and user: they need
-#                the running board)
+#   --skip LIST  comma-separated checks to leave out: python, memory, devices, tools, user,
+#                runtime (deploy.sh --target-dir skips them all but memory, which is skipped
+#                anyway without DIR/proc/meminfo: they need the running board). Each one
+#                left out prints one "skip" line. "runtime" leaves out only the need for a
+#                librknnmrt.so (the board's image brings it): one that is there is checked
 #   --model-runtime VERSION   the runtime version the models were made for (model.json
 #                rknn.runtime_version): the board's runtime must agree in major.minor
 #   --runtime-supplied VERSION   deploy.sh --runtime-lib installs a runtime of this
@@ -75,7 +80,7 @@ usage() {
     cat >&2 <<'EOF'
 usage: preflight.sh [--root DIR] [--python CMD] [--app-dir DIR] [--sessions-dir DIR]
                     [--need-kb N] [--i2c-bus N] [--gpiochip PATH]
-                    [--skip python,memory,devices,tools,user]
+                    [--skip python,memory,devices,tools,user,runtime]
                     [--model-runtime VERSION] [--runtime-supplied VERSION]
 EOF
     exit 2
@@ -131,6 +136,15 @@ skipped() {
     return 1
 }
 
+# skip WHAT: the one line saying a check was left out, and why.
+skip() {
+    if [ -n "$ROOT" ]; then
+        echo "  skip  $1 (a target folder has no running board)"
+    else
+        echo "  skip  $1 (left out by --skip)"
+    fi
+}
+
 # version_ge A B: true if version A >= B (numeric fields compared in turn).
 version_ge() {
     awk -v a="$1" -v b="$2" 'BEGIN {
@@ -167,7 +181,7 @@ echo "preflight on $(uname -n 2>/dev/null || echo board)${ROOT:+ (root $ROOT)}:"
 
 # -- Python and the C-extension package the image must bring (Pillow; no numpy) ------------
 if skipped python; then
-    echo "  skip  python3, Pillow (not a running board)"
+    skip "python3 $PYTHON_MIN+ with ctypes and zlib, Pillow $PILLOW_MIN+"
 elif ! command -v "$PYTHON" >/dev/null 2>&1; then
     fail "$PYTHON not found" \
         "build the board image with Python 3 (Buildroot: BR2_PACKAGE_PYTHON3) and reflash"
@@ -209,9 +223,57 @@ for dir in /oem/usr/lib /usr/lib /lib; do
 done
 wanted_runtime=${MODEL_RUNTIME:-of the models}
 runtime_fix="put the runtime the models were made for on the board: ./deploy.sh --runtime-lib PATH/librknnmrt.so (version $wanted_runtime, armhf-uclibc: rknn-toolkit2's rknpu2/runtime/Linux/librknn_api/armhf-uclibc/)"
+# ELF header of a shared library for the board (System V gABI, ARM ELF ABI): 32-bit
+# (e_ident[EI_CLASS] = 1), little-endian (EI_DATA = 1), e_type ET_DYN (3) at byte 16,
+# e_machine EM_ARM (40) at byte 18. Its 52 bytes (ELF32_Ehdr) come first in the file.
+ELF32_HEADER_BYTES=52
+# elf_head FILE: its first 20 bytes as text, with BusyBox tools (dd, tr): byte 0x7f as D,
+# the bytes 1, 2, 3 as those digits, 40 as "(", the letters E, L, F as themselves and
+# every other byte as "?". A 32-bit little-endian ARM shared library gives
+# DELF11??????????3?(? (the "?" in between: any byte).
+elf_head() {
+    dd if="$1" bs=20 count=1 2>/dev/null | LC_ALL=C tr -c '\001\002\003\050\177ELF' '?' |
+        LC_ALL=C tr '\001\002\003\050\177' '123(D'
+}
 rknn_version=
+rknn_bad= # the board's runtime file is not a library: what it is
 if [ -n "$rknn" ]; then
-    ok "NPU runtime $rknn"
+    rknn_bytes=$(wc -c <"$rknn" 2>/dev/null | tr -d ' ')
+    rknn_head=$(elf_head "$rknn")
+    case $rknn_head in
+        DELF*) ;;
+        *) rknn_head= ;;
+    esac
+    if [ "${rknn_bytes:-0}" -eq 0 ]; then
+        rknn_bad="is empty (0 bytes)"
+    elif [ -z "$rknn_head" ]; then
+        rknn_bad="is not a shared library (no ELF header: a text file or another format)"
+    elif [ "$rknn_bytes" -lt "$ELF32_HEADER_BYTES" ]; then
+        rknn_bad="is cut short: $rknn_bytes bytes, less than an ELF header ($ELF32_HEADER_BYTES)"
+    else
+        case $rknn_head in
+            ????????????????"3?"*) ;;
+            *) rknn_bad="is an ELF file but not a shared library (its e_type is not ET_DYN)" ;;
+        esac
+    fi
+fi
+library_fix="replace it with the Luckfox image's own librknnmrt.so (reflash), or $runtime_fix"
+if [ -n "$rknn_bad" ] && [ -n "$RUNTIME_SUPPLIED" ]; then
+    warn "$rknn $rknn_bad: not a usable NPU runtime; deploy.sh replaces it with the supplied one and keeps this file as librknnmrt.so.orig" \
+        "$library_fix"
+    rknn=
+elif [ -n "$rknn_bad" ]; then
+    fail "$rknn $rknn_bad; librknnmrt.so must be the NPU runtime, a 32-bit ARM shared library" \
+        "$library_fix"
+    rknn=
+elif [ -n "$rknn" ]; then
+    case $rknn_head in
+        DELF11??????????"3?(?") ok "NPU runtime $rknn (a 32-bit ARM shared library)" ;;
+        *)
+            warn "$rknn is a shared library, but not a 32-bit little-endian ARM one: the board cannot load it" \
+                "$library_fix"
+            ;;
+    esac
     # Its version, as Rockchip's own instructions read it (strings | grep), with BusyBox
     # tools: every byte that is not printable ASCII becomes a line break.
     rknn_line=$(LC_ALL=C tr -c ' -~' '\n' <"$rknn" 2>/dev/null |
@@ -222,7 +284,11 @@ if [ -n "$rknn" ]; then
     else
         info "no \"librknnmrt version\" string in $rknn (the model must match the runtime it runs on)"
     fi
-elif [ -z "$RUNTIME_SUPPLIED" ]; then
+elif [ -n "$RUNTIME_SUPPLIED" ]; then
+    :
+elif skipped runtime; then
+    skip "NPU runtime librknnmrt.so: none in $ROOT/oem/usr/lib, $ROOT/usr/lib or $ROOT/lib; the board's image brings it"
+else
     fail "librknnmrt.so (the RKNN runtime of the RV1103's NPU) is in neither $ROOT/oem/usr/lib nor $ROOT/usr/lib" \
         "the Luckfox Pico image installs it in /oem/usr/lib: reflash a Luckfox Buildroot image, or $runtime_fix"
 fi
@@ -250,10 +316,10 @@ fi
 
 # -- Memory: MemAvailable for the app, CMA for the NPU ----------------------------------------
 if skipped memory; then
-    echo "  skip  memory (MemAvailable, CmaTotal)"
+    skip "memory (MemAvailable, CmaTotal)"
 elif [ ! -r "$ROOT/proc/meminfo" ]; then
     if [ -n "$ROOT" ]; then
-        echo "  skip  memory (no $ROOT/proc/meminfo: not a running board)"
+        skip "memory: no $ROOT/proc/meminfo"
     else
         warn "cannot read /proc/meminfo: the app's memory (about $APP_TOTAL_KB KiB, $APP_ANON_KB anonymous) is unchecked" \
             "mount /proc (the Luckfox image does at boot) and run deploy.sh again"
@@ -336,7 +402,7 @@ fi
 
 # -- Hardware the config names -----------------------------------------------------------------
 if skipped devices; then
-    echo "  skip  /dev/i2c-$I2C_BUS, $GPIOCHIP (not a running board)"
+    skip "I2C bus /dev/i2c-$I2C_BUS, GPIO chip $GPIOCHIP"
 else
     i2c=$ROOT/dev/i2c-$I2C_BUS
     if [ -c "$i2c" ]; then
@@ -360,7 +426,9 @@ else
 fi
 
 # -- Tools the install uses on the board (BusyBox applets) ------------------------------------
-if ! skipped tools; then
+if skipped tools; then
+    skip "sha256sum and tar on the board"
+else
     for tool in sha256sum tar; do
         if ! command -v "$tool" >/dev/null 2>&1; then
             fail "no $tool on the board (deploy.sh unpacks and checks the bundle with it)" \
@@ -371,7 +439,7 @@ fi
 
 # -- Permissions -------------------------------------------------------------------------------
 if skipped user; then
-    :
+    skip "running as root"
 elif [ "$(id -u 2>/dev/null)" = 0 ]; then
     ok "running as root"
 else

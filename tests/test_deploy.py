@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -114,8 +115,15 @@ def binary_packages(folder: Path) -> Path:
 def test_deployed_bundle_runs_alone_on_the_simulator(
     tmp_path, standin_runtime, standin_models, wheels
 ):
-    root = board_root(tmp_path, standin_runtime).resolve()  # the runner reports real paths
-    deploy("--target-dir", str(root), "--models", str(standin_models))
+    # An empty folder, as README's ./deploy.sh --target-dir /tmp/rootfs.
+    root = (tmp_path / "board").resolve()  # the runner reports real paths
+    root.mkdir()
+    out = deploy("--target-dir", str(root), "--models", str(standin_models))
+    assert "preflight: OK" in out.stdout.splitlines()
+    assert not (root / "oem").exists()  # deploy.sh brings no NPU runtime of its own
+    # The board's image brings the NPU runtime, where it has it.
+    (root / "oem/usr/lib").mkdir(parents=True)
+    shutil.copy2(standin_runtime, root / "oem/usr/lib/librknnmrt.so")
 
     app = root / APP
     # The layout, and nothing in it that the board would not want.
@@ -219,6 +227,40 @@ def test_deployed_bundle_runs_alone_on_the_simulator(
     assert files["PIL.Image"].startswith(str(binary) + "/")
 
 
+#: What a target folder leaves out (it has no running board): the start of each "skip" line.
+TARGET_SKIPS = (
+    "skip  python3 3.11+ with ctypes and zlib, Pillow",
+    "skip  NPU runtime librknnmrt.so: none in",
+    "skip  memory: no ",
+    "skip  I2C bus /dev/i2c-3, GPIO chip /dev/gpiochip1",
+    "skip  sha256sum and tar on the board",
+    "skip  running as root",
+)
+
+
+def test_readme_target_dir_command_deploys_into_an_empty_or_new_folder(tmp_path, wheels):
+    """README: ``./deploy.sh --target-dir /tmp/rootfs`` ("no board: a folder laid out like
+    its root filesystem"), as written: the shipped models, an empty folder, then one that
+    does not exist yet. Every check that needs the board is left out, each in one line."""
+    for root in (tmp_path / "empty", tmp_path / "new"):
+        if root.name == "empty":
+            root.mkdir()
+        out = deploy("--target-dir", str(root))
+        lines = [line.strip() for line in out.stdout.splitlines()]
+        for start in TARGET_SKIPS:
+            said = [line for line in lines if line.startswith(start)]
+            assert len(said) == 1 and said[0].endswith("(a target folder has no running board)")
+        assert "preflight: OK" in lines and "FAIL" not in out.stdout, out.stdout
+        assert "deploy: skip: loading the new bundle with the board's python3" in out.stderr
+        assert f"deploy: deployed into {root}" in out.stderr
+        shipped = root / APP / "models"
+        for name in os.listdir(shipped):
+            assert (shipped / name).read_bytes() == (REPO / "models" / name).read_bytes(), name
+        assert (shipped / "model.json").is_file() and (shipped / "fusion.rknn").is_file()
+        assert os.access(root / INIT, os.X_OK) and (root / SESSIONS).is_dir()
+        assert not (root / "oem").exists()
+
+
 # ------------------------------------------------------------------------------------
 # Redeploy, uninstall, preflight.
 # ------------------------------------------------------------------------------------
@@ -255,17 +297,36 @@ def test_redeploy_keeps_recordings_and_uninstall_keeps_them_unless_purged(
     assert refused.returncode != 0 and "only goes with --uninstall" in refused.stderr
 
 
-def test_a_failed_preflight_copies_nothing(tmp_path, standin_models, wheels):
-    root = board_root(tmp_path, runtime=None)  # an image without the NPU runtime
-    out = deploy("--target-dir", str(root), "--models", str(standin_models), check=False)
-    assert out.returncode == 1
-    assert "FAIL  librknnmrt.so" in out.stdout and "fix: " in out.stdout
-    assert "preflight failed" in out.stderr and "nothing was copied" in out.stderr
-    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
-        "oem",
-        "oem/usr",
-        "oem/usr/lib",
-    ]
+def test_a_runtime_in_the_target_that_is_no_library_fails_the_preflight_and_copies_nothing(
+    tmp_path, standin_models, wheels
+):
+    """An empty or text librknnmrt.so in the target folder is refused, not taken for the
+    NPU runtime; the failed preflight copies nothing."""
+    cases = {
+        "empty": (b"", "is empty (0 bytes)"),
+        "text": (b"librknnmrt version: 2.3.2\n", "is not a shared library (no ELF header"),
+    }
+    for name, (content, problem) in cases.items():
+        root = board_root(tmp_path / name, runtime=None)
+        lib = root / "oem/usr/lib/librknnmrt.so"
+        lib.write_bytes(content)
+        out = deploy("--target-dir", str(root), "--models", str(standin_models), check=False)
+        assert out.returncode == 1, out.stdout
+        _failed_or_warned(
+            out,
+            "FAIL",
+            f"{lib} {problem}",
+            "replace it with the Luckfox image's own librknnmrt.so",
+        )
+        assert "librknnmrt.so must be the NPU runtime, a 32-bit ARM shared library" in out.stdout
+        assert "preflight failed" in out.stderr and "nothing was copied" in out.stderr
+        assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
+            "oem",
+            "oem/usr",
+            "oem/usr/lib",
+            "oem/usr/lib/librknnmrt.so",
+        ]
+        assert lib.read_bytes() == content
 
 
 def test_bad_inputs_are_refused_with_the_file_and_the_fix(tmp_path, standin_models):
@@ -304,6 +365,72 @@ def test_bad_inputs_are_refused_with_the_file_and_the_fix(tmp_path, standin_mode
     help_text = deploy("--help").stdout
     for option in ("--transport", "--host", "--target-dir", "--dry-run", "--uninstall"):
         assert option in help_text
+
+
+def test_every_mode_checks_the_config_and_the_models_before_anything_is_copied(
+    bare_path, tmp_path, standin_models, wheels
+):
+    """A config the app would refuse (device/config.py load: an unknown key) and a model
+    file that differs from model.json's hash are refused in every mode, each in one line,
+    all of them listed, before anything is staged, copied or run."""
+    bad_config = tmp_path / "bad.toml"
+    shipped = (REPO / "deploy" / "wearable.toml").read_text()
+    assert "\nbus = 3" in shipped
+    bad_config.write_text(shipped.replace("\nbus = 3", "\nbuss = 3"))  # the app refuses a typo
+    models = tmp_path / "models"
+    shutil.copytree(standin_models, models)
+    (models / "fusion_int8.rknn").write_bytes(b"not the model model.json describes")
+    config_line = f"deploy: {bad_config}: unknown key(s) ['buss'] in [i2c]; valid: "
+    model_line = f"deploy: {models / 'fusion_int8.rknn'}: sha256 "
+    good_config = REPO / "deploy" / "wearable.toml"
+    inputs = [
+        (bad_config, standin_models, [config_line]),
+        (good_config, models, [model_line]),
+        (bad_config, models, [config_line, model_line]),
+    ]
+    path, calls = bare_path
+    target = tmp_path / "board"
+    modes = [
+        ["--dry-run"],
+        ["--target-dir", str(target)],
+        ["--dry-run", "--target-dir", str(target)],
+        ["--host", "10.1.2.3"],
+    ]
+    for mode in modes:
+        for config, model_dir, lines in inputs:
+            args = [*mode, "--config", str(config), "--models", str(model_dir)]
+            out = deploy(*args, env={"PATH": path}, check=False)
+            assert out.returncode == 1, (args, out.stdout, out.stderr)
+            errors = out.stderr.strip().splitlines()
+            assert len(errors) == len(lines), (args, errors)
+            for error, start in zip(errors, lines):
+                assert error.startswith(start), (args, error)
+            assert all("run python -m host convert" in e for e in errors if "sha256" in e)
+            assert out.stdout == ""  # no step begun, no command printed
+            assert not calls.exists() and not target.exists()
+
+
+def test_help_explains_every_option_with_its_default():
+    source = DEPLOY.read_text()
+    parser = source[source.index("while [[ $# -gt 0 ]]; do") : source.index("\ndone\n")]
+    accepted = set(re.findall(r"(?m)^\s+(?:-h \| )?(--[a-z][a-z-]*)\)", parser))
+    assert {"--target-dir", "--runtime-lib", "--dry-run", "--help"} <= accepted
+
+    text = deploy("--help").stdout
+    options = text[text.index("\nOptions:\n") : text.index("\nEnvironment:")]
+    explained: dict[str, str] = {}
+    for line in options.splitlines()[2:]:
+        found = re.match(r"  (?:-h, )?(--[a-z-]+)", line)
+        if found:
+            current = found[1]
+            explained[current] = line
+        elif line.startswith(" " * 10):
+            explained[current] += " " + line.strip()
+    assert set(explained) == accepted
+    for option, said in explained.items():
+        if option != "--help":
+            assert "(default: " in said, said
+    assert "PYTHON (default: python3)" in text
 
 
 # ------------------------------------------------------------------------------------
@@ -416,13 +543,24 @@ def test_dry_run_uninstall_and_target_dir_touch_nothing(bare_path, tmp_path, sta
 # ------------------------------------------------------------------------------------
 
 
-def elf_file(path: Path, *, machine: int = 40, elf_class: int = 1, version: str | None) -> Path:
-    """A file with an ELF header (shared object, little-endian, class 1 = 32-bit, machine
-    40 = ARM) and, unless None, Rockchip's version string between binary bytes."""
+def elf_file(
+    path: Path, *, machine: int = 40, elf_class: int = 1, e_type: int = 3, version: str | None
+) -> Path:
+    """A file with a whole ELF32 header (52 bytes: by default a shared object, ET_DYN = 3,
+    little-endian, class 1 = 32-bit, machine 40 = ARM), then binary bytes holding
+    Rockchip's version string (unless None), then a section header table of two 40-byte
+    entries at the end, where the header says it is (as in a real .so)."""
+    body = b"\x90\xe5" * 64
+    body += b"" if version is None else b"librknnmrt version: " + version.encode() + b"\x00"
+    body += b"\xff" * 32
+    shoff = 52 + len(body)
     header = b"\x7fELF" + bytes([elf_class, 1, 1, 0]) + bytes(8)
-    header += (3).to_bytes(2, "little") + machine.to_bytes(2, "little") + bytes(12)
-    text = b"" if version is None else b"librknnmrt version: " + version.encode() + b"\x00"
-    path.write_bytes(header + b"\x90\xe5" * 64 + text + b"\xff" * 32)
+    header += e_type.to_bytes(2, "little") + machine.to_bytes(2, "little")
+    header += (1).to_bytes(4, "little") + bytes(8)  # e_version, e_entry, e_phoff
+    header += shoff.to_bytes(4, "little") + bytes(4) + (52).to_bytes(2, "little")
+    header += bytes(4) + (40).to_bytes(2, "little") + (2).to_bytes(2, "little") + bytes(2)
+    assert len(header) == 52
+    path.write_bytes(header + body + bytes(80))
     return path
 
 
@@ -452,6 +590,35 @@ def test_runtime_lib_is_checked_before_anything_happens(tmp_path, standin_models
         assert len(errors) == 1 and errors[0].startswith(f"deploy: {lib}: "), errors
         assert message in errors[0], errors
         assert not target.exists()
+
+
+def test_runtime_lib_refuses_an_empty_cut_short_or_text_file(tmp_path, standin_models):
+    whole = elf_file(tmp_path / "whole.so", version=SUPPLIED).read_bytes()
+    half = tmp_path / "half.so"  # an interrupted copy: its section headers are gone
+    half.write_bytes(whole[: len(whole) // 2])
+    head = tmp_path / "head.so"  # cut inside the ELF header
+    head.write_bytes(whole[:30])
+    empty = tmp_path / "empty.so"
+    empty.write_bytes(b"")
+    text = tmp_path / "librknnmrt.txt"
+    text.write_text("librknnmrt version: 2.3.2\n")
+    expected = "--runtime-lib expects librknnmrt.so itself, a 32-bit ARM shared library"
+    cases = [
+        (empty, "empty (0 bytes)"),
+        (half, f"cut short: {len(whole) // 2} bytes, but its ELF header places its program"),
+        (head, "cut short: 30 bytes, less than an ELF header (52)"),
+        (text, "not an ELF file (it starts b'librknnm': a text file or another format)"),
+    ]
+    target = tmp_path / "board"
+    for lib, message in cases:
+        for mode in (["--target-dir", str(target)], ["--dry-run"]):
+            args = (*mode, "--models", str(standin_models), "--runtime-lib", str(lib))
+            out = deploy(*args, check=False)
+            assert out.returncode == 1, (lib, out.stdout)
+            errors = out.stderr.strip().splitlines()
+            assert len(errors) == 1 and errors[0].startswith(f"deploy: {lib}: {message}"), errors
+            assert expected in errors[0]
+            assert out.stdout == "" and not target.exists()
 
 
 def test_runtime_lib_takes_the_armhf_standin_of_the_models_version(tmp_path, standin_runtime):
@@ -915,9 +1082,7 @@ def preflight_root(tmp_path: Path, meminfo: dict[str, int] | None = None) -> Pat
     root = tmp_path / "board"
     (root / "dev").mkdir(parents=True)
     (root / "oem/usr/lib").mkdir(parents=True)
-    (root / "oem/usr/lib/librknnmrt.so").write_bytes(
-        b"\x7fELF\x01\x01\x01\x00\xff\xfe" + RUNTIME_VERSION.encode() + b"\x00\x90\xe5\x00x"
-    )
+    elf_file(root / "oem/usr/lib/librknnmrt.so", version=RUNTIME_VERSION.split(": ", 1)[1])
     for node in ("i2c-3", "gpiochip1"):  # character devices, as on the board
         (root / "dev" / node).symlink_to("/dev/null")
     write_meminfo(root, meminfo or {"MemAvailable": 20000, "CmaTotal": 24576, "CmaFree": 20000})
@@ -1047,7 +1212,7 @@ def test_preflight_checks_memory_cma_and_reports_the_runtime_version(tmp_path, s
     _failed_or_warned(out, "WARN", "CmaFree is 128 KiB of 24576", "RkLunch-stop.sh")
 
     # A runtime without a version string is reported as such, not as a failure.
-    (root / "oem/usr/lib/librknnmrt.so").write_bytes(b"\x7fELF\x00nothing\x00")
+    elf_file(root / "oem/usr/lib/librknnmrt.so", version=None)
     out = run(MemAvailable=20000, CmaTotal=24576)
     assert out.returncode == 0, out.stdout
     assert '  info  no "librknnmrt version" string in' in out.stdout
@@ -1091,10 +1256,58 @@ def test_preflight_checks_the_runtime_version_against_the_models(tmp_path, shell
     assert out.returncode == 0 and "FAIL" not in out.stdout, out.stdout
 
     # A runtime that does not name its version: a warning, the app checks at start-up.
-    lib.write_bytes(b"\x7fELF\x01\x01\x01\x00nothing here\x00")
+    elf_file(lib, version=None)
     out = preflight(shell, root, *quick, "--model-runtime", "2.3.2")
     assert out.returncode == 0, out.stdout
     _failed_or_warned(out, "WARN", "cannot tell the version of the board's", "--runtime-lib")
+
+
+def test_preflight_refuses_a_runtime_that_is_no_shared_library(tmp_path, shell):
+    root = preflight_root(tmp_path)
+    lib = root / "oem/usr/lib/librknnmrt.so"
+    exe = elf_file(tmp_path / "program", e_type=2, version="2.3.2").read_bytes()  # ET_EXEC
+    cases = [
+        (b"", "is empty (0 bytes)"),
+        (b"librknnmrt version: 2.3.2\n", "is not a shared library (no ELF header"),
+        (exe[:20], "is cut short: 20 bytes, less than an ELF header (52)"),
+        (exe, "is an ELF file but not a shared library (its e_type is not ET_DYN)"),
+    ]
+    # On a board, and in a target folder (which need not have a runtime, but may not
+    # have a broken one).
+    for skip in ("user,python,devices", "user,python,devices,tools,runtime"):
+        for content, problem in cases:
+            lib.write_bytes(content)
+            out = preflight(shell, root, "--skip", skip, "--model-runtime", "2.3.2")
+            assert out.returncode == 1, out.stdout
+            assert out.stdout.splitlines()[-1].startswith("preflight: FAILED: 1 problem(s)")
+            _failed_or_warned(
+                out,
+                "FAIL",
+                f"{lib} {problem}",
+                "the Luckfox image's own librknnmrt.so (reflash), or put the runtime",
+            )
+            assert "; librknnmrt.so must be the NPU runtime, a 32-bit ARM" in out.stdout
+            assert "fits the models" not in out.stdout
+
+    # Supplied by deploy.sh --runtime-lib: the broken file is replaced, a warning says so.
+    lib.write_bytes(b"")
+    out = preflight(shell, root, "--skip", "user,python", "--runtime-supplied", "2.3.2 (x)")
+    assert out.returncode == 0, out.stdout
+    _failed_or_warned(out, "WARN", f"{lib} is empty (0 bytes): not a usable NPU runtime", "")
+
+    # A shared library for another machine: the board cannot load it (a warning).
+    elf_file(lib, machine=62, version="2.3.2 (x)")
+    out = preflight(shell, root, "--skip", "user,python", "--model-runtime", "2.3.2")
+    assert out.returncode == 0, out.stdout
+    _failed_or_warned(out, "WARN", "is a shared library, but not a 32-bit little-endian ARM", "")
+
+    # None at all: on a board a failure; in a target folder one "skip" line.
+    lib.unlink()
+    out = preflight(shell, root, "--skip", "user,python,devices,tools,runtime")
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "preflight: OK", out.stdout
+    assert "  skip  NPU runtime librknnmrt.so: none in" in out.stdout
+    for start in ("skip  sha256sum and tar on the board", "skip  running as root"):
+        assert f"{start} (a target folder has no running board)" in out.stdout
 
 
 def test_scripts_are_shellcheck_clean():
