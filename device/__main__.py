@@ -83,14 +83,15 @@ def _open_hardware(
 
 
 def _new_recorder(config: WearableConfig, clock=None):
-    """A session file under a name no earlier session has."""
+    """A session file under a name no earlier session has; its header says the provenance:
+    "simulated" on a simulated board (``clock`` given: ``--sim-socket``), else "human"."""
     from device.recorder import SessionRecorder, new_session_path
 
     folder = Path(config.recording.dir)
     folder.mkdir(parents=True, exist_ok=True)
     return SessionRecorder(
         new_session_path(folder),
-        info={"provenance": "human"},
+        info={"provenance": "human" if clock is None else "simulated"},
         fsync_interval_s=config.recording.fsync_interval_s,
         clock=clock,
     )

@@ -96,6 +96,10 @@ def _run(argv: list[str]) -> int:
         from host.collect import main_args
 
         return main_args(argv[1:])
+    if argv[:1] == ["export"]:
+        from host.export import main_args
+
+        return main_args(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m host", description="NIRS host tools")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -170,6 +174,7 @@ def _run(argv: list[str]) -> int:
     sub.add_parser("train", help="train and evaluate (see: python -m host train --help)")
     sub.add_parser("convert", help="convert for the NPU (see: python -m host convert --help)")
     sub.add_parser("collect", help="record a session (see: python -m host collect --help)")
+    sub.add_parser("export", help="a .nrec record as SNIRF + PNG (see: ... export --help)")
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -36,7 +36,7 @@ import numpy as np
 from device.chain import ChainConfig
 from device.codec import HEADER_EVENT, Event, Record, RecordKind
 from device.labels import FatigueMapping
-from host.dataset import PROTOCOLS, PROVENANCES, SIDES, SessionRecord
+from host.dataset import PROTOCOLS, PROVENANCES, SIDES, UNKNOWN, SessionRecord
 
 __all__ = [
     "CLOCK_RESET_S",
@@ -103,8 +103,19 @@ def key_action(key: str) -> tuple[str, Any] | None:
     return None
 
 
-def check_identity(subject_id: object, protocol: object, side: object, provenance: object) -> None:
+def check_identity(
+    subject_id: object,
+    protocol: object,
+    side: object,
+    provenance: object,
+    *,
+    unknown_ok: bool = False,
+) -> None:
     """Refuse session facts the dataset would refuse.
+
+    Args:
+        unknown_ok: Also take :data:`host.dataset.UNKNOWN` for any of the four (a session
+            read back from a record that does not say them: not for training).
 
     Raises:
         ValueError: A subject_id that is not a code (it names the file), or a protocol,
@@ -117,10 +128,11 @@ def check_identity(subject_id: object, protocol: object, side: object, provenanc
             f"with a letter or digit (it names the file; never a person's name), "
             f"got {subject_id!r}"
         )
+    unknown = (UNKNOWN,) if unknown_ok else ()
     for name, value, choices in (
-        ("protocol", protocol, PROTOCOLS),
-        ("side", side, SIDES),
-        ("provenance", provenance, PROVENANCES),
+        ("protocol", protocol, (*PROTOCOLS, *unknown)),
+        ("side", side, (*SIDES, *unknown)),
+        ("provenance", provenance, (*PROVENANCES, *unknown)),
     ):
         if value not in choices:
             raise ValueError(

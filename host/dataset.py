@@ -70,6 +70,7 @@ __all__ = [
     "SessionRecord",
     "load_dataset",
     "read_session",
+    "training_problems",
     "write_session",
 ]
 
@@ -117,8 +118,13 @@ AUX_DARK = "dark"
 AUX_BORG = "borg_cr10"
 AUX_LEVEL = "fatigue_level"
 AUX_FLAGS = "quality_flags"
-#: MeasurementDate / MeasurementTime when the start time is unknown (SNIRF 1.1 allows it).
+#: MeasurementDate / MeasurementTime when the start time is unknown (SNIRF 1.1 allows it);
+#: also the subject, protocol, side or provenance of a session whose record does not say
+#: them (``python -m host export``): such a file is for reading, not for training
+#: (:func:`training_problems`).
 UNKNOWN = "unknown"
+#: Metadata key under which a session file says why it cannot be used for training.
+NOT_FOR_TRAINING_KEY = "not_for_training"
 
 MetadataValue = Union[str, float, int]
 Progress = Callable[[int, int, Path], None]
@@ -168,6 +174,9 @@ class SessionRecord:
         One of :data:`SIDES`.
     provenance : str
         ``"simulated"`` or ``"human"`` (:data:`PROVENANCES`).
+
+        Each of these four may be :data:`UNKNOWN` when the session's record does not say
+        it; such a session is not for training (:func:`training_problems`).
     wavelengths_nm : tuple of float
         LED wavelengths, nm, in column order of ``intensity_v`` and ``d_od``.
     t_s : ndarray, shape (n,)
@@ -293,9 +302,28 @@ def _check_choice(name: str, value: object, choices: Sequence[str]) -> None:
 def _check_labels(record: SessionRecord) -> None:
     if not isinstance(record.subject_id, str) or not record.subject_id.strip():
         raise ValueError(f"subject_id must be a non-empty string, got {record.subject_id!r}")
-    _check_choice("provenance", record.provenance, PROVENANCES)
-    _check_choice("protocol", record.protocol, PROTOCOLS)
-    _check_choice("side", record.side, SIDES)
+    _check_choice("provenance", record.provenance, (*PROVENANCES, UNKNOWN))
+    _check_choice("protocol", record.protocol, (*PROTOCOLS, UNKNOWN))
+    _check_choice("side", record.side, (*SIDES, UNKNOWN))
+
+
+def training_problems(record: SessionRecord) -> list[str]:
+    """Why a session cannot be used for training or statistics; empty if it can.
+
+    A session whose subject, protocol, side or provenance is :data:`UNKNOWN`, or that
+    holds no Borg rating (so no fatigue level: its ``level`` is only the default of
+    Borg 0), is readable and plottable but unlabelled. :func:`load_dataset` refuses it.
+    """
+    facts = (
+        ("subject", record.subject_id),
+        ("protocol", record.protocol),
+        ("side", record.side),
+        ("provenance", record.provenance),
+    )
+    problems = [f"its {name} is unknown" for name, value in facts if value == UNKNOWN]
+    if np.size(record.borg) == 0:
+        problems.append("it holds no Borg rating, so no fatigue label")
+    return problems
 
 
 def _check_times(name: str, values: Any, *, strict: bool, allow_empty: bool) -> int:
@@ -1040,7 +1068,8 @@ def load_dataset(
         the pattern), if a file cannot be read (naming the file), if a file lacks one of
         ``wavelengths_nm`` or holds it twice (naming the file, the wavelengths found and
         those needed), or if its wavelengths or Borg → level mapping differ from the first
-        file's.
+        file's, or if a file is unlabelled (:func:`training_problems`: an unknown subject,
+        protocol, side or provenance, or no Borg rating).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -1052,6 +1081,14 @@ def load_dataset(
     records: list[SessionRecord] = []
     for i, path in enumerate(paths, start=1):
         record = read_session(path)
+        problems = training_problems(record)
+        if problems:
+            raise DatasetError(
+                path,
+                f"not usable for training: {'; '.join(problems)} (a session file for "
+                "reading and plotting, e.g. from 'python -m host export'; move it out of "
+                "the dataset folder)",
+            )
         if wavelengths_nm is not None:
             record = _in_wavelength_order(path, record, tuple(float(w) for w in wavelengths_nm))
         if records:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,20 @@ _PHASE_COLOURS = {"baseline": "#e8f0fe", "hold": "#fde7e7", "rest": "#e6f4ea"}
 
 
 def plot_session(record: SessionRecord, path: Path) -> Path:
-    """Raw light, haemoglobin, SmO2 and labels of one session, as a PNG."""
+    """Raw light, haemoglobin, SmO2 and labels of one session, as a PNG.
+
+    Warns nothing: where the SmO2 estimate is undefined (ΔHbO2 or ΔHHb below minus the
+    assumed resting concentration, :func:`device.mbll.smo2_percent`), its panel says for
+    how many samples; a session without Borg ratings (:func:`host.dataset.training_problems`)
+    says in the label panel that it is unlabelled instead of drawing a level.
+    """
     t = record.t_s
-    smo2 = np.asarray(smo2_percent(np.nan_to_num(record.d_hbo2_um), np.nan_to_num(record.d_hhb_um)))
+    with warnings.catch_warnings():  # said on the figure instead
+        warnings.simplefilter("ignore", RuntimeWarning)
+        smo2 = np.asarray(
+            smo2_percent(np.nan_to_num(record.d_hbo2_um), np.nan_to_num(record.d_hhb_um))
+        )
+    undefined = int(np.count_nonzero(np.isnan(smo2)))
     fig = Figure(figsize=(10, 9), constrained_layout=True)
     axes = fig.subplots(4, 1, sharex=True)
     title = f"{record.subject_id} {record.protocol} {record.side}"
@@ -38,12 +50,28 @@ def plot_session(record: SessionRecord, path: Path) -> Path:
     axes[1].legend(loc="upper right", fontsize=8, ncol=3)
     axes[2].plot(t, smo2, color="tab:purple", lw=0.8)
     axes[2].set_ylabel("SmO2 estimate (%)")
-    axes[3].step(record.borg_t_s, record.borg, where="post", color="k", label="Borg CR10")
-    axes[3].plot(t, record.level * 2, color="tab:orange", lw=1.2, label="fatigue level × 2")
+    if undefined:
+        axes[2].set_title(
+            f"SmO2 undefined for {undefined} of {smo2.size} samples: the assumed resting "
+            "haemoglobin is smaller than the fall measured there",
+            fontsize=8,
+        )
     axes[3].set_ylim(-0.5, 10.5)
     axes[3].set_ylabel("rating")
     axes[3].set_xlabel("time (s)   shading: baseline / hold / rest;  dotted: task failure")
-    axes[3].legend(loc="upper right", fontsize=8)
+    if np.size(record.borg):
+        axes[3].step(record.borg_t_s, record.borg, where="post", color="k", label="Borg CR10")
+        axes[3].plot(t, record.level * 2, color="tab:orange", lw=1.2, label="fatigue level × 2")
+        axes[3].legend(loc="upper right", fontsize=8)
+    else:
+        axes[3].text(
+            0.5,
+            0.5,
+            "no Borg rating recorded: unlabelled (not for training)",
+            ha="center",
+            va="center",
+            transform=axes[3].transAxes,
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path

@@ -273,7 +273,10 @@ def test_a_lost_first_record_under_a_name_collect_did_not_give_asks_for_the_fact
     path = damaged(tmp_path, _flip(original.raw, original.starts[0] + 30), "copy.nrec")
     status, lines, err = recover(path, capsys)
     assert status == 2 and len(err.splitlines()) == 1
-    assert err.rstrip().endswith("give --subject, --protocol, --side")
+    assert err.rstrip().endswith(
+        "give --subject, --protocol, --side, or read it with 'python -m host export', which "
+        "writes 'unknown' for them; no SNIRF file written"
+    )
     status, lines, err = recover(
         path, capsys, "--subject", "S07", "--protocol", "upper_limb", "--side", "left"
     )
