@@ -7,6 +7,7 @@ Commands:
   train    cross-validate the fusion model and baselines, write models/ and reports/
   convert  Keras → ONNX → quantised RKNN for the RV1103 (int8, LSTM onward int16), verified
   collect  record a live session from the wearable's serial port, Borg ratings from keys
+  export   read a .nrec session record: SNIRF file and PNG plot
 """
 
 from __future__ import annotations
