@@ -403,25 +403,49 @@ def main_args(argv: list[str] | None = None) -> int:
         prog="python -m host collect",
         description="Record a labelled session from the wearable's serial link. " + KEY_HELP,
     )
-    parser.add_argument("--port", help="serial device, e.g. /dev/ttyACM0")
-    parser.add_argument("--subject", help="subject code, e.g. S01 (never a name)")
-    parser.add_argument("--protocol", choices=PROTOCOLS)
-    parser.add_argument("--side", choices=SIDES)
+    parser.add_argument(
+        "--port", help="serial device, e.g. /dev/ttyACM0 (default: none; required to record)"
+    )
+    parser.add_argument(
+        "--subject",
+        help="subject code, e.g. S01, never a name (default: none; required to record)",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        help="the seed's protocol the subject follows (default: none; required to record)",
+    )
+    parser.add_argument(
+        "--side",
+        choices=SIDES,
+        help="the limb the wearable is on (default: none; required to record)",
+    )
     parser.add_argument(
         "--out",
         type=Path,
         default=None,
         help=f"dataset folder (default: {DEFAULT_OUT}; with --recover: beside the record)",
     )
-    parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUDRATE)
-    parser.add_argument("--provenance", choices=PROVENANCES, default=None, help="default: human")
+    parser.add_argument(
+        "--baud",
+        type=positive_int,
+        default=DEFAULT_BAUDRATE,
+        help="serial link speed, as the wearable's [serial] baud (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--provenance",
+        choices=PROVENANCES,
+        default=None,
+        help="what the session is: a person (human) or the simulator (default: human)",
+    )
     parser.add_argument(
         "--recover",
         type=existing_file,
         metavar="NREC",
         help="write the SNIRF file of an interrupted or damaged session from its .nrec "
         "record, collect's or the wearable's own (--subject, --protocol, --side, "
-        "--provenance fill in what the record does not say)",
+        "--provenance fill in what the record does not say; default: none, record live "
+        "from --port)",
     )
     args = parser.parse_args(argv)
 
