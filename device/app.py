@@ -407,6 +407,7 @@ class Wearable:
         if pattern is not None and not self.config.alerts.muted:
             self.hw.buzzer.play(pattern)
             report.alert = self.model.classes[self.alerts.alert_level]
+            self._event("alert", level=report.alert)
         self._emit(Record.of(Prediction(t_s, tuple(map(float, probs)), raw, self.level)))
         report.level = self.level
         report.level_name = self.model.classes[self.level]

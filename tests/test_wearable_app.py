@@ -124,7 +124,13 @@ def test_calibrates_then_shows_levels_and_sounds_the_buzzer_once_per_alert(tmp_p
     onsets = [t for t, on in board.buzzer_line.history if on]
     assert len(onsets) == len(PATTERN_HIGH) + len(PATTERN_EXHAUSTED)
 
-    kinds = [r.kind for r in read_session_file(tmp_path / "s.nrec").records]
+    records = read_session_file(tmp_path / "s.nrec").records
+    kinds = [r.kind for r in records]
+    # Each alert is in the record, with the level it was for and when.
+    alerts = [r.fields for r in records if r.kind == RecordKind.EVENT and r.fields.name == "alert"]
+    assert [dict(a.data) for a in alerts] == [{"level": "high"}, {"level": "exhausted"}]
+    starts = (onsets[0], onsets[len(PATTERN_HIGH)])  # of each pattern
+    assert [round(a.t_s - t, 3) for a, t in zip(alerts, starts)] == [0.0, 0.0]
     assert kinds.count(RecordKind.PREDICTION) == len(levels)
     assert kinds.count(RecordKind.SAMPLE) == pytest.approx(600, abs=2)
     assert kinds.count(RecordKind.FRAME) == pytest.approx(60 * 860 / 20, abs=3)
@@ -221,6 +227,18 @@ def test_a_level_shown_for_one_second_does_not_sound_a_held_one_does():
         (exhausted_s, "exhausted"),
     ]
     assert config.alerts.hold_s == hold_s
+
+
+def test_the_devices_console_shows_the_countdown_while_calibrating():
+    # Issue 20, point 5: "SmO2~  nan %" for the 20 s of calibration, on the board's console too.
+    from device.__main__ import console_line
+
+    _, app, reports = make_app()
+    app.run(25.0)
+    lines = {round(r.t_s): console_line(r) for r in reports if r.t_s > 0}
+    assert "nan" not in "\n".join(lines.values())
+    assert lines[5].endswith("calibrating   calibrating baseline, 15 s left")
+    assert "SmO2~" in lines[24]
 
 
 def test_an_alert_sounds_only_for_a_level_held_without_a_gap():

@@ -28,13 +28,15 @@ from hwsim.i2c import SimI2CBus
 #: The chips of the simulated board, by 7-bit address (hwsim.board).
 CHIP_NAMES = {ADS1114_ADDRESS: "ADS1114", SSD1306_ADDRESS: "SSD1306"}
 
-#: The highest --fault-rate at which the whole main job ran through for every one of ten
-#: simulated subjects (7..16, seed 2025, upper limb, the device's 2 retries). Measured:
-#: 0.1 all ten; 0.15 nine of ten, 0.2 seven, 0.3 none; every failure came at start-up (the
-#: ADC's self-test read, or the OLED's initialisation, then headless), where a transfer lost
-#: after 3 attempts, a chance of rate**3 each, stops the wearable. Command: run
-#: hwsim.wearable.run_wearable for subjects 7..16 at each rate (session 5 of issue 20).
-SURVIVED_FAULT_RATE = 0.1
+#: The highest --fault-rate at which the main job ran to its end for every one of ten
+#: simulated subjects (7..16, seed 2025, upper limb, the device's 2 retries). Measured by
+#: ``python benchmarks/main_job_fault_rates.py``: runs that went to the end, of 10 (of them
+#: headless: the OLED's initialisation lost a transfer):
+#: 0.05: 10 (0); 0.1: 10 (0); 0.15: 10 (1); 0.2: 9 (2); 0.25: 8 (5); 0.3: 4 (7). Every run
+#: that stopped stopped at start-up, in the ADC's self-test or its first register writes,
+#: where one transfer lost after 3 attempts (a chance of rate**3 each) stops the wearable;
+#: once measuring, lost conversions and OLED frames cost nothing more.
+SURVIVED_FAULT_RATE = 0.15
 
 
 @dataclass(frozen=True)
