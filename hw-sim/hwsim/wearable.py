@@ -138,7 +138,8 @@ def run_wearable(
         display = Display(open_oled(bus, SSD1306_ADDRESS), clock=board.clock)
     except OledNotFoundError as exc:  # as python -m device does on the board
         display = None
-        emit(f"note: {explain(exc, board.bus, bus.retries) if fault_rate else exc}; headless")
+        said = explain(exc, board.bus, bus.retries) if fault_rate else exc
+        emit(f"note: {said}; running headless")
     hw = Hardware(
         clock=board.clock,
         adc=ADS1114(bus, clock=board.clock, ready_line=board.ready_line),
