@@ -98,9 +98,14 @@ def _new_recorder(config: WearableConfig, clock=None):
 
 
 def console_line(report) -> str:
-    """The line printed every second for a ``device.app.SecondReport``."""
+    """The line printed every second for a ``device.app.SecondReport``: while calibrating,
+    the OLED's countdown instead of a SmO2 not yet known; the buzzer alert it started."""
     level = report.level_name or report.state.value
-    return f"t={report.t_s:6.0f} s  {level:12s}  SmO2~{report.smo2_pct:5.1f} %"
+    if report.calibration:
+        return f"t={report.t_s:6.0f} s  {level:12s}  {', '.join(report.calibration)}"
+    smo2 = "   --" if report.smo2_pct != report.smo2_pct else f"{report.smo2_pct:5.1f}"
+    alert = f"  buzzer: {report.alert!r}" if report.alert else ""
+    return f"t={report.t_s:6.0f} s  {level:12s}  SmO2~{smo2} %{alert}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,6 +85,10 @@ class SecondReport:
     probabilities: tuple[float, ...] = ()
     flags: int = 0
     messages: list[str] = field(default_factory=list)
+    #: While calibrating: what the OLED says, e.g. ("calibrating baseline", "15 s left").
+    calibration: tuple[str, ...] = ()
+    #: The level whose buzzer pattern this second started ("high"), else "".
+    alert: str = ""
 
 
 class StopError(DeviceError):
@@ -142,7 +146,7 @@ class Wearable:
         #: whatever order [chain] wavelengths_nm lights the LEDs in (issue 14, point 2).
         self._od_order = od_order(config.chain.wavelengths_nm)
         self.smoother = LevelSmoother(config.alerts.smoothing_s)
-        self.alerts = AlertPolicy(config.alerts.rearm_drop)
+        self.alerts = AlertPolicy(config.alerts.rearm_drop, config.alerts.hold_s)
         self.state = State.SELF_TEST
         self.level: int | None = None
         self._latest: ChainSample | None = None
@@ -324,12 +328,11 @@ class Wearable:
             start_s = self.chain.calibration_start_s
             elapsed = t_s - (self._t0 if start_s is None else start_s)
             base = self.config.chain.baseline_s
+            note = self.chain.restart_hint or None
+            report.calibration = screens.calibration_text(base - elapsed, note)
             yield
             self._draw(
-                screens.calibrating,
-                progress=elapsed / base,
-                seconds_left=base - elapsed,
-                note=self.chain.restart_hint or None,
+                screens.calibrating, progress=elapsed / base, seconds_left=base - elapsed, note=note
             )
         else:
             if self.state == State.NO_DATA:
@@ -359,8 +362,7 @@ class Wearable:
         if self.state != State.NO_DATA:
             self.state = State.NO_DATA
             self._no_data_since_s = self._last_frame_s
-            self.smoother.reset()
-            self.level = None
+            self._forget_level()
             report.messages.append(f"no data: {cause}")
             self._event("no_data", cause=cause, detail=self.mux.fault_detail)
         yield
@@ -373,7 +375,12 @@ class Wearable:
 
     def _check_sensor(self) -> None:
         self.state = State.CHECK_SENSOR
+        self._forget_level()
+
+    def _forget_level(self) -> None:
+        """No level is shown: the smoothing and the alerts' holds start again."""
         self.smoother.reset()
+        self.alerts.reset()
         self.level = None
 
     def _draw_check_sensor(self, flags: int) -> None:
@@ -386,9 +393,7 @@ class Wearable:
         try:
             probs = yield from self.model.predict_in_steps(sequence, statistics)
         except DeviceError as exc:  # e.g. rknn_run timing out once: no level this second
-            self.state = State.CHECK_SENSOR
-            self.smoother.reset()
-            self.level = None
+            self._check_sensor()
             report.messages.append(f"no level this second: {exc}")
             self._event("model_error", message=str(exc))
             yield
@@ -401,6 +406,8 @@ class Wearable:
         pattern = self.alerts.update(self.level)
         if pattern is not None and not self.config.alerts.muted:
             self.hw.buzzer.play(pattern)
+            report.alert = self.model.classes[self.alerts.alert_level]
+            self._event("alert", level=report.alert)
         self._emit(Record.of(Prediction(t_s, tuple(map(float, probs)), raw, self.level)))
         report.level = self.level
         report.level_name = self.model.classes[self.level]

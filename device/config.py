@@ -49,6 +49,8 @@ class AlertConfig:
     smoothing_s: int = 3
     #: A level alert re-arms only after the shown level has fallen this many levels below it.
     rearm_drop: int = 2
+    #: Seconds (predictions) in a row a level must be shown before its alert sounds.
+    hold_s: int = 3
 
 
 @dataclass(frozen=True)
@@ -315,6 +317,15 @@ LIMITS: dict[str, Allowed] = {
         "minute after it changed",
     ),
     "alerts.rearm_drop": Allowed("int", 1, 4, why="levels; the model's five allow a drop of 4"),
+    "alerts.hold_s": Allowed(
+        "int",
+        1,
+        15,
+        "s",
+        why="one prediction a second; 1 sounds for a level shown one second, model noise at a "
+        "class boundary (device.fatigue); over 15 s the alert comes a Borg point late (the "
+        "simulated hold rises one point in about 12 s, hwsim.physiology)",
+    ),
     "model.dir": Allowed("text", why="the folder of model.json and the model files"),
     "model.backend": Allowed("choice", choices=("auto", "rknn", "onnx")),
     "model.library": Allowed("text", why="the RKNN runtime, a path or a bare name"),

@@ -3,9 +3,10 @@
 - :class:`LevelSmoother`: the mean of the last few seconds' probabilities, so the
   shown level does not flicker with every prediction; the raw probabilities stay
   in the record.
-- :class:`AlertPolicy`: a buzzer pattern when the shown level rises to "high" and
-  another to "exhausted", each re-armed only after the level has fallen well below
-  it (hysteresis), so a level hovering at a boundary does not chatter.
+- :class:`AlertPolicy`: a buzzer pattern when the shown level has been "high" or above
+  for a few seconds in a row, another for "exhausted", each re-armed only after the level
+  has fallen well below it (hysteresis), so a level hovering at a boundary does not chatter
+  and a level shown for one second does not sound at all.
 """
 
 from __future__ import annotations
@@ -72,20 +73,44 @@ class LevelSmoother:
 
 
 class AlertPolicy:
-    """Which buzzer pattern, if any, a new shown level calls for."""
+    """Which buzzer pattern, if any, a new shown level calls for.
 
-    def __init__(self, rearm_drop: int = 2) -> None:
+    Args:
+        rearm_drop: An alert re-arms once the shown level has fallen this many levels below
+            it ([alerts] rearm_drop).
+        hold_s: Predictions (one a second) in a row the shown level must be at or above an
+            alert's level before it sounds ([alerts] hold_s; 1 sounds at the first). Fatigue
+            in a sustained hold builds over tens of seconds (the simulated upper-limb hold:
+            one Borg point about every 12 s), so a level shown for one second between lower
+            ones is the model's noise at a class boundary, not the wearer's state; an alert
+            that sounds for it teaches the wearer to ignore the buzzer.
+    """
+
+    def __init__(self, rearm_drop: int = 2, hold_s: int = 1) -> None:
         self.rearm_drop = rearm_drop
+        self.hold_s = hold_s
         self._armed = {HIGH: True, EXHAUSTED: True}
+        self._held = {HIGH: 0, EXHAUSTED: 0}
+        #: The level (HIGH or EXHAUSTED) whose pattern the last :meth:`update` returned.
+        self.alert_level: int | None = None
 
     def update(self, level: int) -> tuple[tuple[float, float], ...] | None:
+        held = self._held
         for alert_level in (HIGH, EXHAUSTED):
             if level <= alert_level - self.rearm_drop:
                 self._armed[alert_level] = True
-        if level >= EXHAUSTED and self._armed[EXHAUSTED]:
+            held[alert_level] = held[alert_level] + 1 if level >= alert_level else 0
+        self.alert_level = None
+        if held[EXHAUSTED] >= self.hold_s and self._armed[EXHAUSTED]:
             self._armed[EXHAUSTED] = self._armed[HIGH] = False
+            self.alert_level = EXHAUSTED
             return PATTERN_EXHAUSTED
-        if level >= HIGH and self._armed[HIGH]:
+        if held[HIGH] >= self.hold_s and self._armed[HIGH]:
             self._armed[HIGH] = False
+            self.alert_level = HIGH
             return PATTERN_HIGH
         return None
+
+    def reset(self) -> None:
+        """No level shown (check sensor, no data): a hold starts again from the next one."""
+        self._held[HIGH] = self._held[EXHAUSTED] = 0

@@ -150,18 +150,25 @@ def _lines(draw: ImageDraw.ImageDraw, text: str, y: int, rows: int) -> None:
         draw.text((0, y + 12 * row), line, fill="white", font=small_font())
 
 
+def calibration_text(seconds_left: float, note: str | None = None) -> tuple[str, str]:
+    """The calibrating screen's two small lines: ``note`` (e.g. why calibration restarted) or
+    "calibrating baseline", then the countdown, e.g. "15 s left"."""
+    return note or "calibrating baseline", f"{max(seconds_left, 0):.0f} s left"
+
+
 def calibrating(
     draw: ImageDraw.ImageDraw, *, progress: float, seconds_left: float, note: str | None = None
 ) -> None:
     """'Stay relaxed' with a progress bar, during the resting baseline; ``note`` (at most
     :data:`LINE_CHARS`) replaces "calibrating baseline", e.g. after a restart."""
+    what, left = calibration_text(seconds_left, note)
     big_text(draw, (0, 0), BIG_WORDS[0], BIG_PX)
-    draw.text((0, 26), note or "calibrating baseline", fill="white", font=small_font())
+    draw.text((0, 26), what, fill="white", font=small_font())
     draw.rectangle((0, 42, WIDTH - 1, 51), outline="white")
     filled = round((WIDTH - 3) * min(max(progress, 0.0), 1.0))
     if filled:
         draw.rectangle((1, 43, filled, 50), fill="white")
-    draw.text((0, 53), f"{max(seconds_left, 0):.0f} s left", fill="white", font=small_font())
+    draw.text((0, 53), left, fill="white", font=small_font())
 
 
 def live(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from device.config import WearableConfig
 from hwsim.wearable import main, run_wearable
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -93,3 +95,63 @@ def test_the_main_job_needs_only_what_dev_run_installs(tmp_path):
     assert (tmp_path / "summary.png").exists()
     # setuptools' start-up hook (_distutils_hack) comes with every venv.
     assert needed - allowed - {"nirs-fatigue", "setuptools", "pip"} == set()
+
+
+def test_the_main_job_prints_the_countdown_and_which_alerts_sounded_when(tmp_path, capsys):
+    # Issue 20, point 5: the calibration seconds printed "SmO2~ nan %"; the summary counted
+    # buzzer edges ("buzzer 5 time(s)"), one alert of them for a one-second "high".
+    assert main(["--out", str(tmp_path), "--models-dir", str(MODELS)]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out
+    lines = {int(line[2:7]): line for line in out.splitlines() if line.startswith("t=")}
+    assert "RELAX: calibrating baseline, 19 s left" in lines[1]
+    assert "calibrating baseline, 15 s left" in lines[5]
+    said = re.search(r"buzzer: 'high' at (\d+) s, 'exhausted' at (\d+) s;", out)
+    assert said, out.splitlines()[-2]
+    hold_s = WearableConfig().alerts.hold_s
+    for t_s, names in zip(map(int, said.groups()), (("high", "exhausted"), ("exhausted",))):
+        # Sounded once the level had been shown hold_s seconds in a row, not before.
+        shown = [lines[t].split("predicted ")[1].split()[0] for t in range(t_s - hold_s, t_s + 1)]
+        assert shown[0] not in names and all(name in names for name in shown[1:]), shown
+
+
+def test_the_fault_summary_adds_up_chip_by_chip(tmp_path):
+    # Issue 20, point 5: --fault-rate 0.01-0.2 printed what a fault-free run printed.
+    lines = []
+    run = run_wearable(models_dir=MODELS, out=tmp_path, fault_rate=0.1, emit=lines.append)
+    bus = run.board.bus
+    chips = {c.name: c for c in run.chips}
+    assert set(chips) == {"ADS1114 0x48", "SSD1306 0x3c"}
+    assert sum(c.injected for c in chips.values()) == bus.faults_injected
+    assert sum(c.transfers for c in chips.values()) == bus.transfers
+    retries = WearableConfig().i2c.retries
+    for c in chips.values():
+        assert c.injected == bus.injected_to[c.address] > 0.05 * c.transfers
+        assert c.failed == c.injected  # every chip answers but for the injected faults
+        assert c.failed == c.retried + c.lost
+        assert c.retried >= c.recovered + retries * c.lost  # each needed at least one retry
+        assert c.recovered > 0
+    assert chips["ADS1114 0x48"].lost > 0
+    (summary,) = [line for line in lines if line.startswith("I2C faults")]
+    assert summary == run.faults
+    ads = chips["ADS1114 0x48"]
+    assert (
+        f"ADS1114 0x48: {ads.injected} of {ads.transfers} transfers failed, {ads.retried} "
+        f"retried, {ads.recovered} recovered, {ads.lost} lost" in summary
+    )
+    # Without faults, no summary and nothing counted.
+    quiet = run_wearable(models_dir=MODELS, out=tmp_path, emit=lines.append)
+    assert quiet.faults == "" and all(c.failed == c.injected == 0 for c in quiet.chips)
+
+
+def test_a_run_stopped_by_injected_faults_says_they_were_injected(tmp_path, capsys):
+    # Issue 20, point 5: at 0.3 the run died with "no SSD1306 OLED answers at 0x3c" alone.
+    assert main(["--out", str(tmp_path), "--models-dir", str(MODELS), "--fault-rate", "0.3"]) == 2
+    captured = capsys.readouterr()
+    (error,) = captured.err.splitlines()
+    assert error.startswith("error: ")
+    assert "SIMULATED: the bus was failing 30% of I2C transfers at random" in error
+    assert "I2C faults (SIMULATED, --fault-rate 0.3): " in captured.out
+    from hwsim.faults import SURVIVED_FAULT_RATE
+
+    assert f"whole runs went through at rates up to {SURVIVED_FAULT_RATE:g}" in error

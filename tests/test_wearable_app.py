@@ -124,7 +124,13 @@ def test_calibrates_then_shows_levels_and_sounds_the_buzzer_once_per_alert(tmp_p
     onsets = [t for t, on in board.buzzer_line.history if on]
     assert len(onsets) == len(PATTERN_HIGH) + len(PATTERN_EXHAUSTED)
 
-    kinds = [r.kind for r in read_session_file(tmp_path / "s.nrec").records]
+    records = read_session_file(tmp_path / "s.nrec").records
+    kinds = [r.kind for r in records]
+    # Each alert is in the record, with the level it was for and when.
+    alerts = [r.fields for r in records if r.kind == RecordKind.EVENT and r.fields.name == "alert"]
+    assert [dict(a.data) for a in alerts] == [{"level": "high"}, {"level": "exhausted"}]
+    starts = (onsets[0], onsets[len(PATTERN_HIGH)])  # of each pattern
+    assert [round(a.t_s - t, 3) for a, t in zip(alerts, starts)] == [0.0, 0.0]
     assert kinds.count(RecordKind.PREDICTION) == len(levels)
     assert kinds.count(RecordKind.SAMPLE) == pytest.approx(600, abs=2)
     assert kinds.count(RecordKind.FRAME) == pytest.approx(60 * 860 / 20, abs=3)
@@ -183,6 +189,68 @@ def test_smoother_and_alert_hysteresis():
     assert fired[1] == PATTERN_HIGH and fired[6] == PATTERN_EXHAUSTED
     assert fired[3] is fired[5] is fired[8] is None  # chatter at a boundary stays quiet
     assert fired[10] == PATTERN_HIGH  # re-armed after falling to "none"+1
+
+
+class ScriptedBackend:
+    """A stand-in model showing ``levels[k]`` at its k-th prediction (the last one after)."""
+
+    def __init__(self, levels):
+        self.levels, self.calls = levels, 0
+
+    def predict(self, sequence, statistics):
+        level = self.levels[min(self.calls, len(self.levels) - 1)]
+        self.calls += 1
+        return np.eye(5)[level] * 0.9 + 0.02
+
+    def close(self):
+        pass
+
+
+def test_a_level_shown_for_one_second_does_not_sound_a_held_one_does():
+    # Issue 20, point 5: the main job sounded "high" for a level shown one second (t = 50 s)
+    # and "exhausted" for another (t = 80 s). An alert needs [alerts] hold_s seconds in a row.
+    config = cfg.WearableConfig()
+    config = dataclasses.replace(config, alerts=dataclasses.replace(config.alerts, smoothing_s=1))
+    hold_s = 3  # [alerts] hold_s by default
+    blips = [2] * 5 + [3] + [2] * 4 + [4] + [2] * 3  # one second of "high", one of "exhausted"
+    levels = blips + [3] * hold_s + [4] * (hold_s + 5)
+    board, app, reports = make_app(config=config, model=stand_in_model(ScriptedBackend(levels)))
+    app.run(70.0)
+    live = [r for r in reports if r.level is not None]
+    assert [r.level for r in live[: len(levels)]] == levels  # as scripted, one a second
+    high_s, exhausted_s = (live[len(blips) + k].t_s for k in (hold_s - 1, 2 * hold_s - 1))
+    onsets = [t - app._t0 for t, on in board.buzzer_line.history if on]
+    assert high_s <= onsets[0] < high_s + 1  # nothing for the blips
+    assert len(onsets) == len(PATTERN_HIGH) + len(PATTERN_EXHAUSTED)
+    assert [(r.t_s, r.alert) for r in reports if r.alert] == [
+        (high_s, "high"),
+        (exhausted_s, "exhausted"),
+    ]
+    assert config.alerts.hold_s == hold_s
+
+
+def test_the_devices_console_shows_the_countdown_while_calibrating():
+    # Issue 20, point 5: "SmO2~  nan %" for the 20 s of calibration, on the board's console too.
+    from device.__main__ import console_line
+
+    _, app, reports = make_app()
+    app.run(25.0)
+    lines = {round(r.t_s): console_line(r) for r in reports if r.t_s > 0}
+    assert "nan" not in "\n".join(lines.values())
+    assert lines[5].endswith("calibrating   calibrating baseline, 15 s left")
+    assert "SmO2~" in lines[24]
+
+
+def test_an_alert_sounds_only_for_a_level_held_without_a_gap():
+    alerts = AlertPolicy(rearm_drop=2, hold_s=3)
+    fired = [alerts.update(level) for level in (2, 3, 2, 4, 3, 2, 4, 4, 2)]
+    assert fired == [None] * 9  # at most two seconds in a row at "high" or above
+    fired = [alerts.update(level) for level in (4, 3, 4, 4, 4)]
+    assert fired == [None, None, PATTERN_HIGH, None, PATTERN_EXHAUSTED]
+    alerts = AlertPolicy(rearm_drop=2, hold_s=2)
+    assert alerts.update(3) is None
+    alerts.reset()  # no level shown for a while ("check sensor"): the hold starts again
+    assert alerts.update(3) is None and alerts.update(3) == PATTERN_HIGH
 
 
 def test_argmax_takes_the_first_maximum_as_numpy_does():

@@ -1,11 +1,11 @@
-"""The main job, for now: the device's light monitor running on the simulated bench.
+"""The acquisition bench: the device's light monitor on a simulated board, no model.
 
-Usage::
-
-    python -m hwsim.bench [--seconds 20] [--fault-rate 0.0] [--out out/]
-
-The device code (drivers, multiplexer, monitor, OLED) runs unchanged against the
-simulated board; the last OLED frame is saved as a PNG.
+The device's drivers, LED multiplexer and OLED run unchanged against the simulated
+board (no subject, no model: the main job is python -m hwsim.wearable). Printed: each
+LED's dark-subtracted light once a second, then the ADC's conversion counts (read,
+discarded after an LED switch, lost) and, with --fault-rate, what the injected I2C
+faults did to each chip. Written: the last OLED frame as oled.png in --out.
+Everything here is SIMULATED.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from pathlib import Path
 from device.acquisition import AcquisitionStats, Multiplexer
 from device.ads1114 import ADS1114
 from device.argtypes import fraction, non_negative_int, positive_float
+from device.errors import DeviceError
 from device.i2c import RetryingBus
 from device.leds import LedBank
 from device.oled import Display, open_oled
 from hwsim.board import SSD1306_ADDRESS, SimBoard, build_board
+from hwsim.faults import explain, fault_summary
 from hwsim.monitor import SecondSummary, run_monitor
 
 
@@ -36,6 +38,7 @@ class BenchRun:
     board: SimBoard
     png: Path
     wall_s: float
+    faults: str = ""  # the one-line I2C fault summary (hwsim.faults), "" without faults
 
 
 def run_bench(
@@ -46,7 +49,12 @@ def run_bench(
     bus = RetryingBus(board.bus, bus_name="sim:/dev/i2c-3")
     adc = ADS1114(bus, clock=board.clock, ready_line=board.ready_line)
     leds = LedBank(board.led_lines)
-    display = Display(open_oled(bus, SSD1306_ADDRESS), clock=board.clock)
+    try:
+        display = Display(open_oled(bus, SSD1306_ADDRESS), clock=board.clock)
+    except DeviceError as exc:  # the bench needs its OLED; say when --fault-rate was the cause
+        if not fault_rate:
+            raise
+        raise DeviceError(explain(exc, board.bus, bus.retries)) from exc
     # The OLED shares the bus: its frames go out in the gaps between conversions.
     mux = Multiplexer(adc, leds, clock=board.clock, idle=display.pump)
 
@@ -61,30 +69,56 @@ def run_bench(
     mux.close()
     display.close()
     leds.close()
-    return BenchRun(summaries, mux.stats, sum(bus.failures.values()), board, png, wall)
+    faults = fault_summary(board.bus, bus) if fault_rate else ""
+    return BenchRun(summaries, mux.stats, sum(bus.failures.values()), board, png, wall, faults)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m hwsim.bench", description=__doc__.split("\n")[0]
+        prog="python -m hwsim.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--seconds", type=positive_float, default=20.0, help="simulated seconds (default 20)"
+        "--seconds",
+        type=positive_float,
+        default=20.0,
+        help="simulated seconds to run (default: %(default)s)",
     )
     parser.add_argument(
-        "--fault-rate", type=fraction, default=0.0, help="fraction of I2C transfers that fail"
+        "--fault-rate",
+        type=fraction,
+        default=0.0,
+        help="share of I2C transfers the simulated bus fails at random, 0 to 1 "
+        "(default: %(default)s)",
     )
-    parser.add_argument("--seed", type=non_negative_int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("out"), help="folder for oled.png")
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the ADC noise and the bus faults (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out"),
+        help="folder for oled.png, made if missing (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
 
-    run = run_bench(args.seconds, out=args.out, fault_rate=args.fault_rate, seed=args.seed)
+    try:
+        run = run_bench(args.seconds, out=args.out, fault_rate=args.fault_rate, seed=args.seed)
+    except (DeviceError, OSError) as exc:  # OSError: --out is a file, not writable, full
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     s = run.stats
     print(
         f"done: {s.conversions} conversions ({s.read} read, {s.discarded} discarded after "
         f"{s.led_switches} LED switches, {s.lost} lost), {run.board.bus.faults_injected} bus "
         f"faults injected, {run.bus_failures_counted} counted; OLED frame -> {run.png}"
     )
+    if run.faults:
+        print(run.faults)
     speed = args.seconds / run.wall_s
     print(f"simulated {args.seconds:.0f} s in {run.wall_s:.2f} s wall: {speed:.0f}x real time")
     return 0

@@ -19,6 +19,7 @@ an acknowledge) plus start/stop, at ``bus_hz`` (400 kHz Fast-mode by default).
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import errno
 import os
@@ -79,6 +80,9 @@ class SimI2CBus:
         self.fault_rate = fault_rate
         self.transfers = 0
         self.faults_injected = 0
+        #: Transfers started, and those failed by :attr:`fault_rate`, per 7-bit address.
+        self.transfers_to: collections.Counter[int] = collections.Counter()
+        self.injected_to: collections.Counter[int] = collections.Counter()
         self.closed = False
 
     # -- simulator side ---------------------------------------------------------
@@ -116,11 +120,13 @@ class SimI2CBus:
         if self.closed:
             raise ValueError("I/O operation on closed SimI2CBus")
         self.transfers += 1
+        self.transfers_to[address] += 1
         self.clock.sleep((_START_STOP_BITS + _BITS_PER_BYTE * n_bytes) * self._bit_s)
         chip = self._chips.get(address)
         injected = self._fault_rate > 0.0 and self._rng.random() < self._fault_rate
         if injected:
             self.faults_injected += 1
+            self.injected_to[address] += 1
         if chip is None or injected or address in self._silent:
             raise OSError(NACK_ERRNO, os.strerror(NACK_ERRNO))
         return chip

@@ -667,40 +667,110 @@ def serve_once(
     return server
 
 
+#: What ``--help`` says, plain text (the module docstring has markup and the API).
+DESCRIPTION = """\
+A simulated board served over a Unix-domain socket, for a device process elsewhere.
+
+The simulator needs numpy and the board has none, so on the emulated board the
+simulator runs outside and serves one simulated board (I2C bus with the ADS1114 and
+SSD1306, the LED, ALERT/RDY and buzzer lines, the virtual clock) to
+"python -m device --sim-socket PATH" inside. Without --serve-only it starts that
+device process itself (--python), wears the board on a simulated subject as
+python -m hwsim.wearable does, and prints what the device printed and the bus
+statistics. Everything here is SIMULATED.
+
+  python -m hwsim.remote [options] [-- DEVICE OPTIONS, e.g. --config wearable.toml]
+  python -m hwsim.remote --serve-only --socket PATH [options]
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     from device.argtypes import existing_dir, fraction, non_negative_int, positive_float
     from hwsim.protocols import PROTOCOLS
 
     parser = argparse.ArgumentParser(
-        prog="python -m hwsim.remote", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--protocol", default="upper_limb", choices=sorted(PROTOCOLS))
-    parser.add_argument("--side", default="left", choices=("left", "right"))
-    parser.add_argument(
-        "--subject", type=non_negative_int, default=7, help="which simulated subject"
-    )
-    parser.add_argument("--seed", type=non_negative_int, default=2025)
-    parser.add_argument("--fault-rate", type=fraction, default=0.0)
-    parser.add_argument(
-        "--seconds", type=positive_float, default=None, help="default: whole session"
+        prog="python -m hwsim.remote",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--python", default=shlex.quote(sys.executable), help='e.g. "chroot ROOTFS python3"'
+        "--protocol",
+        default="upper_limb",
+        choices=sorted(PROTOCOLS),
+        help="the exercise the subject does, hwsim.protocols (default: %(default)s)",
     )
-    parser.add_argument("--socket", type=Path, default=None, help="where to listen")
-    parser.add_argument("--device-socket", default=None, help="the socket's path for the device")
     parser.add_argument(
-        "--cwd", type=existing_dir, default=None, help="the device's working folder"
+        "--side",
+        default="left",
+        choices=("left", "right"),
+        help="the limb wearing the sensor (default: %(default)s)",
     )
-    parser.add_argument("--timeout", type=positive_float, default=900.0, help="wall-clock limit, s")
     parser.add_argument(
-        "--serve-only", action="store_true", help="serve one device started elsewhere"
+        "--subject",
+        type=non_negative_int,
+        default=7,
+        help="which simulated subject, drawn from --seed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=2025,
+        help="seed of the subjects, their sessions and the bus faults (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fault-rate",
+        type=fraction,
+        default=0.0,
+        help="share of I2C transfers the simulated bus fails at random, 0 to 1 "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=positive_float,
+        default=None,
+        help="seconds of signal to run (default: the whole session)",
+    )
+    parser.add_argument(
+        "--python",
+        default=shlex.quote(sys.executable),
+        help='the device\'s interpreter, with any prefix, e.g. "chroot ROOTFS python3" '
+        "(default: this Python, %(default)s)",
+    )
+    parser.add_argument(
+        "--socket",
+        type=Path,
+        default=None,
+        help="where the board listens; must not exist, removed afterwards (default: a new "
+        "folder in the temporary directory)",
+    )
+    parser.add_argument(
+        "--device-socket",
+        default=None,
+        help="that socket's path as the device sees it, e.g. inside a chroot (default: "
+        "--socket's)",
+    )
+    parser.add_argument(
+        "--cwd",
+        type=existing_dir,
+        default=None,
+        help="the device's working folder (default: the current folder)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=900.0,
+        help="wall-clock limit of the whole run, s (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--serve-only",
+        action="store_true",
+        help="serve one device started elsewhere; needs --socket (default: start the device)",
     )
     parser.add_argument(
         "device_args",
         nargs=argparse.REMAINDER,
-        help="-- then options for python -m device; without --config, the model in ./models "
-        "and the session record into ./out (as ./dev run)",
+        help="-- then options for python -m device (default: none; without --config, a "
+        "config with the model in ./models and the session record into ./out, as ./dev run)",
     )
     args = parser.parse_args(argv)
     device_args = args.device_args[1:] if args.device_args[:1] == ["--"] else args.device_args

@@ -1,15 +1,15 @@
 """The main job: the wearable on a simulated board, worn by a simulated subject.
 
-    python -m hwsim.wearable [--protocol upper_limb] [--side left] [--subject 7]
-                             [--models-dir models] [--out out]
+A simulated subject (hwsim.physiology) goes through a protocol of seed 003 (upper
+limb: 20 s relaxed, a 45 degree elbow hold at 50 % MVC for up to 90 s, 30 s rest).
+The device's own app (device.app) runs unchanged on the simulated board with the
+model in --models-dir: self-test, 20 s calibration, then a fatigue level every second.
 
-A virtual subject (:mod:`hwsim.physiology`) goes through a protocol of seed 003
-(upper limb: 20 s relaxed, a 45° elbow hold at 50 % MVC for up to 90 s, 30 s
-rest). The device's own app (:class:`device.app.Wearable`) runs unchanged on the
-simulated board with the bundled model: self-test, 20 s calibration, a level every
-second. Printed: a line per second with the subject's true Borg rating beside the
-prediction. Written: the session record, an animated GIF of the OLED and a PNG
-summary. Everything here is SIMULATED.
+Printed: a line a second with what the wearer sees (the countdown while calibrating,
+then the level and signals) beside the subject's true Borg rating; at the end, which
+buzzer alerts sounded when, and with --fault-rate what the injected I2C faults did
+to each chip. Written into --out: the session record (session-*.nrec), oled.gif (the
+OLED at 4x speed) and summary.png. Everything here is SIMULATED.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ from device.errors import DeviceError
 from device.i2c import RetryingBus
 from device.inference import load_model
 from device.leds import LedBank
-from device.oled import Display, open_oled
+from device.oled import Display, OledNotFoundError, open_oled
 from device.recorder import SessionRecorder, new_session_path
-from hwsim.board import SSD1306_ADDRESS, SimBoard, board_for_session
+from device.screens import BIG_WORDS
+from hwsim.board import ADS1114_ADDRESS, SSD1306_ADDRESS, SimBoard, board_for_session
+from hwsim.faults import SURVIVED_FAULT_RATE, ChipFaults, chip_faults, explain, fault_summary
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
 
@@ -55,16 +57,38 @@ class WearableRun:
     wall_s: float = 0.0
     record_path: Path | None = None
     board: SimBoard | None = None  # as the device left it
+    #: (t_s, level name) of each buzzer alert, e.g. [(56.0, "high"), (96.0, "exhausted")].
+    alerts: list[tuple[float, str]] = field(default_factory=list)
+    #: The one-line I2C fault summary (hwsim.faults), "" without --fault-rate.
+    faults: str = ""
+    #: What the bus's faults did, chip by chip (hwsim.faults), also without --fault-rate.
+    chips: list[ChipFaults] = field(default_factory=list)
+
+
+def _number(value: float, spec: str) -> str:
+    """``value`` formatted by ``spec``, or "--" as wide where it is NaN (as the OLED)."""
+    return format(value, spec) if value == value else "--".rjust(len(format(0.0, spec)))
 
 
 def format_line(report: SecondReport, true_borg: int, true_level_name: str) -> str:
-    """One console line per second."""
+    """One console line per second: while calibrating, what the OLED says ("RELAX:
+    calibrating baseline, 15 s left"); then the signals and the level shown."""
+    truth = f"true Borg {true_borg:2d} ({true_level_name})"
+    if report.calibration:
+        shown = f"{BIG_WORDS[0]}: {', '.join(report.calibration)}"
+        return f"t={report.t_s:5.0f} s  {shown:<71s}  {truth}"  # as wide as the signals
     level = report.level_name or f"({report.state.value})"
     return (
-        f"t={report.t_s:5.0f} s  SmO2~{report.smo2_pct:5.1f} %  ΔHbO2 {report.d_hbo2_um:+6.1f} µM  "
-        f"ΔHHb {report.d_hhb_um:+6.1f} µM  predicted {level:14s}  true Borg {true_borg:2d} "
-        f"({true_level_name})"
+        f"t={report.t_s:5.0f} s  SmO2~{_number(report.smo2_pct, '5.1f')} %  "
+        f"ΔHbO2 {_number(report.d_hbo2_um, '+6.1f')} µM  ΔHHb {_number(report.d_hhb_um, '+6.1f')} "
+        f"µM  predicted {level:14s}  {truth}"
     )
+
+
+def format_alerts(alerts: list[tuple[float, str]]) -> str:
+    """E.g. "buzzer: 'high' at 56 s, 'exhausted' at 96 s", or "buzzer: silent"."""
+    said = ", ".join(f"{name!r} at {t_s:.0f} s" for t_s, name in alerts)
+    return f"buzzer: {said or 'silent'}"
 
 
 def wear_board(
@@ -110,12 +134,18 @@ def run_wearable(
     person = truth.subject
     config = WearableConfig()
     bus = RetryingBus(board.bus, retries=config.i2c.retries, bus_name="sim:/dev/i2c-3")
+    try:
+        display = Display(open_oled(bus, SSD1306_ADDRESS), clock=board.clock)
+    except OledNotFoundError as exc:  # as python -m device does on the board
+        display = None
+        said = explain(exc, board.bus, bus.retries) if fault_rate else exc
+        emit(f"note: {said}; running headless")
     hw = Hardware(
         clock=board.clock,
         adc=ADS1114(bus, clock=board.clock, ready_line=board.ready_line),
         leds=LedBank(board.led_lines),
         buzzer=Buzzer(board.buzzer_line, board.clock),
-        display=Display(open_oled(bus, SSD1306_ADDRESS), clock=board.clock),
+        display=display,
     )
     model = load_model(models_dir, backend="onnx")
     emit(model.describe())
@@ -130,6 +160,8 @@ def run_wearable(
             return
         borg = int(truth.borg.rating_at(report.t_s))
         result.reports.append(report)
+        if report.alert:
+            result.alerts.append((report.t_s, report.alert))
         result.true_borg.append(borg)
         result.true_level.append(int(mapping.level(borg)))
         result.oled_frames.append(board.oled.image().copy())
@@ -149,10 +181,25 @@ def run_wearable(
     wall0 = time.perf_counter()
     try:
         app.run(truth.duration_s)
+    except DeviceError as exc:
+        if not fault_rate:
+            raise
+        raise DeviceError(explain(exc, board.bus, bus.retries)) from exc
     finally:
         app.close()
         recorder.close()
         model.close()
+        result.chips = chip_faults(board.bus, bus)
+        if fault_rate:
+            lost_conversions = app.mux.stats.lost_read_error
+            costs = {
+                ADS1114_ADDRESS: f"{lost_conversions} conversions" if lost_conversions else "",
+                SSD1306_ADDRESS: "no OLED: headless"
+                if display is None
+                else f"{display.failures} OLED frames cut short",
+            }
+            result.faults = fault_summary(board.bus, bus, costs)
+            emit(result.faults)
     result.wall_s = time.perf_counter() - wall0
     history = board.buzzer_line.history
     result.buzzer_on_s = [t for t, level in history if level]
@@ -197,17 +244,55 @@ def save_summary(run: WearableRun, path: Path, names: tuple[str, ...]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hwsim.wearable", description=__doc__)
-    parser.add_argument("--protocol", default="upper_limb", choices=sorted(PROTOCOLS))
-    parser.add_argument("--side", default="left", choices=("left", "right"))
-    parser.add_argument(
-        "--subject", type=non_negative_int, default=7, help="which simulated subject"
+    parser = argparse.ArgumentParser(
+        prog="python -m hwsim.wearable",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--seed", type=non_negative_int, default=2025)
-    parser.add_argument("--models-dir", type=existing_dir, default=Path("models"))
-    parser.add_argument("--out", type=Path, default=Path("out"))
     parser.add_argument(
-        "--fault-rate", type=fraction, default=0.0, help="share of I2C transfers that fail"
+        "--protocol",
+        default="upper_limb",
+        choices=sorted(PROTOCOLS),
+        help="the exercise the subject does, hwsim.protocols (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--side",
+        default="left",
+        choices=("left", "right"),
+        help="the limb wearing the sensor (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--subject",
+        type=non_negative_int,
+        default=7,
+        help="which simulated subject, drawn from --seed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=2025,
+        help="seed of the subjects, their sessions and the bus faults (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--models-dir",
+        type=existing_dir,
+        default=Path("models"),
+        help="folder of model.json and fusion.onnx, the model to run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out"),
+        help="folder for the session record, oled.gif and summary.png, made if missing "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fault-rate",
+        type=fraction,
+        default=0.0,
+        help="share of I2C transfers the simulated bus fails at random, 0 to 1; a fault "
+        f"summary per chip is printed; above {SURVIVED_FAULT_RATE:g} a run may stop at "
+        "start-up (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     try:
@@ -230,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     exact = np.mean([p.level == q for p, q in shown]) if shown else float("nan")
     print(
         f"SIMULATED subject: {len(shown)} s with a level shown, {exact:.0%} equal to the true "
-        f"level; buzzer {len(run.buzzer_on_s)} time(s); record {run.record_path}, {gif}, {png}"
+        f"level; {format_alerts(run.alerts)}; record {run.record_path}, {gif}, {png}"
     )
     print(f"{run.truth.duration_s:.0f} s of wear simulated in {run.wall_s:.1f} s")
     return 0
