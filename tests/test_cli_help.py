@@ -88,3 +88,10 @@ def test_help_shows_no_docstring_markup():
         text = help_text(*argv)
         assert not re.search(r":(mod|class|func|data|meth):`", text), " ".join(argv)
         assert "``" not in text, " ".join(argv)
+
+
+@pytest.mark.parametrize("argv", [("hwsim.wearable",), ("hwsim.bench",), ("hwsim.remote",)])
+def test_the_simulators_say_they_are_simulated(argv):
+    text = help_text(*argv)
+    assert "SIMULATED" in text
+    assert "for now" not in text  # hwsim.bench called itself "the main job, for now"
