@@ -94,6 +94,10 @@ def _run(argv: list[str]) -> int:
         from host.collect import main_args
 
         return main_args(argv[1:])
+    if argv[:1] == ["ship"]:
+        from host.model_folder import main_args
+
+        return main_args(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m host", description="NIRS host tools")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -118,6 +122,7 @@ def _run(argv: list[str]) -> int:
     sub.add_parser("train", help="train and evaluate (see: python -m host train --help)")
     sub.add_parser("convert", help="convert for the NPU (see: python -m host convert --help)")
     sub.add_parser("collect", help="record a session (see: python -m host collect --help)")
+    sub.add_parser("ship", help="make a converted run folder the bundled model (see --help)")
     args = parser.parse_args(argv)
     return args.func(args)
 
