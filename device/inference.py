@@ -462,6 +462,8 @@ def _check_converted(meta: dict, models_dir: Path) -> None:
     Raises:
         ModelError: model.json records neither fusion.onnx nor any of its NPU models.
     """
+    if not isinstance(meta.get("artefacts"), dict):
+        return  # not what training writes: check_artefact says what is wrong with it
     section = meta.get(RKNN_SECTION)
     listed = section.get("models") if isinstance(section, dict) else None
     npu = listed if isinstance(listed, list) else [RKNN_FILE]
