@@ -183,8 +183,10 @@ def summary(meta: dict) -> str:
     """What a model is, for one line: provenance and dates (as :meth:`describe` says)."""
     prov = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else {}
     data = ", ".join(map(str, prov.get("data") or ["unknown data"]))
-    made = meta.get("created") or (meta.get("dates_from_git") or {}).get("created")
-    return f"{data}, {prov.get('subjects', '?')} subjects, created {made or 'unknown'}"
+    made = meta.get("created")
+    git = (meta.get("dates_from_git") or {}).get("created")
+    when = made or (f"by {git} (git commit date)" if git else "at an unknown date")
+    return f"{data}, {prov.get('subjects', '?')} subjects, created {when}"
 
 
 def _matching(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
