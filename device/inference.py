@@ -63,6 +63,8 @@ RKNN_FILE = "fusion.rknn"
 RKNN_INT8_FILE = "fusion_int8.rknn"
 META_FILE = "model.json"
 T = TypeVar("T")
+#: The command that makes a folder's ONNX and NPU models and records their hashes.
+CONVERT_HINT = "python -m host convert {folder}"
 #: model.json's section on the NPU models (module docstring) and its keys.
 RKNN_SECTION = "rknn"
 
@@ -188,7 +190,8 @@ def check_artefact(path: Path, meta: dict, *, verify: bool = True) -> str:
     if recorded is None:
         raise ModelError(
             f"{path.parent / META_FILE}: no sha256 recorded for {path.name} (artefacts must "
-            'map each file name to {"sha256": HEX} or to HEX)'
+            'map each file name to {"sha256": HEX} or to HEX): convert the folder again: '
+            + CONVERT_HINT.format(folder=path.parent)
         )
     try:
         expected = _check_sha256(recorded, f"{path.parent / META_FILE}: artefacts.{path.name}")
@@ -200,7 +203,8 @@ def check_artefact(path: Path, meta: dict, *, verify: bool = True) -> str:
     if actual != expected:
         raise ModelError(
             f"{path}: corrupt or replaced: sha256 {actual[:16]}… differs from model.json's "
-            f"{expected[:16]}…"
+            f"{expected[:16]}…: copy the whole model folder again, or convert it again: "
+            + CONVERT_HINT.format(folder=path.parent)
         )
     return expected
 
@@ -374,6 +378,8 @@ class FatigueModel:
     meta: dict
     #: The model file the backend runs (the NPU may fall back to the all-int8 one).
     artefact: str = ""
+    #: The folder it was loaded from.
+    folder: str = ""
 
     def predict(self, sequence, statistics) -> tuple[float, ...]:
         """Probabilities of the five levels for one raw window (100 × 8, 40).
@@ -412,8 +418,13 @@ class FatigueModel:
         return probs
 
     def describe(self) -> str:
-        """One line for the log: which file runs on which backend, and what made it, e.g.
-        ``model: fusion.rknn on rknn (fusion CNN-LSTM + MLP; data: simulated, 50 subjects)``."""
+        """One line for the log: which file runs on which backend, what made it, when, and
+        the folder, e.g. ``model: fusion.rknn on rknn (fusion CNN-LSTM + MLP; data:
+        simulated, 50 subjects; created 2026-11-30T17:02:03Z, converted
+        2026-11-30T17:05:41Z) from runs/train-20261130-170203``. The dates are model.json's
+        ``created`` (host/train.py) and ``converted`` (host/convert.py), UTC; a bundle
+        made before they were recorded has ``dates_from_git`` (the commit dates of its
+        files, said so), or none: "date unknown"."""
         provenance = self.meta.get("provenance") or "unknown"
         if isinstance(provenance, dict):  # as host/train.py writes it
             data = ", ".join(map(str, provenance.get("data") or ["unknown"]))
@@ -422,10 +433,45 @@ class FatigueModel:
         else:
             made = f"provenance: {provenance}"
         name = self.meta.get("model", "model")
-        return f"model: {self.artefact or '?'} on {self.backend_name} ({name}; {made})"
+        dates = _dates(self.meta)
+        where = f" from {self.folder}" if self.folder else ""
+        return (
+            f"model: {self.artefact or '?'} on {self.backend_name} ({name}; {made}; {dates}){where}"
+        )
 
     def close(self) -> None:
         self.backend.close()
+
+
+def _dates(meta: dict) -> str:
+    """When the model was trained and converted, as model.json says (see describe)."""
+    made = [(k, meta.get(k)) for k in ("created", "converted") if isinstance(meta.get(k), str)]
+    if made:
+        return ", ".join(f"{k} {v}" for k, v in made)
+    git = meta.get("dates_from_git")
+    if isinstance(git, dict):
+        said = [f"{k} by {v}" for k, v in git.items() if k in ("created", "converted")]
+        if said:
+            return ", ".join(said) + " (git commit dates)"
+    return "date unknown"
+
+
+def _check_converted(meta: dict, models_dir: Path) -> None:
+    """A folder training made but conversion has not: one line saying the command.
+
+    Raises:
+        ModelError: model.json records neither fusion.onnx nor any of its NPU models.
+    """
+    if not isinstance(meta.get("artefacts"), dict):
+        return  # not what training writes: check_artefact says what is wrong with it
+    section = meta.get(RKNN_SECTION)
+    listed = section.get("models") if isinstance(section, dict) else None
+    npu = listed if isinstance(listed, list) else [RKNN_FILE]
+    if not any(_recorded_sha256(meta, str(name)) for name in [ONNX_FILE, *npu]):
+        raise ModelError(
+            f"{models_dir / META_FILE}: this model has not been converted yet (no "
+            f"{ONNX_FILE}): " + CONVERT_HINT.format(folder=models_dir)
+        )
 
 
 def _check_channels(meta: dict, meta_path: Path) -> None:
@@ -482,6 +528,7 @@ def load_model(
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{meta_path}: incomplete or invalid: {exc}") from exc
     _check_channels(meta, meta_path)
+    _check_converted(meta, models_dir)
     if backend not in ("auto", "rknn", "onnx"):
         raise ModelError(f"backend must be auto, rknn or onnx, got {backend!r}")
 
@@ -489,7 +536,9 @@ def load_model(
     if backend in ("auto", "rknn"):
         try:
             impl, name = _open_rknn(models_dir, meta, library, note, len(classes))
-            return FatigueModel(impl, "rknn", normaliser, classes, mapping, meta, name)
+            return FatigueModel(
+                impl, "rknn", normaliser, classes, mapping, meta, name, str(models_dir)
+            )
         except DeviceError as exc:
             # A runtime of another version than the models' is there to be fixed, not
             # worked around: "auto" does not hide it behind ONNX Runtime.
@@ -503,4 +552,6 @@ def load_model(
     except ModelError as exc:  # the model's own fault first, then why not the NPU
         npu = f" (and no NPU model either: {errors[0]})" if errors else ""
         raise ModelError(f"{exc}{npu}") from exc
-    return FatigueModel(impl, "onnx", normaliser, classes, mapping, meta, ONNX_FILE)
+    return FatigueModel(
+        impl, "onnx", normaliser, classes, mapping, meta, ONNX_FILE, str(models_dir)
+    )

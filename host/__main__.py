@@ -4,8 +4,9 @@ Commands:
   cohort   generate the simulated cohort (SNIRF files)
   plot     plot one session file as a PNG
   lmm      the seed's Table 1: linear mixed-effects model per feature
-  train    cross-validate the fusion model and baselines, write models/ and reports/
+  train    cross-validate the fusion model and baselines into a new runs/ folder
   convert  Keras → ONNX → quantised RKNN for the RV1103 (int8, LSTM onward int16), verified
+  ship     make a converted run folder the bundled model (models/, reports/)
   collect  record a live session from the wearable's serial port, Borg ratings from keys
   export   read a .nrec session record: SNIRF file and PNG plot
 """
@@ -84,23 +85,22 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
+#: Commands with a parser of their own (each has many options): name -> (module with
+#: ``main_args(argv)``, the line ``python -m host --help`` shows).
+OWN_PARSERS = {
+    "train": ("host.train", "train and evaluate into a new run folder"),
+    "convert": ("host.convert", "convert a run folder for the NPU"),
+    "ship": ("host.model_folder", "make a converted run folder the bundled model"),
+    "collect": ("host.collect", "record a session from the wearable"),
+    "export": ("host.export", "a .nrec record as SNIRF + PNG"),
+}
+
+
 def _run(argv: list[str]) -> int:
-    if argv[:1] == ["train"]:  # its own parser: it has many options
-        from host.train import main_args
+    if argv[:1] and argv[0] in OWN_PARSERS:
+        import importlib
 
-        return main_args(argv[1:])
-    if argv[:1] == ["convert"]:
-        from host.convert import main_args
-
-        return main_args(argv[1:])
-    if argv[:1] == ["collect"]:
-        from host.collect import main_args
-
-        return main_args(argv[1:])
-    if argv[:1] == ["export"]:
-        from host.export import main_args
-
-        return main_args(argv[1:])
+        return importlib.import_module(OWN_PARSERS[argv[0]][0]).main_args(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m host", description="NIRS host tools")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -172,10 +172,8 @@ def _run(argv: list[str]) -> int:
     )
     p.set_defaults(func=_lmm)
 
-    sub.add_parser("train", help="train and evaluate (see: python -m host train --help)")
-    sub.add_parser("convert", help="convert for the NPU (see: python -m host convert --help)")
-    sub.add_parser("collect", help="record a session (see: python -m host collect --help)")
-    sub.add_parser("export", help="a .nrec record as SNIRF + PNG (see: ... export --help)")
+    for name, (_, what) in OWN_PARSERS.items():
+        sub.add_parser(name, help=f"{what} (see: python -m host {name} --help)")
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,7 +1,11 @@
 """Keras → ONNX → quantised RKNN for the rv1103, verified in the same run.
 
-    python -m host convert [--models-dir models] [--dataset data/cohort]
-                           [--precision hybrid|int8|int16] [--fallback int8|none]
+    python -m host convert MODEL_DIR [--dataset DIR] [--precision hybrid|int8|int16]
+                                     [--fallback int8|none] [--replace-bundled]
+
+converts the model folder MODEL_DIR (one ``python -m host train`` made) in place; the
+bundled ``models/`` only with ``--replace-bundled`` (:mod:`host.model_folder`). The
+dataset is the one the model was trained on, as model.json records it, unless given.
 
 1. ``fusion.keras`` → ``fusion.onnx`` with tf2onnx, static shapes (1, 100, 8) and
    (1, 40) (the LSTM is unrolled, so the graph has no Loop: docs/architecture.md).
@@ -64,10 +68,17 @@ from device.inference import (
     sha256_of,
 )
 from device.rknn_api import same_major_minor
+from host.model_folder import (
+    BUNDLED_MODELS,
+    KERAS_FILE,
+    FolderError,
+    check_trained,
+    is_bundled,
+    utc_now,
+)
 from host.train import load_windows, validation_split
 from host.windows import normalise
 
-KERAS_FILE = "fusion.keras"
 TARGET = "rv1103"
 #: The RV1103 runtime the models are made for: librknnmrt.so of airockchip/rknn-toolkit2,
 #: rknpu2/runtime/Linux/librknn_api/armhf-uclibc/ ("librknnmrt version: 2.3.2
@@ -312,6 +323,8 @@ def convert(
             f"probability error {meta[key]['max_probability_error']:.4f}, accuracy "
             f"{meta[key]['accuracy_quantised']:.4f}"
         )
+    meta["converted"] = utc_now()  # UTC; the git-derived dates of the bundled model go
+    (meta.get("dates_from_git") or {}).pop("converted", None)
     if fallback is None:
         meta.pop("quantisation_fallback", None)
         (models_dir / FALLBACK_FILE).unlink(missing_ok=True)
@@ -472,41 +485,94 @@ def main_args(argv: list[str]) -> int:
     import argparse
 
     from device.argtypes import existing_dir, positive_int
+    from host.dataset import DatasetError
 
-    parser = argparse.ArgumentParser(prog="python -m host convert")
-    parser.add_argument("--models-dir", type=existing_dir, default=Path("models"))
-    parser.add_argument("--dataset", type=existing_dir, default=Path("data/cohort"))
+    parser = argparse.ArgumentParser(
+        prog="python -m host convert",
+        description="Convert a model folder in place: fusion.keras -> fusion.onnx -> the "
+        "quantised NPU models, each verified against the float model; model.json records "
+        "the figures and every file's hash.",
+    )
+    parser.add_argument(
+        "model_dir",
+        metavar="MODEL_DIR",
+        type=existing_dir,
+        help="the model folder to convert, e.g. runs/train-YYYYmmdd-HHMMSS (python -m host "
+        "train made it); the bundled models/ only with --replace-bundled",
+    )
+    parser.add_argument(
+        "--dataset",
+        type=existing_dir,
+        default=None,
+        help="dataset for calibration and verification (default: the one MODEL_DIR/model.json "
+        "records, provenance.dataset; data/cohort if none)",
+    )
     parser.add_argument(
         "--precision",
         default=PRECISIONS[0],
         choices=PRECISIONS,
-        help="hybrid: int8 with the LSTM and the layers after it in int16 (default)",
+        help="of fusion.rknn; hybrid: int8 with the LSTM and the layers after it in int16 "
+        "(default: %(default)s)",
     )
     parser.add_argument(
-        "--algorithm", default=QUANT_ALGORITHM, choices=("normal", "mmse", "kl_divergence")
+        "--algorithm",
+        default=QUANT_ALGORITHM,
+        choices=("normal", "mmse", "kl_divergence"),
+        help="rknn-toolkit2 calibration of fusion.rknn (default: %(default)s)",
     )
     parser.add_argument(
         "--fallback",
         default=FALLBACK_PRECISION,
         choices=(*PRECISIONS, "none"),
-        help=f"the model the device falls back to, {FALLBACK_FILE} (default "
-        f"{FALLBACK_PRECISION}, {FALLBACK_ALGORITHM} calibration); none: no fallback model",
+        help=f"precision of {FALLBACK_FILE}, the model the device falls back to "
+        f"({FALLBACK_ALGORITHM} calibration); none: no fallback model (default: %(default)s)",
     )
     parser.add_argument(
         "--calibration",
         type=positive_int,
         default=N_CALIBRATION,
-        help="training windows to calibrate int8 ranges on",
+        help="training windows to calibrate int8 ranges on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--replace-bundled",
+        action="store_true",
+        help=f"allow MODEL_DIR to be the bundled {BUNDLED_MODELS.name}/ itself (default: "
+        "refused: convert a run folder, then python -m host ship it)",
     )
     args = parser.parse_args(argv)
+    folder = args.model_dir
+    if is_bundled(folder) and not args.replace_bundled:
+        raise FolderError(
+            f"{folder}: is the bundled model; converting it in place replaces what ./dev run "
+            "and deploy.sh use: convert a run folder (python -m host train makes one) and "
+            "python -m host ship it, or pass --replace-bundled"
+        )
+    meta = check_trained(folder)
+    dataset = args.dataset
+    if dataset is None:
+        recorded = (meta.get("provenance") or {}).get("dataset")
+        dataset = Path(recorded or "data/cohort")
+        if not dataset.is_dir():
+            said = f"recorded in {folder / META_FILE} (provenance.dataset)" if recorded else ""
+            raise DatasetError(
+                dataset,
+                f"no such dataset folder{' ' + said if said else ''} in {Path.cwd()}: pass "
+                "--dataset DIR, the sessions the model was trained on",
+            )
+    print(f"converting {folder} in place, calibrating on {dataset}", flush=True)
     convert(
-        args.models_dir,
-        args.dataset,
+        folder,
+        dataset,
         precision=args.precision,
         algorithm=args.algorithm,
         fallback=None if args.fallback == "none" else args.fallback,
         n_calibration=args.calibration,
         log=lambda s: print(s, flush=True),
+    )
+    print(
+        f"next: ./dev run --models-dir {folder}   (the main job with this model)\n"
+        f"and, to make it the bundled model: python -m host ship {folder}",
+        flush=True,
     )
     return 0
 

@@ -14,8 +14,8 @@ subjects for the subject-wise scheme), never the test fold.
 
 ``python -m host train --dataset data/cohort`` runs both cross-validations for the
 fusion model and the baselines, writes the comparison (Markdown, CSV, plot,
-confusion matrices) to ``reports/`` and the final model, trained on all windows, to
-``models/``.
+confusion matrices) to ``reports/`` of a new model folder and the final model, trained
+on all windows, to that folder (:mod:`host.train_cli`, :mod:`host.model_folder`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import contextlib
 import json
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +41,7 @@ from device.features import (
 )
 from device.labels import FatigueMapping
 from host.dataset import load_dataset
+from host.model_folder import artefact_entry, utc_now
 from host.windows import (
     Windows,
     channel_array,
@@ -534,6 +534,7 @@ def model_metadata(
         },
         "training": {**asdict(config), "final_epochs": final.epochs, "command": command},
         "tool_versions": _versions(),
+        "created": utc_now(),  # UTC, when this model.json was written
         "artefacts": {},
     }
 
@@ -574,6 +575,7 @@ def run(
     keras_path = models_dir / "fusion.keras"
     final.model.save(keras_path)
     meta = model_metadata(data, config, results, final, command)
+    meta["artefacts"][keras_path.name] = artefact_entry(keras_path)
     (models_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
     log(
         f"wrote {keras_path}, {models_dir / 'model.json'} and {len(paths)} report files in "
@@ -583,39 +585,7 @@ def run(
 
 
 def main_args(argv: list[str] | None = None) -> int:
-    import argparse
+    """``python -m host train`` (options and checks: :mod:`host.train_cli`)."""
+    from host.train_cli import main
 
-    from device.argtypes import existing_dir, non_negative_int
-
-    parser = argparse.ArgumentParser(prog="python -m host train")
-    parser.add_argument("--dataset", type=existing_dir, default=Path("data/cohort"))
-    parser.add_argument("--models-dir", type=Path, default=Path("models"))
-    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    parser.add_argument("--seed", type=non_negative_int, default=TrainConfig.seed)
-    parser.add_argument("--tiny", action="store_true", help="seconds-long configuration")
-    parser.add_argument(
-        "--models",
-        nargs="+",
-        default=None,
-        choices=DEEP_MODEL_NAMES + CLASSIC_MODELS,
-        metavar="MODEL",
-        help=f"models to train and compare, fusion among them (the one that ships); any of "
-        f"{', '.join(DEEP_MODEL_NAMES + CLASSIC_MODELS)} (default: all)",
-    )
-    args = parser.parse_args(argv)
-    config = TINY if args.tiny else TrainConfig()
-    config = replace(config, seed=args.seed)
-    if args.models:
-        config = replace(config, models=tuple(args.models))
-    if "fusion" not in config.models:
-        parser.error("--models must include fusion: it is the model that ships")
-    command = "python -m host train " + " ".join(argv if argv is not None else sys.argv[2:])
-    run(
-        args.dataset,
-        models_dir=args.models_dir,
-        reports_dir=args.reports_dir,
-        config=config,
-        command=command.strip(),
-        log=lambda s: print(s, flush=True),
-    )
-    return 0
+    return main(argv)

@@ -207,9 +207,24 @@ def test_host_train_on_a_missing_dataset_is_one_line(tmp_path):
     assert usage_error(child) == said
 
 
-def test_host_convert_outside_the_project_folder_is_one_line(tmp_path):
-    line = one_line(run("host", "convert", cwd=tmp_path))
-    assert line.startswith("error: ") and "models" in line and str(tmp_path) in line
+def test_host_convert_needs_the_folder_to_convert(tmp_path):
+    # Issue 20, point 2: no default folder, so the bundled models/ is never converted by
+    # accident; a folder that is not a trained model is one line.
+    line = usage_error(run("host", "convert", cwd=tmp_path))
+    assert line == "python -m host convert: error: the following arguments are required: MODEL_DIR"
+    line = one_line(run("host", "convert", str(tmp_path), cwd=tmp_path))
+    assert line == (
+        f"error: {tmp_path}/model.json: not found: not a model folder (python -m host train "
+        "makes one)"
+    )
+
+
+def test_host_train_on_too_few_subjects_is_one_line_before_any_work(tmp_path, tiny_dataset):
+    line = one_line(run("host", "train", "--dataset", str(tiny_dataset), cwd=tmp_path))
+    assert line.startswith(f"error: {tiny_dataset}: ")
+    assert " sessions of 3 subjects; subject-wise cross-validation with 5 folds" in line
+    assert "pass --folds 3" in line
+    assert not (tmp_path / "runs").exists()
 
 
 def session(
@@ -253,7 +268,7 @@ def test_a_session_without_the_models_wavelengths_is_refused_naming_them(tmp_pat
     assert one_line(run("host", "lmm", str(folder), cwd=tmp_path)) == expected
     train = run(
         *("host", "train", "--dataset", str(folder), "--tiny"),
-        *("--models-dir", str(tmp_path / "m"), "--reports-dir", str(tmp_path / "r")),
+        *("--out", str(tmp_path / "m")),
         cwd=tmp_path,
     )
     assert one_line(train) == expected

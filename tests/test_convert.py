@@ -194,3 +194,152 @@ def test_the_int16_part_of_the_fusion_model_starts_at_its_lstm():
     assert names[-1] == "probabilities"
     with pytest.raises(ValueError, match="has no LSTM layer"):
         layers_from_lstm(build_cnn())
+
+
+# --- model folders: dates, the folder in the log line, shipping (issue 20, point 2) ----
+
+
+def test_a_trained_folder_not_yet_converted_says_the_command_that_converts_it(
+    tiny_training, tmp_path
+):
+    folder = tmp_path / "run"
+    shutil.copytree(tiny_training["models"], folder)
+    with pytest.raises(ModelError) as info:
+        load_model(folder, backend="onnx")
+    assert str(info.value) == (
+        f"{folder}/model.json: this model has not been converted yet (no fusion.onnx): "
+        f"python -m host convert {folder}"
+    )
+
+
+def test_a_replaced_artefact_is_named_with_the_fix(converted, tmp_path):
+    models, _, _ = converted
+    copy = tmp_path / "models"
+    shutil.copytree(models, copy)
+    (copy / "fusion.onnx").write_bytes((copy / "fusion.onnx").read_bytes() + b"\0")
+    with pytest.raises(ModelError, match=r"fusion.onnx: corrupt or replaced: .*") as info:
+        load_model(copy, backend="onnx")
+    assert str(info.value).endswith(
+        f": copy the whole model folder again, or convert it again: python -m host convert {copy}"
+    )
+
+
+def test_the_log_line_says_when_the_model_was_made_and_from_which_folder(converted):
+    models, meta, _ = converted
+    assert meta["created"] < meta["converted"] or meta["created"] == meta["converted"]
+    model = load_model(models, backend="onnx")
+    line = model.describe()
+    model.close()
+    assert line.startswith("model: fusion.onnx on onnx (fusion CNN-LSTM + MLP")
+    assert line.endswith(
+        f"; data: simulated, 3 subjects; created {meta['created']}, converted "
+        f"{meta['converted']}) from {models}"
+    )
+
+
+def test_the_bundled_model_says_its_dates_come_from_git():
+    from host.model_folder import BUNDLED_MODELS
+
+    model = load_model(BUNDLED_MODELS, backend="onnx")
+    line = model.describe()
+    model.close()
+    assert "; created by 2026-" in line and "(git commit dates)" in line, line
+
+
+@pytest.fixture
+def fake_repo(tmp_path, monkeypatch):
+    """A repository layout in tmp_path, as ship's default target: never the real one."""
+    import host.model_folder as mf
+
+    models, reports = tmp_path / "repo" / "models", tmp_path / "repo" / "reports"
+    models.mkdir(parents=True)
+    reports.mkdir()
+    (models / "README.md").write_text("the bundled model\n")
+    (models / "fusion.keras").write_bytes(b"old keras")
+    (models / "old_extra.rknn").write_bytes(b"old rknn")  # not in the new model: removed
+    (models / "model.json").write_text(
+        json.dumps({"provenance": {"data": ["simulated"], "subjects": 50}, "created": "then"})
+    )
+    (reports / "confusion_lstm_subject.png").write_bytes(b"stale")
+    (reports / "notes.txt").write_text("not a training report: stays\n")
+    monkeypatch.setattr(mf, "BUNDLED_MODELS", models)
+    monkeypatch.setattr(mf, "BUNDLED_REPORTS", reports)
+    return models, reports
+
+
+def run_folder(converted, tiny_training, where):
+    """A complete run folder: converted model plus its reports."""
+    shutil.copytree(converted[0], where)
+    shutil.copytree(tiny_training["reports"], where / "reports")
+    return where
+
+
+def test_ship_refuses_an_incomplete_folder_and_leaves_the_bundle(
+    fake_repo, converted, tiny_training, tmp_path, capsys
+):
+    from host.__main__ import main
+
+    models, reports = fake_repo
+    before = {p: p.read_bytes() for p in [*models.iterdir(), *reports.iterdir()]}
+    trained = tmp_path / "trained"  # not converted
+    shutil.copytree(tiny_training["models"], trained)
+    tampered = run_folder(converted, tiny_training, tmp_path / "tampered")
+    (tampered / "fusion_int8.rknn").write_bytes(b"RKNN and something else")
+    no_reports = tmp_path / "no_reports"
+    shutil.copytree(converted[0], no_reports)
+    said = []
+    for folder in (trained, tampered, no_reports):
+        assert main(["ship", str(folder)]) == 2
+        [line] = capsys.readouterr().err.splitlines()
+        said.append(line)
+    assert said == [
+        f"error: {trained}/model.json: this model has not been converted yet (no fusion.onnx "
+        f"or NPU models): python -m host convert {trained}",
+        f"error: {tampered}/fusion_int8.rknn: differs from the file {tampered}/model.json "
+        f"records (sha256): convert it again: python -m host convert {tampered}",
+        f"error: {no_reports}/reports: no comparison.md: ship copies the training reports "
+        "with the model; ship a folder python -m host train made",
+    ]
+    assert {p: p.read_bytes() for p in [*models.iterdir(), *reports.iterdir()]} == before
+
+
+def test_ship_copies_a_complete_folder_and_its_reports_and_says_what_it_replaced(
+    fake_repo, converted, tiny_training, tmp_path, capsys
+):
+    from host.__main__ import main
+
+    models, reports = fake_repo
+    run = run_folder(converted, tiny_training, tmp_path / "run")
+    assert main(["ship", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(
+        f"replaced the model in {models} (simulated, 50 subjects, created then) with {run} "
+        "(simulated, 3 subjects, created 20"
+    )
+    assert "removed old_extra.rknn" in out
+    shipped = ["fusion.keras", "fusion.onnx", "fusion.rknn", "fusion_int8.rknn", "model.json"]
+    assert sorted(p.name for p in models.iterdir()) == ["README.md", *shipped]
+    for name in shipped:
+        assert (models / name).read_bytes() == (run / name).read_bytes(), name
+    expected = [*(p.name for p in (run / "reports").iterdir()), "notes.txt"]
+    assert sorted(p.name for p in reports.iterdir()) == sorted(expected)
+    model = load_model(models, backend="onnx")
+    assert model.describe().endswith(f"from {models}")
+    model.close()
+
+
+def test_convert_refuses_the_bundled_folder_unless_told(fake_repo, tiny_training, monkeypatch):
+    import host.convert
+    from host.model_folder import FolderError
+
+    models, _ = fake_repo
+    shutil.rmtree(models)
+    shutil.copytree(tiny_training["models"], models)
+    calls = []
+    monkeypatch.setattr(host.convert, "convert", lambda *a, **k: calls.append((a, k)))
+    with pytest.raises(FolderError, match=r"is the bundled model; .* or pass --replace-bundled"):
+        host.convert.main_args([str(models)])
+    assert calls == []
+    host.convert.main_args([str(models), "--replace-bundled"])
+    recorded = json.loads((models / "model.json").read_text())["provenance"]["dataset"]
+    assert calls[0][0] == (models, host.convert.Path(recorded))  # the dataset it was trained on

@@ -1081,7 +1081,9 @@ def test_the_app_says_which_model_runs_and_what_made_it(standin, tmp_path):
     finally:
         model.close()
     assert line.startswith("model: fusion.rknn on rknn (")
-    assert line.endswith("; data: simulated, 50 subjects)")
+    assert line.endswith(
+        f"; data: simulated, 50 subjects; date unknown) from {tmp_path / 'models'}"
+    )
 
 
 def test_a_model_json_with_other_classes_than_the_model_is_refused_at_load(standin, tmp_path):
