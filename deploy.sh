@@ -357,11 +357,13 @@ fi
 model_files=()
 model_lines=()
 model_runtime=
+model_made_by=
 if [[ -z $fetch_only ]]; then
     if model_info=$("$PYTHON" deploy/bundle.py model "$models"); then
         while IFS='=' read -r key value; do
             case $key in
                 runtime_version) model_runtime=$value ;;
+                made_by) model_made_by=$value ;;
                 model)
                     model_files+=("${value%% *}")
                     model_lines+=("model: ${value%% *} sha256 ${value#* }")
@@ -414,6 +416,9 @@ while IFS= read -r wheel; do
     [[ -z $wheel ]] || wheels+=("$wheel")
 done <<<"$wheel_list"
 
+# Which model goes to the board, said before anything is staged.
+say "models: $models ($model_made_by)"
+
 # -- Stage the bundle here ---------------------------------------------------------------------
 if [[ -n $dry_run ]]; then
     stage=${TMPDIR:-/tmp}/nirs-deploy.XXXXXX
@@ -442,7 +447,8 @@ if [[ -z $dry_run ]] && command -v git >/dev/null 2>&1; then
     source_rev=$(git describe --always --dirty 2>/dev/null) || source_rev=unknown
 fi
 version_lines=("nirs-wearable bundle" "source: $source_rev" "built: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    "${model_lines[@]}" "models made for NPU runtime: ${model_runtime:-unrecorded}")
+    "${model_lines[@]}" "models made by: $model_made_by"
+    "models made for NPU runtime: ${model_runtime:-unrecorded}")
 [[ -z $runtime_lib ]] || version_lines+=("runtime: librknnmrt.so $runtime_version (--runtime-lib)")
 run_to "$b/VERSION" printf '%s\n' "${version_lines[@]}" "config: $(basename "$config")"
 run "$PYTHON" deploy/bundle.py manifest "$b"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import posixpath
 import re
@@ -78,6 +79,29 @@ def _sha256(path: Path) -> str:
 # -- config -------------------------------------------------------------------------------
 
 
+#: The source tree this script belongs to (deploy/..): where the device package is.
+SOURCE = Path(__file__).resolve().parent.parent
+
+
+def _device_module(name: str, source: Path = SOURCE):
+    """Import ``name`` (a module of the device package) from the source tree ``source``.
+
+    Raises:
+        InputError: This Python cannot import it (the device needs 3.11 or newer).
+    """
+    sys.path.insert(0, str(source.resolve()))
+    try:
+        return importlib.import_module(name)
+    except (ImportError, SyntaxError) as exc:
+        raise InputError(
+            f"{source / name.replace('.', '/')}.py: this Python ({sys.executable}, "
+            f"{sys.version.split()[0]}) cannot import it: {exc}; set PYTHON to a python3 "
+            "3.11 or newer"
+        ) from None
+    finally:
+        sys.path.remove(str(source.resolve()))
+
+
 def load_with_device(path: Path, source: Path) -> WearableConfig:
     """The board config loaded by the device's own loader (``device.config.load`` of the
     source tree ``source``): every key, value and cross-check the app applies at start-up.
@@ -89,18 +113,8 @@ def load_with_device(path: Path, source: Path) -> WearableConfig:
         InputError: The config's problem (device.config's one line: file, key, value and
             what is allowed), or device/config.py cannot be imported by this Python.
     """
-    sys.path.insert(0, str(source.resolve()))
-    try:
-        from device.config import load
-        from device.errors import ConfigError
-    except (ImportError, SyntaxError) as exc:
-        raise InputError(
-            f"{source / 'device' / 'config.py'}: this Python ({sys.executable}, "
-            f"{sys.version.split()[0]}) cannot import it: {exc}; set PYTHON to a python3 "
-            "3.11 or newer"
-        ) from None
-    finally:
-        sys.path.remove(str(source.resolve()))
+    load = _device_module("device.config", source).load
+    ConfigError = _device_module("device.errors", source).ConfigError  # noqa: N806
     try:
         return load(path)
     except ConfigError as exc:
@@ -196,7 +210,9 @@ def check_model(folder: Path) -> dict:
 
     Returns:
         ``toolkit_version`` and ``runtime_version`` (empty when not recorded) and
-        ``models``, a list of (file name, sha256) in the order the device tries them.
+        ``models``, a list of (file name, sha256) in the order the device tries them;
+        ``made_by``, what made them (:func:`device.inference.made_by`: data, subjects,
+        dates), for the deployer to see which model goes to the board.
     """
     meta_path = folder / META_FILE
     if not meta_path.is_file():
@@ -241,6 +257,7 @@ def check_model(folder: Path) -> dict:
     if problems:
         raise InputError(*problems)
     return {
+        "made_by": _device_module("device.inference").made_by(meta),
         "toolkit_version": str(section.get("toolkit_version") or ""),
         "runtime_version": str(section.get("runtime_version") or ""),
         "models": models,
@@ -451,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"runtime_version={info['runtime_version']}")
             for name, sha in info["models"]:
                 print(f"model={name} {sha}")
+            print(f"made_by={info['made_by']}")
         elif args.command == "runtime-lib":
             print(check_runtime_lib(args.file, args.runtime_version))
         elif args.command == "wheels":

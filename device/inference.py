@@ -425,6 +425,347 @@ class FatigueModel:
         ``created`` (host/train.py) and ``converted`` (host/convert.py), UTC; a bundle
         made before they were recorded has ``dates_from_git`` (the commit dates of its
         files, said so), or none: "date unknown"."""
+        where = f" from {self.folder}" if self.folder else ""
+        return f"model: {self.artefact or '?'} on {self.backend_name} ({made_by(self.meta)}){where}"
+
+    def close(self) -> None: ...
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` as 64 lowercase hexadecimal digits (no OpenSSL: see the
+    import above)."""
+    return _new_sha256(data).hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file's content, read in 64 KiB blocks."""
+    digest = _new_sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+# -- model files --------------------------------------------------------------------
+
+
+def read_model(path: Path | str, expected_sha256: str | None = None) -> bytes:
+    """Read a model file, checking its SHA-256 if one is expected.
+
+    Raises:
+        ModelFileError: If it is missing, unreadable or empty.
+        ModelHashError: If its hash differs from ``expected_sha256``.
+        ConfigError: If ``expected_sha256`` is not 64 hexadecimal digits.
+    """
+    if expected_sha256 is not None:
+        expected_sha256 = _check_sha256(expected_sha256, "expected_sha256")
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"model file {path} not found") from None
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+    if not data:
+        raise ModelFileError(f"model file {path} is empty")
+    if expected_sha256 is not None:
+        actual = sha256_hex(data)
+        if actual != expected_sha256:
+            raise ModelHashError(
+                f"model file {path} is corrupt or not the model its metadata describes: "
+                f"SHA-256 {actual}, expected {expected_sha256}"
+            )
+    return data
+
+
+def _check_sha256(value: str, what: str) -> str:
+    text = str(value).strip().lower()
+    if len(text) != 64 or any(ch not in "0123456789abcdef" for ch in text):
+        raise ConfigError(f"{what} must be 64 hexadecimal digits (a SHA-256), got {value!r}")
+    return text
+
+
+def sha256_from_metadata(metadata_path: Path | str, artefact: str = RKNN_FILE) -> str:
+    """The SHA-256 that ``model.json`` records for an artefact.
+
+    Reads ``metadata["artefacts"][artefact]``, either the hex digest itself or an object
+    with a ``"sha256"`` key.
+
+    Raises:
+        ModelFileError: If the file is missing or not JSON, or names no hash for it.
+    """
+    try:
+        meta = json.loads(Path(metadata_path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"model metadata {metadata_path} not found") from None
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"cannot read model metadata {metadata_path}: {exc}") from exc
+    entry = _recorded_sha256(meta if isinstance(meta, dict) else {}, artefact)
+    if entry is None:
+        raise ModelFileError(f"model metadata {metadata_path} records no SHA-256 for {artefact}")
+    try:
+        return _check_sha256(entry, f"{metadata_path}: artefacts.{artefact}.sha256")
+    except ConfigError as exc:
+        raise ModelFileError(str(exc)) from None
+
+
+def _recorded_sha256(meta: dict, artefact: str) -> str | None:
+    """``meta["artefacts"][artefact]``: the hex digest itself or an object with a
+    ``"sha256"`` key (both forms are written); None if there is none of either form."""
+    entries = meta.get("artefacts")
+    entry = entries.get(artefact) if isinstance(entries, dict) else None
+    if isinstance(entry, dict):
+        entry = entry.get("sha256")
+    return entry if isinstance(entry, str) and entry else None
+
+
+def check_artefact(path: Path, meta: dict, *, verify: bool = True) -> str:
+    """The artefact's expected hash from model.json, after checking the file matches it
+    (``verify=False``: the backend hashes the bytes it loads itself, as RKNN does)."""
+    if not path.is_file():
+        raise ModelError(f"{path}: model file missing")
+    recorded = _recorded_sha256(meta, path.name)
+    if recorded is None:
+        raise ModelError(
+            f"{path.parent / META_FILE}: no sha256 recorded for {path.name} (artefacts must "
+            'map each file name to {"sha256": HEX} or to HEX): convert the folder again: '
+            + CONVERT_HINT.format(folder=path.parent)
+        )
+    try:
+        expected = _check_sha256(recorded, f"{path.parent / META_FILE}: artefacts.{path.name}")
+    except ConfigError as exc:
+        raise ModelError(str(exc)) from None
+    if not verify:
+        return expected
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ModelError(
+            f"{path}: corrupt or replaced: sha256 {actual[:16]}… differs from model.json's "
+            f"{expected[:16]}…: copy the whole model folder again, or convert it again: "
+            + CONVERT_HINT.format(folder=path.parent)
+        )
+    return expected
+
+
+def _check_window(sequence, statistics) -> tuple[list[list[float]], list[float]]:
+    """The window as plain floats: 100 rows of 8, and 40; shapes and finiteness checked.
+
+    Accepts (100, 8) or (1, 100, 8), and (40,) or (1, 40): nested sequences or arrays.
+    """
+    try:
+        flat = quant.flatten(sequence, SEQUENCE_SHAPE, name="sequence")
+        stats = quant.flatten(statistics, STATISTICS_SHAPE, name="statistics")
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    width = SEQUENCE_SHAPE[1]
+    return [flat[i : i + width] for i in range(0, len(flat), width)], stats
+
+
+class OnnxBackend:
+    """ONNX Runtime, for a PC (the simulator and the tests); never on the board."""
+
+    def __init__(
+        self, path: Path, *, expected_sha256: str | None = None, n_classes: int | None = None
+    ) -> None:
+        try:
+            # Imported here, not at the top: onnxruntime and numpy (which it needs for its
+            # inputs and outputs) exist on a PC only; the board has neither.
+            import numpy as np
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ModelError("onnxruntime is not installed (it is the PC backend)") from exc
+        self._np = np
+        if expected_sha256 is not None and sha256_of(path) != expected_sha256:
+            raise ModelError(f"{path}: sha256 differs from model.json")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # one window a second: latency, not throughput
+        try:
+            self._session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelError(f"{path}: not a loadable ONNX model: {exc}") from exc
+        self._names = [i.name for i in self._session.get_inputs()]
+        if sorted(self._names) != ["sequence", "statistics"]:
+            raise ModelError(f"{path}: inputs {self._names}, expected sequence and statistics")
+        # The shapes the device's features have, and one output per class of model.json,
+        # checked now rather than at the first prediction (the batch axis may be symbolic).
+        expected = {"sequence": SEQUENCE_SHAPE, "statistics": STATISTICS_SHAPE}
+        for tensor in self._session.get_inputs():
+            if tuple(tensor.shape[1:]) != expected[tensor.name]:
+                raise ModelError(
+                    f"{path}: input {tensor.name} has shape {tensor.shape}; the device's "
+                    f"features give (batch, {', '.join(map(str, expected[tensor.name]))})"
+                )
+        outputs = self._session.get_outputs()
+        size = outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].shape else None
+        if n_classes is not None and size != n_classes:
+            raise ModelError(
+                f"{path}: outputs {size} class probabilities, but model.json lists {n_classes} "
+                "classes: the model and its metadata do not belong together"
+            )
+
+    def predict(self, sequence, statistics) -> tuple[float, ...]:
+        """Probabilities (tuple of float) for one normalised window (100 × 8, 40)."""
+        rows, stats = _check_window(sequence, statistics)
+        np = self._np
+        feeds = {
+            "sequence": np.asarray(rows, dtype=np.float32).reshape(1, *SEQUENCE_SHAPE),
+            "statistics": np.asarray(stats, dtype=np.float32).reshape(1, N_STATISTICS),
+        }
+        (probs,) = self._session.run(None, feeds)
+        return tuple(float(p) for p in np.asarray(probs).reshape(-1))
+
+    def close(self) -> None:
+        self._session = None
+
+
+def rknn_models(meta: dict) -> list[str]:
+    """The ``.rknn`` files of a bundle in the order start-up tries them."""
+    section = meta.get(RKNN_SECTION)
+    files = section.get("models") if isinstance(section, dict) else None
+    if not files:
+        return [RKNN_FILE]
+    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+        raise ModelError(f"{META_FILE}: {RKNN_SECTION}.models must be a list of file names")
+    return files
+
+
+def _open_rknn(
+    models_dir: Path, meta: dict, library: str, note: Callable[[str], None], n_classes: int
+) -> tuple[Backend, str]:
+    """The first of the bundle's NPU models that the runtime initialises, and its file.
+
+    A runtime of another version than the models are made for (found by the version
+    query, or by ``rknn_init`` refusing the model while the runtime's file names another
+    version), one that cannot be loaded, and a missing or altered model file end the
+    search at once: every model of the bundle was made by the same toolkit and deployed
+    together. A model that does not initialise otherwise (``rknn_init`` or the set-up
+    after it fails) gives way to the next, and ``note`` says so once.
+
+    Raises:
+        ModelError: A model file is missing or model.json records no hash for it.
+        NpuError: See :class:`device.npu.RknnModel`; when no model initialises, the
+            first model's error.
+    """
+    from device.npu import (
+        ModelHashError,
+        ModelRefusedError,
+        NpuError,
+        RknnModel,
+        RuntimeMismatchError,
+    )
+    from device.rknn_api import RuntimeLibraryError
+
+    section = meta.get(RKNN_SECTION) if isinstance(meta.get(RKNN_SECTION), dict) else {}
+    for key in ("runtime_version", "toolkit_version"):
+        value = section.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ModelError(
+                f"{models_dir / META_FILE}: {RKNN_SECTION}.{key} must be a version string "
+                f'such as "2.3.2", got {value!r}'
+            )
+    files = rknn_models(meta)
+    first: NpuError | None = None
+    for name in files:
+        path = models_dir / name
+        expected = check_artefact(path, meta, verify=False)  # RknnModel hashes its bytes
+        try:
+            model = RknnModel(
+                path,
+                library=library,
+                expected_sha256=expected,
+                made_for=section.get("runtime_version"),
+                toolkit=section.get("toolkit_version"),
+                n_classes=n_classes,
+            )
+        except (RuntimeLibraryError, RuntimeMismatchError, ModelHashError):
+            raise
+        except ModelRefusedError as exc:
+            if exc.mismatch:
+                raise
+            first = first or exc
+            continue
+        except NpuError as exc:
+            first = first or exc
+            continue
+        if name != files[0]:
+            note(f"{files[0]} did not initialise ({first}); running {name} instead")
+        return model, name
+    raise first
+
+
+def finish(steps: Generator[None, None, T]) -> T:
+    """Run a generator of steps (a ``predict_in_steps``) to its end; return its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+@dataclass
+class FatigueModel:
+    """The loaded bundle: backend, normalisation, class names and Borg mapping."""
+
+    backend: Backend
+    backend_name: str
+    normaliser: Normaliser
+    classes: tuple[str, ...]
+    mapping: FatigueMapping
+    meta: dict
+    #: The model file the backend runs (the NPU may fall back to the all-int8 one).
+    artefact: str = ""
+    #: The folder it was loaded from.
+    folder: str = ""
+
+    def predict(self, sequence, statistics) -> tuple[float, ...]:
+        """Probabilities of the five levels for one raw window (100 × 8, 40).
+
+        Args:
+            sequence: 100 rows (samples, time order) of the 8 channel values in
+                :data:`device.features.CHANNELS` order: a list of rows, a (1, 100, 8)
+                nesting of it, or an array; not modified.
+            statistics: The 40 window statistics (or a (1, 40) nesting).
+
+        Returns:
+            tuple of float, one probability per class (:attr:`classes` order).
+
+        Raises:
+            ModelError: A shape differs, a value is NaN or ±inf, or the backend
+                returned something other than one finite number per class.
+        """
+        return finish(self.predict_in_steps(sequence, statistics))
+
+    def predict_in_steps(self, sequence, statistics) -> Generator[None, None, tuple[float, ...]]:
+        """:meth:`predict` in steps, yielding between them (the window checked and
+        normalised; then the backend's own steps, if it has ``predict_in_steps``), so that
+        the app can read ADC conversions in between: ``probs = yield from
+        model.predict_in_steps(...)``. Same arguments, result and errors."""
+        rows, stats = _check_window(sequence, statistics)
+        seq_n, st_n = self.normaliser.apply(rows, stats)
+        yield
+        steps = getattr(self.backend, "predict_in_steps", None)
+        raw = (yield from steps(seq_n, st_n)) if steps else self.backend.predict(seq_n, st_n)
+        try:
+            probs = tuple(float(p) for p in raw)
+        except (TypeError, ValueError):
+            probs = None
+        if probs is None or len(probs) != len(self.classes) or not all(map(math.isfinite, probs)):
+            raise ModelError(f"{self.backend_name} backend returned {raw!r}")
+        return probs
+
+    def describe(self) -> str:
+        """One line for the log: which file runs on which backend, what made it, when, and
+        the folder, e.g. ``model: fusion.rknn on rknn (fusion CNN-LSTM + MLP; data:
+        simulated, 50 subjects; created 2026-11-30T17:02:03Z, converted
+        2026-11-30T17:05:41Z) from runs/train-20261130-170203``. The dates are model.json's
+        ``created`` (host/train.py) and ``converted`` (host/convert.py), UTC; a bundle
+        made before they were recorded has ``dates_from_git`` (the commit dates of its
+        files, said so), or none: "date unknown"."""
         provenance = self.meta.get("provenance") or "unknown"
         if isinstance(provenance, dict):  # as host/train.py writes it
             data = ", ".join(map(str, provenance.get("data") or ["unknown"]))
@@ -441,6 +782,20 @@ class FatigueModel:
 
     def close(self) -> None:
         self.backend.close()
+
+
+def made_by(meta: dict) -> str:
+    """What made a model, from its model.json: its name, the data's provenance and
+    subjects, when it was trained and converted (see :meth:`Model.describe`); e.g.
+    ``fusion CNN-LSTM + MLP; data: simulated, 50 subjects; created ..., converted ...``."""
+    provenance = meta.get("provenance") or "unknown"
+    if isinstance(provenance, dict):  # as host/train.py writes it
+        data = ", ".join(map(str, provenance.get("data") or ["unknown"]))
+        subjects = provenance.get("subjects")
+        made = f"data: {data}" + (f", {subjects} subjects" if subjects else "")
+    else:
+        made = f"provenance: {provenance}"
+    return f"{meta.get('model', 'model')}; {made}; {_dates(meta)}"
 
 
 def _dates(meta: dict) -> str:

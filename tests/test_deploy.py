@@ -253,6 +253,13 @@ def test_readme_target_dir_command_deploys_into_an_empty_or_new_folder(tmp_path,
         assert "preflight: OK" in lines and "FAIL" not in out.stdout, out.stdout
         assert "deploy: skip: loading the new bundle with the board's python3" in out.stderr
         assert f"deploy: deployed into {root}" in out.stderr
+        # Which model goes to the board, and what made it (issue 20, point 2).
+        made = json.loads((REPO / "models" / "model.json").read_text())["provenance"]
+        [said] = [line for line in out.stderr.splitlines() if line.startswith("deploy: models:")]
+        assert f"data: {made['data'][0]}, {made['subjects']} subjects" in said
+        assert (
+            f"models made by: {said.split('(', 1)[1][:-1]}" in (root / APP / "VERSION").read_text()
+        )
         shipped = root / APP / "models"
         for name in os.listdir(shipped):
             assert (shipped / name).read_bytes() == (REPO / "models" / name).read_bytes(), name
