@@ -225,6 +225,7 @@ def convert(
     fallback_algorithm: str = FALLBACK_ALGORITHM,
     n_calibration: int = N_CALIBRATION,
     int16_layers: Callable[[Any], list[str]] | None = None,
+    npu: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run the whole conversion and verification; returns the updated model.json.
@@ -233,7 +234,11 @@ def convert(
     fallback model; ``python -m host convert`` makes the int8 one) makes
     ``fusion_int8.rknn`` with ``fallback_algorithm``. ``int16_layers`` picks, from the
     Keras model, the layers the hybrid scheme keeps in int16 (default
-    :func:`layers_from_lstm`; ``benchmarks/quantisation_schemes.py`` tries others)."""
+    :func:`layers_from_lstm`; ``benchmarks/quantisation_schemes.py`` tries others).
+    ``npu=False`` (``--onnx-only``) exports ``fusion.onnx`` alone, in seconds, for the
+    simulated main job; the folder then holds no NPU model (earlier ones are removed, so
+    nothing stale is left), and ``deploy.sh`` and ``ship`` refuse it until a full
+    conversion."""
     for what, value in (("precision", precision), ("fallback", fallback or PRECISIONS[0])):
         if value not in PRECISIONS:
             raise ValueError(f"{what} {value!r}: choose one of {', '.join(PRECISIONS)}")
@@ -242,6 +247,15 @@ def convert(
     meta = json.loads(meta_path.read_text())
     norm = Normaliser.from_dict(meta["normalisation"])
     onnx_path = models_dir / ONNX_FILE
+    if not npu:
+        log(f"[1/2] {KERAS_FILE} → {ONNX_FILE} (tf2onnx, opset {ONNX_OPSET}); no NPU models")
+        with _output_to(models_dir / EXPORT_LOG):
+            export_onnx(models_dir / KERAS_FILE, onnx_path)
+        for name in (RKNN_FILE, FALLBACK_FILE, "rknn_build.log"):
+            (models_dir / name).unlink(missing_ok=True)
+        for key in ("quantisation", "quantisation_fallback", RKNN_SECTION):
+            meta.pop(key, None)
+        return _write_meta(meta, meta_path, [models_dir / KERAS_FILE, onnx_path], "2/2", log)
     toolkit = toolkit_version()
     if not same_major_minor(toolkit, RUNTIME_VERSION):
         log(
@@ -255,7 +269,8 @@ def convert(
     n_steps = 3 + len(builds)
 
     log(f"[1/{n_steps}] {KERAS_FILE} → {ONNX_FILE} (tf2onnx, opset {ONNX_OPSET})")
-    model = export_onnx(models_dir / KERAS_FILE, onnx_path)
+    with _output_to(models_dir / EXPORT_LOG):  # TensorFlow's start-up chatter
+        model = export_onnx(models_dir / KERAS_FILE, onnx_path)
 
     log(f"[2/{n_steps}] windows of {dataset} for calibration and verification")
     data = load_windows(dataset)
@@ -323,13 +338,10 @@ def convert(
             f"probability error {meta[key]['max_probability_error']:.4f}, accuracy "
             f"{meta[key]['accuracy_quantised']:.4f}"
         )
-    meta["converted"] = utc_now()  # UTC; the git-derived dates of the bundled model go
-    (meta.get("dates_from_git") or {}).pop("converted", None)
     if fallback is None:
         meta.pop("quantisation_fallback", None)
         (models_dir / FALLBACK_FILE).unlink(missing_ok=True)
 
-    log(f"[{n_steps}/{n_steps}] {META_FILE}: figures, versions, hashes")
     meta.get("tool_versions", {}).pop("rknn-toolkit2", None)  # recorded below, by its user
     meta[RKNN_SECTION] = {
         "toolkit_version": toolkit,
@@ -337,17 +349,30 @@ def convert(
         "target": TARGET,
         "models": [name for name, *_ in builds],
     }
-    meta["artefacts"] = {
-        p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size}
-        for p in [models_dir / KERAS_FILE, onnx_path, *(models_dir / b[0] for b in builds)]
-    }
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    files = [models_dir / KERAS_FILE, onnx_path, *(models_dir / b[0] for b in builds)]
+    _write_meta(meta, meta_path, files, f"{n_steps}/{n_steps}", log)
     log(
         "; ".join(summary)
         + f"; accuracy float {common['accuracy_float']:.4f} ({common['data']} data); sizes: "
         + ", ".join(f"{k} {v['bytes'] / 1e3:.0f} kB" for k, v in meta["artefacts"].items())
         + f"; {time.perf_counter() - t0:.0f} s"
     )
+    return meta
+
+
+#: TensorFlow's and tf2onnx's own output during the export, kept aside in the model folder.
+EXPORT_LOG = "export.log"
+
+
+def _write_meta(
+    meta: dict, meta_path: Path, files: list[Path], step: str, log: Callable[[str], None]
+) -> dict:
+    """model.json with the conversion's date and every file's hash and size; returns it."""
+    log(f"[{step}] {META_FILE}: figures, versions, hashes")
+    meta["converted"] = utc_now()  # UTC; the git-derived date of the bundled model goes
+    (meta.get("dates_from_git") or {}).pop("converted", None)
+    meta["artefacts"] = {p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size} for p in files}
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
 
@@ -534,6 +559,12 @@ def main_args(argv: list[str]) -> int:
         help="training windows to calibrate int8 ranges on (default: %(default)s)",
     )
     parser.add_argument(
+        "--onnx-only",
+        action="store_true",
+        help="export fusion.onnx alone, in seconds: enough for ./dev run --models-dir, not "
+        "for the board or ship (default: off, the NPU models too, minutes each)",
+    )
+    parser.add_argument(
         "--replace-bundled",
         action="store_true",
         help=f"allow MODEL_DIR to be the bundled {BUNDLED_MODELS.name}/ itself (default: "
@@ -549,7 +580,7 @@ def main_args(argv: list[str]) -> int:
         )
     meta = check_trained(folder)
     dataset = args.dataset
-    if dataset is None:
+    if dataset is None and not args.onnx_only:
         recorded = (meta.get("provenance") or {}).get("dataset")
         dataset = Path(recorded or "data/cohort")
         if not dataset.is_dir():
@@ -559,7 +590,8 @@ def main_args(argv: list[str]) -> int:
                 f"no such dataset folder{' ' + said if said else ''} in {Path.cwd()}: pass "
                 "--dataset DIR, the sessions the model was trained on",
             )
-    print(f"converting {folder} in place, calibrating on {dataset}", flush=True)
+    how = "ONNX only" if args.onnx_only else f"calibrating on {dataset}"
+    print(f"converting {folder} in place, {how}", flush=True)
     convert(
         folder,
         dataset,
@@ -567,13 +599,15 @@ def main_args(argv: list[str]) -> int:
         algorithm=args.algorithm,
         fallback=None if args.fallback == "none" else args.fallback,
         n_calibration=args.calibration,
+        npu=not args.onnx_only,
         log=lambda s: print(s, flush=True),
     )
-    print(
-        f"next: ./dev run --models-dir {folder}   (the main job with this model)\n"
-        f"and, to make it the bundled model: python -m host ship {folder}",
-        flush=True,
+    then = (
+        f"for the board and ship, the NPU models: python -m host convert {folder}"
+        if args.onnx_only
+        else f"and, to make it the bundled model: python -m host ship {folder}"
     )
+    print(f"next: ./dev run --models-dir {folder}   (the main job with this model)\n{then}")
     return 0
 
 

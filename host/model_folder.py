@@ -162,10 +162,15 @@ def check_complete(folder: Path) -> dict:
     """
     meta = read_meta(folder)
     fix = "convert it again: " + CONVERT_HINT.format(folder=folder)
-    if ONNX_FILE not in (meta.get("artefacts") or {}) or RKNN_SECTION not in meta:
+    if ONNX_FILE not in (meta.get("artefacts") or {}):
         raise FolderError(
             f"{folder / META_FILE}: this model has not been converted yet (no {ONNX_FILE} "
             f"or NPU models): {CONVERT_HINT.format(folder=folder)}"
+        )
+    if RKNN_SECTION not in meta:
+        raise FolderError(
+            f"{folder / META_FILE}: this model has no NPU models (converted with --onnx-only), "
+            f"and the board needs them: {CONVERT_HINT.format(folder=folder)}"
         )
     needed = [KERAS_FILE, ONNX_FILE, *rknn_models(meta)]
     for name in dict.fromkeys([*needed, *meta["artefacts"]]):

@@ -343,3 +343,34 @@ def test_convert_refuses_the_bundled_folder_unless_told(fake_repo, tiny_training
     host.convert.main_args([str(models), "--replace-bundled"])
     recorded = json.loads((models / "model.json").read_text())["provenance"]["dataset"]
     assert calls[0][0] == (models, host.convert.Path(recorded))  # the dataset it was trained on
+
+
+def test_onnx_only_is_enough_for_the_main_job_and_refused_for_the_board(
+    fake_repo, converted, tiny_training, tmp_path, capsys
+):
+    """``convert --onnx-only`` (the five-minute try in the README): seconds instead of
+    minutes; the folder runs the simulated main job, holds no stale NPU model, and ship
+    and deploy refuse it, naming the full conversion."""
+    from device.inference import load_model
+    from host.__main__ import main
+
+    folder = run_folder(converted, tiny_training, tmp_path / "onnx_only")  # converted once
+    assert main(["convert", str(folder), "--onnx-only"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"converting {folder} in place, ONNX only"
+    assert f"for the board and ship, the NPU models: python -m host convert {folder}" in out
+    meta = json.loads((folder / "model.json").read_text())
+    assert set(meta["artefacts"]) == {"fusion.keras", "fusion.onnx"} and "rknn" not in meta
+    assert not list(folder.glob("*.rknn"))  # the earlier conversion's, removed
+    assert "quantisation" not in meta and "converted" in meta
+    model = load_model(folder, backend="onnx")
+    assert model.describe().startswith("model: fusion.onnx on onnx (")
+    model.close()
+    models, _ = fake_repo
+    before = {p: p.read_bytes() for p in models.iterdir()}
+    assert main(["ship", str(folder)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {folder}/model.json: this model has no NPU models (converted with "
+        f"--onnx-only), and the board needs them: python -m host convert {folder}"
+    )
+    assert {p: p.read_bytes() for p in models.iterdir()} == before
