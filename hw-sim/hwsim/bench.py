@@ -18,12 +18,13 @@ from pathlib import Path
 
 from device.acquisition import AcquisitionStats, Multiplexer
 from device.ads1114 import ADS1114
-from device.argtypes import fraction, non_negative_int, positive_float
+from device.argtypes import non_negative_int, positive_float
 from device.errors import DeviceError
 from device.i2c import RetryingBus
 from device.leds import LedBank
 from device.oled import Display, open_oled
 from hwsim.board import SSD1306_ADDRESS, SimBoard, build_board
+from hwsim.cli import add_fault_rate
 from hwsim.faults import explain, fault_summary
 from hwsim.monitor import SecondSummary, run_monitor
 
@@ -85,13 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         default=20.0,
         help="simulated seconds to run (default: %(default)s)",
     )
-    parser.add_argument(
-        "--fault-rate",
-        type=fraction,
-        default=0.0,
-        help="share of I2C transfers the simulated bus fails at random, 0 to 1 "
-        "(default: %(default)s)",
-    )
+    add_fault_rate(parser)
     parser.add_argument(
         "--seed",
         type=non_negative_int,

@@ -685,45 +685,16 @@ statistics. Everything here is SIMULATED.
 
 
 def main(argv: list[str] | None = None) -> int:
-    from device.argtypes import existing_dir, fraction, non_negative_int, positive_float
-    from hwsim.protocols import PROTOCOLS
+    from device.argtypes import existing_dir, positive_float
+    from hwsim.cli import add_fault_rate, add_session_options
 
     parser = argparse.ArgumentParser(
         prog="python -m hwsim.remote",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--protocol",
-        default="upper_limb",
-        choices=sorted(PROTOCOLS),
-        help="the exercise the subject does, hwsim.protocols (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--side",
-        default="left",
-        choices=("left", "right"),
-        help="the limb wearing the sensor (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--subject",
-        type=non_negative_int,
-        default=7,
-        help="which simulated subject, drawn from --seed (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=non_negative_int,
-        default=2025,
-        help="seed of the subjects, their sessions and the bus faults (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--fault-rate",
-        type=fraction,
-        default=0.0,
-        help="share of I2C transfers the simulated bus fails at random, 0 to 1 "
-        "(default: %(default)s)",
-    )
+    add_session_options(parser)
+    add_fault_rate(parser)
     parser.add_argument(
         "--seconds",
         type=positive_float,

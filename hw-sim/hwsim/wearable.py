@@ -25,7 +25,7 @@ from PIL import Image
 
 from device.ads1114 import ADS1114
 from device.app import Hardware, SecondReport, Wearable
-from device.argtypes import existing_dir, fraction, non_negative_int
+from device.argtypes import existing_dir
 from device.buzzer import Buzzer
 from device.config import WearableConfig
 from device.errors import DeviceError
@@ -36,7 +36,8 @@ from device.oled import Display, OledNotFoundError, open_oled
 from device.recorder import SessionRecorder, new_session_path
 from device.screens import BIG_WORDS
 from hwsim.board import ADS1114_ADDRESS, SSD1306_ADDRESS, SimBoard, board_for_session
-from hwsim.faults import SURVIVED_FAULT_RATE, ChipFaults, chip_faults, explain, fault_summary
+from hwsim.cli import add_fault_rate, add_session_options
+from hwsim.faults import ChipFaults, chip_faults, explain, fault_summary
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
 
@@ -249,30 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--protocol",
-        default="upper_limb",
-        choices=sorted(PROTOCOLS),
-        help="the exercise the subject does, hwsim.protocols (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--side",
-        default="left",
-        choices=("left", "right"),
-        help="the limb wearing the sensor (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--subject",
-        type=non_negative_int,
-        default=7,
-        help="which simulated subject, drawn from --seed (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=non_negative_int,
-        default=2025,
-        help="seed of the subjects, their sessions and the bus faults (default: %(default)s)",
-    )
+    add_session_options(parser)
     parser.add_argument(
         "--models-dir",
         type=existing_dir,
@@ -286,14 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for the session record, oled.gif and summary.png, made if missing "
         "(default: %(default)s)",
     )
-    parser.add_argument(
-        "--fault-rate",
-        type=fraction,
-        default=0.0,
-        help="share of I2C transfers the simulated bus fails at random, 0 to 1; a fault "
-        f"summary per chip is printed; above {SURVIVED_FAULT_RATE:g} a run may stop at "
-        "start-up (default: %(default)s)",
-    )
+    add_fault_rate(parser)
     args = parser.parse_args(argv)
     try:
         run = run_wearable(
