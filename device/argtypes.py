@@ -97,3 +97,17 @@ def existing_dir(text: str) -> Path:
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: not a folder")
     return path
+
+
+def output_dir(text: str) -> Path:
+    """A folder to write into: one that exists, or one that can be made (nothing on its
+    path is a file). Checked before any work, so a run never ends in ``[Errno 17]``."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a file; give a folder (made if missing)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+            break
+    return path

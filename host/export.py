@@ -159,7 +159,7 @@ def main_args(argv: list[str] | None = None) -> int:
     """``python -m host export ...``; returns the exit status (2: one line on stderr)."""
     import argparse
 
-    from device.argtypes import existing_file
+    from device.argtypes import existing_file, output_dir
     from device.errors import DeviceError
     from host.collect_records import CollectError
     from host.dataset import DatasetError
@@ -173,7 +173,7 @@ def main_args(argv: list[str] | None = None) -> int:
     parser.add_argument("record", type=existing_file, help="the .nrec session record")
     parser.add_argument(
         "--out",
-        type=Path,
+        type=output_dir,
         default=None,
         metavar="DIR",
         help="folder for <name>.snirf and <name>.png, made if missing "

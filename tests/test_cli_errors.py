@@ -151,6 +151,35 @@ def test_an_out_of_range_option_is_one_line_and_exit_2(tmp_path, argv, line):
     assert usage_error(run(*argv, cwd=tmp_path)) == line
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [("hwsim.wearable",), ("hwsim.bench",), ("host", "export", "RECORD")],
+    ids=" ".join,
+)
+def test_an_out_folder_that_is_a_file_is_refused_before_any_work(tmp_path, argv):
+    """``--out README.md`` ended in ``[Errno 17] File exists`` after the run (issue 20)."""
+    (tmp_path / "RECORD").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("mine\n")
+    prog = "python -m " + " ".join(argv[:2] if argv[0] == "host" else argv[:1])
+    for out, problem in (
+        ("notes.txt", "notes.txt: is a file; give a folder (made if missing)"),
+        ("notes.txt/sub", "notes.txt/sub: notes.txt is a file, not a folder"),
+    ):
+        line = usage_error(run(*argv, "--out", out, cwd=tmp_path))
+        assert line == f"{prog}: error: argument --out: {problem}"
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+def test_the_remote_boards_socket_problems_are_one_line(tmp_path):
+    (tmp_path / "taken").write_text("")
+    for socket, said in (
+        ("taken", "error: cannot serve on taken: it exists (remove it first)"),
+        ("no/sock", "error: [Errno 2] cannot serve on no/sock: No such file or directory"),
+    ):
+        child = run("hwsim.remote", "--seconds", "2", "--socket", socket, cwd=tmp_path)
+        assert one_line(child) == said
+
+
 def test_missing_files_and_folders_are_refused_before_any_work(tmp_path):
     missing = tmp_path / "absent"
     folder = tmp_path / "a-folder"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from device.acquisition import AcquisitionStats, Multiplexer
 from device.ads1114 import ADS1114
-from device.argtypes import non_negative_int, positive_float
+from device.argtypes import non_negative_int, output_dir, positive_float
 from device.errors import DeviceError
 from device.i2c import RetryingBus
 from device.leds import LedBank
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=output_dir,
         default=Path("out"),
         help="folder for oled.png, made if missing (default: %(default)s)",
     )

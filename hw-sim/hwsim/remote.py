@@ -754,7 +754,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"[model]\ndir = {models}\n[recording]\ndir = {out}\n", encoding="utf-8"
             )
             device_args = ["--config", str(config), *device_args]
-        return _main(args, parser, device_args)
+        try:
+            return _main(args, parser, device_args)
+        except (FileExistsError, FileNotFoundError, TimeoutError) as exc:
+            # The socket path, or a device that never connects: the user's to fix.
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
 
 def _main(args: argparse.Namespace, parser: argparse.ArgumentParser, device_args: list) -> int:

@@ -25,7 +25,7 @@ from PIL import Image
 
 from device.ads1114 import ADS1114
 from device.app import Hardware, SecondReport, Wearable
-from device.argtypes import existing_dir
+from device.argtypes import existing_dir, output_dir
 from device.buzzer import Buzzer
 from device.config import WearableConfig
 from device.errors import DeviceError
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=output_dir,
         default=Path("out"),
         help="folder for the session record, oled.gif and summary.png, made if missing "
         "(default: %(default)s)",
