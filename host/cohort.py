@@ -35,7 +35,7 @@ from device.chain import ChainConfig, process_recording
 from device.i2c import RetryingBus
 from device.labels import DEFAULT_MAPPING, FatigueMapping
 from device.leds import LedBank
-from host.dataset import DatasetError, SessionRecord, write_session
+from host.dataset import DatasetError, SessionRecord, read_session, write_session
 from hwsim.board import board_for_session
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
@@ -155,7 +155,8 @@ def clear_folder(out: Path, *, replace: bool, report: Callable[[str], None]) -> 
 
     Raises:
         host.dataset.DatasetError: ``out`` is a file, or holds ``*.snirf`` files and
-            ``replace`` is False (nothing is deleted then).
+            ``replace`` is False, or some of them are not simulated sessions (a person's
+            recordings are never deleted; nothing is deleted then).
     """
     if out.exists() and not out.is_dir():
         raise DatasetError(out, "is a file; the cohort needs a folder")
@@ -167,11 +168,27 @@ def clear_folder(out: Path, *, replace: bool, report: Callable[[str], None]) -> 
             "train would read with the new ones: give another --out, or --replace to "
             "delete them first",
         )
+    kept = [p.name for p in old if _provenance(p) != "simulated"]
+    if kept:
+        raise DatasetError(
+            out,
+            f"--replace deletes only simulated sessions, and {len(kept)} file(s) here are not "
+            f"({', '.join(kept[:3])}{' ...' if len(kept) > 3 else ''}): move them away, or "
+            "give another --out",
+        )
     for path in old:
         path.unlink()
     if old:
         report(f"removed {len(old)} earlier session file(s) from {out} (--replace)")
     out.mkdir(parents=True, exist_ok=True)
+
+
+def _provenance(path: Path) -> str:
+    """A session file's provenance ("simulated", "human", ...), or "unreadable"."""
+    try:
+        return read_session(path).provenance
+    except DatasetError:
+        return "unreadable"
 
 
 def generate_cohort(

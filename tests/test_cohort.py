@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from host import cohort
-from host.dataset import DatasetError, load_dataset, read_session
+from host.dataset import DatasetError, load_dataset, read_session, write_session
 from host.lmm import fit_table, format_table, load_feature_table
 
 
@@ -97,6 +97,14 @@ def test_a_cohort_is_not_written_over_an_earlier_one(tiny_cohort, tmp_path):
     )
     assert lines[0] == f"removed 8 earlier session file(s) from {folder} (--replace)"
     assert sorted(folder.glob("*.snirf")) == sorted(new) and len(new) == 2
+    # A person's recording (or anything not simulated) is never deleted by --replace.
+    human = read_session(new[0])
+    human.provenance = "human"
+    write_session(folder / "P01_upper_limb_left.snirf", human)
+    (folder / "broken.snirf").write_bytes(b"not HDF5")
+    with pytest.raises(DatasetError, match=r"2 file\(s\) here are not .*P01_upper_limb_left"):
+        cohort.generate_cohort(folder, n_subjects=1, seed=3, jobs=1, replace=True)
+    assert len(list(folder.glob("*.snirf"))) == 4
 
 
 def test_lmm_refuses_one_subject(tiny_cohort, tmp_path):
