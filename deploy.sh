@@ -206,6 +206,8 @@ if [[ -n $target_dir ]]; then
     [[ ${#given[@]} -eq 0 ]] || die "--target-dir deploys into a folder: drop ${given[*]-}"
     while [[ $target_dir == */ ]]; do target_dir=${target_dir%/}; done
     [[ -n $target_dir ]] || die "--target-dir / would install into this computer's own root"
+    [[ ! -e $target_dir || -d $target_dir ]] ||
+        die "--target-dir $target_dir: is a file; give a folder (an empty or new one will do)"
     mode=local
     root=$target_dir
 else

@@ -140,7 +140,8 @@ def _run(argv: list[str]) -> int:
     p.add_argument(
         "--replace",
         action="store_true",
-        help="delete the session files already in --out first (default: refuse)",
+        help="delete the simulated sessions already in --out first; a person's recordings "
+        "stop it (default: refuse)",
     )
     p.set_defaults(func=_cohort)
 

@@ -268,6 +268,17 @@ def test_readme_target_dir_command_deploys_into_an_empty_or_new_folder(tmp_path,
         assert not (root / "oem").exists()
 
 
+def test_a_target_dir_that_is_a_file_is_refused_at_once(tmp_path):
+    target = tmp_path / "rootfs"
+    target.write_text("mine\n")
+    out = deploy("--target-dir", str(target), check=False)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr == (
+        f"deploy: --target-dir {target}: is a file; give a folder (an empty or new one will do)\n"
+    )
+    assert target.read_text() == "mine\n"
+
+
 # ------------------------------------------------------------------------------------
 # Redeploy, uninstall, preflight.
 # ------------------------------------------------------------------------------------
