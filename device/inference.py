@@ -453,7 +453,7 @@ def _dates(meta: dict) -> str:
         return ", ".join(f"{k} {v}" for k, v in made)
     git = meta.get("dates_from_git")
     if isinstance(git, dict):
-        said = [f"{k} by {v}" for k, v in git.items() if k in ("created", "converted")]
+        said = [f"{k} on or before {v}" for k, v in git.items() if k in ("created", "converted")]
         if said:
             return ", ".join(said) + " (git commit dates)"
     return "date unknown"

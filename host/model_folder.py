@@ -190,7 +190,7 @@ def summary(meta: dict) -> str:
     data = ", ".join(map(str, prov.get("data") or ["unknown data"]))
     made = meta.get("created")
     git = (meta.get("dates_from_git") or {}).get("created")
-    when = made or (f"by {git} (git commit date)" if git else "at an unknown date")
+    when = made or (f"on or before {git} (git commit date)" if git else "at an unknown date")
     return f"{data}, {prov.get('subjects', '?')} subjects, created {when}"
 
 

@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         log=lambda s: print(s, flush=True),
     )
     print(
-        f"next: python -m host convert {out}   (ONNX and the NPU models, in that folder)\n"
+        f"next: python -m host convert {out}   (ONNX and the NPU models, in that folder, "
+        "minutes; with --onnx-only just ONNX, for the PC: seconds)\n"
         f"then: ./dev run --models-dir {out}   (the main job with this model)\n"
         f"and, to make it the bundled model: python -m host ship {out}",
         flush=True,
