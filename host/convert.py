@@ -49,6 +49,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -68,6 +69,7 @@ from device.inference import (
     sha256_of,
 )
 from device.rknn_api import same_major_minor
+from host.dataset import DatasetError
 from host.model_folder import (
     BUNDLED_MODELS,
     KERAS_FILE,
@@ -215,7 +217,34 @@ def toolkit_version() -> str:
     return md.version("rknn-toolkit2")
 
 
-def convert(
+def convert(models_dir: Path, dataset: Path, **options: Any) -> dict:
+    """Run the whole conversion and verification (:func:`_convert`, same options); returns
+    the updated model.json. All or nothing: the folder's ONNX, NPU models and model.json
+    are copied aside first and put back if the conversion fails or is interrupted, so a
+    folder that worked before still works (a full conversion takes minutes to redo).
+
+    Raises:
+        host.dataset.DatasetError: ``dataset`` holds no session files (before any work).
+    """
+    if options.get("npu", True) and not any(Path(dataset).glob("*.snirf")):
+        raise DatasetError(dataset, "no session files (*.snirf) to calibrate on: pass --dataset")
+    kept = [models_dir / n for n in (ONNX_FILE, RKNN_FILE, FALLBACK_FILE, META_FILE)]
+    with tempfile.TemporaryDirectory(dir=models_dir, prefix=".convert-backup-") as backup:
+        saved = [p for p in kept if p.is_file()]
+        for path in saved:
+            shutil.copy2(path, Path(backup) / path.name)
+        try:
+            return _convert(models_dir, dataset, **options)
+        except BaseException:
+            for path in kept:
+                if path not in saved:
+                    path.unlink(missing_ok=True)
+            for path in saved:
+                shutil.copy2(Path(backup) / path.name, path)
+            raise
+
+
+def _convert(
     models_dir: Path,
     dataset: Path,
     *,
@@ -251,8 +280,14 @@ def convert(
         log(f"[1/2] {KERAS_FILE} → {ONNX_FILE} (tf2onnx, opset {ONNX_OPSET}); no NPU models")
         with _output_to(models_dir / EXPORT_LOG):
             export_onnx(models_dir / KERAS_FILE, onnx_path)
-        for name in (RKNN_FILE, FALLBACK_FILE, "rknn_build.log"):
-            (models_dir / name).unlink(missing_ok=True)
+        stale = [models_dir / n for n in (RKNN_FILE, FALLBACK_FILE) if (models_dir / n).exists()]
+        for path in [*stale, models_dir / "rknn_build.log"]:
+            path.unlink(missing_ok=True)
+        if stale:
+            log(
+                f"      removed {', '.join(p.name for p in stale)}: made from the earlier "
+                "fusion.onnx, they would not match this one"
+            )
         for key in ("quantisation", "quantisation_fallback", RKNN_SECTION):
             meta.pop(key, None)
         return _write_meta(meta, meta_path, [models_dir / KERAS_FILE, onnx_path], "2/2", log)
@@ -510,7 +545,6 @@ def main_args(argv: list[str]) -> int:
     import argparse
 
     from device.argtypes import existing_dir, positive_int
-    from host.dataset import DatasetError
 
     parser = argparse.ArgumentParser(
         prog="python -m host convert",

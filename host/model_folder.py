@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -106,6 +107,11 @@ def is_bundled(folder: Path) -> bool:
     return folder.resolve() == BUNDLED_MODELS.resolve()
 
 
+#: What model.json may name as an artefact: a plain file name of a model kind (ship copies
+#: exactly these into models/; a path or another kind of file would land elsewhere).
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.(keras|onnx|rknn)")
+
+
 def read_meta(folder: Path) -> dict:
     """A folder's model.json as a dict. Raises FolderError naming it."""
     path = folder / META_FILE
@@ -117,6 +123,14 @@ def read_meta(folder: Path) -> dict:
         raise FolderError(f"{path}: unreadable: {exc}") from None
     if not isinstance(meta, dict):
         raise FolderError(f"{path}: not a JSON object")
+    if not isinstance(meta.get("artefacts", {}), dict):
+        raise FolderError(f"{path}: artefacts must be an object of file name → sha256 and size")
+    for name in meta.get("artefacts", {}):
+        if not SAFE_NAME.fullmatch(name):
+            raise FolderError(
+                f"{path}: artefact {name!r} is not a model file name (a plain *.keras, *.onnx "
+                "or *.rknn name, no folders)"
+            )
     return meta
 
 
@@ -148,6 +162,12 @@ def check_trained(folder: Path) -> dict:
             f"{keras}: not found: convert needs the trained model (python -m host train "
             "makes a folder with it)"
         )
+    for key, needed in (("normalisation", ("seq_mean",)), ("training", ("seed", "val_fraction"))):
+        if not isinstance(meta.get(key), dict) or any(k not in meta[key] for k in needed):
+            raise FolderError(
+                f"{folder / META_FILE}: {key} is missing or incomplete (needs {', '.join(needed)}):"
+                " not a model python -m host train wrote; train again"
+            )
     if KERAS_FILE in (meta.get("artefacts") or {}):  # folders trained before issue 20: no
         _check_recorded(folder, meta, KERAS_FILE, "train again (python -m host train)")
     return meta
@@ -237,7 +257,7 @@ def ship(
     old_reports = _matching(reports, REPORT_PATTERNS)
     for path in old_reports:
         path.unlink()
-    new_reports = [p for p in sorted((run_dir / REPORTS_SUBDIR).iterdir()) if p.is_file()]
+    new_reports = _matching(run_dir / REPORTS_SUBDIR, REPORT_PATTERNS)  # nothing else
     for path in new_reports:
         _copy_in(path, reports / path.name)
     copied = read_meta(models)

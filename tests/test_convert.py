@@ -374,3 +374,31 @@ def test_onnx_only_is_enough_for_the_main_job_and_refused_for_the_board(
         f"--onnx-only), and the board needs them: python -m host convert {folder}"
     )
     assert {p: p.read_bytes() for p in models.iterdir()} == before
+
+
+def test_a_conversion_that_fails_or_is_interrupted_leaves_the_folder_as_it_was(
+    converted, tiny_dataset, tmp_path, monkeypatch
+):
+    """A converted folder stays usable when a re-conversion stops halfway (Ctrl-C, a bad
+    dataset): its files come back byte for byte, nothing of the attempt is left."""
+    import host.convert as hc
+
+    folder = tmp_path / "models"
+    shutil.copytree(converted[0], folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "export.log"}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hc, "load_windows", interrupted)  # step 2, after the export
+    with pytest.raises(KeyboardInterrupt):
+        hc.convert(folder, tiny_dataset, fallback=None, log=lambda line: None)
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "export.log"} == before
+    load_model(folder, backend="onnx").close()
+    # A dataset without sessions is refused before the export touches anything.
+    monkeypatch.setattr(hc, "export_onnx", interrupted)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(hc.DatasetError, match="no session files"):
+        hc.convert(folder, empty, log=lambda line: None)
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "export.log"} == before
