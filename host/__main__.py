@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         return _run(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
     except Exception as exc:
         from host.dataset import DatasetError
 

@@ -16,8 +16,12 @@ next: convert that folder, run the main job with it, ship it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
+import os
+import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,7 +33,7 @@ from host.dataset import (
     load_dataset,
     read_session,
 )
-from host.model_folder import REPORTS_SUBDIR, check_out_folder, new_run_folder
+from host.model_folder import REPORTS_SUBDIR, FolderError, check_out_folder, new_run_folder
 from host.train import CLASSIC_MODELS, DEEP_MODEL_NAMES, TINY, TrainConfig, run
 
 #: The final model's early stopping needs a validation subject besides a training one.
@@ -146,6 +150,41 @@ def _tiny_help() -> str:
     )
 
 
+#: Made in the output folder when training starts, removed when it ends: a second run
+#: given the same --out finds the folder taken (not empty) instead of sharing it.
+CLAIM_FILE = ".training"
+
+
+@contextlib.contextmanager
+def claimed(out: Path) -> Iterator[None]:
+    """Take ``out`` for one training run before any work (made, and marked with
+    :data:`CLAIM_FILE`), so an unwritable path is found at once and two runs never write
+    into one folder; if the run fails or is interrupted, what it wrote is removed (it is
+    no model) and the folder is left as it was found.
+
+    Raises:
+        OSError: ``out`` cannot be made (a file on its path, no permission).
+        host.model_folder.FolderError: Another run took it first.
+    """
+    existed = out.is_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(out / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        raise FolderError(f"{out}: another training run is writing there") from None
+    try:
+        yield
+    except BaseException:
+        if existed:
+            for path in out.iterdir():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+        print(f"training stopped: removed what it had written in {out}", file=sys.stderr)
+        raise
+    (out / CLAIM_FILE).unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse, check the output folder and the dataset, train, say what to do next."""
     every = DEEP_MODEL_NAMES + CLASSIC_MODELS
@@ -216,21 +255,22 @@ def main(argv: list[str] | None = None) -> int:
     out = check_out_folder(args.out) if args.out is not None else new_run_folder()
     survey = survey_dataset(args.dataset)
     check_limits(survey, config)
-    print(
-        f"training on {args.dataset} ({survey.n_sessions} sessions of "
-        f"{len(survey.subjects)} subjects, {config.folds} folds, at most {config.max_epochs} "
-        f"epochs); writing the model to {out}/ and the reports to {out / REPORTS_SUBDIR}/",
-        flush=True,
-    )
     command = "python -m host train " + " ".join(argv if argv is not None else sys.argv[2:])
-    run(
-        args.dataset,
-        models_dir=out,
-        reports_dir=out / REPORTS_SUBDIR,
-        config=config,
-        command=command.strip(),
-        log=lambda s: print(s, flush=True),
-    )
+    with claimed(out):
+        print(
+            f"training on {args.dataset} ({survey.n_sessions} sessions of "
+            f"{len(survey.subjects)} subjects, {config.folds} folds, at most {config.max_epochs} "
+            f"epochs); writing the model to {out}/ and the reports to {out / REPORTS_SUBDIR}/",
+            flush=True,
+        )
+        run(
+            args.dataset,
+            models_dir=out,
+            reports_dir=out / REPORTS_SUBDIR,
+            config=config,
+            command=command.strip(),
+            log=lambda s: print(s, flush=True),
+        )
     print(
         f"next: python -m host convert {out}   (ONNX and the NPU models, in that folder, "
         "minutes; with --onnx-only just ONNX, for the PC: seconds)\n"

@@ -144,3 +144,40 @@ def test_every_option_has_help_that_shows_its_default(monkeypatch, command):
         assert action.help, f"{command} {action.dest}: no help"
         if action.option_strings:  # an option, not a positional
             assert "(default: " in action.help, f"{command} {action.option_strings}"
+
+
+def test_the_out_folder_is_taken_before_any_work_and_given_back_when_training_stops(
+    tiny_dataset, tmp_path, monkeypatch, capsys
+):
+    """An --out that cannot be made is said at once; a run that is stopped (Ctrl-C) leaves
+    nothing behind; a folder another run has taken is refused (two runs never share one)."""
+    import host.train_cli as tc
+    from host.__main__ import main
+
+    ran = []
+    monkeypatch.setattr(tc, "run", lambda *a, **k: ran.append(a))
+    (tmp_path / "a-file").write_text("mine\n")
+    assert main(["train", "--dataset", str(tiny_dataset), "--tiny", "--folds", "2",
+                 "--out", str(tmp_path / "a-file" / "run")]) == 2  # fmt: skip
+    assert "Not a directory" in capsys.readouterr().err and ran == []
+
+    def stopped(*args, **kwargs):
+        (tmp_path / "run" / "reports").mkdir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tc, "run", stopped)
+    assert main(["train", "--dataset", str(tiny_dataset), "--tiny", "--out",
+                 str(tmp_path / "run")]) == 130  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"training stopped: removed what it had written in {tmp_path / 'run'}" in err
+    assert err.strip().endswith("interrupted (Ctrl-C)") and not (tmp_path / "run").exists()
+
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    with (
+        tc.claimed(taken),
+        pytest.raises(tc.FolderError, match="another training run is writing there"),
+        tc.claimed(taken),
+    ):
+        pass
+    assert list(taken.iterdir()) == []

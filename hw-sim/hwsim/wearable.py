@@ -282,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DeviceError, OSError) as exc:  # OSError: --out is a file, not writable, full
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the session record keeps what was recorded
+        print("interrupted (Ctrl-C); the session record keeps what was recorded", file=sys.stderr)
+        return 130
     shown = [(p, q) for p, q in zip(run.reports, run.true_level) if p.level is not None]
     exact = np.mean([p.level == q for p, q in shown]) if shown else float("nan")
     print(
