@@ -38,7 +38,8 @@ RATINGS = {100: 2, 250: 5, 400: 8, 550: 10}  # sample index → Borg rating type
 NAME = "S07_upper_limb_left.nrec"  # as collect names it
 
 
-def _sample(t_s: float, i: int) -> ChainSample:
+def chain_sample(t_s: float, i: int) -> ChainSample:
+    """The i-th 100 ms sample of a made-up session (its ΔOD and HbO2/HHb drift with i)."""
     return ChainSample(
         t_s=t_s,
         n_frames=4,
@@ -76,7 +77,7 @@ def write_collected(path: Path) -> None:
         for i in range(N_SAMPLES):
             t = 1.0 + 0.1 * i
             rec.write(Frame(t - 0.05, (0.5, 1.0, 1.5, 0.01), (4, 4, 4, 4), (0.6, 1.1, 1.6, 0.02)))
-            rec.write(_sample(t, i))
+            rec.write(chain_sample(t, i))
             if i in RATINGS:
                 rec.write(Record.event(t, hc.EVENT_BORG, rating=RATINGS[i], key=str(RATINGS[i])))
             if i == 200:

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_damaged_records import write_collected
+from test_damaged_records import chain_sample, write_collected
 
 import device.__main__ as device_main
-from device.chain import ChainSample
 from device.config import WearableConfig
 from device.recorder import SessionRecorder
 from device.session_reader import read_session_file
@@ -68,23 +67,6 @@ def export(capsys, *args: str) -> tuple[int, list[str], str]:
     return status, out.splitlines(), err
 
 
-def _sample(t_s: float, i: int) -> ChainSample:
-    return ChainSample(
-        t_s=t_s,
-        n_frames=4,
-        dark_v=0.01,
-        intensity_v=(1.0, 1.1, 1.2),
-        d_od=(0.01, 0.02, 0.03),
-        d_hbo2_um=-0.01 * i,
-        d_hhb_um=0.01 * i,
-        d_thb_um=0.0,
-        oi_um=-0.02 * i,
-        smo2_pct=60.0,
-        residual_od=0.001,
-        flags=0,
-    )
-
-
 class FakeClock:
     """A simulated board's clock, as the device takes it from ``--sim-socket``."""
 
@@ -100,7 +82,7 @@ def write_board_record(path: Path, n: int = 200) -> Path:
     provenance ("human"), then samples."""
     with SessionRecorder(path, info={"provenance": "human"}, fsync_interval_s=None) as rec:
         for i in range(n):
-            rec.write(_sample(1.0 + 0.1 * i, i))
+            rec.write(chain_sample(1.0 + 0.1 * i, i))
     return path
 
 
