@@ -192,10 +192,10 @@ def check_config(path: Path, *, app_dir: str, source: Path) -> dict[str, str]:
 
 
 def _recorded_sha256(meta: dict, meta_path: Path, name: str) -> str:
-    entry = (meta.get("artefacts") or {}).get(name)
-    if isinstance(entry, dict):
-        entry = entry.get("sha256")
-    if not isinstance(entry, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", entry.strip()):
+    """The sha256 model.json records for ``name`` (device.inference.recorded_sha256's
+    lookup), checked to be 64 hex digits."""
+    entry = _device_module("device.inference").recorded_sha256(meta, name)
+    if entry is None or not re.fullmatch(r"[0-9a-fA-F]{64}", entry.strip()):
         raise InputError(f"{meta_path}: records no sha256 for {name} (artefacts.{name})")
     return entry.strip().lower()
 

@@ -162,7 +162,7 @@ def sha256_from_metadata(metadata_path: Path | str, artefact: str = RKNN_FILE) -
         raise ModelFileError(f"model metadata {metadata_path} not found") from None
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"cannot read model metadata {metadata_path}: {exc}") from exc
-    entry = _recorded_sha256(meta if isinstance(meta, dict) else {}, artefact)
+    entry = recorded_sha256(meta if isinstance(meta, dict) else {}, artefact)
     if entry is None:
         raise ModelFileError(f"model metadata {metadata_path} records no SHA-256 for {artefact}")
     try:
@@ -171,7 +171,7 @@ def sha256_from_metadata(metadata_path: Path | str, artefact: str = RKNN_FILE) -
         raise ModelFileError(str(exc)) from None
 
 
-def _recorded_sha256(meta: dict, artefact: str) -> str | None:
+def recorded_sha256(meta: dict, artefact: str) -> str | None:
     """``meta["artefacts"][artefact]``: the hex digest itself or an object with a
     ``"sha256"`` key (both forms are written); None if there is none of either form."""
     entries = meta.get("artefacts")
@@ -186,7 +186,7 @@ def check_artefact(path: Path, meta: dict, *, verify: bool = True) -> str:
     (``verify=False``: the backend hashes the bytes it loads itself, as RKNN does)."""
     if not path.is_file():
         raise ModelError(f"{path}: model file missing")
-    recorded = _recorded_sha256(meta, path.name)
+    recorded = recorded_sha256(meta, path.name)
     if recorded is None:
         raise ModelError(
             f"{path.parent / META_FILE}: no sha256 recorded for {path.name} (artefacts must "
@@ -470,7 +470,7 @@ def _check_converted(meta: dict, models_dir: Path) -> None:
     section = meta.get(RKNN_SECTION)
     listed = section.get("models") if isinstance(section, dict) else None
     npu = listed if isinstance(listed, list) else [RKNN_FILE]
-    if not any(_recorded_sha256(meta, str(name)) for name in [ONNX_FILE, *npu]):
+    if not any(recorded_sha256(meta, str(name)) for name in [ONNX_FILE, *npu]):
         raise ModelError(
             f"{models_dir / META_FILE}: this model has not been converted yet (no "
             f"{ONNX_FILE}): " + CONVERT_HINT.format(folder=models_dir)

@@ -39,6 +39,7 @@ from device.inference import (
     RKNN_SECTION,
     ModelError,
     load_model,
+    recorded_sha256,
     rknn_models,
     sha256_of,
 )
@@ -137,12 +138,10 @@ def read_meta(folder: Path) -> dict:
 def _check_recorded(folder: Path, meta: dict, name: str, fix: str) -> None:
     """The file exists and matches the SHA-256 model.json records for it."""
     path = folder / name
-    entries = meta.get("artefacts") if isinstance(meta.get("artefacts"), dict) else {}
-    entry = entries.get(name)
-    recorded = entry.get("sha256") if isinstance(entry, dict) else entry
+    recorded = recorded_sha256(meta, name)
     if not path.is_file():
         raise FolderError(f"{path}: missing, though {folder / META_FILE} lists it: {fix}")
-    if not isinstance(recorded, str):
+    if recorded is None:
         raise FolderError(f"{folder / META_FILE}: records no sha256 for {name}: {fix}")
     if sha256_of(path) != recorded.lower():
         raise FolderError(
