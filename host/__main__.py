@@ -40,8 +40,8 @@ def _cohort(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from host.dataset import read_session
     from host.plots import plot_session
+    from host.snirf_reader import read_session
 
     out = args.png or args.session.with_suffix(".png")
     print(plot_session(read_session(args.session), out))
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Bad option values stop in argparse (usage and one line, exit 2). What only shows while
     working (a file that is not a session, a dataset folder that does not exist, a path
-    that cannot be written) arrives as :class:`host.dataset.DatasetError`, a
+    that cannot be written) arrives as :class:`host.session.DatasetError`, a
     :class:`device.errors.DeviceError` or an ``OSError`` naming the file, and is printed as
     ``error: ...`` instead of a traceback. Anything else is a bug and keeps its traceback.
     """
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted (Ctrl-C)", file=sys.stderr)
         return 130
     except Exception as exc:
-        from host.dataset import DatasetError
+        from host.session import DatasetError
 
         if not isinstance(exc, (DatasetError, DeviceError, OSError)):
             raise

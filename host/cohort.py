@@ -35,7 +35,9 @@ from device.chain import ChainConfig, process_recording
 from device.i2c import RetryingBus
 from device.labels import DEFAULT_MAPPING, FatigueMapping
 from device.leds import LedBank
-from host.dataset import DatasetError, SessionRecord, read_session, write_session
+from host.session import DatasetError, SessionRecord
+from host.snirf_reader import read_session
+from host.snirf_writer import write_session
 from hwsim.board import board_for_session
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
@@ -154,7 +156,7 @@ def clear_folder(out: Path, *, replace: bool, report: Callable[[str], None]) -> 
     """Make ``out`` a folder without session files, before any session is simulated.
 
     Raises:
-        host.dataset.DatasetError: ``out`` is a file, or holds ``*.snirf`` files and
+        host.session.DatasetError: ``out`` is a file, or holds ``*.snirf`` files and
             ``replace`` is False, or some of them are not simulated sessions (a person's
             recordings are never deleted; nothing is deleted then).
     """
@@ -204,7 +206,7 @@ def generate_cohort(
     """Generate and write a cohort; return the session files in plan order.
 
     Raises:
-        host.dataset.DatasetError: ``out`` already holds session files and ``replace``
+        host.session.DatasetError: ``out`` already holds session files and ``replace``
             is False (:func:`clear_folder`).
     """
     specs = plan(seed, n_subjects, protocols)

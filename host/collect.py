@@ -21,7 +21,7 @@ output, flushed to the kernel after every batch: if the host dies, nothing recei
 before is lost, and :func:`host.recover.rebuild` (``python -m host collect --recover
 FILE``) makes the SNIRF file from the record alone, also from a damaged one (the damage
 costs only the records it touches). At the end the session is written in the same
-SNIRF layout as the simulated cohort (:func:`host.dataset.write_session`): what goes
+SNIRF layout as the simulated cohort (:func:`host.snirf_writer.write_session`): what goes
 where, and the file's time base, is :mod:`host.collect_records`'s, which makes the
 SNIRF session from the records both here and in :mod:`host.recover`.
 """
@@ -55,8 +55,9 @@ from host.collect_records import (
     check_identity,
     key_action,
 )
-from host.dataset import PROTOCOLS, PROVENANCES, SIDES, write_session
 from host.recover import rebuild
+from host.session import PROTOCOLS, PROVENANCES, SIDES
+from host.snirf_writer import write_session
 
 __all__ = [
     "KeySource",
@@ -199,8 +200,8 @@ def collect(
             ``<subject>_<protocol>_<side>.snirf`` and its ``.nrec`` record (``_2``, ``_3``
             … if taken: nothing is overwritten).
         subject_id: Subject code (letters, digits, '_', '-'; never a name).
-        protocol: One of :data:`host.dataset.PROTOCOLS`.
-        side: One of :data:`host.dataset.SIDES`.
+        protocol: One of :data:`host.session.PROTOCOLS`.
+        side: One of :data:`host.session.SIDES`.
         provenance: "human", or "simulated" for a simulated board.
         keys: Key source; ``read()`` returns what was typed since the last call.
         clock: Host clock (``monotonic``, ``sleep``): status lines, waiting.
@@ -397,7 +398,7 @@ def main_args(argv: list[str] | None = None) -> int:
     from device.argtypes import existing_file, positive_int
     from device.clock import SystemClock
     from device.errors import DeviceError
-    from host.dataset import DatasetError
+    from host.session import DatasetError
 
     parser = argparse.ArgumentParser(
         prog="python -m host collect",

@@ -4,7 +4,7 @@ Shared by the two ways a session of ``python -m host collect`` becomes a SNIRF f
 live, as :mod:`host.collect` receives the records from the wearable, and afterwards,
 as :mod:`host.recover` reads them back from the ``.nrec`` session record. Both feed
 the records one by one to a :class:`CollectedSession`, which turns them into the
-same SNIRF layout as the simulated cohort (:func:`host.dataset.write_session`):
+same SNIRF layout as the simulated cohort (:func:`host.snirf_writer.write_session`):
 
 * signals from the SAMPLE records (t_s, intensity_v, dark_v, d_od, ΔHbO2, ΔHHb, flags);
 * Borg reports, and a level per sample held from the latest rating (before the first
@@ -36,7 +36,7 @@ import numpy as np
 from device.chain import ChainConfig
 from device.codec import HEADER_EVENT, Event, Record, RecordKind
 from device.labels import FatigueMapping
-from host.dataset import PROTOCOLS, PROVENANCES, SIDES, UNKNOWN, SessionRecord
+from host.session import PROTOCOLS, PROVENANCES, SIDES, UNKNOWN, SessionRecord
 
 __all__ = [
     "CLOCK_RESET_S",
@@ -114,12 +114,12 @@ def check_identity(
     """Refuse session facts the dataset would refuse.
 
     Args:
-        unknown_ok: Also take :data:`host.dataset.UNKNOWN` for any of the four (a session
+        unknown_ok: Also take :data:`host.session.UNKNOWN` for any of the four (a session
             read back from a record that does not say them: not for training).
 
     Raises:
         ValueError: A subject_id that is not a code (it names the file), or a protocol,
-            side or provenance not in :mod:`host.dataset`'s lists; names the value and
+            side or provenance not in :mod:`host.session`'s lists; names the value and
             what is allowed.
     """
     if not isinstance(subject_id, str) or not SUBJECT_ID_PATTERN.fullmatch(subject_id):

@@ -69,7 +69,6 @@ from device.inference import (
     sha256_of,
 )
 from device.rknn_api import same_major_minor
-from host.dataset import DatasetError
 from host.model_folder import (
     BUNDLED_MODELS,
     KERAS_FILE,
@@ -78,6 +77,7 @@ from host.model_folder import (
     is_bundled,
     utc_now,
 )
+from host.session import DatasetError
 from host.train import load_windows, validation_split
 from host.windows import normalise
 
@@ -224,7 +224,7 @@ def convert(models_dir: Path, dataset: Path, **options: Any) -> dict:
     folder that worked before still works (a full conversion takes minutes to redo).
 
     Raises:
-        host.dataset.DatasetError: ``dataset`` holds no session files (before any work).
+        host.session.DatasetError: ``dataset`` holds no session files (before any work).
     """
     if options.get("npu", True) and not any(Path(dataset).glob("*.snirf")):
         raise DatasetError(dataset, "no session files (*.snirf) to calibrate on: pass --dataset")

@@ -5,7 +5,7 @@ A ``.nrec`` file is the crash-safe session record the wearable writes
 and ``python -m host collect`` writes beside its SNIRF file: a 16-byte header, then
 records (frames, samples, predictions, events) each framed by a SYNC, its length and a
 CRC32, as :mod:`device.session_format` describes. :func:`export` turns one into the
-SNIRF layout of the dataset (:mod:`host.dataset`) and a PNG of it
+SNIRF layout of the dataset (:mod:`host.snirf_layout`) and a PNG of it
 (:func:`host.plots.plot_session`): signals from the SAMPLE records, Borg ratings and
 phases from collect's events, the device's header event and the read report in the
 metadata. A damaged record costs only the records the damage touched
@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from host.dataset import PROTOCOLS, PROVENANCES, SIDES, UNKNOWN, write_session
 from host.recover import read_record
+from host.session import PROTOCOLS, PROVENANCES, SIDES, UNKNOWN
+from host.snirf_writer import write_session
 
 __all__ = ["ExportError", "Exported", "export", "main_args"]
 
@@ -62,7 +63,7 @@ def export(
     """Write ``<out_dir>/<stem>.snirf`` and ``<stem>.png`` from a ``.nrec`` session record.
 
     Both files or neither: the PNG is drawn to a temporary name, the SNIRF file written
-    atomically (:func:`host.dataset.write_session`), then the PNG renamed; a failure
+    atomically (:func:`host.snirf_writer.write_session`), then the PNG renamed; a failure
     removes what was written. An existing file is never replaced.
 
     Args:
@@ -78,7 +79,7 @@ def export(
         device.session_format.SessionFileError: Not a session record, or unreadable.
         host.collect_records.CollectError: No sample in it, or a fact given that the
             record contradicts.
-        host.dataset.DatasetError: The output cannot be written.
+        host.session.DatasetError: The output cannot be written.
         ValueError: A fact the dataset rejects.
     """
     source = Path(record_path)
@@ -162,13 +163,13 @@ def main_args(argv: list[str] | None = None) -> int:
     from device.argtypes import existing_file, output_dir
     from device.errors import DeviceError
     from host.collect_records import CollectError
-    from host.dataset import DatasetError
+    from host.session import DatasetError
 
     parser = argparse.ArgumentParser(
         prog="python -m host export",
         description="Read a .nrec session record (the wearable's own, e.g. out/session-*.nrec, "
         "or collect's; intact or damaged) and write it as a SNIRF file and a PNG plot. The "
-        ".nrec format: device/session_format.py; the SNIRF layout: host/dataset.py.",
+        ".nrec format: device/session_format.py; the SNIRF layout: host/snirf_layout.py.",
     )
     parser.add_argument("record", type=existing_file, help="the .nrec session record")
     parser.add_argument(

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from device.features import CHANNELS
-from host.dataset import DatasetError, load_dataset
+from host.dataset import load_dataset
+from host.session import DatasetError
 from host.windows import channel_array, cut_windows
 
 #: The random intercept per subject needs subjects to vary between: with one, the model
@@ -58,7 +59,7 @@ def load_feature_table(folder: Path) -> FeatureTable:
     """Windows of every session in ``folder`` with the candidate features.
 
     Raises:
-        host.dataset.DatasetError: The folder or a file in it cannot be read, a file does
+        host.session.DatasetError: The folder or a file in it cannot be read, a file does
             not hold the model's wavelengths (:func:`host.dataset.load_dataset`), no
             session has a clean 10 s window, or the windows come from fewer than
             :data:`MIN_SUBJECTS` subjects.

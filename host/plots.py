@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
 from device.mbll import smo2_percent
-from host.dataset import SessionRecord
+from host.session import SessionRecord
 
 _PHASE_COLOURS = {"baseline": "#e8f0fe", "hold": "#fde7e7", "rest": "#e6f4ea"}
 
@@ -19,7 +19,7 @@ def plot_session(record: SessionRecord, path: Path) -> Path:
 
     Warns nothing: where the SmO2 estimate is undefined (ΔHbO2 or ΔHHb below minus the
     assumed resting concentration, :func:`device.mbll.smo2_percent`), its panel says for
-    how many samples; a session without Borg ratings (:func:`host.dataset.training_problems`)
+    how many samples; a session without Borg ratings (:func:`host.session.training_problems`)
     says in the label panel that it is unlabelled instead of drawing a level.
     """
     t = record.t_s

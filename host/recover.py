@@ -15,7 +15,7 @@ mapping and the port); the header event of the wearable's own record
 (:class:`device.recorder.SessionRecorder` ``info``: ``provenance`` on the board,
 ``provenance``, ``subject``, ``protocol``, ``side`` in the simulator's main job); the
 command line; the file name :func:`host.collect.collect` gave. What none of them says is
-an error for ``collect --recover`` and :data:`host.dataset.UNKNOWN` for ``export``; each
+an error for ``collect --recover`` and :data:`host.session.UNKNOWN` for ``export``; each
 source but the record itself is logged as a note and kept in the metadata
 (``recovery_note``).
 """
@@ -40,15 +40,15 @@ from host.collect_records import (
     SessionFacts,
     check_identity,
 )
-from host.dataset import (
+from host.session import (
     NOT_FOR_TRAINING_KEY,
     PROTOCOLS,
     SIDES,
     UNKNOWN,
     SessionRecord,
     training_problems,
-    write_session,
 )
+from host.snirf_writer import write_session
 
 __all__ = ["ReadBack", "read_record", "rebuild"]
 
@@ -72,7 +72,7 @@ class ReadBack:
     """A session read back from its record: the SNIRF-ready record and what was read.
 
     Attributes:
-        record: The session (:class:`host.dataset.SessionRecord`).
+        record: The session (:class:`host.session.SessionRecord`).
         device_events: Events the device wrote (header, self-test, calibration...).
         intact: False if the reader skipped damage (``record.metadata["record_damage"]``).
     """
@@ -92,7 +92,7 @@ def read_record(
     provenance: str | None = None,
     unknown_ok: bool = False,
 ) -> ReadBack:
-    """The session in a ``.nrec`` record, ready for :func:`host.dataset.write_session`.
+    """The session in a ``.nrec`` record, ready for :func:`host.snirf_writer.write_session`.
 
     Whatever the damage (:func:`device.session_reader.read_session_file` skips it and says
     where), every intact record is used, and the metadata says what was lost
@@ -105,7 +105,7 @@ def read_record(
         record_path: The ``.nrec`` file (collect's or the wearable's own).
         log: Where the one-line read report and the notes go.
         subject_id, protocol, side, provenance: What the record does not say.
-        unknown_ok: A fact no source says is :data:`host.dataset.UNKNOWN` (else an error);
+        unknown_ok: A fact no source says is :data:`host.session.UNKNOWN` (else an error);
             and the provenance is not assumed to be "human".
 
     Raises:

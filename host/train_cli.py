@@ -26,14 +26,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from device.argtypes import existing_dir, non_negative_int, positive_int
-from host.dataset import (
-    AUX_LEVEL,
-    MODEL_WAVELENGTHS_NM,
-    DatasetError,
-    load_dataset,
-    read_session,
-)
+from host.dataset import load_dataset
 from host.model_folder import REPORTS_SUBDIR, FolderError, check_out_folder, new_run_folder
+from host.session import MODEL_WAVELENGTHS_NM, DatasetError
+from host.snirf_layout import AUX_LEVEL
+from host.snirf_reader import read_session
 from host.train import CLASSIC_MODELS, DEEP_MODEL_NAMES, TINY, TrainConfig, run
 
 #: The final model's early stopping needs a validation subject besides a training one.
@@ -56,7 +53,7 @@ def survey_dataset(folder: Path, pattern: str = "*.snirf") -> Survey:
 
     Raises:
         DatasetError: No session file, or one that is not a session (named by
-            :func:`host.dataset.read_session`, which reads a file this cannot), or one
+            :func:`host.snirf_reader.read_session`, which reads a file this cannot), or one
             without the model's wavelengths (named by :func:`host.dataset.load_dataset`).
     """
     import h5py

@@ -15,13 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.dataset import (
-    MODEL_WAVELENGTHS_NM,
-    DatasetError,
-    SessionRecord,
-    load_dataset,
-    write_session,
-)
+from host.dataset import load_dataset
+from host.session import MODEL_WAVELENGTHS_NM, DatasetError, SessionRecord
+from host.snirf_writer import write_session
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"

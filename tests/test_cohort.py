@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from host import cohort
-from host.dataset import DatasetError, load_dataset, read_session, write_session
+from host.dataset import load_dataset
 from host.lmm import fit_table, format_table, load_feature_table
+from host.session import DatasetError
+from host.snirf_reader import read_session
+from host.snirf_writer import write_session
 
 
 @pytest.fixture(scope="module")

@@ -42,8 +42,8 @@ from host import train
 from host.__main__ import main as host_main
 from host.collect import TerminalKeys, collect
 from host.collect_records import CollectError, key_action
-from host.dataset import read_session
 from host.recover import rebuild
+from host.snirf_reader import read_session
 from hwsim.board import build_board
 from hwsim.optics import REST_HBO2_UM, REST_HHB_UM, Tissue
 

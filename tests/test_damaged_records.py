@@ -30,7 +30,7 @@ from device.session_format import SYNC, SessionFileError, frame_record
 from device.session_reader import MAX_LISTED_REGIONS, read_session_file
 from host import collect_records as hc
 from host.__main__ import main as host_main
-from host.dataset import read_session
+from host.snirf_reader import read_session
 
 HEADER_BYTES = 16
 N_SAMPLES = 600  # with a frame each: about 80 kB, more than one 64 kB read of the reader

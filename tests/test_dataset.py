@@ -1,4 +1,4 @@
-"""Tests for host.dataset: SNIRF session files and the dataset loader.
+"""SNIRF session files (host.session, host.snirf_writer, host.snirf_reader) and the loader.
 
 Every record here is small and synthetic, made in this file. The files written are
 checked three ways: read back by our own reader (exact round trip), opened with h5py
@@ -21,14 +21,11 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from host import dataset
-from host.dataset import (
-    DatasetError,
-    SessionRecord,
-    load_dataset,
-    read_session,
-    write_session,
-)
+from host import snirf_writer
+from host.dataset import load_dataset
+from host.session import DatasetError, SessionRecord
+from host.snirf_reader import read_session
+from host.snirf_writer import write_session
 
 WAVELENGTHS_NM = (750.0, 810.0, 870.0)
 LEVEL_NAMES = ("none", "light", "moderate", "high", "exhausted")
@@ -345,7 +342,7 @@ def interrupt_after_stims(monkeypatch: pytest.MonkeyPatch, folder: Path) -> list
         seen.append(sorted(p.name for p in folder.iterdir()))
         raise PowerCutError("the battery ran out")
 
-    monkeypatch.setattr(dataset, "_write_aux", fail)
+    monkeypatch.setattr(snirf_writer, "_write_aux", fail)
     return seen
 
 

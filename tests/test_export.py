@@ -29,8 +29,10 @@ from device.config import WearableConfig
 from device.recorder import SessionRecorder
 from device.session_reader import read_session_file
 from host.__main__ import main as host_main
-from host.dataset import DatasetError, SessionRecord, load_dataset, read_session
+from host.dataset import load_dataset
 from host.plots import plot_session
+from host.session import DatasetError, SessionRecord
+from host.snirf_reader import read_session
 from hwsim.wearable import run_wearable
 
 MODELS = Path(__file__).resolve().parent.parent / "models"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from device.inference import sha256_of
-from host.dataset import DatasetError
+from host.session import DatasetError
 
 REPO = Path(__file__).resolve().parent.parent
 
