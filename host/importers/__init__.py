@@ -1,8 +1,11 @@
 """Read any supported recording file into :class:`host.recording.Recording` objects.
 
 :func:`read_recordings` detects the format from the file's first bytes and header, not its
-name, and returns one recording per sensor. Supported: this project's session files
-(SNIRF). Each importer lives in a module of its own beside this one.
+name, and returns one recording per sensor. Supported (:data:`SUPPORTED`): this project's
+session files (SNIRF), Moxy CSV exports (:mod:`.moxy`), Train.Red app CSV exports
+(:mod:`.trainred`) and Artinis OxySoft .txt and .xlsx exports (:mod:`.oxysoft`). Each
+importer lives in a module of its own beside this one; what they share is in
+:mod:`._common`. docs/importers.md says which export versions are covered.
 """
 
 from __future__ import annotations
@@ -13,10 +16,21 @@ from pathlib import Path
 from host.recording import Recording
 from host.session import DatasetError
 
-__all__ = ["pick_sensor", "read_recordings"]
+__all__ = ["SUPPORTED", "pick_sensor", "read_recordings"]
 
+#: What :func:`read_recordings` reads, as its errors name it.
+SUPPORTED = (
+    "this project's SNIRF, Moxy CSV (MoxyPC), Train.Red app CSV, "
+    "Artinis OxySoft .txt or .xlsx export"
+)
 #: The first bytes of every HDF5 file (SNIRF is HDF5).
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: The first bytes of a ZIP archive, which an .xlsx workbook is (ECMA-376 part 2).
+_ZIP_SIGNATURE = b"PK\x03\x04"
+#: How much of a text file's start is searched for a format's header, characters:
+#: Train.Red's header blocks grow with laps and sensors (16 lines per lap and sensor in
+#: mnirs' train.red-mre.csv), far below this.
+_HEAD_CHARS = 1 << 20
 
 
 def read_recordings(path: str | os.PathLike) -> list[Recording]:
@@ -38,7 +52,31 @@ def read_recordings(path: str | os.PathLike) -> list[Recording]:
         from host.snirf_reader import read_session
 
         return [Recording.from_session(read_session(path), path)]
-    raise DatasetError(path, "not a recording in a supported format (this project's SNIRF)")
+    if head[:4] == _ZIP_SIGNATURE:
+        from host.importers import oxysoft
+
+        rows = oxysoft.xlsx_rows(path)
+        if oxysoft.is_oxysoft(rows[:20]):
+            return oxysoft.read_oxysoft_xlsx(path, rows)
+        raise DatasetError(path, f"a workbook, but not an OxySoft export; supported: {SUPPORTED}")
+    return _read_text(path)
+
+
+def _read_text(path: Path) -> list[Recording]:
+    """A text export, its format told by its first lines."""
+    from host.importers import _common, moxy, oxysoft, trainred
+
+    text = _common.read_text(path)
+    if not text.strip():
+        raise DatasetError(path, f"empty file; supported: {SUPPORTED}")
+    head = text[:_HEAD_CHARS].splitlines()
+    if oxysoft.is_oxysoft(oxysoft.text_rows("\n".join(head[:20]))):
+        return oxysoft.read_oxysoft_text(path, text)
+    if trainred.is_trainred(head):
+        return trainred.read_trainred(path, text)
+    if moxy.is_moxy(head):
+        return moxy.read_moxy(path, text)
+    raise DatasetError(path, f"not a recording in a supported format; supported: {SUPPORTED}")
 
 
 def pick_sensor(recordings: list[Recording], sensor: str | None) -> Recording:

@@ -1,0 +1,325 @@
+"""What the importers share: decoding, delimiters, numbers, time bases, markers.
+
+Each importer (:mod:`.moxy`, :mod:`.trainred`, :mod:`.oxysoft`) turns its vendor's layout
+into rows of text cells with their line numbers, then uses these helpers, so that every
+format handles the same real-export problems the same way and says so in the same words
+(:attr:`host.recording.Recording.notes`):
+
+- a byte-order mark, UTF-16, or a file that is not UTF-8 (read as Windows-1252);
+- ``;`` or tab delimiters with decimal commas (a CSV re-saved by a spreadsheet in a
+  European locale);
+- empty, ``NaN`` and "sensor off" cells, read as NaN and counted;
+- time stamps out of order or repeated (merged by
+  :func:`host.recording.merge_repeated_stamps`) and dropouts (kept as gaps);
+- lap and event markers, turned into intervals by
+  :func:`host.recording.intervals_from_markers`.
+
+A malformed cell is one :class:`~host.session.DatasetError` naming the file, the line,
+the column, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime
+import io
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from host.recording import Interval, intervals_from_markers, merge_repeated_stamps
+from host.session import DatasetError
+
+#: Cell texts read as "no value" (compared lower-case, stripped): empty cells, NaN as
+#: spreadsheets and pandas write it, the dashes devices show when the sensor is off the
+#: skin, and the ANT+ muscle-oxygen profile's two invalid states spelled out (ANT+ Muscle
+#: Oxygen Device Profile rev 1.1, data page 1: "AmbientLightTooHigh", "Invalid").
+MISSING_TOKENS = frozenset(
+    {
+        "",
+        "nan",
+        "-nan",
+        "na",
+        "n/a",
+        "#n/a",
+        "null",
+        "none",
+        "-",
+        "--",
+        "---",
+        "inf",
+        "-inf",
+        "invalid",
+        "ambientlighttoohigh",
+        "off",
+        "sensor off",
+    }
+)
+#: Delimiters a CSV export may use: the vendor's comma, or what a spreadsheet in a
+#: European locale writes when it re-saves the file (semicolon), or tab.
+DELIMITERS = (",", ";", "\t")
+#: A step between samples longer than this many median sample periods is a dropout
+#: (one or two late samples are the jitter of a Bluetooth link; three missing are not).
+GAP_PERIODS = 3.0
+#: ... and never shorter than this, s: Train.Red's app delivers its ~10 Hz samples in
+#: bursts with steps of up to 0.9 s that are not dropouts (mnirs' example file
+#: ``train.red_intervals.csv``, e.g. 2086.37 → 2087.27 s).
+GAP_MIN_S = 1.0
+
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+
+
+def decode(raw: bytes) -> str:
+    """Text of a file: UTF-8 (a byte-order mark skipped), UTF-16 with its mark, or else
+    Windows-1252 (what Excel on Windows writes), or Latin-1 for any byte left."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return raw[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16", errors="replace")
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
+
+
+def read_text(path: os.PathLike) -> str:
+    """:func:`decode` of the whole file.
+
+    Raises
+    ------
+    DatasetError
+        The file cannot be read.
+    """
+    try:
+        with open(path, "rb") as f:
+            return decode(f.read())
+    except OSError as exc:
+        raise DatasetError(path, f"cannot read: {exc.strerror or exc}") from exc
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter of :data:`DELIMITERS` that the column-header line holds most of."""
+    return max(DELIMITERS, key=header_line.count)
+
+
+def split_rows(lines: Sequence[str], delimiter: str, first_line: int) -> list[tuple[int, list]]:
+    """``(line number from 1, cells)`` for each line, split as CSV (quotes honoured).
+
+    ``first_line`` is the 1-based number of ``lines[0]`` in the file.
+    """
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+    return [(first_line + reader.line_num - 1, row) for row in reader]
+
+
+def cell_text(value: object) -> str:
+    """A workbook cell as text: numbers as Python writes them (exact), dates and times in
+    ISO 8601 (openpyxl gives date-formatted cells as ``datetime``), None as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def uses_decimal_comma(cells: Iterable[str], delimiter: str) -> bool:
+    """Whether numbers are written ``12,5``: only possible when the delimiter is not a
+    comma, and seen in at least one cell."""
+    return delimiter != "," and any(_DECIMAL_COMMA.match(c) for c in cells)
+
+
+def delimiter_notes(delimiter: str, decimal_comma: bool) -> list[str]:
+    """The note for a CSV that is not comma-separated (none for a comma)."""
+    if delimiter == ",":
+        return []
+    name = {";": "semicolon", "\t": "tab"}[delimiter]
+    return [f"the file is {name}-separated" + (" with decimal commas" if decimal_comma else "")]
+
+
+@dataclass
+class Numbers:
+    """A parsed numeric column.
+
+    Attributes
+    ----------
+    values : ndarray of float, shape (n,)
+        NaN where the cell was empty, NaN, "sensor off" or not finite.
+    missing : int
+        How many cells were read as NaN.
+    """
+
+    values: np.ndarray
+    missing: int
+
+
+def parse_numbers(
+    cells: Sequence[str],
+    *,
+    column: str,
+    lines: Sequence[int],
+    path: os.PathLike,
+    decimal_comma: bool = False,
+    line_word: str = "line",
+) -> Numbers:
+    """Cells of one column as floats.
+
+    Raises
+    ------
+    DatasetError
+        At the first cell that is neither a number nor one of :data:`MISSING_TOKENS`:
+        ``"line 14: 'SmO2 Live' is 'abc', expected a number"``.
+    """
+    texts = [c.replace(",", ".") for c in cells] if decimal_comma else list(cells)
+    try:
+        values = np.array(texts, dtype=float)
+    except ValueError:
+        values = np.empty(len(texts))
+        for i, text in enumerate(texts):
+            stripped = text.strip()
+            if stripped.lower() in MISSING_TOKENS:
+                values[i] = np.nan
+                continue
+            try:
+                values[i] = float(stripped)
+            except ValueError:
+                raise DatasetError(
+                    path,
+                    f"{line_word} {lines[i]}: {column!r} is {cells[i]!r}, expected a number "
+                    "(or an empty cell, NaN or '--' for no value)",
+                ) from None
+    bad = ~np.isfinite(values)
+    values[bad] = np.nan
+    return Numbers(values, int(np.count_nonzero(bad)))
+
+
+def missing_notes(missing: dict[str, int], total: int) -> list[str]:
+    """The notes for columns with NaN cells (``{column: how many}``), one per count, so
+    that a sensor off the skin (every column empty together) is one sentence."""
+    by_count: dict[int, list[str]] = {}
+    for column, k in missing.items():
+        if k:
+            by_count.setdefault(k, []).append(repr(column))
+    return [
+        f"{', '.join(columns)}: {k} of {total} values "
+        f"{'each ' if len(columns) > 1 else ''}were empty, NaN or 'sensor off' (e.g. '--') "
+        "and are NaN"
+        for k, columns in by_count.items()
+    ]
+
+
+@dataclass
+class TimeBase:
+    """Samples put on a strictly increasing time base.
+
+    Attributes
+    ----------
+    t_s : ndarray, shape (k,)
+    columns : list of ndarray, each shape (k,)
+    notes : list of str
+        What was done: reordering, merging, and the dropouts found (kept as gaps).
+    """
+
+    t_s: np.ndarray
+    columns: list[np.ndarray]
+    notes: list[str] = field(default_factory=list)
+
+
+def build_time_base(
+    t_s: np.ndarray, columns: Sequence[np.ndarray], *, gap_s: float | None = None
+) -> TimeBase:
+    """Sort, merge repeated stamps and find dropouts.
+
+    Parameters
+    ----------
+    t_s : ndarray, shape (n,)
+        Sample times as the file gives them, s, finite.
+    columns : sequence of ndarray, each shape (n,)
+    gap_s : float, optional
+        A step longer than this is a dropout; default :data:`GAP_PERIODS` median
+        periods, at least :data:`GAP_MIN_S`.
+    """
+    t = np.asarray(t_s, dtype=float)
+    notes = []
+    back = int(np.count_nonzero(np.diff(t) < 0))
+    if back:
+        notes.append(f"{back} time stamp(s) went back in time; the samples were put in time order")
+    merged_t, merged, n_merged = merge_repeated_stamps(t, columns)
+    if n_merged:
+        notes.append(
+            f"{n_merged} sample(s) repeated an earlier time stamp: samples sharing a stamp were "
+            f"merged into one (the mean of their values), {t.size} rows → {merged_t.size} samples"
+        )
+    steps = np.diff(merged_t)
+    if steps.size:
+        if gap_s is None:
+            gap_s = max(GAP_PERIODS * float(np.median(steps)), GAP_MIN_S)
+        gaps = np.flatnonzero(steps > gap_s)
+        if gaps.size:
+            k = int(gaps[np.argmax(steps[gaps])])
+            notes.append(
+                f"{gaps.size} dropout(s) (steps longer than {gap_s:.3g} s): the longest "
+                f"{steps[k]:.3g} s after {merged_t[k]:.6g} s; kept as gaps, nothing filled in"
+            )
+    return TimeBase(merged_t, merged, notes)
+
+
+def marker_intervals(
+    t_s: np.ndarray,
+    labels: Sequence[str],
+    *,
+    end_s: float,
+    on_change: bool,
+    prefix: str = "",
+) -> tuple[Interval, ...]:
+    """Intervals from a lap or event column (one label per sample, '' for none).
+
+    Parameters
+    ----------
+    t_s : ndarray, shape (n,)
+        The samples' times as the file gives them, s.
+    labels : sequence of str, length n
+    end_s : float
+        The end of the recording, s: the last interval runs to it.
+    on_change : bool
+        True for a lap column (a marker where the value changes; the first value starts
+        the first lap), False for an event column (a marker at every non-empty cell).
+    prefix : str
+        Put before each label (``"Lap "``) when the value alone is a bare number.
+    """
+    times, names = [], []
+    previous = None
+    for t, raw in zip(t_s, labels):
+        label = _plain_label(raw)
+        if not label or (on_change and label == previous):
+            continue
+        previous = label
+        times.append(float(t))
+        names.append(prefix + label if prefix and _is_number(label) else label)
+    return intervals_from_markers(times, names, end_s)
+
+
+def _plain_label(raw: str) -> str:
+    label = raw.strip()
+    if _is_number(label) and float(label).is_integer():
+        return str(int(float(label)))
+    return label
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def slug(key: str) -> str:
+    """A header key as a metadata key: ``"FW Part Number"`` → ``"fw_part_number"``."""
+    return re.sub(r"[^a-z0-9]+", "_", key.strip().lower()).strip("_")

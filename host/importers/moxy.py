@@ -1,0 +1,225 @@
+"""Moxy muscle oxygen monitor: the CSV that MoxyPC (and the Moxy Portal app) exports.
+
+The layout, as real exports show it (mnirs' ``moxy_intervals.csv``, exported from a
+Moxy's onboard recording; its ``moxy_ramp.xlsx``, two sensors through PerfPro Studio):
+a few preamble lines (``FW Part Number: 2000195 v1.3``, ``LUT Part Number: ...``), then
+a column-header row and one row per sample::
+
+    mm-dd,hh:mm:ss,SmO2 Live,SmO2 Averaged,THb,Lap,Session Ct
+    06-Feb,13:15:26,50,55,12.86,5,717
+
+``hh:mm:ss`` is the time of day (whole seconds, or with a fraction in 2 Hz exports),
+``mm-dd`` the date without a year; ``SmO2 Live`` and ``SmO2 Averaged`` (a rolling mean)
+are %, ``THb`` is "a relative measure of the amount of hemoglobin" (Moxy owner's manual,
+firmware 1.0+), kept in the device's arbitrary units; ``Lap`` numbers laps; a second
+sensor's columns carry ``(2)`` (``SmO2 Live(2)``), a third's ``(3)``. Onboard recordings
+are at 0.5 Hz; exports through other software at up to 2 Hz.
+
+What is done: one recording per sensor (labelled by its number: ``"1"``, ``"2"``);
+times from the first sample, a day added where the clock passes midnight; samples sharing
+a stamp merged, dropouts kept as gaps, empty and "sensor off" cells NaN (each said in the
+notes); each lap becomes an interval ``"Lap N"``. The file gives no year or time zone,
+so ``start_utc`` is None and the local start (as written) is metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from host.importers._common import (
+    build_time_base,
+    delimiter_notes,
+    marker_intervals,
+    missing_notes,
+    parse_numbers,
+    slug,
+    sniff_delimiter,
+    split_rows,
+    uses_decimal_comma,
+)
+from host.recording import Channel, Recording
+from host.session import UNKNOWN, DatasetError, MetadataValue
+
+__all__ = ["FORMAT", "TIME_COLUMN", "is_moxy", "read_moxy"]
+
+FORMAT = "moxy-csv"
+#: The columns that identify the layout (mnirs' device pattern for Moxy is the same pair).
+TIME_COLUMN = "hh:mm:ss"
+SMO2_COLUMN = "SmO2 Live"
+DATE_COLUMN = "mm-dd"
+LAP_COLUMN = "Lap"
+#: A column of the second, third... sensor: ``SmO2 Live(2)``.
+_SENSOR_SUFFIX = re.compile(r"^(?P<base>.*?)\s*\((?P<n>\d+)\)$")
+_SECONDS_PER_DAY = 86400.0
+#: A clock that goes back by more than half a day has passed midnight.
+_MIDNIGHT_JUMP_S = _SECONDS_PER_DAY / 2
+
+
+def is_moxy(lines: list[str]) -> bool:
+    """Whether one of ``lines`` (the file's first lines) is a Moxy column header."""
+    return _header_index(lines) is not None
+
+
+def _header_index(lines: list[str]) -> int | None:
+    for i, line in enumerate(lines):
+        if TIME_COLUMN in line and SMO2_COLUMN in line:
+            return i
+    return None
+
+
+def _unit_and_quantity(base: str) -> tuple[str, str]:
+    low = base.lower()
+    if low.startswith("smo2"):
+        return "smo2", "%"
+    if low == "thb":
+        return "thb", "a.u."
+    if low in ("session ct", "session count"):
+        return "other", "1"
+    return "other", "a.u."
+
+
+def read_moxy(path: str | os.PathLike, text: str) -> list[Recording]:
+    """Every sensor's recording in a Moxy CSV export.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (for messages and :attr:`Recording.source`).
+    text : str
+        Its decoded text.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file and the line: a row with fewer cells than the header, a time
+        that is not ``hh:mm:ss``, a number that is not one.
+    """
+    path = Path(path)
+    lines = text.splitlines()
+    h = _header_index(lines)
+    if h is None:
+        raise DatasetError(path, f"no column-header row with {TIME_COLUMN!r} and {SMO2_COLUMN!r}")
+    delimiter = sniff_delimiter(lines[h])
+    metadata = _preamble(lines[:h])
+    rows = split_rows(lines[h:], delimiter, h + 1)
+    header = [c.strip() for c in rows[0][1]]
+    body = [(n, cells) for n, cells in rows[1:] if any(c.strip() for c in cells)]
+    if not body:
+        raise DatasetError(path, f"line {h + 1}: a column header but no samples after it")
+    for n, cells in body:
+        if len(cells) < len(header):
+            raise DatasetError(
+                path,
+                f"line {n}: {len(cells)} cells, the header (line {h + 1}) has {len(header)}",
+            )
+    line_numbers = [n for n, _ in body]
+    columns = {name: [cells[i] for _, cells in body] for i, name in enumerate(header) if name}
+    decimal_comma = uses_decimal_comma(
+        (c for name, col in columns.items() if name != TIME_COLUMN for c in col[:50]), delimiter
+    )
+
+    t_raw = _times_of_day(path, columns[TIME_COLUMN], line_numbers)
+    start = int(np.argmin(t_raw))
+    date = columns.get(DATE_COLUMN, [""] * len(body))[start].strip()
+    metadata["start_local_time"] = f"{date} {columns[TIME_COLUMN][start].strip()}".strip()
+    t_raw = t_raw - t_raw[start]
+
+    per_sensor: dict[str, dict[str, str]] = {}  # sensor -> {base name: column name}
+    shared: dict[str, str] = {}
+    suffixed_bases = {
+        m["base"] for name in columns if (m := _SENSOR_SUFFIX.match(name)) is not None
+    }
+    for name in columns:
+        if name in (TIME_COLUMN, DATE_COLUMN):
+            continue
+        m = _SENSOR_SUFFIX.match(name)
+        if m is not None:
+            per_sensor.setdefault(m["n"], {})[m["base"]] = name
+        elif name in suffixed_bases or name.lower().startswith(("smo2", "thb")):
+            per_sensor.setdefault("1", {})[name] = name
+        else:
+            shared[name] = name
+
+    notes_all = ["times are the file's time of day, counted from the first sample"]
+    notes_all += delimiter_notes(delimiter, decimal_comma)
+    recordings = []
+    for sensor in sorted(per_sensor, key=int):
+        own = per_sensor[sensor]
+        laps = own.pop(LAP_COLUMN, None) or shared.get(LAP_COLUMN)
+        chan_names = [*own.values(), *(c for c in shared.values() if c != LAP_COLUMN)]
+        notes = list(notes_all)
+        values = []
+        missing = {}
+        for name in chan_names:
+            numbers = parse_numbers(
+                columns[name],
+                column=name,
+                lines=line_numbers,
+                path=path,
+                decimal_comma=decimal_comma,
+            )
+            missing[name] = numbers.missing
+            values.append(numbers.values)
+        notes.extend(missing_notes(missing, len(body)))
+        base = build_time_base(t_raw, values)
+        notes.extend(base.notes)
+        channels = []
+        for name, v in zip(chan_names, base.columns):
+            m = _SENSOR_SUFFIX.match(name)
+            quantity, unit = _unit_and_quantity(m["base"] if m else name)
+            channels.append(Channel(name, quantity, unit, v))
+        intervals = ()
+        if laps is not None:
+            intervals = marker_intervals(
+                t_raw, columns[laps], end_s=float(base.t_s[-1]), on_change=True, prefix="Lap "
+            )
+        recordings.append(
+            Recording(
+                source=path,
+                format=FORMAT,
+                sensor=sensor,
+                t_s=base.t_s,
+                channels=tuple(channels),
+                intervals=intervals,
+                provenance=UNKNOWN,
+                start_utc=None,
+                metadata=dict(metadata),
+                notes=tuple(notes),
+            )
+        )
+    return recordings
+
+
+def _preamble(lines: list[str]) -> dict[str, MetadataValue]:
+    """The facts above the header: ``FW Part Number: 2000195 v1.3`` → ``fw_part_number``."""
+    metadata: dict[str, MetadataValue] = {"device": "Moxy", "export": "MoxyPC CSV"}
+    for line in lines:
+        key, sep, value = line.strip().partition(":")
+        if sep and key.strip() and value.strip():
+            metadata[slug(key)] = value.strip().strip(",;").strip()
+    return metadata
+
+
+def _times_of_day(path: Path, cells: list[str], lines: list[int]) -> np.ndarray:
+    """``hh:mm:ss`` (``hh:mm:ss.ss``) cells as seconds, a day added at each midnight."""
+    out = np.empty(len(cells))
+    for i, cell in enumerate(cells):
+        parts = cell.strip().split(":")
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            h, m, s = int(parts[0]), int(parts[1]), float(parts[2].replace(",", "."))
+            if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 61):
+                raise ValueError
+        except ValueError:
+            raise DatasetError(
+                path,
+                f"line {lines[i]}: {TIME_COLUMN!r} is {cell!r}, expected a time of day hh:mm:ss",
+            ) from None
+        out[i] = h * 3600 + m * 60 + s
+    days = np.concatenate(([0.0], np.cumsum(np.diff(out) < -_MIDNIGHT_JUMP_S)))
+    return out + days * _SECONDS_PER_DAY
