@@ -2,13 +2,16 @@
 
 Commands:
   cohort   generate the simulated cohort (SNIRF files)
-  plot     plot one session file as a PNG
+  plot     plot one recording as a PNG (this project's sessions; Moxy, Train.Red, Artinis, SNIRF)
   lmm      the seed's Table 1: linear mixed-effects model per feature
   train    cross-validate the fusion model and baselines into a new runs/ folder
   convert  Keras → ONNX → quantised RKNN for the RV1103 (int8, LSTM onward int16), verified
   ship     make a converted run folder the bundled model (models/, reports/)
   collect  record a live session from the wearable's serial port, Borg ratings from keys
   export   read a .nrec session record: SNIRF file and PNG plot
+  kinetics desaturation and recovery kinetics per work interval: CSV table and PNG
+  validate agreement with a reference device: lag, Bland–Altman, ICC, Lin's CCC, TOST
+  predict  the fatigue model on any recording with ΔHbO2 and ΔHHb in µM
 """
 
 from __future__ import annotations
@@ -40,11 +43,33 @@ def _cohort(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from host.plots import plot_session
-    from host.snirf_reader import read_session
+    from host.importers import pick_sensor, read_recordings
+    from host.session import DatasetError
+    from host.snirf_layout import PROJECT_FORMAT
 
-    out = args.png or args.session.with_suffix(".png")
-    print(plot_session(read_session(args.session), out))
+    recordings = read_recordings(args.session)
+    if args.sensor is not None:
+        recordings = [pick_sensor(recordings, args.sensor)]
+    if args.png is not None and len(recordings) > 1:
+        labels = ", ".join(r.sensor for r in recordings)
+        raise DatasetError(
+            args.session,
+            f"holds {len(recordings)} sensors ({labels}): --png needs one, choose it with --sensor",
+        )
+    for rec in recordings:
+        if rec.format == PROJECT_FORMAT:
+            from host.plots import plot_session
+            from host.snirf_reader import read_session
+
+            out = args.png or rec.source.with_suffix(".png")
+            print(plot_session(read_session(args.session), out))
+            continue
+        from host.plot_recording import plot_recording
+
+        out = args.png or rec.source.with_name(rec.output_stem(len(recordings)) + ".png")
+        print(plot_recording(rec, out))
+        for note in rec.notes:
+            print(f"note: {note}")
     return 0
 
 
@@ -96,6 +121,9 @@ OWN_PARSERS = {
     "ship": ("host.model_folder", "make a converted run folder the bundled model"),
     "collect": ("host.collect", "record a session from the wearable"),
     "export": ("host.export", "a .nrec record as SNIRF + PNG"),
+    "kinetics": ("host.kinetics_cli", "desaturation and recovery kinetics per interval"),
+    "validate": ("host.validate_cli", "agreement with a reference device"),
+    "predict": ("host.predict_cli", "the fatigue model on any recording with Hb in µM"),
 }
 
 
@@ -150,16 +178,25 @@ def _run(argv: list[str]) -> int:
 
     p = sub.add_parser(
         "plot",
-        help="plot one session file",
-        description="One session file as a PNG: ΔHbO2, ΔHHb, ΔtHb, the SmO2 estimate, "
-        "flags and Borg ratings against time.",
+        help="plot one recording",
+        description="One recording as a PNG. This project's session files: ΔHbO2, ΔHHb, "
+        "ΔtHb, the SmO2 estimate, flags and Borg ratings against time. Other devices' files "
+        "(Moxy, Train.Red, Artinis OxySoft, SNIRF; the format is found from the content): "
+        "every channel with its unit, the intervals marked and the gaps; one PNG per sensor.",
     )
-    p.add_argument("session", type=existing_file, help="a .snirf session file")
+    p.add_argument("session", type=existing_file, help="a recording file")
+    p.add_argument(
+        "--sensor",
+        default=None,
+        help="plot only this sensor of a file with several: its label or number from 1 "
+        "(default: every sensor, one PNG each)",
+    )
     p.add_argument(
         "--png",
         type=Path,
         default=None,
-        help="where to write the figure (default: the session file's name with .png)",
+        help="where to write the figure (default: the file's name with .png, and "
+        "_sensorLABEL before it when the file holds several sensors)",
     )
     p.set_defaults(func=_plot)
 

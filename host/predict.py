@@ -55,6 +55,7 @@ from device.features import (
 from device.inference import FatigueModel
 from host.recording import Channel, Recording
 from host.session import DatasetError
+from host.snirf_layout import PROJECT_FORMAT
 
 __all__ = [
     "DEFAULT_BASELINE_S",
@@ -90,8 +91,6 @@ BLOCK_MEAN_ABOVE = 1.5
 #: (this project's own ΔOD channels), "auto" (recorded for this project's sessions,
 #: rebuilt otherwise).
 OD_SOURCES = ("auto", "rebuild", "recorded")
-#: :attr:`host.recording.Recording.format` of this project's own sessions.
-PROJECT_FORMAT = "nirs-fatigue-session"
 
 
 @dataclass

@@ -31,7 +31,6 @@ from host.predict import (
     LevelRun,
     predict_recording,
 )
-from host.recording import Recording
 
 __all__ = ["level_figure", "main_args", "summary_line", "write_csv"]
 
@@ -40,15 +39,6 @@ CSV_SUFFIX = ".levels.csv"
 PNG_SUFFIX = ".levels.png"
 #: Characters per line of the PNG's title.
 TITLE_WIDTH = 110
-
-
-def output_stem(recording: Recording, n_sensors: int) -> str:
-    """``<file stem>`` or, for a file of several sensors, ``<file stem>_sensor<label>``."""
-    stem = Path(recording.source).stem
-    if n_sensors > 1:
-        label = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in recording.sensor)
-        stem += f"_sensor{label}"
-    return stem
 
 
 def _who(run: LevelRun) -> str:
@@ -217,7 +207,7 @@ def main_args(argv: list[str] | None = None) -> int:
             model.close()
         folder = args.out if args.out is not None else args.recording.parent
         folder.mkdir(parents=True, exist_ok=True)
-        stem = output_stem(recording, len(recordings))
+        stem = recording.output_stem(len(recordings))
         csv_path = write_csv(run, folder / f"{stem}{CSV_SUFFIX}")
         png_path = folder / f"{stem}{PNG_SUFFIX}"
         level_figure(run).savefig(png_path, dpi=110)

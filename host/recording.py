@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from host.session import UNKNOWN, DatasetError, MetadataValue, SessionRecord
+from host.snirf_layout import PROJECT_FORMAT
 
 __all__ = [
     "QUANTITIES",
@@ -243,6 +244,16 @@ class Recording:
             f"channels: {chans}; {len(self.intervals)} interval(s)"
         )
 
+    def output_stem(self, n_sensors: int) -> str:
+        """Stem for files made from this recording: the source's stem, and for a file of
+        ``n_sensors`` > 1 sensors ``_sensor<label>`` after it (characters other than
+        letters, digits, '-' and '.' as '_')."""
+        stem = self.source.stem
+        if n_sensors > 1:
+            label = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in self.sensor)
+            stem += f"_sensor{label}"
+        return stem
+
     @classmethod
     def from_session(cls, record: SessionRecord, source: str | os.PathLike) -> Recording:
         """This project's session (:class:`host.session.SessionRecord`) as a recording.
@@ -266,7 +277,7 @@ class Recording:
             channels.append(Channel(f"light {wl:g}", "intensity", "V", light, False, float(wl)))
         return cls(
             source=Path(source),
-            format="nirs-fatigue-session",
+            format=PROJECT_FORMAT,
             sensor="1",
             t_s=np.asarray(record.t_s, dtype=float),
             channels=tuple(channels),
