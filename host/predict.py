@@ -453,6 +453,7 @@ def predict_recording(
     if source == "recorded":
         columns += list(_recorded_d_od(recording).T)
     t, cols = resample(hb.t_s, columns, rate_hz=rate_hz, max_gap_s=max_gap_s)
+    flags = _flags_on(recording, t)
     hbo2, hhb = cols[0], cols[1]
     d_od = np.column_stack(cols[2:]) if source == "recorded" else rebuild_d_od(hbo2, hhb)
     notes = list(hb.notes)
@@ -462,7 +463,7 @@ def predict_recording(
         f"; gaps over {max_gap_s:g} s left empty: "
         f"{int(np.count_nonzero(~(np.isfinite(hbo2) & np.isfinite(hhb))))} of {t.size} samples)"
     )
-    ends, probs, levels, shown, skipped = _run_windows(model, d_od, hbo2, hhb)
+    ends, probs, levels, shown, skipped = _run_windows(model, d_od, hbo2, hhb, flags)
     if not ends:
         raise DatasetError(
             recording.source,
@@ -490,12 +491,31 @@ def predict_recording(
     )
 
 
+def _flags_on(recording: Recording, grid_s: np.ndarray) -> np.ndarray:
+    """The recording's quality flags (this device's sessions have them; other devices'
+    files do not: zeros) at each time of ``grid_s``: those of the nearest sample."""
+    if not recording.has("quality"):
+        return np.zeros(grid_s.size, dtype=np.int64)
+    t = np.asarray(recording.t_s, dtype=float)
+    values = np.nan_to_num(np.asarray(recording.channel("quality").values, dtype=float))
+    right = np.clip(np.searchsorted(t, grid_s), 1, t.size - 1) if t.size > 1 else None
+    if right is None:
+        return np.full(grid_s.size, int(values[0]), dtype=np.int64)
+    nearest = np.where(grid_s - t[right - 1] <= t[right] - grid_s, right - 1, right)
+    return values[nearest].astype(np.int64)
+
+
 def _run_windows(
-    model: FatigueModel, d_od: np.ndarray, hbo2: np.ndarray, hhb: np.ndarray
+    model: FatigueModel,
+    d_od: np.ndarray,
+    hbo2: np.ndarray,
+    hhb: np.ndarray,
+    flags: np.ndarray,
 ) -> tuple[list[int], list[tuple[float, ...]], list[int], list[int], int]:
     """The wearable's per-sample and per-second steps (device/app.py ``_on_sample`` and
     ``_predict``) over a whole recording: indices of the windows' last samples, their
-    probabilities, raw and shown levels, and how many windows were skipped."""
+    probabilities, raw and shown levels, and how many windows were skipped (a gap or a
+    sample with a quality flag in the window, as the wearable skips them)."""
     window = LiveWindow()
     smoother = LevelSmoother(AlertConfig().smoothing_s)
     chain = TRAINING_CHAIN
@@ -512,7 +532,7 @@ def _run_windows(
             hbo2_rest_um=chain.hbo2_rest_um,
             hhb_rest_um=chain.hhb_rest_um,
         )
-        window.push(row)
+        window.push(row, int(flags[i]))
         if i + 1 < WINDOW_SAMPLES or (i + 1 - WINDOW_SAMPLES) % STEP_SAMPLES:
             continue
         if not window.clean:

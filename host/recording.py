@@ -38,7 +38,8 @@ __all__ = [
 #: Train.Red call it SmO2, Artinis TSI); ``hbo2``/``hhb``/``thb``: oxy-, deoxy- and total
 #: haemoglobin, µM or the device's arbitrary units (a change from a reference when
 #: :attr:`Channel.relative`); ``d_od``: change in optical density at one wavelength;
-#: ``intensity``: detected light; ``other``: anything else a file holds (kept, not used).
+#: ``intensity``: detected light; ``quality``: this device's flags; ``other``: anything
+#: else a file holds (kept, not used).
 QUANTITIES: dict[str, str] = {
     "smo2": "muscle oxygen saturation (SmO2, TSI), %",
     "hbo2": "oxyhaemoglobin (O2Hb, HbO2)",
@@ -46,6 +47,7 @@ QUANTITIES: dict[str, str] = {
     "thb": "total haemoglobin (tHb)",
     "d_od": "change in optical density (ΔOD) at one wavelength",
     "intensity": "detected light at one wavelength",
+    "quality": "the device's quality flag word per sample (device.chain.FLAG_*; 0: clean)",
     "other": "another channel of the file, kept with its unit",
 }
 #: Where a recording came from (as :data:`host.session.PROVENANCES`, or not known).
@@ -259,7 +261,8 @@ class Recording:
         """This project's session (:class:`host.session.SessionRecord`) as a recording.
 
         Channels: ΔHbO2, ΔHHb and ΔtHb (µM, relative), ΔOD and the detected light (V) per
-        wavelength; intervals: the session's phases (baseline, hold, rest). The SmO2
+        wavelength, and the quality flags (``device.chain.FLAG_*`` as floats); intervals:
+        the session's phases (baseline, hold, rest). The SmO2
         estimate is not a channel: it needs the assumed baseline of
         :func:`host.plots.smo2_estimate` and is said so where it is shown.
         """
@@ -275,6 +278,8 @@ class Recording:
             light = np.asarray(record.intensity_v, dtype=float)[:, k]
             channels.append(Channel(f"ΔOD {wl:g}", "d_od", "1", d_od, True, float(wl)))
             channels.append(Channel(f"light {wl:g}", "intensity", "V", light, False, float(wl)))
+        flags = np.asarray(record.flags, dtype=float)
+        channels.append(Channel("quality flags", "quality", "flags", flags))
         return cls(
             source=Path(source),
             format=PROJECT_FORMAT,

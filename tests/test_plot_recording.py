@@ -84,6 +84,7 @@ def test_a_simulated_session_says_so_and_its_phases_and_instants_are_marked():
         "ΔtHb (µM)",
         "ΔOD (dimensionless)",
         "light (V)",
+        "quality flags (flags)",
     ]
     dotted = [line for line in fig.axes[-1].get_lines() if line.get_linestyle() == ":"]
     assert len(dotted) == 1 and dotted[0].get_xdata()[0] == 2.5

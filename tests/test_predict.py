@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +206,25 @@ def test_a_session_read_back_agrees_with_its_own_od(model, session_file):
     assert np.mean(own.level == rebuilt.level) >= 0.95
     assert np.mean(own.shown_level == rebuilt.shown_level) >= 0.95
     assert np.abs(own.probabilities - rebuilt.probabilities).max() < 0.05
+
+
+def test_windows_with_a_quality_flag_are_skipped_as_the_wearable_skips_them(model, session_file):
+    """A project session's quality flags reach the model's windows: samples flagged for
+    5 s make every window holding one skipped (the wearable shows "check sensor" there)."""
+    (rec,) = importers.read_recordings(session_file)
+    clean = predict_recording(rec, model)
+    assert clean.skipped_windows == 0
+    flags = np.zeros(rec.n_samples)
+    flagged = (rec.t_s >= 40.0) & (rec.t_s < 45.0)
+    flags[flagged] = 4
+    channels = tuple(
+        replace(c, values=flags) if c.quantity == "quality" else c for c in rec.channels
+    )
+    run = predict_recording(replace(rec, channels=channels), model)
+    # Windows of 10 s every 1 s: the 14 or 15 whose span meets 40–45 s hold a flagged sample.
+    holding = (clean.t_end_s >= rec.t_s[flagged][0]) & (clean.t_start_s <= rec.t_s[flagged][-1])
+    assert run.skipped_windows == np.count_nonzero(holding) >= 14
+    assert not np.any((run.t_end_s >= 40.0) & (run.t_start_s < 45.0))
 
 
 def cli(capsys, monkeypatch, recording: Recording | None, path: Path, *args: str):
