@@ -35,9 +35,9 @@ def read_recordings(path: str | os.PathLike) -> list[Recording]:
     except OSError as exc:
         raise DatasetError(path, f"cannot read: {exc.strerror or exc}") from exc
     if head == _HDF5_SIGNATURE:
-        from host.snirf_reader import read_session
+        from host.snirf_reader import read_snirf_recordings
 
-        return [Recording.from_session(read_session(path), path)]
+        return read_snirf_recordings(path)
     raise DatasetError(path, "not a recording in a supported format (this project's SNIRF)")
 
 
