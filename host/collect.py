@@ -303,6 +303,8 @@ def _run(
                 session.link = _link_stats(reader.stats)
                 if session.device_t_s is not None:
                     note(EVENT_LINK, **session.link)
+                if session.wants_wall_clock():  # the least delayed pair dates the start
+                    note(EVENT_WALL_CLOCK, utc=datetime.now(timezone.utc).isoformat())
                 log(_status(session, reader))
             if not records and reason is None:
                 clock.sleep(POLL_INTERVAL_S)

@@ -14,7 +14,11 @@ same SNIRF layout as the simulated cohort (:func:`host.snirf_writer.write_sessio
 * metadata: link statistics, the device's header event, the record file's name.
 
 Times in the file start at the whole device second at or before the first data
-received (``device_time_origin_s`` in the metadata), like the simulated sessions.
+received (``device_time_origin_s`` in the metadata), like the simulated sessions. The
+host's UTC clock dates that t = 0 (the session's ``start_utc``, so the SNIRF file has a
+real MeasurementDate): ``collect`` notes (UTC, device time) pairs in the record, at the
+first data and then once a second, and the least delayed pair of the first minute counts
+(:data:`WALL_CLOCK_WINDOW_S`).
 
 Here too: the experimenter's keys (:func:`key_action`, :data:`KEY_HELP`), the names of
 the events the host adds to the record for them, and the session facts (subject,
@@ -50,6 +54,7 @@ __all__ = [
     "KEY_HELP",
     "PHASE_KEYS",
     "SUBJECT_ID_PATTERN",
+    "WALL_CLOCK_WINDOW_S",
     "CollectError",
     "CollectedSession",
     "SessionFacts",
@@ -59,6 +64,12 @@ __all__ = [
 
 #: A data time this far below the newest one means the device's clock restarted, s.
 CLOCK_RESET_S = 1.0
+#: How long after the first data the host pairs its UTC clock with the device's time,
+#: device seconds. Each pair is late by the link's delay (a record read seconds after it
+#: was sent, e.g. from the tty's buffer when the port is opened, dates the session that
+#: much late), so the start is dated by the least delayed pair. A minute is plenty of
+#: pairs (one a second) and little drift between the two clocks (50 ppm crystals: 3 ms).
+WALL_CLOCK_WINDOW_S = 60.0
 #: The phase each phase key starts (the cohort's phase kinds).
 PHASE_KEYS = {"b": "baseline", "h": "hold", "r": "rest"}
 #: Subject IDs become file names: letters, digits, '_' and '-', at most 64 (no '.': it
@@ -143,6 +154,11 @@ def check_identity(
 # -- the session, from records ----------------------------------------------------------------
 
 
+def _clock_offset_s(utc: str, device_t: float) -> float:
+    """UTC (s since the epoch) less the device's time, s."""
+    return datetime.fromisoformat(utc).timestamp() - device_t
+
+
 @dataclass
 class SessionFacts:
     """Who and what a session is, as the record file's header carries them under
@@ -196,7 +212,9 @@ class CollectedSession:
     device_t_s: float | None = None  # newest FRAME/SAMPLE/PREDICTION time
     first_t_s: float | None = None  # earliest data time
     device_header: dict[str, Any] | None = None
-    wall_clock: tuple[str, float] | None = None  # (UTC ISO time, device time) at first data
+    # (UTC ISO time, device time): the least delayed pair of the first WALL_CLOCK_WINDOW_S
+    wall_clock: tuple[str, float] | None = None
+    wall_clock_from: float | None = None  # device time of the first pair
     borg: list[tuple[float, int]] = field(default_factory=list)
     phases: list[tuple[str, float]] = field(default_factory=list)
     task_failure_s: float | None = None
@@ -249,9 +267,27 @@ class CollectedSession:
         elif event.name == EVENT_LINK:
             self.link = {k: int(v) for k, v in data.items()}
         elif event.name == EVENT_WALL_CLOCK:
-            self.wall_clock = (str(data["utc"]), event.t_s)
+            self._take_wall_clock(str(data["utc"]), event.t_s)
         elif event.name == EVENT_END:
             self.ended_by = str(data["reason"])
+
+    def _take_wall_clock(self, utc: str, device_t: float) -> None:
+        if self.wall_clock_from is None:
+            self.wall_clock_from = device_t
+        elif device_t - self.wall_clock_from > WALL_CLOCK_WINDOW_S:
+            return
+        # UTC less device time: a pair read late gives a larger one; keep the smallest.
+        if self.wall_clock is None or _clock_offset_s(utc, device_t) < _clock_offset_s(
+            *self.wall_clock
+        ):
+            self.wall_clock = (utc, device_t)
+
+    def wants_wall_clock(self) -> bool:
+        """Whether another (UTC, device time) pair would still be used to date the start."""
+        return self.device_t_s is not None and (
+            self.wall_clock_from is None
+            or self.device_t_s - self.wall_clock_from <= WALL_CLOCK_WINDOW_S
+        )
 
     @property
     def current_phase(self) -> str | None:
@@ -369,6 +405,8 @@ class CollectedSession:
         )
 
     def _start_utc(self, origin: float) -> datetime | None:
+        """The UTC time of the file's t = 0 (device time ``origin``), from the least
+        delayed (UTC, device time) pair; None if the host never noted one."""
         if self.wall_clock is None:
             return None
         utc, device_t = self.wall_clock

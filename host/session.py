@@ -18,9 +18,12 @@ from typing import Any, Union
 
 import numpy as np
 
+from device.chain import ChainConfig
 from device.features import OD_WAVELENGTHS_NM
 
 __all__ = [
+    "DEFAULT_DISTANCE_CM",
+    "DEFAULT_DPF",
     "MODEL_WAVELENGTHS_NM",
     "PROTOCOLS",
     "PROVENANCES",
@@ -41,6 +44,11 @@ SIDES = ("left", "right")
 #: :data:`device.features.CHANNELS`), nm, in channel order: what :func:`load_dataset`
 #: requires of every file, and the column order it gives ``intensity_v`` and ``d_od``.
 MODEL_WAVELENGTHS_NM: tuple[float, ...] = OD_WAVELENGTHS_NM
+#: The DPF and source–detector distance (cm) the device's chain computes haemoglobin with
+#: unless configured otherwise: :class:`device.chain.ChainConfig`'s defaults (the design
+#: brief's, sourced in :mod:`device.mbll`). A session that does not say them used these.
+DEFAULT_DPF: float | tuple[float, ...] = ChainConfig().dpf
+DEFAULT_DISTANCE_CM: float = ChainConfig().distance_cm
 #: Borg CR10 range (0–10).
 BORG_MIN = 0
 BORG_MAX = 10
@@ -138,6 +146,13 @@ class SessionRecord:
     start_utc : datetime or None
         Wall-clock time of ``t_s = 0`` (timezone-aware), or None if unknown
         (simulated sessions).
+    dpf : float or tuple of float
+        Differential pathlength factor ``d_hbo2_um`` and ``d_hhb_um`` were computed with
+        (dimensionless): one for every wavelength, or one per wavelength in column order.
+        Default :data:`DEFAULT_DPF`.
+    distance_cm : float
+        Source–detector distance they were computed with, cm. Default
+        :data:`DEFAULT_DISTANCE_CM`.
     """
 
     subject_id: str
@@ -161,6 +176,8 @@ class SessionRecord:
     task_failure_s: float
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
     start_utc: datetime | None = None
+    dpf: float | tuple[float, ...] = DEFAULT_DPF
+    distance_cm: float = DEFAULT_DISTANCE_CM
 
     @property
     def n_samples(self) -> int:
@@ -207,6 +224,7 @@ class SessionRecord:
                 f"found {borg.min()}–{borg.max()}"
             )
         _check_phases(self.phases)
+        _check_optics(self.dpf, self.distance_cm, n_wl)
         _check_task_failure(self.task_failure_s)
         _check_metadata(self.metadata)
         if self.start_utc is not None and (
@@ -332,6 +350,18 @@ def _check_phases(phases: Any) -> None:
                 f"phases[{i}] must be (name, onset_s, duration_s) with a non-empty name, "
                 f"finite times and duration ≥ 0, got {phase!r}"
             )
+
+
+def _check_optics(dpf: Any, distance_cm: Any, n_wl: int) -> None:
+    values = dpf if isinstance(dpf, tuple) else (dpf,)
+    if (isinstance(dpf, tuple) and len(dpf) != n_wl) or not all(
+        _is_real(v) and math.isfinite(v) and v > 0 for v in values
+    ):
+        raise ValueError(
+            f"dpf must be one number > 0 or a tuple of one per wavelength ({n_wl}), " f"got {dpf!r}"
+        )
+    if not (_is_real(distance_cm) and math.isfinite(distance_cm) and distance_cm > 0):
+        raise ValueError(f"distance_cm must be a positive number of cm, got {distance_cm!r}")
 
 
 def _check_task_failure(value: Any) -> None:

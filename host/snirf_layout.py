@@ -1,45 +1,30 @@
 """The SNIRF layout of a session file: the facts :mod:`host.snirf_writer` writes and
 :mod:`host.snirf_reader` checks, in one place.
 
-SNIRF is the fNIRS community's HDF5 layout (https://github.com/fNIRS/snirf), so Homer3, the
-``snirf`` package and other tools can open the optical data; the fatigue labels and the
-project's own facts go in the places SNIRF has for them (``aux``, ``stim`` and custom
-``metaDataTags``), so a file stays valid under the SNIRF validator.
+SNIRF is the fNIRS community's HDF5 layout (https://github.com/fNIRS/snirf, version 1.1).
+What goes where, block by block, how MNE-Python, Homer3 and the ``snirf`` package read it,
+and how version 1 differed, is written once, in docs/snirf.md ("The layout"). In short
+(layout version 2):
 
-Layout written by :func:`write_session` (every time in seconds, lengths in cm)::
-
-    /formatVersion                 "1.1"
-    /nirs/metaDataTags/            SubjectID, MeasurementDate, MeasurementTime ("unknown"
-                                   when the start time is not known), LengthUnit "cm",
-                                   TimeUnit "s", FrequencyUnit "Hz", and the project's tags:
-                                   ProjectFormat, ProjectFormatVersion, Provenance, Protocol,
-                                   Side, TaskFailureTime (s, NaN: no task failure),
-                                   FatigueLevelNames, BorgLevelMaxima, SessionMetadata (JSON)
-    /nirs/data1                    raw CW amplitude: dark-subtracted detected light, V
-        dataTimeSeries (n, n_wl), time (n,)
-        measurementList{k}         dataType 1, sourceIndex 1, detectorIndex 1,
-                                   wavelengthIndex k, dataUnit "V"
-    /nirs/data2                    processed (dataType 99999), same time base
-        dataTimeSeries (n, n_wl + 2): ΔOD per wavelength, then ΔHbO2 and ΔHHb in µM
-        measurementList{k}         dataTypeLabel "dOD" (wavelengthIndex k), "HbO", "HbR"
-                                   (dataUnit "uM")
-    /nirs/probe                    wavelengths (nm), one source and one detector
-                                   DEFAULT_DISTANCE_CM apart (3-D positions, cm), labels
-    /nirs/stim{i}                  one per phase name: rows [onset, duration, amplitude 1,
-                                   phase index] (dataLabels say so)
-    /nirs/aux{i}                   "dark" (V, every sample), "borg_cr10" (at the report
-                                   times), "fatigue_level" and "quality_flags" (every sample)
-
-:func:`read_session` also reads files whose measurement lists point into
-``/nirs/probe/wavelengths`` in another order (SNIRF allows any: column k holds the light
-of ``wavelengths[wavelengthIndex - 1]``); the record's ``wavelengths_nm`` is then the
-wavelength of each column, in column order.
+* ``/nirs/data1``: ΔHbO2 and ΔHHb in M, the block MNE-Python's ``read_raw_snirf`` reads
+  (it reads no other, and takes haemoglobin as M);
+* ``/nirs/data2``: the detected light per wavelength, V;
+* ``/nirs/data3``: ΔOD per wavelength, then ΔHbO2 and ΔHHb in µM as the device computed
+  them (the values :func:`host.snirf_reader.read_session` returns, bit for bit);
+* every time in the file (data, stims, aux, TaskFailureTime) counts from the first sample,
+  which MeasurementDate/MeasurementTime date (MNE-Python puts the first sample at 0 s
+  whatever ``time[0]`` says); the tag ``SessionTimeOffset`` is the session's own time of
+  that first sample, added back on reading;
+* the DPF the haemoglobin was computed with is the tag ``DPF`` (SNIRF has no field for
+  it); the source–detector distance is in the probe's positions.
 
 A file is written to a temporary name beside its destination and renamed over it
 (:func:`os.replace`), so a crash never leaves a half-written file under the final name.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import h5py
 
@@ -48,18 +33,30 @@ import h5py
 SNIRF_FORMAT_VERSION = "1.1"
 #: Tags that mark a file as this project's session record, and the layout version.
 PROJECT_FORMAT = "nirs-fatigue-session"
-PROJECT_FORMAT_VERSION = 1
+#: 2: haemoglobin first (in M, for MNE-Python), DPF tag, time axis from the first sample.
+#: 1: raw light in data1, ΔOD and haemoglobin (µM) in data2, session times, no DPF.
+PROJECT_FORMAT_VERSION = 2
 #: SNIRF appendix: data type codes.
 SNIRF_CW_AMPLITUDE = 1
 SNIRF_PROCESSED = 99999
-#: Haemoglobin unit string (SNIRF 1.1 measurementList/dataUnit). What MNE-Python expects:
-#: its ``read_raw_snirf`` source with unit support (mne/io/snirf/_snirf.py,
-#: ``_get_dataunit_scaling``) reads ``measurementList1/dataUnit`` of HbO/HbR data, takes
-#: "M" when it is absent, accepts exactly "M" and "uM" (ASCII u, scaled by 1e-6) and raises
-#: on anything else ("µM", "umol/L"). The released MNE 1.12.1 ignores dataUnit and takes
-#: HbO/HbR as M, and reads only /nirs/data1 (our raw amplitudes, which it opens). We store
-#: µM, so the label is "uM"; an MNE user reading data2 by hand scales by 1e-6.
+#: SNIRF appendix: dataTypeLabel of processed channels.
+LABEL_DOD = "dOD"
+LABEL_HBO = "HbO"
+LABEL_HBR = "HbR"
+#: Haemoglobin unit of the device's values (data3): µM, spelled as SNIRF 1.1
+#: measurementList/dataUnit wants it (CMIXF-12: no µ sign).
 HB_DATA_UNIT = "uM"
+#: Haemoglobin unit of data1, the block other tools read first: mol/L. MNE-Python 1.12.1
+#: (mne/io/snirf/_snirf.py, ``RawSNIRF.__init__``) ignores dataUnit and stores what
+#: dataTimeSeries holds as M (its unit for hbo/hbr, mne doc "Internal representation
+#: (units)"); its development reader (``_get_dataunit_scaling``) reads dataUnit and scales
+#: "M" by 1. "M" is right for both.
+HB_MOLAR_UNIT = "M"
+#: mol/L in one µmol/L (SI prefix micro).
+MOLAR_PER_MICROMOLAR = 1e-6
+#: Largest relative difference allowed between data1 (M) and data3 (µM) × 1e-6: two
+#: roundings of float64 (2 × 2**-53 ≈ 2.2e-16), with room; a larger one is an edited file.
+HB_COPY_RTOL = 1e-12
 #: Unit of the raw amplitudes and of the dark level.
 VOLT_UNIT = "V"
 #: Columns of each stim row.
@@ -69,5 +66,27 @@ AUX_DARK = "dark"
 AUX_BORG = "borg_cr10"
 AUX_LEVEL = "fatigue_level"
 AUX_FLAGS = "quality_flags"
+#: The project's metaDataTags beyond SNIRF's required five (SubjectID, MeasurementDate,
+#: MeasurementTime, LengthUnit, TimeUnit) and FrequencyUnit.
+TAG_DPF = "DPF"
+TAG_TIME_OFFSET = "SessionTimeOffset"
 
 _STR = h5py.string_dtype("utf-8")
+
+
+class Blocks(NamedTuple):
+    """The data blocks of one layout version, by what they hold."""
+
+    #: ΔHbO2, ΔHHb in M (none in version 1).
+    hb_molar: str | None
+    #: Detected light per wavelength, V.
+    raw: str
+    #: ΔOD per wavelength, then ΔHbO2, ΔHHb in µM.
+    processed: str
+
+
+#: Where each block is, per layout version.
+BLOCKS = {
+    1: Blocks(hb_molar=None, raw="data1", processed="data2"),
+    2: Blocks(hb_molar="data1", raw="data2", processed="data3"),
+}

@@ -1,28 +1,43 @@
-"""Read a session file written by :mod:`host.snirf_writer` (layout: :mod:`host.snirf_layout`)."""
+"""Read SNIRF files: this project's session files (:func:`read_session`, layout versions 1
+and 2, docs/snirf.md) and, as :class:`host.recording.Recording` objects, any SNIRF file
+(:func:`read_snirf_recordings`; other tools' files: :mod:`host.snirf_other`)."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from host.session import UNKNOWN, DatasetError, MetadataValue, SessionRecord
+from host.recording import Recording
+from host.session import DEFAULT_DPF, UNKNOWN, DatasetError, MetadataValue, SessionRecord
 from host.snirf_layout import (
     AUX_BORG,
     AUX_DARK,
     AUX_FLAGS,
     AUX_LEVEL,
+    BLOCKS,
+    HB_COPY_RTOL,
     HB_DATA_UNIT,
+    HB_MOLAR_UNIT,
+    LABEL_DOD,
+    LABEL_HBO,
+    LABEL_HBR,
+    MOLAR_PER_MICROMOLAR,
     PROJECT_FORMAT,
     PROJECT_FORMAT_VERSION,
     SNIRF_CW_AMPLITUDE,
     STIM_COLUMNS,
+    TAG_DPF,
+    TAG_TIME_OFFSET,
 )
+
+__all__ = ["read_session", "read_snirf_recordings"]
 
 
 class _FormatError(Exception):
@@ -50,15 +65,8 @@ def read_session(path: str | os.PathLike) -> SessionRecord:
         this project's session files (a foreign SNIRF file), lacks a part, or holds
         arrays of inconsistent lengths or invalid values.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DatasetError(path, "no such file")
-    if not path.is_file():
-        raise DatasetError(path, "not a file")
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as exc:
-        raise DatasetError(path, f"not a readable HDF5 (SNIRF) file ({exc})") from exc
+    path = _existing(path)
+    h5 = _open(path)
     try:
         with h5:
             record = _read_layout(h5)
@@ -70,6 +78,65 @@ def read_session(path: str | os.PathLike) -> SessionRecord:
     except (OSError, KeyError) as exc:
         raise DatasetError(path, f"damaged or unreadable HDF5 content ({exc})") from exc
     return record
+
+
+def read_snirf_recordings(path: str | os.PathLike) -> list[Recording]:
+    """Every recording in a SNIRF file: this project's session files and other tools'.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.snirf`` file.
+
+    Returns
+    -------
+    list of host.recording.Recording
+        For this project's files (``ProjectFormat`` tag): one,
+        ``Recording.from_session(read_session(path), path)``. For any other SNIRF file: one
+        per source–detector pair of each ``/nirs{i}`` group and time base, as
+        :func:`host.snirf_other.read_other_snirf` reads them.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file and, for a malformed file, the field and what is allowed.
+    """
+    from host.snirf_other import read_other_snirf  # builds on this module's helpers
+
+    path = _existing(path)
+    try:
+        with _open(path) as h5:
+            if not _is_project_file(h5):
+                return read_other_snirf(h5, path)
+    except _FormatError as exc:
+        raise DatasetError(path, str(exc)) from exc
+    except (OSError, KeyError, TypeError) as exc:
+        raise DatasetError(path, f"damaged or unreadable HDF5 content ({exc})") from exc
+    return [Recording.from_session(read_session(path), path)]
+
+
+def _is_project_file(h5: h5py.File) -> bool:
+    for name in ("nirs", "nirs1"):
+        tags = h5.get(f"{name}/metaDataTags")
+        if isinstance(tags, h5py.Group) and "ProjectFormat" in tags:
+            return _read_str(tags, "ProjectFormat") == PROJECT_FORMAT
+    return False
+
+
+def _existing(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(path, "no such file")
+    if not path.is_file():
+        raise DatasetError(path, "not a file")
+    return path
+
+
+def _open(path: Path) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise DatasetError(path, f"not a readable HDF5 (SNIRF) file ({exc})") from exc
 
 
 def _node(group: h5py.Group, name: str) -> Any:
@@ -122,13 +189,16 @@ def _as_ints(values: np.ndarray, where: str) -> np.ndarray:
     return values.astype(np.int64)
 
 
+def _project_nirs(h5: h5py.File) -> h5py.Group:
+    """The /nirs group of a project file (``/nirs`` or ``/nirs1``)."""
+    for name in ("nirs", "nirs1"):
+        if name in h5 and isinstance(h5[name], h5py.Group):
+            return h5[name]
+    raise _FormatError("lacks /nirs: not a SNIRF file")
+
+
 def _read_layout(h5: h5py.File) -> SessionRecord:
-    if "nirs" in h5:
-        nirs = h5["nirs"]
-    elif "nirs1" in h5:
-        nirs = h5["nirs1"]
-    else:
-        raise _FormatError("lacks /nirs: not a SNIRF file")
+    nirs = _project_nirs(h5)
     tags = _node(nirs, "metaDataTags")
     if "ProjectFormat" not in tags or _read_str(tags, "ProjectFormat") != PROJECT_FORMAT:
         raise _FormatError(
@@ -136,23 +206,34 @@ def _read_layout(h5: h5py.File) -> SessionRecord:
             f"({tags.name}/ProjectFormat = {PROJECT_FORMAT!r})"
         )
     _read_str(h5, "formatVersion")
-    version = int(_read_number(tags, "ProjectFormatVersion"))
-    if version > PROJECT_FORMAT_VERSION:
+    version = _read_number(tags, "ProjectFormatVersion")
+    if version not in BLOCKS:
+        newer = " (newer than this reader)" if version > PROJECT_FORMAT_VERSION else ""
         raise _FormatError(
-            f"layout version {version} is newer than this reader's ({PROJECT_FORMAT_VERSION})"
+            f"{tags.name}/ProjectFormatVersion is {version}{newer}; this reader reads "
+            f"layout versions {', '.join(map(str, BLOCKS))}"
         )
-    probe_nm = tuple(float(w) for w in _read_floats(_node(nirs, "probe"), "wavelengths", 1))
-    t_s, intensity, raw_index = _read_raw(_node(nirs, "data1"), probe_nm)
+    blocks = BLOCKS[int(version)]
+    # Version 1 wrote session times; version 2 counts from the first sample.
+    offset_s = float(_read_number(tags, TAG_TIME_OFFSET)) if version >= 2 else 0.0
+    probe = _node(nirs, "probe")
+    probe_nm = tuple(float(w) for w in _read_floats(probe, "wavelengths", 1))
+    raw = _node(nirs, blocks.raw)
+    time, intensity, raw_index = _read_raw(raw, probe_nm)
     # The record's wavelengths are in column order: column k of intensity_v (and of
     # d_od, put in the same order below) holds the light of wavelengths[k].
     wavelengths = tuple(probe_nm[i] for i in raw_index)
-    d_od, d_hbo2, d_hhb = _read_processed(_node(nirs, "data2"), t_s, probe_nm, raw_index)
+    d_od, d_hbo2, d_hhb = _read_processed(
+        _node(nirs, blocks.processed), raw, time, probe_nm, raw_index
+    )
+    if blocks.hb_molar is not None:
+        _check_hb_molar(_node(nirs, blocks.hb_molar), raw, time, d_hbo2, d_hhb)
     aux = _read_aux(nirs)
     for name in (AUX_DARK, AUX_LEVEL, AUX_FLAGS):
-        if not np.array_equal(aux[name][0], t_s):
+        if not np.array_equal(aux[name][0], time):
             raise _FormatError(
                 f"aux {name!r} has {aux[name][0].size} samples at other times than the "
-                f"{t_s.size} of /nirs/data1/time: arrays of inconsistent lengths"
+                f"{time.size} of {raw.name}/time: arrays of inconsistent lengths"
             )
     borg_t_s, borg = aux[AUX_BORG]
     return SessionRecord(
@@ -161,24 +242,26 @@ def _read_layout(h5: h5py.File) -> SessionRecord:
         side=_read_str(tags, "Side"),
         provenance=_read_str(tags, "Provenance"),
         wavelengths_nm=wavelengths,
-        t_s=t_s,
+        t_s=time + offset_s,
         intensity_v=intensity,
         dark_v=aux[AUX_DARK][1],
         d_od=d_od,
         d_hbo2_um=d_hbo2,
         d_hhb_um=d_hhb,
         flags=_as_ints(aux[AUX_FLAGS][1], f"aux {AUX_FLAGS!r}"),
-        borg_t_s=borg_t_s,
+        borg_t_s=borg_t_s + offset_s,
         borg=_as_ints(borg, f"aux {AUX_BORG!r}"),
         level=_as_ints(aux[AUX_LEVEL][1], f"aux {AUX_LEVEL!r}"),
         level_names=_read_strs(tags, "FatigueLevelNames"),
         borg_thresholds=tuple(
             int(b) for b in _as_ints(_read_floats(tags, "BorgLevelMaxima", 1), "BorgLevelMaxima")
         ),
-        phases=_read_phases(nirs),
-        task_failure_s=float(_read_number(tags, "TaskFailureTime")),
+        phases=_read_phases(nirs, offset_s),
+        task_failure_s=float(_read_number(tags, "TaskFailureTime")) + offset_s,
         metadata=_read_metadata(tags),
-        start_utc=_read_start(tags),
+        start_utc=_read_start(tags, offset_s),
+        dpf=_read_dpf(tags, probe_nm, raw_index) if version >= 2 else DEFAULT_DPF,
+        distance_cm=_read_distance(tags, probe),
     )
 
 
@@ -243,7 +326,11 @@ def _read_raw(
 
 
 def _read_processed(
-    data: h5py.Group, t_s: np.ndarray, probe_nm: tuple[float, ...], raw_index: list[int]
+    data: h5py.Group,
+    raw: h5py.Group,
+    t_s: np.ndarray,
+    probe_nm: tuple[float, ...],
+    raw_index: list[int],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ΔOD (n, n_wl) with column k at the wavelength of raw column k (``raw_index``), ΔHbO2
     and ΔHHb (n,) in µM."""
@@ -251,23 +338,51 @@ def _read_processed(
     time = _read_floats(data, "time", 1)
     if not np.array_equal(time, t_s):
         raise _FormatError(
-            f"{data.name}/time ({time.size} samples) differs from /nirs/data1/time "
+            f"{data.name}/time ({time.size} samples) differs from {raw.name}/time "
             f"({t_s.size} samples)"
         )
     series = _read_floats(data, "dataTimeSeries", 2)
     _check_columns(data, series, time, n_wl + 2)
-    labels = ["dOD"] * n_wl + ["HbO", "HbR"]
+    _check_labels(data, [LABEL_DOD] * n_wl + [LABEL_HBO, LABEL_HBR], HB_DATA_UNIT)
+    # The HbO/HbR wavelengthIndex is a placeholder (see _hb_measurement): not read.
+    od_index = _wavelength_indices(data, n_wl, probe_nm)
+    columns = [od_index.index(i) for i in raw_index]
+    return series[:, columns], series[:, n_wl].copy(), series[:, n_wl + 1].copy()
+
+
+def _check_labels(data: h5py.Group, labels: list[str], hb_unit: str) -> None:
     for k, label in enumerate(labels, start=1):
         ml = _node(data, f"measurementList{k}")
         got = _read_str(ml, "dataTypeLabel")
         if got != label:
             raise _FormatError(f"{ml.name}/dataTypeLabel is {got!r}, expected {label!r}")
-        if label != "dOD" and _read_str(ml, "dataUnit") != HB_DATA_UNIT:
-            raise _FormatError(f"{ml.name}/dataUnit must be {HB_DATA_UNIT!r}")
-    # The HbO/HbR wavelengthIndex is a placeholder (see _write_processed): not read.
-    od_index = _wavelength_indices(data, n_wl, probe_nm)
-    columns = [od_index.index(i) for i in raw_index]
-    return series[:, columns], series[:, n_wl].copy(), series[:, n_wl + 1].copy()
+        if label != LABEL_DOD and _read_str(ml, "dataUnit") != hb_unit:
+            raise _FormatError(f"{ml.name}/dataUnit must be {hb_unit!r}")
+
+
+def _check_hb_molar(
+    data: h5py.Group, raw: h5py.Group, t_s: np.ndarray, hbo2_um: np.ndarray, hhb_um: np.ndarray
+) -> None:
+    """The haemoglobin in M for other tools (layout 2's first block) must be the device's
+    µM values × 1e-6: a file edited in one place only is refused, not half believed."""
+    time = _read_floats(data, "time", 1)
+    if not np.array_equal(time, t_s):
+        raise _FormatError(
+            f"{data.name}/time ({time.size} samples) differs from {raw.name}/time "
+            f"({t_s.size} samples)"
+        )
+    series = _read_floats(data, "dataTimeSeries", 2)
+    _check_columns(data, series, time, 2)
+    _check_labels(data, [LABEL_HBO, LABEL_HBR], HB_MOLAR_UNIT)
+    expected = np.column_stack([hbo2_um, hhb_um]) * MOLAR_PER_MICROMOLAR
+    same = np.isclose(series, expected, rtol=HB_COPY_RTOL, atol=0.0, equal_nan=True)
+    if not same.all():
+        row, col = np.argwhere(~same)[0]
+        raise _FormatError(
+            f"{data.name}/dataTimeSeries[{row}, {col}] is {series[row, col]!r} M but the "
+            f"device's value is {expected[row, col]!r} M (µM × {MOLAR_PER_MICROMOLAR:g}): "
+            "the haemoglobin was edited in one block only"
+        )
 
 
 def _indexed(nirs: h5py.Group, prefix: str) -> list[h5py.Group]:
@@ -294,7 +409,7 @@ def _read_aux(nirs: h5py.Group) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return found
 
 
-def _read_phases(nirs: h5py.Group) -> list[tuple[str, float, float]]:
+def _read_phases(nirs: h5py.Group, offset_s: float) -> list[tuple[str, float, float]]:
     rows: list[tuple[int, str, float, float]] = []
     for stim in _indexed(nirs, "stim"):
         name = _read_str(stim, "name")
@@ -304,7 +419,7 @@ def _read_phases(nirs: h5py.Group) -> list[tuple[str, float, float]]:
         if data.shape[1] != len(STIM_COLUMNS):
             raise _FormatError(f"{stim.name}/data must have {len(STIM_COLUMNS)} columns")
         index = _as_ints(data[:, 3], f"{stim.name}/data PhaseIndex")
-        rows += [(int(i), name, float(r[0]), float(r[1])) for i, r in zip(index, data)]
+        rows += [(int(i), name, float(r[0] + offset_s), float(r[1])) for i, r in zip(index, data)]
     rows.sort()
     if [r[0] for r in rows] != list(range(len(rows))):
         raise _FormatError("stim PhaseIndex values are not 0, 1, 2, … without gaps or repeats")
@@ -322,15 +437,54 @@ def _read_metadata(tags: h5py.Group) -> dict[str, MetadataValue]:
     return metadata
 
 
-def _read_start(tags: h5py.Group) -> datetime | None:
+def _read_start(tags: h5py.Group, offset_s: float) -> datetime | None:
+    """``start_utc``: the wall-clock time of session time 0, from the first sample's
+    (MeasurementDate/MeasurementTime) less the session time of that sample."""
     date, time = _read_str(tags, "MeasurementDate"), _read_str(tags, "MeasurementTime")
     if date == UNKNOWN and time == UNKNOWN:
         return None
     try:
-        start = datetime.strptime(f"{date}T{time}", "%Y-%m-%dT%H:%M:%S.%fZ")
+        first = datetime.strptime(f"{date}T{time}", "%Y-%m-%dT%H:%M:%S.%fZ")
     except ValueError as exc:
         raise _FormatError(
             f"MeasurementDate/MeasurementTime {date!r} {time!r} are not "
             "YYYY-MM-DD and hh:mm:ss.ffffffZ (or both 'unknown')"
         ) from exc
-    return start.replace(tzinfo=timezone.utc)
+    return first.replace(tzinfo=timezone.utc) - timedelta(seconds=offset_s)
+
+
+def _read_dpf(
+    tags: h5py.Group, probe_nm: tuple[float, ...], raw_index: list[int]
+) -> float | tuple[float, ...]:
+    """One DPF, or one per wavelength put in column order (the tag follows the probe's)."""
+    ds = _dataset(tags, TAG_DPF)
+    if ds.dtype.kind not in "iuf" or ds.shape not in ((), (len(probe_nm),)):
+        raise _FormatError(
+            f"{ds.name} must be one number or one per /nirs/probe/wavelengths entry "
+            f"({len(probe_nm)}), got dtype {ds.dtype} shape {ds.shape}"
+        )
+    values = np.asarray(ds[()], dtype=np.float64)
+    if ds.ndim == 0:
+        return float(values)
+    return tuple(float(values[i]) for i in raw_index)
+
+
+#: cm in one LengthUnit (SNIRF 1.1 LengthUnit examples: "mm", "cm", "m").
+_CM_PER_LENGTH_UNIT = {"mm": 0.1, "cm": 1.0, "m": 100.0}
+
+
+def _read_distance(tags: h5py.Group, probe: h5py.Group) -> float:
+    """The source–detector distance, cm, from the probe's 3-D positions."""
+    unit = _read_str(tags, "LengthUnit")
+    if unit not in _CM_PER_LENGTH_UNIT:
+        raise _FormatError(
+            f"{tags.name}/LengthUnit is {unit!r}; allowed: {', '.join(_CM_PER_LENGTH_UNIT)}"
+        )
+    source = _read_floats(probe, "sourcePos3D", 2)
+    detector = _read_floats(probe, "detectorPos3D", 2)
+    if source.shape != (1, 3) or detector.shape != (1, 3):
+        raise _FormatError(
+            f"{probe.name} must place one source and one detector (sourcePos3D and "
+            f"detectorPos3D of shape (1, 3)), got {source.shape} and {detector.shape}"
+        )
+    return math.hypot(*(detector[0] - source[0])) * _CM_PER_LENGTH_UNIT[unit]

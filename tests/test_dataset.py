@@ -1,5 +1,8 @@
 """SNIRF session files (host.session, host.snirf_writer, host.snirf_reader) and the loader.
 
+What MNE-Python reads of them is tested in test_snirf_mne.py; other tools' files in
+test_snirf_other.py.
+
 Every record here is small and synthetic, made in this file. The files written are
 checked three ways: read back by our own reader (exact round trip), opened with h5py
 to see the SNIRF layout, and validated by the SNIRF community's own validator
@@ -32,20 +35,25 @@ LEVEL_NAMES = ("none", "light", "moderate", "high", "exhausted")
 BORG_MAXIMA = (1, 3, 5, 7, 10)
 
 
-@pytest.fixture(scope="module")
-def validate_snirf(tmp_path_factory: pytest.TempPathFactory) -> Callable:
+def snirf_validator(scratch: Path) -> Callable:
     """``snirf.validateSnirf``, the SNIRF community's validator.
 
     The snirf package writes a ``pysnirf2.log`` into the working directory when it is
     first imported; importing it from a scratch folder keeps that out of the work tree.
     """
     cwd = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("snirf-log"))
+    os.chdir(scratch)
     try:
         snirf = importlib.import_module("snirf")
     finally:
         os.chdir(cwd)
     return snirf.validateSnirf
+
+
+@pytest.fixture(scope="module")
+def validate_snirf(tmp_path_factory: pytest.TempPathFactory) -> Callable:
+    """:func:`snirf_validator` for a test."""
+    return snirf_validator(tmp_path_factory.mktemp("snirf-log"))
 
 
 def make_record(
@@ -173,9 +181,10 @@ def test_snirf_validator_finds_no_error_and_no_warning(
     for location in (
         "/nirs/metaDataTags/SubjectID",
         "/nirs/metaDataTags/MeasurementTime",
-        "/nirs/data1/measurementList3/wavelengthIndex",
-        "/nirs/data1/dataTimeSeries",
-        "/nirs/data2/measurementList4/dataTypeLabel",
+        "/nirs/data1/measurementList2/dataUnit",
+        "/nirs/data2/measurementList3/wavelengthIndex",
+        "/nirs/data2/dataTimeSeries",
+        "/nirs/data3/measurementList4/dataTypeLabel",
         "/nirs/probe/detectorPos3D",
         "/nirs/stim1/data",
         "/nirs/aux2/dataTimeSeries",
@@ -214,8 +223,18 @@ def test_snirf_layout(tmp_path: Path) -> None:
             assert tags[tag].asstr()[()] == value
         assert tags["Protocol"].asstr()[()] == "upper_limb"
         assert tags["MeasurementDate"].asstr()[()] == "unknown"
+        assert tags["ProjectFormatVersion"][()] == 2
+        assert tags["DPF"][()] == 4.0 and tags["SessionTimeOffset"][()] == 0.0
 
-        raw = h5["nirs/data1"]
+        # data1: the haemoglobin in M, the one block MNE-Python reads.
+        hb = h5["nirs/data1"]
+        labels = [hb[f"measurementList{k}/dataTypeLabel"].asstr()[()] for k in (1, 2)]
+        assert labels == ["HbO", "HbR"]
+        assert [hb[f"measurementList{k}/dataUnit"].asstr()[()] for k in (1, 2)] == ["M", "M"]
+        np.testing.assert_allclose(hb["dataTimeSeries"][:, 0], record.d_hbo2_um * 1e-6, rtol=1e-15)
+        np.testing.assert_allclose(hb["dataTimeSeries"][:, 1], record.d_hhb_um * 1e-6, rtol=1e-15)
+
+        raw = h5["nirs/data2"]
         assert_array_equal(raw["dataTimeSeries"][()], record.intensity_v)
         for k in (1, 2, 3):
             ml = raw[f"measurementList{k}"]
@@ -224,14 +243,15 @@ def test_snirf_layout(tmp_path: Path) -> None:
             assert ml["wavelengthIndex"][()] == k
             assert ml["dataType"].dtype == np.int32  # SNIRF: 32-bit integers
 
-        proc = h5["nirs/data2"]
+        proc = h5["nirs/data3"]
         labels = [proc[f"measurementList{k}/dataTypeLabel"].asstr()[()] for k in range(1, 6)]
         assert labels == ["dOD", "dOD", "dOD", "HbO", "HbR"]
         assert all(proc[f"measurementList{k}/dataType"][()] == 99999 for k in range(1, 6))
-        # MNE's read_raw_snirf accepts exactly "M" or "uM" for haemoglobin.
         assert proc["measurementList4/dataUnit"].asstr()[()] == "uM"
         assert_array_equal(proc["dataTimeSeries"][:, 3], record.d_hbo2_um)
         assert_array_equal(proc["dataTimeSeries"][:, 4], record.d_hhb_um)
+        for name in ("data1", "data2", "data3"):
+            assert_array_equal(h5[f"nirs/{name}/time"][()], record.t_s)
 
         probe = h5["nirs/probe"]
         assert_array_equal(probe["wavelengths"][()], WAVELENGTHS_NM)
@@ -247,6 +267,85 @@ def test_snirf_layout(tmp_path: Path) -> None:
         assert_array_equal(aux["borg_cr10"]["time"][()], record.borg_t_s)
         assert_array_equal(aux["borg_cr10"]["dataTimeSeries"][:, 0], record.borg)
         assert aux["dark"]["dataUnit"].asstr()[()] == "V"
+
+
+def offset_record() -> SessionRecord:
+    """A session whose first sample is at 0.05 s (as the device's chain stamps them), with
+    a known start, a DPF per wavelength and another distance."""
+    record = make_record()
+    return dataclasses.replace(
+        record,
+        t_s=0.05 + np.arange(60) * 0.1,
+        borg_t_s=record.borg_t_s + 0.05,
+        phases=[("baseline", 0.0, 1.05), ("hold", 1.05, 3.3), ("rest", 4.35, 1.0)],
+        task_failure_s=4.35,
+        start_utc=datetime(2025, 3, 4, 8, 11, 12, 345678, tzinfo=timezone.utc),
+        dpf=(3.9, 4.1, 4.3),
+        distance_cm=3.5,
+    )
+
+
+def test_file_time_starts_at_the_first_sample_and_the_session_time_comes_back(
+    tmp_path: Path, validate_snirf: Callable
+) -> None:
+    """Every time in the file counts from the first sample, which MeasurementTime dates
+    (what MNE-Python assumes); SessionTimeOffset gives the session's own times back."""
+    record = offset_record()
+    path = write_session(tmp_path / "offset.snirf", record)
+    assert validate_snirf(str(path)).is_valid()
+    with h5py.File(path, "r") as h5:
+        tags = h5["nirs/metaDataTags"]
+        assert tags["SessionTimeOffset"][()] == 0.05
+        assert tags["MeasurementTime"].asstr()[()] == "08:11:12.395678Z"  # + 50 ms
+        assert_array_equal(tags["DPF"][()], [3.9, 4.1, 4.3])
+        assert tags["TaskFailureTime"][()] == pytest.approx(4.3, abs=1e-12)
+        for name in ("data1", "data2", "data3", "aux1"):
+            time = h5[f"nirs/{name}/time"][()]
+            assert time[0] == 0.0
+            np.testing.assert_allclose(time, record.t_s - 0.05, rtol=0, atol=1e-12)
+        onsets = sorted(h5[f"nirs/stim{i}/data"][0, 0] for i in (1, 2, 3))
+        np.testing.assert_allclose(onsets, [-0.05, 1.0, 4.3], rtol=0, atol=1e-12)
+        probe = h5["nirs/probe"]
+        assert probe["detectorPos3D"][0, 0] - probe["sourcePos3D"][0, 0] == 3.5
+    back = read_session(path)
+    assert_records_equal(record, back)
+    assert back.start_utc == record.start_utc
+
+
+def test_a_layout_1_file_is_still_read() -> None:
+    """tests/samples/snirf/session_v1.snirf was written by the writer of commit 1c85c26
+    (layout 1: raw light in data1, no DPF, session times): see tests/samples/snirf/README.md."""
+    path = Path(__file__).parent / "samples" / "snirf" / "session_v1.snirf"
+    with h5py.File(path, "r") as h5:
+        assert h5["nirs/metaDataTags/ProjectFormatVersion"][()] == 1
+        assert "DPF" not in h5["nirs/metaDataTags"] and "data3" not in h5["nirs"]
+    start = datetime(2025, 3, 4, 8, 11, 12, 345678, tzinfo=timezone.utc)
+    back = read_session(path)
+    assert_records_equal(dataclasses.replace(make_record(), start_utc=start), back)
+    assert (back.dpf, back.distance_cm) == (4.0, 3.0)  # what the layout-1 writers used
+
+
+def test_reader_refuses_haemoglobin_edited_in_one_block(tmp_path: Path) -> None:
+    path = write_session(tmp_path / "edited.snirf", make_record())
+    with h5py.File(path, "r+") as h5:
+        h5["nirs/data1/dataTimeSeries"][5, 1] *= 1.01
+    with pytest.raises(DatasetError) as info:
+        read_session(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: /nirs/data1/dataTimeSeries[5, 1] is ")
+    assert text.endswith("the haemoglobin was edited in one block only") and "\n" not in text
+
+
+def test_reader_refuses_a_newer_layout(tmp_path: Path) -> None:
+    path = write_session(tmp_path / "v3.snirf", make_record())
+    with h5py.File(path, "r+") as h5:
+        h5["nirs/metaDataTags/ProjectFormatVersion"][()] = 3
+    with pytest.raises(DatasetError) as info:
+        read_session(path)
+    assert str(info.value) == (
+        f"{path}: /nirs/metaDataTags/ProjectFormatVersion is 3 (newer than this reader); "
+        "this reader reads layout versions 1, 2"
+    )
 
 
 # -- the writer refuses bad records ---------------------------------------------------
@@ -303,6 +402,9 @@ def test_writer_refuses_mismatched_lengths(
         ({"metadata": {"flag": True}}, TypeError, r"metadata\['flag'\]"),
         ({"metadata": {"seed": np.int64(3)}}, TypeError, r"metadata\['seed'\]"),
         ({"start_utc": datetime(2025, 1, 1)}, TypeError, "timezone-aware"),
+        ({"dpf": (4.0, 4.0)}, ValueError, r"dpf must be one number > 0 or a tuple of one per"),
+        ({"dpf": 0.0}, ValueError, "dpf must be"),
+        ({"distance_cm": -3.0}, ValueError, "distance_cm must be a positive number of cm"),
     ],
 )
 def test_writer_refuses_invalid_records(
@@ -337,7 +439,7 @@ def interrupt_after_stims(monkeypatch: pytest.MonkeyPatch, folder: Path) -> list
     """
     seen: list[list[str]] = []
 
-    def fail(nirs: h5py.Group, record: SessionRecord) -> None:
+    def fail(nirs: h5py.Group, record: SessionRecord, offset_s: float) -> None:
         nirs.file.flush()
         seen.append(sorted(p.name for p in folder.iterdir()))
         raise PowerCutError("the battery ran out")
@@ -431,8 +533,10 @@ def test_reader_missing_part(tmp_path: Path) -> None:
     ("location", "rows"),
     [
         ("nirs/aux3/dataTimeSeries", 59),  # fatigue level: one value short
-        ("nirs/data1/dataTimeSeries", 58),  # raw amplitudes
-        ("nirs/data2/time", 61),  # processed block on another time base
+        ("nirs/data2/dataTimeSeries", 58),  # raw amplitudes
+        ("nirs/data1/dataTimeSeries", 58),  # haemoglobin in M
+        ("nirs/data3/time", 61),  # processed block on another time base
+        ("nirs/data1/time", 61),
     ],
 )
 def test_reader_inconsistent_lengths(tmp_path: Path, location: str, rows: int) -> None:
@@ -448,7 +552,7 @@ def test_reader_inconsistent_lengths(tmp_path: Path, location: str, rows: int) -
         read_session(path)
     message = str(info.value)
     assert str(path) in message
-    assert "inconsistent lengths" in message or "differs from /nirs/data1/time" in message
+    assert "inconsistent lengths" in message or "differs from /nirs/data2/time" in message
 
 
 def test_reader_invalid_values_are_named(tmp_path: Path) -> None:
@@ -468,12 +572,14 @@ def remap_wavelengths(path: Path, probe_nm: list[float], indices: list[int]) -> 
     with h5py.File(path, "r+") as h5:
         del h5["nirs/probe/wavelengths"]
         h5["nirs/probe/wavelengths"] = np.asarray(probe_nm, dtype=np.float64)
-        for name in ("data1", "data2"):
+        for name in ("data1", "data2", "data3"):
             data = h5["nirs"].get(name)
             if data is None:
                 continue
             for k, index in enumerate(indices, start=1):
-                ml = data[f"measurementList{k}"]
+                ml = data.get(f"measurementList{k}")
+                if ml is None:  # data1 holds HbO and HbR only
+                    continue
                 if "dataTypeLabel" in ml and ml["dataTypeLabel"].asstr()[()] != "dOD":
                     continue
                 del ml["wavelengthIndex"]
@@ -500,12 +606,12 @@ def test_reader_puts_dod_columns_in_the_raw_columns_order(tmp_path: Path) -> Non
     record = make_record()
     path = write_session(tmp_path / "mixed.snirf", record)
     with h5py.File(path, "r+") as h5:
-        series = h5["nirs/data2/dataTimeSeries"][()]
-        del h5["nirs/data2/dataTimeSeries"]
-        h5["nirs/data2/dataTimeSeries"] = series[:, [2, 0, 1, 3, 4]]
+        series = h5["nirs/data3/dataTimeSeries"][()]
+        del h5["nirs/data3/dataTimeSeries"]
+        h5["nirs/data3/dataTimeSeries"] = series[:, [2, 0, 1, 3, 4]]
         for k, index in enumerate([3, 1, 2], start=1):
-            del h5[f"nirs/data2/measurementList{k}/wavelengthIndex"]
-            h5[f"nirs/data2/measurementList{k}/wavelengthIndex"] = np.int32(index)
+            del h5[f"nirs/data3/measurementList{k}/wavelengthIndex"]
+            h5[f"nirs/data3/measurementList{k}/wavelengthIndex"] = np.int32(index)
     assert_records_equal(record, read_session(path))
 
 
@@ -525,7 +631,7 @@ def test_reader_refuses_inconsistent_wavelength_indices(
     with pytest.raises(DatasetError, match=message) as info:
         read_session(path)
     text = str(info.value)
-    assert text.startswith(f"{path}: /nirs/data1/measurementList")
+    assert text.startswith(f"{path}: /nirs/data2/measurementList")
     assert "(an entry of /nirs/probe/wavelengths), each once" in text
     assert "\n" not in text
 
@@ -533,13 +639,13 @@ def test_reader_refuses_inconsistent_wavelength_indices(
 def test_reader_refuses_a_data_type_it_does_not_read(tmp_path: Path) -> None:
     path = write_session(tmp_path / "phase.snirf", make_record())
     with h5py.File(path, "r+") as h5:
-        del h5["nirs/data1/measurementList2/dataType"]
-        h5["nirs/data1/measurementList2/dataType"] = np.int32(301)  # FD phase
+        del h5["nirs/data2/measurementList2/dataType"]
+        h5["nirs/data2/measurementList2/dataType"] = np.int32(301)  # TD moments
     with pytest.raises(DatasetError) as info:
         read_session(path)
     assert str(info.value) == (
-        f"{path}: /nirs/data1/measurementList2/dataType is 301; this reader reads only "
-        "dataType 1 (continuous-wave amplitude) in /nirs/data1"
+        f"{path}: /nirs/data2/measurementList2/dataType is 301; this reader reads only "
+        "dataType 1 (continuous-wave amplitude) in /nirs/data2"
     )
 
 

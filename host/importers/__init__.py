@@ -1,9 +1,9 @@
 """Read any supported recording file into :class:`host.recording.Recording` objects.
 
 :func:`read_recordings` detects the format from the file's first bytes and header, not its
-name, and returns one recording per sensor. Supported (:data:`SUPPORTED`): this project's
-session files (SNIRF), Moxy CSV exports (:mod:`.moxy`), Train.Red app CSV exports
-(:mod:`.trainred`) and Artinis OxySoft .txt and .xlsx exports (:mod:`.oxysoft`). Each
+name, and returns one recording per sensor. Supported (:data:`SUPPORTED`): SNIRF, this
+project's session files and other tools' (:func:`host.snirf_reader.read_snirf_recordings`),
+Moxy CSV exports (:mod:`.moxy`), Train.Red app CSV exports (:mod:`.trainred`) and Artinis OxySoft .txt and .xlsx exports (:mod:`.oxysoft`). Each
 importer lives in a module of its own beside this one; what they share is in
 :mod:`._common`. docs/importers.md says which export versions are covered.
 """
@@ -20,7 +20,8 @@ __all__ = ["SUPPORTED", "pick_sensor", "read_recordings"]
 
 #: What :func:`read_recordings` reads, as its errors name it.
 SUPPORTED = (
-    "this project's SNIRF, Moxy CSV (MoxyPC), Train.Red app CSV, "
+    "SNIRF (this project's sessions and other tools' files), Moxy CSV (MoxyPC), "
+    "Train.Red app CSV, "
     "Artinis OxySoft .txt or .xlsx export"
 )
 #: The first bytes of every HDF5 file (SNIRF is HDF5).
@@ -49,9 +50,9 @@ def read_recordings(path: str | os.PathLike) -> list[Recording]:
     except OSError as exc:
         raise DatasetError(path, f"cannot read: {exc.strerror or exc}") from exc
     if head == _HDF5_SIGNATURE:
-        from host.snirf_reader import read_session
+        from host.snirf_reader import read_snirf_recordings
 
-        return [Recording.from_session(read_session(path), path)]
+        return read_snirf_recordings(path)
     if head[:4] == _ZIP_SIGNATURE:
         from host.importers import oxysoft
 
