@@ -1,11 +1,12 @@
 """Read any supported recording file into :class:`host.recording.Recording` objects.
 
-:func:`read_recordings` detects the format from the file's first bytes and header, not its
-name, and returns one recording per sensor. Supported (:data:`SUPPORTED`): SNIRF, this
-project's session files and other tools' (:func:`host.snirf_reader.read_snirf_recordings`),
-Moxy CSV exports (:mod:`.moxy`), Train.Red app CSV exports (:mod:`.trainred`) and Artinis
-OxySoft .txt and .xlsx exports (:mod:`.oxysoft`). Each importer lives in a module of its own beside this one; what they share is in
-:mod:`._common`. docs/importers.md says which export versions are covered.
+:func:`read_recordings` detects the format from the file's first bytes and header, not
+its name, and returns one recording per sensor. Supported (:data:`SUPPORTED`): SNIRF,
+this project's session files and other tools'
+(:func:`host.snirf_reader.read_snirf_recordings`); Moxy CSV exports (:mod:`.moxy`);
+Train.Red app CSV exports (:mod:`.trainred`); Artinis OxySoft .txt and .xlsx exports
+(:mod:`.oxysoft`). Each importer lives in a module of its own beside this one; what they
+share is in :mod:`._common`. docs/importers.md says which export versions are covered.
 """
 
 from __future__ import annotations
