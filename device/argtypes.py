@@ -64,6 +64,15 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0, e.g. a thickness in mm or a pressure in mmHg."""
+    allowed = "a finite number >= 0"
+    value = _finite(text, allowed)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A probability or share: a number from 0 to 1 (NaN refused)."""
     allowed = "a number from 0 to 1"

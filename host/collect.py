@@ -28,10 +28,11 @@ SNIRF session from the records both here and in :mod:`host.recover`.
 
 from __future__ import annotations
 
+import argparse
 import os
 import select
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,7 +57,7 @@ from host.collect_records import (
     key_action,
 )
 from host.recover import rebuild
-from host.session import PROTOCOLS, PROVENANCES, SIDES
+from host.session import MEASUREMENT_SITE, PROTOCOLS, PROVENANCES, SIDES
 from host.snirf_writer import write_session
 
 __all__ = [
@@ -189,6 +190,7 @@ def collect(
     mapping: FatigueMapping = DEFAULT_MAPPING,
     until: float | None = None,
     baudrate: int = DEFAULT_BAUDRATE,
+    site: Mapping[str, float] | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Record one session from the wearable's serial link, labelled from the keyboard.
@@ -209,6 +211,9 @@ def collect(
         until: Also end once the device time reaches this many seconds (on the file's
             time base, see :mod:`host.collect_records`; None: only 'q' or Ctrl-C end it).
         baudrate: Line speed when ``port`` is a device name, bits/s.
+        site: Measurement-site facts for the session's metadata, keys of
+            :data:`host.session.MEASUREMENT_SITE` (adipose tissue thickness, mm; probe
+            pressure, mmHg): what a validation against a reference device reports.
         log: Where progress lines go.
 
     Returns:
@@ -234,7 +239,9 @@ def collect(
     else:
         reader = LinkReader(port)
     stem = _free_stem(folder, f"{subject_id}_{protocol}_{side}")
-    who = SessionFacts(subject_id, protocol, side, provenance, reader.name, mapping)
+    who = SessionFacts(
+        subject_id, protocol, side, provenance, reader.name, mapping, dict(site or {})
+    )
     session = CollectedSession()
     try:
         recorder = SessionRecorder(stem.with_suffix(".nrec"), info=who.to_info(), clock=clock)
@@ -393,11 +400,20 @@ def _write(
 # -- command line -----------------------------------------------------------------------------
 
 
+def _site(args: argparse.Namespace) -> dict[str, float]:
+    """The measurement-site facts given on the command line (host.session.MEASUREMENT_SITE)."""
+    given = {
+        "adipose_tissue_thickness_mm": args.adipose_mm,
+        "probe_pressure_mmhg": args.probe_pressure_mmhg,
+    }
+    assert set(given) == set(MEASUREMENT_SITE)
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def main_args(argv: list[str] | None = None) -> int:
     """``python -m host collect ...``; returns the exit status."""
-    import argparse
 
-    from device.argtypes import existing_file, positive_int
+    from device.argtypes import existing_file, non_negative_float, positive_int
     from device.clock import SystemClock
     from device.errors import DeviceError
     from host.session import DatasetError
@@ -442,6 +458,21 @@ def main_args(argv: list[str] | None = None) -> int:
         help="what the session is: a person (human) or the simulator (default: human)",
     )
     parser.add_argument(
+        "--adipose-mm",
+        type=non_negative_float,
+        default=None,
+        help="adipose tissue thickness over the muscle under the probe, mm (skinfold / 2 "
+        "or ultrasound), kept in the session's metadata for validation (default: not "
+        "recorded)",
+    )
+    parser.add_argument(
+        "--probe-pressure-mmhg",
+        type=non_negative_float,
+        default=None,
+        help="pressure of the probe on the skin, mmHg, kept in the session's metadata for "
+        "validation (default: not recorded)",
+    )
+    parser.add_argument(
         "--recover",
         type=existing_file,
         metavar="NREC",
@@ -483,6 +514,7 @@ def main_args(argv: list[str] | None = None) -> int:
                 keys=keys,
                 clock=SystemClock(),
                 baudrate=args.baud,
+                site=_site(args),
                 log=say,
             )
     except (CollectError, DeviceError, DatasetError, OSError, ValueError) as exc:

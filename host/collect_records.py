@@ -170,6 +170,8 @@ class SessionFacts:
     provenance: str
     port: str
     mapping: FatigueMapping
+    #: Measurement-site facts (keys of :data:`host.session.MEASUREMENT_SITE`), as given.
+    site: dict[str, float] = field(default_factory=dict)
 
     def to_info(self) -> dict[str, Any]:
         return {
@@ -181,6 +183,7 @@ class SessionFacts:
                 "port": self.port,
                 "mapping": self.mapping.to_dict(),
                 "keys": KEY_HELP,
+                "site": dict(self.site),
             }
         }
 
@@ -195,6 +198,7 @@ class SessionFacts:
                 provenance=facts["provenance"],
                 port=facts["port"],
                 mapping=FatigueMapping.from_dict(facts["mapping"]),
+                site={k: float(v) for k, v in facts.get("site", {}).items()},
             )
         except (TypeError, KeyError, ValueError) as exc:
             raise CollectError(
@@ -320,6 +324,7 @@ class CollectedSession:
             "session_record": record_file,
             "device_time_origin_s": float(origin),
             "ended_by": self.ended_by,
+            **who.site,
         }
         borg_t = np.array([b[0] for b in self.borg], dtype=float) - origin
         borg = np.array([b[1] for b in self.borg], dtype=np.int64)

@@ -60,6 +60,15 @@ MAX_FLAGS = 2**31 - 1
 #: them (``python -m host export``): such a file is for reading, not for training
 #: (:func:`training_problems`).
 UNKNOWN = "unknown"
+#: Facts about the measurement site that validation studies ask for, as session metadata
+#: keys -> what each is, with its unit. Adipose tissue over the muscle shifts and damps
+#: NIRS values (van Beekvelt et al. 2001, Clin Sci 101:21-28); probe pressure changes the
+#: blood volume under the probe. ``host collect --adipose-mm/--probe-pressure-mmhg``
+#: records them; ``host validate`` reports them.
+MEASUREMENT_SITE = {
+    "adipose_tissue_thickness_mm": "adipose tissue thickness (mm)",
+    "probe_pressure_mmhg": "probe pressure (mmHg)",
+}
 #: Metadata key under which a session file says why it cannot be used for training.
 NOT_FOR_TRAINING_KEY = "not_for_training"
 

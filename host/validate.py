@@ -32,7 +32,7 @@ import numpy as np
 from host.agreement import Agreement, agreement
 from host.alignment import MIN_PAIRS, Alignment, ValidationError, align
 from host.recording import Channel, Recording
-from host.session import UNKNOWN
+from host.session import MEASUREMENT_SITE, UNKNOWN
 
 __all__ = [
     "COMPARABLE",
@@ -46,10 +46,6 @@ __all__ = [
 COMPARABLE = ("hhb", "hbo2", "thb", "smo2")
 #: Fewest paired values (blocks or samples) the statistics are computed on.
 MIN_UNITS = MIN_PAIRS
-#: Metadata keys validation studies ask for (adipose tissue thickness over the muscle
-#: shifts NIRS values: van Beekvelt et al. 2001, Clin Sci 101:21-28; probe pressure
-#: changes the tissue under the probe), and their units.
-METADATA_KEYS = {"adipose_tissue_thickness_mm": "mm", "probe_pressure_mmhg": "mmHg"}
 #: Above this lag-1 autocorrelation of consecutive differences, the report warns that the
 #: units are not independent.
 AUTOCORR_WARN = 0.2
@@ -60,8 +56,8 @@ class Side:
     """What one device contributed.
 
     ``baseline`` is the value subtracted (its mean over the baseline window), in ``unit``,
-    or None when compared as absolute values. ``metadata`` holds :data:`METADATA_KEYS`
-    (None where the recording does not say).
+    or None when compared as absolute values. ``metadata`` holds the keys of
+    :data:`host.session.MEASUREMENT_SITE` (None where the recording does not say).
     """
 
     source: Path
@@ -300,7 +296,7 @@ def _units(t_s, dev_v, ref_v, ok, block_s, rate_hz):
 
 def _side(rec: Recording, ch: Channel, baseline: float | None) -> Side:
     meta: dict[str, float | None] = {}
-    for key in METADATA_KEYS:
+    for key in MEASUREMENT_SITE:
         value = rec.metadata.get(key)
         try:
             meta[key] = None if value in (None, "", UNKNOWN) else float(value)

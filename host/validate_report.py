@@ -15,7 +15,8 @@ import numpy as np
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
 from host.recording import QUANTITIES
-from host.validate import METADATA_KEYS, Side, Validation
+from host.session import MEASUREMENT_SITE
+from host.validate import Side, Validation
 
 __all__ = ["SUFFIXES", "markdown", "plot_bland_altman", "plot_overlay", "to_json", "write_report"]
 
@@ -34,10 +35,6 @@ SOURCES = {
     "pingouin intraclass_corr, F-based CI",
     "ccc": "Lin 1989 (Biometrics 45:255-268), CI by Fisher z as corrected in Lin 2000",
     "tost": "two one-sided paired t tests (Schuirmann 1987), pingouin tost, alpha 0.05",
-}
-_METADATA_LABELS = {
-    "adipose_tissue_thickness_mm": "adipose tissue thickness (mm)",
-    "probe_pressure_mmhg": "probe pressure (mmHg)",
 }
 
 
@@ -156,8 +153,8 @@ def markdown(v: Validation) -> str:
         "| | device | reference |",
         "| --- | --- | --- |",
     ]
-    for key in METADATA_KEYS:
-        lines.append(f"| {_METADATA_LABELS[key]} | {_meta(dev, key)} | {_meta(ref, key)} |")
+    for key in MEASUREMENT_SITE:
+        lines.append(f"| {MEASUREMENT_SITE[key]} | {_meta(dev, key)} | {_meta(ref, key)} |")
     lines += ["", "## Warnings", ""]
     lines += [f"- {w}" for w in v.warnings] or ["- none"]
     return "\n".join(lines) + "\n"

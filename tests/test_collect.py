@@ -233,6 +233,7 @@ def record_session(
     header_info: dict | None = None,
     script=SCRIPT,
     until: float | None = None,
+    site: dict[str, float] | None = None,
 ):
     """Run the simulated wearable on one end of a pty and ``collect`` on the other."""
     board = build_board(tissue=tissue(rise_um), with_oled=False, seed=int(rise_um))
@@ -293,6 +294,7 @@ def record_session(
             keys=keys,
             clock=SystemClock(),
             until=until,
+            site=site,
             log=lines.append,
         )
     finally:
@@ -314,7 +316,11 @@ def sessions(tmp_path_factory):
     ``until`` instead of 'q'."""
     out = tmp_path_factory.mktemp("human")
     first = record_session(
-        out, "S01", rise_um=20.0, header_info={"board": "hwsim", "wavelengths_nm": [750, 810, 870]}
+        out,
+        "S01",
+        rise_um=20.0,
+        header_info={"board": "hwsim", "wavelengths_nm": [750, 810, 870]},
+        site={"adipose_tissue_thickness_mm": 4.5, "probe_pressure_mmhg": 30.0},
     )
     second = record_session(
         out,
@@ -390,6 +396,12 @@ def test_ratings_phases_and_failure_are_on_the_device_clock(sessions):
     assert meta["link_frames"] > 57 * 50 and meta["records_prediction"] > 20
     assert meta["records_sample"] == rec.n_samples and meta["ended_by"] == "'q' typed"
     assert meta["session_record"] == "S01_upper_limb_left.nrec"
+    # The measurement site, for validation against a reference device; and from the
+    # record alone (collect --recover), as the record's header carries it.
+    assert meta["adipose_tissue_thickness_mm"] == 4.5 and meta["probe_pressure_mmhg"] == 30.0
+    again = path.with_name("again.snirf")
+    rebuilt = read_session(rebuild(path.with_suffix(".nrec"), again, log=lambda line: None))
+    assert rebuilt.metadata["probe_pressure_mmhg"] == 30.0
     # Progress, hints and confirmations went to the log.
     status = [line for line in lines if line.startswith("t=") and "samples" in line]
     assert status and all("link" in line and "CRC errors" in line for line in status)
