@@ -243,8 +243,8 @@ def interval_kinetics(
         notes.append(f"work shorter than the desaturation window: slope over {d_hi - on:.1f} s")
     desat, _ = slope_in(t, y, on, d_hi)
     end, n_end = mean_in(t, y, off - s.end_s, off)
-    if n_end < MIN_WINDOW_SAMPLES:
-        raise bad(f"only {n_end} sample(s) in its last {s.end_s:g} s (--end-s)")
+    if n_end == 0:
+        raise bad(f"no sample with a value in its last {s.end_s:g} s (--end-s)")
 
     in_rec = (t >= off) & (t <= rec_hi) & np.isfinite(ys)
     tr, yr = t[in_rec], ys[in_rec]

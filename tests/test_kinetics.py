@@ -146,6 +146,27 @@ def test_the_confidence_interval_of_tau_covers_it_about_95_percent_of_the_time()
     assert 88 <= inside <= 99
 
 
+def test_slow_irregular_samples_with_a_dropout_as_real_exports_have():
+    """A Moxy-like 1 Hz export: stamps 0.6–1.4 s apart, and 4 s of 'sensor off' (NaN)
+    early in the recovery. τ 8 s and half-recovery still within 1 s."""
+    rng = np.random.default_rng(3)
+    t = np.cumsum(rng.uniform(0.6, 1.4, 300))
+    y = curve(t, ((60.0, 120.0),), base=70.0, nadir=40.0, tau=8.0, delay=2.0)
+    y = y + rng.normal(0.0, 1.0, t.size)
+    y[(t > 130.0) & (t < 134.0)] = np.nan
+    rec = Recording(
+        Path("moxy.csv"),
+        "test",
+        "1",
+        t,
+        (Channel("SmO2", "smo2", "%", y),),
+        (Interval("hold", 60.0, 60.0),),
+    )
+    (k,) = analyse(rec).intervals
+    assert k.fit.tau_ci[0] <= 8.0 <= k.fit.tau_ci[1] and abs(k.fit.tau_s - 8.0) < 1.0
+    assert abs(k.half_recovery_s - (2.0 + 8.0 * math.log(2))) < 1.0
+
+
 def test_hhb_rises_during_work_so_its_peak_and_a_falling_recovery_are_found():
     rec = synthetic(
         base=5.0,
