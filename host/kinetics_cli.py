@@ -5,7 +5,7 @@ the muscle-oxygen monitors' exports it supports), picks one sensor, and writes b
 (or in ``--out``) ``<name>_kinetics_<quantity>.csv``, one row per work interval and one
 for their ensemble average (:func:`table_rows`), and ``<name>_kinetics_<quantity>.png``
 (:func:`host.kinetics_plot.plot_kinetics`). A file with several sensors adds
-``_sensor<S>`` to the names. Existing files are never replaced. The definitions and their
+``_sensor<S>`` after the file's name. Existing files are never replaced. The definitions and their
 sources: :mod:`host.kinetics`. Bad input (no usable channel, a work interval outside the
 recording, a recovery too short to fit, ...) is one line on stderr, exit status 2.
 """
@@ -129,9 +129,7 @@ def kinetics(
     rec = pick_sensor(recordings, sensor)
     result = analyse(rec, quantity=quantity, select=select, work=work, settings=settings)
     folder = Path(out_dir) if out_dir is not None else source.parent
-    stem = f"{source.stem}_kinetics_{result.quantity}"
-    if len(recordings) > 1:
-        stem += "_sensor" + re.sub(r"[^0-9A-Za-z]+", "-", rec.sensor)
+    stem = f"{rec.output_stem(len(recordings))}_kinetics_{result.quantity}"
     csv_path, png_path = folder / f"{stem}.csv", folder / f"{stem}.png"
     for p in (csv_path, png_path):
         if p.exists():
@@ -188,7 +186,7 @@ def main_args(argv: list[str] | None = None) -> int:
         description="Muscle-oxygen kinetics of each work interval of a recording and of "
         "their ensemble average: resting baseline, nadir (HHb: peak), desaturation slope, "
         "end-of-work value, half-recovery time, peak reoxygenation slope, a mono-exponential "
-        "recovery fit with time delay (amplitude, tau, delay, 95 %% CIs) and overshoot. "
+        "recovery fit with time delay (amplitude, tau, delay, 95 % CIs) and overshoot. "
         "Writes a CSV table and a PNG figure. Definitions: host/kinetics.py, docs/kinetics.md.",
     )
     parser.add_argument("file", type=existing_file, help="a recording (e.g. a session .snirf)")
