@@ -117,6 +117,38 @@ def split_rows(lines: Sequence[str], delimiter: str, first_line: int) -> list[tu
     return [(first_line + reader.line_num - 1, row) for row in reader]
 
 
+def table(
+    path: os.PathLike, lines: Sequence[str], h: int, delimiter: str
+) -> tuple[list[str], list[tuple[int, list]]]:
+    """The column header at ``lines[h]`` and the non-empty rows below it.
+
+    Returns
+    -------
+    header : list of str
+        Column names, stripped.
+    body : list of (int, list of str)
+        ``(line number from 1, cells)`` of each row that is not empty.
+
+    Raises
+    ------
+    DatasetError
+        No row below the header, or a row with fewer cells than the header (naming its
+        line).
+    """
+    rows = split_rows(lines[h:], delimiter, h + 1)
+    header = [c.strip() for c in rows[0][1]]
+    body = [(n, cells) for n, cells in rows[1:] if any(c.strip() for c in cells)]
+    if not body:
+        raise DatasetError(path, f"line {h + 1}: a column header but no samples after it")
+    for n, cells in body:
+        if len(cells) < len(header):
+            raise DatasetError(
+                path,
+                f"line {n}: {len(cells)} cells, the header (line {h + 1}) has {len(header)}",
+            )
+    return header, body
+
+
 def cell_text(value: object) -> str:
     """A workbook cell as text: numbers as Python writes them (exact), dates and times in
     ISO 8601 (openpyxl gives date-formatted cells as ``datetime``), None as ''."""

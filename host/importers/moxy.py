@@ -38,7 +38,7 @@ from host.importers._common import (
     parse_numbers,
     slug,
     sniff_delimiter,
-    split_rows,
+    table,
     uses_decimal_comma,
 )
 from host.recording import Channel, Recording
@@ -105,17 +105,7 @@ def read_moxy(path: str | os.PathLike, text: str) -> list[Recording]:
         raise DatasetError(path, f"no column-header row with {TIME_COLUMN!r} and {SMO2_COLUMN!r}")
     delimiter = sniff_delimiter(lines[h])
     metadata = _preamble(lines[:h])
-    rows = split_rows(lines[h:], delimiter, h + 1)
-    header = [c.strip() for c in rows[0][1]]
-    body = [(n, cells) for n, cells in rows[1:] if any(c.strip() for c in cells)]
-    if not body:
-        raise DatasetError(path, f"line {h + 1}: a column header but no samples after it")
-    for n, cells in body:
-        if len(cells) < len(header):
-            raise DatasetError(
-                path,
-                f"line {n}: {len(cells)} cells, the header (line {h + 1}) has {len(header)}",
-            )
+    header, body = table(path, lines, h, delimiter)
     line_numbers = [n for n, _ in body]
     columns = {name: [cells[i] for _, cells in body] for i, name in enumerate(header) if name}
     decimal_comma = uses_decimal_comma(

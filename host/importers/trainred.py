@@ -58,6 +58,7 @@ from host.importers._common import (
     slug,
     sniff_delimiter,
     split_rows,
+    table,
     uses_decimal_comma,
 )
 from host.recording import Channel, Recording
@@ -143,17 +144,7 @@ def read_trainred(path: str | os.PathLike, text: str) -> list[Recording]:
     # The row above the header names each sensor's group (",,,Train.Red FYER 0702,,,...").
     above = split_rows(lines[h - 1 : h], delimiter, h) if h else []
     ids_row = above[0][1] if above and above[0][1] and not above[0][1][0].strip() else []
-    rows = split_rows(lines[h:], delimiter, h + 1)
-    header = [c.strip() for c in rows[0][1]]
-    body = [(n, cells) for n, cells in rows[1:] if any(c.strip() for c in cells)]
-    if not body:
-        raise DatasetError(path, f"line {h + 1}: a column header but no samples after it")
-    for n, cells in body:
-        if len(cells) < len(header):
-            raise DatasetError(
-                path,
-                f"line {n}: {len(cells)} cells, the header (line {h + 1}) has {len(header)}",
-            )
+    header, body = table(path, lines, h, delimiter)
     line_numbers = [n for n, _ in body]
     column = [[cells[i] for _, cells in body] for i in range(len(header))]
     decimal_comma = uses_decimal_comma((c for col in column[1:] for c in col[:50]), delimiter)
