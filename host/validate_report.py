@@ -117,7 +117,9 @@ def markdown(v: Validation) -> str:
         ),
         f"- lag found by cross-correlation: {a.lag_s:+.2f} s (positive: the device is late, "
         f"device(t) ≈ reference(t − lag)); searched within ±{a.max_lag_s:g} s in steps of "
-        f"{1 / v.rate_hz:g} s; correlation there r = {a.peak_r:.3f}",
+        f"{1 / v.rate_hz:g} s (a lag between steps leaves up to half a step, which shows as "
+        "a small bias where the signal changes; a finer --rate-hz resolves it); "
+        f"correlation there r = {a.peak_r:.3f}",
         f"- aligned overlap: {a.overlap_start_s:.1f}–{a.overlap_end_s:.1f} s on the "
         f"reference's time base, {v.n_paired} paired samples",
         "",

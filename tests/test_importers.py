@@ -304,6 +304,25 @@ def test_a_row_cut_short_names_its_line(tmp_path):
         read_recordings(bad)
 
 
+@pytest.mark.parametrize("case", CASES[:3], ids=IDS[:3])
+def test_a_row_with_a_value_beyond_the_last_column_names_its_line(case: Case, tmp_path):
+    """A stray cell in a row would shift every value after it one column over (THb read
+    as 69, ...): refused, naming the line; a trailing empty cell is only a delimiter."""
+    lines = case.path.read_text().splitlines()
+    sep = "\t" if case.name == "oxysoft-txt" else ","
+    k = len(lines) - 3  # a sample row near the end
+    # (OxySoft's column after the event may hold the event's label: three steps out.)
+    for extra, refused in ((sep * 3, False), (sep * 3 + "7", True)):
+        path = tmp_path / f"extra{case.path.suffix}"
+        edited = lines[:k] + [lines[k] + extra] + lines[k + 1 :]
+        path.write_text("\n".join(edited) + "\n")
+        if refused:
+            with pytest.raises(DatasetError, match=rf"line {k + 1}: \d+ cells, the "):
+                read_recordings(path)
+        else:
+            assert len(read_recordings(path)) == len(read_recordings(case.path))
+
+
 @pytest.mark.parametrize("case", CASES[:2], ids=IDS[:2])
 def test_semicolons_decimal_commas_and_a_bom_read_the_same(case: Case, tmp_path):
     """A CSV re-saved by a spreadsheet in a European locale (UTF-8 with BOM, CRLF)."""

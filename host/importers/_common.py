@@ -132,8 +132,8 @@ def table(
     Raises
     ------
     DatasetError
-        No row below the header, or a row with fewer cells than the header (naming its
-        line).
+        No row below the header, or a row with fewer cells than the header or with a
+        value beyond its last column (naming its line).
     """
     rows = split_rows(lines[h:], delimiter, h + 1)
     header = [c.strip() for c in rows[0][1]]
@@ -141,10 +141,13 @@ def table(
     if not body:
         raise DatasetError(path, f"line {h + 1}: a column header but no samples after it")
     for n, cells in body:
-        if len(cells) < len(header):
+        # Fewer cells, or more that hold a value (trailing empty ones are only a trailing
+        # delimiter): the values would not line up with their columns.
+        if len(cells) < len(header) or any(c.strip() for c in cells[len(header) :]):
             raise DatasetError(
                 path,
-                f"line {n}: {len(cells)} cells, the header (line {h + 1}) has {len(header)}",
+                f"line {n}: {len(cells)} cells, the header (line {h + 1}) has {len(header)} "
+                "(a row's values must line up with the header's columns)",
             )
     return header, body
 

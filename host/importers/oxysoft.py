@@ -196,9 +196,11 @@ def _read(path: Path, rows: Rows, *, ext: str, where: str) -> list[Recording]:
     for n, cells in rows[start:]:
         if not any(c.strip() for c in cells):
             continue
-        if len(cells) < needed:
+        if len(cells) < needed or any(c.strip() for c in cells[width:]):
             raise DatasetError(
-                path, f"{where} {n}: {len(cells)} cells, the legend lists {width} columns"
+                path,
+                f"{where} {n}: {len(cells)} cells, the legend lists {width} columns "
+                "(a row's values must line up with the legend's columns)",
             )
         body.append((n, cells + [""] * (width - len(cells))))
     if not body:
