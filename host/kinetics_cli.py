@@ -164,6 +164,8 @@ def kinetics(
             f"delay {f.delay_s:.2f} s" + (f"; {'; '.join(k.notes)}" if k.notes else "")
         )
     log(f"wrote {png_path}")
+    for note in rec.notes:
+        log(f"note: {note}")
     return csv_path, png_path
 
 

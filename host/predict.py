@@ -81,10 +81,12 @@ UNIT_UM = "uM"
 #: Default baseline window for absolute haemoglobin, s on the recording's time base:
 #: the first 30 s (issue 17; a resting start, as the device's own 20 s calibration).
 DEFAULT_BASELINE_S: tuple[float, float] = (0.0, 30.0)
-#: Longest gap between two valid source samples bridged by interpolation, s (five device
-#: samples). A choice: a 10 Hz export with jitter has steps of 0.05–0.3 s; a longer gap
-#: is a dropout, and the windows that contain it are not run.
-DEFAULT_MAX_GAP_S = 0.5
+#: Longest gap between two valid source samples bridged by interpolation, s (ten device
+#: samples). A choice: a 10 Hz OxySoft export has steps of 0.1 s, but the Train.Red app
+#: delivers its samples in bursts up to 0.9 s apart (docs/importers.md), which the
+#: importer does not count as dropouts either; a longer gap is a dropout, and the
+#: windows that contain it are not run.
+DEFAULT_MAX_GAP_S = 1.0
 #: A source faster than this multiple of the device's rate is averaged per block.
 BLOCK_MEAN_ABOVE = 1.5
 #: Where the model's ΔOD inputs come from: "rebuild" from the haemoglobin, "recorded"
@@ -268,6 +270,10 @@ def haemoglobin(
         values = np.asarray(c.values, dtype=float)
         if c.relative and not rezero:
             out.append(values)
+            notes.append(
+                f"{c.name}: already changes, used with the file's own zero (the baseline "
+                "window is not used for them; --rezero subtracts its mean)"
+            )
             continue
         base = values[inside & np.isfinite(values)]
         if base.size == 0:

@@ -63,7 +63,8 @@ def summary_line(run: LevelRun) -> str:
 def caution_lines(run: LevelRun) -> list[str]:
     """The statements every output carries: what the model was trained on, where its ΔOD
     came from, and the model."""
-    return [f"CAUTION: {run.trained_on}", f"CAUTION: {run.od_note}", run.model_line]
+    od = "CAUTION" if run.od_source == "rebuilt" else "note"
+    return [f"CAUTION: {run.trained_on}", f"{od}: {run.od_note}", run.model_line]
 
 
 def write_csv(run: LevelRun, path: Path) -> Path:

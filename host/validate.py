@@ -58,6 +58,7 @@ class Side:
     ``baseline`` is the value subtracted (its mean over the baseline window), in ``unit``,
     or None when compared as absolute values. ``metadata`` holds the keys of
     :data:`host.session.MEASUREMENT_SITE` (None where the recording does not say).
+    ``notes``: what its importer did to the data (:attr:`host.recording.Recording.notes`).
     """
 
     source: Path
@@ -70,6 +71,7 @@ class Side:
     rate_hz: float
     baseline: float | None
     metadata: dict[str, float | None]
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,7 @@ def _side(rec: Recording, ch: Channel, baseline: float | None) -> Side:
         rate_hz=rec.rate_hz,
         baseline=baseline,
         metadata=meta,
+        notes=tuple(rec.notes),
     )
 
 

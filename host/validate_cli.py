@@ -143,13 +143,18 @@ def main_args(argv: list[str] | None = None) -> int:
         print(line)
     for path in paths.values():
         print(f"wrote {path}")
+    for side, rec in (("device", device), ("reference", reference)):
+        for note in rec.notes:
+            print(f"note ({side}): {note}")
     return 0
 
 
 def summary(result: Validation) -> list[str]:
     """A few lines for the console; the report has the rest."""
     g, a, u = result.agreement, result.alignment, result.unit
-    label = "SIMULATED data" if result.simulated else "measured data"
+    from host.validate_report import data_label
+
+    label = data_label(result)
     units = f"{g.n} blocks of {result.block_s:g} s" if result.block_s > 0 else f"{g.n} samples"
     out = [
         f"{result.quantity} ({u}, device − reference, {label}), "

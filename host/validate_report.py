@@ -38,8 +38,14 @@ SOURCES = {
 }
 
 
-def _label(v: Validation) -> str:
-    return "SIMULATED data" if v.simulated else "measured data"
+def data_label(v: Validation) -> str:
+    """What the data are, said on every output: SIMULATED if either recording is, human
+    if both files say so, else that the files do not say."""
+    if v.simulated:
+        return "SIMULATED data"
+    if v.device.provenance == v.reference.provenance == "human":
+        return "human data"
+    return "data whose files do not say whether simulated or human"
 
 
 def _what(v: Validation) -> str:
@@ -93,7 +99,7 @@ def markdown(v: Validation) -> str:
     a, g, u = v.alignment, v.agreement, v.unit
     dev, ref = v.device, v.reference
     lines = [
-        f"# Validation of {dev.source.name} against {ref.source.name} ({_label(v)})",
+        f"# Validation of {dev.source.name} against {ref.source.name} ({data_label(v)})",
         "",
         f"Compared: {_what(v)} in {u}, differences device − reference, on " + _units_text(v) + ".",
         "",
@@ -104,6 +110,11 @@ def markdown(v: Validation) -> str:
         f"{ref.channel} ({'relative' if ref.relative else 'absolute'}), {ref.provenance} data, "
         f"about {ref.rate_hz:.3g} Hz",
         f"- values: {_baseline_text(v)}",
+        *(
+            f"- note ({name}): {n}"
+            for name, side in (("device", dev), ("reference", ref))
+            for n in side.notes
+        ),
         "",
         "## Alignment",
         "",
@@ -194,6 +205,7 @@ def _side_json(side: Side) -> dict:
         "rate_hz": side.rate_hz,
         "baseline_subtracted": side.baseline,
         "metadata": dict(side.metadata),
+        "notes": list(side.notes),
     }
 
 
@@ -201,7 +213,7 @@ def to_json(v: Validation) -> dict:
     """Every figure of the report, JSON-ready (NaN as null)."""
     a, g = v.alignment, v.agreement
     out = {
-        "label": _label(v),
+        "label": data_label(v),
         "simulated": v.simulated,
         "quantity": v.quantity,
         "unit": v.unit,
@@ -319,7 +331,7 @@ def plot_bland_altman(v: Validation, path: Path) -> Path:
     ax.set_ylabel(f"device − reference ({v.unit})")
     units = f"{g.n} means of {v.block_s:g} s blocks" if v.block_s > 0 else f"{g.n} samples"
     fig.suptitle(
-        f"Bland–Altman: {v.device.source.name} vs {v.reference.source.name} " f"({_label(v)})",
+        f"Bland–Altman: {v.device.source.name} vs {v.reference.source.name} " f"({data_label(v)})",
         fontsize=10,
     )
     ax.set_title(f"{units}; bands: 95 % CIs (bias: t; limits: exact, Carkeet 2015)", fontsize=8)
@@ -354,7 +366,8 @@ def plot_overlay(v: Validation, path: Path) -> Path:
     bottom.set_ylabel("correlation r")
     bottom.set_title(f"lag {a.lag_s:+.2f} s, r = {a.peak_r:.3f}", fontsize=8)
     fig.suptitle(
-        f"{v.device.source.name} aligned on {v.reference.source.name} ({_label(v)})", fontsize=10
+        f"{v.device.source.name} aligned on {v.reference.source.name} ({data_label(v)})",
+        fontsize=10,
     )
     return _save(fig, path)
 

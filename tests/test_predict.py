@@ -288,7 +288,7 @@ def test_a_project_session_through_the_command(session_file, tmp_path, capsys, m
         ),
         (
             artinis_like(duration_s=20.0, dropout_s=(9.0, 11.0)),
-            "windows of 10 s is free of gaps longer than 0.5 s or invalid values",
+            "windows of 10 s is free of gaps longer than 1 s or invalid values",
         ),
     ],
     ids=["moxy", "short", "empty-baseline", "no-clean-window"],
