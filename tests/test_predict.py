@@ -369,3 +369,13 @@ def test_windows_every_second_and_the_smoothing_restarts_after_a_gap():
     assert row[6] == pytest.approx(100 * 80.0 / (80.0 + 25.0))
     np.testing.assert_allclose(row[:3], rebuild_d_od(np.array([20.0]), np.array([-5.0]))[0])
     assert len(statistics) == 40
+
+
+def test_the_train_red_sample_runs_through_its_bursts(model):
+    """The Train.Red app delivers samples in bursts up to 0.9 s apart, which are not
+    dropouts (docs/importers.md): the default --max-gap-s bridges them, so only the
+    windows holding the sample's real 3 s dropout are skipped."""
+    path = Path(__file__).parent / "data" / "imports" / "trainred_two_sensors.csv"
+    rec = importers.pick_sensor(importers.read_recordings(path), "1")
+    run = predict_recording(rec, model)
+    assert run.level.size > 80 and run.skipped_windows <= 15
