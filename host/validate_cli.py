@@ -119,8 +119,10 @@ def main_args(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        device = pick_sensor(read_recordings(args.device), args.device_sensor)
-        reference = pick_sensor(read_recordings(args.reference), args.reference_sensor)
+        device = pick_sensor(read_recordings(args.device), args.device_sensor, "--device-sensor")
+        reference = pick_sensor(
+            read_recordings(args.reference), args.reference_sensor, "--reference-sensor"
+        )
         result = validate(
             device,
             reference,

@@ -365,8 +365,15 @@ def test_an_unsupported_file_names_the_supported_formats(tmp_path):
     wb = openpyxl.Workbook()
     wb.active.append(["time", "hr"])
     wb.save(book)
-    with pytest.raises(DatasetError, match="not an OxySoft export; supported: .*Moxy"):
+    with pytest.raises(DatasetError, match="not an OxySoft export .*first sheet.*Moxy"):
         read_recordings(book)
+    # The wearable's own session record is not read here: the message says what is.
+    from device.session_format import MAGIC
+
+    record = tmp_path / "session.nrec"
+    record.write_bytes(MAGIC + bytes(8))
+    with pytest.raises(DatasetError, match=r"session record \(\.nrec\).*python -m host export"):
+        read_recordings(record)
 
 
 def test_an_oxysoft_file_without_a_sample_rate_says_so(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from device.session_format import MAGIC as NREC_MAGIC
 from host.recording import Recording
 from host.session import DatasetError
 
@@ -54,13 +55,23 @@ def read_recordings(path: str | os.PathLike) -> list[Recording]:
         from host.snirf_reader import read_snirf_recordings
 
         return read_snirf_recordings(path)
+    if head == NREC_MAGIC:
+        raise DatasetError(
+            path,
+            "a session record (.nrec) of the wearable: make its SNIRF file first with "
+            f"'python -m host export {path}', then give that file",
+        )
     if head[:4] == _ZIP_SIGNATURE:
         from host.importers import oxysoft
 
         rows = oxysoft.xlsx_rows(path)
         if oxysoft.is_oxysoft(rows[:20]):
             return oxysoft.read_oxysoft_xlsx(path, rows)
-        raise DatasetError(path, f"a workbook, but not an OxySoft export; supported: {SUPPORTED}")
+        raise DatasetError(
+            path,
+            "a workbook whose first sheet is not an OxySoft export (only the first sheet is "
+            f"read: move the export there); supported: {SUPPORTED}",
+        )
     return _read_text(path)
 
 
@@ -81,7 +92,9 @@ def _read_text(path: Path) -> list[Recording]:
     raise DatasetError(path, f"not a recording in a supported format; supported: {SUPPORTED}")
 
 
-def pick_sensor(recordings: list[Recording], sensor: str | None) -> Recording:
+def pick_sensor(
+    recordings: list[Recording], sensor: str | None, option: str = "--sensor"
+) -> Recording:
     """The recording of ``sensor`` (its label, or its number from 1) or, when ``sensor`` is
     None, the only one.
 
@@ -99,7 +112,7 @@ def pick_sensor(recordings: list[Recording], sensor: str | None) -> Recording:
             return recordings[0]
         raise DatasetError(
             source,
-            f"holds {len(recordings)} sensors ({', '.join(labels)}): choose one with --sensor",
+            f"holds {len(recordings)} sensors ({', '.join(labels)}): choose one with {option}",
         )
     if sensor in labels:
         return recordings[labels.index(sensor)]
@@ -107,5 +120,6 @@ def pick_sensor(recordings: list[Recording], sensor: str | None) -> Recording:
         return recordings[int(sensor) - 1]
     raise DatasetError(
         source,
-        f"has no sensor {sensor!r}; its sensors: {', '.join(labels)} (or 1–{len(recordings)})",
+        f"has no sensor {sensor!r}; its sensors: {', '.join(labels)}"
+        + (f" (or 1–{len(recordings)})" if len(recordings) > 1 else " (or 1)"),
     )
