@@ -18,7 +18,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -96,12 +95,6 @@ def _write_csv(rows: list[dict[str, object]], path: Path) -> None:
             writer.writerow({k: _cell(v) for k, v in row.items()})
 
 
-def _temp_beside(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    return Path(name)
-
-
 def kinetics(
     path: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
@@ -123,6 +116,7 @@ def kinetics(
     """
     from host.importers import pick_sensor, read_recordings
     from host.kinetics_plot import plot_kinetics
+    from host.outputs import write_all
 
     source = Path(path)
     recordings = read_recordings(source)
@@ -131,24 +125,10 @@ def kinetics(
     folder = Path(out_dir) if out_dir is not None else source.parent
     stem = f"{rec.output_stem(len(recordings))}_kinetics_{result.quantity}"
     csv_path, png_path = folder / f"{stem}.csv", folder / f"{stem}.png"
-    for p in (csv_path, png_path):
-        if p.exists():
-            raise DatasetError(p, "exists; move it away or give --out another folder")
     rows = table_rows(result)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = [_temp_beside(csv_path), _temp_beside(png_path)]
-    try:
-        _write_csv(rows, tmp[0])
-        plot_kinetics(result, tmp[1])
-        for t, final in zip(tmp, (csv_path, png_path)):
-            os.chmod(t, 0o644)  # mkstemp makes it 0600
-            os.replace(t, final)
-    except BaseException:
-        for t in tmp:
-            t.unlink(missing_ok=True)
-        if csv_path.exists() and not png_path.exists():
-            csv_path.unlink()
-        raise
+    write_all(
+        {csv_path: lambda p: _write_csv(rows, p), png_path: lambda p: plot_kinetics(result, p)}
+    )
     ch = result.channel
     ens = " and their ensemble" if result.ensemble else ""
     log(

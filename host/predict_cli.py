@@ -129,6 +129,7 @@ def main_args(argv: list[str] | None = None) -> int:
     from device.inference import load_model
     from host.importers import pick_sensor, read_recordings
     from host.model_folder import BUNDLED_MODELS
+    from host.outputs import refuse_existing, write_all
     from host.session import DatasetError
 
     parser = argparse.ArgumentParser(
@@ -194,6 +195,10 @@ def main_args(argv: list[str] | None = None) -> int:
     try:
         recordings = read_recordings(args.recording)
         recording = pick_sensor(recordings, args.sensor)
+        folder = args.out if args.out is not None else args.recording.parent
+        stem = recording.output_stem(len(recordings))
+        csv_path, png_path = folder / f"{stem}{CSV_SUFFIX}", folder / f"{stem}{PNG_SUFFIX}"
+        refuse_existing([csv_path, png_path])  # before the model runs
         model = load_model(args.models_dir, backend="onnx")
         try:
             run = predict_recording(
@@ -206,12 +211,12 @@ def main_args(argv: list[str] | None = None) -> int:
             )
         finally:
             model.close()
-        folder = args.out if args.out is not None else args.recording.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = recording.output_stem(len(recordings))
-        csv_path = write_csv(run, folder / f"{stem}{CSV_SUFFIX}")
-        png_path = folder / f"{stem}{PNG_SUFFIX}"
-        level_figure(run).savefig(png_path, dpi=110)
+        write_all(
+            {
+                csv_path: lambda path: write_csv(run, path),
+                png_path: lambda path: level_figure(run).savefig(path, dpi=110, format="png"),
+            }
+        )
     except (DatasetError, DeviceError, OSError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

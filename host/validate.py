@@ -46,6 +46,10 @@ __all__ = [
 COMPARABLE = ("hhb", "hbo2", "thb", "smo2")
 #: Fewest paired values (blocks or samples) the statistics are computed on.
 MIN_UNITS = MIN_PAIRS
+#: Highest common rate, Hz: muscle haemodynamics lie below 1 Hz and the devices read here
+#: record at 50 Hz at most, so a finer grid adds nothing but memory (a 1 h pair at 10 MHz
+#: would need about 30 GB).
+MAX_RATE_HZ = 100.0
 #: Above this lag-1 autocorrelation of consecutive differences, the report warns that the
 #: units are not independent.
 AUTOCORR_WARN = 0.2
@@ -248,7 +252,7 @@ def validate(
 
 def _check_options(rate_hz, max_lag_s, baseline_s, block_s, bound) -> None:
     for name, value, ok, allowed in (
-        ("rate_hz", rate_hz, lambda v: v > 0, "> 0"),
+        ("rate_hz", rate_hz, lambda v: 0 < v <= MAX_RATE_HZ, f"> 0 and <= {MAX_RATE_HZ:g}"),
         ("max_lag_s", max_lag_s, lambda v: v >= 0, ">= 0"),
         ("baseline_s", baseline_s, lambda v: v > 0, "> 0"),
         (

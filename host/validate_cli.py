@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 
 from device.argtypes import existing_file, output_dir, positive_float
 from host.validate import Validation
@@ -119,24 +120,27 @@ def main_args(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        device = pick_sensor(read_recordings(args.device), args.device_sensor, "--device-sensor")
-        reference = pick_sensor(
-            read_recordings(args.reference), args.reference_sensor, "--reference-sensor"
-        )
-        result = validate(
-            device,
-            reference,
-            quantity=args.quantity,
-            rate_hz=args.rate_hz,
-            max_lag_s=args.max_lag_s,
-            baseline_s=args.baseline_s,
-            block_s=args.block_s,
-            equivalence_bound=args.equivalence_bound,
-            changes=args.changes,
-        )
+        devices, references = read_recordings(args.device), read_recordings(args.reference)
+        device = pick_sensor(devices, args.device_sensor, "--device-sensor")
+        reference = pick_sensor(references, args.reference_sensor, "--reference-sensor")
+        with warnings.catch_warnings():
+            # Degenerate data (identical signals, few units) make scipy and pingouin warn
+            # about precision; the report says what is undefined (NaN), once.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = validate(
+                device,
+                reference,
+                quantity=args.quantity,
+                rate_hz=args.rate_hz,
+                max_lag_s=args.max_lag_s,
+                baseline_s=args.baseline_s,
+                block_s=args.block_s,
+                equivalence_bound=args.equivalence_bound,
+                changes=args.changes,
+            )
         folder = args.out if args.out is not None else args.device.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = folder / f"{args.device.stem}_vs_{args.reference.stem}_{result.quantity}"
+        names = (device.output_stem(len(devices)), reference.output_stem(len(references)))
+        stem = folder / f"{names[0]}_vs_{names[1]}_{result.quantity}"
         paths = write_report(result, stem)
     except (DatasetError, ValidationError, OSError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

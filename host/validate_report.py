@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
+from host.outputs import write_all
 from host.recording import QUANTITIES
 from host.session import MEASUREMENT_SITE
 from host.validate import Side, Validation
@@ -379,20 +380,23 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def write_report(v: Validation, stem: str | os.PathLike) -> dict[str, Path]:
-    """Write the four files ``<stem>`` + :data:`SUFFIXES`; none is replaced.
+    """Write the four files ``<stem>`` + :data:`SUFFIXES`, all or none; none is replaced.
 
     Raises
     ------
-    FileExistsError
+    DatasetError
         One of them exists (nothing written).
     """
     stem = str(stem)
     paths = {key: Path(stem + suffix) for key, suffix in SUFFIXES.items()}
-    for path in paths.values():
-        if path.exists():
-            raise FileExistsError(f"{path} exists; move it away or give --out another folder")
-    paths["markdown"].write_text(markdown(v), encoding="utf-8")
-    paths["json"].write_text(json.dumps(to_json(v), indent=2, ensure_ascii=False) + "\n")
-    plot_bland_altman(v, paths["bland_altman"])
-    plot_overlay(v, paths["overlay"])
+    write_all(
+        {
+            paths["markdown"]: lambda p: p.write_text(markdown(v), encoding="utf-8"),
+            paths["json"]: lambda p: p.write_text(
+                json.dumps(to_json(v), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            ),
+            paths["bland_altman"]: lambda p: plot_bland_altman(v, p),
+            paths["overlay"]: lambda p: plot_overlay(v, p),
+        }
+    )
     return paths

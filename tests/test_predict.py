@@ -267,6 +267,11 @@ def test_a_project_session_through_the_command(session_file, tmp_path, capsys, m
     assert TRAINED_ON in out and "ΔOD at 750, 810, 870 nm are this device's own" in out
     assert "SIMULATED data" in out
     assert (tmp_path / "S01_upper_limb_left.levels.png").stat().st_size > 10_000
+    # A second run replaces nothing: one line, exit 2, the first outputs as they were.
+    before = (tmp_path / "S01_upper_limb_left.levels.csv").read_bytes()
+    status, out, err = cli(capsys, monkeypatch, None, session_file, "--out", tmp_path)
+    assert status == 2 and "levels.csv: exists" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "S01_upper_limb_left.levels.csv").read_bytes() == before
 
 
 @pytest.mark.parametrize(

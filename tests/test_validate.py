@@ -19,7 +19,7 @@ from scipy import stats
 from host.agreement import Z_975, bland_altman, lin_ccc, tost_paired
 from host.alignment import resample
 from host.recording import Channel, Recording
-from host.session import SessionRecord
+from host.session import DatasetError, SessionRecord
 from host.snirf_writer import write_session
 from host.validate import ValidationError, validate
 from host.validate_cli import main_args
@@ -313,7 +313,7 @@ def test_report_files_and_json_hold_every_figure(tmp_path):
     assert data["tost"]["run"] and data["tost"]["equivalent"]
     for key in ("bland_altman", "overlay"):
         assert paths[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(FileExistsError, match="exists"):
+    with pytest.raises(DatasetError, match="exists"):
         write_report(v, tmp_path / "pair")
 
 
@@ -346,6 +346,8 @@ def test_bad_inputs_are_one_clear_line():
         ValidationError, match=r"block_s \(--block-s\) must be .* 0, or >= 1/rate_hz"
     ):
         validate(device, reference, block_s=0.05)
+    with pytest.raises(ValidationError, match=r"rate_hz \(--rate-hz\) must be .*<= 100"):
+        validate(device, reference, rate_hz=1e7)  # ~30 GB for an hour: refused up front
     other_unit = Recording(
         reference.source,
         "x",
