@@ -463,10 +463,12 @@ def predict_recording(
     hbo2, hhb = cols[0], cols[1]
     d_od = np.column_stack(cols[2:]) if source == "recorded" else rebuild_d_od(hbo2, hhb)
     notes = list(hb.notes)
+    invalid = int(np.count_nonzero(~(np.isfinite(hb.d_hbo2_um) & np.isfinite(hb.d_hhb_um))))
     notes.append(
         f"resampled from about {recording.rate_hz:.3g} Hz to {rate_hz:g} Hz "
         f"({'block means' if recording.rate_hz > BLOCK_MEAN_ABOVE * rate_hz else 'linear'}"
-        f"; gaps over {max_gap_s:g} s left empty: "
+        f"; {invalid} of {hb.t_s.size} source samples had no value; values between valid "
+        f"samples at most {max_gap_s:g} s apart interpolated, longer gaps left empty: "
         f"{int(np.count_nonzero(~(np.isfinite(hbo2) & np.isfinite(hhb))))} of {t.size} samples)"
     )
     ends, probs, levels, shown, skipped = _run_windows(model, d_od, hbo2, hhb, flags)
