@@ -72,6 +72,8 @@ def read_recordings(path: str | os.PathLike) -> list[Recording]:
             "a workbook whose first sheet is not an OxySoft export (only the first sheet is "
             f"read: move the export there); supported: {SUPPORTED}",
         )
+    if path.suffix.lower() in (".snirf", ".h5", ".hdf5"):
+        raise DatasetError(path, "not a readable HDF5 (SNIRF) file: it lacks HDF5's signature")
     return _read_text(path)
 
 
