@@ -184,7 +184,12 @@ def _run(argv: list[str]) -> int:
         "(Moxy, Train.Red, Artinis OxySoft, SNIRF; the format is found from the content): "
         "every channel with its unit, the intervals marked and the gaps; one PNG per sensor.",
     )
-    p.add_argument("session", type=existing_file, help="a recording file")
+    p.add_argument(
+        "session",
+        metavar="recording",
+        type=existing_file,
+        help="a recording: a session .snirf, a Moxy, Train.Red or OxySoft export, a SNIRF file",
+    )
     p.add_argument(
         "--sensor",
         default=None,

@@ -171,7 +171,12 @@ def main_args(argv: list[str] | None = None) -> int:
         "recovery fit with time delay (amplitude, tau, delay, 95 % CIs) and overshoot. "
         "Writes a CSV table and a PNG figure. Definitions: host/kinetics.py, docs/kinetics.md.",
     )
-    parser.add_argument("file", type=existing_file, help="a recording (e.g. a session .snirf)")
+    parser.add_argument(
+        "file",
+        metavar="recording",
+        type=existing_file,
+        help="a recording: a session .snirf, a Moxy, Train.Red or OxySoft export, a SNIRF file",
+    )
     parser.add_argument(
         "--sensor",
         help="which sensor of a file with several, by label or number from 1 "

@@ -397,6 +397,12 @@ def rebuild_d_od(
 def _recorded_d_od(recording: Recording) -> np.ndarray:
     """The recording's own ΔOD at the model's wavelengths, shape (n, 3)."""
     found = [c for c in recording.channels if c.quantity == "d_od" and c.wavelength_nm]
+    if not found:
+        raise DatasetError(
+            recording.source,
+            f"sensor {recording.sensor} holds no ΔOD channels: --od recorded needs this "
+            "device's own ΔOD (its session files); use --od auto or rebuild",
+        )
     try:
         order = od_order([c.wavelength_nm for c in found])
     except ConfigError as exc:
