@@ -9,8 +9,11 @@ format handles the same real-export problems the same way and says so in the sam
 - ``;`` or tab delimiters with decimal commas (a CSV re-saved by a spreadsheet in a
   European locale);
 - empty, ``NaN`` and "sensor off" cells, read as NaN and counted;
-- time stamps out of order or repeated (merged by
-  :func:`host.recording.merge_repeated_stamps`) and dropouts (kept as gaps);
+- time stamps out of order by a little or repeated (merged by
+  :func:`host.recording.merge_repeated_stamps`) and dropouts (kept as gaps); times that
+  go back further, lie beyond :data:`MAX_SPAN_S`, or are all equal are refused
+  (:func:`check_times`);
+- values outside a plausible range (:data:`PLAUSIBLE`) read as NaN and counted;
 - lap and event markers, turned into intervals by
   :func:`host.recording.intervals_from_markers`.
 
