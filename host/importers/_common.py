@@ -9,8 +9,11 @@ format handles the same real-export problems the same way and says so in the sam
 - ``;`` or tab delimiters with decimal commas (a CSV re-saved by a spreadsheet in a
   European locale);
 - empty, ``NaN`` and "sensor off" cells, read as NaN and counted;
-- time stamps out of order or repeated (merged by
-  :func:`host.recording.merge_repeated_stamps`) and dropouts (kept as gaps);
+- time stamps out of order by a little or repeated (merged by
+  :func:`host.recording.merge_repeated_stamps`) and dropouts (kept as gaps); times that
+  go back further, lie beyond :data:`MAX_SPAN_S`, or are all equal are refused
+  (:func:`check_times`);
+- values outside a plausible range (:data:`PLAUSIBLE`) read as NaN and counted;
 - lap and event markers, turned into intervals by
   :func:`host.recording.intervals_from_markers`.
 
@@ -70,6 +73,36 @@ GAP_PERIODS = 3.0
 #: ``train.red_intervals.csv``, e.g. 2086.37 → 2087.27 s).
 GAP_MIN_S = 1.0
 
+#: The longest recording accepted, s: seven days. The devices read here record for hours
+#: (a Moxy's battery lasts about a day; a PortaMon's about 6 h; Train.Red's app records a
+#: session): a time further than this from the file's median time is a corrupt cell (a
+#: Train.Red stamp of 1e308, an OxySoft sample number of 1e308), not a long recording,
+#: and would overflow what is computed from it downstream.
+MAX_SPAN_S = 7 * 86400.0
+#: A step back in time by more than this many median sample periods, and by more than
+#: :data:`BACK_MIN_S`, is refused (a clock reset or a glitch stamp: sorting it would
+#: interleave two stretches of the recording, and merging would average them); smaller
+#: steps back are a swapped pair of rows, put in order and merged.
+BACK_PERIODS = 2.0
+#: ... s: one second (a whole-second Moxy stamp one tick early).
+BACK_MIN_S = 1.0
+#: The range a value may have, by ``(quantity, unit)``; outside it the cell is NaN and
+#: counted in a note. SmO2/TSI is a saturation, 0–100 % by definition. Haemoglobin in µM
+#: (changes or absolute): resting muscle tHb is about 100–200 µM and exercise changes are
+#: tens of µM (Train.Red's August 2025 file: THb 145 µM; OxySoft: changes of ±50 µM),
+#: so 1000 µM in either direction is no reading. Anything else (Moxy THb in a.u., about
+#: 10–15; counters; fit factors): magnitude at most :data:`OTHER_MAX` (a fill value or an
+#: overflow such as 1e308 is no reading either).
+PLAUSIBLE: dict[tuple[str, str], tuple[float, float]] = {
+    ("smo2", "%"): (0.0, 100.0),
+    ("hbo2", "uM"): (-1000.0, 1000.0),
+    ("hhb", "uM"): (-1000.0, 1000.0),
+    ("thb", "uM"): (-1000.0, 1000.0),
+    ("other", "uM"): (-1000.0, 1000.0),
+}
+#: ... and this for every other channel, in its unit.
+OTHER_MAX = 1e6
+
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
 
 
@@ -109,12 +142,19 @@ def sniff_delimiter(header_line: str) -> str:
 
 
 def split_rows(lines: Sequence[str], delimiter: str, first_line: int) -> list[tuple[int, list]]:
-    """``(line number from 1, cells)`` for each line, split as CSV (quotes honoured).
+    """``(line number from 1, cells)`` for each row, split as CSV (quotes honoured).
 
-    ``first_line`` is the 1-based number of ``lines[0]`` in the file.
+    ``first_line`` is the 1-based number of ``lines[0]`` in the file. A row's number is
+    the line it starts on (a quote left open makes a row run over several lines:
+    :func:`table` refuses that, naming the line where the quote opened).
     """
     reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-    return [(first_line + reader.line_num - 1, row) for row in reader]
+    out = []
+    end = 0  # the last line the previous row used, counted from 1 in ``lines``
+    for row in reader:
+        out.append((first_line + end, row))
+        end = reader.line_num
+    return out
 
 
 def table(
@@ -140,6 +180,14 @@ def table(
     body = [(n, cells) for n, cells in rows[1:] if any(c.strip() for c in cells)]
     if not body:
         raise DatasetError(path, f"line {h + 1}: a column header but no samples after it")
+    for (n, cells), (after, _) in zip(rows, [*rows[1:], (None, None)]):
+        if any("\n" in c for c in cells):
+            where = f"line {after - 1}" if after is not None else "the end of the file"
+            raise DatasetError(
+                path,
+                f'line {n}: a quote (") opens and is not closed on that line (the cell runs on '
+                f"to {where}); a quoted cell must close on its own line",
+            )
     for n, cells in body:
         # Fewer cells, or more that hold a value (trailing empty ones are only a trailing
         # delimiter): the values would not line up with their columns.
@@ -244,9 +292,92 @@ def missing_notes(missing: dict[str, int], total: int) -> list[str]:
     return [
         f"{', '.join(columns)}: {k} of {total} values "
         f"{'each ' if len(columns) > 1 else ''}were empty, NaN or 'sensor off' (e.g. '--') "
-        "and are NaN"
+        "or not finite (inf, 1e400) and are NaN"
         for k, columns in by_count.items()
     ]
+
+
+def check_times(
+    path: os.PathLike,
+    t_s: np.ndarray,
+    lines: Sequence[int],
+    cells: Sequence[str],
+    *,
+    column: str,
+    line_word: str = "line",
+) -> None:
+    """Refuse times that cannot be a recording's, naming the line.
+
+    Parameters
+    ----------
+    t_s : ndarray, shape (n,)
+        Each row's time, s, finite, in file order.
+    lines, cells : sequences, length n
+        Each row's line (or workbook row) number and its time cell as written.
+
+    Raises
+    ------
+    DatasetError
+        A time further than :data:`MAX_SPAN_S` from the median; fewer than 2 distinct
+        times (one sample, or every stamp equal: the file would become one averaged
+        sample); a step back by more than :data:`BACK_PERIODS` median periods and more
+        than :data:`BACK_MIN_S` (the line where time goes back, and by how much).
+    """
+    t = np.asarray(t_s, dtype=float)
+    far = np.flatnonzero(np.abs(t - np.median(t)) > MAX_SPAN_S)
+    if far.size:
+        k = int(far[0])
+        raise DatasetError(
+            path,
+            f"{line_word} {lines[k]}: {column!r} is {cells[k]!r}, more than "
+            f"{MAX_SPAN_S / 86400:g} days from the other samples' times (a recording is at "
+            "most that long)",
+        )
+    distinct = np.unique(t).size
+    if distinct < 2:
+        what = f"all {t.size} time stamps are equal" if t.size > 1 else "only one sample"
+        raise DatasetError(
+            path,
+            f"{line_word} {lines[0]}: {what} ({column!r} is {cells[0].strip()!r}); a recording "
+            "needs at least 2 distinct times",
+        )
+    steps = np.diff(t)
+    forward = steps[steps > 0]
+    tolerance = max(BACK_PERIODS * float(np.median(forward)), BACK_MIN_S)
+    latest = np.maximum.accumulate(t)
+    back = latest[:-1] - t[1:]
+    bad = np.flatnonzero(back > tolerance)
+    if bad.size:
+        k = int(bad[0]) + 1
+        m = int(np.argmax(t[:k] == latest[k - 1]))
+        raise DatasetError(
+            path,
+            f"{line_word} {lines[k]}: time goes back by {back[k - 1]:.6g} s ({column!r} is "
+            f"{cells[k].strip()!r} after {cells[m].strip()!r} on {line_word} {lines[m]}); "
+            f"allowed: steps back of at most {tolerance:.3g} s (a swapped pair of rows: "
+            f"{BACK_PERIODS:g} median sample periods, at least {BACK_MIN_S:g} s)",
+        )
+
+
+def blank_implausible(values: np.ndarray, quantity: str, unit: str, column: str) -> str | None:
+    """Set values outside :data:`PLAUSIBLE` (or :data:`OTHER_MAX`) to NaN, in place.
+
+    Returns
+    -------
+    str or None
+        The note saying how many and the rule, or None when all were inside.
+    """
+    low, high = PLAUSIBLE.get((quantity, unit), (-OTHER_MAX, OTHER_MAX))
+    with np.errstate(invalid="ignore"):
+        out = (values < low) | (values > high)
+    k = int(np.count_nonzero(out))
+    if not k:
+        return None
+    values[out] = np.nan
+    return (
+        f"{column!r}: {k} of {values.size} values outside the plausible {low:g} to {high:g} "
+        f"{unit} are NaN (the ranges: PLAUSIBLE in host/importers/_common.py)"
+    )
 
 
 @dataclass
@@ -267,9 +398,18 @@ class TimeBase:
 
 
 def build_time_base(
-    t_s: np.ndarray, columns: Sequence[np.ndarray], *, gap_s: float | None = None
+    t_s: np.ndarray,
+    columns: Sequence[np.ndarray],
+    *,
+    gap_s: float | None = None,
+    keep_first: Sequence[bool] = (),
 ) -> TimeBase:
     """Sort, merge repeated stamps and find dropouts.
+
+    Samples sharing a stamp become their mean, except in the columns ``keep_first``
+    marks (counters and categories, quantity ``other``: Moxy's ``Session Ct``, Train.Red's
+    ``Muscle state``), which keep the first finite value of the stamp (in file order): a
+    mean of category codes or counts (718.6) is no value the device wrote.
 
     Parameters
     ----------
@@ -279,6 +419,8 @@ def build_time_base(
     gap_s : float, optional
         A step longer than this is a dropout; default :data:`GAP_PERIODS` median
         periods, at least :data:`GAP_MIN_S`.
+    keep_first : sequence of bool, optional
+        Per column, True to keep the first value of a merged stamp instead of the mean.
     """
     t = np.asarray(t_s, dtype=float)
     notes = []
@@ -287,9 +429,14 @@ def build_time_base(
         notes.append(f"{back} time stamp(s) went back in time; the samples were put in time order")
     merged_t, merged, n_merged = merge_repeated_stamps(t, columns)
     if n_merged:
+        firsts = [i for i, first in enumerate(keep_first) if first]
+        for i in firsts:
+            merged[i] = _first_per_stamp(t, columns[i], merged_t.size)
         notes.append(
             f"{n_merged} sample(s) repeated an earlier time stamp: samples sharing a stamp were "
-            f"merged into one (the mean of their values), {t.size} rows → {merged_t.size} samples"
+            f"merged into one (the mean of their values"
+            + (", or the first value in 'other' channels: counters, categories" if firsts else "")
+            + f"), {t.size} rows → {merged_t.size} samples"
         )
     steps = np.diff(merged_t)
     if steps.size:
@@ -303,6 +450,19 @@ def build_time_base(
                 f"{steps[k]:.3g} s after {merged_t[k]:.6g} s; kept as gaps, nothing filled in"
             )
     return TimeBase(merged_t, merged, notes)
+
+
+def _first_per_stamp(t: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """The first finite value (in file order) at each of the ``k`` distinct times of
+    ``t``, NaN where none is finite."""
+    order = np.argsort(t, kind="stable")
+    _, inverse = np.unique(t[order], return_inverse=True)
+    v = np.asarray(values, dtype=float)[order]
+    ok = np.isfinite(v)
+    out = np.full(k, np.nan)
+    groups, first = np.unique(inverse[ok], return_index=True)
+    out[groups] = v[ok][first]
+    return out
 
 
 def marker_intervals(

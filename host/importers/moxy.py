@@ -31,7 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from host.importers._common import (
+    DELIMITERS,
+    blank_implausible,
     build_time_base,
+    check_times,
     delimiter_notes,
     marker_intervals,
     missing_notes,
@@ -55,8 +58,11 @@ LAP_COLUMN = "Lap"
 #: A column of the second, third... sensor: ``SmO2 Live(2)``.
 _SENSOR_SUFFIX = re.compile(r"^(?P<base>.*?)\s*\((?P<n>\d+)\)$")
 _SECONDS_PER_DAY = 86400.0
-#: A clock that goes back by more than half a day has passed midnight.
-_MIDNIGHT_JUMP_S = _SECONDS_PER_DAY / 2
+#: The clock passes midnight (a day is added) only where it goes from at most this long
+#: before midnight to at most this long after it, s: 15 minutes, so that a dropout across
+#: midnight is still followed (longer than a Moxy's onboard 2 s period by far) while a
+#: clock set back at any other hour (13:01 → 00:01) is a jump, refused, not a new day.
+MIDNIGHT_WINDOW_S = 900.0
 
 
 def is_moxy(lines: list[str]) -> bool:
@@ -106,13 +112,31 @@ def read_moxy(path: str | os.PathLike, text: str) -> list[Recording]:
     delimiter = sniff_delimiter(lines[h])
     metadata = _preamble(lines[:h])
     header, body = table(path, lines, h, delimiter)
+    if TIME_COLUMN not in header:
+        shown = ", ".join(repr(c) for c in header[:12])
+        raise DatasetError(
+            path,
+            f"line {h + 1}: no column named {TIME_COLUMN!r} (the header split on "
+            f"{delimiter!r} gives {shown}); the time column must be named exactly "
+            f"{TIME_COLUMN!r}, cells separated by one of " + ", ".join(repr(d) for d in DELIMITERS),
+        )
+    named = [c for c in header if c]
+    for name in named:
+        if named.count(name) > 1:
+            raise DatasetError(
+                path,
+                f"line {h + 1}: the column {name!r} appears {named.count(name)} times; "
+                "each column must have its own name (a second sensor's as "
+                f"'{SMO2_COLUMN}(2)')",
+            )
     line_numbers = [n for n, _ in body]
     columns = {name: [cells[i] for _, cells in body] for i, name in enumerate(header) if name}
     decimal_comma = uses_decimal_comma(
         (c for name, col in columns.items() if name != TIME_COLUMN for c in col[:50]), delimiter
     )
 
-    t_raw = _times_of_day(path, columns[TIME_COLUMN], line_numbers)
+    t_raw, midnights = _times_of_day(path, columns[TIME_COLUMN], line_numbers)
+    check_times(path, t_raw, line_numbers, columns[TIME_COLUMN], column=TIME_COLUMN)
     start = int(np.argmin(t_raw))
     date = columns.get(DATE_COLUMN, [""] * len(body))[start].strip()
     metadata["start_local_time"] = f"{date} {columns[TIME_COLUMN][start].strip()}".strip()
@@ -136,6 +160,11 @@ def read_moxy(path: str | os.PathLike, text: str) -> list[Recording]:
 
     notes_all = ["times are the file's time of day, counted from the first sample"]
     notes_all += delimiter_notes(delimiter, decimal_comma)
+    notes_all += [
+        f"the clock passed midnight at line {n}: a day (86400 s) was added to the times from "
+        "there on"
+        for n in midnights
+    ]
     recordings = []
     for sensor in sorted(per_sensor, key=int):
         own = per_sensor[sensor]
@@ -144,7 +173,12 @@ def read_moxy(path: str | os.PathLike, text: str) -> list[Recording]:
         notes = list(notes_all)
         values = []
         missing = {}
+        kinds = []
+        implausible = []
         for name in chan_names:
+            m = _SENSOR_SUFFIX.match(name)
+            quantity, unit = _unit_and_quantity(m["base"] if m else name)
+            kinds.append((quantity, unit))
             numbers = parse_numbers(
                 columns[name],
                 column=name,
@@ -154,14 +188,15 @@ def read_moxy(path: str | os.PathLike, text: str) -> list[Recording]:
             )
             missing[name] = numbers.missing
             values.append(numbers.values)
+            implausible.append(blank_implausible(numbers.values, quantity, unit, name))
         notes.extend(missing_notes(missing, len(body)))
-        base = build_time_base(t_raw, values)
+        notes.extend(n for n in implausible if n)
+        base = build_time_base(t_raw, values, keep_first=[q == "other" for q, _ in kinds])
         notes.extend(base.notes)
-        channels = []
-        for name, v in zip(chan_names, base.columns):
-            m = _SENSOR_SUFFIX.match(name)
-            quantity, unit = _unit_and_quantity(m["base"] if m else name)
-            channels.append(Channel(name, quantity, unit, v))
+        channels = [
+            Channel(name, quantity, unit, v)
+            for name, (quantity, unit), v in zip(chan_names, kinds, base.columns)
+        ]
         intervals = ()
         if laps is not None:
             intervals = marker_intervals(
@@ -194,8 +229,13 @@ def _preamble(lines: list[str]) -> dict[str, MetadataValue]:
     return metadata
 
 
-def _times_of_day(path: Path, cells: list[str], lines: list[int]) -> np.ndarray:
-    """``hh:mm:ss`` (``hh:mm:ss.ss``) cells as seconds, a day added at each midnight."""
+def _times_of_day(path: Path, cells: list[str], lines: list[int]) -> tuple[np.ndarray, list[int]]:
+    """``hh:mm:ss`` (``hh:mm:ss.ss``) cells as seconds, a day added at each midnight, and
+    the lines where one was added.
+
+    A step back by more than half a day is midnight only if the clock goes from within
+    :data:`MIDNIGHT_WINDOW_S` before midnight to within it after; else it is refused.
+    """
     out = np.empty(len(cells))
     for i, cell in enumerate(cells):
         parts = cell.strip().split(":")
@@ -211,5 +251,18 @@ def _times_of_day(path: Path, cells: list[str], lines: list[int]) -> np.ndarray:
                 f"line {lines[i]}: {TIME_COLUMN!r} is {cell!r}, expected a time of day hh:mm:ss",
             ) from None
         out[i] = h * 3600 + m * 60 + s
-    days = np.concatenate(([0.0], np.cumsum(np.diff(out) < -_MIDNIGHT_JUMP_S)))
-    return out + days * _SECONDS_PER_DAY
+    steps = np.diff(out)
+    jumps = np.flatnonzero(steps < -_SECONDS_PER_DAY / 2)
+    for k in jumps:
+        before, after = out[k], out[k + 1]
+        if before < _SECONDS_PER_DAY - MIDNIGHT_WINDOW_S or after > MIDNIGHT_WINDOW_S:
+            window = MIDNIGHT_WINDOW_S / 60
+            raise DatasetError(
+                path,
+                f"line {lines[k + 1]}: the clock jumps back from {cells[k].strip()!r} "
+                f"(line {lines[k]}) to {cells[k + 1].strip()!r}; a day is added only where it "
+                f"passes midnight, from the last {window:g} min before to the first {window:g} "
+                "min after",
+            )
+    days = np.concatenate(([0.0], np.cumsum(steps < -_SECONDS_PER_DAY / 2)))
+    return out + days * _SECONDS_PER_DAY, [lines[k + 1] for k in jumps]

@@ -50,13 +50,17 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+import zlib
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
 
 import numpy as np
 
 from host.importers._common import (
+    blank_implausible,
     build_time_base,
     cell_text,
+    check_times,
     marker_intervals,
     missing_notes,
     parse_numbers,
@@ -72,6 +76,12 @@ __all__ = ["TITLE", "is_oxysoft", "read_oxysoft_text", "read_oxysoft_xlsx", "xls
 TITLE = "oxysoft export of"
 #: Artinis devices named in an optode template (``PortaMon TSI Fit Factor``).
 DEVICES = ("PortaMon", "PortaLite", "Oxymon", "OctaMon", "Brite")
+#: The sample rates accepted, Hz: Artinis' devices sample at 1 Hz (PortaLite's slowest
+#: setting) up to 250 Hz (Oxymon MkIII, the fastest), and OxySoft exports at that rate or
+#: lower; a factor of 10 either side is kept for settings not seen. Outside it (0, -10,
+#: 1e-300, inf, nan) a stated rate is a broken header, and times divided by it would be
+#: meaningless or overflow.
+RATE_RANGE_HZ = (0.1, 2500.0)
 _DEVICE_PREFIX = re.compile(r"^\[(?P<id>[^\]]+)\]\s*(?P<rest>.*)$")
 _FINAL_PAREN = re.compile(r"\s*\(([^()]*)\)\s*$")
 #: Header keys kept as metadata (lower-case, colon and spreadsheet spelling removed).
@@ -129,8 +139,19 @@ def xlsx_rows(path: str | os.PathLike) -> Rows:
                 ]
             finally:
                 wb.close()
-    except (OSError, zipfile.BadZipFile, KeyError, InvalidFileException, ValueError) as exc:
-        raise DatasetError(path, f"cannot read as an .xlsx workbook: {exc}") from exc
+    except (
+        OSError,
+        zipfile.BadZipFile,
+        KeyError,
+        InvalidFileException,
+        ValueError,
+        ParseError,  # a sheet's XML cut short or damaged
+        zlib.error,
+        EOFError,
+    ) as exc:
+        raise DatasetError(
+            path, f"cannot read as an .xlsx workbook ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def read_oxysoft_text(path: str | os.PathLike, text: str) -> list[Recording]:
@@ -141,6 +162,14 @@ def read_oxysoft_text(path: str | os.PathLike, text: str) -> list[Recording]:
     DatasetError
         Naming the file and the line of what is missing or malformed.
     """
+    head = text.splitlines()[:40]
+    if not any("\t" in line for line in head):
+        found = max((";", ","), key=lambda d: sum(line.count(d) for line in head))
+        raise DatasetError(
+            path,
+            f"an OxySoft .txt export must be tab-separated (found {found!r} and no tab in its "
+            "first lines): export it again from OxySoft, or save it as tab-delimited text",
+        )
     return _read(Path(path), text_rows(text), ext="txt", where="line")
 
 
@@ -209,7 +238,7 @@ def _read(path: Path, rows: Rows, *, ext: str, where: str) -> list[Recording]:
     column = {c: [cells[c - 1] for _, cells in body] for c in (*listed, text_col) if c}
     decimal_comma = uses_decimal_comma((v for c, _ in traces for v in column[c][:50]), "\t")
 
-    rate, rate_name = _rate(path, header)
+    rate, rate_name, rate_notes = _rate(path, header)
     samples = parse_numbers(
         column[sample_col],
         column="(Sample number)",
@@ -226,6 +255,7 @@ def _read(path: Path, rows: Rows, *, ext: str, where: str) -> list[Recording]:
             "expected a sample number",
         )
     t_raw = (samples.values - samples.values.min()) / rate
+    check_times(path, t_raw, lines, column[sample_col], column="(Sample number)", line_word=where)
     events = [""] * len(body)
     if event_col is not None or text_col is not None:
         marks = column.get(event_col, events)
@@ -253,6 +283,7 @@ def _read(path: Path, rows: Rows, *, ext: str, where: str) -> list[Recording]:
         f"times are sample numbers / {rate:g} Hz (the {rate_name} the header states), "
         "counted from the first sample"
     ]
+    notes_all += rate_notes
     if decimal_comma:
         notes_all.append("numbers use decimal commas")
 
@@ -261,7 +292,9 @@ def _read(path: Path, rows: Rows, *, ext: str, where: str) -> list[Recording]:
         notes = list(notes_all)
         values = []
         missing = {}
-        for col, name, _ in members:
+        implausible = []
+        quantities = [_quantity(name) for _, name, _ in members]
+        for (col, name, _), (quantity, unit, _) in zip(members, quantities):
             numbers = parse_numbers(
                 column[col],
                 column=name,
@@ -272,8 +305,9 @@ def _read(path: Path, rows: Rows, *, ext: str, where: str) -> list[Recording]:
             )
             missing[name] = numbers.missing
             values.append(numbers.values)
+            implausible.append(blank_implausible(numbers.values, quantity, unit, name))
         notes.extend(missing_notes(missing, len(body)))
-        quantities = [_quantity(name) for _, name, _ in members]
+        notes.extend(n for n in implausible if n)
         if any(q == "smo2" for q, _, _ in quantities):
             off = np.all(np.stack(values) == 0, axis=0)
             if off.any():
@@ -283,7 +317,9 @@ def _read(path: Path, rows: Rows, *, ext: str, where: str) -> list[Recording]:
                     f"{int(off.sum())} sample(s) where every trace is exactly 0 (the sensor "
                     "delivered no data yet) are NaN"
                 )
-        base = build_time_base(t_raw, values, gap_s=1.5 / rate)
+        base = build_time_base(
+            t_raw, values, gap_s=1.5 / rate, keep_first=[q == "other" for q, _, _ in quantities]
+        )
         notes.extend(base.notes)
         channels = tuple(
             Channel(name, q, unit, v, relative)
@@ -355,20 +391,34 @@ def _as_int(cell: str) -> int | None:
     return int(value) if value.is_integer() else None
 
 
-def _rate(path: Path, header: dict[str, list[str]]) -> tuple[float, str]:
-    for key, name in (
-        ("export sample rate", "export sample rate"),
-        ("datafile sample rate", "datafile sample rate"),
-    ):
-        if header.get(key):
-            try:
-                rate = float(header[key][0].replace(",", "."))
-            except ValueError:
-                raise DatasetError(
-                    path, f"{name} is {header[key][0]!r}, expected a number of Hz"
-                ) from None
-            if rate > 0:
-                return rate, name
+def _rate(path: Path, header: dict[str, list[str]]) -> tuple[float, str, list[str]]:
+    """``(rate, which header line gave it, notes)``: the export sample rate, else the
+    datafile's; a stated rate outside :data:`RATE_RANGE_HZ` (0, negative, inf, nan) is
+    passed over, and the note says so."""
+    notes = []
+    low, high = RATE_RANGE_HZ
+    for key in ("export sample rate", "datafile sample rate"):
+        if not header.get(key):
+            continue
+        text = header[key][0]
+        try:
+            rate = float(text.replace(",", "."))
+        except ValueError:
+            raise DatasetError(path, f"{key} is {text!r}, expected a number of Hz") from None
+        if low <= rate <= high:
+            if notes:
+                notes.append(
+                    f"the {key} ({rate:g} Hz) was used instead: if the export was resampled, "
+                    "times are off by the ratio of the two rates"
+                )
+            return rate, key, notes
+        notes.append(f"the {key} stated, {text!r} Hz, is not between {low:g} and {high:g} Hz")
+    if notes:
+        raise DatasetError(
+            path,
+            "; ".join(notes) + ": no sample rate to turn sample numbers into times "
+            f"(allowed: {low:g}–{high:g} Hz)",
+        )
     raise DatasetError(
         path,
         "states no sample rate ('Datafile sample rate' or 'Export sample rate'), "

@@ -50,7 +50,9 @@ from pathlib import Path
 import numpy as np
 
 from host.importers._common import (
+    blank_implausible,
     build_time_base,
+    check_times,
     delimiter_notes,
     marker_intervals,
     missing_notes,
@@ -156,23 +158,39 @@ def read_trainred(path: str | os.PathLike, text: str) -> list[Recording]:
         raise DatasetError(
             path, f"line {line_numbers[k]}: {header[0]!r} is {column[0][k]!r}, expected seconds"
         )
+    check_times(path, t.values, line_numbers, column[0], column=header[0])
     lap_col = next((i for i, name in enumerate(header) if "lap" in name.lower()), None)
     groups = _sensor_groups(header, skip={0, lap_col})
 
     notes_all = ["times are the file's 'seconds passed' since the session started"]
     notes_all += delimiter_notes(delimiter, decimal_comma)
     recordings = []
+    labels: list[str] = []
     for k, group in enumerate(groups):
         sensor_id = ids_row[group[0]].strip() if group[0] < len(ids_row) else ""
-        block = next((b for b in sensors if sensor_id and b.get("sensor_id") == sensor_id), None)
+        # The sensor block with this ID (the second such block for the second group under
+        # one ID), else the k-th block.
+        matches = [b for b in sensors if sensor_id and b.get("sensor_id") == sensor_id]
+        nth = labels.count(sensor_id)
+        block = matches[nth] if nth < len(matches) else None
         if block is None and k < len(sensors):
             block = sensors[k]
         block = block or {}
-        label = sensor_id or str(block.get("sensor_id") or k + 1)
+        named = sensor_id or str(block.get("sensor_id") or k + 1)
         notes = list(notes_all)
+        label = named if named not in labels else f"{named} ({labels.count(named) + 1})"
+        if label != named:
+            # Two groups under one Sensor ID: their outputs would overwrite each other.
+            notes.append(
+                f"sensor {k + 1} has the same Sensor ID as an earlier one ({named!r}): "
+                f"labelled {label!r}"
+            )
+        labels.append(named)
         values = []
         missing = {}
-        for i in group:
+        implausible = []
+        kinds = [_quantity(header[i]) for i in group]
+        for i, (quantity, unit, _) in zip(group, kinds):
             numbers = parse_numbers(
                 column[i],
                 column=header[i],
@@ -182,13 +200,15 @@ def read_trainred(path: str | os.PathLike, text: str) -> list[Recording]:
             )
             missing[header[i]] = numbers.missing
             values.append(numbers.values)
+            implausible.append(blank_implausible(numbers.values, quantity, unit, header[i]))
         notes.extend(missing_notes(missing, len(body)))
-        base = build_time_base(t.values, values)
+        notes.extend(n for n in implausible if n)
+        base = build_time_base(t.values, values, keep_first=[q == "other" for q, _, _ in kinds])
         notes.extend(base.notes)
-        channels = []
-        for i, v in zip(group, base.columns):
-            quantity, unit, relative = _quantity(header[i])
-            channels.append(Channel(header[i], quantity, unit, v, relative))
+        channels = [
+            Channel(header[i], quantity, unit, v, relative)
+            for i, (quantity, unit, relative), v in zip(group, kinds, base.columns)
+        ]
         intervals = ()
         if lap_col is not None:
             intervals = marker_intervals(
