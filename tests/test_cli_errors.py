@@ -187,9 +187,12 @@ def test_missing_files_and_folders_are_refused_before_any_work(tmp_path):
         (("host", "lmm", str(a_file)), f"python -m host lmm: error: argument dataset: {a_file}"),
         (
             ("host", "plot", str(missing)),
-            f"python -m host plot: error: argument session: {missing}",
+            f"python -m host plot: error: argument recording: {missing}",
         ),
-        (("host", "plot", str(folder)), f"python -m host plot: error: argument session: {folder}"),
+        (
+            ("host", "plot", str(folder)),
+            f"python -m host plot: error: argument recording: {folder}",
+        ),
         (
             ("host", "collect", "--recover", str(missing)),
             f"python -m host collect: error: argument --recover: {missing}",

@@ -263,7 +263,7 @@ def test_counters_keep_the_first_value_of_a_merged_stamp(tmp_path):
     counter = next(c for c in one.channels if c.name == "Session Ct").values
     assert counter[i] == float(row.split(",")[9])  # the first, not the mean with 900
     assert one.channel("smo2").values[i] == pytest.approx((float(row.split(",")[2]) + 40) / 2)
-    assert any("the first value in 'other' channels" in n for n in one.notes)
+    assert any("the first value in counters and categories" in n for n in one.notes)
 
 
 @pytest.mark.parametrize("sep", [",", ";"])

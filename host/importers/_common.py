@@ -407,8 +407,8 @@ def build_time_base(
     """Sort, merge repeated stamps and find dropouts.
 
     Samples sharing a stamp become their mean, except in the columns ``keep_first``
-    marks (counters and categories, quantity ``other``: Moxy's ``Session Ct``, Train.Red's
-    ``Muscle state``), which keep the first finite value of the stamp (in file order): a
+    marks (counters and categories: quantity ``other`` in unit "1", Moxy's ``Session Ct``,
+    Train.Red's ``Muscle state``), which keep the first finite value of the stamp (in file order): a
     mean of category codes or counts (718.6) is no value the device wrote.
 
     Parameters
@@ -435,7 +435,7 @@ def build_time_base(
         notes.append(
             f"{n_merged} sample(s) repeated an earlier time stamp: samples sharing a stamp were "
             f"merged into one (the mean of their values"
-            + (", or the first value in 'other' channels: counters, categories" if firsts else "")
+            + (", or the first value in counters and categories (unit 1)" if firsts else "")
             + f"), {t.size} rows → {merged_t.size} samples"
         )
     steps = np.diff(merged_t)

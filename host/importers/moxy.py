@@ -191,7 +191,8 @@ def read_moxy(path: str | os.PathLike, text: str) -> list[Recording]:
             implausible.append(blank_implausible(numbers.values, quantity, unit, name))
         notes.extend(missing_notes(missing, len(body)))
         notes.extend(n for n in implausible if n)
-        base = build_time_base(t_raw, values, keep_first=[q == "other" for q, _ in kinds])
+        counters = [q == "other" and u == "1" for q, u in kinds]
+        base = build_time_base(t_raw, values, keep_first=counters)
         notes.extend(base.notes)
         channels = [
             Channel(name, quantity, unit, v)

@@ -318,7 +318,10 @@ def _read(path: Path, rows: Rows, *, ext: str, where: str) -> list[Recording]:
                     "delivered no data yet) are NaN"
                 )
         base = build_time_base(
-            t_raw, values, gap_s=1.5 / rate, keep_first=[q == "other" for q, _, _ in quantities]
+            t_raw,
+            values,
+            gap_s=1.5 / rate,
+            keep_first=[q == "other" and u == "1" for q, u, _ in quantities],
         )
         notes.extend(base.notes)
         channels = tuple(

@@ -203,7 +203,8 @@ def read_trainred(path: str | os.PathLike, text: str) -> list[Recording]:
             implausible.append(blank_implausible(numbers.values, quantity, unit, header[i]))
         notes.extend(missing_notes(missing, len(body)))
         notes.extend(n for n in implausible if n)
-        base = build_time_base(t.values, values, keep_first=[q == "other" for q, _, _ in kinds])
+        counters = [q == "other" and u == "1" for q, u, _ in kinds]
+        base = build_time_base(t.values, values, keep_first=counters)
         notes.extend(base.notes)
         channels = [
             Channel(header[i], quantity, unit, v, relative)
