@@ -17,7 +17,8 @@ Definitions (each window is a setting of :class:`KineticsSettings`, stated in th
 - **End-of-exercise value**: mean of the last ``end_s`` of work.
 - **Half-recovery time**: from the end of work to when the smoothed signal first comes
   half-way back from the end value to the baseline (linear interpolation between
-  samples). Chance et al. 1992 (Am. J. Physiol. 262:C766–C775) introduced the
+  samples; not across a gap, :data:`host.kinetics_fit.GAP_SAMPLE_INTERVALS`: NaN and a
+  note). Chance et al. 1992 (Am. J. Physiol. 262:C766–C775) introduced the
   half-recovery time of muscle reoxygenation. mnirs' ``response_time()`` measures the
   fraction of the way to the recovery's extreme instead; here it is to the baseline.
 - **Peak reoxygenation slope**: the steepest least-squares slope in the direction of
@@ -60,10 +61,14 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from host.kinetics_fit import (
+    GROSS_SPREADS,
     MIN_WINDOW_SAMPLES,
     RecoveryFit,
     crossing,
     fit_recovery,
+    gap_bound_s,
+    gap_spanned,
+    gross_outliers,
     mean_in,
     rolling_slopes,
     slope_in,
@@ -233,11 +238,21 @@ def interval_kinetics(
             f"recovery kinetics need at least {s.min_recovery_s:g} s (--min-recovery-s)"
         )
     ys = smooth(t, y, s.smooth_s)
+    tv = t[np.isfinite(y)]  # the samples with a value, for gaps
+    gap_s = gap_bound_s(tv)
     in_work = (t >= on) & (t <= off) & np.isfinite(ys)
     if np.count_nonzero(in_work) < MIN_WINDOW_SAMPLES:
         raise bad(f"fewer than {MIN_WINDOW_SAMPLES} samples with a value during it")
     pick = np.argmin if falls else np.argmax
     k = pick(np.where(in_work, ys, np.inf if falls else -np.inf))
+    i, j = np.searchsorted(tv, t[k], side="left"), np.searchsorted(tv, t[k], side="right")
+    before = float(tv[i - 1]) if i > 0 else float(t[k])
+    after = float(tv[j]) if j < tv.size else float(t[k])
+    if max(t[k] - before, after - t[k]) > gap_s:
+        notes.append(
+            f"the {'nadir' if falls else 'peak'} at {t[k]:.1f} s lies beside or in a gap "
+            f"({before:.1f}–{after:.1f} s): the true extreme may lie in it"
+        )
     d_hi = min(on + s.desat_s, off)
     if d_hi < on + s.desat_s:
         notes.append(f"work shorter than the desaturation window: slope over {d_hi - on:.1f} s")
@@ -255,12 +270,25 @@ def interval_kinetics(
     half = math.nan
     if (baseline - end) * (1 if rises else -1) > 0:
         half = crossing(tr, yr, target, rises) - off
+        gap = gap_spanned(tv, off + half, gap_s) if math.isfinite(half) else None
         if not math.isfinite(half):
             notes.append("not half-way back to baseline within the recovery window")
+        elif gap is not None:
+            notes.append(
+                f"half-way crossed during a {gap[1] - gap[0]:.1f}-s gap ({gap[0]:.1f}–"
+                f"{gap[1]:.1f} s; a gap: valid samples more than {gap_s:.2g} s apart): "
+                "half-recovery not given"
+            )
+            half = math.nan
     else:
         notes.append("the end value did not move away from the baseline: no half-recovery")
-    st, sl = rolling_slopes(t, y, s.slope_window_s, off, rec_hi)
+    st, sl = rolling_slopes(t, y, s.slope_window_s, off, rec_hi, gap_s)
     j = (np.argmax(sl) if rises else np.argmin(sl)) if sl.size else -1
+    if j < 0:
+        notes.append(
+            f"no {s.slope_window_s:g}-s slope window in the recovery without a gap (valid "
+            f"samples more than {gap_s:.2g} s apart): no peak reoxygenation slope"
+        )
     m = int(np.argmax(yr) if rises else np.argmin(yr))
     over = (yr[m] - baseline) * (1 if rises else -1)
 
@@ -271,7 +299,7 @@ def interval_kinetics(
             f"only {np.count_nonzero(sel)} samples in its recovery fit window "
             f"{off:g}–{fit_hi:g} s; the fit needs at least {MIN_FIT_SAMPLES}"
         )
-    fit = fit_recovery(t[sel] - off, y[sel], half)
+    fit = fit_recovery(t[sel] - off, y[sel], half, rises)
     if fit.note:
         notes.append(fit.note)
     return Kinetics(
@@ -487,6 +515,15 @@ def analyse(
     chosen = work_intervals(recording, select=select, work=work)
     t = np.asarray(recording.t_s, dtype=float)
     y = np.asarray(channel.values, dtype=float)
+    corrupt = gross_outliers(y)
+    said: tuple[str, ...] = ()
+    if corrupt.any():
+        worst = float(y[corrupt][np.argmax(np.abs(y[corrupt]))])
+        said = (
+            f"{int(corrupt.sum())} value(s) (e.g. {worst:.3g}) farther from the median than "
+            f"{GROSS_SPREADS:g}× the 1st–99th percentile spread left out as corrupted",
+        )
+        y = np.where(corrupt, np.nan, y)
     falls = quantity not in RISES_DURING_WORK
     kin = []
     for i, (number, iv) in enumerate(chosen):
@@ -505,9 +542,11 @@ def analyse(
                 where=recording,
             )
         )
+    kin = [replace(k, notes=(*said, *k.notes)) for k in kin]
     result = KineticsResult(recording, quantity, channel, s, kin)
     if len(kin) > 1:
         result.ensemble, result.ensemble_u_s, result.ensemble_reps, result.ensemble_mean = (
             _ensemble(recording, y, kin, falls, s)
         )
+        result.ensemble = replace(result.ensemble, notes=(*said, *result.ensemble.notes))
     return result

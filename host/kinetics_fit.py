@@ -15,10 +15,17 @@ import numpy as np
 
 __all__ = [
     "CI_LEVEL",
+    "GAP_MIN_S",
+    "GAP_SAMPLE_INTERVALS",
+    "GROSS_SPREADS",
+    "MIN_AMPLITUDE_SDS",
     "MIN_WINDOW_SAMPLES",
     "RecoveryFit",
     "crossing",
     "fit_recovery",
+    "gap_bound_s",
+    "gap_spanned",
+    "gross_outliers",
     "mean_in",
     "recovery_model",
     "rolling_slopes",
@@ -31,6 +38,20 @@ MIN_WINDOW_SAMPLES = 3
 #: Confidence level of the fit's intervals.
 CI_LEVEL = 0.95
 LN2 = math.log(2.0)
+#: A gap (dropout): consecutive valid samples farther apart than this many median sample
+#: intervals, and than GAP_MIN_S (Train.Red writes bursts up to 0.9 s apart, which
+#: host.predict bridges too). Nothing is interpolated or fitted across one: a choice,
+#: the rule of the ensemble's alignment in host.kinetics.
+GAP_SAMPLE_INTERVALS = 3
+GAP_MIN_S = 1.0
+#: A recovery fit whose |amplitude| is at most this many residual SDs is no recovery
+#: (reported NaN): a choice (about a 3-sigma detection of a step in white noise).
+MIN_AMPLITUDE_SDS = 3.0
+#: A value farther from the recording's median than this many times the spread of its
+#: 1st–99th percentiles (or, when that is 0, than this many hundredths of the median) is
+#: taken for a corrupted sample, not a measurement: a choice far beyond any physiological
+#: swing, which catches e.g. a 1e308 in an export (fewer than 1 % of the samples).
+GROSS_SPREADS = 100.0
 
 
 def recovery_model(
@@ -91,35 +112,97 @@ def slope_in(t: np.ndarray, y: np.ndarray, lo: float, hi: float) -> tuple[float,
     return float(np.polyfit(t[sel] - lo, y[sel], 1)[0]), n
 
 
-def smooth(t: np.ndarray, y: np.ndarray, width_s: float) -> np.ndarray:
-    """Centred running mean of the finite samples within ``width_s``; shape of ``y``."""
+def gap_bound_s(t: np.ndarray) -> float:
+    """The longest step between valid samples that is not a gap, s (GAP_SAMPLE_INTERVALS
+    median steps of ``t``, shape (n,), at least GAP_MIN_S)."""
+    step = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+    return max(GAP_SAMPLE_INTERVALS * step, GAP_MIN_S)
+
+
+def gap_spanned(t: np.ndarray, at_s: float, bound_s: float) -> tuple[float, float] | None:
+    """The gap (from, to) s between the valid samples ``t`` (shape (n,), increasing) on
+    either side of ``at_s`` when they are more than ``bound_s`` apart, else None."""
+    k = int(np.searchsorted(t, at_s, side="left"))
+    if t.size < 2 or (k < t.size and t[k] == at_s):  # on a sample: in no gap
+        return None
+    lo, hi = float(t[max(k - 1, 0)]), float(t[min(k, t.size - 1)])
+    if hi - lo <= bound_s:
+        return None
+    return lo, hi
+
+
+def gross_outliers(y: np.ndarray) -> np.ndarray:
+    """True where a finite value of ``y`` (shape (n,)) lies more than GROSS_SPREADS times
+    its 1st–99th percentile spread from its median (when that spread is 0, GROSS_SPREADS %
+    of the median; when that is 0 too, nothing is flagged); shape (n,)."""
     ok = np.isfinite(y)
-    csum = np.concatenate(([0.0], np.cumsum(np.where(ok, y, 0.0))))
-    cnt = np.concatenate(([0], np.cumsum(ok)))
+    if not ok.any():
+        return np.zeros(y.shape, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        p1, med, p99 = (float(v) for v in np.percentile(y[ok], [1.0, 50.0, 99.0]))
+        spread = p99 - p1 if p99 - p1 > 0 else 0.01 * abs(med)
+        if not (math.isfinite(spread) and spread > 0):
+            return np.zeros(y.shape, dtype=bool)
+        return ok & (np.abs(y - med) > GROSS_SPREADS * spread)
+
+
+def _window_sums(v: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``v[a_i:b_i].sum()`` for each i, each summed on its own (no running sum, so one
+    huge value cannot spoil the others' precision); 0 for an empty window."""
+    if a.size == 0:
+        return np.zeros(0)
+    padded = np.append(v, 0.0)  # b may equal v.size
+    idx = np.empty(2 * a.size, dtype=np.intp)
+    idx[0::2], idx[1::2] = a, b
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.add.reduceat(padded, idx)[0::2]
+    return np.where(b > a, sums, 0.0)
+
+
+def smooth(t: np.ndarray, y: np.ndarray, width_s: float) -> np.ndarray:
+    """Centred running mean of the finite samples within ``width_s``; shape of ``y``.
+
+    Each window is summed on its own (:func:`_window_sums`): a huge or non-finite value
+    touches only the windows that hold it (a non-finite one none)."""
+    ok = np.isfinite(y)
     lo = np.searchsorted(t, t - width_s / 2, side="left")
     hi = np.searchsorted(t, t + width_s / 2, side="right")
-    n = cnt[hi] - cnt[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, (csum[hi] - csum[lo]) / np.maximum(n, 1), np.nan)
+    n = _window_sums(ok * 1.0, lo, hi)
+    total = _window_sums(np.where(ok, y, 0.0), lo, hi)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
 def rolling_slopes(
-    t: np.ndarray, y: np.ndarray, width_s: float, lo: float, hi: float
+    t: np.ndarray, y: np.ndarray, width_s: float, lo: float, hi: float, max_gap_s: float = np.inf
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares slope over ``[t_i − w/2, t_i + w/2]`` for each sample whose window
-    lies in ``[lo, hi]`` and holds ≥ MIN_WINDOW_SAMPLES finite samples: (times, slopes)."""
+    """Least-squares slope over ``[c − w/2, c + w/2]`` for each finite sample time ``c``
+    whose window lies in ``[lo, hi]``, holds ≥ MIN_WINDOW_SAMPLES finite samples and no
+    stretch without one longer than ``max_gap_s`` (its edges included): (times, slopes).
+    Each window is summed on its own (:func:`_window_sums`)."""
     ok = np.isfinite(y)
-    tc = np.where(ok, t - lo, 0.0)
-    yc = np.where(ok, y, 0.0)
-    sums = [np.concatenate(([0.0], np.cumsum(v))) for v in (ok * 1.0, tc, yc, tc * tc, tc * yc)]
-    centre = np.flatnonzero((t - width_s / 2 >= lo) & (t + width_s / 2 <= hi))
-    a = np.searchsorted(t, t[centre] - width_s / 2, side="left")
-    b = np.searchsorted(t, t[centre] + width_s / 2, side="right")
-    n, st, sy, stt, sty = (s[b] - s[a] for s in sums)
-    den = n * stt - st * st
-    good = (n >= MIN_WINDOW_SAMPLES) & (den > 0)
-    slopes = (n * sty - st * sy)[good] / den[good]
-    return t[centre][good], slopes
+    tv, yv = t[ok], y[ok]
+    centre = np.flatnonzero((tv - width_s / 2 >= lo) & (tv + width_s / 2 <= hi))
+    c = tv[centre]
+    a = np.searchsorted(tv, c - width_s / 2, side="left")
+    b = np.searchsorted(tv, c + width_s / 2, side="right")
+    tc = tv - lo
+    with np.errstate(over="ignore", invalid="ignore"):
+        parts = (np.ones(tv.size), tc, yv, tc * tc, tc * yv)
+    n, st, sy, stt, sty = (_window_sums(v, a, b) for v in parts)
+    steps = np.diff(tv)
+    widest = np.zeros(c.size)
+    inner = b - a >= 2
+    if steps.size and inner.any():
+        idx = np.empty(2 * int(inner.sum()), dtype=np.intp)
+        idx[0::2], idx[1::2] = a[inner], b[inner] - 1
+        widest[inner] = np.maximum.reduceat(np.append(steps, 0.0), idx)[0::2]
+    edges = np.maximum(tv[a] - (c - width_s / 2), (c + width_s / 2) - tv[b - 1])
+    with np.errstate(over="ignore", invalid="ignore"):
+        den = n * stt - st * st
+        good = (n >= MIN_WINDOW_SAMPLES) & (den > 0) & (np.maximum(widest, edges) <= max_gap_s)
+        slopes = (n * sty - st * sy)[good] / den[good]
+    return c[good], slopes
 
 
 def crossing(t: np.ndarray, y: np.ndarray, target: float, rising: bool) -> float:
@@ -134,8 +217,21 @@ def crossing(t: np.ndarray, y: np.ndarray, target: float, rising: bool) -> float
     return float(t[k - 1] + (target - y[k - 1]) / (y[k] - y[k - 1]) * (t[k] - t[k - 1]))
 
 
-def fit_recovery(u: np.ndarray, y: np.ndarray, half_s: float) -> RecoveryFit:
-    """Fit :func:`recovery_model` to ``y`` at ``u`` (s after the end of work, finite)."""
+def _no_fit(window: float, n: int, rmse: float, note: str) -> RecoveryFit:
+    nan2 = (math.nan, math.nan)
+    nan = math.nan
+    return RecoveryFit(nan, nan, nan2, nan, nan2, nan, nan2, window, n, rmse, nan, note)
+
+
+def fit_recovery(u: np.ndarray, y: np.ndarray, half_s: float, rises: bool = True) -> RecoveryFit:
+    """Fit :func:`recovery_model` to ``y`` at ``u`` (s after the end of work, finite).
+
+    ``rises``: the recovery goes up (SmO2, HbO2, tHb; False for HHb). The fit is reported
+    as NaN, with a note saying why, when its covariance is not finite, its amplitude has
+    the wrong sign for ``rises``, or the amplitude is not clearly above the noise
+    (|A| ≤ MIN_AMPLITUDE_SDS × the residual SD), or τ sits at its upper bound (10× the fit
+    window: a straight line, no exponential recovery within it). A τ CI reaching below 0
+    is not given (NaN, with a note)."""
     from scipy.optimize import curve_fit
     from scipy.stats import t as student_t
 
@@ -167,30 +263,52 @@ def fit_recovery(u: np.ndarray, y: np.ndarray, half_s: float) -> RecoveryFit:
         if best is None or sse < best[2]:
             best = (p, cov, sse)
     if best is None:
-        nan2 = (math.nan, math.nan)
-        return RecoveryFit(
-            math.nan,
-            math.nan,
-            nan2,
-            math.nan,
-            nan2,
-            math.nan,
-            nan2,
-            window,
-            u.size,
-            math.nan,
-            math.nan,
-            f"recovery fit failed: {last}",
-        )
+        return _no_fit(window, u.size, math.nan, f"recovery fit failed: {last}")
     p, cov, sse = best
+    rmse = math.sqrt(sse / u.size)
     dof = u.size - p.size
-    se = np.sqrt(np.diag(cov)) if np.all(np.isfinite(cov)) else np.full(p.size, np.nan)
+    with np.errstate(invalid="ignore"):
+        var = np.diag(cov)
+        if not (np.all(np.isfinite(cov)) and np.all(var >= 0)):
+            return _no_fit(
+                window, u.size, rmse, "no recovery fit: its covariance is undefined (flat data?)"
+            )
+        se = np.sqrt(var)
     half = float(student_t.ppf(0.5 + CI_LEVEL / 2, dof)) * se
     ci = [(float(p[i] - half[i]), float(p[i] + half[i])) for i in range(p.size)]
+    amp = float(p[1])
+    if abs(amp) <= MIN_AMPLITUDE_SDS * rmse:
+        return _no_fit(
+            window,
+            u.size,
+            rmse,
+            f"no recovery fit: amplitude {amp:.3g} not clearly above the noise (|A| ≤ "
+            f"{MIN_AMPLITUDE_SDS:g} × the residual SD {rmse:.3g})",
+        )
+    if (amp > 0) != rises or amp == 0:
+        return _no_fit(
+            window,
+            u.size,
+            rmse,
+            f"no recovery fit: amplitude {amp:.3g} {'≤' if rises else '≥'} 0 (away from "
+            "the baseline, not a recovery)",
+        )
+    if p[2] >= upper[2] * 0.999:
+        return _no_fit(
+            window,
+            u.size,
+            rmse,
+            f"no recovery fit: τ at its bound ({upper[2]:.3g} s, 10× the fit window): no "
+            "exponential recovery within the window",
+        )
     sst = float(np.sum((y - np.mean(y)) ** 2))
-    note = "" if np.all(np.isfinite(se)) else "fit covariance undefined: no confidence intervals"
-    if p[3] >= upper[3] * 0.999 or p[2] >= upper[2] * 0.999:
-        note = "a fitted parameter sits at its bound (delay ≤ half, τ ≤ 10× the fit window)"
+    notes = []
+    if ci[2][0] < 0:
+        notes.append(f"τ's 95 % CI reaches below 0 ({ci[2][0]:.3g} s): not given")
+        ci[2] = (math.nan, math.nan)
+    if p[3] >= upper[3] * 0.999:
+        notes.append("the fitted delay sits at its bound (half the fit window)")
+    note = "; ".join(notes)
     return RecoveryFit(
         start=float(p[0]),
         amplitude=float(p[1]),
@@ -201,7 +319,7 @@ def fit_recovery(u: np.ndarray, y: np.ndarray, half_s: float) -> RecoveryFit:
         delay_ci=ci[3],
         window_s=window,
         n=int(u.size),
-        rmse=math.sqrt(sse / u.size),
+        rmse=rmse,
         r2=1.0 - sse / sst if sst > 0 else math.nan,
         note=note,
     )

@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
 from host.kinetics import Kinetics, KineticsResult
+from host.kinetics_fit import gross_outliers
 
 __all__ = ["build_figure", "plot_kinetics"]
 
@@ -95,7 +96,8 @@ def build_figure(result: KineticsResult) -> Figure:
             va="top",
             fontsize=7,
         )
-    ax.plot(rec.t_s, ch.values, color="0.35", lw=0.6, label=ylabel)
+    shown = np.where(gross_outliers(ch.values), np.nan, ch.values)  # as analysed
+    ax.plot(rec.t_s, shown, color="0.35", lw=0.6, label=ylabel)
     for i, k in enumerate(result.intervals):
         _draw_kinetics(ax, k, ch.unit, first=i == 0)
     ax.set_xlabel("time (s)")

@@ -18,7 +18,7 @@ project's own files); this module is its half for everyone else's.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -79,6 +79,7 @@ class _Column:
     data_type: int
     label: str | None
     unit: str | None
+    offset: float = 0.0  # SNIRF 1.2 dataOffset added to the column's values
 
 
 def read_other_snirf(h5: h5py.File, path: Path) -> list[Recording]:
@@ -175,6 +176,8 @@ def _recording(
     notes: list[str],
 ) -> Recording:
     notes = list(notes)
+    step = float(np.median(np.abs(np.diff(time)))) if time.size > 1 else 0.0
+    intervals = _within(intervals, float(np.min(time)), float(np.max(time)), step, notes)
     if time.size > 1 and np.any(np.diff(time) <= 0):
         time, columns, merged = merge_repeated_stamps(time, [c.values for c in channels])
         channels = [
@@ -197,6 +200,29 @@ def _recording(
         metadata=metadata,
         notes=tuple(notes),
     )
+
+
+def _within(
+    intervals: tuple[Interval, ...], t0: float, t1: float, step: float, notes: list[str]
+) -> tuple[Interval, ...]:
+    """The stims inside the recording ``t0``–``t1`` s (give or take ``step``, one sample
+    interval): one wholly outside is dropped, one partly outside clipped to ``t0``–``t1``,
+    each said in ``notes``."""
+    out = []
+    for iv in intervals:
+        span = f"stim {iv.label!r} {iv.onset_s:g}–{iv.end_s:g} s"
+        if iv.end_s < t0 - step or iv.onset_s > t1 + step:
+            notes.append(f"{span} lies outside the recording ({t0:g}–{t1:g} s): dropped")
+            continue
+        if iv.onset_s < t0 - step or iv.end_s > t1 + step:
+            lo, hi = max(iv.onset_s, t0), min(iv.end_s, t1)
+            notes.append(
+                f"{span} runs outside the recording ({t0:g}–{t1:g} s): clipped to "
+                f"{lo:g}–{hi:g} s"
+            )
+            iv = Interval(iv.label, lo, hi - lo)
+        out.append(iv)
+    return tuple(out)
 
 
 # -- tags ---------------------------------------------------------------------------------
@@ -238,7 +264,14 @@ def _start(tags: h5py.Group, notes: list[str]) -> datetime | None:
         )
         return None
     hh, mm, ss, frac, zone = match.groups()
-    start = day.replace(hour=int(hh), minute=int(mm), second=int(ss))
+    try:
+        start = day.replace(hour=int(hh), minute=int(mm), second=int(ss))
+    except ValueError:  # e.g. 25:61:99: the right shape but not a time of day
+        notes.append(
+            f"MeasurementTime {time!r} is not a time of day (hh 00–23, mm 00–59, "
+            "ss 00–59): start time unknown"
+        )
+        return None
     start += timedelta(seconds=float(frac or 0.0))
     if zone is None:
         notes.append("MeasurementTime has no time zone: taken as UTC (as MNE-Python does)")
@@ -272,7 +305,13 @@ def _metadata(tags: h5py.Group) -> dict[str, MetadataValue]:
 def _wavelengths(probe: h5py.Group | None) -> tuple[float, ...]:
     if probe is None or "wavelengths" not in probe:
         return ()
-    return tuple(float(w) for w in np.ravel(_read_floats(probe, "wavelengths", 1)))
+    values = np.ravel(_read_floats(probe, "wavelengths", 1))
+    bad = values[~(np.isfinite(values) & (values > 0))]
+    if bad.size:
+        raise _FormatError(
+            f"{probe.name}/wavelengths holds {bad[0]:g}; allowed: finite wavelengths > 0 nm"
+        )
+    return tuple(float(w) for w in values)
 
 
 def _labels(probe: h5py.Group | None, name: str) -> list[str]:
@@ -371,7 +410,10 @@ def _read_block(
         offset = _read_floats(data, "dataOffset", 1)
         if offset.size != series.shape[1]:
             raise _FormatError(f"{data.name}/dataOffset must hold one value per column")
+        if not np.all(np.isfinite(offset)):
+            raise _FormatError(f"{data.name}/dataOffset holds a value that is not finite")
         series = series + offset
+        columns = [replace(c, offset=float(o)) for c, o in zip(columns, offset)]
     return time, series, columns
 
 
@@ -471,6 +513,16 @@ def _channel(
     name = f"{pair} {what}".strip()
     if wavelength is not None:
         name += f" {wavelength:g}"
+    infinite = int(np.count_nonzero(np.isinf(values)))
+    if infinite:  # as the text importers read them: no value
+        values = np.where(np.isinf(values), np.nan, values)
+        notes.append(f"{col.where}: {infinite} infinite value(s) read as no value (NaN)")
+    if relative and col.offset != 0.0:  # SNIRF 1.2: the offset makes the values absolute
+        relative = False
+        notes.append(
+            f"{col.label} with a non-zero dataOffset: the offset added, values absolute "
+            "(not changes from a baseline)"
+        )
     if col.unit is not None:
         unit = _PLAIN_UNITS.get(col.unit, col.unit)
     else:

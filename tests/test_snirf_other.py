@@ -441,3 +441,85 @@ def test_files_that_are_not_snirf(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no such file"):
         read_snirf_recordings(tmp_path / "absent.snirf")
     assert os.path.exists(plain)
+
+
+# -- values other tools may write that are not what they seem (issue 17, tester's 17 b) -------
+
+
+def test_a_measurement_time_that_is_no_time_of_day_leaves_the_start_unknown(
+    tmp_path: Path,
+) -> None:
+    path = mne_nirs_file(tmp_path / "time.snirf")
+    _set(path, "nirs/metaDataTags/MeasurementTime", b"25:61:99Z")
+    (first, _) = read_snirf_recordings(path)
+    assert first.start_utc is None
+    assert "MeasurementTime '25:61:99Z' is not a time of day" in " ".join(first.notes)
+
+
+def test_a_data_offset_makes_haemoglobin_absolute_and_says_so(tmp_path: Path) -> None:
+    """SNIRF 1.2 draft: dataOffset added to the values gives absolute concentrations; a
+    column whose offset is 0 stays a change."""
+    path = tmp_path / "offset.snirf"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("formatVersion", data="1.2", dtype=_VLEN)
+        nirs = f.create_group("nirs")
+        _tags(nirs, "2024-02-29", "09:15:00Z")
+        _probe(nirs, [760.0, 850.0], detectors=1)
+        hb = [(1, 1, 1, "HbO", "uM"), (1, 1, 1, "HbR", "uM")]
+        _processed_block(nirs, "data1", np.arange(N) / 10.0, hb, seed=2)
+        nirs["data1"].create_dataset("dataOffset", data=[60.0, 0.0])
+    (rec,) = read_snirf_recordings(path)
+    hbo, hbr = rec.channels
+    assert (hbo.relative, hbr.relative) == (False, True)
+    assert hbo.values.mean() == pytest.approx(60.0, abs=1.0)
+    assert rec.notes == (
+        "HbO with a non-zero dataOffset: the offset added, values absolute (not changes "
+        "from a baseline)",
+    )
+
+
+def test_infinite_values_are_read_as_no_value_and_counted(tmp_path: Path) -> None:
+    path = homer3_file(tmp_path / "inf.snirf")
+    series = light(4, seed=1)
+    series[[3, 7], 0] = [np.inf, -np.inf]
+    _set(path, "nirs/data1/dataTimeSeries", series)
+    first = read_snirf_recordings(path)[0]
+    values = first.channels[0].values
+    assert np.flatnonzero(np.isnan(values)).tolist() == [3, 7]
+    assert not np.isinf(values).any()
+    assert "/nirs/data1/measurementList1: 2 infinite value(s) read as no value (NaN)" in (
+        first.notes
+    )
+
+
+@pytest.mark.parametrize("wavelengths", [[np.nan, 850.0], [760.0, -5.0], [0.0, 850.0]])
+def test_wavelengths_that_are_not_positive_finite_are_refused(
+    tmp_path: Path, wavelengths: list[float]
+) -> None:
+    path = mne_nirs_file(tmp_path / "wl.snirf")
+    _set(path, "nirs/probe/wavelengths", wavelengths)
+    with pytest.raises(DatasetError) as info:
+        read_snirf_recordings(path)
+    bad = next(w for w in wavelengths if not (np.isfinite(w) and w > 0))
+    assert str(info.value) == (
+        f"{path}: /nirs/probe/wavelengths holds {bad:g}; allowed: finite wavelengths > 0 nm"
+    )
+
+
+def test_stims_outside_the_recording_are_dropped_or_clipped_and_said(tmp_path: Path) -> None:
+    """The file runs 0–4.9 s at 10 Hz; stims wholly outside go, one running past the end
+    is clipped to it, one ending within a sample interval of it is kept as it is."""
+    path = mne_nirs_file(tmp_path / "stims.snirf")
+    rows = [[-100.0, 20.0, 1.0], [1000.0, 20.0, 1.0], [4.0, 3.0, 1.0], [1.0, 4.0, 1.0]]
+    _set(path, "nirs/stim1/data", rows)
+    first = read_snirf_recordings(path)[0]
+    assert [(iv.label, iv.onset_s, iv.end_s) for iv in first.intervals] == [
+        ("A", 1.0, 5.0),
+        ("B", 2.5, 3.5),
+        ("A", 4.0, 4.9),
+    ]
+    assert [n for n in first.notes if n.startswith("stim")] == [
+        "stim 'A' -100–-80 s lies outside the recording (0–4.9 s): dropped",
+        "stim 'A' 4–7 s runs outside the recording (0–4.9 s): clipped to 4–4.9 s",
+        "stim 'A' 1000–1020 s lies outside the recording (0–4.9 s): dropped",
+    ]
