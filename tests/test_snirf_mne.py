@@ -145,17 +145,9 @@ def test_a_collected_session_is_dated_as_mne_reads_it(tmp_path: Path) -> None:
 def write_collected_with_clock(path: Path, pairs: list[tuple[float, str]]) -> None:
     """A record as collect writes it (samples every 100 ms from device time 1.0 s, as
     test_damaged_records' ``write_collected``), with the given (device time, UTC) pairs."""
-    info = {
-        hc.HEADER_KEY: {
-            "subject_id": "S07",
-            "protocol": "upper_limb",
-            "side": "left",
-            "provenance": "simulated",
-            "port": "/dev/ttyACM0",
-            "mapping": DEFAULT_MAPPING.to_dict(),
-            "keys": hc.KEY_HELP,
-        }
-    }
+    info = hc.SessionFacts(
+        "S07", "upper_limb", "left", "simulated", "/dev/ttyACM0", DEFAULT_MAPPING
+    ).to_info()
     with SessionRecorder(path, info=info, fsync_interval_s=None) as rec:
         rec.write(Record.event(0.5, HEADER_EVENT, wavelengths_nm=[750, 810, 870]))
         for device_t, utc in pairs:
