@@ -108,11 +108,12 @@ def cross_correlate(
 
     Returns
     -------
-    lags : ndarray of int, shape (2·max_lag + 1,)
+    lags : ndarray of int, shape (2·L + 1,), L = min(max_lag, len(reference) − 1)
         In grid samples; the device lags (is late) by m samples at a positive m.
-    r : ndarray, shape (2·max_lag + 1,)
+    r : ndarray, shape (2·L + 1,)
     """
     n = reference.size
+    max_lag = min(max_lag, max(n - 1, 0))  # beyond it no sample pairs
     lags = np.arange(-max_lag, max_lag + 1)
     r = np.full(lags.size, np.nan)
     for i, m in enumerate(lags):
@@ -168,7 +169,10 @@ def align(
     size = max(kr + ref.size, kd + dev.size) - k0
     ref_all = _placed(ref, kr - k0, size)
     dev_all = _placed(dev, kd - k0, size)
-    max_lag = int(round(max_lag_s * rate_hz))
+    # A lag longer than the placed signals pairs nothing: the search stops there (a
+    # --max-lag-s of hours would otherwise allocate a correlation per grid step).
+    wanted = round(max_lag_s * rate_hz)
+    max_lag = int(min(wanted, size - 1))
     valid = min(np.count_nonzero(np.isfinite(ref)), np.count_nonzero(np.isfinite(dev)))
     min_pairs = max(MIN_PAIRS, math.ceil(valid / 2))
     lags, r = cross_correlate(ref_all, dev_all, max_lag, min_pairs)
@@ -192,7 +196,7 @@ def align(
         lag_s=m / rate_hz,
         peak_r=float(r[best]),
         max_lag_s=float(max_lag_s),
-        at_bound=bool(max_lag > 0 and abs(m) == max_lag),
+        at_bound=bool(max_lag > 0 and abs(m) == max_lag and max_lag == wanted),
         lags_s=lags / rate_hz,
         r=r,
         overlap_start_s=float(t_s[0]),

@@ -348,6 +348,12 @@ def test_bad_inputs_are_one_clear_line():
         validate(device, reference, block_s=0.05)
     with pytest.raises(ValidationError, match=r"rate_hz \(--rate-hz\) must be .*<= 100"):
         validate(device, reference, rate_hz=1e7)  # ~30 GB for an hour: refused up front
+    # A lag search longer than the recordings stops at their length (it crashed from about
+    # 200 s, and 1e9 s tried to allocate 149 GiB), and finds the same lag.
+    short = validate(device, reference, max_lag_s=30.0)
+    for far in (3600.0, 1e9):
+        v = validate(device, reference, max_lag_s=far)
+        assert v.alignment.lag_s == short.alignment.lag_s and not v.alignment.at_bound
     other_unit = Recording(
         reference.source,
         "x",
