@@ -44,6 +44,7 @@ def _cohort(args: argparse.Namespace) -> int:
 
 def _plot(args: argparse.Namespace) -> int:
     from host.importers import pick_sensor, read_recordings
+    from host.outputs import write_all
     from host.session import DatasetError
     from host.snirf_layout import PROJECT_FORMAT
 
@@ -56,18 +57,29 @@ def _plot(args: argparse.Namespace) -> int:
             args.session,
             f"holds {len(recordings)} sensors ({labels}): --png needs one, choose it with --sensor",
         )
+    if args.png is not None and args.png.suffix.lower() != ".png":
+        raise DatasetError(args.png, "--png must name a .png file")
+    writers = {}
     for rec in recordings:
+        out = args.png or rec.source.with_name(rec.output_stem(len(recordings)) + ".png")
+        if out.resolve() == rec.source.resolve():
+            raise DatasetError(out, "is the recording itself: give --png another file")
+        if out in writers:
+            raise DatasetError(out, "two sensors of the file would share this figure's name")
         if rec.format == PROJECT_FORMAT:
             from host.plots import plot_session
             from host.snirf_reader import read_session
 
-            out = args.png or rec.source.with_suffix(".png")
-            print(plot_session(read_session(args.session), out))
-            continue
-        from host.plot_recording import plot_recording
+            record = read_session(args.session)
+            writers[out] = lambda path, record=record: plot_session(record, path)
+        else:
+            from host.plot_recording import plot_recording
 
-        out = args.png or rec.source.with_name(rec.output_stem(len(recordings)) + ".png")
-        print(plot_recording(rec, out))
+            writers[out] = lambda path, rec=rec: plot_recording(rec, path)
+    # All PNGs or none (an interruption leaves no half-written figure); a PNG of the same
+    # name is replaced, as a figure made again should be.
+    for out, rec in zip(write_all(writers, replace=True), recordings):
+        print(out)
         for note in rec.notes:
             print(f"note: {note}")
     return 0

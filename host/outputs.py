@@ -25,25 +25,32 @@ def refuse_existing(paths: Mapping[str, Path] | list[Path]) -> None:
             raise DatasetError(path, "exists; move it away or give --out another folder")
 
 
-def write_all(writers: Mapping[Path, Callable[[Path], object]]) -> list[Path]:
+def write_all(
+    writers: Mapping[Path, Callable[[Path], object]], *, replace: bool = False
+) -> list[Path]:
     """Write every file of ``writers`` (final path -> function writing a given path).
+
+    ``replace``: replace existing files (a figure made again), still all or none; without
+    it an existing file is refused before any work.
 
     Raises
     ------
     DatasetError
-        A file exists (nothing written), or its folder cannot be made.
+        A file exists and ``replace`` is False (nothing written), or its folder cannot be
+        made.
     Whatever a writer raises (an ``OSError``, ``KeyboardInterrupt``), after removing what
     was written.
     """
     finals = [Path(p) for p in writers]
-    refuse_existing(finals)
+    if not replace:
+        refuse_existing(finals)
     for folder in {p.parent for p in finals}:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatasetError(folder, f"cannot make the folder: {exc.strerror or exc}") from exc
     temps: list[Path] = []
-    done: list[Path] = []
+    done: list[Path] = []  # renamed into place; removed on failure unless replacing
     try:
         for final, write in zip(finals, writers.values()):
             fd, name = tempfile.mkstemp(
@@ -52,13 +59,14 @@ def write_all(writers: Mapping[Path, Callable[[Path], object]]) -> list[Path]:
             os.close(fd)
             temps.append(Path(name))
             write(temps[-1])
-        refuse_existing(finals)  # made meanwhile by another run
+        if not replace:
+            refuse_existing(finals)  # made meanwhile by another run
         for temp, final in zip(temps, finals):
             os.chmod(temp, 0o644)  # mkstemp makes it 0600
             os.replace(temp, final)
             done.append(final)
     except BaseException:
-        for path in (*temps, *done):
+        for path in (*temps, *([] if replace else done)):
             path.unlink(missing_ok=True)
         raise
     return finals

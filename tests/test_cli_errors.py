@@ -418,3 +418,16 @@ def test_a_recording_folder_that_cannot_be_used_is_one_line_and_exit_2(tmp_path)
     assert line.endswith(
         f"; set [recording] dir in {config} to a writable folder, or enabled = false"
     )
+
+
+def test_plot_writes_only_png_files_and_never_over_its_input(tmp_path):
+    sample = REPO / "tests" / "data" / "imports" / "oxysoft_portamon.txt"
+    line = one_line(
+        run("host", "plot", str(sample), "--png", str(tmp_path / "x.txt"), cwd=tmp_path)
+    )
+    assert line == f"error: {tmp_path / 'x.txt'}: --png must name a .png file"
+    copy = tmp_path / "p.png"
+    copy.write_bytes(sample.read_bytes())  # a recording that happens to end in .png
+    line = one_line(run("host", "plot", str(copy), "--png", str(copy), cwd=tmp_path))
+    assert line == f"error: {copy}: is the recording itself: give --png another file"
+    assert copy.read_bytes() == sample.read_bytes()

@@ -28,3 +28,18 @@ def test_an_interruption_leaves_nothing_and_an_existing_file_is_kept(tmp_path):
     with pytest.raises(DatasetError, match="b.png: exists"):
         write_all({a: lambda p: p.write_text("A"), b: lambda p: p.write_text("B")})
     assert [p.name for p in tmp_path.iterdir()] == ["b.png"] and b.read_text() == "kept"
+
+
+def test_a_figure_made_again_replaces_the_old_one_whole(tmp_path):
+    png = tmp_path / "a.png"
+    png.write_text("old")
+    write_all({png: lambda p: p.write_text("new")}, replace=True)
+    assert png.read_text() == "new"
+
+    def interrupted(path):
+        path.write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_all({png: interrupted}, replace=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"] and png.read_text() == "new"
