@@ -50,6 +50,9 @@ MIN_UNITS = MIN_PAIRS
 #: record at 50 Hz at most, so a finer grid adds nothing but memory (a 1 h pair at 10 MHz
 #: would need about 30 GB).
 MAX_RATE_HZ = 100.0
+#: Lowest common rate, Hz: the slowest export read here (a Moxy at 0.5 Hz) sampled at
+#: least every 10 s, the default block length.
+MIN_RATE_HZ = 0.1
 #: Above this lag-1 autocorrelation of consecutive differences, the report warns that the
 #: units are not independent.
 AUTOCORR_WARN = 0.2
@@ -252,7 +255,12 @@ def validate(
 
 def _check_options(rate_hz, max_lag_s, baseline_s, block_s, bound) -> None:
     for name, value, ok, allowed in (
-        ("rate_hz", rate_hz, lambda v: 0 < v <= MAX_RATE_HZ, f"> 0 and <= {MAX_RATE_HZ:g}"),
+        (
+            "rate_hz",
+            rate_hz,
+            lambda v: MIN_RATE_HZ <= v <= MAX_RATE_HZ,
+            f"from {MIN_RATE_HZ:g} to {MAX_RATE_HZ:g}",
+        ),
         ("max_lag_s", max_lag_s, lambda v: v >= 0, ">= 0"),
         ("baseline_s", baseline_s, lambda v: v > 0, "> 0"),
         (

@@ -7,25 +7,13 @@ report, a JSON file with every figure, a Bland–Altman plot and an overlay plot
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import warnings
 
-from device.argtypes import existing_file, output_dir, positive_float
+from device.argtypes import existing_file, non_negative_float, output_dir, positive_float
 from host.validate import Validation
 
 __all__ = ["main_args"]
-
-
-def _non_negative_float(text: str) -> float:
-    """A finite number >= 0 (seconds)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,11 +51,11 @@ def _parser() -> argparse.ArgumentParser:
         "--rate-hz",
         type=positive_float,
         default=10.0,
-        help="common rate both are resampled to, Hz (default: %(default)s)",
+        help="common rate both are resampled to, Hz, from 0.1 to 100 (default: %(default)s)",
     )
     p.add_argument(
         "--max-lag-s",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=30.0,
         help="search the lag within ± this many seconds, after the files' start times "
         "when both give one (default: %(default)s)",
@@ -87,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--block-s",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=10.0,
         help="compare means of non-overlapping windows of this many seconds, so that the "
         "units are close to independent; 0 compares every sample, whose confidence "

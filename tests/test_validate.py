@@ -346,8 +346,10 @@ def test_bad_inputs_are_one_clear_line():
         ValidationError, match=r"block_s \(--block-s\) must be .* 0, or >= 1/rate_hz"
     ):
         validate(device, reference, block_s=0.05)
-    with pytest.raises(ValidationError, match=r"rate_hz \(--rate-hz\) must be .*<= 100"):
+    with pytest.raises(ValidationError, match=r"rate_hz \(--rate-hz\) must be .* to 100"):
         validate(device, reference, rate_hz=1e7)  # ~30 GB for an hour: refused up front
+    with pytest.raises(ValidationError, match=r"rate_hz \(--rate-hz\) must be .*from 0.1"):
+        validate(device, reference, rate_hz=1e-9)  # it blamed --block-s
     # A lag search longer than the recordings stops at their length (it crashed from about
     # 200 s, and 1e9 s tried to allocate 149 GiB), and finds the same lag.
     short = validate(device, reference, max_lag_s=30.0)
