@@ -25,6 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from host.importers._common import blank_implausible, check_times
 from host.recording import Channel, Interval, Recording, merge_repeated_stamps
 from host.session import UNKNOWN, MetadataValue
 from host.snirf_layout import LABEL_DOD, LABEL_HBO, LABEL_HBR, SNIRF_CW_AMPLITUDE, SNIRF_PROCESSED
@@ -128,14 +129,14 @@ def _read_nirs(nirs: h5py.Group, path: Path, prefix: str) -> list[Recording]:
     sources, detectors = _labels(probe, "sourceLabels"), _labels(probe, "detectorLabels")
     distances = _distances(tags, probe, notes)
     intervals = _intervals(nirs)
-    metadata = _metadata(tags)
+    metadata = _metadata(tags, notes)
     blocks = _indexed(nirs, "data")
     if not blocks:
         raise _FormatError(f"lacks {nirs.name}/data1")
     bases: list[tuple[np.ndarray, list[str]]] = []  # time base, blocks on it
     pairs: dict[tuple[int, int, int], tuple[list[Channel], list[str]]] = {}
     for data in blocks:
-        time, series, columns = _read_block(data, s_per_unit, notes)
+        time, series, columns = _read_block(data, s_per_unit, notes, path)
         base = next((i for i, (t, _) in enumerate(bases) if np.array_equal(t, time)), None)
         if base is None:
             base = len(bases)
@@ -176,6 +177,7 @@ def _recording(
     notes: list[str],
 ) -> Recording:
     notes = list(notes)
+    channels = _unique_names(channels, notes)
     step = float(np.median(np.abs(np.diff(time)))) if time.size > 1 else 0.0
     intervals = _within(intervals, float(np.min(time)), float(np.max(time)), step, notes)
     if time.size > 1 and np.any(np.diff(time) <= 0):
@@ -200,6 +202,22 @@ def _recording(
         metadata=metadata,
         notes=tuple(notes),
     )
+
+
+def _unique_names(channels: list[Channel], notes: list[str]) -> list[Channel]:
+    """Channels named alike (two measurement lists with the same source, detector, type
+    and wavelength) numbered ``"S1_D1 HbO (2)"``, each said in ``notes``: a valid SNIRF
+    file may hold them, and every channel is kept, but none may hide another by name."""
+    seen: dict[str, int] = {}
+    out = []
+    for c in channels:
+        seen[c.name] = seen.get(c.name, 0) + 1
+        if seen[c.name] > 1:
+            name = f"{c.name} ({seen[c.name]})"
+            notes.append(f"a second channel named {c.name!r} in one recording: named {name!r}")
+            c = Channel(name, c.quantity, c.unit, c.values, c.relative, c.wavelength_nm)
+        out.append(c)
+    return out
 
 
 def _within(
@@ -249,7 +267,13 @@ def _start(tags: h5py.Group, notes: list[str]) -> datetime | None:
     if any(t not in tags for t in _DATE_TAGS):
         notes.append("no MeasurementDate/MeasurementTime: start time unknown")
         return None
-    date, time = (_read_str(tags, t) for t in _DATE_TAGS)
+    try:
+        date, time = (_read_str(tags, t) for t in _DATE_TAGS)
+    except UnicodeDecodeError:
+        notes.append(
+            "MeasurementDate/MeasurementTime is not text (not valid UTF-8): start time unknown"
+        )
+        return None
     if UNKNOWN in (date, time):
         return None
     match = _TIME_RE.fullmatch(time)
@@ -284,14 +308,18 @@ def _start(tags: h5py.Group, notes: list[str]) -> datetime | None:
     return start.replace(tzinfo=timezone(sign * offset)).astimezone(timezone.utc)
 
 
-def _metadata(tags: h5py.Group) -> dict[str, MetadataValue]:
-    """Every tag that is one string or number (arrays of one too), but the date fields."""
+def _metadata(tags: h5py.Group, notes: list[str]) -> dict[str, MetadataValue]:
+    """Every tag that is one string or number (arrays of one too), but the date fields;
+    a string that is not valid UTF-8 is left out and said in ``notes``."""
     out: dict[str, MetadataValue] = {}
     for key, node in tags.items():
         if key in _DATE_TAGS or not isinstance(node, h5py.Dataset) or node.size != 1:
             continue
         if node.dtype.kind in "OS":
-            out[key] = _read_str(tags, key)
+            try:
+                out[key] = _read_str(tags, key)
+            except UnicodeDecodeError:
+                notes.append(f"{node.name} is not text (not valid UTF-8): left out")
         elif node.dtype.kind in "iu":
             out[key] = int(_read_number(tags, key))
         elif node.dtype.kind == "f":
@@ -382,9 +410,18 @@ def _intervals(nirs: h5py.Group) -> tuple[Interval, ...]:
 
 
 def _read_block(
-    data: h5py.Group, s_per_unit: float, notes: list[str]
+    data: h5py.Group, s_per_unit: float, notes: list[str], path: Path
 ) -> tuple[np.ndarray, np.ndarray, list[_Column]]:
-    """Time (n,) in s, values (n, k) and the k columns' measurement lists."""
+    """Time (n,) in s, values (n, k) and the k columns' measurement lists.
+
+    Raises
+    ------
+    host.session.DatasetError
+        Times that cannot be a recording's, by the CSV importers' rule
+        (:func:`host.importers._common.check_times`, naming the index in ``time``): a
+        step back by more than 2 median periods and 1 s (time restarting), fewer distinct
+        times than half the samples, a time more than 7 days from the others.
+    """
     ds = _node(data, "dataTimeSeries")
     if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "iuf" or ds.ndim not in (1, 2):
         raise _FormatError(f"{ds.name} must be a real 2-D array (time points × channels)")
@@ -393,6 +430,10 @@ def _read_block(
     if series.ndim == 1:
         series = series[:, None]
     time = _read_time(data, series.shape[0], s_per_unit)
+    if time.size > 1:
+        where = f"{data.name}/time"
+        cells = _LazyCells(time)
+        check_times(path, time, range(time.size), cells, column=where, line_word="index")
     if series.shape[0] != time.size and series.shape == (len(columns), time.size):
         series = series.T
         notes.append(f"{ds.name} was stored channels × time points: read transposed")
@@ -415,6 +456,19 @@ def _read_block(
         series = series + offset
         columns = [replace(c, offset=float(o)) for c, o in zip(columns, offset)]
     return time, series, columns
+
+
+class _LazyCells:
+    """The times as text (``"29.9 s"``), made only for the one an error names."""
+
+    def __init__(self, time: np.ndarray) -> None:
+        self._time = time
+
+    def __getitem__(self, i: int) -> str:
+        return f"{self._time[i]:g} s"
+
+    def __len__(self) -> int:
+        return self._time.size
 
 
 def _read_time(data: h5py.Group, rows: int, s_per_unit: float) -> np.ndarray:
@@ -529,4 +583,9 @@ def _channel(
         unit = _DEFAULT_UNIT.get(quantity, "unknown")
         if quantity in ("hbo2", "hhb", "thb"):
             notes.append("haemoglobin without dataUnit: taken as M (as MNE-Python does)")
+    # The CSV importers' plausible ranges (µM ranges scaled to M, mM, nM): 1e308 is no value.
+    values = np.array(values, dtype=np.float64)
+    note = blank_implausible(values, quantity, unit, name)
+    if note:
+        notes.append(f"{col.where}: {note}")
     return Channel(name, quantity, unit, values, relative, wavelength)

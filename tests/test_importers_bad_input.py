@@ -271,3 +271,26 @@ def test_an_oxysoft_txt_not_tab_separated_says_so(sep: str, tmp_path):
     path = tmp_path / "resaved.txt"
     path.write_text(OXY_TXT.read_text().replace("\t", sep))
     assert f"must be tab-separated (found {sep!r}" in _error(path)
+
+
+# --- 10. Mostly repeated stamps, a column named twice in one Train.Red sensor --------------
+
+
+def test_almost_all_stamps_equal_is_one_error(tmp_path):
+    """All but one stamp equal: merging would leave 2 samples (they were plotted before)."""
+    lines = _lines(TRAINRED)
+    first = _first_data_line(lines, "Timestamp")
+    body = [ln for ln in lines[first:] if ln.strip()]
+    lines[first:] = [_set_cell(ln, 0, "5.00") for ln in body[:-1]] + [_set_cell(body[-1], 0, "6")]
+    message = _error(_write(tmp_path / "almost.csv", lines))
+    n = len(body)
+    assert f"line {first + 1}: {n - 2} of {n} rows repeat an earlier time stamp" in message
+    assert f"'5.00' alone is on {n - 1} rows); merging them would leave 2 samples" in message
+
+
+def test_a_trainred_column_named_twice_in_one_sensor_is_one_error(tmp_path):
+    lines = _lines(TRAINRED)
+    h = _first_data_line(lines, "Timestamp") - 1
+    lines[h] = lines[h].replace("SmO2 unfiltered", "SmO2", 1)
+    message = _error(_write(tmp_path / "dup.csv", lines))
+    assert f"line {h + 1}: the column 'SmO2' appears 2 times in one sensor's columns" in message

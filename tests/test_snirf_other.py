@@ -132,11 +132,17 @@ def homer3_file(path: Path) -> Path:
 
 
 def _processed_block(
-    nirs: h5py.Group, name: str, time: np.ndarray, channels: list[tuple], seed: int
+    nirs: h5py.Group,
+    name: str,
+    time: np.ndarray,
+    channels: list[tuple],
+    seed: int,
+    scale: float = 1.0,
 ) -> None:
-    """channels: (source, detector, wavelengthIndex, dataTypeLabel, dataUnit or None)."""
+    """channels: (source, detector, wavelengthIndex, dataTypeLabel, dataUnit or None);
+    values normal(0, 1) × ``scale`` (1e-6 for haemoglobin in M, as MNE-Python writes it)."""
     data = nirs.create_group(name)
-    values = np.random.default_rng(seed).normal(0.0, 1.0, (time.size, len(channels)))
+    values = scale * np.random.default_rng(seed).normal(0.0, 1.0, (time.size, len(channels)))
     data.create_dataset("dataTimeSeries", data=values)
     data.create_dataset("time", data=time)
     for k, (src, det, wl, label, unit) in enumerate(channels, start=1):
@@ -196,7 +202,8 @@ def processed_file(path: Path) -> Path:
         second = f.create_group("nirs2")
         _tags(second, "unknown", "unknown")
         _probe(second, [760.0, 850.0], detectors=1)
-        _processed_block(second, "data1", t10, [(1, 1, 1, "HbO", None), (1, 1, 1, "HbR", None)], 5)
+        no_unit = [(1, 1, 1, "HbO", None), (1, 1, 1, "HbR", None)]  # taken as M
+        _processed_block(second, "data1", t10, no_unit, 5, scale=1e-6)
     return path
 
 
@@ -523,3 +530,91 @@ def test_stims_outside_the_recording_are_dropped_or_clipped_and_said(tmp_path: P
         "stim 'A' 4–7 s runs outside the recording (0–4.9 s): clipped to 4–4.9 s",
         "stim 'A' 1000–1020 s lies outside the recording (0–4.9 s): dropped",
     ]
+
+
+# -- the CSV importers' rules applied to SNIRF (issue 17, re-tester's points 1-5) -------------
+
+
+def _hb_file(path: Path, time: np.ndarray, labels: tuple[str, str] = ("HbO", "HbR")) -> Path:
+    """HbO and HbR (µM) of S1–D1 on ``time``."""
+    with h5py.File(path, "w") as f:
+        f.create_dataset("formatVersion", data="1.1", dtype=_VLEN)
+        nirs = f.create_group("nirs")
+        _tags(nirs, "2024-05-01", "10:00:00Z")
+        _probe(nirs, [760.0, 850.0], detectors=1)
+        hb = [(1, 1, 1, label, "uM") for label in labels]
+        _processed_block(nirs, "data1", time, hb, seed=6)
+    return path
+
+
+def test_time_restarting_is_one_error_naming_the_index(tmp_path: Path) -> None:
+    """As the CSV importers: a step back of more than 2 median periods and 1 s is refused
+    (before: the two halves were sorted together and averaged, with a note)."""
+    half = np.arange(300) / 10.0
+    path = _hb_file(tmp_path / "twice.snirf", np.concatenate([half, half]))
+    with pytest.raises(DatasetError) as info:
+        read_snirf_recordings(path)
+    assert str(info.value).startswith(
+        f"{path}: index 300: time goes back by 29.9 s ('/nirs/data1/time' is '0 s' after "
+        "'29.9 s' on index 299); allowed: steps back of at most 1 s"
+    )
+
+
+@pytest.mark.parametrize("equal", [N, N - 1])
+def test_mostly_repeated_stamps_are_one_error(tmp_path: Path, equal: int) -> None:
+    """All stamps equal, or all but one: merging would leave 1–2 samples."""
+    time = np.zeros(N)
+    time[equal:] = 0.1
+    path = _hb_file(tmp_path / "equal.snirf", time)
+    with pytest.raises(DatasetError) as info:
+        read_snirf_recordings(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: index 0: ")
+    if equal == N:
+        assert f"all {N} time stamps are equal" in text
+    else:
+        assert f"{N - 2} of {N} rows repeat an earlier time stamp" in text
+        assert "merging them would leave 2 samples" in text
+
+
+def test_values_out_of_the_plausible_range_are_nan_and_counted(tmp_path: Path) -> None:
+    """The CSV importers' ranges: ±1000 µM for haemoglobin, scaled to M; 1e308 crashed the
+    plot before."""
+    path = _hb_file(tmp_path / "huge.snirf", np.arange(N) / 10.0)
+    with h5py.File(path, "r+") as f:
+        series = f["nirs/data1/dataTimeSeries"][()]
+        series[[2, 9], 0] = [1e308, -2000.0]
+        series[:, 1] *= 1e-6  # HbR in M
+        series[4, 1] = 999.0
+        del f["nirs/data1/dataTimeSeries"]
+        f["nirs/data1/dataTimeSeries"] = series
+        del f["nirs/data1/measurementList2/dataUnit"]
+        f["nirs/data1/measurementList2/dataUnit"] = "M"
+    (rec,) = read_snirf_recordings(path)
+    hbo, hbr = rec.channels
+    assert np.flatnonzero(np.isnan(hbo.values)).tolist() == [2, 9]
+    assert np.flatnonzero(np.isnan(hbr.values)).tolist() == [4]  # 999 M is no reading
+    notes = " ".join(rec.notes)
+    assert (
+        "/nirs/data1/measurementList1: 'S1_D1 HbO': 2 of 50 values outside the plausible "
+        "-1000 to 1000 uM are NaN"
+    ) in notes
+    assert "'S1_D1 HbR': 1 of 50 values outside the plausible -0.001 to 0.001 M" in notes
+
+
+def test_a_measurement_time_that_is_not_utf8_leaves_the_start_unknown(tmp_path: Path) -> None:
+    path = mne_nirs_file(tmp_path / "bytes.snirf")
+    _set(path, "nirs/metaDataTags/MeasurementTime", np.bytes_(b"\xff\xfe10:00"))
+    (first, _) = read_snirf_recordings(path)
+    assert first.start_utc is None
+    assert "MeasurementDate/MeasurementTime is not text (not valid UTF-8)" in " ".join(first.notes)
+
+
+def test_channels_named_alike_are_numbered_and_said(tmp_path: Path) -> None:
+    """Two HbO measurement lists of one pair: both kept, the second named "... (2)"."""
+    path = _hb_file(tmp_path / "dup.snirf", np.arange(N) / 10.0, labels=("HbO", "HbO"))
+    (rec,) = read_snirf_recordings(path)
+    assert [c.name for c in rec.channels] == ["S1_D1 HbO", "S1_D1 HbO (2)"]
+    assert "a second channel named 'S1_D1 HbO' in one recording: named 'S1_D1 HbO (2)'" in (
+        rec.notes
+    )

@@ -11,8 +11,9 @@ format handles the same real-export problems the same way and says so in the sam
 - empty, ``NaN`` and "sensor off" cells, read as NaN and counted;
 - time stamps out of order by a little or repeated (merged by
   :func:`host.recording.merge_repeated_stamps`) and dropouts (kept as gaps); times that
-  go back further, lie beyond :data:`MAX_SPAN_S`, or are all equal are refused
-  (:func:`check_times`);
+  go back further, lie beyond :data:`MAX_SPAN_S`, or repeat so often that merging would
+  leave fewer than half as many samples as rows (:data:`MIN_DISTINCT_FRACTION`) are
+  refused (:func:`check_times`);
 - values outside a plausible range (:data:`PLAUSIBLE`) read as NaN and counted;
 - lap and event markers, turned into intervals by
   :func:`host.recording.intervals_from_markers`.
@@ -86,6 +87,11 @@ MAX_SPAN_S = 7 * 86400.0
 BACK_PERIODS = 2.0
 #: ... s: one second (a whole-second Moxy stamp one tick early).
 BACK_MIN_S = 1.0
+#: Distinct time stamps must be at least this fraction of the rows: merging repeated stamps
+#: may remove at most half of the rows. A real export repeats some stamps (Train.Red: 72 of
+#: 1020 in a 10 Hz file; a 2 Hz Moxy export with whole-second stamps at most every other
+#: row), never most of them: 1019 equal stamps of 1020 would plot as 2 averaged samples.
+MIN_DISTINCT_FRACTION = 0.5
 #: The range a value may have, by ``(quantity, unit)``; outside it the cell is NaN and
 #: counted in a note. SmO2/TSI is a saturation, 0–100 % by definition. Haemoglobin in µM
 #: (changes or absolute): resting muscle tHb is about 100–200 µM and exercise changes are
@@ -100,8 +106,15 @@ PLAUSIBLE: dict[tuple[str, str], tuple[float, float]] = {
     ("thb", "uM"): (-1000.0, 1000.0),
     ("other", "uM"): (-1000.0, 1000.0),
 }
+#: µM in one of the concentration units a SNIRF file may give (SNIRF 1.1 dataUnit, read
+#: plainly by host/snirf_other.py): the µM ranges of :data:`PLAUSIBLE` hold in these too.
+UM_PER_UNIT = {"uM": 1.0, "M": 1e6, "mM": 1e3, "nM": 1e-3}
 #: ... and this for every other channel, in its unit.
 OTHER_MAX = 1e6
+#: ... but raw light (quantity ``intensity``) is in whatever unit the device counts in
+#: (volts, or ADC or photon counts: a 32-bit counter reaches 4.3e9), so only a magnitude
+#: beyond this is no reading (a fill value or an overflow such as 1e308).
+INTENSITY_MAX = 1e12
 
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
 
@@ -320,7 +333,9 @@ def check_times(
     DatasetError
         A time further than :data:`MAX_SPAN_S` from the median; fewer than 2 distinct
         times (one sample, or every stamp equal: the file would become one averaged
-        sample); a step back by more than :data:`BACK_PERIODS` median periods and more
+        sample); fewer distinct times than :data:`MIN_DISTINCT_FRACTION` of the rows
+        (merging would remove most of the samples: the most repeated stamp, its first line
+        and the counts); a step back by more than :data:`BACK_PERIODS` median periods and more
         than :data:`BACK_MIN_S` (the line where time goes back, and by how much).
     """
     t = np.asarray(t_s, dtype=float)
@@ -341,6 +356,18 @@ def check_times(
             f"{line_word} {lines[0]}: {what} ({column!r} is {cells[0].strip()!r}); a recording "
             "needs at least 2 distinct times",
         )
+    if distinct < MIN_DISTINCT_FRACTION * t.size:
+        stamps, first, counts = np.unique(t, return_index=True, return_counts=True)
+        j = int(np.argmax(counts))
+        k = int(first[j])
+        raise DatasetError(
+            path,
+            f"{line_word} {lines[k]}: {t.size - distinct} of {t.size} rows repeat an earlier "
+            f"time stamp ({column!r} {cells[k].strip()!r} alone is on {int(counts[j])} rows); "
+            f"merging them would leave {distinct} samples. Allowed: at least "
+            f"{MIN_DISTINCT_FRACTION:.0%} as many distinct times as rows (repeated stamps may "
+            "remove at most half of the rows)",
+        )
     steps = np.diff(t)
     forward = steps[steps > 0]
     tolerance = max(BACK_PERIODS * float(np.median(forward)), BACK_MIN_S)
@@ -359,15 +386,28 @@ def check_times(
         )
 
 
+def plausible_range(quantity: str, unit: str) -> tuple[float, float]:
+    """``(low, high)`` a value of ``quantity`` in ``unit`` may have: :data:`PLAUSIBLE`
+    (its µM ranges scaled to M, mM or nM by :data:`UM_PER_UNIT`), else
+    ±:data:`INTENSITY_MAX` for raw light, else ±:data:`OTHER_MAX`."""
+    if (quantity, unit) in PLAUSIBLE:
+        return PLAUSIBLE[(quantity, unit)]
+    if (quantity, "uM") in PLAUSIBLE and unit in UM_PER_UNIT:
+        low, high = PLAUSIBLE[(quantity, "uM")]
+        return low / UM_PER_UNIT[unit], high / UM_PER_UNIT[unit]
+    limit = INTENSITY_MAX if quantity == "intensity" else OTHER_MAX
+    return -limit, limit
+
+
 def blank_implausible(values: np.ndarray, quantity: str, unit: str, column: str) -> str | None:
-    """Set values outside :data:`PLAUSIBLE` (or :data:`OTHER_MAX`) to NaN, in place.
+    """Set values outside :func:`plausible_range` to NaN, in place.
 
     Returns
     -------
     str or None
         The note saying how many and the rule, or None when all were inside.
     """
-    low, high = PLAUSIBLE.get((quantity, unit), (-OTHER_MAX, OTHER_MAX))
+    low, high = plausible_range(quantity, unit)
     with np.errstate(invalid="ignore"):
         out = (values < low) | (values > high)
     k = int(np.count_nonzero(out))
@@ -376,7 +416,7 @@ def blank_implausible(values: np.ndarray, quantity: str, unit: str, column: str)
     values[out] = np.nan
     return (
         f"{column!r}: {k} of {values.size} values outside the plausible {low:g} to {high:g} "
-        f"{unit} are NaN (the ranges: PLAUSIBLE in host/importers/_common.py)"
+        f"{unit} are NaN (the ranges: plausible_range in host/importers/_common.py)"
     )
 
 

@@ -130,8 +130,8 @@ def read_trainred(path: str | os.PathLike, text: str) -> list[Recording]:
     Raises
     ------
     DatasetError
-        Naming the file and the line: no column header, a row with fewer cells than the
-        header, a number that is not one.
+        Naming the file and the line: no column header, a column named twice in one
+        sensor's columns, a row with fewer cells than the header, a number that is not one.
     """
     path = Path(path)
     lines = text.splitlines()
@@ -161,6 +161,16 @@ def read_trainred(path: str | os.PathLike, text: str) -> list[Recording]:
     check_times(path, t.values, line_numbers, column[0], column=header[0])
     lap_col = next((i for i, name in enumerate(header) if "lap" in name.lower()), None)
     groups = _sensor_groups(header, skip={0, lap_col})
+    for group in groups:
+        names = [header[i] for i in group]
+        twice = next((name for name in names if names.count(name) > 1), None)
+        if twice is not None:
+            raise DatasetError(
+                path,
+                f"line {h + 1}: the column {twice!r} appears {names.count(twice)} times in one "
+                "sensor's columns; each column of a sensor must have its own name (e.g. "
+                "'SmO2' and 'SmO2 unfiltered')",
+            )
 
     notes_all = ["times are the file's 'seconds passed' since the session started"]
     notes_all += delimiter_notes(delimiter, decimal_comma)
