@@ -62,14 +62,18 @@ import numpy as np
 
 from host.kinetics_fit import (
     GROSS_SPREADS,
+    MIN_AMPLITUDE_SDS,
     MIN_WINDOW_SAMPLES,
     RecoveryFit,
     crossing,
     fit_recovery,
+    gap_at,
     gap_bound_s,
     gap_spanned,
     gross_outliers,
+    judged_across_gaps,
     mean_in,
+    no_fit,
     rolling_slopes,
     slope_in,
     smooth,
@@ -96,6 +100,10 @@ RISES_DURING_WORK = frozenset({"hhb"})
 WORK_LABEL = "hold"
 #: Fewest samples for the four-parameter recovery fit (five per parameter: a choice).
 MIN_FIT_SAMPLES = 20
+#: The longest centred running mean, as a share of the work and of the recovery window: a
+#: wider one smears the nadir into the recovery and the recovery into the work (a choice:
+#: the default 2 s passes for holds and recovery windows of 10 s or more).
+MAX_SMOOTH_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,7 @@ class Kinetics:
     fit: RecoveryFit
     n_averaged: int = 1
     notes: tuple[str, ...] = ()
+    baseline_sd: float = math.nan
 
 
 @dataclass
@@ -195,18 +204,22 @@ def interval_kinetics(
     before_next_s: float,
     where: Recording,
     baseline: float | None = None,
+    baseline_sd: float = math.nan,
 ) -> Kinetics:
     """Kinetics of one work interval of ``y`` (shape (n,), on times ``t``, s).
 
     ``falls``: the quantity falls during work (all but HHb). ``after_previous_s``: the
     baseline window does not reach before this (the previous work's end or the first
     sample); ``before_next_s``: the recovery window ends here at the latest. ``baseline``:
-    a given baseline value (the ensemble's) instead of a window's mean.
+    a given baseline value (the ensemble's) instead of a window's mean, and ``baseline_sd``
+    its noise (the SD of the baseline window's samples otherwise).
 
     Raises:
         DatasetError: (naming the file and sensor of ``where``, the recording ``t`` and
             ``y`` come from) a window without enough samples, or a recovery window
-            shorter than ``settings.min_recovery_s``.
+            shorter than ``settings.min_recovery_s``, a ``smooth_s`` longer than
+            MAX_SMOOTH_SHARE of the work or of the recovery window, or an ``end_s`` longer
+            than the work.
     """
     s = settings
     on, off = work.onset_s, work.end_s
@@ -228,6 +241,8 @@ def interval_kinetics(
         if on - b_lo < s.baseline_s - float(np.median(np.diff(t))):
             notes.append(f"baseline window cut to {on - b_lo:.1f} s")
         b_from, b_to = b_lo, on
+        in_base = (t >= b_lo) & (t <= on) & np.isfinite(y)
+        baseline_sd = float(np.std(y[in_base], ddof=1))
     else:
         b_from = b_to = math.nan
     rec_hi = min(off + s.recovery_s, before_next_s, float(t[-1]))
@@ -237,12 +252,25 @@ def interval_kinetics(
             f"only {max(rec_hi - off, 0.0):.1f} s of recovery after it before {until}; "
             f"recovery kinetics need at least {s.min_recovery_s:g} s (--min-recovery-s)"
         )
+    if b_to == b_to:  # an interval's own windows (the ensemble's were checked in these)
+        for what, length in (("work", off - on), ("recovery window", rec_hi - off)):
+            if s.smooth_s > MAX_SMOOTH_SHARE * length:
+                raise bad(
+                    f"--smooth-s {s.smooth_s:g} s is longer than {MAX_SMOOTH_SHARE:g} × its "
+                    f"{what} ({length:.1f} s): allowed up to {MAX_SMOOTH_SHARE * length:.3g} s"
+                )
+        if s.end_s > off - on:
+            raise bad(
+                f"--end-s {s.end_s:g} s is longer than the work ({off - on:.1f} s): allowed "
+                f"up to {off - on:.3g} s"
+            )
     ys = smooth(t, y, s.smooth_s)
     tv = t[np.isfinite(y)]  # the samples with a value, for gaps
     gap_s = gap_bound_s(tv)
     in_work = (t >= on) & (t <= off) & np.isfinite(ys)
     if np.count_nonzero(in_work) < MIN_WINDOW_SAMPLES:
         raise bad(f"fewer than {MIN_WINDOW_SAMPLES} samples with a value during it")
+    kind = "nadir" if falls else "peak"
     pick = np.argmin if falls else np.argmax
     k = pick(np.where(in_work, ys, np.inf if falls else -np.inf))
     i, j = np.searchsorted(tv, t[k], side="left"), np.searchsorted(tv, t[k], side="right")
@@ -257,9 +285,26 @@ def interval_kinetics(
     if d_hi < on + s.desat_s:
         notes.append(f"work shorter than the desaturation window: slope over {d_hi - on:.1f} s")
     desat, _ = slope_in(t, y, on, d_hi)
+    on_gap = gap_at(tv, on, gap_s)
+    if on_gap is not None:
+        desat = math.nan
+        notes.append(
+            f"the work's start ({on:.1f} s) lies in a {on_gap[1] - on_gap[0]:.1f}-s gap "
+            f"({on_gap[0]:.1f}–{on_gap[1]:.1f} s): the true start is unknown, so no "
+            "desaturation slope, and the time to the nadir/peak is from the first sample after it"
+        )
     end, n_end = mean_in(t, y, off - s.end_s, off)
     if n_end == 0:
         raise bad(f"no sample with a value in its last {s.end_s:g} s (--end-s)")
+    off_gap = gap_at(tv, off, gap_s)
+    if off_gap is not None:
+        end = math.nan
+        notes.append(
+            f"the work's end ({off:.1f} s) lies in a {off_gap[1] - off_gap[0]:.1f}-s gap "
+            f"({off_gap[0]:.1f}–{off_gap[1]:.1f} s; a gap: valid samples more than "
+            f"{gap_s:.2g} s apart): the true end is unknown, so no end-of-work value, "
+            "half-recovery or recovery fit"
+        )
 
     in_rec = (t >= off) & (t <= rec_hi) & np.isfinite(ys)
     tr, yr = t[in_rec], ys[in_rec]
@@ -268,7 +313,19 @@ def interval_kinetics(
     rises = falls  # the recovery goes back the other way
     target = end + 0.5 * (baseline - end)
     half = math.nan
-    if (baseline - end) * (1 if rises else -1) > 0:
+    # The response must stand out of the resting noise (the fit's rule, MIN_AMPLITUDE_SDS);
+    # where the end is unknown (a gap), the nadir/peak stands for it.
+    response = (baseline - (end if off_gap is None else float(ys[k]))) * (1 if rises else -1)
+    threshold = MIN_AMPLITUDE_SDS * baseline_sd if math.isfinite(baseline_sd) else 0.0
+    responded = response > threshold
+    if not responded:
+        notes.append(
+            f"the {'end value' if off_gap is None else kind} differs from the baseline "
+            f"by {response:.3g} in the direction of work, not more than {MIN_AMPLITUDE_SDS:g}"
+            f" × the baseline's SD {baseline_sd:.3g} ({threshold:.3g}): no response to recover "
+            "from, so no half-recovery, peak reoxygenation slope or overshoot"
+        )
+    elif off_gap is None:
         half = crossing(tr, yr, target, rises) - off
         gap = gap_spanned(tv, off + half, gap_s) if math.isfinite(half) else None
         if not math.isfinite(half):
@@ -280,17 +337,15 @@ def interval_kinetics(
                 "half-recovery not given"
             )
             half = math.nan
-    else:
-        notes.append("the end value did not move away from the baseline: no half-recovery")
     st, sl = rolling_slopes(t, y, s.slope_window_s, off, rec_hi, gap_s)
-    j = (np.argmax(sl) if rises else np.argmin(sl)) if sl.size else -1
-    if j < 0:
+    j = (np.argmax(sl) if rises else np.argmin(sl)) if sl.size and responded else -1
+    if j < 0 and responded:
         notes.append(
             f"no {s.slope_window_s:g}-s slope window in the recovery without a gap (valid "
             f"samples more than {gap_s:.2g} s apart): no peak reoxygenation slope"
         )
     m = int(np.argmax(yr) if rises else np.argmin(yr))
-    over = (yr[m] - baseline) * (1 if rises else -1)
+    over = (yr[m] - baseline) * (1 if rises else -1) if responded else math.nan
 
     fit_hi = min(rec_hi, float(tr[m]) + s.fit_after_peak_s)
     sel = (t >= off) & (t <= fit_hi) & np.isfinite(y)
@@ -300,6 +355,10 @@ def interval_kinetics(
             f"{off:g}–{fit_hi:g} s; the fit needs at least {MIN_FIT_SAMPLES}"
         )
     fit = fit_recovery(t[sel] - off, y[sel], half, rises)
+    if off_gap is not None:
+        fit = no_fit(fit.window_s, fit.n, fit.rmse, "")
+    else:
+        fit = judged_across_gaps(fit, t[sel], ys[sel], abs(float(yr[m]) - end), gap_s)
     if fit.note:
         notes.append(fit.note)
     return Kinetics(
@@ -310,6 +369,7 @@ def interval_kinetics(
         baseline=float(baseline),
         baseline_from_s=b_from,
         baseline_to_s=b_to,
+        baseline_sd=baseline_sd,
         extreme_kind="nadir" if falls else "peak",
         extreme=float(ys[k]),
         extreme_at_s=float(t[k]),
@@ -484,6 +544,8 @@ def _ensemble(
         before_next_s=float(u[-1]),
         where=recording,
         baseline=float(np.mean([k.baseline for k in kin])),
+        # The mean of n baselines: its noise is their RMS SD over √n.
+        baseline_sd=math.sqrt(float(np.mean([k.baseline_sd**2 for k in kin])) / len(kin)),
     )
     notes.append("baseline: the mean of the intervals' baselines")
     ens = replace(ens, n_averaged=len(kin), notes=(*notes, *ens.notes))

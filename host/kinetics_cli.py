@@ -56,6 +56,7 @@ def table_rows(result: KineticsResult) -> list[dict[str, object]]:
             "work_duration_s": k.work_off_s - k.work_on_s,
             "baseline_from_s": k.baseline_from_s, "baseline_to_s": k.baseline_to_s,
             f"baseline_{u}": k.baseline,
+            f"baseline_sd_{u}": k.baseline_sd,
             "nadir_or_peak": k.extreme_kind, f"nadir_or_peak_{u}": k.extreme,
             "time_to_nadir_or_peak_s": k.extreme_at_s - k.work_on_s,
             "desat_window_s": s.desat_s, f"desat_slope_{u}_per_s": k.desat_slope_per_s,

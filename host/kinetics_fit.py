@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 __all__ = [
     "CI_LEVEL",
+    "FIT_GAP_MAX_SHARE",
     "GAP_MIN_S",
     "GAP_SAMPLE_INTERVALS",
     "GROSS_SPREADS",
@@ -23,10 +24,13 @@ __all__ = [
     "RecoveryFit",
     "crossing",
     "fit_recovery",
+    "gap_at",
     "gap_bound_s",
     "gap_spanned",
     "gross_outliers",
+    "judged_across_gaps",
     "mean_in",
+    "no_fit",
     "recovery_model",
     "rolling_slopes",
     "slope_in",
@@ -52,6 +56,11 @@ MIN_AMPLITUDE_SDS = 3.0
 #: taken for a corrupted sample, not a measurement: a choice far beyond any physiological
 #: swing, which catches e.g. a 1e308 in an export (fewer than 1 % of the samples).
 GROSS_SPREADS = 100.0
+
+#: A gap in the recovery fit's window across which the smoothed signal moves by more than
+#: this share of the recovery (|recovery extreme − end value|) hides the shape that sets
+#: TD and τ: no fit is reported (a choice; docs/kinetics.md says why).
+FIT_GAP_MAX_SHARE = 0.25
 
 
 def recovery_model(
@@ -117,6 +126,16 @@ def gap_bound_s(t: np.ndarray) -> float:
     median steps of ``t``, shape (n,), at least GAP_MIN_S)."""
     step = float(np.median(np.diff(t))) if t.size > 1 else 0.0
     return max(GAP_SAMPLE_INTERVALS * step, GAP_MIN_S)
+
+
+def gap_at(tv: np.ndarray, at_s: float, bound_s: float) -> tuple[float, float] | None:
+    """The gap (from, to) s, valid samples ``tv`` (shape (n,), increasing) more than
+    ``bound_s`` apart, with from < ``at_s`` ≤ to: a boundary inside a dropout or at the
+    first sample after it (where a lap change inside the dropout is stamped); else None."""
+    k = int(np.searchsorted(tv, at_s, side="left"))
+    if k == 0 or k >= tv.size or tv[k] - tv[k - 1] <= bound_s:
+        return None
+    return float(tv[k - 1]), float(tv[k])
 
 
 def gap_spanned(t: np.ndarray, at_s: float, bound_s: float) -> tuple[float, float] | None:
@@ -217,7 +236,8 @@ def crossing(t: np.ndarray, y: np.ndarray, target: float, rising: bool) -> float
     return float(t[k - 1] + (target - y[k - 1]) / (y[k] - y[k - 1]) * (t[k] - t[k - 1]))
 
 
-def _no_fit(window: float, n: int, rmse: float, note: str) -> RecoveryFit:
+def no_fit(window: float, n: int, rmse: float, note: str) -> RecoveryFit:
+    """A fit not reported: every estimate NaN, ``note`` saying why."""
     nan2 = (math.nan, math.nan)
     nan = math.nan
     return RecoveryFit(nan, nan, nan2, nan, nan2, nan, nan2, window, n, rmse, nan, note)
@@ -263,14 +283,14 @@ def fit_recovery(u: np.ndarray, y: np.ndarray, half_s: float, rises: bool = True
         if best is None or sse < best[2]:
             best = (p, cov, sse)
     if best is None:
-        return _no_fit(window, u.size, math.nan, f"recovery fit failed: {last}")
+        return no_fit(window, u.size, math.nan, f"recovery fit failed: {last}")
     p, cov, sse = best
     rmse = math.sqrt(sse / u.size)
     dof = u.size - p.size
     with np.errstate(invalid="ignore"):
         var = np.diag(cov)
         if not (np.all(np.isfinite(cov)) and np.all(var >= 0)):
-            return _no_fit(
+            return no_fit(
                 window, u.size, rmse, "no recovery fit: its covariance is undefined (flat data?)"
             )
         se = np.sqrt(var)
@@ -278,7 +298,7 @@ def fit_recovery(u: np.ndarray, y: np.ndarray, half_s: float, rises: bool = True
     ci = [(float(p[i] - half[i]), float(p[i] + half[i])) for i in range(p.size)]
     amp = float(p[1])
     if abs(amp) <= MIN_AMPLITUDE_SDS * rmse:
-        return _no_fit(
+        return no_fit(
             window,
             u.size,
             rmse,
@@ -286,7 +306,7 @@ def fit_recovery(u: np.ndarray, y: np.ndarray, half_s: float, rises: bool = True
             f"{MIN_AMPLITUDE_SDS:g} × the residual SD {rmse:.3g})",
         )
     if (amp > 0) != rises or amp == 0:
-        return _no_fit(
+        return no_fit(
             window,
             u.size,
             rmse,
@@ -294,7 +314,7 @@ def fit_recovery(u: np.ndarray, y: np.ndarray, half_s: float, rises: bool = True
             "the baseline, not a recovery)",
         )
     if p[2] >= upper[2] * 0.999:
-        return _no_fit(
+        return no_fit(
             window,
             u.size,
             rmse,
@@ -323,3 +343,40 @@ def fit_recovery(u: np.ndarray, y: np.ndarray, half_s: float, rises: bool = True
         r2=1.0 - sse / sst if sst > 0 else math.nan,
         note=note,
     )
+
+
+def judged_across_gaps(
+    fit: RecoveryFit, t: np.ndarray, ys: np.ndarray, rise: float, gap_s: float
+) -> RecoveryFit:
+    """``fit`` as reported given the gaps among its samples at ``t`` (s, shape (n,),
+    increasing, the valid samples of its window), where ``ys`` (shape (n,)) is the smoothed
+    signal and ``rise`` the recovery's size (|recovery extreme − end value|).
+
+    A gap (steps longer than ``gap_s``) across which ``ys`` moves more than
+    FIT_GAP_MAX_SHARE × ``rise`` hides the shape that sets TD and τ: the fit becomes
+    :func:`no_fit` with a note. Smaller gaps: the fit stands, its note says it was fitted
+    across them. Judged from the data, not from the fitted τ, so a bad fit cannot vouch
+    for itself.
+    """
+    steps = np.diff(t)
+    wide = np.flatnonzero(steps > gap_s)
+    if not wide.size:
+        return fit
+    moved = np.abs(ys[wide + 1] - ys[wide])
+    g = int(wide[np.argmax(moved)])
+    a, b = float(t[g]), float(t[g + 1])
+    share = float(moved.max()) / rise if rise > 0 else math.inf
+    if share > FIT_GAP_MAX_SHARE:
+        return no_fit(
+            fit.window_s,
+            fit.n,
+            fit.rmse,
+            f"no recovery fit: the signal moves {100 * share:.0f} % of the recovery across "
+            f"the {b - a:.1f}-s gap {a:.1f}–{b:.1f} s in its window (more than "
+            f"{100 * FIT_GAP_MAX_SHARE:g} %): the gap hides the shape that sets TD and τ",
+        )
+    extra = (
+        f"fitted across {wide.size} gap(s) in its window, the longest "
+        f"{float(steps[wide].max()):.1f} s"
+    )
+    return replace(fit, note=f"{fit.note}; {extra}" if fit.note else extra)
