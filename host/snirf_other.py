@@ -17,9 +17,8 @@ project's own files); this module is its half for everyone else's.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import h5py
@@ -30,6 +29,7 @@ from host.recording import Channel, Interval, Recording, merge_repeated_stamps
 from host.session import UNKNOWN, MetadataValue
 from host.snirf_layout import LABEL_DOD, LABEL_HBO, LABEL_HBR, SNIRF_CW_AMPLITUDE, SNIRF_PROCESSED
 from host.snirf_reader import _FormatError, _indexed, _node, _read_floats, _read_number, _read_str
+from host.snirf_tags import metadata_tags, start_time, time_scale
 
 __all__ = ["read_other_snirf"]
 
@@ -59,14 +59,8 @@ _PLAIN_UNITS = {
     "µV": "uV",
     "μV": "uV",
 }
-#: Seconds in one TimeUnit (SNIRF 1.1 TimeUnit: "s", "ms"; "us" is µs).
-_S_PER_TIME_UNIT = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6}
 #: cm in one LengthUnit (SNIRF 1.1 LengthUnit: "mm", "cm", "m"; "um" is µm).
 _CM_PER_LENGTH_UNIT = {"um": 1e-4, "mm": 0.1, "cm": 1.0, "m": 100.0}
-#: SNIRF 1.1 MeasurementTime: ISO 8601 hh:mm:ss.sTZD (fraction and zone optional here).
-_TIME_RE = re.compile(r"(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
-#: The metaDataTags read into fields, not copied into metadata.
-_DATE_TAGS = ("MeasurementDate", "MeasurementTime")
 
 
 @dataclass(frozen=True)
@@ -120,8 +114,8 @@ def _nirs_groups(h5: h5py.File) -> list[tuple[str, h5py.Group]]:
 def _read_nirs(nirs: h5py.Group, path: Path, prefix: str) -> list[Recording]:
     tags = _node(nirs, "metaDataTags")
     notes: list[str] = []
-    s_per_unit = _time_scale(tags, notes)
-    start_utc = _start(tags, notes)
+    s_per_unit = time_scale(tags, notes)
+    start_utc = start_time(tags, notes)
     probe = nirs.get("probe")
     if probe is not None and not isinstance(probe, h5py.Group):
         raise _FormatError(f"{probe.name} is a dataset, expected a group")
@@ -129,7 +123,7 @@ def _read_nirs(nirs: h5py.Group, path: Path, prefix: str) -> list[Recording]:
     sources, detectors = _labels(probe, "sourceLabels"), _labels(probe, "detectorLabels")
     distances = _distances(tags, probe, notes)
     intervals = _intervals(nirs)
-    metadata = _metadata(tags, notes)
+    metadata = metadata_tags(tags, notes)
     blocks = _indexed(nirs, "data")
     if not blocks:
         raise _FormatError(f"lacks {nirs.name}/data1")
@@ -241,90 +235,6 @@ def _within(
             iv = Interval(iv.label, lo, hi - lo)
         out.append(iv)
     return tuple(out)
-
-
-# -- tags ---------------------------------------------------------------------------------
-
-
-def _time_scale(tags: h5py.Group, notes: list[str]) -> float:
-    if "TimeUnit" not in tags:
-        notes.append("no TimeUnit: times taken as seconds")
-        return 1.0
-    unit = _read_str(tags, "TimeUnit")
-    if unit == UNKNOWN:  # Homer3's default
-        notes.append("TimeUnit 'unknown': times taken as seconds (as MNE-Python does)")
-        return 1.0
-    if unit not in _S_PER_TIME_UNIT:
-        raise _FormatError(
-            f"{tags.name}/TimeUnit is {unit!r}; allowed: "
-            f"{', '.join((*_S_PER_TIME_UNIT, UNKNOWN))}"
-        )
-    return _S_PER_TIME_UNIT[unit]
-
-
-def _start(tags: h5py.Group, notes: list[str]) -> datetime | None:
-    """MeasurementDate + MeasurementTime (SNIRF 1.1: YYYY-MM-DD, hh:mm:ss.sTZD), UTC."""
-    if any(t not in tags for t in _DATE_TAGS):
-        notes.append("no MeasurementDate/MeasurementTime: start time unknown")
-        return None
-    try:
-        date, time = (_read_str(tags, t) for t in _DATE_TAGS)
-    except UnicodeDecodeError:
-        notes.append(
-            "MeasurementDate/MeasurementTime is not text (not valid UTF-8): start time unknown"
-        )
-        return None
-    if UNKNOWN in (date, time):
-        return None
-    match = _TIME_RE.fullmatch(time)
-    try:
-        day = datetime.strptime(date, "%Y-%m-%d")
-    except ValueError:
-        match = None
-    if match is None:
-        notes.append(
-            f"MeasurementDate/MeasurementTime {date!r} {time!r} are not YYYY-MM-DD and "
-            "hh:mm:ss.sTZD: start time unknown"
-        )
-        return None
-    hh, mm, ss, frac, zone = match.groups()
-    try:
-        start = day.replace(hour=int(hh), minute=int(mm), second=int(ss))
-    except ValueError:  # e.g. 25:61:99: the right shape but not a time of day
-        notes.append(
-            f"MeasurementTime {time!r} is not a time of day (hh 00–23, mm 00–59, "
-            "ss 00–59): start time unknown"
-        )
-        return None
-    start += timedelta(seconds=float(frac or 0.0))
-    if zone is None:
-        notes.append("MeasurementTime has no time zone: taken as UTC (as MNE-Python does)")
-        return start.replace(tzinfo=timezone.utc)
-    if zone == "Z":
-        return start.replace(tzinfo=timezone.utc)
-    sign = -1 if zone[0] == "-" else 1
-    digits = zone[1:].replace(":", "")
-    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    return start.replace(tzinfo=timezone(sign * offset)).astimezone(timezone.utc)
-
-
-def _metadata(tags: h5py.Group, notes: list[str]) -> dict[str, MetadataValue]:
-    """Every tag that is one string or number (arrays of one too), but the date fields;
-    a string that is not valid UTF-8 is left out and said in ``notes``."""
-    out: dict[str, MetadataValue] = {}
-    for key, node in tags.items():
-        if key in _DATE_TAGS or not isinstance(node, h5py.Dataset) or node.size != 1:
-            continue
-        if node.dtype.kind in "OS":
-            try:
-                out[key] = _read_str(tags, key)
-            except UnicodeDecodeError:
-                notes.append(f"{node.name} is not text (not valid UTF-8): left out")
-        elif node.dtype.kind in "iu":
-            out[key] = int(_read_number(tags, key))
-        elif node.dtype.kind == "f":
-            out[key] = float(_read_number(tags, key))
-    return out
 
 
 # -- probe --------------------------------------------------------------------------------
