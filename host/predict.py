@@ -9,8 +9,8 @@ exports haemoglobin, not this device's ΔOD, so :func:`predict_recording`:
    values (``Channel.relative`` False, e.g. Train.Red's O2Hb) become changes from their
    mean over a baseline window (default the first 30 s, :data:`DEFAULT_BASELINE_S`), as
    the device's own are changes from its resting calibration;
-2. resamples them to the device's sample rate (:func:`resample`): linear interpolation
-   between samples at most ``max_gap_s`` apart, or, from a source more than
+2. resamples them to the device's sample rate (:func:`host.predict_resample.resample`):
+   linear interpolation between samples at most ``max_gap_s`` apart, or, from a source more than
    :data:`BLOCK_MEAN_ABOVE` times faster, the mean of its samples in each 0.1 s block
    (as :mod:`device.chain` averages the frames of a block); a longer gap stays NaN;
 3. rebuilds the ΔOD this device would have measured for those changes with the device's
@@ -53,6 +53,7 @@ from device.features import (
     od_order,
 )
 from device.inference import FatigueModel
+from host.predict_resample import BLOCK_MEAN_ABOVE, DEFAULT_MAX_GAP_S, resample
 from host.recording import Channel, Recording
 from host.session import DatasetError
 from host.snirf_layout import PROJECT_FORMAT
@@ -81,14 +82,6 @@ UNIT_UM = "uM"
 #: Default baseline window for absolute haemoglobin, s on the recording's time base:
 #: the first 30 s (issue 17; a resting start, as the device's own 20 s calibration).
 DEFAULT_BASELINE_S: tuple[float, float] = (0.0, 30.0)
-#: Longest gap between two valid source samples bridged by interpolation, s (ten device
-#: samples). A choice: a 10 Hz OxySoft export has steps of 0.1 s, but the Train.Red app
-#: delivers its samples in bursts up to 0.9 s apart (docs/importers.md), which the
-#: importer does not count as dropouts either; a longer gap is a dropout, and the
-#: windows that contain it are not run.
-DEFAULT_MAX_GAP_S = 1.0
-#: A source faster than this multiple of the device's rate is averaged per block.
-BLOCK_MEAN_ABOVE = 1.5
 #: Where the model's ΔOD inputs come from: "rebuild" from the haemoglobin, "recorded"
 #: (this project's own ΔOD channels), "auto" (recorded for this project's sessions,
 #: rebuilt otherwise).
@@ -291,77 +284,6 @@ def haemoglobin(
             f"({mean:.4g} {c.unit}, {base.size} samples)"
         )
     return Haemoglobin(t, out[0], out[1], tuple(notes))
-
-
-def resample(
-    t_s: np.ndarray,
-    columns: Sequence[np.ndarray],
-    *,
-    rate_hz: float = TRAINING_CHAIN.output_rate_hz,
-    max_gap_s: float = DEFAULT_MAX_GAP_S,
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Columns on a regular time base from ``t_s[0]`` at ``rate_hz``.
-
-    Each column alone: from a source at most :data:`BLOCK_MEAN_ABOVE` times faster than
-    ``rate_hz`` (median step), linear interpolation between its two valid samples around
-    each new time when they are at most ``max_gap_s`` apart; from a faster source, first
-    the mean of its valid samples in each block ``[t - 0.5/rate, t + 0.5/rate)`` (as the
-    device averages the conversions of a block), then the same interpolation over empty
-    blocks. NaN elsewhere (gaps, before the first or after the last valid sample).
-
-    Parameters
-    ----------
-    t_s : ndarray, shape (n,)
-        Source times, s, strictly increasing.
-    columns : sequence of ndarray, each shape (n,)
-        Values (NaN: no value).
-    rate_hz, max_gap_s : float
-        Target rate, Hz; longest gap bridged, s.
-
-    Returns
-    -------
-    t_s : ndarray, shape (k,)
-        ``t_s[0] + i / rate_hz`` up to ``t_s[-1]``.
-    columns : list of ndarray, each shape (k,)
-    """
-    t = np.asarray(t_s, dtype=float)
-    n = int(math.floor((t[-1] - t[0]) * rate_hz + 1e-9)) + 1
-    grid = t[0] + np.arange(n) / rate_hz
-    fast = t.size > 1 and np.median(np.diff(t)) * rate_hz * BLOCK_MEAN_ABOVE < 1.0
-    out = []
-    for column in columns:
-        v = np.asarray(column, dtype=float)
-        src_t, src_v = (grid, _block_means(t, v, grid, rate_hz)) if fast else (t, v)
-        out.append(_interpolate(src_t, src_v, grid, max_gap_s))
-    return grid, out
-
-
-def _block_means(t: np.ndarray, v: np.ndarray, grid: np.ndarray, rate_hz: float) -> np.ndarray:
-    """Mean of the valid ``v`` with ``t`` in each block around ``grid`` (NaN if none)."""
-    ok = np.isfinite(v)
-    edges = np.append(grid - 0.5 / rate_hz, grid[-1] + 0.5 / rate_hz)
-    idx = np.searchsorted(edges, t[ok], side="right") - 1
-    keep = (idx >= 0) & (idx < grid.size)
-    sums = np.bincount(idx[keep], weights=v[ok][keep], minlength=grid.size)
-    counts = np.bincount(idx[keep], minlength=grid.size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-
-
-def _interpolate(t: np.ndarray, v: np.ndarray, grid: np.ndarray, max_gap_s: float) -> np.ndarray:
-    ok = np.isfinite(v)
-    tv, vv = t[ok], v[ok]
-    out = np.full(grid.size, np.nan)
-    if tv.size == 0:
-        return out
-    right = np.searchsorted(tv, grid, side="left")  # first valid sample at or after
-    exact = (right < tv.size) & (tv[np.minimum(right, tv.size - 1)] == grid)
-    inner = (right > 0) & (right < tv.size)
-    r = np.minimum(right, tv.size - 1)
-    bridged = inner & (tv[r] - tv[np.maximum(right - 1, 0)] <= max_gap_s)
-    use = exact | bridged
-    out[use] = np.interp(grid[use], tv, vv)
-    return out
 
 
 def rebuild_d_od(
