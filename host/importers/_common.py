@@ -399,6 +399,46 @@ def plausible_range(quantity: str, unit: str) -> tuple[float, float]:
     return -limit, limit
 
 
+def parse_channels(
+    columns: Sequence[tuple[str, Sequence[str], str, str]],
+    *,
+    lines: Sequence[int],
+    path: os.PathLike,
+    decimal_comma: bool = False,
+    line_word: str = "line",
+) -> tuple[list[np.ndarray], list[str]]:
+    """Each ``(name, cells, quantity, unit)`` column as floats (:func:`parse_numbers`),
+    its "no value" cells counted and its implausible values blanked
+    (:func:`blank_implausible`).
+
+    Returns
+    -------
+    values : list of ndarray, each shape (len(lines),)
+    notes : list of str
+        :func:`missing_notes`, then one note per column with implausible values.
+
+    Raises
+    ------
+    DatasetError
+        A cell that is not a number (naming the file, line and column).
+    """
+    values, missing, implausible = [], {}, []
+    for name, cells, quantity, unit in columns:
+        numbers = parse_numbers(
+            cells,
+            column=name,
+            lines=lines,
+            path=path,
+            decimal_comma=decimal_comma,
+            line_word=line_word,
+        )
+        missing[name] = numbers.missing
+        values.append(numbers.values)
+        implausible.append(blank_implausible(numbers.values, quantity, unit, name))
+    notes = missing_notes(missing, len(lines)) + [n for n in implausible if n]
+    return values, notes
+
+
 def blank_implausible(values: np.ndarray, quantity: str, unit: str, column: str) -> str | None:
     """Set values outside :func:`plausible_range` to NaN, in place.
 

@@ -32,13 +32,11 @@ import numpy as np
 
 from host.importers._common import (
     DELIMITERS,
-    blank_implausible,
     build_time_base,
     check_times,
     delimiter_notes,
     marker_intervals,
-    missing_notes,
-    parse_numbers,
+    parse_channels,
     slug,
     sniff_delimiter,
     table,
@@ -171,26 +169,17 @@ def read_moxy(path: str | os.PathLike, text: str) -> list[Recording]:
         laps = own.pop(LAP_COLUMN, None) or shared.get(LAP_COLUMN)
         chan_names = [*own.values(), *(c for c in shared.values() if c != LAP_COLUMN)]
         notes = list(notes_all)
-        values = []
-        missing = {}
         kinds = []
-        implausible = []
         for name in chan_names:
-            m = _SENSOR_SUFFIX.match(name)
-            quantity, unit = _unit_and_quantity(m["base"] if m else name)
-            kinds.append((quantity, unit))
-            numbers = parse_numbers(
-                columns[name],
-                column=name,
-                lines=line_numbers,
-                path=path,
-                decimal_comma=decimal_comma,
-            )
-            missing[name] = numbers.missing
-            values.append(numbers.values)
-            implausible.append(blank_implausible(numbers.values, quantity, unit, name))
-        notes.extend(missing_notes(missing, len(body)))
-        notes.extend(n for n in implausible if n)
+            base_name = _SENSOR_SUFFIX.match(name)
+            kinds.append(_unit_and_quantity(base_name["base"] if base_name else name))
+        values, parsed = parse_channels(
+            [(name, columns[name], q, u) for name, (q, u) in zip(chan_names, kinds)],
+            lines=line_numbers,
+            path=path,
+            decimal_comma=decimal_comma,
+        )
+        notes.extend(parsed)
         counters = [q == "other" and u == "1" for q, u in kinds]
         base = build_time_base(t_raw, values, keep_first=counters)
         notes.extend(base.notes)

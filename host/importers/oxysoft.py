@@ -57,12 +57,11 @@ from xml.etree.ElementTree import ParseError
 import numpy as np
 
 from host.importers._common import (
-    blank_implausible,
     build_time_base,
     cell_text,
     check_times,
     marker_intervals,
-    missing_notes,
+    parse_channels,
     parse_numbers,
     split_rows,
     uses_decimal_comma,
@@ -290,24 +289,15 @@ def _read(path: Path, rows: Rows, *, ext: str, where: str) -> list[Recording]:
     recordings = []
     for device, members in groups.items():
         notes = list(notes_all)
-        values = []
-        missing = {}
-        implausible = []
         quantities = [_quantity(name) for _, name, _ in members]
-        for (col, name, _), (quantity, unit, _) in zip(members, quantities):
-            numbers = parse_numbers(
-                column[col],
-                column=name,
-                lines=lines,
-                path=path,
-                decimal_comma=decimal_comma,
-                line_word=where,
-            )
-            missing[name] = numbers.missing
-            values.append(numbers.values)
-            implausible.append(blank_implausible(numbers.values, quantity, unit, name))
-        notes.extend(missing_notes(missing, len(body)))
-        notes.extend(n for n in implausible if n)
+        values, parsed = parse_channels(
+            [(name, column[col], q, u) for (col, name, _), (q, u, _) in zip(members, quantities)],
+            lines=lines,
+            path=path,
+            decimal_comma=decimal_comma,
+            line_word=where,
+        )
+        notes.extend(parsed)
         if any(q == "smo2" for q, _, _ in quantities):
             off = np.all(np.stack(values) == 0, axis=0)
             if off.any():

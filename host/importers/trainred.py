@@ -50,12 +50,11 @@ from pathlib import Path
 import numpy as np
 
 from host.importers._common import (
-    blank_implausible,
     build_time_base,
     check_times,
     delimiter_notes,
     marker_intervals,
-    missing_notes,
+    parse_channels,
     parse_numbers,
     slug,
     sniff_delimiter,
@@ -196,23 +195,14 @@ def read_trainred(path: str | os.PathLike, text: str) -> list[Recording]:
                 f"labelled {label!r}"
             )
         labels.append(named)
-        values = []
-        missing = {}
-        implausible = []
         kinds = [_quantity(header[i]) for i in group]
-        for i, (quantity, unit, _) in zip(group, kinds):
-            numbers = parse_numbers(
-                column[i],
-                column=header[i],
-                lines=line_numbers,
-                path=path,
-                decimal_comma=decimal_comma,
-            )
-            missing[header[i]] = numbers.missing
-            values.append(numbers.values)
-            implausible.append(blank_implausible(numbers.values, quantity, unit, header[i]))
-        notes.extend(missing_notes(missing, len(body)))
-        notes.extend(n for n in implausible if n)
+        values, parsed = parse_channels(
+            [(header[i], column[i], q, u) for i, (q, u, _) in zip(group, kinds)],
+            lines=line_numbers,
+            path=path,
+            decimal_comma=decimal_comma,
+        )
+        notes.extend(parsed)
         counters = [q == "other" and u == "1" for q, u, _ in kinds]
         base = build_time_base(t.values, values, keep_first=counters)
         notes.extend(base.notes)
