@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from host.session import DatasetError
@@ -18,9 +18,9 @@ from host.session import DatasetError
 __all__ = ["refuse_existing", "write_all"]
 
 
-def refuse_existing(paths: Mapping[str, Path] | list[Path]) -> None:
+def refuse_existing(paths: Iterable[Path]) -> None:
     """Raise :class:`DatasetError` naming the first of ``paths`` that exists."""
-    for path in paths.values() if isinstance(paths, Mapping) else paths:
+    for path in paths:
         if Path(path).exists():
             raise DatasetError(path, "exists; move it away or give --out another folder")
 
