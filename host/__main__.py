@@ -12,8 +12,7 @@ Commands:
   kinetics desaturation and recovery kinetics per work interval: CSV table and PNG
   validate agreement with a reference device: lag, Bland–Altman, ICC, Lin's CCC, TOST
   predict  the fatigue model on any recording with ΔHbO2 and ΔHHb in µM
-  video    extract: pose, kinematic features, wavelets and voxels from a video or camera;
-           plot: the figures of a kinematics file (seed 000)
+  video    kinematics from a video or a camera (seed 000): extract, plot
 """
 
 from __future__ import annotations
