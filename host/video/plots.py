@@ -48,6 +48,8 @@ FEATURES_SIZE_IN = (11.0, 9.0)
 VOXELS_SIZE_IN = (11.0, 5.5)
 WAVELET_WIDTH_IN = 13.0
 ROW_HEIGHT_IN = 0.13
+#: Height of the wavelet figure's time series, inches (the matrix beside it may be taller).
+SERIES_HEIGHT_IN = 5.5
 #: Font size of the feature names on the matrix's and the bar chart's y axis, pt (one
 #: row is ROW_HEIGHT_IN = 9.4 pt high).
 LABEL_FONT_PT = 6.5
@@ -199,7 +201,8 @@ def features_figure(vf: VideoFeatures) -> Figure:
         bt = np.append(track.borg_time_s, max(t[-1], track.borg_time_s[-1]))
         br = np.append(track.borg_rating, track.borg_rating[-1])
         twin.step(bt, br, where="post", color="k", lw=1.2)
-        twin.plot(track.borg_time_s, track.borg_rating, "ko", ms=3)
+        twin.plot(track.borg_time_s, track.borg_rating, "ko", ms=3, label="Borg CR10 rating")
+        twin.legend(loc="upper right", fontsize=7)
         twin.set_ylim(0, 10.5)
         twin.set_ylabel("Borg CR10 rating (0–10)")
 
@@ -307,7 +310,12 @@ def wavelet_figure(
     feature = _wavelet_feature(names) if feature is None else feature
     height = max(5.5, ROW_HEIGHT_IN * n_feat + 1.8)
     fig = Figure(figsize=(WAVELET_WIDTH_IN, height), layout="constrained")
-    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
+    # The time series keeps a readable height however many features the matrix has.
+    spare_in = max(height - SERIES_HEIGHT_IN, 0.0)
+    grid = fig.add_gridspec(
+        2, 2, width_ratios=[1, 1.6], height_ratios=[SERIES_HEIGHT_IN, spare_in or 1e-3]
+    )
+    left, right = fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[0, 1])
     t_frame = track.time_s[frame]
     fig.suptitle(
         _title(track, f"db4 wavelet matrix, frame {frame} (t = {t_frame:.2f} s)"), fontsize=10
@@ -330,7 +338,8 @@ def wavelet_figure(
     left.set_yticklabels(names, fontsize=LABEL_FONT_PT)
     left.set_ylabel("feature (unit in its name)")
     bar = fig.colorbar(image, ax=left, shrink=0.6, pad=0.01)
-    bar.set_label("value standardised per feature over the recording (z); grey: no value")
+    bar.set_label("z (dimensionless)")
+    left.set_title("each row standardised over the recording; grey: no value", fontsize=8)
 
     t = track.time_s
     base, unit = split_unit(names[feature]) if n_feat else ("", "")
