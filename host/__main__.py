@@ -12,6 +12,7 @@ Commands:
   kinetics desaturation and recovery kinetics per work interval: CSV table and PNG
   validate agreement with a reference device: lag, Bland–Altman, ICC, Lin's CCC, TOST
   predict  the fatigue model on any recording with ΔHbO2 and ΔHHb in µM
+  video    kinematics from a video or a camera (seed 000): extract, plot
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ OWN_PARSERS = {
     "kinetics": ("host.kinetics_cli", "desaturation and recovery kinetics per interval"),
     "validate": ("host.validate_cli", "agreement with a reference device"),
     "predict": ("host.predict_cli", "the fatigue model on any recording with Hb in µM"),
+    "video": ("host.video.cli", "kinematics from a video or camera (seed 000), figures"),
 }
 
 

@@ -31,6 +31,8 @@ COMMANDS = [
     ("hwsim.remote",),
     ("host",),
     *(("host", name) for name in HOST_COMMANDS),
+    ("host", "video", "extract"),
+    ("host", "video", "plot"),
 ]
 
 

@@ -1,0 +1,267 @@
+"""The video kinematics file: one HDF5 file per clip or simulated session.
+
+Written by ``python -m host video extract`` and by the simulated workers' dataset command
+(``python -m hwsim.worker_dataset``); read by ``python -m host video plot`` and by training.
+Reader apart from writer (the MNE-Python habit); the layout's facts live here only.
+
+Layout (``format`` = :data:`FORMAT`, ``format_version`` = :data:`VERSION`)::
+
+    /                attrs: format, format_version, provenance, source, fps, width, height,
+                            depth_px, created_utc, software (JSON), notes (JSON list),
+                            metadata (JSON object)
+    /pose/time_s            (n_frames,) float64, s
+    /pose/xyz_px            (n_frames, 11, 3) float32, px (seed 000 eqs. 1–3); NaN unknown
+    /pose/visibility        (n_frames, 11) float32, 0–1
+    /pose/keypoint_flags    (n_frames, 11) uint8, bits named in attr flag_names (JSON)
+    /pose/frame_flags       (n_frames,) uint8, bits named in attr flag_names (JSON)
+    /pose                   attrs: keypoints (JSON list of the 11 names)
+    /borg/time_s, /borg/rating   (n_ratings,) float64: Borg CR10 ratings
+    /features/values        (n_frames, n_features) float32; attr names (JSON list)
+    /features/nyquist/<field>   one array per field of NyquistReport, one row per feature
+    /wavelets/values        (n_frames, n_features, n_levels) float32; attrs wavelet, levels
+    /voxels/<field>         one dataset (array) or attr (scalar, tuple) per SparseVoxels field
+
+The big arrays are chunked by frames and compressed (gzip with the shuffle filter), so
+reading a window of frames does not read the whole file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import fields
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from host.video.keypoints import NAMES
+from host.video.kinematics import NyquistReport
+from host.video.pipeline import VideoFeatures
+from host.video.track import FRAME_FLAGS, KEYPOINT_FLAGS, PoseTrack, VideoError
+from host.video.voxels import SparseVoxels
+from host.video.wavelets import WAVELET
+
+__all__ = ["FORMAT", "SUFFIX", "VERSION", "read_features", "write_features"]
+
+#: The root ``format`` attribute that says a file is one of these.
+FORMAT = "nirs-fatigue video kinematics"
+#: Layout version written; a reader refuses newer ones.
+VERSION = 1
+#: File name suffix the commands write and propose.
+SUFFIX = ".kin.h5"
+#: Frames per HDF5 chunk of the big arrays (30 s at 30 fps, the seed's window length).
+CHUNK_FRAMES = 900
+#: Packages whose versions are written with every file (what made its numbers).
+_SOFTWARE = ("mediapipe", "PyWavelets", "numpy", "opencv-contrib-python", "h5py")
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in _SOFTWARE:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _big(group: Any, name: str, array: np.ndarray) -> None:
+    chunks = (min(len(array), CHUNK_FRAMES),) + array.shape[1:] if len(array) else None
+    group.create_dataset(
+        name,
+        data=array,
+        chunks=chunks,
+        compression="gzip" if chunks else None,
+        shuffle=bool(chunks),
+    )
+
+
+def write_features(path: Path, vf: VideoFeatures) -> None:
+    """Write ``vf`` to ``path`` (all or nothing: a temporary file renamed into place).
+
+    Raises
+    ------
+    OSError
+        The folder does not exist or cannot be written.
+    """
+    import h5py
+
+    path = Path(path)
+    track = vf.track
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            attrs = {
+                "format": FORMAT,
+                "format_version": VERSION,
+                "provenance": track.provenance,
+                "source": track.source,
+                "fps": float(track.fps),
+                "width": int(track.width),
+                "height": int(track.height),
+                "depth_px": float(track.depth_px),
+                "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+                "software": json.dumps(_versions()),
+                "notes": json.dumps(list(track.notes)),
+                "metadata": json.dumps(track.metadata),
+            }
+            f.attrs.update(attrs)
+            pose = f.create_group("pose")
+            pose.attrs["keypoints"] = json.dumps(list(NAMES))
+            pose.create_dataset("time_s", data=np.asarray(track.time_s, np.float64))
+            _big(pose, "xyz_px", np.asarray(track.xyz_px, np.float32))
+            _big(pose, "visibility", np.asarray(track.visibility, np.float32))
+            _big(pose, "keypoint_flags", np.asarray(track.keypoint_flags, np.uint8))
+            pose["keypoint_flags"].attrs["flag_names"] = json.dumps(KEYPOINT_FLAGS)
+            _big(pose, "frame_flags", np.asarray(track.frame_flags, np.uint8))
+            pose["frame_flags"].attrs["flag_names"] = json.dumps(FRAME_FLAGS)
+            borg = f.create_group("borg")
+            borg.create_dataset("time_s", data=np.asarray(track.borg_time_s, np.float64))
+            borg.create_dataset("rating", data=np.asarray(track.borg_rating, np.float64))
+            feats = f.create_group("features")
+            feats.attrs["names"] = json.dumps(list(vf.feature_names))
+            _big(feats, "values", np.asarray(vf.features, np.float32))
+            nyq = feats.create_group("nyquist")
+            for fld in fields(NyquistReport):
+                nyq.create_dataset(fld.name, data=[getattr(r, fld.name) for r in vf.nyquist])
+            wav = f.create_group("wavelets")
+            wav.attrs["wavelet"] = WAVELET
+            wav.attrs["levels"] = vf.n_levels
+            _big(wav, "values", np.asarray(vf.wavelets, np.float32))
+            vox = f.create_group("voxels")
+            for fld in fields(SparseVoxels):
+                value = getattr(vf.voxels, fld.name)
+                if isinstance(value, np.ndarray):
+                    vox.create_dataset(fld.name, data=value)
+                else:
+                    vox.attrs[fld.name] = json.dumps(value)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _dataset(f: Any, key: str, path: Path) -> np.ndarray:
+    if key not in f:
+        raise VideoError(path, f"has no {key!r}: not a complete {FORMAT} file")
+    return f[key][()]
+
+
+def _attr(obj: Any, key: str, path: Path, where: str = "/") -> Any:
+    if key not in obj.attrs:
+        raise VideoError(path, f"has no attribute {key!r} on {where}")
+    value = obj.attrs[key]
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _json(obj: Any, key: str, path: Path, where: str = "/") -> Any:
+    text = _attr(obj, key, path, where)
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        raise VideoError(path, f"attribute {key!r} on {where} is not JSON") from None
+
+
+def read_features(path: Path) -> VideoFeatures:
+    """Read a file written by :func:`write_features`.
+
+    Raises
+    ------
+    VideoError
+        The file is missing, not HDF5, not this format, of a newer layout version, or a
+        part is missing or of the wrong shape (the message names the key).
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(path, "no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise VideoError(path, f"is not an HDF5 file: not a {FORMAT} file ({SUFFIX})") from None
+    with f:
+        if f.attrs.get("format") != FORMAT:
+            raise VideoError(
+                path,
+                f"is not a {FORMAT} file ({SUFFIX}): its format attribute "
+                f"is {f.attrs.get('format')!r}",
+            )
+        version = int(_attr(f, "format_version", path))
+        if version > VERSION:
+            raise VideoError(
+                path,
+                f"is layout version {version}; this reader reads up to "
+                f"{VERSION}: update the project",
+            )
+        names = _json(f["pose"], "keypoints", path, "/pose") if "pose" in f else None
+        if names != list(NAMES):
+            raise VideoError(path, f"/pose keypoints are {names}, expected {list(NAMES)}")
+        if "features/nyquist" not in f:
+            raise VideoError(path, "has no 'features/nyquist'")
+        nyquist_group = f["features/nyquist"]
+        columns = {
+            fld.name: _dataset(nyquist_group, fld.name, path) for fld in fields(NyquistReport)
+        }
+        nyquist = [
+            NyquistReport(
+                **{
+                    k: (v[i].decode() if isinstance(v[i], bytes) else v[i].item())
+                    for k, v in columns.items()
+                }
+            )
+            for i in range(len(columns["name"]))
+        ]
+        voxel_args = {}
+        for fld in fields(SparseVoxels):
+            if f"voxels/{fld.name}" in f:
+                voxel_args[fld.name] = f[f"voxels/{fld.name}"][()]
+            else:
+                value = _json(f["voxels"], fld.name, path, "/voxels")
+                voxel_args[fld.name] = tuple(value) if isinstance(value, list) else value
+        try:
+            track = PoseTrack(
+                time_s=_dataset(f, "pose/time_s", path),
+                xyz_px=_dataset(f, "pose/xyz_px", path).astype(np.float64),
+                visibility=_dataset(f, "pose/visibility", path).astype(np.float64),
+                keypoint_flags=_dataset(f, "pose/keypoint_flags", path),
+                frame_flags=_dataset(f, "pose/frame_flags", path),
+                fps=float(_attr(f, "fps", path)),
+                width=int(_attr(f, "width", path)),
+                height=int(_attr(f, "height", path)),
+                depth_px=float(_attr(f, "depth_px", path)),
+                source=str(_attr(f, "source", path)),
+                provenance=str(_attr(f, "provenance", path)),
+                notes=list(_json(f, "notes", path)),
+                metadata=dict(_json(f, "metadata", path)),
+                borg_time_s=_dataset(f, "borg/time_s", path),
+                borg_rating=_dataset(f, "borg/rating", path),
+            )
+            vf = VideoFeatures(
+                track=track,
+                feature_names=tuple(_json(f["features"], "names", path, "/features")),
+                features=_dataset(f, "features/values", path),
+                nyquist=nyquist,
+                wavelets=_dataset(f, "wavelets/values", path),
+                voxels=SparseVoxels(**voxel_args),
+            )
+        except ValueError as exc:  # PoseTrack's shape checks
+            raise VideoError(path, str(exc)) from None
+    n = track.n_frames
+    n_feat = len(vf.feature_names)
+    if vf.features.shape != (n, n_feat) or vf.wavelets.shape[:2] != (n, n_feat):
+        raise VideoError(
+            path,
+            f"features {vf.features.shape} and wavelets {vf.wavelets.shape} do not match "
+            f"{n} frames × {n_feat} feature names",
+        )
+    if len(vf.voxels.offsets) != n + 1:
+        raise VideoError(
+            path, f"voxels/offsets has {len(vf.voxels.offsets)} entries, expected {n + 1}"
+        )
+    return vf
