@@ -5,7 +5,7 @@
 
 Each session is :func:`hwsim.workers.simulate_worker` (provenance ``simulated``), run through
 :func:`host.video.pipeline.extract_features` and written by
-:func:`host.video.features_file.write_features` to ``DIR/worker<NN>_<task>.h5``. ``DIR`` must
+:func:`host.video.features_file.write_features` to ``DIR/worker<NN>_<task>.kin.h5``. ``DIR`` must
 be empty or new (nothing is overwritten); a file appears only once complete. One line per
 session as it finishes, a summary (files, MB, seconds) at the end.
 """
@@ -13,7 +13,6 @@ session as it finishes, a summary (files, MB, seconds) at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -28,7 +27,7 @@ DEFAULT_WORKERS = 3
 
 def session_path(out: Path, worker_id: int, task: str) -> Path:
     """Where the session of ``worker_id`` doing ``task`` is written."""
-    return out / f"worker{worker_id:02d}_{task}.h5"
+    return out / f"worker{worker_id:02d}_{task}.kin.h5"
 
 
 def run_session(
@@ -49,12 +48,7 @@ def run_session(
     )
     features = extract_features(track)
     final = session_path(out, worker_id, task)
-    partial = final.with_name(final.name + ".partial")
-    try:
-        write_features(partial, features)
-        os.replace(partial, final)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_features(final, features)  # all or nothing: a temporary file renamed
     return final, track.n_frames, final.stat().st_size, time.perf_counter() - start
 
 
