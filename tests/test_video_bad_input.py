@@ -1,0 +1,142 @@
+"""Bad video input (issue 15, "Must show"): each a one-line VideoError or a flagged track,
+never invented keypoints.
+
+What MediaPipe 0.10.14 did on each input here is in the comments (measured, see the report).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from host.video.keypoints import INDEX
+from host.video.pose import estimate_poses
+from host.video.track import (
+    IMPLAUSIBLE,
+    IMPLAUSIBLE_SKELETON,
+    MULTIPLE_PEOPLE,
+    NO_POSE,
+    NOT_VISIBLE,
+    PoseTrack,
+    VideoError,
+)
+from host.video.video_io import open_camera, open_video
+
+skimage_data = pytest.importorskip("skimage.data")
+pytest.importorskip("mediapipe")
+
+FPS = 30.0
+N_FRAMES = 20
+TORSO = [INDEX[n] for n in ("nose", "left_shoulder", "right_shoulder")]
+
+
+def write_video(path: Path, frames: list[np.ndarray], fourcc: str = "MJPG") -> Path:
+    """RGB uint8 frames → a video at 30 fps (MJPG .avi or mp4v .mp4)."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), FPS, (width, height))
+    for frame in frames:
+        writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def camera_photo() -> np.ndarray:
+    return np.stack([skimage_data.camera()] * 3, axis=-1)
+
+
+def poses(path: Path) -> PoseTrack:
+    with open_video(path) as source:
+        return estimate_poses(source)
+
+
+def one_line(error: pytest.ExceptionInfo[VideoError], source: str) -> str:
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{source}: ")
+    return message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.mp4"
+    with pytest.raises(VideoError) as caught:
+        open_video(path)
+    assert "no such file" in one_line(caught, str(path))
+
+
+def test_text_named_mp4_is_not_a_video(tmp_path: Path) -> None:
+    path = tmp_path / "notes.mp4"
+    path.write_text("this is not a video\n" * 100)
+    with pytest.raises(VideoError) as caught:
+        open_video(path)
+    assert "cannot open it as a video" in one_line(caught, str(path))
+
+
+def test_truncated_avi_ends_the_track_with_a_note(tmp_path: Path) -> None:
+    """MJPG frames are independent: half the bytes decode 16 of 30 frames (measured)."""
+    photo = cv2.copyMakeBorder(camera_photo(), 44, 44, 144, 144, cv2.BORDER_CONSTANT)
+    full = write_video(tmp_path / "full.avi", [photo] * 30).read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(full[: len(full) // 2])
+    with open_video(cut) as source:
+        assert source.frame_count == 30
+        track = estimate_poses(source)
+    assert 0 < track.n_frames < 30
+    note = f"only {track.n_frames} of the 30 frames its header promises could be decoded"
+    assert any(note in n for n in track.notes), track.notes
+
+
+def test_truncated_mp4_without_its_index_is_a_clear_error(tmp_path: Path) -> None:
+    """mp4v writes the index (moov atom) last: half a file has none and nothing decodes."""
+    full = write_video(tmp_path / "full.mp4", [camera_photo()] * 10, "mp4v").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full[: len(full) // 2])
+    with pytest.raises(VideoError) as caught, open_video(cut) as source:
+        estimate_poses(source)
+    assert "not a video, or damaged" in one_line(caught, str(cut))
+
+
+def test_no_person_gives_no_pose_frames_and_no_keypoints(tmp_path: Path) -> None:
+    """skimage.data.coffee(): MediaPipe found no pose in any frame."""
+    track = poses(write_video(tmp_path / "coffee.avi", [skimage_data.coffee()] * N_FRAMES))
+    assert track.n_frames == N_FRAMES
+    assert (track.frame_flags & NO_POSE).all()
+    assert np.isnan(track.xyz_px).all()
+    assert (track.keypoint_flags & NOT_VISIBLE).all()
+
+
+def test_forearm_and_hand_only_gets_no_torso(tmp_path: Path) -> None:
+    """A 2× crop of camera()'s arm and the camcorder (x 280–512, y 150–330, no face, no
+    shoulders). MediaPipe reported a pose in 13 of 20 frames: a miniature person in the
+    crop's top-left corner, shoulders 0.07–0.085 of the frame width apart with visibility
+    1.00, left and right swapped every other frame. All of it must go."""
+    crop = camera_photo()[150:330, 280:512]
+    crop = cv2.resize(crop, (crop.shape[1] * 2, crop.shape[0] * 2))
+    track = poses(write_video(tmp_path / "forearm.avi", [crop] * N_FRAMES))
+    assert np.isnan(track.xyz_px[:, TORSO]).all()
+    assert not track.known().any(), "no keypoint of an invented skeleton is kept"
+    found = (track.frame_flags & NO_POSE) == 0
+    assert found.any(), "MediaPipe reported a pose here (else the test shows nothing)"
+    assert (track.frame_flags[found] & IMPLAUSIBLE_SKELETON).all()
+    assert ((track.keypoint_flags & IMPLAUSIBLE) != 0).any()
+
+
+def test_two_people_are_flagged(tmp_path: Path) -> None:
+    """camera() and astronaut() side by side: MediaPipe followed one of them (the astronaut,
+    visibility 1.00 at nose and shoulders); the face cascades found both faces."""
+    two = np.concatenate([camera_photo(), skimage_data.astronaut()], axis=1)
+    track = poses(write_video(tmp_path / "two.avi", [two] * N_FRAMES))
+    assert (track.frame_flags & MULTIPLE_PEOPLE).all()
+
+
+def test_camera_that_cannot_be_opened() -> None:
+    try:
+        with open_camera(99):
+            pytest.skip("this machine has a camera 99")
+    except VideoError as error:
+        message = str(error)
+    assert message == (
+        "camera 99: cannot be opened: no such device, or it is in use; "
+        "give --camera N of a connected camera or a video file"
+    )
