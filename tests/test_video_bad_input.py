@@ -97,6 +97,29 @@ def test_truncated_mp4_without_its_index_is_a_clear_error(tmp_path: Path) -> Non
     assert "not a video, or damaged" in one_line(caught, str(cut))
 
 
+@pytest.mark.parametrize(
+    ("fps", "problem"),
+    [
+        (0.5, "the header gives 0.5 frames/s; a video needs a frame rate of 1-1000 frames/s"),
+        (5.0, "5 frames/s is outside the 20-120 frames/s that can be brought to the seed's 30"),
+    ],
+)
+def test_a_frame_rate_that_cannot_be_used_is_refused(
+    tmp_path: Path, fps: float, problem: str
+) -> None:
+    """0.5 frames/s: OpenCV reads it back from the header as 0.5 (a broken header); 5 frames/s
+    is a real rate too slow for the seed's features, refused before MediaPipe runs."""
+    path = tmp_path / "slow.avi"
+    height, width = 48, 64
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    for _ in range(5):
+        writer.write(np.zeros((height, width, 3), np.uint8))
+    writer.release()
+    with pytest.raises(VideoError) as caught, open_video(path) as source:
+        estimate_poses(source)
+    assert problem in one_line(caught, str(path))
+
+
 def test_no_person_gives_no_pose_frames_and_no_keypoints(tmp_path: Path) -> None:
     """skimage.data.coffee(): MediaPipe found no pose in any frame."""
     track = poses(write_video(tmp_path / "coffee.avi", [skimage_data.coffee()] * N_FRAMES))

@@ -21,7 +21,7 @@ import numpy as np
 from host.video.gaps import fill_short_gaps
 from host.video.keypoints import MEDIAPIPE_INDEX, NAMES
 from host.video.plausibility import FACE_EVERY_N_FRAMES, FaceCounter, check_plausibility
-from host.video.resample import to_reference_rate
+from host.video.resample import check_rate, to_reference_rate
 from host.video.track import NO_POSE, NOT_VISIBLE, OUT_OF_FRAME, PoseTrack, VideoError
 from host.video.video_io import VideoSource
 
@@ -130,8 +130,11 @@ def estimate_poses(
     Raises
     ------
     VideoError
-        From the source (nothing decodes), or a frame rate outside the allowed range.
+        From the source (nothing decodes, frame size changes), or a frame rate outside
+        :data:`host.video.resample.ALLOWED_FPS_RANGE` (a file's before any frame is read).
     """
+    if source.provenance == "video":
+        check_rate(source.fps, source.name)  # before MediaPipe spends time on the frames
     import mediapipe as mp  # slow import (TensorFlow Lite, absl): only when poses are wanted
 
     expected = source.frame_count

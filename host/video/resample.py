@@ -15,7 +15,7 @@ import numpy as np
 from host.video.keypoints import REFERENCE_FPS
 from host.video.track import INTERPOLATED, PoseTrack, VideoError
 
-__all__ = ["ALLOWED_FPS_RANGE", "to_reference_rate"]
+__all__ = ["ALLOWED_FPS_RANGE", "check_rate", "to_reference_rate"]
 
 #: Source frame rates accepted for resampling, frames/s. Lower bound: at 20 fps the Nyquist
 #: frequency is 10 Hz, above the band of voluntary human movement (nearly all power of
@@ -28,6 +28,18 @@ __all__ = ["ALLOWED_FPS_RANGE", "to_reference_rate"]
 ALLOWED_FPS_RANGE = (20.0, 120.0)
 #: Frame times within this share of a frame of the uniform grid count as already uniform.
 UNIFORM_TOLERANCE_FRAMES = 0.01
+
+
+def check_rate(fps: float, source: str) -> None:
+    """Raise a one-line VideoError naming ``source``, ``fps`` and the allowed range if
+    ``fps`` (frames/s) is outside :data:`ALLOWED_FPS_RANGE`."""
+    low, high = ALLOWED_FPS_RANGE
+    if not low <= fps <= high:
+        raise VideoError(
+            source,
+            f"{fps:g} frames/s is outside the {low:g}-{high:g} frames/s that can be "
+            f"brought to the seed's {REFERENCE_FPS:g} frames/s; record at 30 frames/s",
+        )
 
 
 def to_reference_rate(track: PoseTrack) -> PoseTrack:
@@ -44,13 +56,7 @@ def to_reference_rate(track: PoseTrack) -> PoseTrack:
     VideoError
         ``track.fps`` outside :data:`ALLOWED_FPS_RANGE`, naming the rate and the range.
     """
-    low, high = ALLOWED_FPS_RANGE
-    if not low <= track.fps <= high:
-        raise VideoError(
-            track.source,
-            f"{track.fps:g} frames/s is outside the {low:g}-{high:g} frames/s that can be "
-            f"brought to the seed's {REFERENCE_FPS:g} frames/s; record at 30 frames/s",
-        )
+    check_rate(track.fps, track.source)
     t = track.time_s
     n = len(t)
     grid = t[0] + np.arange(n) / REFERENCE_FPS if n else t

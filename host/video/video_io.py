@@ -64,6 +64,9 @@ class VideoSource:
         self.fps = float(capture.get(cv2.CAP_PROP_FPS))
         self.frame_count: int | None = None
 
+    def __str__(self) -> str:
+        return self.name
+
     def frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
         """Yield ``(index, time_s, rgb)``: index from 0, time s from the first frame, and the
         frame as uint8 RGB, shape (height, width, 3)."""
