@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from host.video.keypoints import INDEX
+from host.video.plausibility import MAX_SPEED_SW_PER_S, check_plausibility
 from host.video.pose import estimate_poses
 from host.video.track import (
     IMPLAUSIBLE,
@@ -163,3 +164,70 @@ def test_camera_that_cannot_be_opened() -> None:
         "camera 99: cannot be opened: no such device, or it is in use; "
         "give --camera N of a connected camera or a video file"
     )
+
+
+def upper_body(n: int = 30) -> PoseTrack:
+    """A still, synthetic upper body at 30 fps in a 640 × 480 frame: shoulders 100 px apart,
+    upper arms 80 px, forearms 65 px, hands 20 px (adult proportions)."""
+    points = {
+        "nose": (320, 120, 0),
+        "left_shoulder": (370, 180, 0),
+        "right_shoulder": (270, 180, 0),
+        "left_elbow": (380, 260, 0),
+        "right_elbow": (260, 260, 0),
+        "left_wrist": (385, 325, 0),
+        "right_wrist": (255, 325, 0),
+        "left_pinky": (380, 345, 0),
+        "right_pinky": (260, 345, 0),
+        "left_index": (390, 345, 0),
+        "right_index": (250, 345, 0),
+    }
+    xyz = np.array([points[name] for name in INDEX], float)[None].repeat(n, axis=0)
+    return PoseTrack(
+        time_s=np.arange(n) / FPS,
+        xyz_px=xyz,
+        visibility=np.ones((n, len(INDEX))),
+        keypoint_flags=np.zeros((n, len(INDEX)), np.uint8),
+        frame_flags=np.zeros(n, np.uint8),
+        fps=FPS,
+        width=640,
+        height=480,
+        depth_px=640.0,
+        source="synthetic",
+        provenance="simulated",
+    )
+
+
+def test_plausible_synthetic_body_is_kept_whole() -> None:
+    track = upper_body()
+    checked = check_plausibility(track)
+    np.testing.assert_array_equal(checked.xyz_px, track.xyz_px)
+    assert not checked.frame_flags.any() and not checked.keypoint_flags.any()
+
+
+def test_an_arm_four_times_too_long_removes_the_frame() -> None:
+    track = upper_body()
+    elbow, wrist = INDEX["right_elbow"], INDEX["right_wrist"]
+    track.xyz_px[10:15, wrist] = track.xyz_px[10:15, elbow] + (0, 4 * 65, 0)  # forearm 260 px
+    checked = check_plausibility(track)
+    bad = np.zeros(track.n_frames, bool)
+    bad[10:15] = True
+    assert (checked.frame_flags[bad] & IMPLAUSIBLE_SKELETON).all()
+    assert np.isnan(checked.xyz_px[bad]).all()
+    assert (checked.keypoint_flags[bad] & IMPLAUSIBLE).all()
+    assert not checked.frame_flags[~bad].any()
+
+
+def test_a_jump_of_two_shoulder_widths_in_one_frame_is_removed() -> None:
+    """2 shoulder widths in 1/30 s is 60 shoulder widths/s, above MAX_SPEED_SW_PER_S."""
+    track = upper_body()
+    assert 2 * FPS > MAX_SPEED_SW_PER_S
+    wrist = INDEX["left_wrist"]
+    track.xyz_px[20, wrist, 0] += 2 * 100
+    checked = check_plausibility(track)
+    assert np.isnan(checked.xyz_px[20, wrist]).all()
+    assert checked.keypoint_flags[20, wrist] & IMPLAUSIBLE
+    assert checked.frame_flags[20] & IMPLAUSIBLE_SKELETON
+    # The frame after it is back where it was: one jump, not the return from a jump, is
+    # compared with a removed frame, so nothing else goes.
+    assert checked.known().sum() == track.known().sum() - 1

@@ -11,7 +11,7 @@ in order:
 (a) proportions of one person: upper arm / shoulder width, forearm / upper arm and left /
     right upper arm within :data:`PROPORTION_RANGES` (3D lengths in px, z by seed eq. 3).
 (b) no jump: no keypoint moves faster than :data:`MAX_SPEED_SW_PER_S` shoulder widths per
-    second from the previous frame (the estimator switched to someone else, or lost track).
+    second from where it last was (the estimator switched to someone else, or lost track).
 (e) persistence: a skeleton kept in fewer than :data:`MIN_RUN_FRAMES` frames in a row is
     removed (an invented one comes and goes).
 (c) more than one person: faces counted with OpenCV's Haar cascades on every
@@ -148,6 +148,24 @@ def _proportions_fail(xyz: np.ndarray) -> np.ndarray:
     return fail
 
 
+def _jumps(xyz: np.ndarray, time_s: np.ndarray, max_speed_px_s: float) -> np.ndarray:
+    """Shape (n, 11) bool: keypoints farther from their last accepted position than
+    ``max_speed_px_s`` allows in the time since. A jump is compared with where the keypoint
+    was before it, so the frame after a one-frame glitch is not removed too."""
+    jumped = np.zeros(xyz.shape[:2], bool)
+    for k in range(xyz.shape[1]):
+        last: np.ndarray | None = None
+        last_t = 0.0
+        for i in np.flatnonzero(np.isfinite(xyz[:, k]).all(axis=1)):
+            if last is not None:
+                dt = time_s[i] - last_t
+                if np.linalg.norm(xyz[i, k] - last) > max_speed_px_s * dt:
+                    jumped[i, k] = True
+                    continue
+            last, last_t = xyz[i, k], time_s[i]
+    return jumped
+
+
 def check_plausibility(track: PoseTrack, *, face_counts: np.ndarray | None = None) -> PoseTrack:
     """A copy of ``track`` with implausible skeletons and jumps removed and flagged.
 
@@ -181,18 +199,13 @@ def check_plausibility(track: PoseTrack, *, face_counts: np.ndarray | None = Non
     fflags[drop] |= IMPLAUSIBLE_SKELETON
     # (b) jumps, against the track's typical shoulder width.
     kept_w = shoulder_w[~drop & np.isfinite(shoulder_w)]
-    n_jumps = 0
+    jumped = np.zeros(known.shape, bool)
     if len(kept_w):
-        scale_px = float(np.median(kept_w))
-        step = np.linalg.norm(np.diff(xyz, axis=0), axis=2)  # (n-1, 11), NaN if either unknown
-        dt = np.diff(track.time_s)[:, None]
-        with np.errstate(invalid="ignore"):
-            jump = step / dt > MAX_SPEED_SW_PER_S * scale_px
-        jumped = np.vstack([np.zeros((1, xyz.shape[1]), bool), jump])
-        n_jumps = int(jumped.sum())
+        jumped = _jumps(xyz, track.time_s, MAX_SPEED_SW_PER_S * float(np.median(kept_w)))
         xyz[jumped] = np.nan
         kflags[jumped] |= IMPLAUSIBLE
         fflags[jumped.any(axis=1)] |= IMPLAUSIBLE_SKELETON
+    n_jumps = int(jumped.sum())
     # A skeleton seen for fewer than MIN_RUN_FRAMES frames in a row is not kept.
     torso = np.isfinite(xyz[:, [_LS, _RS]]).all(axis=(1, 2))
     short = np.zeros(len(torso), bool)
