@@ -28,7 +28,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from host.video.gaps import runs
+from host.video.gaps import MAX_GAP_S, runs
 from host.video.keypoints import INDEX
 from host.video.track import IMPLAUSIBLE, IMPLAUSIBLE_SKELETON, MULTIPLE_PEOPLE, PoseTrack
 
@@ -148,20 +148,23 @@ def _proportions_fail(xyz: np.ndarray) -> np.ndarray:
     return fail
 
 
-def _jumps(xyz: np.ndarray, time_s: np.ndarray, max_speed_px_s: float) -> np.ndarray:
+def _jumps(xyz: np.ndarray, time_s: np.ndarray, max_speed_px_s: np.ndarray) -> np.ndarray:
     """Shape (n, 11) bool: keypoints farther from their last accepted position than
-    ``max_speed_px_s`` allows in the time since. A jump is compared with where the keypoint
-    was before it, so the frame after a one-frame glitch is not removed too."""
+    ``max_speed_px_s`` (shape (n,), of the frame reached) allows in the time since. A jump
+    is compared with where the keypoint was before it, so the frame after a one-frame glitch
+    is not removed too; after a gap
+    longer than :data:`host.video.gaps.MAX_GAP_S` the keypoint starts afresh (nothing is
+    known about where it went meanwhile)."""
     jumped = np.zeros(xyz.shape[:2], bool)
     for k in range(xyz.shape[1]):
         last: np.ndarray | None = None
         last_t = 0.0
         for i in np.flatnonzero(np.isfinite(xyz[:, k]).all(axis=1)):
-            if last is not None:
-                dt = time_s[i] - last_t
-                if np.linalg.norm(xyz[i, k] - last) > max_speed_px_s * dt:
-                    jumped[i, k] = True
-                    continue
+            dt = time_s[i] - last_t
+            far = last is not None and np.linalg.norm(xyz[i, k] - last) > max_speed_px_s[i] * dt
+            if far and dt <= MAX_GAP_S:
+                jumped[i, k] = True
+                continue
             last, last_t = xyz[i, k], time_s[i]
     return jumped
 
@@ -197,11 +200,12 @@ def check_plausibility(track: PoseTrack, *, face_counts: np.ndarray | None = Non
     kflags[drop[:, None] & known] |= IMPLAUSIBLE
     xyz[drop] = np.nan
     fflags[drop] |= IMPLAUSIBLE_SKELETON
-    # (b) jumps, against the track's typical shoulder width.
+    # (b) jumps, in the frame's own shoulder widths (the track's median where unknown).
     kept_w = shoulder_w[~drop & np.isfinite(shoulder_w)]
     jumped = np.zeros(known.shape, bool)
     if len(kept_w):
-        jumped = _jumps(xyz, track.time_s, MAX_SPEED_SW_PER_S * float(np.median(kept_w)))
+        scale_px = np.where(np.isfinite(shoulder_w), shoulder_w, np.median(kept_w))
+        jumped = _jumps(xyz, track.time_s, MAX_SPEED_SW_PER_S * scale_px)
         xyz[jumped] = np.nan
         kflags[jumped] |= IMPLAUSIBLE
         fflags[jumped.any(axis=1)] |= IMPLAUSIBLE_SKELETON
