@@ -1,0 +1,226 @@
+"""Frames from a video file or a camera (OpenCV), one class per source.
+
+``open_video(path)`` and ``open_camera(index)`` give a :class:`VideoSource`, a context
+manager whose :meth:`~VideoSource.frames` yields ``(index, time_s, rgb)``. Every problem is a
+one-line :class:`host.video.track.VideoError` naming the file or camera, the problem and what
+is allowed. A file that decodes fewer frames than its header promises (cut short, damaged) is
+not an error: its frames end there and :attr:`VideoSource.notes` says how many of how many
+were read; a file of which no frame decodes is an error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from host.video.track import VideoError
+
+__all__ = ["CameraSource", "FileSource", "VideoSource", "open_camera", "open_video"]
+
+#: Frame rates a header may give, frames/s. Below 1 or above 1000 the header is taken as
+#: missing or broken (OpenCV reports 0, NaN or 90000 for streams without a rate); the
+#: bounds are an assumption: no camera or video file this project meets is outside them.
+SANE_FPS_RANGE = (1.0, 1000.0)
+#: Largest disagreement, s, between OpenCV's CAP_PROP_POS_MSEC and index / fps before the
+#: header rate is trusted instead (half a frame at 30 fps; assumption).
+MAX_CLOCK_DISAGREEMENT_S = 1.0 / 60.0
+#: Frame rate assumed for a camera that does not report one, frames/s (the seed's 30 fps);
+#: a camera's times come from the capture clock anyway, so this only fills ``fps``.
+CAMERA_DEFAULT_FPS = 30.0
+
+
+class VideoSource:
+    """Frames of one video file or camera, in order; a context manager.
+
+    Attributes
+    ----------
+    name : str
+        The file path or ``camera N``: the ``source`` of errors and of the PoseTrack.
+    provenance : str
+        ``"video"`` or ``"camera"`` (:data:`host.video.track.PROVENANCES`).
+    fps : float
+        Frames per second from the header (camera: reported or 30).
+    width, height : int
+        Frame size, px.
+    frame_count : int or None
+        Frames the header promises; None for a camera.
+    notes : list of str
+        What the source found (e.g. a file cut short), filled while frames are read.
+    """
+
+    provenance = "video"
+
+    def __init__(self, capture: cv2.VideoCapture, name: str) -> None:
+        self._capture = capture
+        self.name = name
+        self.notes: list[str] = []
+        self.width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.fps = float(capture.get(cv2.CAP_PROP_FPS))
+        self.frame_count: int | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+    def frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        """Yield ``(index, time_s, rgb)``: index from 0, time s from the first frame, and the
+        frame as uint8 RGB, shape (height, width, 3)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the file or camera; harmless to call twice."""
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _read(self) -> np.ndarray | None:
+        if self._capture is None:
+            raise VideoError(self.name, "is closed; open it again to read frames")
+        ok, bgr = self._capture.read()
+        if not ok or bgr is None:
+            return None
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class FileSource(VideoSource):
+    """A video file. Times are index / fps, or OpenCV's CAP_PROP_POS_MSEC where that agrees
+    with index / fps within :data:`MAX_CLOCK_DISAGREEMENT_S` (variable-rate files)."""
+
+    provenance = "video"
+
+    def __init__(self, capture: cv2.VideoCapture, name: str) -> None:
+        super().__init__(capture, name)
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count = count if count > 0 else None
+        low, high = SANE_FPS_RANGE
+        if not low <= self.fps <= high:
+            self.close()
+            raise VideoError(
+                name,
+                f"the header gives {self.fps:g} frames/s; a video needs a frame rate of "
+                f"{low:g}-{high:g} frames/s in its header (re-encode it, e.g. ffmpeg -r 30)",
+            )
+
+    def frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        index = 0
+        while True:
+            rgb = self._read()
+            if rgb is None:
+                break
+            time_s = index / self.fps
+            pos_s = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if self._capture else 0
+            # POS_MSEC after a read is the time of the NEXT frame on some backends.
+            for candidate in (pos_s, pos_s - 1.0 / self.fps):
+                if abs(candidate - time_s) <= MAX_CLOCK_DISAGREEMENT_S:
+                    time_s = candidate
+                    break
+            yield index, time_s, rgb
+            index += 1
+        if index == 0:
+            raise VideoError(
+                self.name,
+                "no frame could be decoded (damaged, cut short or not a video); "
+                "give a video file OpenCV can read (e.g. MP4/H.264, AVI/MJPG)",
+            )
+        if self.frame_count is not None and index < self.frame_count:
+            self.notes.append(
+                f"{self.name}: only {index} of the {self.frame_count} frames its header "
+                f"promises could be decoded (cut short or damaged); the track ends at frame "
+                f"{index - 1}"
+            )
+
+
+class CameraSource(VideoSource):
+    """A camera. Times come from the capture clock (time.monotonic when each frame is
+    grabbed), relative to the first frame; frames run until the caller stops."""
+
+    provenance = "camera"
+
+    def __init__(self, capture: cv2.VideoCapture, name: str) -> None:
+        super().__init__(capture, name)
+        low, high = SANE_FPS_RANGE
+        if not low <= self.fps <= high:
+            self.notes.append(
+                f"{name}: reports {self.fps:g} frames/s; {CAMERA_DEFAULT_FPS:g} assumed "
+                "(frame times come from the capture clock)"
+            )
+            self.fps = CAMERA_DEFAULT_FPS
+
+    def frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        index = 0
+        t0: float | None = None
+        while True:
+            if self._capture is None or not self._capture.grab():
+                break
+            grabbed = time.monotonic()
+            ok, bgr = self._capture.retrieve()
+            if not ok or bgr is None:
+                break
+            t0 = grabbed if t0 is None else t0
+            yield index, grabbed - t0, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+        if index == 0:
+            raise VideoError(
+                self.name,
+                "opened but gave no frame; give --camera N of a working camera or a video file",
+            )
+        self.notes.append(f"{self.name}: stopped giving frames after {index} frames")
+
+
+def open_video(path: str | Path) -> FileSource:
+    """Open a video file.
+
+    Raises
+    ------
+    VideoError
+        The file does not exist, is not a video OpenCV can open, or its header's frame rate
+        is missing or outside :data:`SANE_FPS_RANGE`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(path, "no such file; give the path of a video file (e.g. .mp4, .avi)")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise VideoError(
+            path,
+            "OpenCV cannot open it as a video (not a video, or damaged); "
+            "give a video file OpenCV can read (e.g. MP4/H.264, AVI/MJPG)",
+        )
+    return FileSource(capture, str(path))
+
+
+def open_camera(index: int) -> CameraSource:
+    """Open camera ``index`` (OpenCV's device number, /dev/videoN on Linux).
+
+    Raises
+    ------
+    VideoError
+        ``camera N: cannot be opened: ...`` when no such device exists or it is in use.
+    """
+    name = f"camera {index}"
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoError(
+            name,
+            "cannot be opened: no such device, or it is in use; "
+            "give --camera N of a connected camera or a video file",
+        )
+    return CameraSource(capture, name)
