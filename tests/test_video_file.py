@@ -132,7 +132,11 @@ def _damaged(tmp_path: Path, features, edit) -> Path:
         (lambda f: f.attrs.__setitem__("format", "something else"), "its format attribute"),
         (lambda f: f.attrs.__setitem__("format_version", VERSION + 1), "update the project"),
         (lambda f: f.__delitem__("features/values"), "'features/values'"),
-        (lambda f: f.__delitem__("wavelets/values"), "'wavelets/values'"),
+        (lambda f: f["features"].attrs.__setitem__("wavelet", "haar"), "makes 'db4' matrices only"),
+        (
+            lambda f: f["features"].attrs.__delitem__("wavelet_levels"),
+            "'wavelet_levels' on /features",
+        ),
         (lambda f: f.__delitem__("features/nyquist"), "'features/nyquist'"),
         (lambda f: f.attrs.__delitem__("fps"), "'fps'"),
         (lambda f: f.attrs.__setitem__("notes", "not json ["), "'notes' on / is not JSON"),

@@ -17,12 +17,15 @@ Layout (``format`` = :data:`FORMAT`, ``format_version`` = :data:`VERSION`)::
     /pose                   attrs: keypoints (JSON list of the 11 names)
     /borg/time_s, /borg/rating   (n_ratings,) float64: Borg CR10 ratings
     /features/values        (n_frames, n_features) float32; attr names (JSON list)
+    /features               attrs: wavelet ("db4"), wavelet_levels (l)
     /features/nyquist/<field>   one array per field of NyquistReport, one row per feature
-    /wavelets/values        (n_frames, n_features, n_levels) float32; attrs wavelet, levels
     /voxels/<field>         one dataset (array) or attr (scalar, tuple) per SparseVoxels field
 
-The big arrays are chunked by frames and compressed (gzip with the shuffle filter), so
-reading a window of frames does not read the whole file.
+The wavelet matrices are not stored: they are a function of ``/features/values`` (seed
+eqs. 5–6, :func:`host.video.wavelets.wavelet_matrices`) and are made again on reading,
+identical to the extraction's (it computes them from the same float32 values). Stored,
+they were 112 of a 30-minute session's 123 MB; made again, they take about 0.5 s.
+The big arrays are chunked by frames and compressed (gzip with the shuffle filter).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from host.video.kinematics import NyquistReport
 from host.video.pipeline import VideoFeatures
 from host.video.track import FRAME_FLAGS, KEYPOINT_FLAGS, PoseTrack, VideoError
 from host.video.voxels import SparseVoxels
-from host.video.wavelets import WAVELET
+from host.video.wavelets import WAVELET, wavelet_matrices
 
 __all__ = ["FORMAT", "SUFFIX", "VERSION", "read_features", "write_features"]
 
@@ -94,6 +97,7 @@ def write_features(path: Path, vf: VideoFeatures) -> None:
     track = vf.track
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a dataset is meant to be shared
     try:
         with h5py.File(tmp, "w") as f:
             attrs = {
@@ -129,10 +133,8 @@ def write_features(path: Path, vf: VideoFeatures) -> None:
             nyq = feats.create_group("nyquist")
             for fld in fields(NyquistReport):
                 nyq.create_dataset(fld.name, data=[getattr(r, fld.name) for r in vf.nyquist])
-            wav = f.create_group("wavelets")
-            wav.attrs["wavelet"] = WAVELET
-            wav.attrs["levels"] = vf.n_levels
-            _big(wav, "values", np.asarray(vf.wavelets, np.float32))
+            feats.attrs["wavelet"] = WAVELET
+            feats.attrs["wavelet_levels"] = vf.n_levels
             vox = f.create_group("voxels")
             for fld in fields(SparseVoxels):
                 value = getattr(vf.voxels, fld.name)
@@ -242,23 +244,34 @@ def read_features(path: Path) -> VideoFeatures:
                 borg_time_s=_dataset(f, "borg/time_s", path),
                 borg_rating=_dataset(f, "borg/rating", path),
             )
+            features = _dataset(f, "features/values", path)
+            wavelet = _attr(f["features"], "wavelet", path, "/features")
+            if wavelet != WAVELET:
+                raise VideoError(
+                    path,
+                    f"/features wavelet is {wavelet!r}; this reader makes "
+                    f"{WAVELET!r} matrices only",
+                )
+            levels = int(_attr(f["features"], "wavelet_levels", path, "/features"))
             vf = VideoFeatures(
                 track=track,
                 feature_names=tuple(_json(f["features"], "names", path, "/features")),
-                features=_dataset(f, "features/values", path),
+                features=features,
                 nyquist=nyquist,
-                wavelets=_dataset(f, "wavelets/values", path),
+                wavelets=wavelet_matrices(features.astype(np.float64), levels=levels).astype(
+                    np.float32
+                ),
                 voxels=SparseVoxels(**voxel_args),
             )
         except ValueError as exc:  # PoseTrack's shape checks
             raise VideoError(path, str(exc)) from None
     n = track.n_frames
     n_feat = len(vf.feature_names)
-    if vf.features.shape != (n, n_feat) or vf.wavelets.shape[:2] != (n, n_feat):
+    if vf.features.shape != (n, n_feat):
         raise VideoError(
             path,
-            f"features {vf.features.shape} and wavelets {vf.wavelets.shape} do not match "
-            f"{n} frames × {n_feat} feature names",
+            f"features/values has shape {vf.features.shape}, expected {n} frames × {n_feat} "
+            "feature names",
         )
     if len(vf.voxels.offsets) != n + 1:
         raise VideoError(

@@ -33,8 +33,8 @@ class VideoFeatures:
     features : ndarray, shape (n_frames, n_features), float32
         Smoothed kinematic features; NaN where a keypoint they need is unknown.
     nyquist : list of NyquistReport
-        Per feature: the share of its power near the Nyquist frequency, and whether it
-        passes (seed 000 eq. 4).
+        Per feature, of the original (unsmoothed) signal: the share of its power near the
+        Nyquist frequency, and whether it passes (seed 000 eq. 4, Fig. 3).
     wavelets : ndarray, shape (n_frames, n_features, n_levels), float32
         Per frame, the seed's n × l matrix: each feature reconstructed from its db4
         approximation coefficients at levels 1..l (seed eqs. 5–6); NaN in gaps.
@@ -68,15 +68,20 @@ def extract_features(
     say = progress or (lambda _text: None)
     say("kinematic features")
     features, names = compute_features(track)
-    nyquist = nyquist_check(features, track.fps, names)
+    # The seed checks the original signals against eq. 4 (Fig. 3), before smoothing.
+    original, _ = compute_features(track, smooth_features=False)
+    nyquist = nyquist_check(original, track.fps, names)
     say(f"db4 wavelet matrices, {levels} levels")
-    wavelets = wavelet_matrices(features, levels=levels)
+    # From the float32 values the kinematics file keeps, so that a file read back (which
+    # makes the matrices again, host.video.features_file) holds the same matrices.
+    features = features.astype(np.float32)
+    wavelets = wavelet_matrices(features.astype(np.float64), levels=levels)
     say("3D posture voxels")
     voxels = voxelize(track)
     return VideoFeatures(
         track=track,
         feature_names=tuple(names),
-        features=features.astype(np.float32),
+        features=features,
         nyquist=nyquist,
         wavelets=wavelets.astype(np.float32),
         voxels=voxels,

@@ -25,7 +25,13 @@ from host.video.resample import check_rate, to_reference_rate
 from host.video.track import NO_POSE, NOT_VISIBLE, OUT_OF_FRAME, PoseTrack, VideoError
 from host.video.video_io import VideoSource
 
-__all__ = ["MODEL_COMPLEXITY", "VISIBILITY_THRESHOLD", "estimate_poses", "landmarks_to_track"]
+__all__ = [
+    "MODEL_COMPLEXITY",
+    "VISIBILITY_THRESHOLD",
+    "clean_track",
+    "estimate_poses",
+    "landmarks_to_track",
+]
 
 #: Keypoints whose MediaPipe visibility is below this are removed (NaN, NOT_VISIBLE).
 #: 0.5 is MediaPipe's own cut-off for drawing a landmark
@@ -189,8 +195,21 @@ def estimate_poses(
     )
     track.notes[:0] = list(source.notes)
     track.metadata["source_fps"] = float(source.fps)
+    return clean_track(track, face_counts=np.asarray(faces, int))
+
+
+def clean_track(track: PoseTrack, *, face_counts: np.ndarray | None = None) -> PoseTrack:
+    """What every estimated track goes through before its features, in order.
+
+    The skeleton checked (:func:`host.video.plausibility.check_plausibility`; faces counted
+    per frame in ``face_counts``, -1 where not counted, when the frames were seen), short
+    gaps filled (:func:`host.video.gaps.fill_short_gaps`), the rate brought to 30 frames/s
+    (:func:`host.video.resample.to_reference_rate`). :func:`estimate_poses` calls it on a
+    video's track; the simulated workers' dataset on theirs, so that training data is
+    cleaned as a video's is.
+    """
     # Checks before gap filling: interpolating between invented or left/right-swapped
     # skeletons would make plausible-looking ones (seen on a forearm-only view).
-    track = check_plausibility(track, face_counts=np.asarray(faces, int))
+    track = check_plausibility(track, face_counts=face_counts)
     track = fill_short_gaps(track)
     return to_reference_rate(track)

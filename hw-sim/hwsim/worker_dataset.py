@@ -41,12 +41,14 @@ def run_session(
     """
     from host.video.features_file import write_features
     from host.video.pipeline import extract_features
+    from host.video.pose import clean_track
 
     start = time.perf_counter()
     track = simulate_worker(
         worker_id, task, seed=seed, minutes=minutes, camera=camera, posture=posture
     )
-    features = extract_features(track)
+    # The checks and gap filling a video's track goes through (the same pipeline).
+    features = extract_features(clean_track(track))
     final = session_path(out, worker_id, task)
     write_features(final, features)  # all or nothing: a temporary file renamed
     return final, track.n_frames, final.stat().st_size, time.perf_counter() - start
