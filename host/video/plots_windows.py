@@ -42,7 +42,8 @@ __all__ = [
 #: frame (assumption: 2 min at 30 frames/s is 3600 points across ~1000 px of axis, where
 #: single movements can no longer be told apart).
 LONG_TRACK_S = 120.0
-#: Window length, s: the seed's window (seed 000 §III-C, 30 s windows of features).
+#: Window length, s: the seed's sliding window (seed 000 §IV: "a window length of 450
+#: frames (30 seconds) and a stride of 100 frames"; here windows do not overlap).
 WINDOW_S = 30.0
 #: Lower and upper percentile of a window's band, % (assumption: the 5th and 95th ignore a
 #: few stray frames yet follow the extremes of each movement; their difference is the
