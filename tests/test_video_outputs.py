@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from host.video.keypoints import INDEX, NAMES
+from host.video.kinematics import MAX_HIGH_BAND_POWER_FRACTION, compute_features
 from host.video.overlay import (
     GIF_EVERY,
     GIF_MAX_WIDTH_PX,
@@ -23,7 +24,18 @@ from host.video.overlay import (
     MEASURED_RGB,
     write_overlay,
 )
-from host.video.plots import DPI, plot_features, plot_nyquist, plot_voxels, plot_wavelet_matrix
+from host.video.plots import (
+    DPI,
+    WINDOW_S,
+    WINDOWED_SIZE_IN,
+    features_figure,
+    nyquist_figure,
+    plot_features,
+    plot_nyquist,
+    plot_voxels,
+    plot_wavelet_matrix,
+    window_summary,
+)
 from host.video.track import INTERPOLATED, MULTIPLE_PEOPLE, NO_POSE, PoseTrack, VideoError
 
 WIDTH, HEIGHT, FPS = 640, 360, 30.0
@@ -306,3 +318,153 @@ def test_a_frame_outside_the_track_is_one_clear_error(tmp_path):
     vf = make_features(make_track(n=40))
     with pytest.raises(VideoError, match=r"frame 40 is outside 0\.\.39"):
         plot_voxels(vf, tmp_path / "v.png", frame=40)
+
+
+# --- plots of a long track: per-window summaries ---------------------------------------------
+
+#: The long synthetic track: minutes, the elbow's excursion (°) and cycle period (s) at its
+#: start and end, how far the shoulders rise over it (px), upper arm and forearm (px).
+TREND_MINUTES = 10.0
+EXCURSION_DEG = (60.0, 30.0)
+PERIOD_S = (4.0, 5.0)
+SHOULDER_RISE_PX = 16.0
+UPPER_ARM_PX, FOREARM_PX = 80.0, 70.0
+#: Frames of window 3 without a pose (10 % of it).
+NO_POSE_FRAMES = slice(3 * 900 + 100, 3 * 900 + 190)
+
+
+def trend_at(t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Excursion (°), period (s) and shoulder rise (px) at ``t_s``: each linear in time."""
+    frac = t_s / (TREND_MINUTES * 60.0)
+    excursion = EXCURSION_DEG[0] + (EXCURSION_DEG[1] - EXCURSION_DEG[0]) * frac
+    period = PERIOD_S[0] + (PERIOD_S[1] - PERIOD_S[0]) * frac
+    return excursion, period, SHOULDER_RISE_PX * frac
+
+
+def make_trend_track() -> PoseTrack:
+    """A worker tiring over :data:`TREND_MINUTES` at 30 fps, in the image plane (z = 0).
+
+    Both upper arms hang from the shoulders; each forearm swings out from hanging
+    straight down by φ(t) = excursion/2 · (1 + sin ψ(t)), so the elbow angle is 180° − φ:
+    its range shrinks from 60° to 30°, its median is 180° − excursion/2; the cycle
+    period P(t) grows from 4 to 5 s (ψ = 2π ∫ dt / P); the whole body rises by 16 px
+    (10 % of the 160 px shoulder width). Borg ratings 1..10, one per minute.
+    """
+    n = int(TREND_MINUTES * 60 * FPS)
+    t = np.arange(n) / FPS
+    excursion, period, rise = trend_at(t)
+    slope = (PERIOD_S[1] - PERIOD_S[0]) / (TREND_MINUTES * 60.0)
+    psi = 2 * np.pi / slope * np.log(period / PERIOD_S[0])
+    phi = np.deg2rad(excursion / 2 * (1 + np.sin(psi)))
+    xyz = np.zeros((n, len(NAMES), 3))
+    xyz[:, :, :2] = [BODY[name] for name in NAMES]
+    xyz[:, :, 1] -= rise[:, None]
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        shoulder = xyz[:, INDEX[f"{side}_shoulder"], :2]
+        elbow = shoulder + np.array([0.0, UPPER_ARM_PX])
+        wrist = elbow + FOREARM_PX * np.stack([sign * np.sin(phi), np.cos(phi)], axis=1)
+        hand = wrist + 20.0 * np.stack([sign * np.sin(phi), np.cos(phi)], axis=1)
+        xyz[:, INDEX[f"{side}_elbow"], :2] = elbow
+        xyz[:, INDEX[f"{side}_wrist"], :2] = wrist
+        for part in ("pinky", "index"):
+            xyz[:, INDEX[f"{side}_{part}"], :2] = hand
+    frame_flags = np.zeros(n, np.uint8)
+    frame_flags[NO_POSE_FRAMES] = NO_POSE
+    xyz[NO_POSE_FRAMES] = np.nan
+    return PoseTrack(
+        time_s=t,
+        xyz_px=xyz,
+        visibility=np.where(np.isfinite(xyz[..., 0]), 0.9, np.nan),
+        keypoint_flags=np.zeros((n, len(NAMES)), np.uint8),
+        frame_flags=frame_flags,
+        fps=FPS,
+        width=WIDTH,
+        height=HEIGHT,
+        depth_px=float(WIDTH),
+        source="worker 0, synthetic trend",
+        provenance="simulated",
+        borg_time_s=np.arange(10) * 60.0,
+        borg_rating=np.arange(1.0, 11.0),
+    )
+
+
+@pytest.fixture(scope="module")
+def trend_features() -> FakeFeatures:
+    """:func:`make_trend_track` with its real kinematic features (host.video.kinematics)."""
+    track = make_trend_track()
+    features, names = compute_features(track)
+    vf = make_features(make_track())  # wavelets, voxels and Nyquist reports are not drawn
+    return FakeFeatures(track, tuple(names), features, vf.nyquist, vf.wavelets, vf.voxels)
+
+
+def test_window_summary_recovers_the_tracks_trend(trend_features):
+    table = window_summary(trend_features)
+    n_windows = int(TREND_MINUTES * 60 / WINDOW_S)
+    assert table.n_windows == n_windows
+    np.testing.assert_allclose(table.start_s, np.arange(n_windows) * WINDOW_S)
+    excursion, period, rise = trend_at(table.mid_s)
+    # p5..p95 of excursion/2 · (1 + sin ψ), ψ uniform: excursion · sin(0.45 π).
+    for side in ("left", "right"):
+        name = f"{side}_elbow_angle_deg"
+        rom = table.angle_high_deg[name] - table.angle_low_deg[name]
+        np.testing.assert_allclose(rom, excursion * np.sin(0.45 * np.pi), atol=1.0)
+        # The median, 180° − excursion/2, moves with where the window cuts the last of its
+        # 6–7.5 cycles (up to ±3° here); its trend over the track does not.
+        median = table.angle_median_deg[name]
+        slope_deg_s = np.polyfit(table.mid_s, median, 1)[0]
+        np.testing.assert_allclose(slope_deg_s * 600, -np.diff(EXCURSION_DEG)[0] / 2, atol=1.0)
+        np.testing.assert_allclose(median, 180 - excursion / 2, atol=3.5)
+        # Forearm tip speed 70 px · dφ/dt; its p95 over a cycle is 0.997 of its peak.
+        peak = FOREARM_PX * np.deg2rad(excursion / 2) * 2 * np.pi / period
+        np.testing.assert_allclose(table.wrist_peak_speed_px_s[side], peak, rtol=0.03)
+    np.testing.assert_allclose(table.cycle_period_s, period, atol=0.1)
+    assert np.all(table.cycle_repeatability > 0.98)
+    width = BODY["left_shoulder"][0] - BODY["right_shoulder"][0]
+    np.testing.assert_allclose(table.shoulder_rise_pct, (rise - rise[0]) / width * 100, atol=0.2)
+    flagged = np.zeros(n_windows)
+    flagged[3] = 10.0
+    np.testing.assert_allclose(table.flagged_pct["no pose"], flagged)
+    np.testing.assert_allclose(table.unknown_pct, flagged)
+    # One rating a minute, two windows a minute: the window holding minute m's rating.
+    borg = np.where(np.arange(n_windows) % 2 == 0, np.arange(n_windows) // 2 + 1.0, np.nan)
+    np.testing.assert_allclose(table.borg_median, borg)
+
+
+def axis_texts(fig) -> str:
+    return " | ".join(
+        f"{ax.get_title(loc='left')} / {ax.get_ylabel()} / {ax.get_xlabel()}" for ax in fig.axes
+    )
+
+
+def test_a_long_track_is_drawn_by_window_a_short_one_frame_by_frame(tmp_path, trend_features):
+    fig = features_figure(trend_features)
+    texts = axis_texts(fig)
+    for shown in (
+        "Borg CR10 rating (0–10)",
+        "joint angle (°)",
+        "range of motion (°)",
+        "head tilt, median (°)",
+        "shoulder rise",
+        "wrist peak speed",
+        "cycle period (s)",
+        "share of frames",
+        "time (min)",
+    ):
+        assert shown in texts
+    assert "30 s windows (20)" in fig.get_suptitle()
+    assert "SIMULATED" in fig.get_suptitle()
+    out = tmp_path / "long.png"
+    plot_features(trend_features, out)
+    with Image.open(out) as im:
+        assert im.size == tuple(round(v * DPI) for v in WINDOWED_SIZE_IN)
+
+    short = features_figure(make_features(make_track(n=40)))
+    texts = axis_texts(short)
+    assert "time (s)" in texts and "range of motion" not in texts
+    assert "frame by frame" in short.get_suptitle()
+
+
+def test_the_nyquist_figure_draws_the_checks_threshold():
+    fig = nyquist_figure(make_features(make_track()))
+    lines = [line.get_xdata() for line in fig.axes[0].get_lines()]
+    assert any(np.allclose(x, MAX_HIGH_BAND_POWER_FRACTION) for x in lines)
