@@ -183,18 +183,8 @@ def upper_body(n: int = 30) -> PoseTrack:
         "right_index": (250, 345, 0),
     }
     xyz = np.array([points[name] for name in INDEX], float)[None].repeat(n, axis=0)
-    return PoseTrack(
-        time_s=np.arange(n) / FPS,
-        xyz_px=xyz,
-        visibility=np.ones((n, len(INDEX))),
-        keypoint_flags=np.zeros((n, len(INDEX)), np.uint8),
-        frame_flags=np.zeros(n, np.uint8),
-        fps=FPS,
-        width=640,
-        height=480,
-        depth_px=640.0,
-        source="synthetic",
-        provenance="simulated",
+    return PoseTrack.from_keypoints(
+        xyz, fps=FPS, width=640, height=480, source="synthetic", provenance="simulated"
     )
 
 

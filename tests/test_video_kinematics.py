@@ -21,20 +21,12 @@ FPS = 30.0
 
 
 def make_track(xyz: np.ndarray, flags: np.ndarray | None = None) -> PoseTrack:
-    n = len(xyz)
-    return PoseTrack(
-        time_s=np.arange(n) / FPS,
-        xyz_px=xyz,
-        visibility=np.ones((n, 11)),
-        keypoint_flags=np.zeros((n, 11), np.uint8) if flags is None else flags,
-        frame_flags=np.zeros(n, np.uint8),
-        fps=FPS,
-        width=854,
-        height=480,
-        depth_px=854.0,
-        source="hand-built",
-        provenance="simulated",
+    track = PoseTrack.from_keypoints(
+        xyz, fps=FPS, width=854, height=480, source="hand-built", provenance="simulated"
     )
+    if flags is not None:
+        track.keypoint_flags = flags
+    return track
 
 
 def upright_pose() -> np.ndarray:

@@ -193,18 +193,8 @@ def synthetic_track(fps: float, n: int, velocity_px_s: float = 50.0) -> PoseTrac
     xyz[:, :, 0] = 100 + k + velocity_px_s * t[:, None]
     xyz[:, :, 1] = 200 + 2 * k
     xyz[:, :, 2] = -k
-    return PoseTrack(
-        time_s=t,
-        xyz_px=xyz,
-        visibility=np.ones((n, len(NAMES))),
-        keypoint_flags=np.zeros((n, len(NAMES)), np.uint8),
-        frame_flags=np.zeros(n, np.uint8),
-        fps=fps,
-        width=640,
-        height=480,
-        depth_px=640.0,
-        source="synthetic",
-        provenance="simulated",
+    return PoseTrack.from_keypoints(
+        xyz, fps=fps, width=640, height=480, source="synthetic", provenance="simulated"
     )
 
 

@@ -29,13 +29,8 @@ TO_GRID = np.array([0.0, 0.0, 250.0])
 
 
 def make_track(xyz: np.ndarray, width: int = 854, height: int = 480, depth_px: float = 500.0):
-    n = len(xyz)
-    return PoseTrack(
-        time_s=np.arange(n) / 30.0,
-        xyz_px=xyz,
-        visibility=np.ones((n, 11)),
-        keypoint_flags=np.zeros((n, 11), np.uint8),
-        frame_flags=np.zeros(n, np.uint8),
+    return PoseTrack.from_keypoints(
+        xyz,
         fps=30.0,
         width=width,
         height=height,

@@ -154,6 +154,42 @@ class PoseTrack:
         if not self.fps > 0:
             raise ValueError(f"PoseTrack.fps must be > 0, got {self.fps}")
 
+    @classmethod
+    def from_keypoints(
+        cls,
+        xyz_px: np.ndarray,
+        *,
+        fps: float,
+        width: int,
+        height: int,
+        source: str,
+        provenance: str,
+        depth_px: float | None = None,
+    ) -> PoseTrack:
+        """A track of keypoints from elsewhere (another estimator, motion capture, a test).
+
+        ``xyz_px``: shape (n_frames, 11, 3), px, NaN where a keypoint is unknown; frames at
+        ``fps`` from 0 s. Known keypoints get visibility 1; unknown ones visibility NaN and
+        the flag NOT_VISIBLE, and a frame with none known NO_POSE. ``depth_px`` defaults to
+        ``width`` (D = W, as for MediaPipe: :mod:`host.video.pose`).
+        """
+        xyz = np.asarray(xyz_px, dtype=np.float64)
+        n = len(xyz)
+        known = np.isfinite(xyz).all(axis=-1)
+        return cls(
+            time_s=np.arange(n) / fps,
+            xyz_px=xyz,
+            visibility=np.where(known, 1.0, np.nan),
+            keypoint_flags=np.where(known, 0, NOT_VISIBLE).astype(np.uint8),
+            frame_flags=np.where(known.any(axis=1), 0, NO_POSE).astype(np.uint8),
+            fps=fps,
+            width=width,
+            height=height,
+            depth_px=float(width if depth_px is None else depth_px),
+            source=source,
+            provenance=provenance,
+        )
+
     @property
     def n_frames(self) -> int:
         """Number of frames."""
