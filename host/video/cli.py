@@ -11,9 +11,10 @@ posture voxels (seed Fig. 5) and the Nyquist check of every feature.
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from host.session import DatasetError
@@ -55,47 +56,38 @@ class _Progress:
         print(f"{self.what}: frame {done}{of} ({rate:.0f} frames/s)", file=sys.stderr, flush=True)
 
 
-class _UntilCtrlC:
-    """A camera's frames until Ctrl-C: the frames so far are kept, not lost.
+class _CtrlC:
+    """While the camera records, Ctrl-C (SIGINT) only asks the recording to stop.
 
-    SIGINT only sets a flag while the camera records; the next frame ends the stream, so
-    the pose track ends cleanly wherever MediaPipe was when the key was pressed.
+    The recording ends at the next frame and is kept; the extraction goes on from it.
     """
 
-    def __init__(self, source: object) -> None:
-        self.source = source
-        self.stopped = False
+    def __init__(self) -> None:
+        self.pressed = False
 
-    def __getattr__(self, name: str) -> object:  # fps, width, height, frame_count
-        return getattr(self.source, name)
+    def __call__(self) -> bool:
+        return self.pressed
 
-    def __str__(self) -> str:
-        return str(self.source)
-
-    def frames(self) -> Iterator[tuple[int, float, object]]:
+    def __enter__(self) -> _CtrlC:
         import signal
 
         def stop(_signum: int, _frame: object) -> None:
-            self.stopped = True
+            if not self.pressed:
+                print("Ctrl-C: recording stopped, keeping what was recorded", file=sys.stderr)
+            self.pressed = True
 
-        previous = signal.signal(signal.SIGINT, stop)
-        try:
-            for item in self.source.frames():
-                if self.stopped:
-                    print("Ctrl-C: recording stopped, keeping what was recorded", file=sys.stderr)
-                    return
-                yield item
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        self._previous = signal.signal(signal.SIGINT, stop)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        import signal
+
+        signal.signal(signal.SIGINT, self._previous)
 
 
-def _extract(args: argparse.Namespace) -> int:
-    from host.outputs import write_all
-    from host.video.features_file import SUFFIX, write_features
-    from host.video.overlay import write_overlay
-    from host.video.pipeline import extract_features
-    from host.video.pose import estimate_poses
-    from host.video.video_io import open_camera, open_video
+def _outputs(args: argparse.Namespace) -> tuple[Path, Path | None, Path | None]:
+    """The kinematics file, the overlay and (a camera's) recording, checked before work."""
+    from host.video.features_file import SUFFIX
 
     if args.clip is None and args.camera is None:
         raise VideoError("extract", "give a video file, or --camera N for a camera")
@@ -106,52 +98,113 @@ def _extract(args: argparse.Namespace) -> int:
         if args.clip is None:
             raise VideoError("--camera", "give --out FILE for a camera's kinematics file")
         out = args.clip.with_name(args.clip.stem + SUFFIX)
-    if not out.name.endswith(".h5"):
-        raise VideoError(out, f"--out must be an HDF5 file ending in {SUFFIX}")
+    if not out.name.endswith(SUFFIX):
+        raise VideoError(out, f"--out must name a kinematics file ending in {SUFFIX}")
     overlay = None if args.no_overlay else (args.overlay or _stem(out).with_suffix(".gif"))
     if overlay is not None and overlay.suffix.lower() not in (".gif", ".mp4"):
         raise VideoError(overlay, "--overlay must end in .gif or .mp4")
-    from host.outputs import refuse_existing
+    recording = None
+    if args.camera is not None:
+        recording = args.record or _stem(out).with_suffix(".avi")
+        if recording.suffix.lower() != ".avi":
+            raise VideoError(recording, "--record must end in .avi (an MJPG recording)")
+    given = {"--out": out, "--overlay": overlay, "--record": recording}
+    named = [(option, path) for option, path in given.items() if path is not None]
+    for option, path in named:
+        if args.clip is not None and path.resolve() == args.clip.resolve():
+            raise VideoError(path, f"is the clip itself: give {option} another file")
+        if path.exists():
+            raise VideoError(path, f"exists; move it away or give {option} another name")
+    paths = [path.resolve() for _, path in named]
+    if len(set(paths)) < len(paths):
+        raise VideoError(
+            out, "two outputs share this name: give --out, --overlay, --record " "different files"
+        )
+    return out, overlay, recording
 
-    refuse_existing([p for p in (out, overlay) if p is not None])
 
+def _extract(args: argparse.Namespace) -> int:
+    from host.outputs import write_all
+    from host.video.features_file import write_features
+    from host.video.overlay import gif_stride, write_overlay
+    from host.video.pipeline import extract_features
+    from host.video.pose import estimate_poses
+    from host.video.video_io import open_video
+
+    out, overlay, recording = _outputs(args)
     t0 = time.perf_counter()
-    opener = (
-        (lambda: open_camera(args.camera)) if args.clip is None else lambda: open_video(args.clip)
-    )
-    with opener() as source:
+    if recording is not None:
+        from host.video.camera_record import ReplayedCamera, record_camera
+
+        print(f"camera {args.camera}: recording to {recording}; Ctrl-C stops", file=sys.stderr)
+        with _CtrlC() as pressed:
+            done = record_camera(
+                args.camera,
+                recording,
+                max_frames=args.max_frames,
+                should_stop=pressed,
+                progress=_Progress("camera"),
+            )
+        print(f"recorded {len(done.times_s)} frames to {recording}", file=sys.stderr)
+        clip: Path = recording
+        source = ReplayedCamera(done)
+    else:
+        clip = args.clip
+        source = open_video(clip)
+    with source:
         print(
-            f"{source}: {source.width}×{source.height} px at {source.fps:g} frames/s",
+            f"{source}: {source.width}×{source.height} px at {source.fps:.3g} frames/s",
             file=sys.stderr,
         )
-        frames = source if args.clip is not None else _UntilCtrlC(source)
-        track = estimate_poses(frames, max_frames=args.max_frames, progress=_Progress("pose"))
+        track = estimate_poses(source, max_frames=args.max_frames, progress=_Progress("pose"))
     vf = extract_features(track, progress=lambda step: print(step, file=sys.stderr))
     writers = {out: lambda p: write_features(p, vf)}
     if overlay is not None:
+        end_s = track.time_s[-1] + 1.0 / track.fps if track.n_frames else 0.0
 
         def draw(path: Path) -> None:
-            if args.clip is None:
-                write_overlay(track, path)
-                return
-            with open_video(args.clip) as again:
-                frames = ((t, rgb) for _, t, rgb in again.frames())
-                write_overlay(track, path, frames=frames)
+            with open_video(clip) as again:
+                count = again.frame_count or 0
+                if args.max_frames is not None:
+                    count = min(count, args.max_frames)
+                # The overlay shows what was extracted: no frame past --max-frames.
+                frames = itertools.takewhile(
+                    lambda item: item[0] < end_s, ((t, rgb) for _, t, rgb in again.frames())
+                )
+                every = gif_stride(count) if path.suffix.lower() == ".gif" else 1
+                n = write_overlay(track, path, frames=frames, every=every)
+            print(f"overlay: {n} frames, one in every {every} of the video", file=sys.stderr)
 
         writers[overlay] = draw
     write_all(writers)
+    _summary(vf, time.perf_counter() - t0)
+    for path in writers:
+        print(f"wrote {path}")
+    return 0
+
+
+def _summary(vf: object, seconds: float) -> None:
+    """What the extraction found: frames, keypoints known, the Nyquist check, the notes."""
+    track = vf.track
     known = track.known().all(axis=1).mean() if track.n_frames else 0.0
     print(
         f"{track.n_frames} frames at {track.fps:g} frames/s ({track.duration_s:.1f} s), "
         f"all 11 keypoints known in {100 * known:.0f} %, "
-        f"{len(vf.feature_names)} features × {vf.n_levels} wavelet levels, "
-        f"in {time.perf_counter() - t0:.0f} s"
+        f"{len(vf.feature_names)} features × {vf.n_levels} wavelet levels, in {seconds:.0f} s"
     )
-    for note in track.notes:
+    checked = [r for r in vf.nyquist if not r.reason]
+    passed = sum(r.ok for r in checked)
+    line = f"Nyquist check: {passed} of {len(checked)} features checked pass"
+    if len(checked) < len(vf.nyquist):
+        from host.video.kinematics import NYQUIST_MIN_FRAMES
+
+        line += (
+            f"; {len(vf.nyquist) - len(checked)} not checked (no run of "
+            f"{NYQUIST_MIN_FRAMES} known frames in a row)"
+        )
+    print(line)
+    for note in [*track.notes, *vf.voxels.notes]:
         print(f"note: {note}")
-    for path in writers:
-        print(f"wrote {path}")
-    return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -183,6 +236,7 @@ def _plot(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``video`` command's parser (its own: two subcommands with many options)."""
     from device.argtypes import existing_file, non_negative_int, output_dir, positive_int
+    from host.video.overlay import GIF_EVERY, GIF_MAX_FRAMES
 
     parser = argparse.ArgumentParser(
         prog="python -m host video",
@@ -203,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=non_negative_int,
         default=None,
         metavar="N",
-        help="record from camera N instead of a file; Ctrl-C stops and keeps what was "
-        "recorded (default: none)",
+        help="record camera N to a video file (see --record), then extract from it; Ctrl-C "
+        "stops the recording and keeps it (default: none)",
     )
     p.add_argument(
         "--out",
@@ -216,11 +270,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--overlay",
         type=Path,
         default=None,
-        help="the video with the skeleton drawn on it, .gif or .mp4 "
+        help="the video with the skeleton drawn on it: .gif (the whole clip in at most "
+        f"{GIF_MAX_FRAMES} frames, one in every {GIF_EVERY} or more) or .mp4 (every frame) "
         "(default: --out's name with .gif)",
     )
     p.add_argument(
         "--no-overlay", action="store_true", help="do not write the overlay (default: write it)"
+    )
+    p.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="with --camera: the recording (MJPG .avi) written first, pose estimated after "
+        "(default: --out's name with .avi)",
     )
     p.add_argument(
         "--max-frames",
@@ -256,9 +318,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """No TensorFlow, absl or protobuf chatter around the progress lines (set before
+    MediaPipe, which loads TensorFlow, is imported; a user's own setting wins)."""
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's glog/absl warnings
+    warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+
+
 def main_args(argv: list[str] | None = None) -> int:
     """``python -m host video ...``; returns the exit status (2: one line on stderr)."""
     args = build_parser().parse_args(argv)
+    _quiet_libraries()
     try:
         return args.func(args)
     except (VideoError, DatasetError, OSError) as exc:

@@ -46,6 +46,7 @@ __all__ = [
     "GIF_MAX_WIDTH_PX",
     "GIF_PICTURE_COLOURS",
     "SUFFIXES",
+    "gif_stride",
     "render_frame",
     "write_overlay",
 ]
@@ -366,7 +367,8 @@ def write_overlay(
             out,
             save_all=True,
             append_images=counted(),
-            duration=round(1000 / out_fps),
+            # GIF delays are whole centiseconds: the nearest one (Pillow truncates ms).
+            duration=10 * max(1, round(100 / out_fps)),
             loop=0,
         )
     else:
@@ -379,6 +381,16 @@ def write_overlay(
             writer.release()
     say(f"overlay: {count} frames written to {out}")
     return count
+
+
+def gif_stride(n_frames: int) -> int:
+    """Every how many of ``n_frames`` video frames a GIF takes one, to show the whole clip.
+
+    At least :data:`GIF_EVERY`; more when the clip has more than
+    ``GIF_EVERY × GIF_MAX_FRAMES`` frames, so the GIF stays within :data:`GIF_MAX_FRAMES`
+    (a long clip becomes a slideshow at its real pace, never a clip cut short).
+    """
+    return max(GIF_EVERY, -(-max(n_frames, 1) // GIF_MAX_FRAMES))
 
 
 def _mp4_writer(out: Path, fps: float, width: int, height: int) -> cv2.VideoWriter:

@@ -14,7 +14,10 @@ gaps filled (:mod:`host.video.gaps`), the rate brought to 30 fps
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -110,6 +113,22 @@ def landmarks_to_track(
     return track
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to /dev/null for a moment: MediaPipe's C++ writes its start-up
+    lines (XNNPACK delegate, absl's "log messages before InitializeLog", a feedback-tensor
+    warning) there, whatever TF_CPP_MIN_LOG_LEVEL or GLOG_minloglevel say."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def estimate_poses(
     source: VideoSource,
     *,
@@ -152,7 +171,9 @@ def estimate_poses(
     times: list[float] = []
     faces: list[int] = []
     counter = FaceCounter()
-    pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY)
+    with _native_stderr_silenced():  # TensorFlow Lite's and absl's start-up lines
+        pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY)
+    first = True
     with pose:
         for index, time_s, rgb in source.frames():
             if max_frames is not None and index >= max_frames:
@@ -163,7 +184,12 @@ def estimate_poses(
                     f"frame {index} is {rgb.shape[1]}x{rgb.shape[0]} px, the first was "
                     f"{source.width}x{source.height}; a video must keep one frame size",
                 )
-            result = pose.process(rgb)
+            if first:  # its first frame logs an absl warning from C++
+                with _native_stderr_silenced():
+                    result = pose.process(rgb)
+                first = False
+            else:
+                result = pose.process(rgb)
             row = np.full((k, 3), np.nan)
             row_vis = np.full(k, np.nan)
             if result.pose_landmarks is not None:

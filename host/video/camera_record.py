@@ -1,0 +1,156 @@
+"""A camera recorded to a video file first; pose runs on the recording afterwards.
+
+MediaPipe costs 20–90 ms a frame on one laptop core (``benchmarks/video_extraction.py``),
+slower than a 30 frames/s camera: run inline, it would drop frames and leave a track at the
+pose's rate, not the camera's. So :func:`record_camera` only writes the frames, as they
+come, to an MJPG AVI (nothing held in memory), with each frame's time on the capture clock;
+:class:`ReplayedCamera` then gives :func:`host.video.pose.estimate_poses` the recorded
+frames with those times. The recording is the user's: it is kept, also when Ctrl-C stops
+it, and can be extracted again later as a video file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from host.video.track import VideoError
+from host.video.video_io import FileSource, open_camera, open_video
+
+__all__ = ["FOURCC", "CameraRecording", "ReplayedCamera", "record_camera"]
+
+#: The recording's codec: Motion-JPEG in AVI, written by every OpenCV build (no licence
+#: issue, each frame an independent JPEG: a recording cut short keeps every whole frame).
+FOURCC = "MJPG"
+
+
+@dataclass
+class CameraRecording:
+    """A finished camera recording.
+
+    Attributes
+    ----------
+    path : Path
+        The MJPG AVI written.
+    name : str
+        ``camera N``.
+    times_s : list of float
+        Capture time of each frame written, s from the first (time.monotonic at grab).
+    nominal_fps : float
+        The rate the camera reported (the AVI's header rate).
+    notes : list of str
+        The camera's notes (e.g. a rate it could not report).
+    """
+
+    path: Path
+    name: str
+    times_s: list[float]
+    nominal_fps: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def measured_fps(self) -> float:
+        """Frames per second on the capture clock (the nominal rate for one frame)."""
+        n = len(self.times_s)
+        return (n - 1) / self.times_s[-1] if n > 1 and self.times_s[-1] > 0 else self.nominal_fps
+
+
+def record_camera(
+    index: int,
+    path: Path,
+    *,
+    max_frames: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> CameraRecording:
+    """Write camera ``index``'s frames to ``path`` until ``should_stop()`` or ``max_frames``.
+
+    The file is written under a temporary name beside ``path`` and renamed when the
+    recording ends, however it ends (a stop, the camera failing, an error): every frame
+    written is kept.
+
+    Raises
+    ------
+    VideoError
+        The camera cannot be opened or gives no frame (nothing is written), or the file
+        cannot be written.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.part{path.suffix}")  # OpenCV picks by suffix
+    times: list[float] = []
+    writer: cv2.VideoWriter | None = None
+    with open_camera(index) as camera:
+        try:
+            for i, time_s, rgb in camera.frames():
+                if should_stop():
+                    break
+                if writer is None:
+                    height, width = rgb.shape[:2]
+                    writer = cv2.VideoWriter(
+                        str(tmp), cv2.VideoWriter_fourcc(*FOURCC), camera.fps, (width, height)
+                    )
+                    if not writer.isOpened():
+                        raise VideoError(path, f"cannot be written as an {FOURCC} AVI here")
+                writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                times.append(time_s)
+                if progress is not None:
+                    progress(i + 1, max_frames)
+                if max_frames is not None and len(times) >= max_frames:
+                    break
+        finally:
+            if writer is not None:
+                writer.release()
+                if times:
+                    os.replace(tmp, path)
+            tmp.unlink(missing_ok=True)
+        return CameraRecording(path, camera.name, times, camera.fps, list(camera.notes))
+
+
+class ReplayedCamera:
+    """A recording's frames with their capture times: a camera source for the pose step.
+
+    Has what :func:`host.video.pose.estimate_poses` reads of a source (``name``, ``fps``,
+    ``width``, ``height``, ``frame_count``, ``provenance`` = ``"camera"``, ``notes``,
+    ``frames()``); its ``fps`` is the capture clock's.
+    """
+
+    provenance = "camera"
+
+    def __init__(self, recording: CameraRecording) -> None:
+        self.recording = recording
+        self._file: FileSource = open_video(recording.path)
+        self.name = recording.name
+        self.fps = recording.measured_fps
+        self.width = self._file.width
+        self.height = self._file.height
+        self.frame_count = len(recording.times_s)
+        self.notes = list(recording.notes)
+        self.notes.append(
+            f"{recording.name}: recorded to {recording.path} ({self.frame_count} frames at "
+            f"{self.fps:.2f} frames/s on the capture clock; the camera reported "
+            f"{recording.nominal_fps:g}); pose estimated after recording"
+        )
+
+    def __str__(self) -> str:
+        return self.name
+
+    def frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        for (index, _, rgb), time_s in zip(
+            self._file.frames(), self.recording.times_s, strict=False
+        ):
+            yield index, time_s, rgb
+        self.notes.extend(n for n in self._file.notes if n not in self.notes)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> ReplayedCamera:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
