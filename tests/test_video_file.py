@@ -200,7 +200,10 @@ def test_video_plot_writes_every_figure(tmp_path, features):
     [
         (("video", "extract"), "error: extract: give a video file, or --camera N for a camera"),
         (("video", "extract", "--camera", "0"), "error: --camera: give --out FILE"),
-        (("video", "extract", "README.md", "--out", "x.csv"), "error: x.csv: --out must be"),
+        (
+            ("video", "extract", "README.md", "--out", "x.h5"),
+            "error: x.h5: --out must name a kinematics file ending in .kin.h5",
+        ),
         (
             ("video", "extract", "README.md", "--overlay", "x.avi", "--out", "x.kin.h5"),
             "error: x.avi: --overlay must end in .gif or .mp4",
@@ -213,3 +216,20 @@ def test_video_command_bad_arguments_are_one_line(argv, message):
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_extract_refuses_an_output_that_exists_or_is_the_clip(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not read: the outputs are checked first")
+    taken = tmp_path / "taken.gif"
+    taken.write_bytes(b"a user's file")
+    cases = {
+        ("--overlay", str(clip)): f"error: {clip}: is the clip itself: give --overlay another",
+        ("--overlay", str(taken)): f"error: {taken}: exists; move it away or give --overlay",
+        ("--out", str(taken.with_suffix(".kin.h5")), "--overlay", str(taken)): f"error: {taken}",
+    }
+    for extra, message in cases.items():
+        done = run_host("video", "extract", str(clip), *extra)
+        assert done.returncode == 2 and done.stderr.startswith(message), done.stderr
+    assert taken.read_bytes() == b"a user's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "taken.gif"]

@@ -108,6 +108,7 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path | None, Path | None]:
         recording = args.record or _stem(out).with_suffix(".avi")
         if recording.suffix.lower() != ".avi":
             raise VideoError(recording, "--record must end in .avi (an MJPG recording)")
+    # Their suffixes differ (.kin.h5, .gif/.mp4, .avi): no two can be one file.
     given = {"--out": out, "--overlay": overlay, "--record": recording}
     named = [(option, path) for option, path in given.items() if path is not None]
     for option, path in named:
@@ -115,11 +116,6 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path | None, Path | None]:
             raise VideoError(path, f"is the clip itself: give {option} another file")
         if path.exists():
             raise VideoError(path, f"exists; move it away or give {option} another name")
-    paths = [path.resolve() for _, path in named]
-    if len(set(paths)) < len(paths):
-        raise VideoError(
-            out, "two outputs share this name: give --out, --overlay, --record " "different files"
-        )
     return out, overlay, recording
 
 
