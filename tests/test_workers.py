@@ -217,12 +217,25 @@ def test_bad_arguments_are_refused() -> None:
         workers.simulate_worker(0, "air_pump", seed=1, minutes=1, camera="640x480")
 
 
-def test_dataset_command_refuses_a_folder_with_files(tmp_path, capsys) -> None:
-    (tmp_path / "old.h5").write_text("x")
+def test_dataset_command_refuses_a_folder_with_sessions(tmp_path, capsys) -> None:
+    (tmp_path / "worker00_air_pump.kin.h5").write_text("x")
+    (tmp_path / "worker00_air_pump_features.png").write_text("a figure")
     assert worker_dataset.main(["--out", str(tmp_path), "--minutes", "0.1"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "already holds files" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.h5"]
+    assert len(err.splitlines()) == 1 and "already holds 1 kinematics file(s)" in err
+    assert len(list(tmp_path.iterdir())) == 2
+    a_file = tmp_path / "worker00_air_pump.kin.h5"
+    with pytest.raises(SystemExit) as stopped:
+        worker_dataset.main(["--out", str(a_file), "--minutes", "0.1"])
+    assert stopped.value.code == 2 and "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_dataset_command_writes_beside_figures(tmp_path, capsys) -> None:
+    (tmp_path / "notes.txt").write_text("a user's notes")
+    args = ["--out", str(tmp_path), "--minutes", "0.2", "--workers", "1", "--tasks", "air_pump"]
+    assert worker_dataset.main(args) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "worker00_air_pump.kin.h5"]
+    assert "1 file(s)" in capsys.readouterr().out
 
 
 def test_dataset_command_help_shows_defaults() -> None:

@@ -65,7 +65,8 @@ def fill_short_gaps(track: PoseTrack, max_gap_s: float = MAX_GAP_S) -> PoseTrack
         track, xyz_px=xyz, keypoint_flags=kflags, notes=[*track.notes], metadata={**track.metadata}
     )
     out.notes.append(
-        f"gaps: {filled} of at most {max_frames} frames ({max_gap_s:g} s) interpolated "
-        f"({filled_frames} keypoint-frames), {left} longer or at the ends left as gaps"
+        f"gaps: {filled} keypoint gap(s) of up to {max_frames} frames ({max_gap_s:g} s) "
+        f"filled by interpolation ({filled_frames} keypoint-frames); {left} longer or at "
+        "the ends left empty"
     )
     return out

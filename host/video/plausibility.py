@@ -240,7 +240,7 @@ def check_plausibility(track: PoseTrack, *, face_counts: np.ndarray | None = Non
     out.notes.append(
         f"plausibility: {int(no_torso.sum())} frames without a torso in view and "
         f"{int(bad_shape.sum())} with proportions not one person's removed; "
-        f"{n_jumps} keypoint jumps faster than {MAX_SPEED_SW_PER_S:g} shoulder widths/s "
+        f"{n_jumps} keypoint jump(s) faster than {MAX_SPEED_SW_PER_S:g} shoulder widths/s "
         f"removed; {int(short.sum())} frames of skeletons seen for fewer than "
         f"{MIN_RUN_FRAMES} frames in a row removed; {n_multi} frames with two or more faces flagged"
     )

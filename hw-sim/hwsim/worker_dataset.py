@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from device.argtypes import non_negative_int, output_dir, positive_float, positive_int
+from host.video.features_file import SUFFIX
 from hwsim.workers import BENCH_DROP, CAMERAS, DEFAULT_MINUTES, TASKS, simulate_worker
 
 #: Seed 000 §IV had three participants.
@@ -27,7 +28,7 @@ DEFAULT_WORKERS = 3
 
 def session_path(out: Path, worker_id: int, task: str) -> Path:
     """Where the session of ``worker_id`` doing ``task`` is written."""
-    return out / f"worker{worker_id:02d}_{task}.kin.h5"
+    return out / f"worker{worker_id:02d}_{task}{SUFFIX}"
 
 
 def run_session(
@@ -114,18 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; returns the exit status (0 done, 1 failed, 2 refused)."""
+    """Run the command; returns the exit status (0 done, 2 refused)."""
     args = build_parser().parse_args(argv)
     out: Path = args.out
-    if out.exists() and any(out.iterdir()):
-        print(f"{out}: already holds files; give an empty or new folder", file=sys.stderr)
+    # Only sessions block a folder: the figures `host video plot` writes beside them do not.
+    taken = sorted(out.glob(f"*{SUFFIX}")) if out.exists() else []
+    if taken:
+        print(
+            f"{out}: already holds {len(taken)} kinematics file(s) ({taken[0].name}, ...); "
+            "give an empty or new folder",
+            file=sys.stderr,
+        )
         return 2
-    try:
-        import host.video.features_file
-        import host.video.pipeline  # noqa: F401
-    except ImportError as exc:
-        print(f"hwsim.worker_dataset: cannot write features files here ({exc})", file=sys.stderr)
-        return 1
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(w, t) for w in range(args.workers) for t in args.tasks]
     start = time.perf_counter()
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     print(
-        f"{len(jobs)} files, {total / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s "
+        f"{len(jobs)} file(s), {total / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s "
         f"in {out} (simulated)"
     )
     return 0
