@@ -140,6 +140,19 @@ def _damaged(tmp_path: Path, features, edit) -> Path:
         (lambda f: f.__delitem__("features/nyquist"), "'features/nyquist'"),
         (lambda f: f.attrs.__delitem__("fps"), "'fps'"),
         (lambda f: f.attrs.__setitem__("notes", "not json ["), "'notes' on / is not JSON"),
+        (lambda f: f.__delitem__("voxels"), "has no 'voxels'"),
+        (lambda f: f["voxels/cells"].__setitem__(0, 9000), "index beyond the 20³ grid"),
+        (lambda f: f["pose/time_s"].__setitem__(slice(None), np.arange(300)[::-1]), "time_s"),
+        (lambda f: f["pose/visibility"].__setitem__(0, 7.0), "visibility has values outside"),
+        (lambda f: f["pose/frame_flags"].__setitem__(0, 255), "bits no flag is named for"),
+        (lambda f: f["borg/rating"].__setitem__(0, 50), "Borg CR10 scale"),
+        (lambda f: f["features/values"].__setitem__(0, np.inf), "infinite values"),
+        (lambda f: f.attrs.__setitem__("width", 0), "'width' on / is 0; allowed: > 0"),
+        (lambda f: f.attrs.__setitem__("format_version", 0), "'format_version' on / is 0"),
+        (
+            lambda f: (f["pose"].__delitem__("xyz_px"), f["pose"].create_group("xyz_px")),
+            "'pose/xyz_px' is a group",
+        ),
         (
             lambda f: (
                 f.__delitem__("pose/frame_flags"),

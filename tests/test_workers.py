@@ -244,3 +244,34 @@ def test_dataset_command_help_shows_defaults() -> None:
         if action.dest in ("help", "out"):
             continue
         assert "(default: %(default)s)" in (action.help or ""), action.dest
+
+
+def test_dataset_ctrl_c_leaves_only_reported_files(tmp_path) -> None:
+    """Ctrl-C after the first session: one line, exit 130, and every file in the folder is
+    one the command reported (the sessions being written finish; none is half there)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), str(repo / "hw-sim")])}
+    out = tmp_path / "w"
+    args = ["--out", str(out), "--workers", "3", "--minutes", "0.5", "--jobs", "1"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "hwsim.worker_dataset", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as run:
+        first = run.stdout.readline()
+        assert first.startswith("[1/6]"), first
+        run.send_signal(signal.SIGINT)
+        rest, err = run.communicate(timeout=300)
+    assert run.returncode == 130, err
+    assert "Traceback" not in err and err.startswith("Ctrl-C: "), err
+    reported = {line.split()[1].rstrip(":") for line in (first + rest).splitlines() if "] " in line}
+    assert {p.name for p in out.iterdir()} == reported
+    assert "stopped by Ctrl-C" in rest.splitlines()[-1]

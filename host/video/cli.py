@@ -100,12 +100,13 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path | None, Path | None]:
         out = args.clip.with_name(args.clip.stem + SUFFIX)
     if not out.name.endswith(SUFFIX):
         raise VideoError(out, f"--out must name a kinematics file ending in {SUFFIX}")
-    overlay = None if args.no_overlay else (args.overlay or _stem(out).with_suffix(".gif"))
+    stem = _stem(out)
+    overlay = None if args.no_overlay else (args.overlay or stem.with_name(stem.name + ".gif"))
     if overlay is not None and overlay.suffix.lower() not in (".gif", ".mp4"):
         raise VideoError(overlay, "--overlay must end in .gif or .mp4")
     recording = None
     if args.camera is not None:
-        recording = args.record or _stem(out).with_suffix(".avi")
+        recording = args.record or stem.with_name(stem.name + ".avi")
         if recording.suffix.lower() != ".avi":
             raise VideoError(recording, "--record must end in .avi (an MJPG recording)")
     # Their suffixes differ (.kin.h5, .gif/.mp4, .avi): no two can be one file.
@@ -116,7 +117,23 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path | None, Path | None]:
             raise VideoError(path, f"is the clip itself: give {option} another file")
         if path.exists():
             raise VideoError(path, f"exists; move it away or give {option} another name")
+        _writable_folder(path, option)
     return out, overlay, recording
+
+
+def _writable_folder(path: Path, option: str) -> None:
+    """Make ``path``'s folder and try a file in it now, not after minutes of pose work."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise VideoError(
+            path, f"cannot be written ({reason}); give {option} a file in a writable folder"
+        ) from None
 
 
 def _extract(args: argparse.Namespace) -> int:

@@ -45,7 +45,7 @@ from host.video.keypoints import NAMES
 from host.video.kinematics import NyquistReport
 from host.video.pipeline import VideoFeatures
 from host.video.track import FRAME_FLAGS, KEYPOINT_FLAGS, PoseTrack, VideoError
-from host.video.voxels import SparseVoxels
+from host.video.voxels import VOXEL_SIZE, SparseVoxels
 from host.video.wavelets import WAVELET, wavelet_matrices
 
 __all__ = ["FORMAT", "SUFFIX", "VERSION", "read_features", "write_features"]
@@ -149,8 +149,12 @@ def write_features(path: Path, vf: VideoFeatures) -> None:
 
 
 def _dataset(f: Any, key: str, path: Path) -> np.ndarray:
+    import h5py
+
     if key not in f:
         raise VideoError(path, f"has no {key!r}: not a complete {FORMAT} file")
+    if not isinstance(f[key], h5py.Dataset):
+        raise VideoError(path, f"{key!r} is a group, expected an array")
     return f[key][()]
 
 
@@ -167,6 +171,58 @@ def _json(obj: Any, key: str, path: Path, where: str = "/") -> Any:
         return json.loads(text)
     except (TypeError, ValueError):
         raise VideoError(path, f"attribute {key!r} on {where} is not JSON") from None
+
+
+def _number(obj: Any, key: str, path: Path, kind: type, where: str = "/") -> Any:
+    value = _attr(obj, key, path, where)
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise VideoError(path, f"attribute {key!r} on {where} is {value!r}, not a number") from None
+    if not np.isfinite(number) or number <= 0:
+        raise VideoError(path, f"attribute {key!r} on {where} is {number}; allowed: > 0")
+    return number
+
+
+def _validate(vf: VideoFeatures, path: Path) -> None:
+    """Values a written file cannot hold: a damaged or hand-edited file, named by key."""
+    track = vf.track
+    n, n_feat = track.n_frames, len(vf.feature_names)
+    problems = []
+    t = track.time_s
+    if not np.isfinite(t).all() or (n > 1 and not (np.diff(t) > 0).all()):
+        problems.append("pose/time_s is not finite and strictly increasing")
+    vis = track.visibility[np.isfinite(track.visibility)]
+    if ((vis < 0) | (vis > 1)).any():
+        problems.append("pose/visibility has values outside 0..1")
+    for key, flags, names in (
+        ("pose/keypoint_flags", track.keypoint_flags, KEYPOINT_FLAGS),
+        ("pose/frame_flags", track.frame_flags, FRAME_FLAGS),
+    ):
+        if (flags & ~np.uint8(sum(names.values()))).any():
+            problems.append(f"{key} has bits no flag is named for")
+    rating = track.borg_rating
+    if not np.isfinite(track.borg_time_s).all() or ((rating < 0) | (rating > 10)).any():
+        problems.append("borg/rating is outside the Borg CR10 scale 0..10, or its time not finite")
+    if vf.features.shape != (n, n_feat):
+        problems.append(
+            f"features/values has shape {vf.features.shape}, expected {n} frames × {n_feat} "
+            "feature names"
+        )
+    elif np.isinf(vf.features).any():
+        problems.append("features/values holds infinite values")
+    offsets, cells = vf.voxels.offsets, vf.voxels.cells
+    if (
+        len(offsets) != n + 1
+        or offsets[0] != 0
+        or (np.diff(offsets) < 0).any()
+        or offsets[-1] != len(cells)
+    ):
+        problems.append(f"voxels/offsets is not {n + 1} rising entries from 0 to len(cells)")
+    elif len(cells) and int(cells.max()) >= VOXEL_SIZE**3:
+        problems.append(f"voxels/cells has an index beyond the {VOXEL_SIZE}³ grid")
+    if problems:
+        raise VideoError(path, f"is damaged: {problems[0]}")
 
 
 def read_features(path: Path) -> VideoFeatures:
@@ -187,94 +243,93 @@ def read_features(path: Path) -> VideoFeatures:
         f = h5py.File(path, "r")
     except OSError:
         raise VideoError(path, f"is not an HDF5 file: not a {FORMAT} file ({SUFFIX})") from None
-    with f:
-        if f.attrs.get("format") != FORMAT:
-            raise VideoError(
-                path,
-                f"is not a {FORMAT} file ({SUFFIX}): its format attribute "
-                f"is {f.attrs.get('format')!r}",
-            )
-        version = int(_attr(f, "format_version", path))
-        if version > VERSION:
-            raise VideoError(
-                path,
-                f"is layout version {version}; this reader reads up to "
-                f"{VERSION}: update the project",
-            )
-        names = _json(f["pose"], "keypoints", path, "/pose") if "pose" in f else None
-        if names != list(NAMES):
-            raise VideoError(path, f"/pose keypoints are {names}, expected {list(NAMES)}")
-        if "features/nyquist" not in f:
-            raise VideoError(path, "has no 'features/nyquist'")
-        nyquist_group = f["features/nyquist"]
-        columns = {
-            fld.name: _dataset(nyquist_group, fld.name, path) for fld in fields(NyquistReport)
-        }
-        nyquist = [
-            NyquistReport(
-                **{
-                    k: (v[i].decode() if isinstance(v[i], bytes) else v[i].item())
-                    for k, v in columns.items()
-                }
-            )
-            for i in range(len(columns["name"]))
-        ]
-        voxel_args = {}
-        for fld in fields(SparseVoxels):
-            if f"voxels/{fld.name}" in f:
-                voxel_args[fld.name] = f[f"voxels/{fld.name}"][()]
-            else:
-                value = _json(f["voxels"], fld.name, path, "/voxels")
-                voxel_args[fld.name] = tuple(value) if isinstance(value, list) else value
-        try:
-            track = PoseTrack(
-                time_s=_dataset(f, "pose/time_s", path),
-                xyz_px=_dataset(f, "pose/xyz_px", path).astype(np.float64),
-                visibility=_dataset(f, "pose/visibility", path).astype(np.float64),
-                keypoint_flags=_dataset(f, "pose/keypoint_flags", path),
-                frame_flags=_dataset(f, "pose/frame_flags", path),
-                fps=float(_attr(f, "fps", path)),
-                width=int(_attr(f, "width", path)),
-                height=int(_attr(f, "height", path)),
-                depth_px=float(_attr(f, "depth_px", path)),
-                source=str(_attr(f, "source", path)),
-                provenance=str(_attr(f, "provenance", path)),
-                notes=list(_json(f, "notes", path)),
-                metadata=dict(_json(f, "metadata", path)),
-                borg_time_s=_dataset(f, "borg/time_s", path),
-                borg_rating=_dataset(f, "borg/rating", path),
-            )
-            features = _dataset(f, "features/values", path)
-            wavelet = _attr(f["features"], "wavelet", path, "/features")
-            if wavelet != WAVELET:
-                raise VideoError(
-                    path,
-                    f"/features wavelet is {wavelet!r}; this reader makes "
-                    f"{WAVELET!r} matrices only",
-                )
-            levels = int(_attr(f["features"], "wavelet_levels", path, "/features"))
-            vf = VideoFeatures(
-                track=track,
-                feature_names=tuple(_json(f["features"], "names", path, "/features")),
-                features=features,
-                nyquist=nyquist,
-                wavelets=wavelet_matrices(features.astype(np.float64), levels=levels).astype(
-                    np.float32
-                ),
-                voxels=SparseVoxels(**voxel_args),
-            )
-        except ValueError as exc:  # PoseTrack's shape checks
-            raise VideoError(path, str(exc)) from None
-    n = track.n_frames
-    n_feat = len(vf.feature_names)
-    if vf.features.shape != (n, n_feat):
+    try:
+        with f:
+            vf = _read(f, path)
+    except (KeyError, OSError) as exc:  # h5py on a damaged object or chunk
+        raise VideoError(path, f"is damaged: {' '.join(str(exc).split())}") from None
+    _validate(vf, path)
+    vf.wavelets = wavelet_matrices(vf.features.astype(np.float64), levels=vf.n_levels).astype(
+        np.float32
+    )
+    return vf
+
+
+def _read(f: Any, path: Path) -> VideoFeatures:
+    """The file's parts as they are (:func:`read_features` checks and completes them)."""
+    if f.attrs.get("format") != FORMAT:
         raise VideoError(
             path,
-            f"features/values has shape {vf.features.shape}, expected {n} frames × {n_feat} "
-            "feature names",
+            f"is not a {FORMAT} file ({SUFFIX}): its format attribute "
+            f"is {f.attrs.get('format')!r}",
         )
-    if len(vf.voxels.offsets) != n + 1:
+    version = _number(f, "format_version", path, int)
+    if version > VERSION:
         raise VideoError(
-            path, f"voxels/offsets has {len(vf.voxels.offsets)} entries, expected {n + 1}"
+            path,
+            f"is layout version {version}; this reader reads up to "
+            f"{VERSION}: update the project",
         )
+    names = _json(f["pose"], "keypoints", path, "/pose") if "pose" in f else None
+    if names != list(NAMES):
+        raise VideoError(path, f"/pose keypoints are {names}, expected {list(NAMES)}")
+    if "features/nyquist" not in f:
+        raise VideoError(path, "has no 'features/nyquist'")
+    nyquist_group = f["features/nyquist"]
+    columns = {fld.name: _dataset(nyquist_group, fld.name, path) for fld in fields(NyquistReport)}
+    nyquist = [
+        NyquistReport(
+            **{
+                k: (v[i].decode() if isinstance(v[i], bytes) else v[i].item())
+                for k, v in columns.items()
+            }
+        )
+        for i in range(len(columns["name"]))
+    ]
+    if "voxels" not in f:
+        raise VideoError(path, f"has no 'voxels': not a complete {FORMAT} file")
+    voxel_args = {}
+    for fld in fields(SparseVoxels):
+        if f"voxels/{fld.name}" in f:
+            voxel_args[fld.name] = f[f"voxels/{fld.name}"][()]
+        else:
+            value = _json(f["voxels"], fld.name, path, "/voxels")
+            voxel_args[fld.name] = tuple(value) if isinstance(value, list) else value
+    try:
+        track = PoseTrack(
+            time_s=_dataset(f, "pose/time_s", path),
+            xyz_px=_dataset(f, "pose/xyz_px", path).astype(np.float64),
+            visibility=_dataset(f, "pose/visibility", path).astype(np.float64),
+            keypoint_flags=_dataset(f, "pose/keypoint_flags", path),
+            frame_flags=_dataset(f, "pose/frame_flags", path),
+            fps=_number(f, "fps", path, float),
+            width=_number(f, "width", path, int),
+            height=_number(f, "height", path, int),
+            depth_px=_number(f, "depth_px", path, float),
+            source=str(_attr(f, "source", path)),
+            provenance=str(_attr(f, "provenance", path)),
+            notes=list(_json(f, "notes", path)),
+            metadata=dict(_json(f, "metadata", path)),
+            borg_time_s=_dataset(f, "borg/time_s", path),
+            borg_rating=_dataset(f, "borg/rating", path),
+        )
+        features = _dataset(f, "features/values", path)
+        wavelet = _attr(f["features"], "wavelet", path, "/features")
+        if wavelet != WAVELET:
+            raise VideoError(
+                path,
+                f"/features wavelet is {wavelet!r}; this reader makes "
+                f"{WAVELET!r} matrices only",
+            )
+        levels = _number(f["features"], "wavelet_levels", path, int, "/features")
+        vf = VideoFeatures(
+            track=track,
+            feature_names=tuple(_json(f["features"], "names", path, "/features")),
+            features=features,
+            nyquist=nyquist,
+            wavelets=np.zeros((0, 0, levels), np.float32),  # made below, once checked
+            voxels=SparseVoxels(**voxel_args),
+        )
+    except (ValueError, TypeError) as exc:  # PoseTrack's shape checks, wrong dtypes
+        raise VideoError(path, f"is damaged: {' '.join(str(exc).split())}") from None
     return vf

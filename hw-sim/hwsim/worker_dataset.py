@@ -13,9 +13,10 @@ session as it finishes, a summary (files, MB, seconds) at the end.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from device.argtypes import non_negative_int, output_dir, positive_float, positive_int
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     taken = sorted(out.glob(f"*{SUFFIX}")) if out.exists() else []
     if taken:
         print(
-            f"{out}: already holds {len(taken)} kinematics file(s) ({taken[0].name}, ...); "
+            f"error: {out}: already holds {len(taken)} kinematics file(s) ({taken[0].name}, ...); "
             "give an empty or new folder",
             file=sys.stderr,
         )
@@ -130,25 +131,73 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(w, t) for w in range(args.workers) for t in args.tasks]
     start = time.perf_counter()
-    total = 0
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [
-            pool.submit(run_session, out, w, t, args.seed, args.minutes, args.camera, args.posture)
+    written: list[tuple[Path, int, int, float]] = []
+    # Sessions run in worker processes that ignore Ctrl-C: the parent decides. Ctrl-C
+    # cancels the sessions not started and lets the ones being written finish (each is
+    # written under a temporary name and renamed, so no file is ever half there); every
+    # file in the folder is then one that was reported.
+    pool = ProcessPoolExecutor(max_workers=args.jobs, initializer=_ignore_ctrl_c)
+    try:
+        futures = {
+            pool.submit(
+                run_session, out, w, t, args.seed, args.minutes, args.camera, args.posture
+            ): (w, t)
             for w, t in jobs
-        ]
-        for done, future in enumerate(futures, start=1):
-            path, frames, size, seconds = future.result()
-            total += size
+        }
+        try:
+            for future in as_completed(futures):
+                written.append(future.result())
+                _report(written[-1], len(written), len(jobs))
+        except KeyboardInterrupt:
+            running = sum(f.running() for f in futures)
             print(
-                f"[{done}/{len(jobs)}] {path.name}: {frames} frames, "
-                f"{size / 1e6:.1f} MB, {seconds:.0f} s (simulated)",
+                f"Ctrl-C: {len(jobs) - len(written) - running} session(s) cancelled; "
+                f"finishing the {running} being written (Ctrl-C again abandons them)",
+                file=sys.stderr,
                 flush=True,
             )
-    print(
-        f"{len(jobs)} file(s), {total / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s "
-        f"in {out} (simulated)"
-    )
+            for future in futures:
+                future.cancel()
+            for future in as_completed([f for f in futures if f.running()]):
+                written.append(future.result())
+                _report(written[-1], len(written), len(jobs))
+            _summary(written, out, start, stopped=True)
+            return 130
+    except KeyboardInterrupt:  # the second Ctrl-C: stop the workers now
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        for stray in out.glob(".*.part"):
+            stray.unlink(missing_ok=True)
+        _summary(written, out, start, stopped=True)
+        return 130
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    _summary(written, out, start, stopped=False)
     return 0
+
+
+def _ignore_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _report(item: tuple[Path, int, int, float], done: int, of: int) -> None:
+    path, frames, size, seconds = item
+    print(
+        f"[{done}/{of}] {path.name}: {frames} frames, {size / 1e6:.1f} MB, {seconds:.0f} s "
+        "(simulated)",
+        flush=True,
+    )
+
+
+def _summary(
+    written: list[tuple[Path, int, int, float]], out: Path, start: float, *, stopped: bool
+) -> None:
+    total = sum(item[2] for item in written)
+    what = "stopped by Ctrl-C: " if stopped else ""
+    print(
+        f"{what}{len(written)} file(s), {total / 1e6:.1f} MB, "
+        f"{time.perf_counter() - start:.0f} s in {out} (simulated)"
+    )
 
 
 if __name__ == "__main__":
