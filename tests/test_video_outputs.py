@@ -16,7 +16,11 @@ import pytest
 from PIL import Image
 
 from host.video.keypoints import INDEX, NAMES
-from host.video.kinematics import MAX_HIGH_BAND_POWER_FRACTION, compute_features
+from host.video.kinematics import (
+    MAX_HIGH_BAND_POWER_FRACTION,
+    NYQUIST_MIN_FRAMES,
+    compute_features,
+)
 from host.video.overlay import (
     GIF_EVERY,
     GIF_MAX_WIDTH_PX,
@@ -34,6 +38,8 @@ from host.video.plots import (
     plot_nyquist,
     plot_voxels,
     plot_wavelet_matrix,
+    voxels_figure,
+    wavelet_figure,
     window_summary,
 )
 from host.video.track import INTERPOLATED, MULTIPLE_PEOPLE, NO_POSE, PoseTrack, VideoError
@@ -215,6 +221,8 @@ class FakeReport(NamedTuple):
     name: str
     high_band_power_fraction: float
     ok: bool
+    n_frames_used: int = 100
+    reason: str = ""
 
 
 class FakeVoxels:
@@ -468,3 +476,68 @@ def test_the_nyquist_figure_draws_the_checks_threshold():
     fig = nyquist_figure(make_features(make_track()))
     lines = [line.get_xdata() for line in fig.axes[0].get_lines()]
     assert any(np.allclose(x, MAX_HIGH_BAND_POWER_FRACTION) for x in lines)
+
+
+def unchecked(name: str, run: int = 35) -> FakeReport:
+    """A report the Nyquist check could not measure (host.video.kinematics.nyquist_check)."""
+    why = f"{run} known frames in a row, the check needs at least {NYQUIST_MIN_FRAMES}"
+    return FakeReport(name, float("nan"), False, run, why)
+
+
+def test_a_track_where_no_feature_was_checked_says_not_checked_not_failed(tmp_path):
+    vf = make_features(make_track())
+    vf.nyquist = [unchecked(name, run=20 + j) for j, name in enumerate(FEATURE_NAMES)]
+    fig = nyquist_figure(vf)
+    headline = fig.get_suptitle().splitlines()[0]
+    n = len(FEATURE_NAMES)
+    assert f"{n} of {n} features not checked" in headline
+    assert f"no run of {NYQUIST_MIN_FRAMES} known frames in a row (longest: {20 + n - 1})" in (
+        headline
+    )
+    assert "pass" not in headline
+    assert not any(ax.patches for ax in fig.axes), "no bar for a feature that was not checked"
+    plot_nyquist(vf, tmp_path / "n.png")  # and it still saves
+
+
+def test_nyquist_counts_passes_among_checked_features_only():
+    vf = make_features(make_track(), all_nan=None)
+    # 10 features: 3 not checked; of the 7 checked, FakeReport j = 3 fails.
+    for j in (0, 5, 9):
+        vf.nyquist[j] = unchecked(FEATURE_NAMES[j])
+    fig = nyquist_figure(vf)
+    headline = fig.get_suptitle().splitlines()[0]
+    why = f"no run of {NYQUIST_MIN_FRAMES} known frames in a row"
+    assert f"6 of 7 checked features pass; 3 not checked ({why}" in headline
+    assert len(fig.axes[0].patches) == 7, "one bar per checked feature"
+    assert "SIMULATED" not in fig.get_suptitle()
+    sim = make_features(make_track(provenance="simulated"))
+    sim.nyquist[0] = unchecked(FEATURE_NAMES[0])
+    assert "SIMULATED" in nyquist_figure(sim).get_suptitle()
+
+
+def test_the_wavelet_time_panel_shows_a_window_around_the_frame_of_a_long_track():
+    minutes = 10
+    track = make_track(n=int(minutes * 60 * FPS), provenance="simulated")
+    vf = make_features(track)
+    frame = track.n_frames // 2
+    t_frame = track.time_s[frame]
+    feature = FEATURE_NAMES.index("left_elbow_angle_deg")
+    # Level 4 has data only far from the frame: it must not be listed.
+    near = np.abs(track.time_s - t_frame) <= WINDOW_S
+    vf.wavelets[near, feature, 3] = np.nan
+    fig = wavelet_figure(vf, frame)
+    (panel,) = [ax for ax in fig.axes if "db4 approximation" in ax.get_title()]
+    lo, hi = panel.get_xlim()
+    assert (lo, hi) == pytest.approx((t_frame - WINDOW_S / 2, t_frame + WINDOW_S / 2))
+    assert f"±{WINDOW_S / 2:g} s around frame {frame}" in panel.get_title()
+    labels = [t.get_text() for t in panel.get_legend().get_texts()]
+    assert labels == ["feature (smoothed)", "level 1", "level 2", "level 3", f"frame {frame}"]
+    assert "SIMULATED" in fig.get_suptitle()
+
+
+def test_the_voxel_figure_labels_y_cells_with_the_stored_image_down_index():
+    ax3 = voxels_figure(make_features(make_track()), frame=5).axes[0]
+    assert "0 = top of the image" in ax3.get_zlabel()
+    ticks = dict(zip((t.get_text() for t in ax3.get_zticklabels()), ax3.get_zticks()))
+    assert ticks["0"] == pytest.approx(19.5), "stored iy 0 is drawn at the top"
+    assert ticks["19"] == pytest.approx(0.5)

@@ -12,7 +12,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from host.video.keypoints import SEGMENTS
-from host.video.kinematics import MAX_HIGH_BAND_POWER_FRACTION
+from host.video.kinematics import MAX_HIGH_BAND_POWER_FRACTION, NYQUIST_MIN_FRAMES
 from host.video.plots_common import (
     DPI,
     LABEL_FONT_PT,
@@ -24,22 +24,30 @@ from host.video.plots_common import (
     split_unit,
     title,
 )
+from host.video.plots_windows import WINDOW_S
 from host.video.track import INTERPOLATED, VideoError
 
 if TYPE_CHECKING:
     from host.video.pipeline import VideoFeatures
 
 __all__ = [
+    "not_checked_summary",
     "nyquist_figure",
+    "nyquist_headline",
     "plot_nyquist",
     "plot_voxels",
     "plot_wavelet_matrix",
+    "time_window",
     "voxels_figure",
     "wavelet_figure",
 ]
 
 #: The feature whose reconstructions :func:`plot_wavelet_matrix` shows by default.
 DEFAULT_WAVELET_FEATURE = ("left_elbow", "°")
+#: Length of the time window the wavelet figure's right panel shows, centred on the frame,
+#: s: the seed's 30 s sliding window (host.video.plots_windows.WINDOW_S, seed 000 §IV), so a
+#: 10-30 min session is not drawn as a solid block.
+TIME_WINDOW_S = WINDOW_S
 #: A standardised wavelet value is drawn in the colour map's range ±this (z).
 Z_RANGE = 3.0
 
@@ -52,6 +60,13 @@ def _frame(vf: VideoFeatures, frame: int | None) -> int:
     if not 0 <= frame < n:
         raise VideoError(vf.track.source, f"frame {frame} is outside 0..{n - 1}")
     return frame
+
+
+def time_window(time_s: np.ndarray, t_frame: float) -> tuple[float, float]:
+    """Start and end, s, of the wavelet figure's time panel: ``t_frame`` ± TIME_WINDOW_S / 2,
+    cut to the track's first and last time (``time_s``, shape (n_frames,), s)."""
+    half = TIME_WINDOW_S / 2
+    return max(t_frame - half, float(time_s[0])), min(t_frame + half, float(time_s[-1]))
 
 
 def _feature_stats(wavelets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,8 +102,9 @@ def wavelet_figure(
     levels 1..l on x, each feature standardised over the whole recording (its mean and
     standard deviation over all frames and levels: z, dimensionless) so that features of
     different units share one colour scale; NaN grey. Right: feature ``feature`` (default
-    :data:`DEFAULT_WAVELET_FEATURE`) over time with its reconstruction at every level, the
-    frame's time marked.
+    :data:`DEFAULT_WAVELET_FEATURE`) and its reconstruction at every level in the window
+    :func:`time_window` (±TIME_WINDOW_S / 2 around the frame, s), the frame's time marked;
+    only levels with a value in the window are drawn and listed.
     """
     track = vf.track
     frame = _frame(vf, frame)
@@ -97,12 +113,19 @@ def wavelet_figure(
     feature = _wavelet_feature(names) if feature is None else feature
     height = max(5.5, ROW_HEIGHT_IN * n_feat + 1.8)
     fig = Figure(figsize=(WAVELET_WIDTH_IN, height), layout="constrained")
-    # The time series keeps a readable height however many features the matrix has.
+    # Room between the colour bar's label and the time panel's y label (inches).
+    fig.get_layout_engine().set(w_pad=0.12)
+    # The time series keeps a readable height however many features the matrix has; the
+    # colour bar sits in its own narrow column right beside the matrix, as tall as the series.
     spare_in = max(height - SERIES_HEIGHT_IN, 0.0)
     grid = fig.add_gridspec(
-        2, 2, width_ratios=[1, 1.6], height_ratios=[SERIES_HEIGHT_IN, spare_in or 1e-3]
+        2,
+        3,
+        width_ratios=[1, 0.04, 1.6],
+        height_ratios=[SERIES_HEIGHT_IN, spare_in or 1e-3],
     )
-    left, right = fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[0, 1])
+    left, right = fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[0, 2])
+    cax = fig.add_subplot(grid[0, 1])
     t_frame = track.time_s[frame]
     fig.suptitle(
         title(track, f"db4 wavelet matrix, frame {frame} (t = {t_frame:.2f} s)"), fontsize=10
@@ -124,30 +147,35 @@ def wavelet_figure(
     left.set_yticks(range(n_feat))
     left.set_yticklabels(names, fontsize=LABEL_FONT_PT)
     left.set_ylabel("feature (unit in its name)")
-    bar = fig.colorbar(image, ax=left, shrink=0.6, pad=0.01)
+    bar = fig.colorbar(image, cax=cax)
     bar.set_label("z (dimensionless)")
     left.set_title("each row standardised over the recording; grey: no value", fontsize=8)
 
-    t = track.time_s
+    lo, hi = time_window(track.time_s, t_frame)
+    inside = (track.time_s >= lo) & (track.time_s <= hi)
+    t = track.time_s[inside]
     base, unit = split_unit(names[feature]) if n_feat else ("", "")
     if n_feat:
-        right.plot(t, vf.features[:, feature], color="0.6", lw=1.5, label="feature (smoothed)")
+        series = vf.features[inside, feature]
+        if np.isfinite(series).any():
+            right.plot(t, series, color="0.6", lw=1.5, label="feature (smoothed)")
         colours = colormaps["viridis"](np.linspace(0, 0.9, max(n_lev, 1)))
         for lev in range(n_lev):
-            right.plot(
-                t,
-                vf.wavelets[:, feature, lev],
-                color=colours[lev],
-                lw=0.9,
-                label=f"level {lev + 1}",
-            )
-        if not np.isfinite(vf.wavelets[:, feature, :]).any():
-            no_data(right, f"{names[feature]}: no valid value")
+            values = vf.wavelets[inside, feature, lev]
+            if np.isfinite(values).any():  # a level without data here stays off the legend
+                right.plot(t, values, color=colours[lev], lw=0.9, label=f"level {lev + 1}")
+        if not np.isfinite(vf.wavelets[inside, feature, :]).any():
+            no_data(right, f"{names[feature]}: no valid value in this window")
     right.axvline(t_frame, color="k", lw=0.8, ls=":", label=f"frame {frame}")
+    if hi > lo:  # a one-frame track has no span
+        right.set_xlim(lo, hi)
     right.set_xlabel("time (s)")
     right.set_ylabel(f"{base.replace('_', ' ')} ({unit or 'as named'})")
     right.set_title(
-        f"{names[feature] if n_feat else 'no feature'}: db4 approximation at each level", fontsize=9
+        f"{names[feature] if n_feat else 'no feature'}: db4 approximation at each level\n"
+        f"window {lo:.1f}–{hi:.1f} s: ±{TIME_WINDOW_S / 2:g} s around frame {frame}"
+        f"{', cut to the track' if hi - lo < TIME_WINDOW_S else ''}",
+        fontsize=9,
     )
     right.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     return fig
@@ -174,7 +202,9 @@ def voxels_figure(vf: VideoFeatures, frame: int | None = None) -> Figure:
     Left: ``vf.voxels.frame(frame)``, shape (20, 20, 20) indexed x, y, z, its occupied
     cells as cubes, drawn with image-y pointing up and depth going away from the camera
     (cells, dimensionless: the grid is cropped around the mean keypoint and reduced, seed
-    000 §III-B). Right: the same frame's keypoints and segments in the image, px, measured
+    000 §III-B). The ticks sit at cell centres and show the index stored in the file; the
+    stored iy counts image-down (0 = top of the image), so on the upward axis its labels
+    run from 0 at the top. Right: the same frame's keypoints and segments in the image, px, measured
     in green, interpolated in orange, unknown ones absent.
     """
     track = vf.track
@@ -193,16 +223,21 @@ def voxels_figure(vf: VideoFeatures, frame: int | None = None) -> Figure:
     else:
         ax3.text2D(0.5, 0.5, "no occupied cell", transform=ax3.transAxes, ha="center")
     nx, nz, ny = shown.shape
-    for set_lim, set_ticks, size in (
-        (ax3.set_xlim, ax3.set_xticks, nx),
-        (ax3.set_ylim, ax3.set_yticks, nz),
-        (ax3.set_zlim, ax3.set_zticks, ny),
+    # Ticks at cell centres, labelled with the index stored in the file (ix, iy, iz). The
+    # stored iy counts image-down; it is drawn image-up, so its labels run top to bottom.
+    stored = (0, 5, 10, 15)
+    for set_lim, set_ticks, size, flipped in (
+        (ax3.set_xlim, ax3.set_xticks, nx, False),
+        (ax3.set_ylim, ax3.set_yticks, nz, False),
+        (ax3.set_zlim, ax3.set_zticks, ny, True),
     ):
         set_lim(0, size)
-        set_ticks(range(0, size + 1, 5))
-    ax3.set_xlabel("x (cell, image right)", fontsize=8)
-    ax3.set_ylabel("z (cell, away from camera)", fontsize=8)
-    ax3.set_zlabel("y (cell, image up)", fontsize=8)
+        index = [i for i in (*stored, size - 1) if i < size]
+        place = [(size - 1 - i if flipped else i) + 0.5 for i in index]
+        set_ticks(place, [str(i) for i in index])
+    ax3.set_xlabel("x cell ix (0 = left of the image)", fontsize=8)
+    ax3.set_ylabel("z cell iz (0 = nearest the camera)", fontsize=8)
+    ax3.set_zlabel("y cell iy (0 = top of the image)", fontsize=8)
     ax3.text2D(
         0.5,
         0.98,
@@ -264,44 +299,124 @@ def plot_voxels(vf: VideoFeatures, out: Path, *, frame: int | None = None) -> No
     voxels_figure(vf, frame).savefig(out, dpi=DPI)
 
 
+def _checked(report: object) -> bool:
+    """Whether the Nyquist check measured ``report`` (a NyquistReport): its ``reason`` is
+    empty and its share a number."""
+    share = float(getattr(report, "high_band_power_fraction", np.nan))
+    return not getattr(report, "reason", "") and bool(np.isfinite(share))
+
+
+def _why_not(report: object) -> str:
+    """Why ``report`` was not checked, in words shared by all features of the same cause."""
+    used = getattr(report, "n_frames_used", None)
+    reason = getattr(report, "reason", "")
+    if (used is not None and used < NYQUIST_MIN_FRAMES) or "needs at least" in reason:
+        return f"no run of {NYQUIST_MIN_FRAMES} known frames in a row"
+    return reason or "no value"
+
+
+def not_checked_summary(reports: Sequence[object]) -> str:
+    """The causes of the reports not checked, most common first, with the longest run of
+    known frames among them (e.g. "no run of 60 known frames in a row (longest: 42)");
+    ``""`` when every report was checked."""
+    causes: dict[str, list[int]] = {}
+    for r in reports:
+        if not _checked(r):
+            causes.setdefault(_why_not(r), []).append(int(getattr(r, "n_frames_used", 0)))
+    parts = []
+    for cause, used in sorted(causes.items(), key=lambda kv: -len(kv[1])):
+        longest = f" (longest: {max(used)})" if cause.startswith("no run of") else ""
+        parts.append(cause + longest)
+    return "; ".join(parts)
+
+
+def nyquist_headline(reports: Sequence[object]) -> str:
+    """The first title line of :func:`nyquist_figure`: how many features pass, counted
+    among the checked ones only (a NyquistReport with an empty ``reason``), and how many
+    were not checked and why (:func:`not_checked_summary`)."""
+    n = len(reports)
+    checked = [r for r in reports if _checked(r)]
+    passed = sum(bool(r.ok) for r in checked)  # type: ignore[attr-defined]
+    head = "Nyquist check (seed eq. 4): "
+    if n == 0:
+        return head + "no feature"
+    if len(checked) == n:
+        return head + f"{passed} of {n} features pass"
+    why = not_checked_summary(reports)
+    if not checked:
+        return head + f"{n} of {n} features not checked: {why}"
+    return (
+        head + f"{passed} of {len(checked)} checked features pass; "
+        f"{n - len(checked)} not checked ({why})"
+    )
+
+
 def nyquist_figure(
     vf: VideoFeatures, *, threshold: float | None = MAX_HIGH_BAND_POWER_FRACTION
 ) -> Figure:
-    """The figure :func:`plot_nyquist` saves: one horizontal bar per feature, its
+    """The figure :func:`plot_nyquist` saves: one horizontal bar per checked feature, its
     ``NyquistReport.high_band_power_fraction`` (dimensionless, log scale), green if the
-    report passes, red if not, hatched grey "no data" where NaN; ``threshold`` as a
-    dashed line (default the check's own,
-    :data:`host.video.kinematics.MAX_HIGH_BAND_POWER_FRACTION`; ``None``: no line)."""
+    report passes, red if not; ``threshold`` as a dashed line (default the check's own,
+    :data:`host.video.kinematics.MAX_HIGH_BAND_POWER_FRACTION`; ``None``: no line).
+
+    A feature not checked (``reason`` set: its longest run of known frames is shorter than
+    :data:`host.video.kinematics.NYQUIST_MIN_FRAMES`) has no bar: its row says "not
+    checked" and its run's length. When no feature was checked the figure is a text panel
+    saying why. The title counts passes among the checked features only
+    (:func:`nyquist_headline`).
+    """
     track = vf.track
-    names = [r.name for r in vf.nyquist]
-    share = np.array([r.high_band_power_fraction for r in vf.nyquist], dtype=float)
-    ok = np.array([bool(r.ok) for r in vf.nyquist])
+    reports = list(vf.nyquist)
+    names = [r.name for r in reports]
+    share = np.array([r.high_band_power_fraction for r in reports], dtype=float)
+    ok = np.array([bool(r.ok) for r in reports], dtype=bool)
+    checked = np.array([_checked(r) for r in reports], dtype=bool)
     n = len(names)
-    fig = Figure(figsize=(10.0, max(4.0, ROW_HEIGHT_IN * n + 1.6)), layout="constrained")
+    fig_height = max(4.0, ROW_HEIGHT_IN * n + 1.6) if checked.any() else 4.0
+    fig = Figure(figsize=(10.0, fig_height), layout="constrained")
     ax = fig.subplots()
-    fails = int((~ok).sum())
-    fig.suptitle(
-        title(track, f"Nyquist check (seed eq. 4): {n - fails} of {n} features pass"),
-        fontsize=10,
-    )
-    finite = np.isfinite(share)
-    floor = max(np.min(share[finite & (share > 0)], initial=1.0) / 10, 1e-12)
-    shown = np.where(finite, np.maximum(share, floor), floor)
+    fig.suptitle(title(track, nyquist_headline(reports)), fontsize=10)
+    if not checked.any():
+        ax.set_axis_off()
+        min_s = NYQUIST_MIN_FRAMES / track.fps if track.fps > 0 else float("nan")
+        lines = [
+            f"No feature was checked ({n} features).",
+            "",
+            f"Why: {not_checked_summary(reports) or 'the track has no feature'}.",
+            "",
+            f"The check (host.video.kinematics.nyquist_check) needs each feature known in "
+            f"at least {NYQUIST_MIN_FRAMES} frames in a row",
+            f"({min_s:.1f} s at {track.fps:g} frames/s): a longer clip or fewer frames "
+            "without a pose would let it run.",
+        ]
+        ax.text(0.5, 0.5, "\n".join(lines), transform=ax.transAxes, ha="center", va="center")
+        return fig
+    floor = max(np.min(share[checked & (share > 0)], initial=1.0) / 10, 1e-12)
+    shown = np.maximum(np.where(checked, share, floor), floor)
     colours = np.where(ok, "tab:green", "tab:red")
     y = np.arange(n)
-    ax.barh(y[finite], shown[finite], color=colours[finite], height=0.8)
-    if (~finite).any():
-        ax.barh(y[~finite], shown[~finite], color="0.85", hatch="///", height=0.8, label="no data")
-        ax.legend(loc="lower right", fontsize=7)
+    ax.barh(y[checked], shown[checked], color=colours[checked], height=0.8)
+    ax.set_xscale("log")
     if threshold is not None:
         ax.axvline(threshold, color="k", ls="--", lw=1)
         ax.text(threshold, -0.8, f" threshold {threshold:g}", fontsize=7, va="bottom")
-    ax.set_xscale("log")
     ax.set_yticks(y)
     ax.set_yticklabels(names, fontsize=LABEL_FONT_PT)
+    for label, is_checked in zip(ax.get_yticklabels(), checked):
+        if not is_checked:
+            label.set_color("0.5")
+    # Unchecked rows: a grey note at the axis' left edge (x in axes units, y in data units).
+    note = ax.get_yaxis_transform()
+    for j in np.flatnonzero(~checked):
+        used = getattr(reports[j], "n_frames_used", None)
+        run = f": {used} known frames in a row" if used is not None else ""
+        ax.text(
+            0.005, j, f"not checked{run}", transform=note, va="center", fontsize=5.5, color="0.4"
+        )
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_xlabel(
-        "share of the feature's power in the high band (dimensionless; green pass, red fail)"
+        "share of the feature's power in the high band "
+        "(dimensionless; green pass, red fail, grey name: not checked)"
     )
     return fig
 
