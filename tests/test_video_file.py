@@ -3,6 +3,7 @@ read back is the file written; a file that is not one, is damaged or newer is on
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -98,6 +99,9 @@ def test_file_read_back_is_the_file_written(tmp_path, features):
         a.source,
     )
     assert b.notes == a.notes and b.metadata == a.metadata
+    with h5py.File(path) as f:
+        software = json.loads(f.attrs["software"])
+    assert "PyWavelets" in software and "mediapipe" not in software, "simulated: no pose step"
     assert back.feature_names == features.feature_names
     np.testing.assert_array_equal(back.features, features.features)
     np.testing.assert_array_equal(back.wavelets, features.wavelets)
@@ -222,6 +226,10 @@ def test_video_plot_writes_every_figure(tmp_path, features):
             "error: x.avi: --overlay must end in .gif or .mp4",
         ),
         (("video", "plot", "README.md"), "error: README.md: is not an HDF5 file"),
+        (
+            ("video", "extract", "README.md", "--out", "/proc/no/x.kin.h5"),
+            "error: /proc/no/x.kin.h5: cannot be written (",
+        ),
     ],
 )
 def test_video_command_bad_arguments_are_one_line(argv, message):

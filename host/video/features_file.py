@@ -62,9 +62,13 @@ CHUNK_FRAMES = 900
 _SOFTWARE = ("mediapipe", "PyWavelets", "numpy", "opencv-contrib-python", "h5py")
 
 
-def _versions() -> dict[str, str]:
+def _versions(provenance: str) -> dict[str, str]:
     out = {}
+    # Simulated keypoints never met a camera: MediaPipe and OpenCV made none of their numbers.
+    pose_software = {"mediapipe", "opencv-contrib-python"}
     for name in _SOFTWARE:
+        if provenance == "simulated" and name in pose_software:
+            continue
         try:
             out[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:
@@ -110,7 +114,7 @@ def write_features(path: Path, vf: VideoFeatures) -> None:
                 "height": int(track.height),
                 "depth_px": float(track.depth_px),
                 "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-                "software": json.dumps(_versions()),
+                "software": json.dumps(_versions(track.provenance)),
                 "notes": json.dumps(list(track.notes)),
                 "metadata": json.dumps(track.metadata),
             }
