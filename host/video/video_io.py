@@ -5,11 +5,20 @@ manager whose :meth:`~VideoSource.frames` yields ``(index, time_s, rgb)``. Every
 one-line :class:`host.video.track.VideoError` naming the file or camera, the problem and what
 is allowed. A file that decodes fewer frames than its header promises (cut short, damaged) is
 not an error: its frames end there and :attr:`VideoSource.notes` says how many of how many
-were read; a file of which no frame decodes is an error.
+were read; a file of which no frame decodes is an error, and so are a still image (OpenCV
+opens a PNG or JPEG as a one-frame "video" at 25 frames/s) and a video of fewer than
+:data:`MIN_FRAMES` frames.
+
+OpenCV's and FFmpeg's own log lines (``[mov,mp4,...] moov atom not found``,
+``[ WARN:0@0.031] global cap_v4l.cpp:913 ...``) would surround those one-line errors: opening
+a file or camera first sets :data:`OPENCV_QUIET_ENV` (unless the user set them).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +29,15 @@ import numpy as np
 
 from host.video.track import VideoError
 
-__all__ = ["CameraSource", "FileSource", "VideoSource", "open_camera", "open_video"]
+__all__ = [
+    "MIN_FRAMES",
+    "OPENCV_QUIET_ENV",
+    "CameraSource",
+    "FileSource",
+    "VideoSource",
+    "open_camera",
+    "open_video",
+]
 
 #: Frame rates a header may give, frames/s. Below 1 or above 1000 the header is taken as
 #: missing or broken (OpenCV reports 0, NaN or 90000 for streams without a rate); the
@@ -32,6 +49,43 @@ MAX_CLOCK_DISAGREEMENT_S = 1.0 / 60.0
 #: Frame rate assumed for a camera that does not report one, frames/s (the seed's 30 fps);
 #: a camera's times come from the capture clock anyway, so this only fills ``fps``.
 CAMERA_DEFAULT_FPS = 30.0
+#: Fewest frames a video may have: a velocity is a difference of two frames
+#: (host.video.kinematics: finite differences of positions).
+MIN_FRAMES = 2
+#: Environment variables that silence OpenCV's and FFmpeg's own log lines on stderr (OpenCV's
+#: "Environment variables reference", docs.opencv.org/4.x/d6/dea/tutorial_env_reference.html).
+#: ``OPENCV_LOG_LEVEL``: OpenCV's own logger (SILENT, FATAL, ERROR, WARNING, INFO, DEBUG,
+#: VERBOSE), read when OpenCV first logs, not at ``import cv2``; ERROR would keep lines such
+#: as ``[ERROR:0@0.2] global cap_ffmpeg_impl.hpp:1326 open Could not find decoder``.
+#: ``OPENCV_FFMPEG_LOGLEVEL``: given to FFmpeg's av_log_set_level by OpenCV's FFmpeg backend
+#: whenever it opens a capture (modules/videoio/src/cap_ffmpeg_impl.hpp, initLogger_); -8 is
+#: AV_LOG_QUIET (libavutil/log.h). Checked with opencv-python 4.11: both set after
+#: ``import cv2`` and before the first capture silenced a cut-short MP4's
+#: ``[mov,mp4,...] moov atom not found`` and the ERROR lines (``cv2.utils.logging`` does not
+#: exist in this wheel).
+OPENCV_QUIET_ENV = {"OPENCV_LOG_LEVEL": "SILENT", "OPENCV_FFMPEG_LOGLEVEL": "-8"}
+
+
+def _quiet_opencv() -> None:
+    """Set :data:`OPENCV_QUIET_ENV` where the user has not set the variable."""
+    for name, value in OPENCV_QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to /dev/null while OpenCV opens a file: when FFmpeg fails, OpenCV
+    tries its own AVI/MJPEG reader, which writes ``Unexpected element. Expected: LIST.``
+    with a plain fprintf that no log level reaches (seen on an AVI cut to its first 5 %)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class VideoSource:
@@ -108,6 +162,9 @@ class FileSource(VideoSource):
         super().__init__(capture, name)
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = count if count > 0 else None
+        if self.frame_count is not None and self.frame_count < MIN_FRAMES:
+            self.close()
+            raise VideoError(name, _too_few_frames(self.frame_count))
         low, high = SANE_FPS_RANGE
         if not low <= self.fps <= high:
             self.close()
@@ -138,6 +195,8 @@ class FileSource(VideoSource):
                 "no frame could be decoded (damaged, cut short or not a video); "
                 "give a video file OpenCV can read (e.g. MP4/H.264, AVI/MJPG)",
             )
+        if index < MIN_FRAMES:
+            raise VideoError(self.name, _too_few_frames(index, self.frame_count))
         if self.frame_count is not None and index < self.frame_count:
             self.notes.append(
                 f"{self.name}: only {index} of the {self.frame_count} frames its header "
@@ -183,19 +242,54 @@ class CameraSource(VideoSource):
         self.notes.append(f"{self.name}: stopped giving frames after {index} frames")
 
 
+def _too_few_frames(count: int, promised: int | None = None) -> str:
+    frames = "frame" if count == 1 else "frames"
+    has = f"has {count} {frames}"
+    if promised is not None and promised > count:
+        has = f"has {count} {frames} that decode of the {promised} its header promises"
+    return (
+        f"{has}; velocities need at least {MIN_FRAMES} "
+        "(give a video of the worker, not a single frame)"
+    )
+
+
+def _is_still_image(path: Path) -> bool:
+    """True when OpenCV's image codecs recognise the file by its content (its signature,
+    whatever its name) as a single image: ``cv2.haveImageReader`` and ``cv2.imcount`` of 1.
+    By name or backend it cannot be told: OpenCV opens a PNG or JPEG with its FFMPEG
+    backend, as for a video (``getBackendName()`` is ``FFMPEG``; a JPEG even reports the
+    fourcc MJPG and 1 frame); an animated GIF, which FFmpeg reads as a video, is not an
+    image to ``haveImageReader`` (opencv-python 4.11, checked)."""
+    try:
+        return cv2.haveImageReader(str(path)) and cv2.imcount(str(path)) <= 1
+    except cv2.error:
+        return False
+
+
 def open_video(path: str | Path) -> FileSource:
     """Open a video file.
 
     Raises
     ------
     VideoError
-        The file does not exist, is not a video OpenCV can open, or its header's frame rate
-        is missing or outside :data:`SANE_FPS_RANGE`.
+        The file does not exist, is a still image (PNG, JPEG, ...: by content, not name),
+        is not a video OpenCV can open, has fewer than :data:`MIN_FRAMES` frames in its
+        header, or its header's frame rate is missing or outside :data:`SANE_FPS_RANGE`.
+        (A file whose header promises more but decodes fewer than :data:`MIN_FRAMES`
+        frames raises when its frames are read.)
     """
     path = Path(path)
     if not path.is_file():
         raise VideoError(path, "no such file; give the path of a video file (e.g. .mp4, .avi)")
-    capture = cv2.VideoCapture(str(path))
+    _quiet_opencv()
+    if _is_still_image(path):
+        raise VideoError(
+            path,
+            "is a still image, not a video; velocities need at least "
+            f"{MIN_FRAMES} frames: give a video file (e.g. MP4/H.264, AVI/MJPG)",
+        )
+    with _native_stderr_silenced():
+        capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         capture.release()
         raise VideoError(
@@ -215,6 +309,7 @@ def open_camera(index: int) -> CameraSource:
         ``camera N: cannot be opened: ...`` when no such device exists or it is in use.
     """
     name = f"camera {index}"
+    _quiet_opencv()
     capture = cv2.VideoCapture(index)
     if not capture.isOpened():
         capture.release()
