@@ -350,24 +350,41 @@ def test_a_video_of_one_frame_is_refused(tmp_path: Path) -> None:
     assert "has 1 frame; velocities need at least 2" in one_line(caught, str(path))
 
 
+def run_extract(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m host video extract ARGV`` without the user's OPENCV_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    root = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "hw-sim")])
+    return subprocess.run(
+        [sys.executable, "-m", "host", "video", "extract", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
 def test_a_cut_short_mp4_gives_exactly_one_line_on_stderr(tmp_path: Path) -> None:
     """FFmpeg printed "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x...] moov atom not found" above the
     error line; OpenCV's own ERROR lines come the same way on other damaged files."""
     full = write_video(tmp_path / "full.mp4", [camera_photo()] * 10, "mp4v").read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(full[: len(full) // 2])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
-    root = Path(__file__).resolve().parents[1]
-    env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "hw-sim")])
-    result = subprocess.run(
-        [sys.executable, "-m", "host", "video", "extract", str(cut), "--no-overlay"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    result = run_extract(str(cut), "--no-overlay", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {cut}: ") and "not a video, or damaged" in lines[0]
+
+
+def test_a_missing_camera_prints_no_opencv_lines(tmp_path: Path) -> None:
+    """OpenCV printed "[ WARN:0@0.2] global cap_v4l.cpp:913 open VIDEOIO(V4L2:/dev/video99):
+    can't open camera by index" and an obsensor ERROR line before the error line."""
+    if Path("/dev/video99").exists():
+        pytest.skip("this machine has a camera 99")
+    result = run_extract("--camera", "99", "--no-overlay", "--out", "c.kin.h5", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert not [line for line in lines if line.startswith("[")], result.stderr
+    assert lines[-1].startswith("error: camera 99: cannot be opened"), result.stderr

@@ -11,7 +11,8 @@ opens a PNG or JPEG as a one-frame "video" at 25 frames/s) and a video of fewer 
 
 OpenCV's and FFmpeg's own log lines (``[mov,mp4,...] moov atom not found``,
 ``[ WARN:0@0.031] global cap_v4l.cpp:913 ...``) would surround those one-line errors: opening
-a file or camera first sets :data:`OPENCV_QUIET_ENV` (unless the user set them).
+a file or camera first silences them (:func:`_quiet_opencv`), unless the user asked for
+them (``OPENCV_LOG_LEVEL``, ``OPENCV_FFMPEG_LOGLEVEL``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from host.video.track import VideoError
 
 __all__ = [
     "MIN_FRAMES",
-    "OPENCV_QUIET_ENV",
+    "OPENCV_FFMPEG_QUIET_ENV",
+    "OPENCV_LOG_LEVEL_SILENT",
     "CameraSource",
     "FileSource",
     "VideoSource",
@@ -52,24 +54,30 @@ CAMERA_DEFAULT_FPS = 30.0
 #: Fewest frames a video may have: a velocity is a difference of two frames
 #: (host.video.kinematics: finite differences of positions).
 MIN_FRAMES = 2
-#: Environment variables that silence OpenCV's and FFmpeg's own log lines on stderr (OpenCV's
-#: "Environment variables reference", docs.opencv.org/4.x/d6/dea/tutorial_env_reference.html).
-#: ``OPENCV_LOG_LEVEL``: OpenCV's own logger (SILENT, FATAL, ERROR, WARNING, INFO, DEBUG,
-#: VERBOSE), read when OpenCV first logs, not at ``import cv2``; ERROR would keep lines such
-#: as ``[ERROR:0@0.2] global cap_ffmpeg_impl.hpp:1326 open Could not find decoder``.
-#: ``OPENCV_FFMPEG_LOGLEVEL``: given to FFmpeg's av_log_set_level by OpenCV's FFmpeg backend
-#: whenever it opens a capture (modules/videoio/src/cap_ffmpeg_impl.hpp, initLogger_); -8 is
-#: AV_LOG_QUIET (libavutil/log.h). Checked with opencv-python 4.11: both set after
-#: ``import cv2`` and before the first capture silenced a cut-short MP4's
-#: ``[mov,mp4,...] moov atom not found`` and the ERROR lines (``cv2.utils.logging`` does not
-#: exist in this wheel).
-OPENCV_QUIET_ENV = {"OPENCV_LOG_LEVEL": "SILENT", "OPENCV_FFMPEG_LOGLEVEL": "-8"}
+#: OpenCV's and FFmpeg's own log lines on stderr are silenced, unless the user set the
+#: variable concerned (OpenCV's "Environment variables reference",
+#: docs.opencv.org/4.x/d6/dea/tutorial_env_reference.html). OpenCV's own logger
+#: (``[ WARN:0@0.015] global cap_v4l.cpp:913 ...``, ``[ERROR:0@0.2] global
+#: cap_ffmpeg_impl.hpp:1326 ...``): ``OPENCV_LOG_LEVEL`` is read when cv2 is imported, so
+#: here ``cv2.setLogLevel`` to this level, cv::utils::logging::LOG_LEVEL_SILENT = 0
+#: (opencv2/core/utils/logger.defines.hpp; the default is 3, WARNING).
+OPENCV_LOG_LEVEL_SILENT = 0
+#: FFmpeg's lines (``[mov,mp4,...] moov atom not found``): OpenCV's FFmpeg backend gives
+#: ``OPENCV_FFMPEG_LOGLEVEL`` to av_log_set_level when it first opens a file
+#: (modules/videoio/src/cap_ffmpeg_impl.hpp, InternalFFMpegRegister::initLogger_); -8 is
+#: AV_LOG_QUIET (libavutil/log.h). Both checked with opencv-python 4.11 (where
+#: ``cv2.utils.logging`` does not exist): set after ``import cv2`` and before the first
+#: capture they silenced a missing camera and a cut-short MP4; the environment variable
+#: set after the first capture or writer has no effect.
+OPENCV_FFMPEG_QUIET_ENV = ("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def _quiet_opencv() -> None:
-    """Set :data:`OPENCV_QUIET_ENV` where the user has not set the variable."""
-    for name, value in OPENCV_QUIET_ENV.items():
-        os.environ.setdefault(name, value)
+    """OpenCV's logger to :data:`OPENCV_LOG_LEVEL_SILENT` and FFmpeg's to quiet
+    (:data:`OPENCV_FFMPEG_QUIET_ENV`), each unless the user set its variable."""
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.setLogLevel(OPENCV_LOG_LEVEL_SILENT)
+    os.environ.setdefault(*OPENCV_FFMPEG_QUIET_ENV)
 
 
 @contextlib.contextmanager
