@@ -5,11 +5,21 @@ manager whose :meth:`~VideoSource.frames` yields ``(index, time_s, rgb)``. Every
 one-line :class:`host.video.track.VideoError` naming the file or camera, the problem and what
 is allowed. A file that decodes fewer frames than its header promises (cut short, damaged) is
 not an error: its frames end there and :attr:`VideoSource.notes` says how many of how many
-were read; a file of which no frame decodes is an error.
+were read; a file of which no frame decodes is an error, and so are a still image (OpenCV
+opens a PNG or JPEG as a one-frame "video" at 25 frames/s) and a video of fewer than
+:data:`MIN_FRAMES` frames.
+
+OpenCV's and FFmpeg's own log lines (``[mov,mp4,...] moov atom not found``,
+``[ WARN:0@0.031] global cap_v4l.cpp:913 ...``) would surround those one-line errors: opening
+a file or camera first silences them (:func:`_quiet_opencv`), unless the user asked for
+them (``OPENCV_LOG_LEVEL``, ``OPENCV_FFMPEG_LOGLEVEL``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +30,16 @@ import numpy as np
 
 from host.video.track import VideoError
 
-__all__ = ["CameraSource", "FileSource", "VideoSource", "open_camera", "open_video"]
+__all__ = [
+    "MIN_FRAMES",
+    "OPENCV_FFMPEG_QUIET_ENV",
+    "OPENCV_LOG_LEVEL_SILENT",
+    "CameraSource",
+    "FileSource",
+    "VideoSource",
+    "open_camera",
+    "open_video",
+]
 
 #: Frame rates a header may give, frames/s. Below 1 or above 1000 the header is taken as
 #: missing or broken (OpenCV reports 0, NaN or 90000 for streams without a rate); the
@@ -32,6 +51,49 @@ MAX_CLOCK_DISAGREEMENT_S = 1.0 / 60.0
 #: Frame rate assumed for a camera that does not report one, frames/s (the seed's 30 fps);
 #: a camera's times come from the capture clock anyway, so this only fills ``fps``.
 CAMERA_DEFAULT_FPS = 30.0
+#: Fewest frames a video may have: a velocity is a difference of two frames
+#: (host.video.kinematics: finite differences of positions).
+MIN_FRAMES = 2
+#: OpenCV's and FFmpeg's own log lines on stderr are silenced, unless the user set the
+#: variable concerned (OpenCV's "Environment variables reference",
+#: docs.opencv.org/4.x/d6/dea/tutorial_env_reference.html). OpenCV's own logger
+#: (``[ WARN:0@0.015] global cap_v4l.cpp:913 ...``, ``[ERROR:0@0.2] global
+#: cap_ffmpeg_impl.hpp:1326 ...``): ``OPENCV_LOG_LEVEL`` is read when cv2 is imported, so
+#: here ``cv2.setLogLevel`` to this level, cv::utils::logging::LOG_LEVEL_SILENT = 0
+#: (opencv2/core/utils/logger.defines.hpp; the default is 3, WARNING).
+OPENCV_LOG_LEVEL_SILENT = 0
+#: FFmpeg's lines (``[mov,mp4,...] moov atom not found``): OpenCV's FFmpeg backend gives
+#: ``OPENCV_FFMPEG_LOGLEVEL`` to av_log_set_level when it first opens a file
+#: (modules/videoio/src/cap_ffmpeg_impl.hpp, InternalFFMpegRegister::initLogger_); -8 is
+#: AV_LOG_QUIET (libavutil/log.h). Both checked with opencv-python 4.11 (where
+#: ``cv2.utils.logging`` does not exist): set after ``import cv2`` and before the first
+#: capture they silenced a missing camera and a cut-short MP4; the environment variable
+#: set after the first capture or writer has no effect.
+OPENCV_FFMPEG_QUIET_ENV = ("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
+def _quiet_opencv() -> None:
+    """OpenCV's logger to :data:`OPENCV_LOG_LEVEL_SILENT` and FFmpeg's to quiet
+    (:data:`OPENCV_FFMPEG_QUIET_ENV`), each unless the user set its variable."""
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.setLogLevel(OPENCV_LOG_LEVEL_SILENT)
+    os.environ.setdefault(*OPENCV_FFMPEG_QUIET_ENV)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to /dev/null while OpenCV opens a file: when FFmpeg fails, OpenCV
+    tries its own AVI/MJPEG reader, which writes ``Unexpected element. Expected: LIST.``
+    with a plain fprintf that no log level reaches (seen on an AVI cut to its first 5 %)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class VideoSource:
@@ -108,6 +170,9 @@ class FileSource(VideoSource):
         super().__init__(capture, name)
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = count if count > 0 else None
+        if self.frame_count is not None and self.frame_count < MIN_FRAMES:
+            self.close()
+            raise VideoError(name, _too_few_frames(self.frame_count))
         low, high = SANE_FPS_RANGE
         if not low <= self.fps <= high:
             self.close()
@@ -138,6 +203,8 @@ class FileSource(VideoSource):
                 "no frame could be decoded (damaged, cut short or not a video); "
                 "give a video file OpenCV can read (e.g. MP4/H.264, AVI/MJPG)",
             )
+        if index < MIN_FRAMES:
+            raise VideoError(self.name, _too_few_frames(index, self.frame_count))
         if self.frame_count is not None and index < self.frame_count:
             self.notes.append(
                 f"{self.name}: only {index} of the {self.frame_count} frames its header "
@@ -183,19 +250,54 @@ class CameraSource(VideoSource):
         self.notes.append(f"{self.name}: stopped giving frames after {index} frames")
 
 
+def _too_few_frames(count: int, promised: int | None = None) -> str:
+    frames = "frame" if count == 1 else "frames"
+    has = f"has {count} {frames}"
+    if promised is not None and promised > count:
+        has = f"has {count} {frames} that decode of the {promised} its header promises"
+    return (
+        f"{has}; velocities need at least {MIN_FRAMES} "
+        "(give a video of the worker, not a single frame)"
+    )
+
+
+def _is_still_image(path: Path) -> bool:
+    """True when OpenCV's image codecs recognise the file by its content (its signature,
+    whatever its name) as a single image: ``cv2.haveImageReader`` and ``cv2.imcount`` of 1.
+    By name or backend it cannot be told: OpenCV opens a PNG or JPEG with its FFMPEG
+    backend, as for a video (``getBackendName()`` is ``FFMPEG``; a JPEG even reports the
+    fourcc MJPG and 1 frame); an animated GIF, which FFmpeg reads as a video, is not an
+    image to ``haveImageReader`` (opencv-python 4.11, checked)."""
+    try:
+        return cv2.haveImageReader(str(path)) and cv2.imcount(str(path)) <= 1
+    except cv2.error:
+        return False
+
+
 def open_video(path: str | Path) -> FileSource:
     """Open a video file.
 
     Raises
     ------
     VideoError
-        The file does not exist, is not a video OpenCV can open, or its header's frame rate
-        is missing or outside :data:`SANE_FPS_RANGE`.
+        The file does not exist, is a still image (PNG, JPEG, ...: by content, not name),
+        is not a video OpenCV can open, has fewer than :data:`MIN_FRAMES` frames in its
+        header, or its header's frame rate is missing or outside :data:`SANE_FPS_RANGE`.
+        (A file whose header promises more but decodes fewer than :data:`MIN_FRAMES`
+        frames raises when its frames are read.)
     """
     path = Path(path)
     if not path.is_file():
         raise VideoError(path, "no such file; give the path of a video file (e.g. .mp4, .avi)")
-    capture = cv2.VideoCapture(str(path))
+    _quiet_opencv()
+    if _is_still_image(path):
+        raise VideoError(
+            path,
+            "is a still image, not a video; velocities need at least "
+            f"{MIN_FRAMES} frames: give a video file (e.g. MP4/H.264, AVI/MJPG)",
+        )
+    with _native_stderr_silenced():
+        capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         capture.release()
         raise VideoError(
@@ -215,6 +317,7 @@ def open_camera(index: int) -> CameraSource:
         ``camera N: cannot be opened: ...`` when no such device exists or it is in use.
     """
     name = f"camera {index}"
+    _quiet_opencv()
     capture = cv2.VideoCapture(index)
     if not capture.isOpened():
         capture.release()
