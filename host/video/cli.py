@@ -149,14 +149,22 @@ def _extract(args: argparse.Namespace) -> int:
     if recording is not None:
         from host.video.camera_record import ReplayedCamera, record_camera
 
-        print(f"camera {args.camera}: recording to {recording}; Ctrl-C stops", file=sys.stderr)
+        counter = _Progress("camera")
+
+        def progress(done: int, total: int | None) -> None:
+            if done == 1:  # the camera opened and gave a frame
+                print(
+                    f"camera {args.camera}: recording to {recording}; Ctrl-C stops", file=sys.stderr
+                )
+            counter(done, total)
+
         with _CtrlC() as pressed:
             done = record_camera(
                 args.camera,
                 recording,
                 max_frames=args.max_frames,
                 should_stop=pressed,
-                progress=_Progress("camera"),
+                progress=progress,
             )
         print(f"recorded {len(done.times_s)} frames to {recording}", file=sys.stderr)
         clip: Path = recording
@@ -343,8 +351,8 @@ def _quiet_libraries() -> None:
 
 def main_args(argv: list[str] | None = None) -> int:
     """``python -m host video ...``; returns the exit status (2: one line on stderr)."""
-    args = build_parser().parse_args(argv)
     _quiet_libraries()
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (VideoError, DatasetError, OSError) as exc:

@@ -14,10 +14,7 @@ gaps filled (:mod:`host.video.gaps`), the rate brought to 30 fps
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
@@ -26,7 +23,7 @@ from host.video.keypoints import MEDIAPIPE_INDEX, NAMES
 from host.video.plausibility import FACE_EVERY_N_FRAMES, FaceCounter, check_plausibility
 from host.video.resample import check_rate, to_reference_rate
 from host.video.track import NO_POSE, NOT_VISIBLE, OUT_OF_FRAME, PoseTrack, VideoError
-from host.video.video_io import VideoSource
+from host.video.video_io import MIN_FRAMES, VideoSource, native_stderr_silenced
 
 __all__ = [
     "MODEL_COMPLEXITY",
@@ -113,22 +110,6 @@ def landmarks_to_track(
     return track
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """File descriptor 2 to /dev/null for a moment: MediaPipe's C++ writes its start-up
-    lines (XNNPACK delegate, absl's "log messages before InitializeLog", a feedback-tensor
-    warning) there, whatever TF_CPP_MIN_LOG_LEVEL or GLOG_minloglevel say."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def estimate_poses(
     source: VideoSource,
     *,
@@ -171,7 +152,7 @@ def estimate_poses(
     times: list[float] = []
     faces: list[int] = []
     counter = FaceCounter()
-    with _native_stderr_silenced():  # TensorFlow Lite's and absl's start-up lines
+    with native_stderr_silenced():  # TensorFlow Lite's and absl's start-up lines
         pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY)
     first = True
     with pose:
@@ -185,7 +166,7 @@ def estimate_poses(
                     f"{source.width}x{source.height}; a video must keep one frame size",
                 )
             if first:  # its first frame logs an absl warning from C++
-                with _native_stderr_silenced():
+                with native_stderr_silenced():
                     result = pose.process(rgb)
                 first = False
             else:
@@ -205,6 +186,8 @@ def estimate_poses(
             if progress is not None:
                 progress(index + 1, expected)
     n = len(times)
+    if n < MIN_FRAMES:  # e.g. --max-frames 1
+        raise VideoError(source.name, f"gave {n} frame(s); velocities need at least {MIN_FRAMES}")
     time_s = np.asarray(times, float)
     fps = source.fps
     if source.provenance == "camera" and n > 1 and time_s[-1] > 0:

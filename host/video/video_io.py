@@ -37,6 +37,7 @@ __all__ = [
     "CameraSource",
     "FileSource",
     "VideoSource",
+    "native_stderr_silenced",
     "open_camera",
     "open_video",
 ]
@@ -81,10 +82,11 @@ def _quiet_opencv() -> None:
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """File descriptor 2 to /dev/null while OpenCV opens a file: when FFmpeg fails, OpenCV
-    tries its own AVI/MJPEG reader, which writes ``Unexpected element. Expected: LIST.``
-    with a plain fprintf that no log level reaches (seen on an AVI cut to its first 5 %)."""
+def native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to /dev/null for a moment, for C++ libraries that write there
+    whatever their log level: OpenCV's own AVI/MJPEG reader, tried when FFmpeg fails,
+    writes ``Unexpected element. Expected: LIST.`` (seen on an AVI cut to its first 5 %);
+    MediaPipe writes its start-up lines (:mod:`host.video.pose`)."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -296,7 +298,7 @@ def open_video(path: str | Path) -> FileSource:
             "is a still image, not a video; velocities need at least "
             f"{MIN_FRAMES} frames: give a video file (e.g. MP4/H.264, AVI/MJPG)",
         )
-    with _native_stderr_silenced():
+    with native_stderr_silenced():
         capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         capture.release()
