@@ -13,7 +13,8 @@ import pytest
 from host.video.keypoints import INDEX, NAMES
 from host.video.track import NO_POSE
 from hwsim import worker_dataset, workers
-from hwsim.worker_tasks import TASKS
+from hwsim.pose_estimator_view import JITTER_SD_SHW, estimator_view
+from hwsim.worker_tasks import TASKS, shoulder_width_px
 
 FPS = 30.0
 WINDOW_S = 90.0  # early = first 90 s, late = last 90 s
@@ -109,7 +110,7 @@ def test_shoulders_rise_and_head_goes_forward(session: workers.WorkerSession) ->
     xyz = session.track.xyz_px
     early, late = _windows(len(xyz))
     shoulders = xyz[:, [INDEX["left_shoulder"], INDEX["right_shoulder"]]].mean(axis=1)
-    shw = np.nanmean(workers.shoulder_width_px(xyz[early]))
+    shw = np.nanmean(shoulder_width_px(xyz[early]))
     nose = xyz[:, INDEX["nose"]]
     # Shoulders higher in the image (y down).
     assert np.nanmean(shoulders[late, 1]) < np.nanmean(shoulders[early, 1]) - 0.03 * shw
@@ -147,18 +148,18 @@ def test_noise_level_is_mediapipes() -> None:
     s = workers.simulate_session(1, "air_pump", seed=5, minutes=0.2)
     still = np.repeat(s.clean_px[:1], 30000, axis=0)
     depth = np.repeat(s.points_m[:1, :, 2], 30000, axis=0)
-    xyz, vis, no_pose = workers.estimator_view(still, depth, np.random.default_rng(0))
-    shw = workers.shoulder_width_px(still)[0]
+    xyz, vis, no_pose = estimator_view(still, depth, np.random.default_rng(0))
+    shw = shoulder_width_px(still)[0]
     sd = np.nanstd(xyz - still, axis=0) / shw
-    np.testing.assert_allclose(sd, workers.JITTER_SD_SHW, rtol=0.12)
+    np.testing.assert_allclose(sd, JITTER_SD_SHW, rtol=0.12)
     assert no_pose.any() and np.isnan(xyz[no_pose]).all() and np.isnan(vis[no_pose]).all()
     assert np.nanmin(vis) >= 0 and np.nanmax(vis) <= 1
 
 
 def test_session_noise_matches_constants(session: workers.WorkerSession) -> None:
-    shw = workers.shoulder_width_px(session.clean_px)[:, None, None]
+    shw = shoulder_width_px(session.clean_px)[:, None, None]
     sd = np.nanstd((session.track.xyz_px - session.clean_px) / shw, axis=0)
-    np.testing.assert_allclose(sd, workers.JITTER_SD_SHW, rtol=0.3)
+    np.testing.assert_allclose(sd, JITTER_SD_SHW, rtol=0.3)
 
 
 def test_hidden_hand_is_less_visible(session: workers.WorkerSession) -> None:

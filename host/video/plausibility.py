@@ -97,7 +97,7 @@ NOSE_MAX_DISTANCE_SHW = 2.5
 MAX_SPEED_SW_PER_S = 25.0
 #: Displacement, 2D shoulder widths, allowed per comparison on top of MAX_SPEED_SW_PER_S x
 #: dt: MediaPipe's own frame-to-frame jitter, the same at any frame rate. Measured: the
-#: largest position SD in hwsim.workers._MEASURED (benchmarks/mediapipe_jitter.py on
+#: largest position SD in hwsim.pose_estimator_view._MEASURED (benchmarks/mediapipe_jitter.py on
 #: astronaut(), 2026-11-30) is 0.138 shoulder widths (right index finger, y); two
 #: independent draws differ by SD 0.195 (x sqrt 2), and 1.0 is 5 of those SDs. On a
 #: 30-frame clip of the still camera() (MediaPipe 0.10.14, MJPG) the largest frame-to-frame
