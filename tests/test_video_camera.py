@@ -17,7 +17,7 @@ import host.video.video_io as video_io
 from host.video.camera_record import ReplayedCamera, record_camera
 from host.video.cli import main_args
 from host.video.features_file import read_features
-from host.video.track import VideoError
+from host.video.track import UNREADABLE, VideoError
 
 skimage_data = pytest.importorskip("skimage.data")
 pytest.importorskip("mediapipe")
@@ -50,8 +50,11 @@ class StandInCamera:
         self.grabs = 0
         self.ctrl_c_after = ctrl_c_after
 
+    stall_after: int | None = None  # grabs, then the camera gives nothing for 1.5 s
+
     def now(self) -> float:
-        return 100.0 + self.grabs / 30.0
+        stalled = self.stall_after is not None and self.grabs > self.stall_after
+        return 100.0 + self.grabs / 30.0 + (1.5 if stalled else 0.0)
 
     def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
         return self._capture.isOpened()
@@ -130,3 +133,17 @@ def test_a_camera_that_cannot_be_opened_writes_nothing(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(VideoError, match="camera 99: cannot be opened"):
         record_camera(99, tmp_path / "y.avi")
+
+
+def test_a_camera_stall_is_a_gap_not_a_straight_line(tmp_path, person_clip, monkeypatch):
+    monkeypatch.setattr(StandInCamera, "stall_after", 20)
+    stand_in(monkeypatch, person_clip)
+    out = tmp_path / "stall.kin.h5"
+    assert main_args(["extract", "--camera", "0", "--out", str(out), "--no-overlay"]) == 0
+    track = read_features(out).track
+    assert track.metadata["source_fps"] == pytest.approx(30.0), "the stall does not lower it"
+    stall = (track.time_s > 20 / 30 + 0.01) & (track.time_s < 20 / 30 + 1.5 - 0.01)
+    assert stall.sum() >= 40
+    assert not track.known()[stall].any(), "nothing invented across the stall"
+    assert (track.frame_flags[stall] & UNREADABLE).all()
+    assert track.known()[~stall].any(axis=1).sum() >= 15

@@ -55,9 +55,14 @@ class CameraRecording:
 
     @property
     def measured_fps(self) -> float:
-        """Frames per second on the capture clock (the nominal rate for one frame)."""
-        n = len(self.times_s)
-        return (n - 1) / self.times_s[-1] if n > 1 and self.times_s[-1] > 0 else self.nominal_fps
+        """Frames per second on the capture clock: 1 / the median frame interval, which a
+        stall does not drag down (the nominal rate for one frame)."""
+        steps = np.diff(self.times_s)
+        return (
+            1.0 / float(np.median(steps))
+            if len(steps) and np.median(steps) > 0
+            else (self.nominal_fps)
+        )
 
 
 def record_camera(
@@ -135,6 +140,12 @@ class ReplayedCamera:
             f"{self.fps:.2f} frames/s on the capture clock; the camera reported "
             f"{recording.nominal_fps:g}); pose estimated after recording"
         )
+        if abs(self.fps - recording.nominal_fps) > 0.02 * recording.nominal_fps:
+            self.notes.append(
+                f"{recording.path}'s header says {recording.nominal_fps:g} frames/s, the camera "
+                f"gave {self.fps:.2f}: extracted again as a file it would be timed by the "
+                "header; this kinematics file has the capture clock's times"
+            )
 
     def __str__(self) -> str:
         return self.name

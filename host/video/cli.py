@@ -105,6 +105,8 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path | None, Path | None]:
     if overlay is not None and overlay.suffix.lower() not in (".gif", ".mp4"):
         raise VideoError(overlay, "--overlay must end in .gif or .mp4")
     recording = None
+    if args.record is not None and args.camera is None:
+        raise VideoError(args.record, "--record is for --camera: a clip is already a recording")
     if args.camera is not None:
         recording = args.record or stem.with_name(stem.name + ".avi")
         if recording.suffix.lower() != ".avi":

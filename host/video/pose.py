@@ -190,8 +190,10 @@ def estimate_poses(
         raise VideoError(source.name, f"gave {n} frame(s); velocities need at least {MIN_FRAMES}")
     time_s = np.asarray(times, float)
     fps = source.fps
-    if source.provenance == "camera" and n > 1 and time_s[-1] > 0:
-        fps = (n - 1) / time_s[-1]  # the capture clock's mean rate
+    if source.provenance == "camera" and n > 1 and np.median(np.diff(time_s)) > 0:
+        # The capture clock's typical rate: the median interval, which a stall (a camera
+        # giving no frame for a while, host.video.resample) does not drag down.
+        fps = 1.0 / float(np.median(np.diff(time_s)))
     track = landmarks_to_track(
         np.asarray(coords, float).reshape(n, k, 3),
         np.asarray(vis, float).reshape(n, k),

@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from host.video.keypoints import REFERENCE_FPS
-from host.video.track import INTERPOLATED, PoseTrack, VideoError
+from host.video.track import INTERPOLATED, NOT_VISIBLE, UNREADABLE, PoseTrack, VideoError
 
 __all__ = ["ALLOWED_FPS_RANGE", "check_rate", "to_reference_rate"]
 
@@ -28,6 +28,11 @@ __all__ = ["ALLOWED_FPS_RANGE", "check_rate", "to_reference_rate"]
 ALLOWED_FPS_RANGE = (20.0, 120.0)
 #: Frame times within this share of a frame of the uniform grid count as already uniform.
 UNIFORM_TOLERANCE_FRAMES = 0.01
+#: Two source frames farther apart than this many frame intervals (1/fps) are a stall: a
+#: camera that gave no frame for a while. Nothing is interpolated across one (assumption:
+#: a camera's frame intervals vary by well under a frame; 2.5 leaves room for one dropped
+#: frame and its neighbours' jitter).
+MAX_STEP_FRAMES = 2.5
 
 
 def check_rate(fps: float, source: str) -> None:
@@ -87,18 +92,23 @@ def to_reference_rate(track: PoseTrack) -> PoseTrack:
     vis = track.visibility
     new_vis = (1 - w)[:, None] * vis[left] + w[:, None] * vis[right]
     known = track.known()
-    new_known = known[left] & known[right]
+    # A stall (a camera giving no frame for a while) is a gap, never a straight line.
+    stalled = span > MAX_STEP_FRAMES / track.fps
+    new_known = known[left] & known[right] & ~stalled[:, None]
     new_xyz[~new_known] = np.nan
     kflags = track.keypoint_flags[nearest].copy()
     why = (track.keypoint_flags[left] | track.keypoint_flags[right]) & ~np.uint8(INTERPOLATED)
+    why[stalled] |= NOT_VISIBLE
     kflags[~new_known] = why[~new_known]
+    fflags = track.frame_flags[nearest].copy()
+    fflags[stalled] |= UNREADABLE
     out = dataclasses.replace(
         track,
         time_s=new_t,
         xyz_px=new_xyz,
         visibility=new_vis,
         keypoint_flags=kflags,
-        frame_flags=track.frame_flags[nearest].copy(),
+        frame_flags=fflags,
         fps=REFERENCE_FPS,
         notes=[*track.notes],
         metadata={**track.metadata, "resampled_from_fps": float(track.fps)},
@@ -106,5 +116,11 @@ def to_reference_rate(track: PoseTrack) -> PoseTrack:
     out.notes.append(
         f"resampled from {track.fps:g} to {REFERENCE_FPS:g} frames/s by linear interpolation "
         f"within known runs ({n} → {n_new} frames)"
+        + (
+            f"; {int(stalled.sum())} frames inside stalls of the source (no frame for more "
+            f"than {MAX_STEP_FRAMES:g} frame intervals) left empty, flagged unreadable"
+            if stalled.any()
+            else ""
+        )
     )
     return out

@@ -13,10 +13,11 @@ session as it finishes, a summary (files, MB, seconds) at the end.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from pathlib import Path
 
 from device.argtypes import non_negative_int, output_dir, positive_float, positive_int
@@ -132,46 +133,64 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(w, t) for w in range(args.workers) for t in args.tasks]
     start = time.perf_counter()
     written: list[tuple[Path, int, int, float]] = []
-    # Sessions run in worker processes that ignore Ctrl-C: the parent decides. Ctrl-C
-    # cancels the sessions not started and lets the ones being written finish (each is
-    # written under a temporary name and renamed, so no file is ever half there); every
-    # file in the folder is then one that was reported.
+    # Sessions run in worker processes that ignore Ctrl-C: the parent decides. It hands out
+    # no more sessions than there are workers, so that Ctrl-C cancels every session not yet
+    # started and lets the ones being written finish (each is written under a temporary
+    # name and renamed: no file is ever half there); every file in the folder is then one
+    # that was reported. A second Ctrl-C stops the workers at once.
     pool = ProcessPoolExecutor(max_workers=args.jobs, initializer=_ignore_ctrl_c)
+    todo = list(jobs)
+    running: set = set()
     try:
-        futures = {
-            pool.submit(
-                run_session, out, w, t, args.seed, args.minutes, args.camera, args.posture
-            ): (w, t)
-            for w, t in jobs
-        }
         try:
-            for future in as_completed(futures):
-                written.append(future.result())
-                _report(written[-1], len(written), len(jobs))
+            while todo or running:
+                while todo and len(running) < args.jobs:
+                    w, t = todo.pop(0)
+                    running.add(
+                        pool.submit(
+                            run_session,
+                            out,
+                            w,
+                            t,
+                            args.seed,
+                            args.minutes,
+                            args.camera,
+                            args.posture,
+                        )
+                    )
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    written.append(future.result())
+                    _report(written[-1], len(written), len(jobs))
         except KeyboardInterrupt:
-            running = sum(f.running() for f in futures)
             print(
-                f"Ctrl-C: {len(jobs) - len(written) - running} session(s) cancelled; "
-                f"finishing the {running} being written (Ctrl-C again abandons them)",
+                f"Ctrl-C: {len(todo)} session(s) not started; finishing the {len(running)} "
+                "being written (Ctrl-C again abandons them)",
                 file=sys.stderr,
                 flush=True,
             )
-            for future in futures:
-                future.cancel()
-            for future in as_completed([f for f in futures if f.running()]):
+            for future in as_completed(running):
                 written.append(future.result())
                 _report(written[-1], len(written), len(jobs))
+            pool.shutdown()
+            # A session handed out in the instant Ctrl-C came finished untracked: say so.
+            reported = {item[0] for item in written}
+            for w, t in jobs:
+                path = session_path(out, w, t)
+                if path.exists() and path not in reported:
+                    written.append((path, 0, path.stat().st_size, 0.0))
+                    print(f"[{len(written)}/{len(jobs)}] {path.name} (simulated)", flush=True)
             _summary(written, out, start, stopped=True)
             return 130
     except KeyboardInterrupt:  # the second Ctrl-C: stop the workers now
         for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
+            process.kill()
         for stray in out.glob(".*.part"):
             stray.unlink(missing_ok=True)
         _summary(written, out, start, stopped=True)
-        return 130
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        sys.stdout.flush()
+        os._exit(130)  # the pool's manager thread would wait for the killed workers
+    pool.shutdown()
     _summary(written, out, start, stopped=False)
     return 0
 
