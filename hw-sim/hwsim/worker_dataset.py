@@ -145,19 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             while todo or running:
                 while todo and len(running) < args.jobs:
-                    w, t = todo.pop(0)
-                    running.add(
-                        pool.submit(
-                            run_session,
-                            out,
-                            w,
-                            t,
-                            args.seed,
-                            args.minutes,
-                            args.camera,
-                            args.posture,
-                        )
-                    )
+                    w, t = todo[0]
+                    session = (out, w, t, args.seed, args.minutes, args.camera, args.posture)
+                    running.add(pool.submit(run_session, *session))
+                    todo.pop(0)
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     written.append(future.result())
