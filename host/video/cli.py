@@ -215,17 +215,9 @@ def _summary(vf: object, seconds: float) -> None:
         f"all 11 keypoints known in {100 * known:.0f} %, "
         f"{len(vf.feature_names)} features × {vf.n_levels} wavelet levels, in {seconds:.0f} s"
     )
-    checked = [r for r in vf.nyquist if not r.reason]
-    passed = sum(r.ok for r in checked)
-    line = f"Nyquist check: {passed} of {len(checked)} features checked pass"
-    if len(checked) < len(vf.nyquist):
-        from host.video.kinematics import NYQUIST_MIN_FRAMES
+    from host.video.plots_matrix import nyquist_headline
 
-        line += (
-            f"; {len(vf.nyquist) - len(checked)} not checked (no run of "
-            f"{NYQUIST_MIN_FRAMES} known frames in a row)"
-        )
-    print(line)
+    print(nyquist_headline(vf.nyquist))
     for note in [*track.notes, *vf.voxels.notes]:
         print(f"note: {note}")
 
