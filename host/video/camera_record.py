@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from host.video.track import VideoError
-from host.video.video_io import FileSource, open_camera, open_video
+from host.video.video_io import FileSource, capture_fps, open_camera, open_video
 
 __all__ = ["FOURCC", "CameraRecording", "ReplayedCamera", "record_camera"]
 
@@ -55,14 +55,8 @@ class CameraRecording:
 
     @property
     def measured_fps(self) -> float:
-        """Frames per second on the capture clock: 1 / the median frame interval, which a
-        stall does not drag down (the nominal rate for one frame)."""
-        steps = np.diff(self.times_s)
-        return (
-            1.0 / float(np.median(steps))
-            if len(steps) and np.median(steps) > 0
-            else (self.nominal_fps)
-        )
+        """Frames per second on the capture clock (:func:`host.video.video_io.capture_fps`)."""
+        return capture_fps(self.times_s, self.nominal_fps)
 
 
 def record_camera(

@@ -23,7 +23,7 @@ from host.video.keypoints import MEDIAPIPE_INDEX, NAMES
 from host.video.plausibility import FACE_EVERY_N_FRAMES, FaceCounter, check_plausibility
 from host.video.resample import check_rate, to_reference_rate
 from host.video.track import NO_POSE, NOT_VISIBLE, OUT_OF_FRAME, PoseTrack, VideoError
-from host.video.video_io import MIN_FRAMES, VideoSource, native_stderr_silenced
+from host.video.video_io import MIN_FRAMES, VideoSource, capture_fps, native_stderr_silenced
 
 __all__ = [
     "MODEL_COMPLEXITY",
@@ -190,10 +190,8 @@ def estimate_poses(
         raise VideoError(source.name, f"gave {n} frame(s); velocities need at least {MIN_FRAMES}")
     time_s = np.asarray(times, float)
     fps = source.fps
-    if source.provenance == "camera" and n > 1 and np.median(np.diff(time_s)) > 0:
-        # The capture clock's typical rate: the median interval, which a stall (a camera
-        # giving no frame for a while, host.video.resample) does not drag down.
-        fps = 1.0 / float(np.median(np.diff(time_s)))
+    if source.provenance == "camera":  # the capture clock's rate, not the reported one
+        fps = capture_fps(time_s, source.fps)
     track = landmarks_to_track(
         np.asarray(coords, float).reshape(n, k, 3),
         np.asarray(vis, float).reshape(n, k),

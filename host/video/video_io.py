@@ -21,7 +21,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -37,6 +37,7 @@ __all__ = [
     "CameraSource",
     "FileSource",
     "VideoSource",
+    "capture_fps",
     "native_stderr_silenced",
     "open_camera",
     "open_video",
@@ -96,6 +97,15 @@ def native_stderr_silenced() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def capture_fps(times_s: Sequence[float] | np.ndarray, default: float) -> float:
+    """A camera's frame rate from its frames' capture times, frames/s: 1 / the median frame
+    interval, which a stall (no frame for a while) does not drag down as the mean would;
+    ``default`` (the rate the camera reported) when there are fewer than two frames."""
+    steps = np.diff(np.asarray(times_s, dtype=float))
+    step = float(np.median(steps)) if len(steps) else 0.0
+    return 1.0 / step if step > 0 else default
 
 
 class VideoSource:
