@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
+from host.video.gaps import runs
 from host.video.keypoints import INDEX, NAMES
 from host.video.track import PoseTrack
 
@@ -110,9 +111,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 def finite_runs(values: np.ndarray) -> list[tuple[int, int]]:
     """``[(start, stop), ...]`` of the contiguous runs where ``values`` (1-D) is finite."""
-    known = np.concatenate(([False], np.isfinite(values), [False]))
-    edges = np.flatnonzero(np.diff(known.astype(np.int8)))
-    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+    return runs(np.isfinite(values))
 
 
 def smooth(values: np.ndarray, window: int = SMOOTHING_WINDOW_FRAMES) -> np.ndarray:
@@ -315,8 +314,8 @@ def nyquist_check(
         )
     reports = []
     for column, name in zip(features.T, names):
-        runs = finite_runs(column)
-        start, stop = max(runs, key=lambda r: r[1] - r[0]) if runs else (0, 0)
+        column_runs = finite_runs(column)
+        start, stop = max(column_runs, key=lambda r: r[1] - r[0]) if column_runs else (0, 0)
         n = stop - start
         if n < NYQUIST_MIN_FRAMES:
             why = f"{n} known frames in a row, the check needs at least {NYQUIST_MIN_FRAMES}"
