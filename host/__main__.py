@@ -132,7 +132,7 @@ OWN_PARSERS = {
     "train": ("host.train", "train and evaluate into a new run folder"),
     "convert": ("host.convert", "convert a run folder for the NPU"),
     "ship": ("host.model_folder", "make a converted run folder the bundled model"),
-    "collect": ("host.collect", "record a session from the wearable"),
+    "collect": ("host.collect_cli", "record a session from the wearable"),
     "export": ("host.export", "a .nrec record as SNIRF + PNG"),
     "kinetics": ("host.kinetics_cli", "desaturation and recovery kinetics per interval"),
     "validate": ("host.validate_cli", "agreement with a reference device"),

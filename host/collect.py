@@ -28,7 +28,6 @@ SNIRF session from the records both here and in :mod:`host.recover`.
 
 from __future__ import annotations
 
-import argparse
 import os
 import select
 import sys
@@ -56,15 +55,14 @@ from host.collect_records import (
     check_identity,
     key_action,
 )
-from host.recover import rebuild
-from host.session import MEASUREMENT_SITE, PROTOCOLS, PROVENANCES, SIDES
+from host.live.feeds import RecordSink, recording_event
 from host.snirf_writer import write_session
 
 __all__ = [
+    "DEFAULT_OUT",
     "KeySource",
     "TerminalKeys",
     "collect",
-    "main_args",
 ]
 
 #: Time between looks at the port and the keyboard when nothing arrived, seconds. At
@@ -88,6 +86,14 @@ _LINK_FIELDS = (
     "late_frames",
     "bytes_received",
 )
+
+
+class _NoSink:
+    def send(self, record: Record) -> None:
+        pass
+
+    def take_notices(self) -> list[str]:
+        return []
 
 
 class KeySource(Protocol):
@@ -192,6 +198,7 @@ def collect(
     baudrate: int = DEFAULT_BAUDRATE,
     site: Mapping[str, float] | None = None,
     log: Callable[[str], None] = print,
+    sink: RecordSink | None = None,
 ) -> Path:
     """Record one session from the wearable's serial link, labelled from the keyboard.
 
@@ -215,6 +222,8 @@ def collect(
             :data:`host.session.MEASUREMENT_SITE` (adipose tissue thickness, mm; probe
             pressure, mmHg): what a validation against a reference device reports.
         log: Where progress lines go.
+        sink: Also gets every record received and noted, and once a second the
+            recording's state (:mod:`host.live.feeds`: the live page, the broker).
 
     Returns:
         The SNIRF file written.
@@ -243,6 +252,7 @@ def collect(
         subject_id, protocol, side, provenance, reader.name, mapping, dict(site or {})
     )
     session = CollectedSession()
+    sink = sink or _NoSink()
     try:
         recorder = SessionRecorder(stem.with_suffix(".nrec"), info=who.to_info(), clock=clock)
     except BaseException:
@@ -251,11 +261,15 @@ def collect(
     log(f"recording {subject_id} {protocol} {side} ({provenance}) from {reader.name}")
     log(f"  into {stem.with_suffix('.nrec')}; {KEY_HELP}")
     try:
-        _run(reader, recorder, session, keys, clock, mapping, until, log)
+        sink.send(recording_event(0.0, recorder, provenance))
+        _run(reader, recorder, session, keys, clock, mapping, until, log, sink)
     finally:
         session.link = _link_stats(reader.stats)
-        recorder.write(Record.event(session.device_t_s or 0.0, EVENT_LINK, **session.link))
+        last = Record.event(session.device_t_s or 0.0, EVENT_LINK, **session.link)
+        recorder.write(last)
         recorder.close()
+        sink.send(last)
+        sink.send(recording_event(last.t_s, recorder, provenance))
         reader.close()
     path = _write(session, who, stem, log)
     return path
@@ -270,11 +284,13 @@ def _run(
     mapping: FatigueMapping,
     until: float | None,
     log: Callable[[str], None],
+    sink: RecordSink,
 ) -> None:
     def note(name: str, **data: Any) -> None:
         record = Record.event(session.device_t_s, name, **data)
         recorder.write(record)
         session.add(record)
+        sink.send(record)
 
     next_status = clock.monotonic() + STATUS_INTERVAL_S
     warned_stop = False
@@ -284,6 +300,7 @@ def _run(
             records = reader.poll()
             for record in records:
                 recorder.write(record)
+                sink.send(record)
                 new_data = session.device_t_s is None and record.kind in _DATA_KINDS
                 warning = session.add(record)
                 if warning:
@@ -310,6 +327,9 @@ def _run(
                 session.link = _link_stats(reader.stats)
                 if session.device_t_s is not None:
                     note(EVENT_LINK, **session.link)
+                    sink.send(recording_event(session.device_t_s, recorder))
+                for notice in sink.take_notices():
+                    log(f"note: {notice}")
                 if session.wants_wall_clock():  # the least delayed pair dates the start
                     note(EVENT_WALL_CLOCK, utc=datetime.now(timezone.utc).isoformat())
                 log(_status(session, reader))
@@ -395,129 +415,3 @@ def _write(
         f"{session.link.get('crc_errors', 0)} CRC errors"
     )
     return path
-
-
-# -- command line -----------------------------------------------------------------------------
-
-
-def _site(args: argparse.Namespace) -> dict[str, float]:
-    """The measurement-site facts given on the command line (host.session.MEASUREMENT_SITE)."""
-    given = {
-        "adipose_tissue_thickness_mm": args.adipose_mm,
-        "probe_pressure_mmhg": args.probe_pressure_mmhg,
-    }
-    assert set(given) == set(MEASUREMENT_SITE)
-    return {k: v for k, v in given.items() if v is not None}
-
-
-def main_args(argv: list[str] | None = None) -> int:
-    """``python -m host collect ...``; returns the exit status."""
-
-    from device.argtypes import existing_file, non_negative_float, positive_int
-    from device.clock import SystemClock
-    from device.errors import DeviceError
-    from host.session import DatasetError
-
-    parser = argparse.ArgumentParser(
-        prog="python -m host collect",
-        description="Record a labelled session from the wearable's serial link. " + KEY_HELP,
-    )
-    parser.add_argument(
-        "--port", help="serial device, e.g. /dev/ttyACM0 (default: none; required to record)"
-    )
-    parser.add_argument(
-        "--subject",
-        help="subject code, e.g. S01, never a name (default: none; required to record)",
-    )
-    parser.add_argument(
-        "--protocol",
-        choices=PROTOCOLS,
-        help="the seed's protocol the subject follows (default: none; required to record)",
-    )
-    parser.add_argument(
-        "--side",
-        choices=SIDES,
-        help="the limb the wearable is on (default: none; required to record)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help=f"dataset folder (default: {DEFAULT_OUT}; with --recover: beside the record)",
-    )
-    parser.add_argument(
-        "--baud",
-        type=positive_int,
-        default=DEFAULT_BAUDRATE,
-        help="serial link speed, as the wearable's [serial] baud (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--provenance",
-        choices=PROVENANCES,
-        default=None,
-        help="what the session is: a person (human) or the simulator (default: human)",
-    )
-    parser.add_argument(
-        "--adipose-mm",
-        type=non_negative_float,
-        default=None,
-        help="adipose tissue thickness over the muscle under the probe, mm (skinfold / 2 "
-        "or ultrasound), kept in the session's metadata for validation (default: not "
-        "recorded)",
-    )
-    parser.add_argument(
-        "--probe-pressure-mmhg",
-        type=non_negative_float,
-        default=None,
-        help="pressure of the probe on the skin, mmHg, kept in the session's metadata for "
-        "validation (default: not recorded)",
-    )
-    parser.add_argument(
-        "--recover",
-        type=existing_file,
-        metavar="NREC",
-        help="write the SNIRF file of an interrupted or damaged session from its .nrec "
-        "record, collect's or the wearable's own (--subject, --protocol, --side, "
-        "--provenance fill in what the record does not say; default: none, record live "
-        "from --port)",
-    )
-    args = parser.parse_args(argv)
-
-    def say(line: str) -> None:
-        print(line, flush=True)
-
-    try:
-        if args.recover is not None:
-            out = None if args.out is None else args.out / f"{args.recover.stem}.snirf"
-            rebuild(
-                args.recover,
-                out,
-                log=say,
-                subject_id=args.subject,
-                protocol=args.protocol,
-                side=args.side,
-                provenance=args.provenance,
-            )
-            return 0
-        needed = ("port", "subject", "protocol", "side")
-        missing = [f"--{n}" for n in needed if not getattr(args, n)]
-        if missing:
-            parser.error(f"missing {', '.join(missing)} (or give --recover NREC)")
-        with TerminalKeys() as keys:
-            collect(
-                args.port,
-                args.out or DEFAULT_OUT,
-                subject_id=args.subject,
-                protocol=args.protocol,
-                side=args.side,
-                provenance=args.provenance or "human",
-                keys=keys,
-                clock=SystemClock(),
-                baudrate=args.baud,
-                site=_site(args),
-                log=say,
-            )
-    except (CollectError, DeviceError, DatasetError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0

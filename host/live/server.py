@@ -67,6 +67,7 @@ def make_app(hub: Hub, *, token: str | None = None, title: str = "NIRS live") ->
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = hub
     app.state.wake = []  # one asyncio.Event per open page
+    app.state.closing = False  # set (and the pages woken) when the server stops
 
     def authorised(query: str | None, cookie: str | None) -> bool:
         if token is None:
@@ -117,13 +118,15 @@ def make_app(hub: Hub, *, token: str | None = None, title: str = "NIRS live") ->
         try:
             message, cursor = hub.snapshot()
             await ws.send_text(_json(message))
-            while True:
+            while not app.state.closing:
                 try:
                     await asyncio.wait_for(wake.wait(), KEEPALIVE_S)
                 except asyncio.TimeoutError:
                     await ws.send_text(_json({"type": "keepalive"}))
                     continue
                 wake.clear()
+                if app.state.closing:
+                    break
                 message, cursor = hub.changes_since(cursor)
                 if message is not None:
                     await ws.send_text(_json(message))
@@ -209,7 +212,7 @@ class LiveServer:
             sock.close()
             raise OSError(
                 f"the live page cannot listen on {self.host}:{self.port}: {exc.strerror} "
-                "(choose another --port, or --host)"
+                "(choose another --page-port or --page-host)"
             ) from None
         self._socket = sock
         self.port = sock.getsockname()[1]
@@ -235,6 +238,8 @@ class LiveServer:
 
     def stop(self) -> None:
         """Stop serving (pages see the connection close)."""
+        self.app.state.closing = True
+        self._on_change()  # wake the pages' senders, which then end
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(10)

@@ -9,7 +9,9 @@ Printed: a line a second with what the wearer sees (the countdown while calibrat
 then the level and signals) beside the subject's true Borg rating; at the end, which
 buzzer alerts sounded when, and with --fault-rate what the injected I2C faults did
 to each chip. Written into --out: the session record (session-*.nrec), oled.gif (the
-OLED at 4x speed) and summary.png. Everything here is SIMULATED.
+OLED at 4x speed) and summary.png. With --live the session is shown on the live page
+(host.live) as it runs, paced at real time; with --mqtt it is published to a broker.
+Everything here is SIMULATED.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from PIL import Image
 
 from device.ads1114 import ADS1114
 from device.app import Hardware, SecondReport, Wearable
-from device.argtypes import existing_dir, output_dir
+from device.argtypes import existing_dir, output_dir, positive_float
 from device.buzzer import Buzzer
 from device.config import WearableConfig
 from device.errors import DeviceError
@@ -35,6 +37,8 @@ from device.leds import LedBank
 from device.oled import Display, OledNotFoundError, open_oled
 from device.recorder import SessionRecorder, new_session_path
 from device.screens import BIG_WORDS
+from host.live.feeds import recording_event
+from host.live.options import add_live_options, live_sinks
 from hwsim.board import ADS1114_ADDRESS, SSD1306_ADDRESS, SimBoard, board_for_session
 from hwsim.cli import add_fault_rate, add_session_options
 from hwsim.faults import ChipFaults, chip_faults, explain, fault_summary
@@ -92,6 +96,11 @@ def format_alerts(alerts: list[tuple[float, str]]) -> str:
     return f"buzzer: {said or 'silent'}"
 
 
+def subject_code(subject: int) -> str:
+    """The simulated subject's code ("sim-7"): its session record's and the page's name."""
+    return f"sim-{subject}"
+
+
 def wear_board(
     *,
     protocol: str = "upper_limb",
@@ -106,7 +115,7 @@ def wear_board(
     process (:mod:`hwsim.remote`) wears exactly the same board.
     """
     proto = PROTOCOLS[protocol]
-    person = draw_subject(derive_rng(seed, "subject", subject), f"sim-{subject}")
+    person = draw_subject(derive_rng(seed, "subject", subject), subject_code(subject))
     truth = simulate_session(person, proto, side, derive_rng(seed, "session", subject, side))
     board = board_for_session(
         truth,
@@ -127,8 +136,16 @@ def run_wearable(
     out: Path = Path("out"),
     fault_rate: float = 0.0,
     emit=print,
+    sink=None,
+    speed: float | None = None,
 ) -> WearableRun:
-    """Play one simulated subject through ``protocol`` with the wearable on."""
+    """Play one simulated subject through ``protocol`` with the wearable on.
+
+    ``sink`` (:mod:`host.live.feeds`: the live page, a broker) gets every record the
+    wearable makes, where the board's app sends its serial link's, and once a second the
+    recording's state; ``speed`` paces the simulation at that many times real time
+    (None: as fast as it runs).
+    """
     truth, board = wear_board(
         protocol=protocol, side=side, subject=subject, seed=seed, fault_rate=fault_rate
     )
@@ -155,6 +172,12 @@ def run_wearable(
     mapping = model.mapping
 
     def on_second(report: SecondReport) -> None:
+        if sink is not None:
+            sink.send(recording_event(report.t_s, recorder, "simulated"))
+        if speed is not None:  # the wall clock catches up with the simulated one
+            ahead = report.t_s / speed - (time.perf_counter() - wall0)
+            if ahead > 0:
+                time.sleep(ahead)
         for message in report.messages:
             emit(f"note: {message}")
         if report.t_s <= 0:
@@ -178,7 +201,7 @@ def run_wearable(
         },
         clock=board.clock,
     )
-    app = Wearable(hw, config, model, recorder=recorder, on_second=on_second)
+    app = Wearable(hw, config, model, recorder=recorder, link=sink, on_second=on_second)
     wall0 = time.perf_counter()
     try:
         app.run(truth.duration_s)
@@ -265,21 +288,37 @@ def main(argv: list[str] | None = None) -> int:
         "(default: %(default)s)",
     )
     add_fault_rate(parser)
+    add_live_options(parser)
+    parser.add_argument(
+        "--speed",
+        type=positive_float,
+        default=None,
+        help="pace the simulation at this many times real time (default: as fast as it "
+        "runs; 1 with --live or --mqtt, so the page shows it as a wearer would see it)",
+    )
     args = parser.parse_args(argv)
+    speed = args.speed or (1.0 if args.live or args.mqtt else None)
     try:
-        run = run_wearable(
-            protocol=args.protocol,
-            side=args.side,
-            subject=args.subject,
-            seed=args.seed,
-            models_dir=args.models_dir,
-            out=args.out,
-            fault_rate=args.fault_rate,
-        )
+        with live_sinks(args, parser, subject_code(args.subject), "simulated board") as sink:
+            run = run_wearable(
+                protocol=args.protocol,
+                side=args.side,
+                subject=args.subject,
+                seed=args.seed,
+                models_dir=args.models_dir,
+                out=args.out,
+                fault_rate=args.fault_rate,
+                sink=sink,
+                speed=speed,
+            )
         names = ("none", "light", "moderate", "high", "exhausted")
         gif = save_gif(run.oled_frames, args.out / "oled.gif")
         png = save_summary(run, args.out / "summary.png", names)
-    except (DeviceError, OSError) as exc:  # OSError: --out is a file, not writable, full
+    except (
+        DeviceError,
+        OSError,
+        ValueError,
+    ) as exc:  # OSError: --out unwritable, a page port taken
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # the session record keeps what was recorded

@@ -1,0 +1,149 @@
+"""``python -m host collect``: the command line of :mod:`host.collect`.
+
+Records a labelled session from the wearable's serial link (keys in
+:data:`host.collect_records.KEY_HELP`), or with ``--recover`` rebuilds an interrupted
+session's SNIRF file. ``--live`` shows it on the live page while it records and
+``--mqtt`` publishes it to a team's broker (:mod:`host.live`); the session record and the
+SNIRF file are written whatever the page or the network do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from device.link import DEFAULT_BAUDRATE
+from host.collect import DEFAULT_OUT, TerminalKeys, collect
+from host.collect_records import KEY_HELP, CollectError
+from host.live.options import add_live_options, live_sinks
+from host.recover import rebuild
+from host.session import MEASUREMENT_SITE, PROTOCOLS, PROVENANCES, SIDES
+
+__all__ = ["main_args"]
+
+
+def _site(args: argparse.Namespace) -> dict[str, float]:
+    """The measurement-site facts given on the command line (host.session.MEASUREMENT_SITE)."""
+    given = {
+        "adipose_tissue_thickness_mm": args.adipose_mm,
+        "probe_pressure_mmhg": args.probe_pressure_mmhg,
+    }
+    assert set(given) == set(MEASUREMENT_SITE)
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def main_args(argv: list[str] | None = None) -> int:
+    """``python -m host collect ...``; returns the exit status."""
+
+    from device.argtypes import existing_file, non_negative_float, positive_int
+    from device.clock import SystemClock
+    from device.errors import DeviceError
+    from host.session import DatasetError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m host collect",
+        description="Record a labelled session from the wearable's serial link. " + KEY_HELP,
+    )
+    parser.add_argument(
+        "--port", help="serial device, e.g. /dev/ttyACM0 (default: none; required to record)"
+    )
+    parser.add_argument(
+        "--subject",
+        help="subject code, e.g. S01, never a name (default: none; required to record)",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        help="the seed's protocol the subject follows (default: none; required to record)",
+    )
+    parser.add_argument(
+        "--side",
+        choices=SIDES,
+        help="the limb the wearable is on (default: none; required to record)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"dataset folder (default: {DEFAULT_OUT}; with --recover: beside the record)",
+    )
+    parser.add_argument(
+        "--baud",
+        type=positive_int,
+        default=DEFAULT_BAUDRATE,
+        help="serial link speed, as the wearable's [serial] baud (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--provenance",
+        choices=PROVENANCES,
+        default=None,
+        help="what the session is: a person (human) or the simulator (default: human)",
+    )
+    parser.add_argument(
+        "--adipose-mm",
+        type=non_negative_float,
+        default=None,
+        help="adipose tissue thickness over the muscle under the probe, mm (skinfold / 2 "
+        "or ultrasound), kept in the session's metadata for validation (default: not "
+        "recorded)",
+    )
+    parser.add_argument(
+        "--probe-pressure-mmhg",
+        type=non_negative_float,
+        default=None,
+        help="pressure of the probe on the skin, mmHg, kept in the session's metadata for "
+        "validation (default: not recorded)",
+    )
+    parser.add_argument(
+        "--recover",
+        type=existing_file,
+        metavar="NREC",
+        help="write the SNIRF file of an interrupted or damaged session from its .nrec "
+        "record, collect's or the wearable's own (--subject, --protocol, --side, "
+        "--provenance fill in what the record does not say; default: none, record live "
+        "from --port)",
+    )
+    add_live_options(parser)
+    args = parser.parse_args(argv)
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        if args.recover is not None:
+            out = None if args.out is None else args.out / f"{args.recover.stem}.snirf"
+            rebuild(
+                args.recover,
+                out,
+                log=say,
+                subject_id=args.subject,
+                protocol=args.protocol,
+                side=args.side,
+                provenance=args.provenance,
+            )
+            return 0
+        needed = ("port", "subject", "protocol", "side")
+        missing = [f"--{n}" for n in needed if not getattr(args, n)]
+        if missing:
+            parser.error(f"missing {', '.join(missing)} (or give --recover NREC)")
+        source = f"serial {args.port}"
+        with live_sinks(args, parser, args.subject, source, say) as sink, TerminalKeys() as keys:
+            collect(
+                args.port,
+                args.out or DEFAULT_OUT,
+                subject_id=args.subject,
+                protocol=args.protocol,
+                side=args.side,
+                provenance=args.provenance or "human",
+                keys=keys,
+                clock=SystemClock(),
+                baudrate=args.baud,
+                site=_site(args),
+                log=say,
+                sink=sink,
+            )
+    except (CollectError, DeviceError, DatasetError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

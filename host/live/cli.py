@@ -1,0 +1,154 @@
+"""``python -m host live``: the live page for session records replayed and a team's broker.
+
+The page itself also opens from the commands that make data: ``host collect --live``
+(a wearable on a serial port) and ``./dev run --live`` (the simulated wearable). This
+command shows what is already flowing elsewhere: ``--mqtt`` subscribes to every
+wearable published to a broker (``host collect --mqtt``, ``./dev run --mqtt``), and
+``--replay`` plays session records (``.nrec``) again at their own pace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+
+from device.argtypes import existing_file, positive_float, positive_int
+from host.live.options import add_page_options, open_page, read_token
+from host.live.server import LiveServer
+
+__all__ = ["main_args"]
+
+#: Seconds between the status lines while serving.
+STATUS_INTERVAL_S = 10.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    from host.live.mqtt_settings import add_mqtt_options
+
+    parser = argparse.ArgumentParser(
+        prog="python -m host live",
+        description=__doc__.split("\n\n")[0].split(": ", 1)[1] + "\n\n" + __doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--replay",
+        nargs="+",
+        type=existing_file,
+        default=[],
+        metavar="NREC",
+        help="session records (.nrec, the wearable's or collect's) to play again, each a "
+        "wearable on the page (default: none)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=positive_float,
+        default=1.0,
+        help="replay speed, times real time (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="stop when the replays end (default: serve until Ctrl-C)",
+    )
+    add_mqtt_options(parser, what="subscribe to every wearable published to this broker")
+    add_page_options(parser)
+    parser.add_argument(
+        "--seconds",
+        type=positive_int,
+        default=None,
+        help="stop after this many seconds (default: serve until Ctrl-C)",
+    )
+    return parser
+
+
+def main_args(argv: list[str] | None = None) -> int:
+    """``python -m host live ...``; returns the exit status."""
+    from device.session_reader import SessionFileError
+    from host.live.feeds import HubFeed, replay, wearable_of_record
+    from host.live.mqtt_settings import settings_from_args
+    from host.live.view import Hub
+    from host.live.wire import WireError, check_wearable_id
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    mqtt = settings_from_args(parser, args)
+    if not args.replay and mqtt is None:
+        parser.error(
+            "nothing to show: give --replay NREC or --mqtt HOST (a wearable on a serial "
+            "port: host collect --live; the simulated one: ./dev run --live)"
+        )
+    if args.once and not args.replay:
+        parser.error("--once stops when the replays end: give --replay NREC")
+    try:
+        token = read_token(args.token_file, args.page_host)
+        feeds = []
+        for path in args.replay:
+            code = wearable_of_record(path) or path.stem
+            try:
+                code = check_wearable_id(code)
+            except WireError:
+                code = "".join(c if c.isalnum() or c in "_-" else "-" for c in code)[:64]
+            feeds.append((path, code))
+    except (OSError, ValueError, SessionFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    hub = Hub()
+    stop = threading.Event()
+    subscriber = None
+    try:
+        with LiveServer(hub, args.page_host, args.page_port, token) as server:
+            if mqtt is not None:
+                from host.live.subscribe import TeamSubscriber
+
+                subscriber = TeamSubscriber(mqtt, hub)
+                subscriber.start()
+                subscriber.wait_connected()
+                print(f"subscribed to {mqtt.describe()}")
+            threads = [
+                threading.Thread(
+                    target=replay,
+                    args=(path, HubFeed(hub, code, f"replay {path.name}")),
+                    kwargs={"speed": args.speed, "stop": stop},
+                    daemon=True,
+                )
+                for path, code in feeds
+            ]
+            for thread in threads:
+                thread.start()
+            open_page(args, server)
+            _serve(hub, threads, args, subscriber)
+    except KeyboardInterrupt:
+        print("stopped (Ctrl-C)")
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        stop.set()
+        if subscriber is not None:
+            subscriber.stop()
+    return 0
+
+
+def _serve(hub, threads, args, subscriber) -> None:
+    """Wait for Ctrl-C, --seconds or (--once) the replays' end; a status line now and then."""
+    start = time.monotonic()
+    next_status = start + STATUS_INTERVAL_S
+    while True:
+        time.sleep(0.2)
+        now = time.monotonic()
+        if args.seconds is not None and now - start >= args.seconds:
+            break
+        if args.once and not any(t.is_alive() for t in threads):
+            break
+        if now >= next_status:
+            next_status += STATUS_INTERVAL_S
+            stats = hub.stats()
+            samples = sum(s["samples"] for s in stats.values())
+            line = f"{len(stats)} wearables, {samples} samples"
+            if subscriber is not None:
+                lost = sum((s["delivery"] or {}).get("lost", 0) for s in stats.values())
+                dup = sum((s["delivery"] or {}).get("duplicates", 0) for s in stats.values())
+                line += f"; broker: {lost} lost, {dup} duplicates dropped"
+            print(line, flush=True)

@@ -1,0 +1,155 @@
+"""The live page's command-line options, shared by every command that serves it or
+publishes to a broker: ``host live``, ``host collect``, the simulated wearable.
+
+:func:`add_live_options` adds ``--live`` (serve the page while recording), the page's
+own options and the broker's (:mod:`host.live.mqtt_settings`); :func:`live_sinks` turns
+them into the sink the recording loop sends its records to, serving the page and
+connecting the publisher for as long as its ``with`` block runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import secrets
+import webbrowser
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from device.argtypes import existing_file
+from host.live.server import LiveServer, needs_token
+
+__all__ = [
+    "DEFAULT_PORT",
+    "add_live_options",
+    "add_page_options",
+    "live_sinks",
+    "open_page",
+    "read_token",
+]
+
+#: The page's port unless told (assumption: free on most laptops; 8000/8080 often are not).
+DEFAULT_PORT = 8050
+#: Shortest token a --token-file may hold, characters (secrets.token_urlsafe(24) gives 32).
+MIN_TOKEN_CHARS = 16
+
+
+def add_page_options(parser: argparse.ArgumentParser) -> None:
+    """The page's options (--page-host, --page-port, --token-file, --open), the same in
+    every command that serves the page."""
+    parser.add_argument(
+        "--page-host",
+        default="127.0.0.1",
+        help="address the page listens on; anything but loopback needs a token "
+        "(default: %(default)s, this computer only)",
+    )
+    parser.add_argument(
+        "--page-port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port of the page, 0 for any free one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--token-file",
+        type=existing_file,
+        default=None,
+        help=f"file whose first line is the page's token (at least {MIN_TOKEN_CHARS} "
+        "characters); makes the page ask for it even on loopback (default: a new random "
+        "token when --page-host is not loopback, none on loopback)",
+    )
+    parser.add_argument(
+        "--open",
+        action="store_true",
+        help="open the page in this computer's web browser (default: print its address)",
+    )
+
+
+def read_token(path: Path | None, host: str) -> str | None:
+    """The page's token: ``path``'s first line, or a new one when ``host`` needs one.
+
+    Raises:
+        ValueError: The file's first line is shorter than :data:`MIN_TOKEN_CHARS`.
+    """
+    if path is not None:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        token = lines[0].strip() if lines else ""
+        if len(token) < MIN_TOKEN_CHARS or any(c in token for c in " ;?&#%"):
+            raise ValueError(
+                f"{path}: the token on its first line must be at least {MIN_TOKEN_CHARS} "
+                "characters without spaces or ;?&#% (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(24))' makes one)"
+            )
+        return token
+    return secrets.token_urlsafe(24) if needs_token(host) else None
+
+
+def open_page(args: argparse.Namespace, server: LiveServer, say=print) -> None:
+    """Tell the page's address (and open it with --open)."""
+    say(f"live page: {server.url}")
+    if server.token is not None:
+        say("  (the page asks for its token: share this address only with who may watch)")
+    if args.open and not webbrowser.open(server.url):
+        say("  no web browser could be opened here: open the address above")
+
+
+def add_live_options(parser: argparse.ArgumentParser) -> None:
+    """``--live``, the page's options and the broker's, for a command that records."""
+    from host.live.mqtt_settings import add_mqtt_options
+
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="show the session on the live page while it runs (default: no page)",
+    )
+    add_page_options(parser)
+    add_mqtt_options(parser)
+
+
+@contextlib.contextmanager
+def live_sinks(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    wearable: str,
+    source: str,
+    say: Callable[[str], object] = print,
+) -> Iterator[object | None]:
+    """The sink ``--live`` and ``--mqtt`` ask for (None if neither), live for the block.
+
+    The page is served and the publisher connected on entry; on exit the publisher
+    sends what it still holds (up to its timeout, then says how many it could not) and
+    the page stops.
+
+    Raises:
+        OSError: The page's address cannot be listened on.
+        ValueError: A bad token file, or a wearable that is not a subject code.
+    """
+    from host.live.feeds import Fanout, HubFeed
+    from host.live.mqtt_settings import settings_from_args
+    from host.live.view import Hub
+    from host.live.wire import check_wearable_id
+
+    check_wearable_id(wearable)
+    settings = settings_from_args(parser, args)
+    sinks: list = []
+    with contextlib.ExitStack() as stack:
+        if args.live:
+            hub = Hub()
+            token = read_token(args.token_file, args.page_host)
+            server = stack.enter_context(LiveServer(hub, args.page_host, args.page_port, token))
+            open_page(args, server, say)
+            sinks.append(HubFeed(hub, wearable, source))
+        if settings is not None:
+            from host.live.publish import RecordPublisher
+
+            publisher = RecordPublisher(settings, wearable)
+            stack.callback(_close_publisher, publisher, say)
+            publisher.start()
+            say(f"publishing {wearable} to {settings.describe()}")
+            sinks.append(publisher)
+        yield Fanout(*sinks) if sinks else None
+
+
+def _close_publisher(publisher, say: Callable[[str], object]) -> None:
+    said = publisher.close()
+    if said:
+        say(said)
