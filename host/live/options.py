@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import secrets
+import sys
 import webbrowser
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -59,8 +61,11 @@ def add_page_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--open",
-        action="store_true",
-        help="open the page in this computer's web browser (default: print its address)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="open the page in this computer's web browser (default: when a desktop is "
+        "running, i.e. DISPLAY or WAYLAND_DISPLAY is set, or on macOS/Windows; always "
+        "print its address)",
     )
 
 
@@ -83,12 +88,26 @@ def read_token(path: Path | None, host: str) -> str | None:
     return secrets.token_urlsafe(24) if needs_token(host) else None
 
 
-def open_page(args: argparse.Namespace, server: LiveServer, say=print) -> None:
-    """Tell the page's address (and open it with --open)."""
+def has_desktop() -> bool:
+    """True where a web browser can show a window: macOS, Windows, or a Linux desktop.
+
+    (Without one, :mod:`webbrowser` would start a text browser in the terminal.)
+    """
+    return sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
+def open_page(
+    args: argparse.Namespace, server: LiveServer, say: Callable[[str], object] = print
+) -> None:
+    """Tell the page's address, and open it (``--open``; by default when
+    :func:`has_desktop`)."""
     say(f"live page: {server.url}")
     if server.token is not None:
         say("  (the page asks for its token: share this address only with who may watch)")
-    if args.open and not webbrowser.open(server.url):
+    wanted = has_desktop() if args.open is None else args.open
+    if wanted and not webbrowser.open(server.url):
         say("  no web browser could be opened here: open the address above")
 
 

@@ -11,7 +11,7 @@ with a cursor for what is new.
 
 JSON the page receives (every NaN becomes null, so JSON.parse takes it)::
 
-    {"type": "snapshot" | "update", "window_s": 60, "cursor": {...},
+    {"type": "snapshot" | "update", "window_s": 60,
      "wearables": [{"id": "S07", "state": {...} (when changed),
                     "samples": {"t_s": [...], "sent_unix_s": [...],
                                 "d_hbo2_um": [...], "d_hhb_um": [...],
@@ -56,7 +56,9 @@ EVENT_RECORDING = "live_recording"
 #: Borg ratings and device notes kept for the page, newest last.
 _KEEP_RATINGS = 20
 _KEEP_NOTES = 5
-_QUIET_EVENTS = {HEADER_EVENT, EVENT_LINK, EVENT_RECORDING, EVENT_BORG, EVENT_PHASE}
+_QUIET_EVENTS = {
+    HEADER_EVENT, EVENT_LINK, EVENT_RECORDING, EVENT_BORG, EVENT_PHASE, EVENT_TASK_FAILURE
+}  # fmt: skip
 
 
 def _num(value: float) -> float | None:

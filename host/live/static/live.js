@@ -17,8 +17,9 @@
 
 (function () {
   // ---- constants ----------------------------------------------------------------------------
-  /** Fixed left axis, µM (assumption, the issue's brief: ΔHbO2/ΔHHb/ΔtHb of a hold stay within). */
-  const FIXED_UM = [-30, 30];
+  /** Fixed left axis, µM: a complete arterial occlusion of real thigh muscle gives about
+   *  −38/+37 µM (issue 19's published figures), so ±50 holds any real change with room. */
+  const FIXED_UM = [-50, 50];
   /** Fixed right axis, % (SmO2's whole range). */
   const FIXED_PCT = [0, 100];
   /** A wearable whose last record is older than this is shown as "no data for N s", s
