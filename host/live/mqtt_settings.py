@@ -238,18 +238,27 @@ class ConnectionWatch:
         settings: The broker (for messages).
         what: Who we are, for messages ("publisher of S07", "team subscriber").
         meanwhile: What happens while the broker is away, for the notice.
+        needs_ready: Connected is not enough: :meth:`wait_connected` also waits for
+            :meth:`mark_ready` after each connect (a subscriber's SUBACK).
     """
 
     def __init__(
-        self, settings: BrokerSettings, what: str, meanwhile: str = "reconnecting"
+        self,
+        settings: BrokerSettings,
+        what: str,
+        meanwhile: str = "reconnecting",
+        *,
+        needs_ready: bool = False,
     ) -> None:
         self.settings = settings
         self.what = what
         self.meanwhile = meanwhile
+        self.needs_ready = needs_ready
         self.closing = False
         self.connected = False
+        self.ready = False
         self.connects = 0
-        self.refused: LoginRefusedError | None = None
+        self.refused: BrokerError | None = None
         self.last_problem = "not connected yet"
         self._changed = threading.Condition()
         self._notices: list[str] = []
@@ -262,6 +271,7 @@ class ConnectionWatch:
                 if self.connects:
                     self._notices.append(f"{self.what}: {self.settings.address} back")
                 self.connected, self.connects = True, self.connects + 1
+                self.ready = not self.needs_ready
             elif code in _FINAL_REFUSALS:
                 who = self.settings.username or "an anonymous client"
                 self.refused = LoginRefusedError(
@@ -276,6 +286,21 @@ class ConnectionWatch:
             self._changed.notify_all()
         return self.connected
 
+    def mark_ready(self) -> None:
+        """What ``needs_ready`` waits for has happened."""
+        with self._changed:
+            self.ready = True
+            self._changed.notify_all()
+
+    def fail(self, error: BrokerError, client: mqtt.Client) -> None:
+        """A refusal no retry can change: ``wait_connected`` raises ``error``; stop."""
+        with self._changed:
+            self.refused = error
+            self.last_problem = str(error)
+            self._notices.append(str(error))
+            self._changed.notify_all()
+        client.disconnect()
+
     def on_disconnect(self, reason: object) -> None:
         """The connection ended."""
         with self._changed:
@@ -283,7 +308,7 @@ class ConnectionWatch:
                 self._notices.append(
                     f"{self.what}: lost {self.settings.address} ({reason}); {self.meanwhile}"
                 )
-            self.connected = False
+            self.connected = self.ready = False
             if self.refused is None:
                 self.last_problem = f"disconnected: {reason}"
             self._changed.notify_all()
@@ -301,17 +326,18 @@ class ConnectionWatch:
         return notices
 
     def wait_connected(self, timeout_s: float) -> None:
-        """Return once connected.
+        """Return once connected (and ready, if ``needs_ready``).
 
         Raises:
             LoginRefusedError: The broker refused the login.
-            BrokerError: Not connected within ``timeout_s`` seconds (names the last problem).
+            BrokerError: The broker refused something else for good (a subscription),
+                or not connected within ``timeout_s`` seconds (names the last problem).
         """
         with self._changed:
-            self._changed.wait_for(lambda: self.connected or self.refused, timeout_s)
+            self._changed.wait_for(lambda: self.ready or self.refused, timeout_s)
             if self.refused is not None:
                 raise self.refused
-            if not self.connected:
+            if not self.ready:
                 raise BrokerError(
                     f"{self.what}: {self.settings.describe()} not connected after "
                     f"{timeout_s:g} s ({self.last_problem}); is the broker running there?"

@@ -28,7 +28,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from device.codec import Record
-from host.live.mqtt_settings import KEEPALIVE_S, BrokerSettings, ConnectionWatch, make_client
+from host.live.mqtt_settings import (
+    KEEPALIVE_S,
+    BrokerError,
+    BrokerSettings,
+    ConnectionWatch,
+    make_client,
+)
 from host.live.wire import decode_message, records_topic
 
 __all__ = ["SESSION_EXPIRY_S", "RecordHub", "SubscriberStats", "TeamSubscriber"]
@@ -116,13 +122,17 @@ class TeamSubscriber:
         self._resumed = False
         self._started = False
         self._watch = ConnectionWatch(
-            settings, "team subscriber", "the broker queues our messages, reconnecting"
+            settings,
+            "team subscriber",
+            "the broker queues our messages, reconnecting",
+            needs_ready=True,
         )
         self._client = make_client(settings, self.client_id, protocol=mqtt.MQTTv5)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda _c, _u, _f, why, _p: self._watch.on_disconnect(why)
         self._client.on_connect_fail = lambda _c, _u: self._watch.on_connect_fail()
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     def start(self) -> TeamSubscriber:
         """Connect in the background and subscribe (again at every connect)."""
@@ -141,11 +151,13 @@ class TeamSubscriber:
         return self
 
     def wait_connected(self, timeout_s: float = 10.0) -> None:
-        """Return once connected.
+        """Return once connected and subscribed (the broker's SUBACK: from then on every
+        message published reaches us).
 
         Raises:
             LoginRefusedError: The broker refused our login.
-            BrokerError: Not connected within ``timeout_s`` seconds.
+            BrokerError: It refused the subscription, or not subscribed within
+                ``timeout_s`` seconds.
         """
         self._watch.wait_connected(timeout_s)
 
@@ -195,6 +207,20 @@ class TeamSubscriber:
             # Always (again): a broker that lost our session (a crash before its autosave)
             # has no subscription; subscribing again to a kept one changes nothing.
             client.subscribe(records_topic(), qos=QOS)
+
+    def _on_subscribe(self, client: mqtt.Client, _u: object, _mid: int, codes, _p: object) -> None:
+        refused = [code for code in codes if code.is_failure]
+        if refused:
+            self._watch.fail(
+                BrokerError(
+                    f"{self.settings.describe()}: the broker refused the subscription to "
+                    f"{records_topic()}: {refused[0]} (its acl_file must let "
+                    f"{self.settings.username or 'anonymous'} read it)"
+                ),
+                client,
+            )
+        else:
+            self._watch.mark_ready()
 
     def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
         with self._lock:
