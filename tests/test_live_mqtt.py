@@ -66,11 +66,10 @@ class RecordingHub(Hub):
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    try:
-        local = LocalBroker(tmp_path / "broker")
-    except BrokerError as exc:
-        pytest.skip(str(exc))
-    with local:
+    for tool in (broker_module.MOSQUITTO, broker_module.MOSQUITTO_PASSWD):
+        if not tool.is_file():
+            pytest.skip(f"{tool} not found: apt-get install mosquitto")
+    with LocalBroker(tmp_path / "broker") as local:
         yield local
 
 

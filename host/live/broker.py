@@ -9,6 +9,10 @@ who wants a broker for a quick try::
     with LocalBroker() as broker:        # prints nothing; broker.url, broker.settings()
         publisher = RecordPublisher(broker.settings(), "S07")
 
+or from the shell, until Ctrl-C (it prints the options that connect to it)::
+
+    python -m host.live.broker [--port 1883] [--dir DIR]
+
 From that file it replaces only where to listen, the password file, the persistence
 directory and the log file (and, when run by root, the user mosquitto runs as: root, so
 that it can read its own temporary files); every other line is the shipped one.
@@ -16,6 +20,7 @@ that it can read its own temporary files); every other line is the shipped one.
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import shutil
@@ -90,6 +95,7 @@ class LocalBroker:
         username: A user made in its password file.
         password: That user's password (None: a random one).
         host: The loopback address it listens on.
+        port: Its port (None: a free one).
         config: The configuration to run (the shipped one).
 
     Raises:
@@ -104,6 +110,7 @@ class LocalBroker:
         username: str = "nirs",
         password: str | None = None,
         host: str = "127.0.0.1",
+        port: int | None = None,
         config: Path = SHIPPED_CONFIG,
     ) -> None:
         for tool in (MOSQUITTO, MOSQUITTO_PASSWD):
@@ -113,7 +120,7 @@ class LocalBroker:
         self.directory = Path(directory or tempfile.mkdtemp(prefix="nirs-broker-"))
         self.directory.mkdir(parents=True, exist_ok=True)
         self.host = host
-        self.port = _free_port(host)
+        self.port = port or _free_port(host)
         self.config = config
         self.username = username
         self.password = password or secrets.token_urlsafe(16)
@@ -261,3 +268,48 @@ class LocalBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m host.live.broker``: a local broker with the shipped config until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog="python -m host.live.broker",
+        description="Run mosquitto with the project's configuration on loopback, for a try "
+        "on one machine (a team's broker: docs/live_mqtt.md).",
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help="port (default: a free one, printed)"
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="directory for its password file, database and log, kept (default: a "
+        "temporary one, removed at the end)",
+    )
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill PID: clean up as Ctrl-C
+    try:
+        with LocalBroker(args.dir, port=args.port) as broker:
+            secret = broker.directory / "password"
+            secret.write_text(broker.password + "\n", encoding="utf-8")
+            secret.chmod(0o600)
+            print(f"mosquitto {broker.url}, log {broker.log_file}; connect with")
+            print(
+                f"  --mqtt {broker.host}:{broker.port} --mqtt-user {broker.username} "
+                f"--mqtt-password-file {secret}"
+            )
+            print("Ctrl-C stops it", flush=True)
+            while broker.running:
+                time.sleep(0.5)
+            print(f"mosquitto stopped by itself: {broker._last_words()}")
+            return 1
+    except BrokerError as exc:
+        print(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

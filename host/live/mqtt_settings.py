@@ -317,6 +317,11 @@ class ConnectionWatch:
         """A TCP connection could not be made (paho retries)."""
         with self._changed:
             self.last_problem = f"cannot connect to {self.settings.address}"
+            if self.settings.tls_ca is not None:
+                self.last_problem += (
+                    f" with TLS: nothing listening, or a certificate not for the name "
+                    f"{self.settings.host!r} or not signed by {self.settings.tls_ca}"
+                )
             self._changed.notify_all()
 
     def take_notices(self) -> list[str]:
