@@ -132,7 +132,7 @@ class RecordPublisher:
         client_id = f"{settings.client_prefix}-pub-{self.wearable}-{self.stream:08x}"
         self._client = make_client(settings, client_id, protocol=mqtt.MQTTv311, clean=True)
         self._client.max_inflight_messages_set(window)
-        self._client.on_connect = lambda c, _u, _f, reason, _p: self._watch.on_connect(c, reason)
+        self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda _c, _u, _f, why, _p: self._watch.on_disconnect(why)
         self._client.on_connect_fail = lambda _c, _u: self._watch.on_connect_fail()
         self._client.on_publish = self._on_publish
@@ -175,8 +175,11 @@ class RecordPublisher:
                 started = self._state == "running"
                 self._state = "closing"
                 self._cond.notify_all()
-                if started and self._watch.refused is None:
-                    self._cond.wait_for(lambda: not self._pending and not self._at_paho, timeout_s)
+                if started:
+                    self._cond.wait_for(
+                        lambda: not (self._pending or self._at_paho) or self._watch.refused,
+                        timeout_s,
+                    )
             elif self._state == "closed":
                 return self._summary()
             self._state = "closed"
@@ -285,6 +288,11 @@ class RecordPublisher:
                     self._dropping = False  # the next overflow is told again
             for payload in batch:
                 self._client.publish(self.topic, payload, qos=1)
+
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason, _p: object) -> None:
+        self._watch.on_connect(client, reason)
+        with self._cond:
+            self._cond.notify_all()  # close() stops waiting on a refusal
 
     def _on_publish(self, _c: object, _u: object, _mid: int, _reason: object, _p: object) -> None:
         with self._cond:
