@@ -13,6 +13,7 @@ Commands:
   validate agreement with a reference device: lag, Bland–Altman, ICC, Lin's CCC, TOST
   predict  the fatigue model on any recording with ΔHbO2 and ΔHHb in µM
   video    kinematics from a video or a camera (seed 000): extract, plot
+  live     the live page in a browser: replayed session records, a team's MQTT broker
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ OWN_PARSERS = {
     "validate": ("host.validate_cli", "agreement with a reference device"),
     "predict": ("host.predict_cli", "the fatigue model on any recording with Hb in µM"),
     "video": ("host.video.cli", "kinematics from a video or camera (seed 000), figures"),
+    "live": ("host.live.cli", "the live page: session records replayed, a team's broker"),
 }
 
 

@@ -42,6 +42,8 @@ from host import train
 from host.__main__ import main as host_main
 from host.collect import TerminalKeys, collect
 from host.collect_records import CollectError, key_action
+from host.live.feeds import HubFeed
+from host.live.view import Hub
 from host.recover import rebuild
 from host.snirf_reader import read_session
 from hwsim.board import build_board
@@ -234,6 +236,7 @@ def record_session(
     script=SCRIPT,
     until: float | None = None,
     site: dict[str, float] | None = None,
+    sink=None,
 ):
     """Run the simulated wearable on one end of a pty and ``collect`` on the other."""
     board = build_board(tissue=tissue(rise_um), with_oled=False, seed=int(rise_um))
@@ -296,6 +299,7 @@ def record_session(
             until=until,
             site=site,
             log=lines.append,
+            sink=sink,
         )
     finally:
         stop.set()
@@ -310,10 +314,16 @@ def record_session(
 
 
 @pytest.fixture(scope="module")
-def sessions(tmp_path_factory):
-    """Two subjects: S01 clean, with a model and a header listing the wavelengths; S02
-    without a model, garbage and a damaged and a lost frame on the line, ended by
-    ``until`` instead of 'q'."""
+def live_hub():
+    """The live page's hub that S01's session is shown on (collect --live)."""
+    return Hub()
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory, live_hub):
+    """Two subjects: S01 clean, with a model and a header listing the wavelengths, shown
+    live; S02 without a model, garbage and a damaged and a lost frame on the line, ended
+    by ``until`` instead of 'q'."""
     out = tmp_path_factory.mktemp("human")
     first = record_session(
         out,
@@ -321,6 +331,7 @@ def sessions(tmp_path_factory):
         rise_um=20.0,
         header_info={"board": "hwsim", "wavelengths_nm": [750, 810, 870]},
         site={"adipose_tissue_thickness_mm": 4.5, "probe_pressure_mmhg": 30.0},
+        sink=HubFeed(live_hub, "S01", "serial pty"),
     )
     second = record_session(
         out,
@@ -408,6 +419,23 @@ def test_ratings_phases_and_failure_are_on_the_device_clock(sessions):
     assert any("key 'z' means nothing here" in line for line in lines)
     assert any("Borg 10 (exhausted)" in line for line in lines)
     assert any(line.startswith("wrote ") and "9 Borg reports" in line for line in lines)
+
+
+def test_the_live_page_sees_what_the_session_file_keeps(sessions, live_hub):
+    """collect --live: every sample, rating, link count and the recording's state reach
+    the page's hub as they reach the session record."""
+    _, (path, *_), _ = sessions
+    record = read_session(path)
+    view = live_hub.view("S01")
+    state = view.state()
+    assert view.next_index == record.n_samples  # every sample, none twice
+    assert [rating for _, rating in state["borg"]] == RATINGS
+    assert state["phase"] == "rest" and state["task_failure_t_s"] is not None
+    assert state["level"] is not None and len(state["probabilities"]) == 5
+    assert state["link"]["frames"] > 0 and state["link"]["lost_frames"] == 0
+    assert state["recording"]["state"] == "recording"
+    assert state["recording"]["file"] == path.with_suffix(".nrec").name
+    assert state["provenance"] == "simulated"
 
 
 def test_garbage_damage_and_loss_on_the_line_are_survived_and_counted(sessions):

@@ -79,9 +79,19 @@ def test_sequence_account_tells_lost_late_and_duplicates() -> None:
         "duplicates": 1,
         "late": 1,  # 2 came after 4
         "streams": 1,
+        "joined_late": 0,
     }
     assert account.observe(2, 0) and account.streams == 2  # a restarted publisher
     assert account.observe(1, 3) and account.lost == 0
+
+
+def test_a_subscriber_that_joins_late_has_not_lost_what_came_before() -> None:
+    account = SequenceAccount()
+    assert [account.observe(7, s) for s in (500, 501, 503, 501)] == [True, True, True, False]
+    assert (account.lost, account.joined_late, account.duplicates) == (1, 1, 1)
+    assert account.observe(7, 497)  # older than the first seen: new, and 498-499 are due
+    assert account.lost == 3
+    assert account.observe(7, 498) and account.late == 1 and account.lost == 2
 
 
 # -- the view ---------------------------------------------------------------------------------
@@ -142,6 +152,7 @@ def test_hub_drops_broker_duplicates_and_counts_them() -> None:
         "duplicates": 1,
         "late": 0,
         "streams": 1,
+        "joined_late": 0,
     }
 
 

@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="python -m host live",
-        description=__doc__.split("\n\n")[0].split(": ", 1)[1] + "\n\n" + __doc__.split("\n\n")[1],
+        description="The live page: session records replayed, and a team's wearables "
+        "through an MQTT broker.\n\n" + __doc__.split("\n\n")[1].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -53,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
         help="stop when the replays end (default: serve until Ctrl-C)",
     )
     add_mqtt_options(parser, what="subscribe to every wearable published to this broker")
+    parser.add_argument(
+        "--mqtt-client-id",
+        default=None,
+        metavar="ID",
+        help="this page's MQTT client id: the broker keeps what the page missed under it, "
+        "so two pages on one computer need two ids (default: nirs-team-HOST-USER)",
+    )
     add_page_options(parser)
     parser.add_argument(
         "--seconds",
@@ -102,7 +110,7 @@ def main_args(argv: list[str] | None = None) -> int:
             if mqtt is not None:
                 from host.live.subscribe import TeamSubscriber
 
-                subscriber = TeamSubscriber(mqtt, hub)
+                subscriber = TeamSubscriber(mqtt, hub, client_id=args.mqtt_client_id)
                 subscriber.start()
                 subscriber.wait_connected()
                 print(f"subscribed to {mqtt.describe()}")

@@ -25,6 +25,7 @@ import json
 import secrets
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ STATIC_DIR = Path(__file__).with_name("static")
 UPDATE_INTERVAL_S = 0.1
 #: Longest wait for a change before a page is sent an empty keep-alive, s.
 KEEPALIVE_S = 5.0
+#: Longest wait, when the server stops, for the pages to be sent their last changes, s.
+FLUSH_TIMEOUT_S = 5.0
 _COOKIE = "nirs_live_token"
 
 
@@ -118,18 +121,18 @@ def make_app(hub: Hub, *, token: str | None = None, title: str = "NIRS live") ->
         try:
             message, cursor = hub.snapshot()
             await ws.send_text(_json(message))
-            while not app.state.closing:
+            while True:
                 try:
                     await asyncio.wait_for(wake.wait(), KEEPALIVE_S)
                 except asyncio.TimeoutError:
                     await ws.send_text(_json({"type": "keepalive"}))
                     continue
                 wake.clear()
-                if app.state.closing:
-                    break
                 message, cursor = hub.changes_since(cursor)
                 if message is not None:
                     await ws.send_text(_json(message))
+                if app.state.closing:  # stop() woke us: the last changes are sent
+                    break
                 await asyncio.sleep(UPDATE_INTERVAL_S)
         except WebSocketDisconnect:
             pass
@@ -237,9 +240,13 @@ class LiveServer:
         return f"http://{host}:{self.port}/{query}"
 
     def stop(self) -> None:
-        """Stop serving (pages see the connection close)."""
+        """Stop serving: each page is sent what it has not seen yet, then its connection
+        closes (waiting at most :data:`FLUSH_TIMEOUT_S` for that)."""
         self.app.state.closing = True
-        self._on_change()  # wake the pages' senders, which then end
+        self._on_change()  # wake the pages' senders, which send the rest and end
+        deadline = time.monotonic() + FLUSH_TIMEOUT_S
+        while self.app.state.wake and time.monotonic() < deadline and self._thread.is_alive():
+            time.sleep(0.01)
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(10)

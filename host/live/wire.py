@@ -128,28 +128,40 @@ class SequenceAccount:
     """What arrived of each publisher's numbered messages: received, lost, duplicated.
 
     ``observe(stream, seq)`` for every message received; it says whether the message
-    is new (show it) or a duplicate (drop it). A number skipped is *missing* until it
-    arrives late (QoS 1 resends after a reconnect can overtake), so :attr:`lost` is
-    the numbers still missing below the highest one seen; numbers after the last one
-    received cannot be told from messages not yet sent.
+    is new (show it) or a duplicate (drop it). A stream is counted from the first
+    number this subscriber sees of it (a page started after a publisher did has not
+    lost the messages before it joined: :attr:`joined_late` counts such streams). A
+    number skipped after that is *missing* until it arrives late (QoS 1 resends after
+    a reconnect can overtake), so :attr:`lost` is the numbers still missing below the
+    highest one seen; numbers after the last one received cannot be told from
+    messages not yet sent.
     """
 
     received: int = 0
     duplicates: int = 0
     late: int = 0
+    joined_late: int = 0
     _next: dict[int, int] = field(default_factory=dict)
+    _first: dict[int, int] = field(default_factory=dict)
     _missing: dict[int, set[int]] = field(default_factory=dict)
 
     def observe(self, stream: int, seq: int) -> bool:
         """Count message ``seq`` of ``stream``; True if it is new."""
-        expected = self._next.get(stream, 0)
-        missing = self._missing.setdefault(stream, set())
+        if stream not in self._next:
+            self._next[stream] = self._first[stream] = seq
+            self._missing[stream] = set()
+            self.joined_late += seq > 0
+        expected = self._next[stream]
+        missing = self._missing[stream]
         if seq >= expected:
             missing.update(range(expected, seq))
             self._next[stream] = seq + 1
         elif seq in missing:
             missing.discard(seq)
             self.late += 1
+        elif seq < self._first[stream]:  # older than where we joined: those between are due
+            missing.update(range(seq + 1, self._first[stream]))
+            self._first[stream] = seq
         else:
             self.duplicates += 1
             return False
@@ -167,11 +179,12 @@ class SequenceAccount:
         return len(self._next)
 
     def as_dict(self) -> dict[str, int]:
-        """received, lost, duplicates, late, streams: for the page and reports."""
+        """received, lost, duplicates, late, streams, joined_late: for the page and reports."""
         return {
             "received": self.received,
             "lost": self.lost,
             "duplicates": self.duplicates,
             "late": self.late,
             "streams": self.streams,
+            "joined_late": self.joined_late,
         }

@@ -33,6 +33,7 @@ from device.config import WearableConfig
 from device.errors import DeviceError
 from device.i2c import RetryingBus
 from device.inference import load_model
+from device.labels import FATIGUE_LEVELS
 from device.leds import LedBank
 from device.oled import Display, OledNotFoundError, open_oled
 from device.recorder import SessionRecorder, new_session_path
@@ -311,19 +312,22 @@ def main(argv: list[str] | None = None) -> int:
                 sink=sink,
                 speed=speed,
             )
-        names = ("none", "light", "moderate", "high", "exhausted")
-        gif = save_gif(run.oled_frames, args.out / "oled.gif")
-        png = save_summary(run, args.out / "summary.png", names)
-    except (
-        DeviceError,
-        OSError,
-        ValueError,
-    ) as exc:  # OSError: --out unwritable, a page port taken
+            gif = save_gif(run.oled_frames, args.out / "oled.gif")
+            png = save_summary(run, args.out / "summary.png", FATIGUE_LEVELS)
+            _print_summary(run, gif, png)
+            if args.live and sys.stdin.isatty():  # a person is watching: keep the page up
+                print("session over; the live page stays up until Ctrl-C")
+                _wait_for_ctrl_c()
+    except (DeviceError, OSError, ValueError) as exc:  # OSError: --out unwritable, port taken
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # the session record keeps what was recorded
         print("interrupted (Ctrl-C); the session record keeps what was recorded", file=sys.stderr)
         return 130
+    return 0
+
+
+def _print_summary(run: WearableRun, gif: Path, png: Path) -> None:
     shown = [(p, q) for p, q in zip(run.reports, run.true_level) if p.level is not None]
     exact = np.mean([p.level == q for p, q in shown]) if shown else float("nan")
     print(
@@ -331,7 +335,14 @@ def main(argv: list[str] | None = None) -> int:
         f"level; {format_alerts(run.alerts)}; record {run.record_path}, {gif}, {png}"
     )
     print(f"{run.truth.duration_s:.0f} s of wear simulated in {run.wall_s:.1f} s")
-    return 0
+
+
+def _wait_for_ctrl_c() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
