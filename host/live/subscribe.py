@@ -21,13 +21,11 @@ from __future__ import annotations
 import socket
 import threading
 from dataclasses import asdict, dataclass
-from typing import Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from device.codec import Record
 from host.live.mqtt_settings import (
     KEEPALIVE_S,
     BrokerError,
@@ -35,9 +33,10 @@ from host.live.mqtt_settings import (
     ConnectionWatch,
     make_client,
 )
+from host.live.view import Hub
 from host.live.wire import decode_message, records_topic
 
-__all__ = ["SESSION_EXPIRY_S", "RecordHub", "SubscriberStats", "TeamSubscriber"]
+__all__ = ["SESSION_EXPIRY_S", "SubscriberStats", "TeamSubscriber"]
 
 #: Seconds the broker keeps our session (and queues our messages) while we are away;
 #: MQTT 5.0 §3.1.2.11.2. An hour: an assumption, longer than any restart or network gap
@@ -45,21 +44,6 @@ __all__ = ["SESSION_EXPIRY_S", "RecordHub", "SubscriberStats", "TeamSubscriber"]
 SESSION_EXPIRY_S = 3600
 #: QoS of our subscription: at least once (MQTT 5.0 §4.3.2).
 QOS = 1
-
-
-class RecordHub(Protocol):
-    """What takes the records (:class:`host.live.view.Hub`)."""
-
-    def ingest(
-        self,
-        wearable: str,
-        record: Record,
-        *,
-        source: str,
-        stream: int | None = None,
-        seq: int | None = None,
-        sent_unix_s: float | None = None,
-    ) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +89,7 @@ class TeamSubscriber:
     def __init__(
         self,
         settings: BrokerSettings,
-        hub: RecordHub,
+        hub: Hub,
         *,
         client_id: str | None = None,
         session_expiry_s: int = SESSION_EXPIRY_S,
