@@ -269,7 +269,7 @@ def collect(
         recorder.write(last)
         recorder.close()
         sink.send(last)
-        sink.send(recording_event(last.t_s, recorder, provenance))
+        sink.send(recording_event(last.t_s, recorder, provenance, ended=True))
         reader.close()
     path = _write(session, who, stem, log)
     return path

@@ -433,7 +433,7 @@ def test_the_live_page_sees_what_the_session_file_keeps(sessions, live_hub):
     assert state["phase"] == "rest" and state["task_failure_t_s"] is not None
     assert state["level"] is not None and len(state["probabilities"]) == 5
     assert state["link"]["frames"] > 0 and state["link"]["lost_frames"] == 0
-    assert state["recording"]["state"] == "recording"
+    assert state["recording"]["state"] == "ended"  # "recording" until the session ended
     assert state["recording"]["file"] == path.with_suffix(".nrec").name
     assert state["provenance"] == "simulated"
 

@@ -25,6 +25,7 @@ from device.chain import FLAG_LOW_LIGHT, FLAG_NAMES, FLAG_RESIDUAL, ChainSample
 from device.codec import NO_LEVEL, Prediction, Record
 from device.labels import FATIGUE_LEVELS
 from host.collect_records import EVENT_BORG, EVENT_LINK
+from host.live.feeds import recording_event
 from host.live.server import STATIC_DIR, LiveServer
 from host.live.view import EVENT_RECORDING, Hub
 
@@ -258,8 +259,16 @@ def test_team_page_shows_level_within_2_s_chart_borg_flags_and_new_cards(browser
     assert field(browser, "S09", "link") == "120 frames, 2 lost, 1 CRC errors"
     wait_for(
         "S09's broker account",
-        lambda: field(browser, "S09", "delivery") == "2 received, 0 lost, 1 duplicates",
+        lambda: field(browser, "S09", "delivery") == "2 received, 0 lost, 1 duplicates dropped",
     )
+    # The server's own sources (its broker) above every card; a session that ended says so
+    status = browser.find_element("css selector", "[data-field='status']")
+    hub.set_status("broker", "broker 127.0.0.1:1883 as coach: not connected, trying again")
+    wait_for("the broker's status line", lambda: "not connected" in status.text)
+    hub.set_status("broker", None)
+    wait_for("the status line gone", lambda: not status.is_displayed())
+    hub.ingest("S08", recording_event(3.0, None, ended=True), source="simulated")
+    wait_for("S08's end", lambda: field(browser, "S08", "stale") == "session ended")
     browser.save_screenshot(str(tmp_path / "team.png"))
     assert script_errors(browser) == []
 

@@ -68,5 +68,5 @@ def test_the_simulated_wearable_streams_its_whole_session_to_the_page(tmp_path: 
     assert samples[0] == recorded[0] or samples[0] <= recorded[-1] - 60.0 + 0.2
     assert states["provenance"] == "simulated" and states["source"] == "simulated board"
     assert states["level_name"] in FATIGUE_LEVELS
-    assert states["recording"]["state"] == "recording"
+    assert states["recording"]["state"] == "ended"  # "recording" until the session ended
     assert states["recording"]["file"] == record_file.name

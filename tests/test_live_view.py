@@ -181,6 +181,7 @@ def test_hub_is_safe_from_many_threads() -> None:
 def test_recording_event_says_recording_stopped_or_none(tmp_path) -> None:
     none = recording_event(1.0, None, "simulated").fields.data
     assert none == {"state": "not recording", "file": None, "detail": "", "provenance": "simulated"}
+    assert recording_event(1.0, None, ended=True).fields.data["state"] == "ended"
     recorder = SessionRecorder(tmp_path / "s.nrec", info={})
     recorder.write(sample(0.5))
     recorder.flush()
@@ -201,7 +202,8 @@ def test_replay_sends_a_session_record_at_its_pace(tmp_path) -> None:
     assert sent == 32  # the header event, 30 samples, a prediction (plus a status event)
     state = hub.view("S09").state()
     assert state["level_name"] == "moderate" and state["provenance"] == "simulated"
-    assert state["recording"]["state"] == "replay"
+    assert state["recording"]["state"] == "ended"  # "replay" while it ran
+    assert state["recording"]["detail"] == "replay finished: 32 records"
     assert hub.stats()["S09"]["samples"] == 30
     stop = threading.Event()
     stop.set()

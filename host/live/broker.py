@@ -284,21 +284,34 @@ def main(argv: list[str] | None = None) -> int:
         "--dir",
         type=Path,
         default=None,
-        help="directory for its password file, database and log, kept (default: a "
+        help="directory for its password file, database and log, kept: started again with "
+        "it, the broker has the same port and password and what it queued (default: a "
         "temporary one, removed at the end)",
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill PID: clean up as Ctrl-C
+    # A --dir used before keeps its password and port: a restart lets everyone back in.
+    secret = args.dir / "password" if args.dir is not None else None
+    port_file = args.dir / "port" if args.dir is not None else None
+    password, port = None, args.port
+    if secret is not None and secret.is_file():
+        password = secret.read_text(encoding="utf-8").strip() or None
+    if port is None and port_file is not None and port_file.is_file():
+        text = port_file.read_text(encoding="utf-8").strip()
+        port = int(text) if text.isdigit() else None
     try:
-        with LocalBroker(args.dir, port=args.port) as broker:
+        with LocalBroker(args.dir, port=port, password=password) as broker:
             secret = broker.directory / "password"
             secret.write_text(broker.password + "\n", encoding="utf-8")
             secret.chmod(0o600)
+            (broker.directory / "port").write_text(f"{broker.port}\n", encoding="utf-8")
             print(f"mosquitto {broker.url}, log {broker.log_file}; connect with")
             print(
                 f"  --mqtt {broker.host}:{broker.port} --mqtt-user {broker.username} "
                 f"--mqtt-password-file {secret}"
             )
+            if args.dir is not None:
+                print(f"  (started again with --dir {args.dir}: the same port and password)")
             print("Ctrl-C stops it", flush=True)
             while broker.running:
                 time.sleep(0.5)
@@ -308,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}")
         return 2
     except KeyboardInterrupt:
+        print("broker stopped (Ctrl-C)")
         return 0
 
 

@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 def main_args(argv: list[str] | None = None) -> int:
     """``python -m host live ...``; returns the exit status."""
     from device.session_reader import SessionFileError
-    from host.live.feeds import HubFeed, replay, wearable_of_record
+    from host.live.feeds import HubFeed, wearable_of_record
     from host.live.mqtt_settings import settings_from_args
     from host.live.view import Hub
     from host.live.wire import WireError, check_wearable_id
@@ -116,9 +116,8 @@ def main_args(argv: list[str] | None = None) -> int:
                 print(f"subscribed to {mqtt.describe()}")
             threads = [
                 threading.Thread(
-                    target=replay,
-                    args=(path, HubFeed(hub, code, f"replay {path.name}")),
-                    kwargs={"speed": args.speed, "stop": stop},
+                    target=_replay_and_say,
+                    args=(path, HubFeed(hub, code, f"replay {path.name}"), args.speed, stop),
                     daemon=True,
                 )
                 for path, code in feeds
@@ -139,6 +138,20 @@ def main_args(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _replay_and_say(path, feed, speed: float, stop: threading.Event) -> None:
+    """One replay, and a line when it ends (saying so when the record held no sample)."""
+    from host.live.feeds import replay
+
+    sent = replay(path, feed, speed=speed, stop=stop)
+    if stop.is_set():
+        return
+    samples = feed.hub.stats().get(feed.wearable, {}).get("samples", 0)
+    if samples:
+        print(f"replay of {path} finished: {sent} records, {samples} samples", flush=True)
+    else:
+        print(f"note: {path} holds no samples ({sent} records): nothing to chart", flush=True)
+
+
 def _serve(hub, threads, args, subscriber) -> None:
     """Wait for Ctrl-C, --seconds or (--once) the replays' end; a status line now and then."""
     start = time.monotonic()
@@ -146,6 +159,17 @@ def _serve(hub, threads, args, subscriber) -> None:
     while True:
         time.sleep(0.2)
         now = time.monotonic()
+        if subscriber is not None:
+            for notice in subscriber.take_notices():
+                print(f"note: {notice}", flush=True)
+            connected = subscriber.stats().connected
+            hub.set_status(
+                "broker",
+                None
+                if connected
+                else f"{subscriber.settings.describe()}: not connected, "
+                "trying again (the broker keeps what arrives meanwhile)",
+            )
         if args.seconds is not None and now - start >= args.seconds:
             break
         if args.once and not any(t.is_alive() for t in threads):

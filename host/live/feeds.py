@@ -71,12 +71,17 @@ class Fanout:
 
 
 def recording_event(
-    t_s: float, recorder: SessionRecorder | None, provenance: str | None = None
+    t_s: float,
+    recorder: SessionRecorder | None,
+    provenance: str | None = None,
+    *,
+    ended: bool = False,
 ) -> Record:
     """The recording's state at device time ``t_s``, for the page (never recorded).
 
-    ``state`` is "recording", "stopped" (with the recorder's reason as ``detail``) or
-    "not recording"; ``file`` the record's name; ``records`` how many were written.
+    ``state`` is "recording", "stopped" (with the recorder's reason as ``detail``),
+    "not recording", or with ``ended`` "ended" (the session is over; the page stops
+    waiting for data); ``file`` the record's name; ``records`` how many were written.
     """
     data: dict[str, object] = {"state": "not recording", "file": None, "detail": ""}
     if recorder is not None:
@@ -86,6 +91,8 @@ def recording_event(
             data.update(state="stopped", detail=recorder.stop_reason or "")
         else:
             data["state"] = "recording"
+    if ended:
+        data["state"] = "ended"
     if provenance is not None:
         data["provenance"] = provenance
     return Record.event(t_s, EVENT_RECORDING, **data)
@@ -116,8 +123,8 @@ def replay(
     """Send the records of session record ``path`` to ``sink`` at ``speed`` × their pace.
 
     The records' device times set the pace (FRAMEs are skipped: the page charts
-    SAMPLEs). A recording-state event (state "replay") goes with each second. Setting
-    ``stop`` ends it early.
+    SAMPLEs). A recording-state event (state "replay") goes with each second, and one
+    with state "ended" at the end. Setting ``stop`` ends it early.
 
     Returns:
         The number of records sent.
@@ -148,7 +155,13 @@ def replay(
             sent += 1
             if next_status is not None and t >= next_status:
                 next_status = t + 1.0
-                event = recording_event(t, None)
-                event.fields.data.update(state="replay", file=path.name, detail=f"× {speed:g}")
-                sink.send(event)
+                sink.send(_replay_event(t, path, "replay", f"× {speed:g}"))
+    if sent and not stop.is_set():
+        sink.send(_replay_event(record.t_s, path, "ended", f"replay finished: {sent} records"))
     return sent
+
+
+def _replay_event(t_s: float, path: Path, state: str, detail: str) -> Record:
+    event = recording_event(t_s, None)
+    event.fields.data.update(state=state, file=path.name, detail=detail)
+    return event

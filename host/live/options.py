@@ -32,6 +32,8 @@ __all__ = [
 
 #: The page's port unless told (assumption: free on most laptops; 8000/8080 often are not).
 DEFAULT_PORT = 8050
+#: How long a publisher waits for its broker at the start before recording without it, s.
+BROKER_WAIT_S = 5.0
 #: Shortest token a --token-file may hold, characters (secrets.token_urlsafe(24) gives 32).
 MIN_TOKEN_CHARS = 16
 
@@ -143,7 +145,7 @@ def live_sinks(
         ValueError: A bad token file, or a wearable that is not a subject code.
     """
     from host.live.feeds import Fanout, HubFeed
-    from host.live.mqtt_settings import settings_from_args
+    from host.live.mqtt_settings import BrokerError, LoginRefusedError, settings_from_args
     from host.live.view import Hub
     from host.live.wire import check_wearable_id
 
@@ -163,7 +165,13 @@ def live_sinks(
             publisher = RecordPublisher(settings, wearable)
             stack.callback(_close_publisher, publisher, say)
             publisher.start()
-            say(f"publishing {wearable} to {settings.describe()}")
+            try:
+                publisher.wait_connected(BROKER_WAIT_S)
+                say(f"publishing {wearable} to {settings.describe()}")
+            except LoginRefusedError:
+                raise  # a retry cannot mend a wrong password: say so and stop
+            except BrokerError as exc:  # away for now: the records wait for it
+                say(f"note: {exc}; recording anyway, the records wait for the broker")
             sinks.append(publisher)
         yield Fanout(*sinks) if sinks else None
 

@@ -82,8 +82,8 @@ def make_app(hub: Hub, *, token: str | None = None, title: str = "NIRS live") ->
         query = request.query_params.get("token")
         if not authorised(query, request.cookies.get(_COOKIE)):
             return PlainTextResponse(
-                "401: this page needs its token: open the address `python -m host live` "
-                "printed (it ends in ?token=...)\n",
+                "401: this page needs its token: open the address the command that serves "
+                "it printed (it ends in ?token=...)\n",
                 status_code=401,
             )
         response: Response = await call_next(request)
@@ -235,7 +235,10 @@ class LiveServer:
     @property
     def url(self) -> str:
         """The page's address (with ``?token=`` when one is needed)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = self.host
+        if host in ("0.0.0.0", "::"):  # every address of this computer: its name reaches it
+            host = socket.gethostname()
+        host = f"[{host}]" if ":" in host else host
         query = f"?token={self.token}" if self.token else ""
         return f"http://{host}:{self.port}/{query}"
 

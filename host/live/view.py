@@ -17,9 +17,10 @@ JSON the page receives (every NaN becomes null, so JSON.parse takes it)::
                                 "d_hbo2_um": [...], "d_hhb_um": [...],
                                 "d_thb_um": [...], "smo2_pct": [...]}}]}
 
-``state`` keys are :meth:`WearableView.state`'s. Times ``t_s`` are the device's
-clock (seconds since it started); ``sent_unix_s`` the wall clock when the host had
-the record, from which the page measures its latency.
+``state`` keys are :meth:`WearableView.state`'s. A message also has ``"status"``, the
+lines the page shows above every card (:meth:`Hub.set_status`), when they changed.
+Times ``t_s`` are the device's clock (seconds since it started); ``sent_unix_s`` the
+wall clock when the host had the record, from which the page measures its latency.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ EVENT_RECORDING = "live_recording"
 #: Borg ratings and device notes kept for the page, newest last.
 _KEEP_RATINGS = 20
 _KEEP_NOTES = 5
+#: The cursor's entry for the hub's status lines (no subject code is empty).
+_STATUS_KEY = ""
 _QUIET_EVENTS = {
     HEADER_EVENT, EVENT_LINK, EVENT_RECORDING, EVENT_BORG, EVENT_PHASE, EVENT_TASK_FAILURE
 }  # fmt: skip
@@ -207,6 +210,8 @@ class Hub:
         self.window_s = window_s
         self.on_change = on_change
         self._views: dict[str, WearableView] = {}
+        self._status: dict[str, str] = {}
+        self._status_version = 0
         self._lock = threading.Lock()
 
     def ingest(
@@ -240,6 +245,21 @@ class Hub:
             self.on_change()
         return True
 
+    def set_status(self, part: str, text: str | None) -> None:
+        """What the page says about one of its sources (``part``, e.g. "broker") above
+        every card, e.g. "broker 127.0.0.1:1883: connection lost, reconnecting"; None
+        clears it."""
+        with self._lock:
+            if self._status.get(part) == text:
+                return
+            if text is None:
+                self._status.pop(part, None)
+            else:
+                self._status[part] = text
+            self._status_version += 1
+        if self.on_change is not None:
+            self.on_change()
+
     def wearables(self) -> list[str]:
         """The subject codes seen, in the order they first appeared."""
         with self._lock:
@@ -264,6 +284,9 @@ class Hub:
         items = []
         new_cursor = dict(cursor)
         with self._lock:
+            status_changed = cursor.get(_STATUS_KEY, (0, -1))[1] != self._status_version
+            new_cursor[_STATUS_KEY] = (0, self._status_version)
+            status = list(self._status.values())
             for wearable, view in self._views.items():
                 index, version = cursor.get(wearable, (0, -1))
                 if index == view.next_index and version == view.state_version:
@@ -275,9 +298,11 @@ class Hub:
                     item["samples"] = view.samples_since(index)
                 items.append(item)
                 new_cursor[wearable] = (view.next_index, view.state_version)
-        if not items and kind == "update":
+        if not items and not status_changed and kind == "update":
             return None, new_cursor
         message = {"type": kind, "window_s": self.window_s, "wearables": items}
+        if status_changed or kind == "snapshot":
+            message["status"] = status
         return message, new_cursor
 
     def stats(self) -> dict[str, Any]:

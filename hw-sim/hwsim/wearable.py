@@ -175,6 +175,8 @@ def run_wearable(
     def on_second(report: SecondReport) -> None:
         if sink is not None:
             sink.send(recording_event(report.t_s, recorder, "simulated"))
+            for notice in sink.take_notices():  # the broker's, not the serial link's
+                emit(f"note: {notice}")
         if speed is not None:  # the wall clock catches up with the simulated one
             ahead = report.t_s / speed - (time.perf_counter() - wall0)
             if ahead > 0:
@@ -202,7 +204,8 @@ def run_wearable(
         },
         clock=board.clock,
     )
-    app = Wearable(hw, config, model, recorder=recorder, link=sink, on_second=on_second)
+    link = None if sink is None else _RecordsOnly(sink)
+    app = Wearable(hw, config, model, recorder=recorder, link=link, on_second=on_second)
     wall0 = time.perf_counter()
     try:
         app.run(truth.duration_s)
@@ -214,6 +217,8 @@ def run_wearable(
         app.close()
         recorder.close()
         model.close()
+        if sink is not None:  # the page stops waiting for data
+            sink.send(recording_event(board.clock.monotonic(), recorder, "simulated", ended=True))
         result.chips = chip_faults(board.bus, bus)
         if fault_rate:
             lost_conversions = app.mux.stats.lost_read_error
@@ -229,6 +234,20 @@ def run_wearable(
     history = board.buzzer_line.history
     result.buzzer_on_s = [t for t, level in history if level]
     return result
+
+
+class _RecordsOnly:
+    """The live sink as the app's serial link: records go through; its notices (the
+    broker's) are the main job's to print, not the app's to record as the link's."""
+
+    def __init__(self, sink) -> None:
+        self.sink = sink
+
+    def send(self, record) -> object:
+        return self.sink.send(record)
+
+    def take_notices(self) -> list[str]:
+        return []
 
 
 def save_gif(frames: list[Image.Image], path: Path) -> Path:

@@ -364,7 +364,8 @@
       let text = rec.state || "";
       if (rec.file) text += " → " + rec.file;
       if (rec.detail) text += " (" + rec.detail + ")";
-      setRow(w, "recording", text, rec.state === "recording" ? "rec" : "warn");
+      const cls = { recording: "rec", replay: "", ended: "muted" }[rec.state];
+      setRow(w, "recording", text, cls === undefined ? "warn" : cls);
     } else setRow(w, "recording", "");
 
     const link = s.link;
@@ -376,9 +377,9 @@
 
     const d = s.delivery;
     if (d) {
-      const bad = (d.lost || 0) + (d.duplicates || 0) > 0;
+      // Duplicates were dropped (nothing shown twice): worth a count, not an alarm.
       setRow(w, "delivery", d.received + " received, " + d.lost + " lost, " + d.duplicates +
-             " duplicates", bad ? "warn" : "");
+             " duplicates dropped", d.lost > 0 ? "warn" : "");
     } else setRow(w, "delivery", "");
 
     const notes = s.notes || [];
@@ -393,10 +394,11 @@
     const s = w.state;
     const t = s ? s.updated_unix_s : null;
     const age = t === null || t === undefined ? null : now - t;
-    const stale = age !== null && age > STALE_S;
-    w.els.stale.hidden = !stale;
-    w.els.stale.textContent = stale ? "no data for " + Math.floor(age) + " s" : "";
-    w.els.card.classList.toggle("is-stale", stale);
+    const ended = Boolean(s && s.recording && s.recording.state === "ended");
+    const stale = !ended && age !== null && age > STALE_S;
+    w.els.stale.hidden = !stale && !ended;
+    w.els.stale.textContent = ended ? "session ended" : stale ? "no data for " + Math.floor(age) + " s" : "";
+    w.els.card.classList.toggle("is-stale", stale || ended);
   }
 
   function renderHeader() {
@@ -470,6 +472,11 @@
       }
     }
     if (snapshot) for (const code of [...wearables.keys()]) if (!seen.has(code)) remove(code);
+    if (Array.isArray(msg.status)) {  // the server's sources: e.g. its broker is away
+      const b = $('[data-field="status"]');
+      b.hidden = msg.status.length === 0;
+      b.textContent = msg.status.join(" · ");
+    }
     renderHeader();
     scheduleDraw();
   }
@@ -500,7 +507,7 @@
     ws.onmessage = (ev) => handle(JSON.parse(ev.data));
     ws.onclose = (ev) => {
       const why = ev.code === 1008
-        ? " (the server wants the page's token: open the address `python -m host live` printed)"
+        ? " (the server wants the page's token: open the address its command printed)"
         : "";
       banner("disconnected, retrying in " + (retryMs / 1000).toFixed(1) + " s…" + why);
       setTimeout(connect, retryMs);
