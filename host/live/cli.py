@@ -53,8 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stop when the replays end (default: serve until Ctrl-C)",
     )
-    add_mqtt_options(parser, what="subscribe to every wearable published to this broker")
-    parser.add_argument(
+    group = add_mqtt_options(parser, what="subscribe to every wearable published to this broker")
+    group.add_argument(
         "--mqtt-client-id",
         default=None,
         metavar="ID",

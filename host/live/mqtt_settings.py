@@ -124,12 +124,15 @@ def _host_port(text: str) -> tuple[str, int]:
 def add_mqtt_options(
     parser: argparse.ArgumentParser,
     what: str = "publish this wearable's records to a team's MQTT broker",
-) -> None:
+) -> argparse._ArgumentGroup:
     """Add ``--mqtt``, ``--mqtt-user``, ``--mqtt-password-file``, ``--mqtt-tls-ca``.
 
     Args:
         parser: The command's parser.
         what: What ``--mqtt`` does for this command (the start of its help line).
+
+    Returns:
+        The options' group, for a command's own broker options.
     """
     group = parser.add_argument_group("MQTT broker (a team of wearables, docs/live_mqtt.md)")
     group.add_argument(
@@ -143,7 +146,8 @@ def add_mqtt_options(
         "--mqtt-user",
         default=None,
         metavar="NAME",
-        help="user name in the broker's password file (default: %(default)s)",
+        help="user name in the broker's password file (default: none, which the project's "
+        "broker refuses)",
     )
     group.add_argument(
         "--mqtt-password-file",
@@ -161,6 +165,7 @@ def add_mqtt_options(
         help="connect with TLS, checking the broker's certificate against this CA "
         "certificate, PEM (default: no TLS)",
     )
+    return group
 
 
 def settings_from_args(

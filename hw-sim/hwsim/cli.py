@@ -32,7 +32,8 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
         "--subject",
         type=non_negative_int,
         default=7,
-        help="which simulated subject, drawn from --seed (default: %(default)s)",
+        help="which simulated subject, drawn from --seed; its code is sim-N, as the session "
+        "record and the live page name it (default: %(default)s)",
     )
     parser.add_argument(
         "--seed",
