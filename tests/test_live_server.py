@@ -109,3 +109,52 @@ def test_many_quick_changes_arrive_batched_and_complete() -> None:
                 got += message["wearables"][0]["samples"]["t_s"]
     assert got == [k / 10 for k in range(300)]
     assert messages < 300
+
+
+def test_other_sites_cannot_read_the_loopback_page() -> None:
+    """A script of another site may open a WebSocket to 127.0.0.1 (browsers allow it):
+    the page refuses a foreign Origin; a foreign Host (DNS rebinding) gets 403."""
+    import urllib.error
+    import urllib.request
+
+    hub = Hub()
+    hub.ingest("S07", sample(1.0), source="t")
+    with LiveServer(hub, port=0) as server:
+        ws_url = f"ws://127.0.0.1:{server.port}/ws"
+        evil = "http://evil.example"
+        with pytest.raises(Exception) as info, ws_client.connect(ws_url, origin=evil) as ws:
+            ws.recv(timeout=20)
+        assert "1008" in str(info.value) or "403" in str(info.value)
+        own = f"http://127.0.0.1:{server.port}"
+        with ws_client.connect(ws_url, origin=own, open_timeout=20) as ws:
+            assert json.loads(ws.recv(timeout=20))["type"] == "snapshot"
+        request = urllib.request.Request(
+            f"{own}/api/snapshot", headers={"Host": f"attacker.example:{server.port}"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=20)
+        assert refused.value.code == 403
+        with urllib.request.urlopen(f"http://localhost:{server.port}/api/stats") as ok:
+            assert ok.status == 200
+
+
+def test_a_token_of_odd_characters_is_refused_not_a_crash() -> None:
+    client = TestClient(make_app(Hub(), token="s3cret-token-0123456789"))
+    assert client.get("/api/stats?token=%C3%A9%C3%A9").status_code == 401
+
+
+def test_page_options_refuse_bad_ports_and_tokens(tmp_path, capsys) -> None:
+    from host.live.cli import main_args
+    from host.live.options import read_token
+
+    with pytest.raises(SystemExit):
+        main_args(["--replay", __file__, "--page-port", "70000"])
+    assert "'70000' is not a port from 0 to 65535" in capsys.readouterr().err
+    for bad in ("abcdefghijklmnop+qrs/tuv=", "é" * 20, "short"):
+        path = tmp_path / "token"
+        path.write_text(bad + "\n", encoding="utf-8")
+        with pytest.raises(ValueError, match="--token-file .* must be at least 16"):
+            read_token(path, "0.0.0.0")
+    (tmp_path / "bin").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ValueError, match="cannot read it"):
+        read_token(tmp_path / "bin", "0.0.0.0")

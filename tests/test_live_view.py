@@ -80,6 +80,7 @@ def test_sequence_account_tells_lost_late_and_duplicates() -> None:
         "late": 1,  # 2 came after 4
         "streams": 1,
         "joined_late": 0,
+        "jumps": 0,
     }
     assert account.observe(2, 0) and account.streams == 2  # a restarted publisher
     assert account.observe(1, 3) and account.lost == 0
@@ -92,6 +93,25 @@ def test_a_subscriber_that_joins_late_has_not_lost_what_came_before() -> None:
     assert account.observe(7, 497)  # older than the first seen: new, and 498-499 are due
     assert account.lost == 3
     assert account.observe(7, 498) and account.late == 1 and account.lost == 2
+
+
+def test_a_forged_jump_in_numbers_neither_fills_memory_nor_counts_as_lost() -> None:
+    account = SequenceAccount()
+    assert account.observe(1, 0) and account.observe(1, 2**62)  # a forged number
+    assert (account.lost, account.jumps) == (0, 1)
+    assert account.observe(1, 2**62 + 2) and account.lost == 1  # counted on from there
+
+
+def test_oversized_and_timeless_messages_are_refused() -> None:
+    from host.live.wire import MAX_PAYLOAD_BYTES
+
+    big = encode_message(1, 0, 0.0, sample(1.0)) + bytes(MAX_PAYLOAD_BYTES)
+    assert len(big) > MAX_PAYLOAD_BYTES
+    with pytest.raises(WireError, match="at most"):
+        decode_message("nirs/S07/records", big)
+    for t_s, sent in ((math.nan, 0.0), (1.0, math.inf)):
+        with pytest.raises(WireError, match="not a number"):
+            decode_message("nirs/S07/records", encode_message(1, 0, sent, sample(t_s)))
 
 
 # -- the view ---------------------------------------------------------------------------------
@@ -140,6 +160,30 @@ def test_check_sensor_flags_and_nan_reach_the_page_as_words_and_null() -> None:
     json.dumps(message, allow_nan=False)
 
 
+def test_what_json_cannot_carry_never_reaches_the_page() -> None:
+    """NaN times are dropped, NaN in event data is null, a restarted clock starts the
+    window again, notes are cut short, and the hub holds a bounded number of wearables."""
+    from host.live.view import CLOCK_RESTART_S, MAX_WEARABLES
+
+    hub = Hub()
+    hub.ingest("S01", sample(math.nan), source="t")
+    hub.ingest("S01", Record.event(2.0, EVENT_LINK, frames=math.nan, list=[math.inf]), source="t")
+    hub.ingest("S01", Record.event(3.0, "error", message="x" * 10_000), source="t")
+    for k in range(100):
+        hub.ingest("S01", sample(3600 + k / 10), source="t")
+    hub.ingest("S01", sample(1.0), source="t")  # the device restarted
+    message, _ = hub.snapshot()
+    json.dumps(message, allow_nan=False)
+    item = message["wearables"][0]
+    assert item["samples"]["t_s"] == [1.0] and item["state"]["t_s"] == 1.0
+    assert CLOCK_RESTART_S < 3599
+    assert item["state"]["link"] == {"frames": None, "list": [None]}
+    assert len(item["state"]["notes"][-1][1]) <= 200
+    for n in range(MAX_WEARABLES + 5):
+        hub.ingest(f"W{n}", sample(1.0), source="t")
+    assert len(hub.wearables()) == MAX_WEARABLES and hub.refused == 6
+
+
 def test_hub_drops_broker_duplicates_and_counts_them() -> None:
     hub = Hub()
     for seq in (0, 1, 1, 3):
@@ -153,6 +197,7 @@ def test_hub_drops_broker_duplicates_and_counts_them() -> None:
         "late": 0,
         "streams": 1,
         "joined_late": 0,
+        "jumps": 0,
     }
 
 

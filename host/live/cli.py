@@ -10,6 +10,7 @@ wearable published to a broker (``host collect --mqtt``, ``./dev run --mqtt``), 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import threading
 import time
@@ -93,11 +94,12 @@ def main_args(argv: list[str] | None = None) -> int:
         token = read_token(args.token_file, args.page_host)
         feeds = []
         for path in args.replay:
-            code = wearable_of_record(path) or path.stem
+            code = wearable_of_record(path) or ""
             try:
                 code = check_wearable_id(code)
-            except WireError:
-                code = "".join(c if c.isalnum() or c in "_-" else "-" for c in code)[:64]
+            except WireError:  # not a code (perhaps a name): the page shows the file's
+                code = re.sub(r"[^A-Za-z0-9_-]", "-", path.stem).strip("-_")[:64] or "replay"
+                print(f"note: {path} names no subject code; shown as {code}")
             feeds.append((path, code))
     except (OSError, ValueError, SessionFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)

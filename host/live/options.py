@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import secrets
 import sys
 import webbrowser
@@ -34,6 +35,8 @@ __all__ = [
 DEFAULT_PORT = 8050
 #: How long a publisher waits for its broker at the start before recording without it, s.
 BROKER_WAIT_S = 5.0
+#: What a token may hold: the characters an address carries unchanged (RFC 3986 §2.3).
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]+")
 #: Shortest token a --token-file may hold, characters (secrets.token_urlsafe(24) gives 32).
 MIN_TOKEN_CHARS = 16
 
@@ -49,7 +52,7 @@ def add_page_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--page-port",
-        type=int,
+        type=_port,
         default=DEFAULT_PORT,
         help="port of the page, 0 for any free one (default: %(default)s)",
     )
@@ -71,20 +74,32 @@ def add_page_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 0 (any free one) to 65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 0 to 65535")
+    return int(text)
+
+
 def read_token(path: Path | None, host: str) -> str | None:
     """The page's token: ``path``'s first line, or a new one when ``host`` needs one.
 
     Raises:
-        ValueError: The file's first line is shorter than :data:`MIN_TOKEN_CHARS`.
+        ValueError: The file cannot be read, or its first line is not a token: at least
+            :data:`MIN_TOKEN_CHARS` of the characters an address carries as they are
+            (letters, digits, '-', '_', '.', '~'); names the file.
     """
     if path is not None:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--token-file {path}: cannot read it ({exc})") from None
         token = lines[0].strip() if lines else ""
-        if len(token) < MIN_TOKEN_CHARS or any(c in token for c in " ;?&#%"):
+        if len(token) < MIN_TOKEN_CHARS or not _TOKEN_CHARS.fullmatch(token):
             raise ValueError(
-                f"{path}: the token on its first line must be at least {MIN_TOKEN_CHARS} "
-                "characters without spaces or ;?&#% (python -c 'import secrets; "
-                "print(secrets.token_urlsafe(24))' makes one)"
+                f"--token-file {path}: the token on its first line must be at least "
+                f"{MIN_TOKEN_CHARS} letters, digits, '-', '_', '.' or '~' (python -c 'import "
+                "secrets; print(secrets.token_urlsafe(24))' makes one)"
             )
         return token
     return secrets.token_urlsafe(24) if needs_token(host) else None

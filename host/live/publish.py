@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 
 import paho.mqtt.client as mqtt
 
-from device.codec import Fields, Record, as_record
+from device.codec import Fields, Record, RecordKind, as_record
 from host.live.mqtt_settings import (
     KEEPALIVE_S,
     BrokerError,
@@ -201,6 +201,8 @@ class RecordPublisher:
 
     def send(self, item: Record | Fields) -> bool:
         """Queue one record for the broker; never waits, never raises on the network.
+        FRAMEs (the raw conversions, 43 a second) are not published: the page charts the
+        10 Hz SAMPLEs, and the session record keeps every FRAME.
 
         Returns:
             True (the record is buffered; ``stats.dropped`` counts the oldest dropped).
@@ -209,11 +211,14 @@ class RecordPublisher:
             CodecError: ``item`` cannot be encoded (a bug in the caller).
             BrokerError: The publisher is closed.
         """
+        record = as_record(item)
+        if record.kind is RecordKind.FRAME:  # raw conversions: the session record has them,
+            return True  # the page charts SAMPLEs (43 FRAMEs/s would be 4/5 of the traffic)
         sent_unix_s = self._clock()
         with self._cond:
             if self._state in ("closing", "closed"):
                 raise BrokerError(f"publisher of {self.wearable}: send after close")
-            payload = encode_message(self.stream, self._seq, sent_unix_s, as_record(item))
+            payload = encode_message(self.stream, self._seq, sent_unix_s, record)
             self._seq += 1
             self._pending.append(payload)
             if len(self._pending) > self.buffer_limit:

@@ -26,6 +26,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,32 @@ def _json(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), allow_nan=False)
 
 
-def make_app(hub: Hub, *, token: str | None = None, title: str = "NIRS live") -> FastAPI:
-    """The page's application over ``hub``. With ``token``, every request needs it."""
+def _same_origin(origin: str | None, host: str | None) -> bool:
+    """True if a browser's ``Origin`` is the page's own (``host``), or there is none (a
+    program, not a page of another site)."""
+    if origin is None:
+        return True
+    return host is not None and origin.split("://", 1)[-1].lower() == host.lower()
+
+
+def make_app(
+    hub: Hub,
+    *,
+    token: str | None = None,
+    title: str = "NIRS live",
+    hosts: Collection[str] | None = None,
+) -> FastAPI:
+    """The page's application over ``hub``.
+
+    Args:
+        token: Every request needs it (``?token=`` or the cookie it sets).
+        hosts: The ``Host`` headers taken (e.g. "127.0.0.1:8050"); None: any. A page
+            on loopback names its own, so that a web site whose name is made to resolve
+            to 127.0.0.1 (DNS rebinding) cannot read it.
+
+    A WebSocket whose ``Origin`` is another site's is refused in any case: the page's
+    data is not for other sites' scripts, which a browser lets connect anywhere.
+    """
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = hub
     app.state.wake = []  # one asyncio.Event per open page
@@ -75,10 +100,18 @@ def make_app(hub: Hub, *, token: str | None = None, title: str = "NIRS live") ->
     def authorised(query: str | None, cookie: str | None) -> bool:
         if token is None:
             return True
-        return any(v is not None and secrets.compare_digest(v, token) for v in (query, cookie))
+        want = token.encode()
+        return any(
+            v is not None and secrets.compare_digest(v.encode("utf-8", "replace"), want)
+            for v in (query, cookie)
+        )
 
     @app.middleware("http")
     async def check_token(request: Request, call_next):
+        if hosts is not None and request.headers.get("host", "").lower() not in hosts:
+            return PlainTextResponse(
+                "403: this page answers to its own address only\n", status_code=403
+            )
         query = request.query_params.get("token")
         if not authorised(query, request.cookies.get(_COOKIE)):
             return PlainTextResponse(
@@ -112,7 +145,12 @@ def make_app(hub: Hub, *, token: str | None = None, title: str = "NIRS live") ->
 
     @app.websocket("/ws")
     async def updates(ws: WebSocket) -> None:
-        if not authorised(ws.query_params.get("token"), ws.cookies.get(_COOKIE)):
+        host = ws.headers.get("host")
+        if (
+            not authorised(ws.query_params.get("token"), ws.cookies.get(_COOKIE))
+            or not _same_origin(ws.headers.get("origin"), host)
+            or (hosts is not None and (host or "").lower() not in hosts)
+        ):
             await ws.close(code=1008)
             return
         await ws.accept()
@@ -163,7 +201,8 @@ class LiveServer:
         self.hub = hub
         self.host = host
         self.token = token
-        self.app = make_app(hub, token=token)
+        self._hosts: set[str] = set()  # filled with the port in start() on loopback
+        self.app = make_app(hub, token=token, hosts=None if needs_token(host) else self._hosts)
         config = uvicorn.Config(
             self.app,
             host=host,
@@ -219,6 +258,9 @@ class LiveServer:
             ) from None
         self._socket = sock
         self.port = sock.getsockname()[1]
+        if not needs_token(self.host):  # loopback: the names this computer calls itself
+            names = ("127.0.0.1", "localhost", "[::1]", self.host)
+            self._hosts.update(f"{n}:{self.port}".lower() for n in names)
         self.hub.on_change = self._on_change
         self._thread.start()
         waited = 0.0

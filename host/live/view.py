@@ -54,9 +54,15 @@ SIGNALS = ("d_hbo2_um", "d_hhb_um", "d_thb_um", "smo2_pct")
 #: once a second with its recording's state: ``state`` ("recording", "stopped",
 #: "not recording"), ``file``, ``detail``.
 EVENT_RECORDING = "live_recording"
-#: Borg ratings and device notes kept for the page, newest last.
+#: Most wearables one hub shows; records of more are dropped and counted (a page with
+#: 30 wearables kept up, with 150 its latency was seconds: the breaker's test).
+MAX_WEARABLES = 100
+#: A sample this far behind the newest one means the wearable's clock restarted, s.
+CLOCK_RESTART_S = 5.0
+#: Borg ratings and device notes kept for the page, newest last; a note's longest text.
 _KEEP_RATINGS = 20
 _KEEP_NOTES = 5
+_NOTE_CHARS = 200
 #: The cursor's entry for the hub's status lines (no subject code is empty).
 _STATUS_KEY = ""
 _QUIET_EVENTS = {
@@ -68,6 +74,17 @@ def _num(value: float) -> float | None:
     """A finite float, or None for NaN/inf (JSON has neither)."""
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` (an event's data) with every NaN/inf float None, for JSON."""
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 class WearableView:
@@ -118,6 +135,8 @@ class WearableView:
     def ingest(self, record: Record, sent_unix_s: float | None = None) -> None:
         """Take one record: samples join the window, the rest updates the state."""
         fields = record.fields
+        if not math.isfinite(fields.t_s):  # a broken clock: nothing to place it at
+            return
         now = time.time()
         self._state["updated_unix_s"] = now
         if record.kind is RecordKind.SAMPLE:
@@ -133,7 +152,11 @@ class WearableView:
 
     def _sample(self, s: ChainSample, sent_unix_s: float | None) -> None:
         values = tuple(_num(getattr(s, name)) for name in SIGNALS)
-        self._samples.append((s.t_s, sent_unix_s, values))
+        if self._samples and s.t_s < self._samples[-1][0] - CLOCK_RESTART_S:
+            self._samples.clear()  # the wearable restarted: its clock began again
+            self._state["t_s"] = None
+        sent = None if sent_unix_s is None else _num(sent_unix_s)
+        self._samples.append((s.t_s, sent, values))
         self.next_index += 1
         while self._samples and self._samples[0][0] < s.t_s - self.window_s:
             self._samples.popleft()
@@ -152,7 +175,7 @@ class WearableView:
         )
 
     def _event(self, e: Event) -> None:
-        data = e.data
+        data = _json_safe(e.data) if isinstance(e.data, dict) else {}
         if e.name == EVENT_BORG:
             ratings = self._state["borg"]
             ratings.append([e.t_s, data.get("rating")])
@@ -170,7 +193,8 @@ class WearableView:
         if e.name not in _QUIET_EVENTS:
             notes = self._state["notes"]
             detail = data.get("message") or data.get("cause") or data.get("level") or ""
-            notes.append([e.t_s, f"{e.name}: {detail}" if detail else e.name])
+            text = f"{e.name}: {detail}" if detail else e.name
+            notes.append([e.t_s, text[:_NOTE_CHARS]])
             del notes[:-_KEEP_NOTES]
 
     # -- JSON -----------------------------------------------------------------------------
@@ -210,6 +234,8 @@ class Hub:
         self.window_s = window_s
         self.on_change = on_change
         self._views: dict[str, WearableView] = {}
+        #: Records of wearables beyond :data:`MAX_WEARABLES`, dropped.
+        self.refused = 0
         self._status: dict[str, str] = {}
         self._status_version = 0
         self._lock = threading.Lock()
@@ -233,6 +259,9 @@ class Hub:
         with self._lock:
             view = self._views.get(wearable)
             if view is None:
+                if len(self._views) >= MAX_WEARABLES:
+                    self.refused += 1
+                    return False
                 view = self._views[wearable] = WearableView(wearable, source, self.window_s)
             if seq is not None:
                 if view.delivery is None:

@@ -19,11 +19,12 @@ the link's losses and publishes them in its ``collect_link`` events.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from device.codec import Record, decode, encode
+from device.codec import MAX_RECORD_BYTES, Record, decode, encode
 from host.collect_records import SUBJECT_ID_PATTERN
 
 __all__ = [
@@ -45,6 +46,12 @@ TOPIC_ROOT = "nirs"
 PAYLOAD_VERSION = 1
 _MAGIC = b"NL"
 _HEAD = struct.Struct("<2sBIQd")
+#: Longest payload: the head and the codec's longest record.
+MAX_PAYLOAD_BYTES = _HEAD.size + MAX_RECORD_BYTES
+#: Largest jump in a stream's numbers taken as messages missed (a day of one wearable at
+#: its ~12 messages a second is about a million); a larger one is a forged or broken
+#: number, and counting the numbers in between would only fill memory.
+MAX_GAP = 1_000_000
 
 
 class WireError(ValueError):
@@ -109,6 +116,10 @@ def decode_message(topic: str, payload: bytes) -> Message:
     wearable = wearable_of_topic(topic)
     if len(payload) <= _HEAD.size:
         raise WireError(f"{topic}: payload of {len(payload)} bytes is too short for a message")
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise WireError(
+            f"{topic}: payload of {len(payload)} bytes; a message is at most {MAX_PAYLOAD_BYTES}"
+        )
     magic, version, stream, seq, sent = _HEAD.unpack_from(payload)
     if magic != _MAGIC:
         raise WireError(f"{topic}: payload does not start with {_MAGIC!r}: not this project's")
@@ -120,6 +131,8 @@ def decode_message(topic: str, payload: bytes) -> Message:
         record = decode(payload[_HEAD.size :])
     except ValueError as exc:
         raise WireError(f"{topic}: {exc}") from None
+    if not (math.isfinite(record.t_s) and math.isfinite(sent)):
+        raise WireError(f"{topic}: a time that is not a number (t_s {record.t_s}, sent {sent})")
     return Message(wearable, stream, seq, sent, record)
 
 
@@ -141,6 +154,8 @@ class SequenceAccount:
     duplicates: int = 0
     late: int = 0
     joined_late: int = 0
+    #: Jumps larger than :data:`MAX_GAP` (forged or broken numbers), not counted as lost.
+    jumps: int = 0
     _next: dict[int, int] = field(default_factory=dict)
     _first: dict[int, int] = field(default_factory=dict)
     _missing: dict[int, set[int]] = field(default_factory=dict)
@@ -153,6 +168,12 @@ class SequenceAccount:
             self.joined_late += seq > 0
         expected = self._next[stream]
         missing = self._missing[stream]
+        if seq - expected > MAX_GAP or self._first[stream] - seq > MAX_GAP:
+            self.jumps += 1  # shown; its number says nothing about losses
+            if seq > expected:  # counted on from there
+                self._next[stream] = seq + 1
+            self.received += 1
+            return True
         if seq >= expected:
             missing.update(range(expected, seq))
             self._next[stream] = seq + 1
@@ -179,7 +200,7 @@ class SequenceAccount:
         return len(self._next)
 
     def as_dict(self) -> dict[str, int]:
-        """received, lost, duplicates, late, streams, joined_late: for the page and reports."""
+        """received, lost, duplicates, late, streams, joined_late, jumps: for the page."""
         return {
             "received": self.received,
             "lost": self.lost,
@@ -187,4 +208,5 @@ class SequenceAccount:
             "late": self.late,
             "streams": self.streams,
             "joined_late": self.joined_late,
+            "jumps": self.jumps,
         }

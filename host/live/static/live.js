@@ -22,6 +22,9 @@
   const FIXED_UM = [-50, 50];
   /** Fixed right axis, % (SmO2's whole range). */
   const FIXED_PCT = [0, 100];
+  /** A sample this far behind the newest means the wearable restarted, s (host.live.view's
+   *  CLOCK_RESTART_S); a sample less far behind is a late one and is left out. */
+  const CLOCK_RESTART_S = 5;
   /** A wearable whose last record is older than this is shown as "no data for N s", s
    *  (assumption: ten samples a second and a level a second, so 3 s is 30 missed samples). */
   const STALE_S = 3;
@@ -432,8 +435,12 @@
     const d = w.data;
     const src = SIGNALS.map((k) => cols[k] || []);
     for (let i = 0; i < n; i++) {
-      // The wearable restarted (its clock went back): start its chart again.
-      if (d[0].length && t[i] < d[0][d[0].length - 1]) for (const a of d) a.length = 0;
+      const last = d[0].length ? d[0][d[0].length - 1] : -Infinity;
+      if (t[i] < last - CLOCK_RESTART_S) {
+        for (const a of d) a.length = 0; // the wearable restarted: its clock began again
+      } else if (t[i] <= last) {
+        continue; // a late sample (a resend overtaken): the chart keeps its time order
+      }
       d[0].push(t[i]);
       for (let k = 0; k < SIGNALS.length; k++) {
         const v = src[k][i];
