@@ -123,6 +123,7 @@ def open_page(
     say(f"live page: {server.url}")
     if server.token is not None:
         say("  (the page asks for its token: share this address only with who may watch)")
+    sys.stdout.flush()  # the address first, also through a pipe
     wanted = has_desktop() if args.open is None else args.open
     if wanted and not webbrowser.open(server.url):
         say("  no web browser could be opened here: open the address above")

@@ -99,6 +99,13 @@
     return node;
   }
 
+  /** ``node[prop] = value`` unless it already is: an unchanged text or class rewritten ten
+   *  times a second on every card still makes the browser restyle and lay the page out again
+   *  (benchmarks/live_load.py --page measured it with 20 wearables). */
+  function put(node, prop, value) {
+    if (node[prop] !== value) node[prop] = value;
+  }
+
   function fmtNum(v, digits) {
     return v === null || v === undefined || !isFinite(v) ? "—" : Number(v).toFixed(digits);
   }
@@ -299,16 +306,20 @@
   function setRow(w, field, text, cls) {
     const dd = w.els[field];
     const show = text !== null && text !== undefined && text !== "";
-    dd.hidden = !show;
-    w.els.rows[field].hidden = !show;
-    dd.textContent = show ? text : "";
-    dd.className = cls || "";
+    put(dd, "hidden", !show);
+    put(w.els.rows[field], "hidden", !show);
+    put(dd, "textContent", show ? String(text) : "");
+    put(dd, "className", cls || "");
   }
 
   function renderProbabilities(w, s) {
     const box = w.els.probabilities;
     const levels = s.levels || [];
     const probs = s.probabilities || [];
+    // Rebuilt only when they changed (a level a second; the state comes ten times).
+    const key = JSON.stringify([levels, probs, s.raw_level]);
+    if (key === w.probabilitiesShown) return;
+    w.probabilitiesShown = key;
     box.replaceChildren();
     levels.forEach((name, i) => {
       const p = probs[i];
@@ -329,15 +340,16 @@
   function renderState(w) {
     const s = w.state;
     const e = w.els;
-    e.source.textContent = s.source || "";
-    e.simulated.hidden = s.provenance !== "simulated";
-    e.t.textContent = s.t_s === null || s.t_s === undefined ? "" : "t " + fmtNum(s.t_s, 1) + " s";
+    put(e.source, "textContent", s.source || "");
+    put(e.simulated, "hidden", s.provenance !== "simulated");
+    put(e.t, "textContent",
+        s.t_s === null || s.t_s === undefined ? "" : "t " + fmtNum(s.t_s, 1) + " s");
     const lv = levelOf(s);
-    e.level.textContent = lv.word;
-    e.level.className = "level " + lv.cls;
+    put(e.level, "textContent", String(lv.word));
+    put(e.level, "className", "level " + lv.cls);
     stats.lastLevel[w.code] = lv.word;
-    e.smo2.textContent = s.smo2_pct === null || s.smo2_pct === undefined
-      ? "" : "SmO2 est. " + fmtNum(s.smo2_pct, 0) + " %";
+    put(e.smo2, "textContent", s.smo2_pct === null || s.smo2_pct === undefined
+      ? "" : "SmO2 est. " + fmtNum(s.smo2_pct, 0) + " %");
     renderProbabilities(w, s);
 
     const flags = s.flags || [];
@@ -399,8 +411,9 @@
     const age = t === null || t === undefined ? null : now - t;
     const ended = Boolean(s && s.recording && s.recording.state === "ended");
     const stale = !ended && age !== null && age > STALE_S;
-    w.els.stale.hidden = !stale && !ended;
-    w.els.stale.textContent = ended ? "session ended" : stale ? "no data for " + Math.floor(age) + " s" : "";
+    put(w.els.stale, "hidden", !stale && !ended);
+    const note = ended ? "session ended" : stale ? "no data for " + Math.floor(age) + " s" : "";
+    put(w.els.stale, "textContent", note);
     w.els.card.classList.toggle("is-stale", stale || ended);
   }
 
@@ -408,17 +421,17 @@
     const n = wearables.size;
     stats.wearables = n;
     const sims = [...wearables.values()].filter((w) => w.state && w.state.provenance === "simulated");
-    $('[data-field="count"]').textContent = single
+    put($('[data-field="count"]'), "textContent", single
       ? (n ? "" : "waiting for " + single + "…")
-      : n + (n === 1 ? " wearable" : " wearables");
+      : n + (n === 1 ? " wearable" : " wearables"));
     const note = $('[data-field="simnote"]');
-    note.hidden = sims.length === 0;
-    note.textContent = sims.length
+    put(note, "hidden", sims.length === 0);
+    put(note, "textContent", sims.length
       ? "SIMULATED: " + (single ? "this wearable's data is simulated"
                                 : sims.length + " of " + n + " show simulated data")
-      : "";
-    $('[data-field="empty"]').hidden = n > 0 || Boolean(single);
-    document.title = single ? "NIRS live · " + single : "NIRS live (" + n + ")";
+      : "");
+    put($('[data-field="empty"]'), "hidden", n > 0 || Boolean(single));
+    put(document, "title", single ? "NIRS live · " + single : "NIRS live (" + n + ")");
   }
 
   // ---- messages -----------------------------------------------------------------------------
