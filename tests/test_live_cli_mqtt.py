@@ -127,7 +127,17 @@ def test_host_live_mqtt_shows_every_wearable_published_to_the_broker(broker, tmp
             assert shown[code]["delivery"]["received"] == sent[code]
             assert shown[code]["delivery"]["duplicates"] == 0
             assert shown[code]["samples"] == samples[code]
+
+        def status() -> str:
+            url = found.group(1) + "api/snapshot"
+            with urllib.request.urlopen(url, timeout=WAIT_S) as answer:
+                return " ".join(json.load(answer).get("status", []))
+
+        assert status() == ""
+        broker.stop()  # the page says so above its cards, and its terminal too
+        wait_for(lambda: "not connected" in status(), "the page saying its broker is away")
         lines += page.stdout.readlines()
+        assert any(line.startswith("note: ") for line in lines), "".join(lines)
         assert page.wait(WAIT_S) == 0, "".join(lines)
     finally:
         page.kill()

@@ -164,7 +164,7 @@ def _serve(hub, threads, args, subscriber) -> None:
         if subscriber is not None:
             for notice in subscriber.take_notices():
                 print(f"note: {notice}", flush=True)
-            connected = subscriber.stats().connected
+            connected = subscriber.stats.connected
             hub.set_status(
                 "broker",
                 None

@@ -195,4 +195,7 @@ def live_sinks(
 def _close_publisher(publisher, say: Callable[[str], object]) -> None:
     said = publisher.close()
     if said:
+        stats = publisher.stats
+        if stats.dropped or stats.acknowledged < stats.sent:
+            said += " (the session record keeps every record)"
         say(said)
