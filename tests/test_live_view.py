@@ -100,6 +100,12 @@ def test_a_forged_jump_in_numbers_neither_fills_memory_nor_counts_as_lost() -> N
     assert account.observe(1, 0) and account.observe(1, 2**62)  # a forged number
     assert (account.lost, account.jumps) == (0, 1)
     assert account.observe(1, 2**62 + 2) and account.lost == 1  # counted on from there
+    # Many forged steps each under MAX_GAP: the numbers held as missing stay bounded
+    from host.live.wire import MAX_GAP, MAX_MISSING
+
+    for k in range(1, 30):
+        account.observe(2, k * (MAX_GAP - 1))
+    assert account.lost <= MAX_MISSING
 
 
 def test_oversized_and_timeless_messages_are_refused() -> None:
@@ -179,9 +185,28 @@ def test_what_json_cannot_carry_never_reaches_the_page() -> None:
     assert CLOCK_RESTART_S < 3599
     assert item["state"]["link"] == {"frames": None, "list": [None]}
     assert len(item["state"]["notes"][-1][1]) <= 200
+    # Event data a broker user could fill: every string and list kept short
+    hub.ingest("S01", Record.event(4.0, EVENT_LINK, big="x" * 60_000, many=list(range(10**4))),
+               source="t")  # fmt: skip
+    hub.ingest("S01", Record.event(4.0, EVENT_BORG, rating="x" * 60_000), source="t")
+    state = hub.view("S01").state()
+    assert len(state["link"]["big"]) <= 200 and len(state["link"]["many"]) <= 32
+    assert state["borg"] == []  # not a Borg CR10 rating
     for n in range(MAX_WEARABLES + 5):
         hub.ingest(f"W{n}", sample(1.0), source="t")
     assert len(hub.wearables()) == MAX_WEARABLES and hub.refused == 6
+    assert "more than 100 wearables: 6 records" in hub.snapshot()[0]["status"][0]
+
+
+def test_a_late_sample_is_left_out_and_a_restart_starts_again() -> None:
+    hub = Hub()
+    for t in (1.0, 2.0, 3.0, 49.9):
+        hub.ingest("S01", sample(t), source="t")
+    hub.ingest("S01", sample(46.0), source="t")  # overtaken: left out, as the page does
+    assert hub.view("S01").late_samples == 1
+    assert hub.snapshot()[0]["wearables"][0]["samples"]["t_s"] == [1.0, 2.0, 3.0, 49.9]
+    hub.ingest("S01", sample(42.0), source="t")  # 7.9 s back: the clock began again
+    assert hub.snapshot()[0]["wearables"][0]["samples"]["t_s"] == [42.0]
 
 
 def test_hub_drops_broker_duplicates_and_counts_them() -> None:

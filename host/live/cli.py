@@ -181,6 +181,8 @@ def _serve(hub, threads, args, subscriber) -> None:
             stats = hub.stats()
             samples = sum(s["samples"] for s in stats.values())
             line = f"{len(stats)} wearables, {samples} samples"
+            if hub.refused:
+                line += f"; {hub.refused} records of wearables past the page's limit not shown"
             if subscriber is not None:
                 lost = sum((s["delivery"] or {}).get("lost", 0) for s in stats.values())
                 dup = sum((s["delivery"] or {}).get("duplicates", 0) for s in stats.values())

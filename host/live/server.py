@@ -261,6 +261,8 @@ class LiveServer:
         if not needs_token(self.host):  # loopback: the names this computer calls itself
             names = ("127.0.0.1", "localhost", "[::1]", self.host)
             self._hosts.update(f"{n}:{self.port}".lower() for n in names)
+            if self.port == 80:  # a browser leaves the default port out of Host
+                self._hosts.update(n.lower() for n in names)
         self.hub.on_change = self._on_change
         self._thread.start()
         waited = 0.0

@@ -63,6 +63,7 @@ CLOCK_RESTART_S = 5.0
 _KEEP_RATINGS = 20
 _KEEP_NOTES = 5
 _NOTE_CHARS = 200
+_KEEP_ITEMS = 32
 #: The cursor's entry for the hub's status lines (no subject code is empty).
 _STATUS_KEY = ""
 _QUIET_EVENTS = {
@@ -77,13 +78,18 @@ def _num(value: float) -> float | None:
 
 
 def _json_safe(value: Any) -> Any:
-    """``value`` (an event's data) with every NaN/inf float None, for JSON."""
+    """``value`` (an event's data) fit for the page: every NaN/inf float None, strings cut
+    to :data:`_NOTE_CHARS`, lists and dicts to :data:`_KEEP_ITEMS` items (an event is the
+    device's or a broker user's: the page sends the state ten times a second)."""
     if isinstance(value, float):
         return _num(value)
+    if isinstance(value, str):
+        return value[:_NOTE_CHARS]
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        items = list(value.items())[:_KEEP_ITEMS]
+        return {str(k)[:_NOTE_CHARS]: _json_safe(v) for k, v in items}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [_json_safe(v) for v in value[:_KEEP_ITEMS]]
     return value
 
 
@@ -104,6 +110,8 @@ class WearableView:
         self.delivery: SequenceAccount | None = None
         #: Index of the next sample (samples keep their index while they are kept).
         self.next_index = 0
+        #: Samples that came after a newer one (within CLOCK_RESTART_S), left out.
+        self.late_samples = 0
         self.state_version = 0
         self._samples: deque[tuple[float, float | None, tuple[float | None, ...]]] = deque()
         self._state: dict[str, Any] = {
@@ -152,9 +160,13 @@ class WearableView:
 
     def _sample(self, s: ChainSample, sent_unix_s: float | None) -> None:
         values = tuple(_num(getattr(s, name)) for name in SIGNALS)
-        if self._samples and s.t_s < self._samples[-1][0] - CLOCK_RESTART_S:
+        newest = self._samples[-1][0] if self._samples else None
+        if newest is not None and s.t_s < newest - CLOCK_RESTART_S:
             self._samples.clear()  # the wearable restarted: its clock began again
             self._state["t_s"] = None
+        elif newest is not None and s.t_s <= newest:
+            self.late_samples += 1  # overtaken (a resend): the window keeps time order
+            return
         sent = None if sent_unix_s is None else _num(sent_unix_s)
         self._samples.append((s.t_s, sent, values))
         self.next_index += 1
@@ -177,9 +189,11 @@ class WearableView:
     def _event(self, e: Event) -> None:
         data = _json_safe(e.data) if isinstance(e.data, dict) else {}
         if e.name == EVENT_BORG:
-            ratings = self._state["borg"]
-            ratings.append([e.t_s, data.get("rating")])
-            del ratings[:-_KEEP_RATINGS]
+            rating = data.get("rating")
+            if isinstance(rating, (int, float)) and 0 <= rating <= 10:  # Borg CR10
+                ratings = self._state["borg"]
+                ratings.append([e.t_s, rating])
+                del ratings[:-_KEEP_RATINGS]
         elif e.name == EVENT_PHASE:
             self._state["phase"] = data.get("phase")
         elif e.name == EVENT_TASK_FAILURE:
@@ -261,6 +275,11 @@ class Hub:
             if view is None:
                 if len(self._views) >= MAX_WEARABLES:
                     self.refused += 1
+                    self._status["limit"] = (
+                        f"more than {MAX_WEARABLES} wearables: {self.refused} records of "
+                        "others not shown"
+                    )
+                    self._status_version += 1
                     return False
                 view = self._views[wearable] = WearableView(wearable, source, self.window_s)
             if seq is not None:

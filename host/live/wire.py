@@ -52,6 +52,9 @@ MAX_PAYLOAD_BYTES = _HEAD.size + MAX_RECORD_BYTES
 #: its ~12 messages a second is about a million); a larger one is a forged or broken
 #: number, and counting the numbers in between would only fill memory.
 MAX_GAP = 1_000_000
+#: Most numbers an account holds as missing, all streams together (a set entry is about 60
+#: bytes: 6 MB). A gap that would pass it is counted as a jump, like a forged number.
+MAX_MISSING = 100_000
 
 
 class WireError(ValueError):
@@ -154,7 +157,8 @@ class SequenceAccount:
     duplicates: int = 0
     late: int = 0
     joined_late: int = 0
-    #: Jumps larger than :data:`MAX_GAP` (forged or broken numbers), not counted as lost.
+    #: Jumps larger than :data:`MAX_GAP`, or past :data:`MAX_MISSING` numbers missing in
+    #: all (forged or broken numbers), not counted as lost.
     jumps: int = 0
     _next: dict[int, int] = field(default_factory=dict)
     _first: dict[int, int] = field(default_factory=dict)
@@ -168,7 +172,8 @@ class SequenceAccount:
             self.joined_late += seq > 0
         expected = self._next[stream]
         missing = self._missing[stream]
-        if seq - expected > MAX_GAP or self._first[stream] - seq > MAX_GAP:
+        gap = max(seq - expected, self._first[stream] - seq, 0)
+        if gap > MAX_GAP or (gap and self.lost + gap > MAX_MISSING):
             self.jumps += 1  # shown; its number says nothing about losses
             if seq > expected:  # counted on from there
                 self._next[stream] = seq + 1
