@@ -55,7 +55,7 @@ from host.collect_records import (
     check_identity,
     key_action,
 )
-from host.live.feeds import RecordSink, recording_event
+from host.live.feeds import Fanout, RecordSink, recording_event
 from host.snirf_writer import write_session
 
 __all__ = [
@@ -86,14 +86,6 @@ _LINK_FIELDS = (
     "late_frames",
     "bytes_received",
 )
-
-
-class _NoSink:
-    def send(self, record: Record) -> None:
-        pass
-
-    def take_notices(self) -> list[str]:
-        return []
 
 
 class KeySource(Protocol):
@@ -252,7 +244,7 @@ def collect(
         subject_id, protocol, side, provenance, reader.name, mapping, dict(site or {})
     )
     session = CollectedSession()
-    sink = sink or _NoSink()
+    sink = sink or Fanout()  # to no sink
     try:
         recorder = SessionRecorder(stem.with_suffix(".nrec"), info=who.to_info(), clock=clock)
     except BaseException:

@@ -275,11 +275,11 @@ class Hub:
             if view is None:
                 if len(self._views) >= MAX_WEARABLES:
                     self.refused += 1
-                    self._status["limit"] = (
+                    self._put_status(
+                        "limit",
                         f"more than {MAX_WEARABLES} wearables: {self.refused} records of "
-                        "others not shown"
+                        "others not shown",
                     )
-                    self._status_version += 1
                     return False
                 view = self._views[wearable] = WearableView(wearable, source, self.window_s)
             if seq is not None:
@@ -298,15 +298,20 @@ class Hub:
         every card, e.g. "broker 127.0.0.1:1883: connection lost, reconnecting"; None
         clears it."""
         with self._lock:
-            if self._status.get(part) == text:
-                return
-            if text is None:
-                self._status.pop(part, None)
-            else:
-                self._status[part] = text
-            self._status_version += 1
-        if self.on_change is not None:
+            changed = self._put_status(part, text)
+        if changed and self.on_change is not None:
             self.on_change()
+
+    def _put_status(self, part: str, text: str | None) -> bool:
+        """Set one status line, the lock held; True if it changed."""
+        if self._status.get(part) == text:
+            return False
+        if text is None:
+            self._status.pop(part, None)
+        else:
+            self._status[part] = text
+        self._status_version += 1
+        return True
 
     def wearables(self) -> list[str]:
         """The subject codes seen, in the order they first appeared."""
