@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -33,9 +34,6 @@ from hwsim.record_stream import SimulatedRecordWearable
 ROOT = Path(__file__).resolve().parents[1]
 #: The shipped configuration's Mosquitto on a free loopback port (a fixture).
 broker = test_live_mqtt.broker
-#: How long ``host live`` serves in test (a), s: long enough to publish ~100 records and
-#: read the page's statistics on any machine (it starts counting once it is subscribed).
-SERVE_S = 20
 
 
 def command(*argv: str) -> list[str]:
@@ -84,7 +82,7 @@ class TakingHub(Hub):
 def test_host_live_mqtt_shows_every_wearable_published_to_the_broker(broker, tmp_path):
     page = subprocess.Popen(
         command("host", "live", *login(broker, password_file(broker, tmp_path)),
-                "--page-port", "0", "--seconds", str(SERVE_S)),
+                "--page-port", "0"),
         cwd=ROOT, env=user_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     lines: list[str] = []
@@ -136,9 +134,11 @@ def test_host_live_mqtt_shows_every_wearable_published_to_the_broker(broker, tmp
         assert status() == ""
         broker.stop()  # the page says so above its cards, and its terminal too
         wait_for(lambda: "not connected" in status(), "the page saying its broker is away")
+        page.send_signal(signal.SIGINT)  # as a user ends it: Ctrl-C
         lines += page.stdout.readlines()
         assert any(line.startswith("note: ") for line in lines), "".join(lines)
         assert page.wait(WAIT_S) == 0, "".join(lines)
+        assert lines[-1].strip() == "stopped (Ctrl-C)", "".join(lines)
     finally:
         page.kill()
         page.wait()
