@@ -24,6 +24,11 @@ costs only the records it touches). At the end the session is written in the sam
 SNIRF layout as the simulated cohort (:func:`host.snirf_writer.write_session`): what goes
 where, and the file's time base, is :mod:`host.collect_records`'s, which makes the
 SNIRF session from the records both here and in :mod:`host.recover`.
+
+With a video source (``video``: a camera, or a file standing in for one) a thread records it
+beside the session, and its frames get times on the device's clock from the link itself
+(:mod:`host.collect_video`, :mod:`host.video.sync`): ``<name>.video.avi`` and
+``<name>.frames.csv``. Nothing the video does stops or loses the NIRS session.
 """
 
 from __future__ import annotations
@@ -55,8 +60,10 @@ from host.collect_records import (
     check_identity,
     key_action,
 )
+from host.collect_video import FRAMES_SUFFIX, VIDEO_SUFFIX, SessionVideo
 from host.live.feeds import Fanout, RecordSink, recording_event
 from host.snirf_writer import write_session
+from host.video.feeds import VideoFeed
 
 __all__ = [
     "DEFAULT_OUT",
@@ -162,11 +169,13 @@ class TerminalKeys:
 
 
 def _free_stem(folder: Path, base: str) -> Path:
-    """``folder/base`` (or ``base_2``, ``base_3`` …) with neither a .snirf nor a .nrec."""
+    """``folder/base`` (or ``base_2``, ``base_3`` …) with no file of a session: .snirf,
+    .nrec, a video or its frame table."""
     n = 1
     while True:
         stem = folder / (base if n == 1 else f"{base}_{n}")
-        if not stem.with_suffix(".snirf").exists() and not stem.with_suffix(".nrec").exists():
+        names = (".snirf", ".nrec", VIDEO_SUFFIX, FRAMES_SUFFIX)
+        if not any(stem.with_name(stem.name + suffix).exists() for suffix in names):
             return stem
         n += 1
 
@@ -191,6 +200,8 @@ def collect(
     site: Mapping[str, float] | None = None,
     log: Callable[[str], None] = print,
     sink: RecordSink | None = None,
+    video: VideoFeed | None = None,
+    video_latency_s: float = 0.0,
 ) -> Path:
     """Record one session from the wearable's serial link, labelled from the keyboard.
 
@@ -216,6 +227,11 @@ def collect(
         log: Where progress lines go.
         sink: Also gets every record received and noted, and once a second the
             recording's state (:mod:`host.live.feeds`: the live page, the broker).
+        video: A camera or a file standing in for one
+            (:func:`host.video.feeds.open_feed`, opened on ``clock``; stopped here, closed
+            by the caller): recorded to ``<name>.video.avi``, each frame's time on the
+            device's clock in ``<name>.frames.csv`` (:mod:`host.video.sync`).
+        video_latency_s: The camera's latency (exposure to grab), s, taken off its stamps.
 
     Returns:
         The SNIRF file written.
@@ -230,6 +246,8 @@ def collect(
     check_identity(subject_id, protocol, side, provenance)
     if until is not None and not (isinstance(until, (int, float)) and until > 0):
         raise ValueError(f"until must be None or seconds > 0, got {until!r}")
+    if not video_latency_s >= 0:
+        raise ValueError(f"video_latency_s must be seconds >= 0, got {video_latency_s!r}")
     folder = Path(out_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -252,10 +270,19 @@ def collect(
         raise
     log(f"recording {subject_id} {protocol} {side} ({provenance}) from {reader.name}")
     log(f"  into {stem.with_suffix('.nrec')}; {KEY_HELP}")
+    camera = None
+    if video is not None:
+        camera = SessionVideo(video, stem.with_name(stem.name + VIDEO_SUFFIX), video_latency_s, log)
+        log(f"  video from {video.name} ({video.fps:g} frames/s) into {camera.path.name}")
     try:
         sink.send(recording_event(0.0, recorder, provenance))
-        _run(reader, recorder, session, keys, clock, mapping, until, log, sink)
+        if camera is not None:
+            recorder.write(camera.start(0.0))
+        _run(reader, recorder, session, keys, clock, mapping, until, log, sink, camera)
     finally:
+        if camera is not None:
+            for record in camera.stop(session.device_t_s or 0.0):
+                recorder.write(record)
         session.link = _link_stats(reader.stats)
         last = Record.event(session.device_t_s or 0.0, EVENT_LINK, **session.link)
         recorder.write(last)
@@ -263,6 +290,8 @@ def collect(
         sink.send(last)
         sink.send(recording_event(last.t_s, recorder, provenance, ended=True))
         reader.close()
+    if camera is not None:
+        camera.finish(session, stem.with_name(stem.name + FRAMES_SUFFIX))
     path = _write(session, who, stem, log)
     return path
 
@@ -277,6 +306,7 @@ def _run(
     until: float | None,
     log: Callable[[str], None],
     sink: RecordSink,
+    camera: SessionVideo | None = None,
 ) -> None:
     def note(name: str, **data: Any) -> None:
         record = Record.event(session.device_t_s, name, **data)
@@ -290,6 +320,8 @@ def _run(
     try:
         while reason is None:
             records = reader.poll()
+            if camera is not None and records:
+                camera.on_read(clock.monotonic(), records)
             for record in records:
                 recorder.write(record)
                 sink.send(record)
@@ -324,6 +356,10 @@ def _run(
                     log(f"note: {notice}")
                 if session.wants_wall_clock():  # the least delayed pair dates the start
                     note(EVENT_WALL_CLOCK, utc=datetime.now(timezone.utc).isoformat())
+                if camera is not None:
+                    for record in camera.each_second(session.device_t_s or 0.0):
+                        recorder.write(record)
+                    recorder.flush()
                 log(_status(session, reader))
             if not records and reason is None:
                 clock.sleep(POLL_INTERVAL_S)

@@ -4,18 +4,22 @@ Records a labelled session from the wearable's serial link (keys in
 :data:`host.collect_records.KEY_HELP`), or with ``--recover`` rebuilds an interrupted
 session's SNIRF file. ``--live`` shows it on the live page while it records and
 ``--mqtt`` publishes it to a team's broker (:mod:`host.live`); the session record and the
-SNIRF file are written whatever the page or the network do.
+SNIRF file are written whatever the page or the network do. ``--video SOURCE`` records a
+camera (or a video file standing in for one) beside the session, each frame's time on the
+device's clock (:mod:`host.collect_video`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 from device.link import DEFAULT_BAUDRATE
 from host.collect import DEFAULT_OUT, TerminalKeys, collect
 from host.collect_records import KEY_HELP, CollectError
+from host.collect_video import DEFAULT_LATENCY_MS, FRAMES_SUFFIX
 from host.live.options import add_live_options, live_sinks
 from host.recover import rebuild
 from host.session import MEASUREMENT_SITE, PROTOCOLS, PROVENANCES, SIDES
@@ -40,6 +44,7 @@ def main_args(argv: list[str] | None = None) -> int:
     from device.clock import SystemClock
     from device.errors import DeviceError
     from host.session import DatasetError
+    from host.video.track import VideoError
 
     parser = argparse.ArgumentParser(
         prog="python -m host collect",
@@ -104,6 +109,21 @@ def main_args(argv: list[str] | None = None) -> int:
         "--provenance fill in what the record does not say; default: none, record live "
         "from --port)",
     )
+    parser.add_argument(
+        "--video",
+        metavar="SOURCE",
+        help="also record a camera (its index, e.g. 0) or a video file standing in for one "
+        "(played at its own rate as if live) to <session>.video.avi, each frame's time on "
+        "the device's clock in <session>.frames.csv (default: no video)",
+    )
+    parser.add_argument(
+        "--video-latency-ms",
+        type=non_negative_float,
+        metavar="MS",
+        default=DEFAULT_LATENCY_MS,
+        help="the camera's latency from exposure to the host, ms, taken off each frame's "
+        "time (default: %(default)s: unmeasured)",
+    )
     add_live_options(parser)
     args = parser.parse_args(argv)
 
@@ -122,13 +142,25 @@ def main_args(argv: list[str] | None = None) -> int:
                 side=args.side,
                 provenance=args.provenance,
             )
+            from host.collect_video import recover_frame_table
+
+            table = args.recover.with_name(args.recover.stem + FRAMES_SUFFIX)
+            recover_frame_table(args.recover, table, say)
             return 0
         needed = ("port", "subject", "protocol", "side")
         missing = [f"--{n}" for n in needed if not getattr(args, n)]
         if missing:
             parser.error(f"missing {', '.join(missing)} (or give --recover NREC)")
         source = f"serial {args.port}"
-        with live_sinks(args, parser, args.subject, source, say) as sink, TerminalKeys() as keys:
+        clock = SystemClock()
+        with contextlib.ExitStack() as stack:
+            video = None
+            if args.video is not None:  # checked before the port is opened
+                from host.video.feeds import open_feed
+
+                video = stack.enter_context(open_feed(args.video, clock))
+            sink = stack.enter_context(live_sinks(args, parser, args.subject, source, say))
+            keys = stack.enter_context(TerminalKeys())
             collect(
                 args.port,
                 args.out or DEFAULT_OUT,
@@ -137,13 +169,15 @@ def main_args(argv: list[str] | None = None) -> int:
                 side=args.side,
                 provenance=args.provenance or "human",
                 keys=keys,
-                clock=SystemClock(),
+                clock=clock,
                 baudrate=args.baud,
                 site=_site(args),
                 log=say,
                 sink=sink,
+                video=video,
+                video_latency_s=args.video_latency_ms / 1000.0,
             )
-    except (CollectError, DeviceError, DatasetError, OSError, ValueError) as exc:
+    except (CollectError, DeviceError, DatasetError, OSError, ValueError, VideoError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -24,6 +24,7 @@ import time
 import tty
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -42,10 +43,13 @@ from host import train
 from host.__main__ import main as host_main
 from host.collect import TerminalKeys, collect
 from host.collect_records import CollectError, key_action
+from host.collect_video import recover_frame_table
 from host.live.feeds import HubFeed
 from host.live.view import Hub
 from host.recover import rebuild
 from host.snirf_reader import read_session
+from host.video.feeds import open_feed
+from host.video.sync import read_frame_table
 from hwsim.board import build_board
 from hwsim.optics import REST_HBO2_UM, REST_HHB_UM, Tissue
 
@@ -72,6 +76,8 @@ RATINGS = [1, 3, 5, 7, 9, 10, 6, 3, 1]
 HOLD_S = (21.0, 42.0)
 #: How far behind the device the host may be when a key is typed, s (see the docstring).
 LAG_S = 2.5
+#: The known offset of the video test's host clock against the device's, s.
+HOST_CLOCK_AHEAD_S = 1000.0
 GARBAGE = b"\r\nU-Boot SPL 2017.09 (Luckfox)\r\n\xff\xfe\x00\x13\x37\x00"
 
 
@@ -225,6 +231,43 @@ class ScriptedKeys:
         return typed
 
 
+class DeviceTimeHostClock:
+    """collect's host clock in the video test: the simulated wearable's virtual time plus
+    :data:`HOST_CLOCK_AHEAD_S`, so every host stamp (a link read, a frame's capture) has a
+    known device time; a sleep is a millisecond of wall time while the device runs on."""
+
+    def __init__(self, device_clock) -> None:
+        self.device_clock = device_clock
+
+    def monotonic(self) -> float:
+        return self.device_clock.monotonic() + HOST_CLOCK_AHEAD_S
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(min(seconds, 0.001))
+
+
+class QuitAfterVideo:
+    """The scripted keys, but 'q' held back until the video file standing in for a camera
+    has given all its frames (or a minute of wall time passed: a broken test ends)."""
+
+    def __init__(self, keys: ScriptedKeys, video) -> None:
+        self.keys, self.video = keys, video
+        self.held = False
+        self.deadline = time.monotonic() + 60.0
+
+    @property
+    def typed(self) -> list[tuple[str, float]]:
+        return self.keys.typed
+
+    def read(self) -> str:
+        typed = self.keys.read()
+        if "q" in typed:
+            self.held, typed = True, typed.replace("q", "")
+        if self.held and (self.video.finished or time.monotonic() > self.deadline):
+            self.held, typed = False, typed + "q"
+        return typed
+
+
 def record_session(
     out,
     subject_id: str,
@@ -237,8 +280,10 @@ def record_session(
     until: float | None = None,
     site: dict[str, float] | None = None,
     sink=None,
+    video_clip=None,
 ):
-    """Run the simulated wearable on one end of a pty and ``collect`` on the other."""
+    """Run the simulated wearable on one end of a pty and ``collect`` on the other; with
+    ``video_clip``, ``collect --video`` that file, on :class:`DeviceTimeHostClock`."""
     board = build_board(tissue=tissue(rise_um), with_oled=False, seed=int(rise_um))
     master, slave = os.openpty()
     tty.setraw(slave)  # no echo or line editing before the host opens it
@@ -286,6 +331,12 @@ def record_session(
     thread.start()
     lines: list[str] = []
     keys = ScriptedKeys(script, board.clock.monotonic, started, port.pull_cable)
+    clock, video, with_video = SystemClock(), None, {}
+    if video_clip is not None:
+        clock = DeviceTimeHostClock(board.clock)
+        video = open_feed(str(video_clip), clock)
+        keys = QuitAfterVideo(keys, video)
+        with_video = {"video": video}
     try:
         path = collect(
             os.ttyname(slave),
@@ -295,13 +346,16 @@ def record_session(
             side="left",
             provenance="simulated",
             keys=keys,
-            clock=SystemClock(),
+            clock=clock,
             until=until,
             site=site,
             log=lines.append,
             sink=sink,
+            **with_video,
         )
     finally:
+        if video is not None:
+            video.close()
         stop.set()
         started.set()
         thread.join(10.0)
@@ -563,3 +617,58 @@ def test_terminal_keys_read_single_keys_unechoed_and_restore_the_terminal():
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_collect_video_records_a_file_standing_in_for_a_camera_on_the_device_clock(tmp_path):
+    """``collect --video CLIP`` beside the simulated wearable: the video and its frame table
+    beside the session, each frame within a frame of its device time, no NIRS record lost."""
+    fps, seconds = 30.0, 3
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), fps, (64, 48))
+    for i in range(int(fps * seconds)):
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[:, i % 64] = 255  # a bar moving right
+        writer.write(frame)
+    writer.release()
+    path, lines, _ = record_session(tmp_path / "human", "S04", rise_um=20.0, video_clip=clip)
+    rec = read_session(path)
+    # The NIRS session as without video: 10 Hz samples to 'q' at 57 s, none lost.
+    assert rec.t_s[0] == pytest.approx(0.05) and np.allclose(np.diff(rec.t_s), 0.1)
+    assert abs(rec.t_s[-1] - 57.0) <= LAG_S and rec.metadata["link_gaps"] == 0
+    assert rec.metadata["records_sample"] == rec.n_samples and rec.borg.tolist() == RATINGS
+    video = path.with_name("S04_upper_limb_left.video.avi")
+    table_path = path.with_name("S04_upper_limb_left.frames.csv")
+    capture = cv2.VideoCapture(str(video))
+    written = 0
+    while capture.read()[0]:
+        written += 1
+    capture.release()
+    table = read_frame_table(table_path)
+    assert written == table.n_frames == fps * seconds
+    # The file stands in for a camera at its own rate, on the host's clock ...
+    np.testing.assert_allclose(np.diff(table.host_s), 1 / fps, atol=2e-6)
+    # ... and the link's records put each frame within a frame of its device time.
+    truth = table.host_s - HOST_CLOCK_AHEAD_S
+    assert np.abs(table.device_s - truth).max() < 1 / fps
+    origin = rec.metadata["device_time_origin_s"]
+    np.testing.assert_allclose(table.t_s, table.device_s - origin, atol=2e-6)
+    assert any(
+        line.startswith("video: 90 frames in S04_upper_limb_left.video.avi") for line in lines
+    )
+    # collect --recover makes the same table from the session record alone.
+    again = tmp_path / "again.frames.csv"
+    recover_frame_table(path.with_suffix(".nrec"), again, log=lines.append)
+    np.testing.assert_array_equal(read_frame_table(again).device_s, table.device_s)
+
+
+def test_cli_refuses_a_video_source_before_opening_the_port(tmp_path, capsys):
+    argv = ["collect", "--port", "/dev/ttyNOPE0", "--subject", "S01", "--protocol"]
+    argv += ["upper_limb", "--side", "left", "--out", str(tmp_path / "out")]
+    assert host_main([*argv, "--video", "99"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: camera 99: cannot be opened")
+    (tmp_path / "clip.mp4").write_text("not a video")
+    assert host_main([*argv, "--video", str(tmp_path / "clip.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "clip.mp4: OpenCV cannot open it as a video" in err[0]
+    assert not (tmp_path / "out").exists()  # refused before anything was opened or made

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -22,11 +23,29 @@ import numpy as np
 from host.video.track import VideoError
 from host.video.video_io import FileSource, capture_fps, open_camera, open_video
 
-__all__ = ["FOURCC", "CameraRecording", "ReplayedCamera", "record_camera"]
+__all__ = [
+    "FOURCC",
+    "CameraRecording",
+    "FrameSource",
+    "ReplayedCamera",
+    "record_camera",
+    "record_frames",
+]
 
 #: The recording's codec: Motion-JPEG in AVI, written by every OpenCV build (no licence
 #: issue, each frame an independent JPEG: a recording cut short keeps every whole frame).
 FOURCC = "MJPG"
+
+
+class FrameSource(Protocol):
+    """What :func:`record_frames` reads of a source: a :class:`~host.video.video_io.
+    VideoSource` (a camera) or anything giving frames as it does."""
+
+    name: str
+    fps: float
+    notes: list[str]
+
+    def frames(self) -> Iterator[tuple[int, float, np.ndarray]]: ...
 
 
 @dataclass
@@ -67,11 +86,8 @@ def record_camera(
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> CameraRecording:
-    """Write camera ``index``'s frames to ``path`` until ``should_stop()`` or ``max_frames``.
-
-    The file is written under a temporary name beside ``path`` and renamed when the
-    recording ends, however it ends (a stop, the camera failing, an error): every frame
-    written is kept.
+    """Write camera ``index``'s frames to ``path`` until ``should_stop()`` or ``max_frames``
+    (:func:`record_frames` on :func:`host.video.video_io.open_camera`).
 
     Raises
     ------
@@ -79,35 +95,64 @@ def record_camera(
         The camera cannot be opened or gives no frame (nothing is written), or the file
         cannot be written.
     """
+    with open_camera(index) as camera:
+        return record_frames(
+            camera, path, max_frames=max_frames, should_stop=should_stop, progress=progress
+        )
+
+
+def record_frames(
+    source: FrameSource,
+    path: Path,
+    *,
+    max_frames: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[int, int | None], None] | None = None,
+    on_frame: Callable[[int, float], None] | None = None,
+) -> CameraRecording:
+    """Write ``source``'s frames to ``path`` until ``should_stop()``, ``max_frames`` or the
+    source's end; the source is not closed here.
+
+    The file is written under a temporary name beside ``path`` and renamed when the
+    recording ends, however it ends (a stop, the camera failing, an error): every frame
+    written is kept. ``on_frame(index, time_s)`` is called once each frame is written, with
+    the time the source gave it (a camera's: s from its first frame on the capture clock).
+
+    Raises
+    ------
+    VideoError
+        The source gives no frame (nothing is written), or the file cannot be written.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.part{path.suffix}")  # OpenCV picks by suffix
     times: list[float] = []
     writer: cv2.VideoWriter | None = None
-    with open_camera(index) as camera:
-        try:
-            for i, time_s, rgb in camera.frames():
-                if should_stop():
-                    break
-                if writer is None:
-                    height, width = rgb.shape[:2]
-                    writer = cv2.VideoWriter(
-                        str(tmp), cv2.VideoWriter_fourcc(*FOURCC), camera.fps, (width, height)
-                    )
-                    if not writer.isOpened():
-                        raise VideoError(path, f"cannot be written as an {FOURCC} AVI here")
-                writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-                times.append(time_s)
-                if progress is not None:
-                    progress(i + 1, max_frames)
-                if max_frames is not None and len(times) >= max_frames:
-                    break
-        finally:
-            if writer is not None:
-                writer.release()
-                if times:
-                    os.replace(tmp, path)
-            tmp.unlink(missing_ok=True)
-        return CameraRecording(path, camera.name, times, camera.fps, list(camera.notes))
+    try:
+        for i, time_s, rgb in source.frames():
+            if should_stop():
+                break
+            if writer is None:
+                height, width = rgb.shape[:2]
+                writer = cv2.VideoWriter(
+                    str(tmp), cv2.VideoWriter_fourcc(*FOURCC), source.fps, (width, height)
+                )
+                if not writer.isOpened():
+                    raise VideoError(path, f"cannot be written as an {FOURCC} AVI here")
+            writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            times.append(time_s)
+            if on_frame is not None:
+                on_frame(i, time_s)
+            if progress is not None:
+                progress(i + 1, max_frames)
+            if max_frames is not None and len(times) >= max_frames:
+                break
+    finally:
+        if writer is not None:
+            writer.release()
+            if times:
+                os.replace(tmp, path)
+        tmp.unlink(missing_ok=True)
+    return CameraRecording(path, source.name, times, source.fps, list(source.notes))
 
 
 class ReplayedCamera:

@@ -21,7 +21,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -226,13 +226,18 @@ class FileSource(VideoSource):
 
 
 class CameraSource(VideoSource):
-    """A camera. Times come from the capture clock (time.monotonic when each frame is
-    grabbed), relative to the first frame; frames run until the caller stops."""
+    """A camera. Times come from the capture clock (``now()`` when each frame is grabbed,
+    time.monotonic unless given), relative to the first frame, whose capture clock time is
+    :attr:`first_grab_s` (None before it); frames run until the caller stops."""
 
     provenance = "camera"
 
-    def __init__(self, capture: cv2.VideoCapture, name: str) -> None:
+    def __init__(
+        self, capture: cv2.VideoCapture, name: str, now: Callable[[], float] | None = None
+    ) -> None:
         super().__init__(capture, name)
+        self._now = now
+        self.first_grab_s: float | None = None
         low, high = SANE_FPS_RANGE
         if not low <= self.fps <= high:
             self.notes.append(
@@ -247,11 +252,12 @@ class CameraSource(VideoSource):
         while True:
             if self._capture is None or not self._capture.grab():
                 break
-            grabbed = time.monotonic()
+            grabbed = (self._now or time.monotonic)()  # looked up now: tests stand in for it
             ok, bgr = self._capture.retrieve()
             if not ok or bgr is None:
                 break
-            t0 = grabbed if t0 is None else t0
+            if t0 is None:
+                t0 = self.first_grab_s = grabbed
             yield index, grabbed - t0, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             index += 1
         if index == 0:
@@ -320,8 +326,9 @@ def open_video(path: str | Path) -> FileSource:
     return FileSource(capture, str(path))
 
 
-def open_camera(index: int) -> CameraSource:
-    """Open camera ``index`` (OpenCV's device number, /dev/videoN on Linux).
+def open_camera(index: int, *, now: Callable[[], float] | None = None) -> CameraSource:
+    """Open camera ``index`` (OpenCV's device number, /dev/videoN on Linux); ``now`` is the
+    capture clock (s; default time.monotonic).
 
     Raises
     ------
@@ -338,4 +345,4 @@ def open_camera(index: int) -> CameraSource:
             "cannot be opened: no such device, or it is in use; "
             "give --camera N of a connected camera or a video file",
         )
-    return CameraSource(capture, name)
+    return CameraSource(capture, name, now)
