@@ -375,7 +375,7 @@ def session_pose_track(video_path: Path, table: FrameTable, *, name: str) -> Pos
     times = table.video_s.tolist()
     recording = CameraRecording(Path(video_path), name, times, capture_fps(times, 0.0))
     with ReplayedCamera(recording) as replay:
-        return estimate_poses(replay)
+        return estimate_poses(replay, view="side")  # the elbow hold is filmed from beside
 
 
 def hold_phase(phases: Sequence[tuple[str, float]], end_s: float) -> tuple[float, float] | None:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 
 from host.video.gaps import MAX_GAP_S, runs
@@ -130,6 +129,8 @@ class FaceCounter:
     """Counts faces in an RGB frame with OpenCV's Haar cascades :data:`FACE_CASCADES`."""
 
     def __init__(self) -> None:
+        import cv2  # only a video's frames need it: simulated tracks are checked without
+
         self._cascades = []
         for name in FACE_CASCADES:
             path = cv2.data.haarcascades + name
@@ -142,6 +143,8 @@ class FaceCounter:
         """Distinct face boxes ``(x, y, w, h)`` px in ``rgb`` (uint8, shape (H, W, 3)):
         frontal faces, profile faces and mirrored profile faces, a box dropped when its
         centre lies inside one already found."""
+        import cv2
+
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         width = gray.shape[1]
         side = max(1, int(min(gray.shape) * FACE_MIN_SIZE_FRAC))

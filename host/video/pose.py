@@ -14,7 +14,9 @@ gaps filled (:mod:`host.video.gaps`), the rate brought to 30 fps
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,7 +25,9 @@ from host.video.keypoints import MEDIAPIPE_INDEX, NAMES
 from host.video.plausibility import FACE_EVERY_N_FRAMES, FaceCounter, check_plausibility
 from host.video.resample import check_rate, to_reference_rate
 from host.video.track import NO_POSE, NOT_VISIBLE, OUT_OF_FRAME, PoseTrack, VideoError
-from host.video.video_io import MIN_FRAMES, VideoSource, capture_fps, native_stderr_silenced
+
+if TYPE_CHECKING:
+    from host.video.video_io import VideoSource
 
 __all__ = [
     "MODEL_COMPLEXITY",
@@ -115,8 +119,12 @@ def estimate_poses(
     *,
     max_frames: int | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    view: str = "front",
 ) -> PoseTrack:
     """The seed's 11 keypoints of every frame of ``source``, checked and at 30 fps.
+
+    ``view`` is where the camera stands (:func:`clean_track`): ``"front"`` for the seed's
+    workers, ``"side"`` for seed 003's elbow hold.
 
     Parameters
     ----------
@@ -139,6 +147,9 @@ def estimate_poses(
         From the source (nothing decodes, frame size changes), or a frame rate outside
         :data:`host.video.resample.ALLOWED_FPS_RANGE` (a file's before any frame is read).
     """
+    # OpenCV only here: a simulated track (hwsim) is cleaned without it.
+    from host.video.video_io import MIN_FRAMES, capture_fps, native_stderr_silenced
+
     if source.provenance == "video":
         check_rate(source.fps, source.name)  # before MediaPipe spends time on the frames
     import mediapipe as mp  # slow import (TensorFlow Lite, absl): only when poses are wanted
@@ -204,10 +215,17 @@ def estimate_poses(
     )
     track.notes[:0] = list(source.notes)
     track.metadata["source_fps"] = float(source.fps)
-    return clean_track(track, face_counts=np.asarray(faces, int))
+    return clean_track(track, face_counts=np.asarray(faces, int), view=view)
 
 
-def clean_track(track: PoseTrack, *, face_counts: np.ndarray | None = None) -> PoseTrack:
+#: Where the camera may stand: facing the person (seed 000's workers) or beside them, its
+#: axis across the body (seed 003's elbow hold, host collect --video and hwsim.body).
+VIEWS = ("front", "side")
+
+
+def clean_track(
+    track: PoseTrack, *, face_counts: np.ndarray | None = None, view: str = "front"
+) -> PoseTrack:
     """What every estimated track goes through before its features, in order.
 
     The skeleton checked (:func:`host.video.plausibility.check_plausibility`; faces counted
@@ -215,10 +233,21 @@ def clean_track(track: PoseTrack, *, face_counts: np.ndarray | None = None) -> P
     gaps filled (:func:`host.video.gaps.fill_short_gaps`), the rate brought to 30 frames/s
     (:func:`host.video.resample.to_reference_rate`). :func:`estimate_poses` calls it on a
     video's track; the simulated workers' dataset on theirs, so that training data is
-    cleaned as a video's is.
+    cleaned as a video's is. ``view="side"`` (a camera beside the person) skips the
+    skeleton checks, which need the shoulders' width in the image.
+
+    Raises ValueError for a ``view`` not in :data:`VIEWS`.
     """
-    # Checks before gap filling: interpolating between invented or left/right-swapped
-    # skeletons would make plausible-looking ones (seen on a forearm-only view).
-    track = check_plausibility(track, face_counts=face_counts)
+    if view not in VIEWS:
+        raise ValueError(f"clean_track: view {view!r} is not one of {', '.join(VIEWS)}")
+    if view == "front":
+        # Checks before gap filling: interpolating between invented or left/right-swapped
+        # skeletons would make plausible-looking ones (seen on a forearm-only view).
+        track = check_plausibility(track, face_counts=face_counts)
+    else:
+        # The checks measure everything in shoulder widths, which a side view hides (the
+        # shoulders overlap): every frame would fail them. Not checked, and said.
+        note = "plausibility: side view, the skeleton checks (made for a front view) not run"
+        track = dataclasses.replace(track, notes=[*track.notes, note])
     track = fill_short_gaps(track)
     return to_reference_rate(track)

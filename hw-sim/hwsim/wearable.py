@@ -8,8 +8,13 @@ model in --models-dir: self-test, 20 s calibration, then a fatigue level every s
 Printed: a line a second with what the wearer sees (the countdown while calibrating,
 then the level and signals) beside the subject's true Borg rating; at the end, which
 buzzer alerts sounded when, and with --fault-rate what the injected I2C faults did
-to each chip. Written into --out: the session record (session-*.nrec), oled.gif (the
-OLED at 4x speed) and summary.png. With --live the session is shown on the live page
+to each chip. The subject has a body too (hwsim.body): a camera beside them films the
+elbow hold, its angle is measured from the simulated pose track as host collect --video
+does from a real one (host.video.task_failure), and the task failure it shows is printed
+beside the physiology's. Written into --out: the session record (session-*.nrec), the
+body's kinematics file beside it (session-*.kin.h5, frame times on the device clock, for
+host video analyse and host video session), oled.gif (the OLED at 4x speed) and
+summary.png. With --live the session is shown on the live page
 (host.live) as it runs, paced at real time; with --mqtt it is published to a broker.
 Everything here is SIMULATED.
 """
@@ -51,6 +56,17 @@ GIF_FRAME_MS = 250
 
 
 @dataclass
+class BodyView:
+    """What the simulated camera saw: the elbow flexion through the trial and its verdict."""
+
+    time_s: np.ndarray
+    flexion_deg: np.ndarray
+    hold_s: tuple[float, float]
+    failure: object  # host.video.task_failure.TaskFailure | None
+    kinematics: Path
+
+
+@dataclass
 class WearableRun:
     """What one simulated wear produced."""
 
@@ -62,6 +78,7 @@ class WearableRun:
     buzzer_on_s: list[float] = field(default_factory=list)
     wall_s: float = 0.0
     record_path: Path | None = None
+    body: BodyView | None = None
     board: SimBoard | None = None  # as the device left it
     #: (t_s, level name) of each buzzer alert, e.g. [(56.0, "high"), (96.0, "exhausted")].
     alerts: list[tuple[float, str]] = field(default_factory=list)
@@ -233,6 +250,8 @@ def run_wearable(
     result.wall_s = time.perf_counter() - wall0
     history = board.buzzer_line.history
     result.buzzer_on_s = [t for t, level in history if level]
+    if truth.protocol.limb == "upper":  # hwsim.body films the elbow hold of seed 003
+        result.body = watch_body(truth, seed, result.record_path)
     return result
 
 
@@ -250,6 +269,52 @@ class _RecordsOnly:
         return []
 
 
+def watch_body(truth: SessionTruth, seed: int, record_path: Path) -> BodyView:
+    """Film the subject's body through the trial, measure the elbow, look for task failure.
+
+    The track (hwsim.body, 30 fps, the trial's clock, which is the simulated device's) goes
+    through the gap filling a side view's does (host.video.pose.clean_track), gets
+    the subject's Borg reports, and is written with its features beside the session record
+    (``<record>.kin.h5``), as host collect --video leaves a camera's.
+    """
+    from dataclasses import replace
+
+    from host.video.features_file import SUFFIX, write_features
+    from host.video.pipeline import extract_features
+    from host.video.pose import clean_track
+    from host.video.task_failure import detect_task_failure, elbow_flexion_deg
+    from hwsim.body import body_track, hold_windows
+
+    track = body_track(truth, seed=seed)
+    track = replace(
+        clean_track(track, view="side"),
+        borg_time_s=np.asarray(truth.borg.t_s, dtype=float),
+        borg_rating=np.asarray(truth.borg.rating, dtype=float),
+    )
+    flexion = elbow_flexion_deg(track, truth.side)
+    hold = hold_windows(truth)[0]
+    failure = detect_task_failure(track.time_s, flexion, *hold)
+    path = record_path.with_name(record_path.name.removesuffix(".nrec") + SUFFIX)
+    write_features(path, extract_features(track))
+    return BodyView(track.time_s, flexion, hold, failure, path)
+
+
+def describe_body(view: BodyView, truth: SessionTruth) -> str:
+    """One line: the task failure the camera saw beside the physiology's (both simulated)."""
+    seen = view.failure
+    real = truth.task_failure_s
+    if seen is None:
+        verdict = "the elbow held 45° to the hold's end"
+    else:
+        verdict = f"task failure from the elbow angle at {seen.t_s:.1f} s"
+    if real is None:
+        truth_says = "the physiology's subject held to the planned end"
+    else:
+        lag = "" if seen is None else f", {seen.t_s - real:+.2f} s"
+        truth_says = f"the physiology's at {real:.1f} s{lag}"
+    return f"SIMULATED body (side camera, 30 fps): {verdict}; {truth_says}; {view.kinematics}"
+
+
 def save_gif(frames: list[Image.Image], path: Path) -> Path:
     """The OLED, one frame a second, at 4x speed, scaled 3x for a screen."""
     big = [f.convert("L").resize((f.width * 3, f.height * 3), Image.NEAREST) for f in frames]
@@ -263,8 +328,9 @@ def save_summary(run: WearableRun, path: Path, names: tuple[str, ...]) -> Path:
 
     t = np.array([r.t_s for r in run.reports])
     pred = np.array([np.nan if r.level is None else r.level for r in run.reports], dtype=float)
-    fig = Figure(figsize=(10, 7), constrained_layout=True)
-    ax = fig.subplots(3, 1, sharex=True)
+    body = run.body
+    fig = Figure(figsize=(10, 9 if body else 7), constrained_layout=True)
+    ax = fig.subplots(4 if body else 3, 1, sharex=True)
     fig.suptitle(f"Wearable on a SIMULATED subject ({run.truth.protocol.name}, {run.truth.side})")
     for p, t0 in zip(run.truth.phases, run.truth.phase_start_s):
         colour = {"baseline": "#e8f0fe", "hold": "#fde7e7", "rest": "#e6f4ea"}[p.kind]
@@ -281,8 +347,24 @@ def save_summary(run: WearableRun, path: Path, names: tuple[str, ...]) -> Path:
     for b in run.buzzer_on_s:
         ax[2].axvline(b, color="tab:green", ls=":", lw=1)
     ax[2].set_yticks(range(len(names)), names)
-    ax[2].set_xlabel("time (s); dotted green: buzzer")
     ax[2].legend(loc="upper left", fontsize=8)
+    if body is not None:
+        from host.video.task_failure import TARGET_FLEXION_DEG, TOLERANCE_DEG
+
+        ax[3].plot(body.time_s, body.flexion_deg, color="tab:brown", lw=0.6)
+        ax[3].axhspan(
+            TARGET_FLEXION_DEG - TOLERANCE_DEG, TARGET_FLEXION_DEG + TOLERANCE_DEG,
+            xmin=0, xmax=1, color="tab:brown", alpha=0.12, lw=0,
+        )  # fmt: skip
+        if run.truth.task_failure_s is not None:
+            failed = run.truth.task_failure_s
+            ax[3].axvline(failed, color="k", ls="--", label="failure (physiology)")
+        if body.failure is not None:
+            ax[3].axvline(body.failure.t_s, color="tab:red", label="failure (from the video)")
+        ax[3].set_ylabel("elbow flexion (°)")
+        ax[3].set_ylim(0, 120)
+        ax[3].legend(loc="upper right", fontsize=8)
+    ax[-1].set_xlabel("time (s); dotted green: buzzer")
     fig.savefig(path, dpi=110)
     return path
 
@@ -353,6 +435,8 @@ def _print_summary(run: WearableRun, gif: Path, png: Path) -> None:
         f"SIMULATED subject: {len(shown)} s with a level shown, {exact:.0%} equal to the true "
         f"level; {format_alerts(run.alerts)}; record {run.record_path}, {gif}, {png}"
     )
+    if run.body is not None:
+        print(describe_body(run.body, run.truth))
     print(f"{run.truth.duration_s:.0f} s of wear simulated in {run.wall_s:.1f} s")
 
 
