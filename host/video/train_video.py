@@ -22,7 +22,6 @@ in the model's metadata and the test metrics beside it. The run folder gets the 
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,33 +288,3 @@ def train(
         f"F1 {test['f1_fatigued']:.3f} on {test['windows']} windows → {out}"
     )
     return meta
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m host.video.train_video", description=__doc__)
-    p.add_argument("--data", type=Path, required=True, help="folder of .kin.h5 files with ratings")
-    p.add_argument("--out", type=Path, required=True, help="new folder for the model")
-    p.add_argument("--arch", choices=ARCHITECTURES, default="bilstm", help="(default: %(default)s)")
-    p.add_argument("--split", choices=SPLITS, default="workers", help="(default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=EPOCHS, help="(default: %(default)s)")
-    p.add_argument("--windows-per-epoch", type=int, default=None, help="(default: all)")
-    p.add_argument(
-        "--learning-rate", type=float, default=LEARNING_RATE, help="(default: %(default)s)"
-    )
-    p.add_argument("--seed", type=int, default=2025, help="(default: %(default)s)")
-    a = p.parse_args(argv)
-    if a.out.exists() and any(a.out.iterdir()):
-        print(f"error: {a.out}: exists and is not empty; give --out a new folder", file=sys.stderr)
-        return 2
-    train(
-        a.data, a.out, arch=a.arch, how=a.split, epochs=a.epochs,
-        windows_per_epoch=a.windows_per_epoch, learning_rate=a.learning_rate, seed=a.seed,
-        say=lambda s: print(s, flush=True),
-    )  # fmt: skip
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

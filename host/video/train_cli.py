@@ -1,0 +1,144 @@
+"""``python -m host video train`` and ``python -m host video compare``: the video model's runs.
+
+``train`` is :func:`host.video.train_video.train` on a folder of kinematics files with
+ratings; ``compare`` puts the test metrics of several runs in one table beside the seed's
+figures (seed 000 §IV: CNN–Bi-LSTM 94.57 %, CNN-LSTM 88.57 % accuracy, 8:1:1 split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from device.argtypes import positive_float, positive_int
+from host.video.fatigue_net import EPOCHS, LEARNING_RATE
+from host.video.model_file import META_FILE, ModelFileError
+from host.video.track import VideoError
+
+#: Seed 000 §IV, accuracy on its 8:1:1 split of three people's videos.
+SEED_ACCURACY = {"cnn_bilstm": 0.9457, "cnn_lstm": 0.8857}
+ARCH_NAMES = {"cnn_bilstm": "CNN–Bi-LSTM", "cnn_lstm": "CNN-LSTM"}
+SPLIT_NAMES = {
+    "windows": "8:1:1 over windows (the seed's)",
+    "workers": "by person (held-out people)",
+}
+
+
+def _train(args: argparse.Namespace) -> int:
+    from host.video.train_video import train
+
+    out: Path = args.out
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise VideoError(out, "exists and is not an empty folder; give --out a new one")
+    if not args.data.is_dir():
+        raise VideoError(args.data, "is not a folder; give --data the folder of .kin.h5 files")
+    train(
+        args.data, out, arch=args.arch, how=args.split, epochs=args.epochs,
+        windows_per_epoch=args.windows_per_epoch, learning_rate=args.learning_rate,
+        seed=args.seed, say=lambda line: print(line, file=sys.stderr, flush=True),
+    )  # fmt: skip
+    return 0
+
+
+def comparison_rows(runs: list[Path]) -> list[dict]:
+    """One row per run folder: architecture, split, test metrics, how it was trained."""
+    rows = []
+    for run in runs:
+        path = run / META_FILE
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            test, training = meta["metrics"]["test"], meta["training"]
+            rows.append(
+                {
+                    "architecture": meta["architecture"],
+                    "split": training["split"],
+                    "provenance": meta["provenance"],
+                    "accuracy": test["accuracy"],
+                    "f1_fatigued": test["f1_fatigued"],
+                    "macro_f1": test["macro_f1"],
+                    "test_windows": test["windows"],
+                    "epochs": training["epochs"],
+                    "windows_per_epoch": training["windows_per_epoch"],
+                    "learning_rate": training["learning_rate"],
+                    "minutes": training["seconds"] / 60,
+                }
+            )
+        except FileNotFoundError:
+            raise ModelFileError(path, "no such file: give compare train's folders") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelFileError(path, f"not a trained video model's metadata ({exc!r})") from None
+    return rows
+
+
+def comparison_table(rows: list[dict]) -> str:
+    """The rows as a Markdown table, the seed's figures beside them."""
+    lines = [
+        "| model | split | accuracy | F1 (fatigued) | macro-F1 | test windows | trained | "
+        "seed 000's accuracy |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["split"] != "windows", r["architecture"])):
+        seed = SEED_ACCURACY.get(r["architecture"])
+        seed_txt = f"{seed:.2%} (8:1:1, 3 real people)" if seed else "–"
+        lines.append(
+            f"| {ARCH_NAMES.get(r['architecture'], r['architecture'])} ({r['provenance']}) | "
+            f"{SPLIT_NAMES.get(r['split'], r['split'])} | {r['accuracy']:.1%} | "
+            f"{r['f1_fatigued']:.3f} | {r['macro_f1']:.3f} | {r['test_windows']} | "
+            f"{r['epochs']} epochs × {r['windows_per_epoch']} windows, "
+            f"{r['minutes']:.0f} min | {seed_txt} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _compare(args: argparse.Namespace) -> int:
+    table = comparison_table(comparison_rows(args.runs))
+    if args.out is not None:
+        if args.out.exists():
+            raise VideoError(args.out, "exists; move it away or give --out another name")
+        args.out.write_text(table, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    print(table, end="")
+    return 0
+
+
+def add_train_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``train`` and ``compare`` on ``python -m host video``'s subcommands."""
+    from host.video.train_video import ARCHITECTURES, SPLITS
+
+    p = sub.add_parser(
+        "train",
+        help="train the seed's CNN–Bi-LSTM (or CNN-LSTM) on kinematics files with ratings",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--data", type=Path, required=True, help="folder of .kin.h5 files with Borg ratings"
+    )
+    p.add_argument("--out", type=Path, required=True, help="new or empty folder for the model")
+    p.add_argument("--arch", choices=ARCHITECTURES, default="bilstm", help="(default: %(default)s)")
+    p.add_argument(
+        "--split", choices=SPLITS, default="workers",
+        help="test on held-out people, or the seed's 8:1:1 over windows (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--epochs", type=positive_int, default=EPOCHS, help="(default: %(default)s, the seed's)"
+    )
+    p.add_argument(
+        "--windows-per-epoch", type=positive_int, default=None,
+        help="training windows drawn at random per epoch (default: all of them)",
+    )  # fmt: skip
+    p.add_argument(
+        "--learning-rate", type=positive_float, default=LEARNING_RATE,
+        help="Adam's first rate, cut by 90 %% every 10 epochs (default: %(default)s, the seed's)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=2025, help="(default: %(default)s)")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("compare", help="the test metrics of trained runs in one table")
+    p.add_argument("runs", type=Path, nargs="+", help="folders written by train")
+    p.add_argument(
+        "--out", type=Path, default=None, help="also write the table here (default: only print it)"
+    )
+    p.set_defaults(func=_compare)
