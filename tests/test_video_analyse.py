@@ -197,6 +197,13 @@ def test_outputs_are_never_overwritten_and_checked_before_any_work(
         status, out, err = analyse(capsys, str(clip), "--model", str(model_dir), *extra)
         assert status == 2 and len(err) == 1 and err[0].startswith(message), err
         assert out == []
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"not read: the outputs are checked first")
+    status, out, err = analyse(capsys, str(video), "--overlay", str(video), "--model", "none")
+    assert status == 2 and err == [
+        f"error: {video}: is the clip itself: give --overlay another file"
+    ]
+    video.unlink()
     assert taken.read_bytes() == b"a user's figure"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.kin.h5", "w_fatigue.png"]
 
