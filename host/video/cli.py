@@ -1,11 +1,13 @@
-"""``python -m host video extract|plot``: kinematics from a video or a camera, and its figures.
+"""``python -m host video extract|plot|analyse``: kinematics from a video or a camera, figures,
+the video model along a clip.
 
 ``extract`` runs the seed's first two modules on a clip or a camera (pose, kinematic
 features, db4 wavelet matrices, 3D posture voxels) and writes the kinematics file
 (:mod:`host.video.features_file`) and the video with the skeleton drawn on it (GIF or MP4).
 ``plot`` draws a kinematics file, from a clip or from the simulated workers: the features
 over time with the flags and Borg ratings, one frame's wavelet matrix (seed Fig. 4), its
-posture voxels (seed Fig. 5) and the Nyquist check of every feature.
+posture voxels (seed Fig. 5) and the Nyquist check of every feature. ``analyse`` runs the
+video model along a video or a kinematics file (:mod:`host.video.analyse_cli`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,17 @@ import itertools
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from host.session import DatasetError
-from host.video.track import VideoError
+from host.video.track import PoseTrack, VideoError
+
+if TYPE_CHECKING:
+    from host.video.overlay_bar import ProbabilityBar
+    from host.video.pipeline import VideoFeatures
+    from host.video.video_io import VideoSource
 
 #: Figures ``plot`` writes: suffix added to the kinematics file's stem -> what it shows.
 FIGURES = {
@@ -141,9 +150,6 @@ def _writable_folder(path: Path, option: str) -> None:
 def _extract(args: argparse.Namespace) -> int:
     from host.outputs import write_all
     from host.video.features_file import write_features
-    from host.video.overlay import gif_stride, write_overlay
-    from host.video.pipeline import extract_features
-    from host.video.pose import estimate_poses
     from host.video.video_io import open_video
 
     out, overlay, recording = _outputs(args)
@@ -174,36 +180,69 @@ def _extract(args: argparse.Namespace) -> int:
     else:
         clip = args.clip
         source = open_video(clip)
-    with source:
-        print(
-            f"{source}: {source.width}×{source.height} px at {source.fps:.3g} frames/s",
-            file=sys.stderr,
-        )
-        track = estimate_poses(source, max_frames=args.max_frames, progress=_Progress("pose"))
-    vf = extract_features(track, progress=lambda step: print(step, file=sys.stderr))
+    vf = _features(_poses(source, args.max_frames))
     writers = {out: lambda p: write_features(p, vf)}
     if overlay is not None:
-        end_s = track.time_s[-1] + 1.0 / track.fps if track.n_frames else 0.0
-
-        def draw(path: Path) -> None:
-            with open_video(clip) as again:
-                count = again.frame_count or 0
-                if args.max_frames is not None:
-                    count = min(count, args.max_frames)
-                # The overlay shows what was extracted: no frame past --max-frames.
-                frames = itertools.takewhile(
-                    lambda item: item[0] < end_s, ((t, rgb) for _, t, rgb in again.frames())
-                )
-                every = gif_stride(count) if path.suffix.lower() == ".gif" else 1
-                n = write_overlay(track, path, frames=frames, every=every)
-            print(f"overlay: {n} frames, one in every {every} of the video", file=sys.stderr)
-
-        writers[overlay] = draw
+        writers[overlay] = _overlay_writer(vf.track, clip, args.max_frames)
     write_all(writers)
     _summary(vf, time.perf_counter() - t0)
     for path in writers:
         print(f"wrote {path}")
     return 0
+
+
+def _poses(source: VideoSource, max_frames: int | None) -> PoseTrack:
+    """MediaPipe on ``source`` (closed after), progress on stderr: the track at 30 fps."""
+    from host.video.pose import estimate_poses
+
+    with source:
+        print(
+            f"{source}: {source.width}×{source.height} px at {source.fps:.3g} frames/s",
+            file=sys.stderr,
+        )
+        return estimate_poses(source, max_frames=max_frames, progress=_Progress("pose"))
+
+
+def _features(track: PoseTrack) -> VideoFeatures:
+    """The kinematic features, wavelet matrices and voxels of ``track``, steps on stderr."""
+    from host.video.pipeline import extract_features
+
+    return extract_features(track, progress=lambda step: print(step, file=sys.stderr))
+
+
+def _overlay_writer(
+    track: PoseTrack,
+    clip: Path | None,
+    max_frames: int | None = None,
+    bar: ProbabilityBar | None = None,
+) -> Callable[[Path], None]:
+    """A writer of the overlay: ``track``'s skeleton on ``clip``'s frames read again (up
+    to the track's end, so nothing past ``--max-frames``), or on a plain canvas when
+    ``clip`` is None; a GIF takes one frame in :func:`host.video.overlay.gif_stride`."""
+    from host.video.overlay import gif_stride, write_overlay
+    from host.video.video_io import open_video
+
+    def draw(path: Path) -> None:
+        gif = path.suffix.lower() == ".gif"
+        if clip is None:
+            every = gif_stride(track.n_frames) if gif else 1
+            n = write_overlay(track, path, every=every, bar=bar)
+            print(f"overlay: {n} frames, one in every {every} of the track", file=sys.stderr)
+            return
+        end_s = track.time_s[-1] + 1.0 / track.fps if track.n_frames else 0.0
+        with open_video(clip) as again:
+            count = again.frame_count or 0
+            if max_frames is not None:
+                count = min(count, max_frames)
+            # The overlay shows what was extracted: no frame past --max-frames.
+            frames = itertools.takewhile(
+                lambda item: item[0] < end_s, ((t, rgb) for _, t, rgb in again.frames())
+            )
+            every = gif_stride(count) if gif else 1
+            n = write_overlay(track, path, frames=frames, every=every, bar=bar)
+        print(f"overlay: {n} frames, one in every {every} of the video", file=sys.stderr)
+
+    return draw
 
 
 def _summary(vf: object, seconds: float) -> None:
@@ -255,8 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="python -m host video",
-        description="Fatigue from video kinematics (seed 000), part 1: pose, kinematic "
-        "features, db4 wavelet matrices and 3D posture voxels. docs/video.md.",
+        description="Fatigue from video kinematics (seed 000): pose, kinematic features, "
+        "db4 wavelet matrices and 3D posture voxels (docs/video.md); the video model along "
+        "a clip (docs/video_model.md).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
@@ -330,7 +370,77 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the figures (default: beside the file)",
     )
     p.set_defaults(func=_plot)
+    _analyse_parser(sub)
     return parser
+
+
+def _analyse(args: argparse.Namespace) -> int:
+    from host.video.analyse_cli import run
+
+    return run(args)
+
+
+def _analyse_parser(sub: argparse._SubParsersAction) -> None:
+    """``analyse``: the video model along a clip (:mod:`host.video.analyse_cli`)."""
+    from host.video.analyse import BUNDLED_VIDEO_MODEL, FATIGUE_THRESHOLD  # no Keras
+    from host.video.overlay import GIF_MAX_FRAMES
+
+    p = sub.add_parser(
+        "analyse",
+        help="a video or kinematics file -> fatigue probability per 30-s window, its "
+        "timeline and the video with the skeleton and a fatigue bar",
+        description="The video model (seed 000's CNN-Bi-LSTM) on every 30-s window "
+        "(every 100 frames at 15 frames/s) of a video (pose and features extracted as "
+        "'extract' does) or a kinematics file (.kin.h5, from 'extract' or the simulated "
+        "workers): a CSV of the windows, a timeline PNG and the video with the skeleton "
+        f"and a fatigue bar (a window is fatigued at p >= {FATIGUE_THRESHOLD:g}). Outputs "
+        "are never overwritten.",
+    )
+    p.add_argument(
+        "clip", type=Path, help="a video file, or a kinematics file (.kin.h5) (required)"
+    )
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=BUNDLED_VIDEO_MODEL,
+        metavar="DIR",
+        help="the video model's folder (video_model.json and its Keras file) "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        help="the windows: start_s, end_s, p_fatigued, fatigued, borg_at_end, known_share "
+        "and provenance (default: the clip's name with _fatigue.csv)",
+    )
+    p.add_argument(
+        "--timeline",
+        type=Path,
+        default=None,
+        help="the timeline PNG: probability per window, Borg ratings, flagged frames "
+        "(default: the clip's name with _fatigue.png)",
+    )
+    p.add_argument(
+        "--overlay",
+        type=Path,
+        default=None,
+        help="the video (a simulated worker: a plain canvas) with the skeleton and the "
+        f"fatigue bar: .gif (the whole clip in at most {GIF_MAX_FRAMES} frames) or .mp4 "
+        "(every frame) (default: the clip's name with _fatigue.gif)",
+    )
+    p.add_argument(
+        "--no-overlay", action="store_true", help="do not write the overlay (default: write it)"
+    )
+    p.add_argument(
+        "--kinematics",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="for a video: also keep its kinematics file (.kin.h5), to analyse again "
+        "without the pose work (default: not kept)",
+    )
+    p.set_defaults(func=_analyse)
 
 
 def _quiet_libraries() -> None:

@@ -146,7 +146,9 @@ def window_arrays(
     wavelets : ndarray (n, WINDOW_FRAMES, n_features, n_levels, 1) float32, standardised
     """
     step = frame_step(vf.track.fps, vf.track.source)
-    span = WINDOW_FRAMES * step
+    # First to last frame taken, inclusive: a window ending on a file's last frame (odd
+    # frame count) must not ask for the frame after it.
+    span = (WINDOW_FRAMES - 1) * step + 1
     voxels, wavelets = [], []
     for start in np.asarray(starts, dtype=np.int64):
         first = int(start) * step

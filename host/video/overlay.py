@@ -8,7 +8,11 @@
   segment that touches one, in :data:`INTERPOLATED_RGB`;
 - unknown keypoints (NaN) and every segment that touches one: not drawn at all;
 - a red banner at the top when the frame is flagged (:data:`FLAG_TEXT`);
-- the time, s, and, when the track has Borg ratings, the latest rating given by then.
+- the time, s, and, when the track has Borg ratings, the latest rating given by then;
+- optionally (:class:`ProbabilityBar`) a band under the picture with a bar as long as a
+  probability at that frame's time (``host video analyse``: the video model's fatigue
+  probability of the window covering the frame), coloured by its value, its threshold
+  marked (:mod:`host.video.overlay_bar`); the picture itself is not covered.
 
 Without video frames (a simulated worker, or a track whose video is not at hand) the
 skeleton is drawn on a plain canvas of the track's width × height with a floor line and a
@@ -30,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from host.video.keypoints import SEGMENTS
+from host.video.overlay_bar import BAR_BAND_PX, BAR_BAND_RGB, ProbabilityBar, draw_bar
 from host.video.track import (
     IMPLAUSIBLE_SKELETON,
     INTERPOLATED,
@@ -46,6 +51,7 @@ __all__ = [
     "GIF_MAX_WIDTH_PX",
     "GIF_PICTURE_COLOURS",
     "SUFFIXES",
+    "ProbabilityBar",
     "gif_stride",
     "render_frame",
     "write_overlay",
@@ -81,7 +87,6 @@ FLOOR_AT = 0.9
 _REFERENCE_WIDTH_PX = 640
 #: Call ``progress`` every this many frames written.
 PROGRESS_EVERY = 50
-
 FrameItem = tuple[float, np.ndarray] | tuple[int, float, np.ndarray]
 
 
@@ -124,6 +129,7 @@ def render_frame(
     time_s: float,
     *,
     width: int | None = None,
+    bar: ProbabilityBar | None = None,
 ) -> np.ndarray:
     """One overlay frame (RGB): the skeleton of track frame ``index`` drawn on ``rgb``.
 
@@ -140,12 +146,16 @@ def render_frame(
         Time shown on the frame, s.
     width : int, optional
         Output width, px (height scaled to keep the aspect ratio); default the frame's.
+    bar : ProbabilityBar, optional
+        Adds a band of :data:`BAR_BAND_PX` (scaled with the width) under the picture with
+        the bar's value at ``time_s``.
 
     Returns
     -------
     ndarray, shape (h, w, 3), uint8
+        h is the picture's height, plus the band's with ``bar``.
     """
-    return np.asarray(_render(track, index, rgb, time_s, width=width, palette=False))
+    return np.asarray(_render(track, index, rgb, time_s, width=width, palette=False, bar=bar))
 
 
 def _render(
@@ -156,6 +166,7 @@ def _render(
     *,
     width: int | None,
     palette: bool,
+    bar: ProbabilityBar | None = None,
 ) -> Image.Image:
     """:func:`render_frame` as an image; ``palette``: a "P" image whose picture is reduced
     to :data:`GIF_PICTURE_COLOURS` before drawing, so the drawing keeps its exact colours in
@@ -168,11 +179,16 @@ def _render(
     if width is not None and width != src_w:
         height = max(1, round(src_h * width / src_w))
         image = image.resize((width, height), Image.Resampling.BILINEAR)
+    out_w, out_h = image.size  # the picture; the band (if any) goes below it
+    band_h = max(12, round(BAR_BAND_PX * _scale(out_w))) if bar is not None else 0
+    if band_h:
+        framed = Image.new("RGB", (out_w, out_h + band_h), BAR_BAND_RGB)
+        framed.paste(image, (0, 0))
+        image = framed
     if palette:
         image = image.quantize(
             GIF_PICTURE_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
         )
-    out_w, out_h = image.size
     s = _scale(out_w)
     draw = ImageDraw.Draw(image)
     small, big = _font(round(14 * s)), _font(round(18 * s))
@@ -200,6 +216,8 @@ def _render(
         status += f"   Borg CR10 {rating:g}"
     _text_box(draw, (6 * s, out_h - 6 * s), status, small, anchor="ld")
     _legend(draw, out_w, out_h, small, s)
+    if bar is not None:
+        draw_bar(draw, bar, time_s, out_w, out_h, band_h, small, s)
     return image
 
 
@@ -281,6 +299,7 @@ def write_overlay(
     every: int | None = None,
     width: int | None = None,
     progress: Callable[[str], None] | None = None,
+    bar: ProbabilityBar | None = None,
 ) -> int:
     """Write the video (or a plain canvas) with ``track``'s skeleton drawn on it.
 
@@ -306,6 +325,8 @@ def write_overlay(
         :data:`GIF_MAX_WIDTH_PX` for a GIF.
     progress : callable, optional
         Called with a short text every :data:`PROGRESS_EVERY` frames written.
+    bar : ProbabilityBar, optional
+        A probability drawn in a band under each frame's picture (:func:`render_frame`).
 
     Returns
     -------
@@ -348,7 +369,7 @@ def write_overlay(
     if not in_fps > 0:
         raise VideoError(out, f"fps = {in_fps}; allowed: > 0 frames/s")
     out_fps = in_fps / every
-    rendered = _rendered(track, items, every, max_frames, width, gif)
+    rendered = _rendered(track, items, every, max_frames, width, gif, bar)
     first = next(rendered, None)
     if first is None:
         raise VideoError(out, "no frame to write (the track and the video are both empty)")
@@ -417,6 +438,7 @@ def _rendered(
     max_frames: int | None,
     width: int | None,
     gif: bool,
+    bar: ProbabilityBar | None = None,
 ) -> Iterator[Image.Image]:
     written = 0
     for n, (time_s, rgb, index) in enumerate(items):
@@ -428,5 +450,5 @@ def _rendered(
         w = width if width is not None else src_w
         if gif and width is None:
             w = min(w, GIF_MAX_WIDTH_PX)
-        yield _render(track, index, rgb, time_s, width=w, palette=gif)
+        yield _render(track, index, rgb, time_s, width=w, palette=gif, bar=bar)
         written += 1
