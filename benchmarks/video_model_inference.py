@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from host.video.fatigue_net import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
     from host.video.model_file import load_video_model
     from host.video.model_inputs import window_arrays, window_starts
+    from host.video.model_spec import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
     from host.video.pipeline import extract_features
     from hwsim.workers import simulate_worker
 

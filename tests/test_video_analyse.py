@@ -74,9 +74,10 @@ def model_dir(tmp_path_factory, worker) -> Path:
     """An untrained CNN-Bi-LSTM with plausible metadata (what load_video_model checks)."""
     import keras
 
-    from host.video.fatigue_net import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES, build_video_model
+    from host.video.fatigue_net import build_video_model
     from host.video.model_file import CLASSES, write_video_model
     from host.video.model_inputs import Standardiser
+    from host.video.model_spec import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
     from host.video.voxels import VOXEL_SIZE
 
     vf = read_features(worker)

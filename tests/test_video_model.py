@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("keras")
 
 from host.video import fatigue_net as net  # noqa: E402
+from host.video import model_spec as spec  # noqa: E402
 from host.video.model_file import (  # noqa: E402
     META_FILE,
     ModelFileError,
@@ -54,7 +55,7 @@ def test_the_seed_s_blocks_give_twenty_features_per_frame_and_one_probability(ne
     # Four 3D blocks end at 1³ × 20: the deep feature vector of length 20 (seed §III-C).
     assert tuple(conv3d[-1].output.shape[1:]) == (1, 1, 1, net.FRAME_FEATURES)
     concat = next(lay for lay in network.layers if type(lay).__name__ == "Concatenate")
-    assert tuple(concat.output.shape[1:]) == (net.WINDOW_FRAMES, 2 * net.FRAME_FEATURES)
+    assert tuple(concat.output.shape[1:]) == (spec.WINDOW_FRAMES, 2 * net.FRAME_FEATURES)
     bi = next(lay for lay in network.layers if type(lay).__name__ == "Bidirectional")
     assert bi.forward_layer.units == net.LSTM_UNITS == 50
     leaky = [lay for lay in network.layers if type(lay).__name__ == "LeakyReLU"]
@@ -94,7 +95,7 @@ def test_windows_are_450_frames_every_100_within_each_part(worker_features):
     starts, labels = labelled_windows(worker_features)
     onset = fatigue_onset_s(worker_features)
     t = worker_features.track.time_s[::2]
-    first_s, last_s = t[starts], t[np.minimum(starts + net.WINDOW_FRAMES - 1, len(t) - 1)]
+    first_s, last_s = t[starts], t[np.minimum(starts + spec.WINDOW_FRAMES - 1, len(t) - 1)]
     # No window straddles the moment the rating reached 7 (seed §IV: two parts).
     assert np.all((last_s < onset) | (first_s >= onset))
     assert np.array_equal(labels, (first_s >= onset).astype(int))
@@ -151,9 +152,9 @@ def _meta(network, sd: Standardiser) -> dict:
         "provenance": "simulated",
         "classes": ["not fatigued", "fatigued"],
         "inputs": {
-            "window_frames": net.WINDOW_FRAMES,
-            "stride_frames": net.STRIDE_FRAMES,
-            "model_fps": net.MODEL_FPS,
+            "window_frames": spec.WINDOW_FRAMES,
+            "stride_frames": spec.STRIDE_FRAMES,
+            "model_fps": spec.MODEL_FPS,
             "voxel_size": 20,
             "feature_names": [f"f{i}" for i in range(87)],
             "wavelet_levels": 6,
@@ -175,7 +176,7 @@ def test_model_file_round_trip_and_window_probabilities(tmp_path, network, worke
     n_model = vf.track.n_frames // 2
     assert len(out.p_fatigued) == len(window_starts(n_model)) > 0
     assert np.all((out.p_fatigued >= 0) & (out.p_fatigued <= 1))
-    assert np.allclose(out.end_s - out.start_s, (net.WINDOW_FRAMES - 1) / net.MODEL_FPS)
+    assert np.allclose(out.end_s - out.start_s, (spec.WINDOW_FRAMES - 1) / spec.MODEL_FPS)
     with pytest.raises(VideoError, match=r"20\.0 s long, shorter than one window.*30 s"):
         model.window_probabilities(extract_features(_cut(vf.track, 600)))
 

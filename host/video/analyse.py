@@ -56,7 +56,7 @@ BUNDLED_VIDEO_MODEL = BUNDLED_MODELS / "video"
 #: How to get a video model, said when there is none (host.video.train_video trains one
 #: on the simulated workers' kinematics files).
 TRAIN_HINT = (
-    "train one with python -m host.video.train_video --data DIR --out RUN on the kinematics "
+    "train one with python -m host video train --data DIR --out RUN on the kinematics "
     "files of python -m hwsim.worker_dataset --out DIR, then give --model RUN"
 )
 #: A window counts as fatigued when its probability is at least this: the sigmoid's
@@ -116,7 +116,7 @@ def clip_kind(path: Path) -> str:
 
 
 def _too_short(source: str | Path, duration_s: float) -> VideoError:
-    from host.video.fatigue_net import MODEL_FPS, WINDOW_FRAMES
+    from host.video.model_spec import MODEL_FPS, WINDOW_FRAMES
 
     window_s = WINDOW_FRAMES / MODEL_FPS
     return VideoError(
@@ -132,7 +132,7 @@ def check_length(source: str | Path, duration_s: float) -> None:
     / frame rate) is shorter than one window (30 s): before any pose work. The model checks
     again on the frames themselves
     (:meth:`host.video.model_file.VideoModel.window_probabilities`)."""
-    from host.video.fatigue_net import MODEL_FPS, WINDOW_FRAMES
+    from host.video.model_spec import MODEL_FPS, WINDOW_FRAMES
 
     if duration_s < WINDOW_FRAMES / MODEL_FPS - 1e-9:
         raise _too_short(source, duration_s)
@@ -246,8 +246,8 @@ def fatigue_timeline(
         From the model: the track shorter than one window, at a frame rate it cannot take
         (:func:`host.video.model_inputs.frame_step`), or with other features.
     """
-    from host.video.fatigue_net import WINDOW_FRAMES
     from host.video.model_inputs import frame_step
+    from host.video.model_spec import WINDOW_FRAMES
 
     windows = model.window_probabilities(vf, progress)
     track = vf.track
@@ -303,7 +303,7 @@ def write_windows_csv(timeline: FatigueTimeline, path: Path) -> None:
 def summary_lines(timeline: FatigueTimeline) -> list[str]:
     """What the command prints at the end: windows, share fatigued, the first window over
     the threshold, when the Borg rating reached 7, windows resting on little pose."""
-    from host.video.fatigue_net import FATIGUE_BORG, MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
+    from host.video.model_spec import FATIGUE_BORG, MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
 
     w = timeline.windows
     n = len(w.p_fatigued)

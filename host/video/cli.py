@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from host.session import DatasetError
 from host.video.track import PoseTrack, VideoError
+from host.video.train_cli import add_train_parsers
 
 if TYPE_CHECKING:
     from host.video.overlay_bar import ProbabilityBar
@@ -371,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_plot)
     _analyse_parser(sub)
+    add_train_parsers(sub)
     return parser
 
 

@@ -11,7 +11,8 @@ The two vectors are concatenated frame by frame and fed to one Bi-LSTM of 50 uni
 dropout 0.3; its last output gives the label (fatigued or not: the seed's split at Borg 7).
 :func:`build_video_model` with ``bidirectional=False`` is the seed's CNN-LSTM comparison.
 
-Training (§III-C): batch 32, 50 epochs, Adam from 1e-4, the rate cut by 90 % every 10 epochs.
+The windows, the label and the training schedule (batch 32, 50 epochs, Adam from 1e-4 cut
+by 90 % every 10 epochs) are :mod:`host.video.model_spec`'s, which needs no Keras.
 
 What the seed does not give, and is therefore an assumption of this module: the kernel
 sizes and filter counts (they are in its Fig. 5, whose numbers are not in the text), the
@@ -25,14 +26,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-#: Seed 000 §III-C: "a window length of 450 frames (30 seconds) and a stride of 100 frames".
-#: 450 frames are 30 s at 15 frames/s, so the model sees every second frame of the seed's
-#: 30 fps video (host.video.keypoints.REFERENCE_FPS): :data:`MODEL_FPS`.
-WINDOW_FRAMES = 450
-STRIDE_FRAMES = 100
-MODEL_FPS = 15.0
-#: Seed 000 §IV: fatigued when the Borg CR10 rating has reached 7 ("very difficult").
-FATIGUE_BORG = 7
+from host.video.model_spec import LEARNING_RATE, LR_DROP, LR_DROP_EVERY_EPOCHS, WINDOW_FRAMES
+
 #: Seed 000 §III-C: each CNN's deep feature vector per frame.
 FRAME_FEATURES = 20
 #: 3D-CNN conv blocks (filters, kernel, stride): strides from the seed; filters and kernels
@@ -47,11 +42,6 @@ WAVELET_DENSE = 64
 LEAKY_SLOPE = 0.1
 DROPOUT = 0.3
 LSTM_UNITS = 50
-BATCH_SIZE = 32
-EPOCHS = 50
-LEARNING_RATE = 1e-4
-LR_DROP = 0.1
-LR_DROP_EVERY_EPOCHS = 10
 
 
 @keras.saving.register_keras_serializable(package="nirs_video")

@@ -28,8 +28,8 @@ import numpy as np
 
 from device.inference import sha256_of
 from host.session import DatasetError
-from host.video.fatigue_net import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
 from host.video.model_inputs import Standardiser, frame_step, window_arrays, window_starts
+from host.video.model_spec import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
 from host.video.pipeline import VideoFeatures
 from host.video.track import VideoError
 from host.video.voxels import VOXEL_SIZE

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from host.video.fatigue_net import FATIGUE_BORG, MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
+from host.video.model_spec import FATIGUE_BORG, MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
 from host.video.pipeline import VideoFeatures
 from host.video.track import VideoError
 

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from host.video.analyse import FATIGUE_THRESHOLD
-from host.video.fatigue_net import FATIGUE_BORG, MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
+from host.video.model_spec import FATIGUE_BORG, MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
 from host.video.plots_common import DPI, FLAG_SHADES, no_data, title
 
 if TYPE_CHECKING:

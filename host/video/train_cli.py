@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from device.argtypes import positive_float, positive_int
-from host.video.fatigue_net import EPOCHS, LEARNING_RATE
 from host.video.model_file import META_FILE, ModelFileError
+from host.video.model_spec import BATCH_SIZE, EPOCHS, LEARNING_RATE
 from host.video.track import VideoError
 
 #: Seed 000 §IV, accuracy on its 8:1:1 split of three people's videos.
@@ -37,7 +37,8 @@ def _train(args: argparse.Namespace) -> int:
     train(
         args.data, out, arch=args.arch, how=args.split, epochs=args.epochs,
         windows_per_epoch=args.windows_per_epoch, learning_rate=args.learning_rate,
-        seed=args.seed, say=lambda line: print(line, file=sys.stderr, flush=True),
+        batch_size=args.batch_size, seed=args.seed,
+        say=lambda line: print(line, file=sys.stderr, flush=True),
     )  # fmt: skip
     return 0
 
@@ -61,6 +62,7 @@ def comparison_rows(runs: list[Path]) -> list[dict]:
                     "test_windows": test["windows"],
                     "epochs": training["epochs"],
                     "windows_per_epoch": training["windows_per_epoch"],
+                    "batch_size": training["batch_size"],
                     "learning_rate": training["learning_rate"],
                     "minutes": training["seconds"] / 60,
                 }
@@ -86,7 +88,7 @@ def comparison_table(rows: list[dict]) -> str:
             f"| {ARCH_NAMES.get(r['architecture'], r['architecture'])} ({r['provenance']}) | "
             f"{SPLIT_NAMES.get(r['split'], r['split'])} | {r['accuracy']:.1%} | "
             f"{r['f1_fatigued']:.3f} | {r['macro_f1']:.3f} | {r['test_windows']} | "
-            f"{r['epochs']} epochs × {r['windows_per_epoch']} windows, "
+            f"{r['epochs']} epochs × {r['windows_per_epoch']} windows, batch {r['batch_size']}, "
             f"{r['minutes']:.0f} min | {seed_txt} |"
         )
     return "\n".join(lines) + "\n"
@@ -132,6 +134,11 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--learning-rate", type=positive_float, default=LEARNING_RATE,
         help="Adam's first rate, cut by 90 %% every 10 epochs (default: %(default)s, the seed's)",
+    )  # fmt: skip
+    p.add_argument(
+        "--batch-size", type=positive_int, default=BATCH_SIZE,
+        help="windows per Adam step; above 8, gradients of 8 at a time are accumulated "
+        "(memory) (default: %(default)s, the seed's)",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=2025, help="(default: %(default)s)")
     p.set_defaults(func=_train)

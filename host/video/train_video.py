@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from host.video.fatigue_net import (
+from host.video.features_file import SUFFIX, read_features
+from host.video.model_inputs import Standardiser, labelled_windows, window_arrays
+from host.video.model_spec import (
     BATCH_SIZE,
     EPOCHS,
     FATIGUE_BORG,
@@ -39,8 +41,6 @@ from host.video.fatigue_net import (
     STRIDE_FRAMES,
     WINDOW_FRAMES,
 )
-from host.video.features_file import SUFFIX, read_features
-from host.video.model_inputs import Standardiser, labelled_windows, window_arrays
 from host.video.pipeline import VideoFeatures
 from host.video.track import VideoError
 from host.video.voxels import VOXEL_SIZE
@@ -51,8 +51,8 @@ ARCHITECTURES = {"bilstm": True, "lstm": False}
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 #: Windows scored at once when validating and testing (memory: 14 MB each).
 EVAL_BATCH = 8
-#: Windows per gradient computation; the seed's batch of 32 is reached by accumulating
-#: the gradients of BATCH_SIZE / MICRO_BATCH of them (measured: a batch of 32 at once took
+#: Windows per gradient computation; a batch of 32 (the seed's) is reached by accumulating
+#: the gradients of batch / MICRO_BATCH of them (measured: a batch of 32 at once took
 #: 14 GB of memory here, 8 at once about a quarter).
 MICRO_BATCH = 8
 #: Validation windows scored after each epoch (a fixed random subset: scoring all of a
@@ -182,6 +182,7 @@ def train(
     epochs: int = EPOCHS,
     windows_per_epoch: int | None = None,
     learning_rate: float = LEARNING_RATE,
+    batch_size: int = BATCH_SIZE,
     seed: int = 2025,
     say=print,
 ) -> dict:
@@ -211,7 +212,10 @@ def train(
     )
     network.compile(
         optimizer=keras.optimizers.Adam(
-            learning_rate, gradient_accumulation_steps=BATCH_SIZE // MICRO_BATCH
+            learning_rate,
+            gradient_accumulation_steps=(
+                batch_size // MICRO_BATCH if batch_size > MICRO_BATCH else None
+            ),
         ),
         loss="binary_crossentropy",
         jit_compile=False,
@@ -226,7 +230,7 @@ def train(
         chosen = train_w.take(np.sort(rng.choice(len(train_w), per_epoch, replace=False)))
         chosen = chosen.take(rng.permutation(len(chosen)))
         losses = []
-        for x, y in batches(sessions, chosen, standardiser, MICRO_BATCH):
+        for x, y in batches(sessions, chosen, standardiser, min(batch_size, MICRO_BATCH)):
             losses.append(float(np.ravel(network.train_on_batch(x, y))[0]))
         p_val = scores(network, sessions, val_w, standardiser)
         eps = 1e-7
@@ -270,7 +274,7 @@ def train(
             "windows": {"train": len(train_w), "validation": len(val_w), "test": len(test_w)},
             "epochs": epochs,
             "windows_per_epoch": per_epoch,
-            "batch_size": BATCH_SIZE,
+            "batch_size": batch_size,
             "micro_batch": MICRO_BATCH,
             "validation_windows_scored": len(val_w),
             "learning_rate": learning_rate,
