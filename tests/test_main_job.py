@@ -25,6 +25,7 @@ def test_main_job_prints_a_line_a_second_and_writes_gif_and_summary(tmp_path, ca
     assert len(lines) >= 100  # 20 s relaxed + a hold of up to 90 s + 30 s rest
     assert "true Borg" in lines[-1] and "SmO2~" in lines[-1]
     assert "SIMULATED subject" in out
+    assert re.search(r"SIMULATED body .*task failure from the elbow angle at \d+\.\d s", out)
     live = [line for line in lines if "predicted (" not in line]
     assert len(live) > 60  # levels once calibrated
     gif = Image.open(tmp_path / "oled.gif")
@@ -49,6 +50,20 @@ def test_the_wearable_follows_the_simulated_fatigue(tmp_path):
     # correlate with the truth and it reaches "high" or beyond during the hold.
     assert np.corrcoef(predicted, truth)[0, 1] > 0.5
     assert predicted.max() >= 3
+    # The same virtual person's elbow, filmed from beside: the camera sees the hold fail
+    # when the physiology says it did (subject 7 fails; hwsim.body's error is < 2 s).
+    body = run.body
+    assert run.truth.task_failure_s is not None and body.failure is not None
+    assert abs(body.failure.t_s - run.truth.task_failure_s) < 2.0
+    assert body.kinematics == run.record_path.with_name(
+        run.record_path.name.removesuffix(".nrec") + ".kin.h5"
+    )
+    from host.video.features_file import read_features
+
+    track = read_features(body.kinematics).track
+    assert track.provenance == "simulated" and len(track.borg_rating) > 10
+    held = (track.time_s > body.hold_s[0] + 3) & (track.time_s < body.failure.t_s - 3)
+    assert abs(np.nanmedian(body.flexion_deg[held]) - 45) < 5
 
 
 def test_the_main_job_needs_only_what_dev_run_installs(tmp_path):
