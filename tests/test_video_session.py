@@ -367,6 +367,23 @@ def test_no_camera_gives_the_nirs_rows_and_a_note(tmp_path):
     assert view.borg.tolist() == [2, 5, 8] and view.borg_source == "the record"
 
 
+def test_a_damaged_record_is_drawn_with_its_gap_and_a_note(tmp_path):
+    record = write_session(tmp_path / "S09_upper_limb_left.nrec")
+    data = bytearray(record.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4000] = bytes(4000)  # a run of zeros, as a power cut leaves
+    record.write_bytes(bytes(data))
+    status, out, err = _run([str(record)])
+    assert status == 0, err
+    assert "note: record damaged:" in err and "corrupt bytes skipped" in err
+    view = session_view.build_view(record)
+    _, rows = session_figure(view)
+    line = rows["haemoglobin"].get_lines()[0]  # ΔHbO2: a break where records were lost
+    x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+    (gap,) = np.flatnonzero(np.isnan(y))
+    assert x[gap + 1] - x[gap - 1] > 1.0  # 4 kB of records are seconds of samples
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 

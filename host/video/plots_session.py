@@ -57,6 +57,10 @@ FAILURE_SIMULATED = {"color": "0.35", "ls": ":", "lw": 1.4}
 #: y range of the elbow row, deg: straight arm to well past the 90° baseline (raised, up to
 #: 180°, when the angle goes higher).
 ELBOW_YLIM_DEG = (0.0, 120.0)
+#: A gap in a series longer than this many of its median sample intervals is left blank
+#: (assumption: jitter in a healthy record is far below 1.5 intervals; lost records are
+#: whole intervals).
+GAP_FACTOR = 1.5
 #: Notes under the time axis are wrapped at this many characters; a row's caption is cut
 #: at CAPTION_CHARS (about the figure's width at 7 pt).
 NOTE_WIDTH_CHARS = 160
@@ -82,6 +86,15 @@ def _title(view: SessionView) -> str:
     return f"{first}\n{second}; time on the wearable's clock"
 
 
+def _broken(t: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``t`` and ``ys`` with a NaN put in every gap longer than :data:`GAP_FACTOR` sample
+    intervals (records lost to damage), so lines are not drawn across it."""
+    if t.size < 3:
+        return (t, *ys)
+    at = np.flatnonzero(np.diff(t) > GAP_FACTOR * np.median(np.diff(t))) + 1
+    return tuple(np.insert(np.asarray(a, dtype=float), at, np.nan) for a in (t, *ys))
+
+
 def _caption(ax: Axes, text: str) -> None:
     """A small grey line of explanation above ``ax``, at its left."""
     ax.set_title(textwrap.shorten(text, CAPTION_CHARS), loc="left", fontsize=7, color="0.3", pad=2)
@@ -96,10 +109,10 @@ def _mark_failures(ax: Axes, view: SessionView) -> None:
 
 def _haemoglobin(ax: Axes, view: SessionView) -> None:
     r = view.record
-    t = r.t_s + view.origin_s
-    ax.plot(t, r.d_hbo2_um, color="tab:red", lw=0.8, label="ΔHbO2")
-    ax.plot(t, r.d_hhb_um, color="tab:blue", lw=0.8, label="ΔHHb")
-    ax.plot(t, r.d_hbo2_um + r.d_hhb_um, color="tab:green", lw=0.8, label="ΔtHb")
+    t, hbo2, hhb = _broken(r.t_s + view.origin_s, r.d_hbo2_um, r.d_hhb_um)
+    ax.plot(t, hbo2, color="tab:red", lw=0.8, label="ΔHbO2")
+    ax.plot(t, hhb, color="tab:blue", lw=0.8, label="ΔHHb")
+    ax.plot(t, hbo2 + hhb, color="tab:green", lw=0.8, label="ΔtHb")
     ax.set_ylabel("Δ haemoglobin (µM)")
     ax.legend(loc="upper left", fontsize=8, ncol=3)
 
@@ -109,7 +122,7 @@ def _smo2(ax: Axes, view: SessionView) -> None:
     with warnings.catch_warnings():  # undefined where the fall exceeds the resting value
         warnings.simplefilter("ignore", RuntimeWarning)
         smo2 = np.asarray(smo2_percent(np.nan_to_num(r.d_hbo2_um), np.nan_to_num(r.d_hhb_um)))
-    ax.plot(r.t_s + view.origin_s, smo2, color="tab:purple", lw=0.8)
+    ax.plot(*_broken(r.t_s + view.origin_s, smo2), color="tab:purple", lw=0.8)
     ax.set_ylabel("SmO2 estimate (%)")
 
 
@@ -122,11 +135,12 @@ def _nirs_level(ax: Axes, view: SessionView) -> None:
     if not n.t_s.size:
         no_data(ax, "no PREDICTION record: the device ran without a model")
         return
-    ax.step(n.t_s, n.level, where="post", color="tab:orange", lw=1.6, label="level (smoothed)")
+    t, level = _broken(n.t_s, n.level)
+    ax.step(t, level, where="post", color="tab:orange", lw=1.6, label="level (smoothed)")
     handles = ax.get_legend_handles_labels()
     if n.p_top is not None:
         right = ax.twinx()
-        right.plot(n.t_s, n.p_top, color="tab:brown", lw=0.9, alpha=0.8)
+        right.plot(*_broken(n.t_s, n.p_top), color="tab:brown", lw=0.9, alpha=0.8)
         right.set_ylim(0, 1.02)
         right.set_ylabel(f"p({' or '.join(n.top_names)})", fontsize=8, color="tab:brown")
         right.tick_params(axis="y", labelsize=8, colors="tab:brown")
