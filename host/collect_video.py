@@ -363,11 +363,18 @@ def recover_frame_table(
 # -- after the session: pose and task failure -------------------------------------------------
 
 
-def session_pose_track(video_path: Path, table: FrameTable, *, name: str) -> PoseTrack:
+def session_pose_track(
+    video_path: Path,
+    table: FrameTable,
+    *,
+    name: str,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> PoseTrack:
     """Pose (:func:`host.video.pose.estimate_poses`) on a session's recorded video, each
     frame at its capture time (``table.video_s``): the track's ``time_s`` is s from the
     first frame on the host's clock (then resampled to 30 frames/s);
-    :func:`video_task_failure` maps it to the device's."""
+    :func:`video_task_failure` maps it to the device's. ``progress(done, total)`` after
+    every frame, as :func:`~host.video.pose.estimate_poses` calls it."""
     from host.video.camera_record import CameraRecording, ReplayedCamera
     from host.video.pose import estimate_poses
     from host.video.video_io import capture_fps
@@ -375,7 +382,8 @@ def session_pose_track(video_path: Path, table: FrameTable, *, name: str) -> Pos
     times = table.video_s.tolist()
     recording = CameraRecording(Path(video_path), name, times, capture_fps(times, 0.0))
     with ReplayedCamera(recording) as replay:
-        return estimate_poses(replay, view="side")  # the elbow hold is filmed from beside
+        # The elbow hold is filmed from beside.
+        return estimate_poses(replay, view="side", progress=progress)
 
 
 def hold_phase(phases: Sequence[tuple[str, float]], end_s: float) -> tuple[float, float] | None:
