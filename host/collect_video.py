@@ -388,14 +388,20 @@ def session_pose_track(
 
 def hold_phase(phases: Sequence[tuple[str, float]], end_s: float) -> tuple[float, float] | None:
     """(start, end) of the session's last hold, s: from its phase key ('h') to the next
-    phase key, or ``end_s`` (the session's last time); None without a hold. ``phases``:
-    (name, onset) as :attr:`host.collect_records.CollectedSession.phases`, on its clock."""
+    phase key or the planned hold's end (:data:`host.video.task_failure.PLANNED_HOLD_S`),
+    whichever is later, within ``end_s`` (the session's last time); None without a hold.
+    The experimenter keys the end of a failed hold after seeing it fail: ending there would
+    put the failure inside the detector's grace for a hold's planned end.
+    ``phases``: (name, onset) as :attr:`host.collect_records.CollectedSession.phases`."""
+    from host.video.task_failure import PLANNED_HOLD_S
+
     holds = [i for i, (name, _) in enumerate(phases) if name == "hold"]
     if not holds:
         return None
     i = holds[-1]
-    end = phases[i + 1][1] if i + 1 < len(phases) else end_s
-    return float(phases[i][1]), float(end)
+    start = float(phases[i][1])
+    keyed = phases[i + 1][1] if i + 1 < len(phases) else end_s
+    return start, float(min(max(keyed, start + PLANNED_HOLD_S), end_s))
 
 
 def video_task_failure(

@@ -92,9 +92,9 @@ def main_job(tmp_path_factory) -> Path:
 def video_model(tmp_path_factory, main_job) -> Path:
     """An untrained network of the seed's architecture with its metadata (the view needs a
     model that loads, not a good one)."""
-    from host.video.fatigue_net import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES, build_video_model
     from host.video.model_file import write_video_model
     from host.video.model_inputs import Standardiser
+    from host.video.model_spec import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES, build_video_model
     from host.video.voxels import VOXEL_SIZE
 
     vf = read_features(main_job.with_name(main_job.name.removesuffix(".nrec") + KIN_SUFFIX))

@@ -428,11 +428,16 @@ def test_a_file_stands_in_for_a_camera_at_its_own_rate_on_the_host_clock(tmp_pat
 # -- after the session: task failure from the elbow angle --------------------------------------
 
 
-def test_hold_phase_is_the_last_hold_to_the_next_phase():
-    phases = [("baseline", 1.5), ("hold", 21.0), ("rest", 42.5)]
-    assert hold_phase(phases, 57.0) == (21.0, 42.5)
-    assert hold_phase(phases[:2], 57.0) == (21.0, 57.0)
-    assert hold_phase(phases[:1], 57.0) is None
+def test_hold_phase_is_the_last_hold_to_the_next_phase_or_its_planned_end():
+    phases = [("baseline", 1.5), ("hold", 21.0), ("rest", 142.5)]
+    assert hold_phase(phases, 157.0) == (21.0, 142.5)
+    assert hold_phase(phases[:2], 157.0) == (21.0, 157.0)
+    assert hold_phase(phases[:1], 157.0) is None
+    # A failed hold keyed over at 42.5 s: the hold looked at runs to its planned 90 s, so
+    # the failure the key follows is not inside the detector's grace for a planned end.
+    failed = [("baseline", 1.5), ("hold", 21.0), ("rest", 42.5)]
+    assert hold_phase(failed, 157.0) == (21.0, 111.0)
+    assert hold_phase(failed, 60.0) == (21.0, 60.0)
 
 
 def test_video_task_failure_puts_the_pose_on_the_device_clock(monkeypatch):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from host.session import DatasetError
+from host.video.session_view import add_session_parser
 from host.video.track import PoseTrack, VideoError
 from host.video.train_cli import add_train_parsers
 
@@ -372,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_plot)
     _analyse_parser(sub)
+    add_session_parser(sub)
     add_train_parsers(sub)
     return parser
 

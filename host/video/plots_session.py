@@ -210,7 +210,7 @@ def _elbow(ax: Axes, view: SessionView) -> None:
 
 
 def _borg(ax: Axes, view: SessionView) -> None:
-    from host.video.fatigue_net import FATIGUE_BORG
+    from host.video.model_spec import FATIGUE_BORG
 
     ax.set_ylim(-0.5, 10.5)
     ax.set_yticks(range(0, 11, 2))

@@ -297,8 +297,8 @@ def _borg(view: SessionView) -> None:
 
 def _long_enough(vf: VideoFeatures) -> tuple[bool, str]:
     """Whether ``vf`` holds one window of the video model; if not, the note."""
-    from host.video.fatigue_net import MODEL_FPS, WINDOW_FRAMES
     from host.video.model_inputs import frame_step
+    from host.video.model_spec import MODEL_FPS, WINDOW_FRAMES
 
     track = vf.track
     step = frame_step(track.fps, track.source)
@@ -371,7 +371,7 @@ def build_view(
         if table is None:
             view.notes.append(f"{avi.name}: no frame table, none in the record: video left out")
         else:
-            from host.video.fatigue_net import MODEL_FPS, WINDOW_FRAMES
+            from host.video.model_spec import MODEL_FPS, WINDOW_FRAMES
 
             if table.video_s[-1] >= WINDOW_FRAMES / MODEL_FPS:  # the model before the pose
                 model = _load_model(model_dir, log)

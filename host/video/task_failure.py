@@ -68,6 +68,11 @@ MIN_OUT_S = 2.0
 #: (assumption: seed 003 ends the trial at failure and the arm is put down, far past the
 #: edge, while the smoothed video noise hovering near the edge rarely goes so far).
 CONFIRM_DEPTH_DEG = 10.0
+#: The planned hold, s (seed 003 §3.3.1.1: "held ... for 90 s"; hwsim.protocols.SEED_HOLD_S
+#: is the simulator's copy of the same figure). A session's phase keys mark a failed hold's
+#: end after the failure, so the hold task failure is looked for in is at least this long
+#: (host.collect_video.hold_phase).
+PLANNED_HOLD_S = 90.0
 #: Exits in the last this many seconds of the planned hold are its planned end, s
 #: (assumption: at the planned end the arm is lowered, and the measured angle can leave
 #: the band up to ~2 s before the true one where the person held near the edge, see
