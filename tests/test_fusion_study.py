@@ -45,7 +45,7 @@ def test_nirs_fatigued_weights_under_the_default_and_other_mappings() -> None:
     assert fs.fatigued_weights(DEFAULT_MAPPING, 8).tolist() == [0, 0, 0, 0, 1]
     two = FatigueMapping(names=("fresh", "tired"), max_borg=(6, 10))
     assert fs.fatigued_weights(two).tolist() == [0, 1]
-    assert fs.VARIANT_BORG == (fs.fatigued_borg() - 1, fs.fatigued_borg() + 1) == (6, 8)
+    assert fs.VARIANT_BORG == (fs.FATIGUE_BORG - 1, fs.FATIGUE_BORG + 1) == (6, 8)
     three = FatigueMapping(names=("a", "b", "c"), max_borg=(5, 8, 10))
     np.testing.assert_allclose(fs.fatigued_weights(three), [0, 2 / 3, 1])
 
@@ -138,10 +138,11 @@ def test_the_bootstraps_quick_scores_are_scikit_learns() -> None:
 @pytest.fixture(scope="module")
 def video_model(tmp_path_factory) -> Path:
     """A video model folder load_video_model accepts: the seed's network, random weights."""
-    from host.video.fatigue_net import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES, build_video_model
+    from host.video.fatigue_net import build_video_model
     from host.video.kinematics import FEATURE_NAMES
     from host.video.model_file import write_video_model
     from host.video.model_inputs import Standardiser
+    from host.video.model_spec import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
     from host.video.voxels import VOXEL_SIZE
     from host.video.wavelets import LEVELS
 

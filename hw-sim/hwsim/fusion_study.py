@@ -49,6 +49,7 @@ from device.argtypes import existing_dir, non_negative_int, output_dir
 from device.errors import DeviceError
 from device.labels import FatigueMapping
 from host.session import DatasetError
+from host.video.model_spec import FATIGUE_BORG
 from host.video.track import VideoError
 from hwsim.fusion_scores import (
     BOOTSTRAP,
@@ -65,7 +66,6 @@ __all__ = [
     "Row",
     "borg_at",
     "check_video_inputs",
-    "fatigued_borg",
     "fatigued_weights",
     "label_at_end",
     "session_rows",
@@ -84,7 +84,7 @@ SIDES = ("left", "right")
 #: The methods, in the table's order.
 METHODS = ("NIRS alone", "video alone", "mean of both", "logistic regression")
 #: The sensitivity rows: the NIRS model alone with another reading of "fatigued".
-#: The Borg splits of the first two (fatigued_borg() ∓ 1, tested: under the default mapping the
+#: The Borg splits of the first two (FATIGUE_BORG ∓ 1, tested: under the default mapping the
 #: whole of "high" and "exhausted", or "exhausted" alone).
 NIRS_VARIANTS = (
     "NIRS P(Borg>=6) (default mapping: P(high)+P(exhausted))",
@@ -113,21 +113,9 @@ class Row:
     label: int
 
 
-def fatigued_borg() -> int:
-    """Seed 000 §IV's split, :data:`host.video.fatigue_net.FATIGUE_BORG` (7).
-
-    Imported when needed, not at the top: that module loads Keras, and TensorFlow's
-    start-up lines would come before this command's own (its ``error:`` line among them)
-    unless :func:`host.video.model_file.load_video_model` has quietened it first.
-    """
-    from host.video.fatigue_net import FATIGUE_BORG
-
-    return FATIGUE_BORG
-
-
 def fatigued_weights(mapping: FatigueMapping, borg: int | None = None) -> np.ndarray:
     """Per level, the share of its whole Borg steps at or above ``borg`` (default:
-    :func:`fatigued_borg`), shape (n_levels,).
+    :data:`host.video.model_spec.FATIGUE_BORG`), shape (n_levels,).
 
     ``p_nirs = weights · level probabilities``. With the default mapping (0–1 none, 2–3
     light, 4–5 moderate, 6–7 high, 8–10 exhausted) and Borg 7 this is
@@ -135,7 +123,7 @@ def fatigued_weights(mapping: FatigueMapping, borg: int | None = None) -> np.nda
     taken as equally likely (assumption; the sensitivity rows bracket it with
     P(high) + P(exhausted), Borg ≥ 6, and P(exhausted), Borg ≥ 8).
     """
-    borg = fatigued_borg() if borg is None else borg
+    borg = FATIGUE_BORG if borg is None else borg
     weights, low = [], 0
     for high in mapping.max_borg:
         steps = np.arange(low, high + 1)
@@ -157,11 +145,11 @@ def borg_at(borg_t_s: np.ndarray, borg_rating: np.ndarray, t_s: np.ndarray) -> n
 
 def label_at_end(borg_t_s: np.ndarray, borg_rating: np.ndarray, end_s: np.ndarray) -> np.ndarray:
     """1 where the Borg rating at a window's last frame ``end_s`` is ≥ 7 (seed 000 §IV's
-    split, :data:`host.video.fatigue_net.FATIGUE_BORG`), else 0; int64, the shape of
+    split, :data:`host.video.model_spec.FATIGUE_BORG`), else 0; int64, the shape of
     ``end_s``. A window that straddles the onset counts as fatigued once it ends after it
     (the seed's training cuts such windows out instead: :mod:`host.video.model_inputs`).
     """
-    return (borg_at(borg_t_s, borg_rating, end_s) >= fatigued_borg()).astype(np.int64)
+    return (borg_at(borg_t_s, borg_rating, end_s) >= FATIGUE_BORG).astype(np.int64)
 
 
 def session_rows(
@@ -386,7 +374,7 @@ def table(report: dict) -> str:
         f"# Late fusion of the NIRS and video models: SIMULATED\n\n"
         f"{s['subjects']} simulated subjects (seed {s['seed']}), sides {', '.join(s['sides'])}, "
         f"upper-limb protocol (seed 003 §3.3.1.1); video model `{s['video_model']}`, NIRS "
-        f"model `{s['models_dir']}`. Label: Borg ≥ {fatigued_borg()} at the window's end. "
+        f"model `{s['models_dir']}`. Label: Borg ≥ {FATIGUE_BORG} at the window's end. "
         f"Folds by subject: {len(report['folds'])}. Threshold 0.5; [95 % bootstrap over "
         f"subjects, {s['bootstrap']} resamples].\n\n"
         + head + rule + "".join(line(m) for m in METHODS)
@@ -481,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
             "bootstrap": args.bootstrap,
             "video_model": str(args.video_model),
             "models_dir": str(args.models_dir),
-            "label_rule": f"Borg (last report) >= {fatigued_borg()} at the window's last frame",
+            "label_rule": f"Borg (last report) >= {FATIGUE_BORG} at the window's last frame",
             "seconds": round(time.perf_counter() - t0, 1),
         }
         report["models"] = models
