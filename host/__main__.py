@@ -12,8 +12,7 @@ Commands:
   kinetics desaturation and recovery kinetics per work interval: CSV table and PNG
   validate agreement with a reference device: lag, Bland–Altman, ICC, Lin's CCC, TOST
   predict  the fatigue model on any recording with ΔHbO2 and ΔHHb in µM
-  video    fatigue from video kinematics (seed 000): extract, plot, analyse, session,
-           train, compare
+  video    video kinematics and fatigue (seed 000): extract plot analyse session train compare
   live     the live page in a browser: replayed session records, a team's MQTT broker
 """
 

@@ -33,6 +33,11 @@ COMMANDS = [
     *(("host", name) for name in HOST_COMMANDS),
     ("host", "video", "extract"),
     ("host", "video", "plot"),
+    ("host", "video", "analyse"),
+    ("host", "video", "session"),
+    ("host", "video", "train"),
+    ("host", "video", "compare"),
+    ("hwsim.fusion_study",),
 ]
 
 

@@ -1,8 +1,9 @@
-"""``python -m host video train`` and ``python -m host video compare``: the video model's runs.
+"""python -m host video train and python -m host video compare: the video model's runs.
 
-``train`` is :func:`host.video.train_video.train` on a folder of kinematics files with
-ratings; ``compare`` puts the test metrics of several runs in one table beside the seed's
-figures (seed 000 §IV: CNN–Bi-LSTM 94.57 %, CNN-LSTM 88.57 % accuracy, 8:1:1 split).
+train trains the video model (host/video/train_video.py) on a folder of kinematics
+files with Borg ratings; compare puts the test metrics of several runs in one table
+beside the seed's figures (seed 000 §IV: CNN–Bi-LSTM 94.57 %, CNN-LSTM 88.57 % accuracy,
+8:1:1 split).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def comparison_rows(runs: list[Path]) -> list[dict]:
                     "f1_fatigued": test["f1_fatigued"],
                     "macro_f1": test["macro_f1"],
                     "test_windows": test["windows"],
+                    "fatigued_share": test["fatigued_share"],
                     "epochs": training["epochs"],
                     "windows_per_epoch": training["windows_per_epoch"],
                     "batch_size": training["batch_size"],
@@ -77,9 +79,9 @@ def comparison_rows(runs: list[Path]) -> list[dict]:
 def comparison_table(rows: list[dict]) -> str:
     """The rows as a Markdown table, the seed's figures beside them."""
     lines = [
-        "| model | split | accuracy | F1 (fatigued) | macro-F1 | test windows | trained | "
-        "seed 000's accuracy |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | split | accuracy | majority-class accuracy | F1 (fatigued) | macro-F1 | "
+        "test windows | trained | seed 000's accuracy |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: (r["split"] != "windows", r["architecture"])):
         seed = SEED_ACCURACY.get(r["architecture"])
@@ -87,6 +89,7 @@ def comparison_table(rows: list[dict]) -> str:
         lines.append(
             f"| {ARCH_NAMES.get(r['architecture'], r['architecture'])} ({r['provenance']}) | "
             f"{SPLIT_NAMES.get(r['split'], r['split'])} | {r['accuracy']:.1%} | "
+            f"{max(r['fatigued_share'], 1 - r['fatigued_share']):.1%} | "
             f"{r['f1_fatigued']:.3f} | {r['macro_f1']:.3f} | {r['test_windows']} | "
             f"{r['epochs']} epochs × {r['windows_per_epoch']} windows, batch {r['batch_size']}, "
             f"{r['minutes']:.0f} min | {seed_txt} |"
@@ -116,10 +119,21 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--data", type=Path, required=True, help="folder of .kin.h5 files with Borg ratings"
+        "--data",
+        type=Path,
+        required=True,
+        help="folder of .kin.h5 files with Borg ratings (required: no default)",
     )
-    p.add_argument("--out", type=Path, required=True, help="new or empty folder for the model")
-    p.add_argument("--arch", choices=ARCHITECTURES, default="bilstm", help="(default: %(default)s)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="new or empty folder for the model (required: no default)",
+    )
+    p.add_argument(
+        "--arch", choices=ARCHITECTURES, default="bilstm",
+        help="Bi-LSTM (the seed's) or one-direction LSTM (default: %(default)s)",
+    )  # fmt: skip
     p.add_argument(
         "--split", choices=SPLITS, default="workers",
         help="test on held-out people, or the seed's 8:1:1 over windows (default: %(default)s)",
@@ -140,11 +154,14 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
         help="windows per Adam step; above 8, gradients of 8 at a time are accumulated "
         "(memory) (default: %(default)s, the seed's)",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, default=2025, help="(default: %(default)s)")
+    p.add_argument(
+        "--seed", type=int, default=2025,
+        help="seed of the split, the windows drawn and the weights (default: %(default)s)",
+    )  # fmt: skip
     p.set_defaults(func=_train)
 
     p = sub.add_parser("compare", help="the test metrics of trained runs in one table")
-    p.add_argument("runs", type=Path, nargs="+", help="folders written by train")
+    p.add_argument("runs", type=Path, nargs="+", help="folders written by train (required)")
     p.add_argument(
         "--out", type=Path, default=None, help="also write the table here (default: only print it)"
     )
