@@ -140,10 +140,8 @@ def video_model(tmp_path_factory) -> Path:
     """A video model folder load_video_model accepts: the seed's network, random weights."""
     from host.video.fatigue_net import build_video_model
     from host.video.kinematics import FEATURE_NAMES
-    from host.video.model_file import write_video_model
+    from host.video.model_file import input_metadata, write_video_model
     from host.video.model_inputs import Standardiser
-    from host.video.model_spec import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
-    from host.video.voxels import VOXEL_SIZE
     from host.video.wavelets import LEVELS
 
     folder = tmp_path_factory.mktemp("video_model")
@@ -151,15 +149,9 @@ def video_model(tmp_path_factory) -> Path:
     meta = {
         "architecture": "cnn_bilstm",
         "provenance": "simulated",
-        "inputs": {
-            "window_frames": WINDOW_FRAMES,
-            "stride_frames": STRIDE_FRAMES,
-            "model_fps": MODEL_FPS,
-            "voxel_size": VOXEL_SIZE,
-            "feature_names": list(FEATURE_NAMES),
-            "wavelet_levels": LEVELS,
-            "standardiser": Standardiser(np.zeros(n), np.ones(n)).to_json(),
-        },
+        "inputs": input_metadata(
+            list(FEATURE_NAMES), LEVELS, Standardiser(np.zeros(n), np.ones(n))
+        ),
     }
     write_video_model(folder, build_video_model(n, LEVELS), meta)
     return folder

@@ -75,10 +75,8 @@ def model_dir(tmp_path_factory, worker) -> Path:
     import keras
 
     from host.video.fatigue_net import build_video_model
-    from host.video.model_file import CLASSES, write_video_model
+    from host.video.model_file import CLASSES, input_metadata, write_video_model
     from host.video.model_inputs import Standardiser
-    from host.video.model_spec import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
-    from host.video.voxels import VOXEL_SIZE
 
     vf = read_features(worker)
     keras.utils.set_random_seed(7)
@@ -87,15 +85,7 @@ def model_dir(tmp_path_factory, worker) -> Path:
         "architecture": network.name,
         "provenance": "simulated",
         "classes": list(CLASSES),
-        "inputs": {
-            "window_frames": WINDOW_FRAMES,
-            "stride_frames": STRIDE_FRAMES,
-            "model_fps": MODEL_FPS,
-            "voxel_size": VOXEL_SIZE,
-            "feature_names": list(vf.feature_names),
-            "wavelet_levels": vf.n_levels,
-            "standardiser": Standardiser.fit([vf]).to_json(),
-        },
+        "inputs": input_metadata(list(vf.feature_names), vf.n_levels, Standardiser.fit([vf])),
         "metrics": {"test": {"accuracy": 0.5}},
     }
     folder = tmp_path_factory.mktemp("model") / "video"

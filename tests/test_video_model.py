@@ -16,6 +16,7 @@ from host.video import model_spec as spec  # noqa: E402
 from host.video.model_file import (  # noqa: E402
     META_FILE,
     ModelFileError,
+    input_metadata,
     load_video_model,
     write_video_model,
 )
@@ -151,15 +152,7 @@ def _meta(network, sd: Standardiser) -> dict:
         "architecture": network.name,
         "provenance": "simulated",
         "classes": ["not fatigued", "fatigued"],
-        "inputs": {
-            "window_frames": spec.WINDOW_FRAMES,
-            "stride_frames": spec.STRIDE_FRAMES,
-            "model_fps": spec.MODEL_FPS,
-            "voxel_size": 20,
-            "feature_names": [f"f{i}" for i in range(87)],
-            "wavelet_levels": 6,
-            "standardiser": sd.to_json(),
-        },
+        "inputs": input_metadata([f"f{i}" for i in range(87)], 6, sd),
         "metrics": {"test": {"accuracy": 0.5}},
     }
 

@@ -93,10 +93,8 @@ def video_model(tmp_path_factory, main_job) -> Path:
     """An untrained network of the seed's architecture with its metadata (the view needs a
     model that loads, not a good one)."""
     from host.video.fatigue_net import build_video_model
-    from host.video.model_file import write_video_model
+    from host.video.model_file import input_metadata, write_video_model
     from host.video.model_inputs import Standardiser
-    from host.video.model_spec import MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
-    from host.video.voxels import VOXEL_SIZE
 
     vf = read_features(main_job.with_name(main_job.name.removesuffix(".nrec") + KIN_SUFFIX))
     folder = tmp_path_factory.mktemp("video_model")
@@ -104,15 +102,7 @@ def video_model(tmp_path_factory, main_job) -> Path:
     meta = {
         "architecture": network.name,
         "provenance": "simulated",
-        "inputs": {
-            "window_frames": WINDOW_FRAMES,
-            "stride_frames": STRIDE_FRAMES,
-            "model_fps": MODEL_FPS,
-            "voxel_size": VOXEL_SIZE,
-            "feature_names": list(vf.feature_names),
-            "wavelet_levels": vf.n_levels,
-            "standardiser": Standardiser.fit([vf]).to_json(),
-        },
+        "inputs": input_metadata(list(vf.feature_names), vf.n_levels, Standardiser.fit([vf])),
         "metrics": {},
     }
     write_video_model(folder, network, meta)

@@ -39,6 +39,7 @@ __all__ = [
     "META_FILE",
     "VideoModel",
     "WindowProbabilities",
+    "input_metadata",
     "load_video_model",
     "write_video_model",
 ]
@@ -232,6 +233,23 @@ def load_video_model(folder: Path) -> VideoModel:
     if shapes != want:
         raise _fail(keras_path, f"its inputs {shapes} are not those {meta_path} describes ({want})")
     return VideoModel(folder, meta, network, Standardiser.from_json(inputs["standardiser"]))
+
+
+def input_metadata(
+    feature_names: list[str] | tuple[str, ...], n_levels: int, standardiser: Standardiser
+) -> dict[str, Any]:
+    """``video_model.json``'s ``inputs``: what :func:`load_video_model` checks a network
+    and a kinematics file against (this program's windows, the features, the levels, the
+    voxel grid, the standardisation)."""
+    return {
+        "window_frames": WINDOW_FRAMES,
+        "stride_frames": STRIDE_FRAMES,
+        "model_fps": MODEL_FPS,
+        "voxel_size": VOXEL_SIZE,
+        "feature_names": list(feature_names),
+        "wavelet_levels": int(n_levels),
+        "standardiser": standardiser.to_json(),
+    }
 
 
 def write_video_model(folder: Path, network: Any, meta: dict[str, Any]) -> Path:

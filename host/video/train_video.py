@@ -37,13 +37,9 @@ from host.video.model_spec import (
     LEARNING_RATE,
     LR_DROP,
     LR_DROP_EVERY_EPOCHS,
-    MODEL_FPS,
-    STRIDE_FRAMES,
-    WINDOW_FRAMES,
 )
 from host.video.pipeline import VideoFeatures
 from host.video.track import VideoError
-from host.video.voxels import VOXEL_SIZE
 
 SPLITS = ("windows", "workers")
 ARCHITECTURES = {"bilstm": True, "lstm": False}
@@ -191,7 +187,7 @@ def train(
 
     from host.video.fatigue_net import build_video_model
     from host.video.features_file import _versions
-    from host.video.model_file import CLASSES, write_video_model
+    from host.video.model_file import CLASSES, input_metadata, write_video_model
 
     t0 = time.perf_counter()
     paths, sessions = load_sessions(data, say)
@@ -258,15 +254,7 @@ def train(
         "provenance": "simulated" if provenance == ["simulated"] else ", ".join(provenance),
         "classes": list(CLASSES),
         "label_rule": f"fatigued when the Borg CR10 rating has reached {FATIGUE_BORG}",
-        "inputs": {
-            "window_frames": WINDOW_FRAMES,
-            "stride_frames": STRIDE_FRAMES,
-            "model_fps": MODEL_FPS,
-            "voxel_size": VOXEL_SIZE,
-            "feature_names": list(vf0.feature_names),
-            "wavelet_levels": vf0.n_levels,
-            "standardiser": standardiser.to_json(),
-        },
+        "inputs": input_metadata(list(vf0.feature_names), vf0.n_levels, standardiser),
         "training": {
             "data": [p.name for p in paths],
             "split": how,
