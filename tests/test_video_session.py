@@ -422,6 +422,8 @@ def test_session_registers_on_the_video_commands_subparsers():
     add_session_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["session", "x.nrec", "--side", "right", "--hold", "20", "110"])
     assert args.func is session_view.run and args.hold == [20.0, 110.0]
-    assert args.model == Path("models/video") and args.out is None
+    # The repository's bundled model, wherever the command is run from.
+    assert args.model == Path(session_view.__file__).resolve().parents[2] / "models" / "video"
+    assert args.out is None
     text = parser._subparsers._group_actions[0].choices["session"].format_help()
-    assert "(default: models/video)" in " ".join(text.split())
+    assert f"(default: {session_view.DEFAULT_MODEL})" in " ".join(text.split())

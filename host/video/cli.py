@@ -52,8 +52,9 @@ def _stem(path: Path) -> Path:
 class _Progress:
     """One line per second of work: frames done, of how many, and the rate."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, unit: str = "frame") -> None:
         self.what = what
+        self.unit = unit
         self.t0 = time.perf_counter()
         self.last = 0.0
 
@@ -64,7 +65,11 @@ class _Progress:
         self.last = now
         rate = done / max(now - self.t0, 1e-9)
         of = f"/{total}" if total else ""
-        print(f"{self.what}: frame {done}{of} ({rate:.0f} frames/s)", file=sys.stderr, flush=True)
+        print(
+            f"{self.what}: {self.unit} {done}{of} ({rate:.0f} {self.unit}s/s)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 class _CtrlC:

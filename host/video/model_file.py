@@ -95,11 +95,18 @@ class VideoModel:
     def describe(self) -> str:
         """One line: architecture, provenance and the test metrics."""
         m = self.meta
-        metrics = m.get("metrics", {}).get("test", {})
-        figures = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+        test = m.get("metrics", {}).get("test", {})
+        figures = ""
+        if isinstance(test.get("accuracy"), float):
+            figures = f": test accuracy {test['accuracy']:.3f}"
+            share = test.get("fatigued_share")
+            if isinstance(share, float):  # what always answering the larger class scores
+                figures += f" (always the more common class: {max(share, 1 - share):.3f})"
+            if isinstance(test.get("macro_f1"), float):
+                figures += f", macro-F1 {test['macro_f1']:.3f}"
         return (
             f"video model {m['architecture']} ({self.folder}), trained on "
-            f"{m['provenance']} data{': test ' + figures if figures else ''}"
+            f"{m['provenance']} data{figures}"
         )
 
     def check_features(self, vf: VideoFeatures) -> None:

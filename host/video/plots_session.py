@@ -28,6 +28,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from device.mbll import smo2_percent
+from host.video.analyse import FATIGUE_THRESHOLD
 from host.video.plots_common import DPI, no_data
 from host.video.session_view import SessionView
 
@@ -35,7 +36,7 @@ __all__ = ["FATIGUE_P", "ROWS", "save_session_png", "session_figure", "summary"]
 
 #: A window is fatigued when the model's sigmoid gives at least this: the threshold of its
 #: two classes (seed 000 §IV trains a binary classifier, fatigued at Borg ≥ 7).
-FATIGUE_P = 0.5
+FATIGUE_P = FATIGUE_THRESHOLD  # host.video.analyse's, one place
 #: Row name -> relative height.
 ROWS = {
     "haemoglobin": 1.3,

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from host.session import SIDES, DatasetError, SessionRecord
+from host.video.analyse import BUNDLED_VIDEO_MODEL
 from host.video.track import VideoError
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ __all__ = [
 ]
 
 #: The bundled video model (issue 16 point 3: it ships in ``models/``).
-DEFAULT_MODEL = Path("models") / "video"
+DEFAULT_MODEL = BUNDLED_VIDEO_MODEL  # the repository's models/video, from any folder
 #: The figure's default name: the record's stem + this, beside it.
 PNG_SUFFIX = ".session.png"
 #: How many of the NIRS model's highest levels its "top levels" probability adds up. A
@@ -427,7 +428,9 @@ def _camera_rows(
             f"video model {meta['architecture']} ({model.folder}), trained on "
             f"{str(meta['provenance']).upper()} data"
         )
-        view.windows = model.window_probabilities(vf, progress=_Progress("video model: window"))
+        view.windows = model.window_probabilities(
+            vf, progress=_Progress("video model", unit="window")
+        )
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -474,8 +477,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar=("START", "END"),
         help="the hold to look for task failure in, s on the device clock, for a record "
-        "without phase keys such as the wearable's own (default: the record's 'h' key to "
-        "the next phase key)",
+        "without phase keys (default: the record's 'h' key to the next phase key or its "
+        "planned 90 s, whichever is later)",
     )
     p.set_defaults(func=run)
 
@@ -520,6 +523,12 @@ def run(args: argparse.Namespace) -> int:
             raise VideoError(record, f"{what} (a session record is the .nrec file the "
                              "wearable and 'python -m host collect' write)")  # fmt: skip
         _check_out(out)
+        if args.hold is not None and not args.hold[0] < args.hold[1]:
+            start, end = args.hold
+            raise VideoError(
+                "--hold", f"START {start:g} s is not before END {end:g} s: give the hold's "
+                "start, then its end, s on the device clock",
+            )  # fmt: skip
         view = build_view(
             record,
             model_dir=args.model,

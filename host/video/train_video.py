@@ -195,6 +195,15 @@ def train(
     rng = np.random.default_rng(seed)
     windows = all_windows(sessions)
     train_w, val_w, test_w, groups = split(windows, people, how, rng)
+    for name, part in (("training", train_w), ("test", test_w)):
+        if len(part) == 0 or part.label.min() == part.label.max():
+            kinds = "no windows" if len(part) == 0 else f"only label {int(part.label[0])}"
+            raise VideoError(
+                data,
+                f"the {name} windows hold {kinds} (fatigued = Borg ≥ {FATIGUE_BORG}): a "
+                "model needs both; give sessions long enough to reach it (the simulated "
+                "workers need 20–45 min) and more people",
+            )
     train_sessions = sorted(set(train_w.session.tolist()))
     standardiser = Standardiser.fit([sessions[i] for i in train_sessions])
     say(

@@ -48,7 +48,9 @@ import numpy as np
 from device.argtypes import existing_dir, non_negative_int, output_dir
 from device.errors import DeviceError
 from device.labels import FatigueMapping
+from host.model_folder import BUNDLED_MODELS
 from host.session import DatasetError
+from host.video.analyse import BUNDLED_VIDEO_MODEL
 from host.video.model_spec import FATIGUE_BORG
 from host.video.track import VideoError
 from hwsim.fusion_scores import (
@@ -429,11 +431,11 @@ def main(argv: list[str] | None = None) -> int:
         "no default)",
     )  # fmt: skip
     parser.add_argument(
-        "--video-model", type=existing_dir, default=Path("models/video"),
+        "--video-model", type=existing_dir, default=BUNDLED_VIDEO_MODEL,
         help="folder of the video model, host.video.model_file (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--models-dir", type=existing_dir, default=Path("models"),
+        "--models-dir", type=existing_dir, default=BUNDLED_MODELS,
         help="folder of the NIRS model, model.json and fusion.onnx (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
