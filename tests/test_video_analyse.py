@@ -257,6 +257,8 @@ def test_each_clip_or_model_that_cannot_be_used_is_one_line(tmp_path, worker, mo
 
     def fewer_features(meta: dict) -> None:
         meta["inputs"]["feature_names"] = meta["inputs"]["feature_names"][:-1]
+        sd = meta["inputs"]["standardiser"]
+        meta["inputs"]["standardiser"] = {k: v[:-1] for k, v in sd.items()}
 
     def other_window(meta: dict) -> None:
         meta["inputs"]["window_frames"] = 300

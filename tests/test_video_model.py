@@ -197,6 +197,7 @@ def test_a_model_its_metadata_does_not_describe_is_refused(tmp_path, network):
     keras_file.write_bytes(data)
     meta = json.loads((folder / META_FILE).read_text())
     meta["inputs"]["feature_names"] = meta["inputs"]["feature_names"][:80]
+    meta["inputs"]["standardiser"] = {"mean": [0.0] * 80, "sd": [1.0] * 80}
     (folder / META_FILE).write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match=r"its inputs .* are not those .* describes"):
         load_video_model(folder)
@@ -217,3 +218,38 @@ def test_bundled_video_model_matches_its_metadata():
     assert model.meta["provenance"] == "simulated"
     assert model.meta["training"]["split"] == "workers"
     assert set(model.meta["metrics"]["test"]) >= {"accuracy", "f1_fatigued", "macro_f1"}
+
+
+def test_metadata_the_commands_read_is_checked_before_use(tmp_path, network):
+    sd = Standardiser(np.zeros(87), np.ones(87))
+    folder = tmp_path / "m"
+    write_video_model(folder, network, _meta(network, sd))
+    path = folder / META_FILE
+    good = json.loads(path.read_text())
+    cases = {
+        "provenance missing": (lambda m: m.pop("provenance"), r"'provenance' missing"),
+        "metrics a text": (lambda m: m.update(metrics="good"), r"'metrics' is not an object"),
+        "86 means": (
+            lambda m: m["inputs"]["standardiser"].update(mean=[0.0] * 86),
+            r"standardiser\.mean must be 87 finite numbers",
+        ),
+        "text means": (
+            lambda m: m["inputs"]["standardiser"].update(mean=["a"] * 87),
+            r"standardiser\.mean must be 87 finite",
+        ),
+        "zero SD": (
+            lambda m: m["inputs"]["standardiser"].update(sd=[0.0] * 87),
+            r"standardiser\.sd must be > 0",
+        ),
+        "another architecture": (
+            lambda m: m.update(architecture="cnn_lstm"),
+            r"is a cnn_bilstm network; .* says architecture 'cnn_lstm'",
+        ),
+    }
+    for name, (spoil, message) in cases.items():
+        meta = json.loads(json.dumps(good))
+        spoil(meta)
+        path.write_text(json.dumps(meta))
+        with pytest.raises(ModelFileError, match=message):
+            load_video_model(folder)
+        assert name

@@ -195,7 +195,42 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     for key in ("feature_names", "wavelet_levels", "standardiser", "keras_file", "artefacts"):
         if key not in inputs and key not in meta:
             raise _fail(path, f"'{key}' missing")
+    _check_described(meta, path)
     return meta
+
+
+def _check_described(meta: dict[str, Any], path: Path) -> None:
+    """The keys the commands read, of the kinds they read (one line naming the key)."""
+    for key in ("architecture", "provenance", "keras_file"):
+        if not isinstance(meta.get(key), str):
+            raise _fail(path, f"'{key}' missing or not a text")
+    for key in ("metrics", "artefacts"):
+        if key in meta and not isinstance(meta[key], dict):
+            raise _fail(path, f"'{key}' is not an object")
+    test = meta.get("metrics", {}).get("test", {})
+    if not isinstance(test, dict):
+        raise _fail(path, "'metrics.test' is not an object")
+    inputs = meta["inputs"]
+    names = inputs["feature_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _fail(path, "inputs.feature_names is not a list of texts")
+    if not isinstance(inputs["wavelet_levels"], int) or inputs["wavelet_levels"] < 1:
+        raise _fail(path, "inputs.wavelet_levels is not a whole number ≥ 1")
+    sd = inputs["standardiser"]
+    for key in ("mean", "sd"):
+        values = sd.get(key) if isinstance(sd, dict) else None
+        try:
+            array = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            array = np.zeros(0)
+        if array.shape != (len(names),) or not np.isfinite(array).all():
+            raise _fail(
+                path,
+                f"inputs.standardiser.{key} must be {len(names)} finite numbers, one per "
+                "feature name",
+            )
+        if key == "sd" and not (array > 0).all():
+            raise _fail(path, "inputs.standardiser.sd must be > 0 for every feature")
 
 
 def load_video_model(folder: Path) -> VideoModel:
@@ -239,6 +274,12 @@ def load_video_model(folder: Path) -> VideoModel:
     }
     if shapes != want:
         raise _fail(keras_path, f"its inputs {shapes} are not those {meta_path} describes ({want})")
+    if network.name != meta["architecture"]:
+        raise _fail(
+            keras_path,
+            f"is a {network.name} network; {meta_path} says architecture "
+            f"{meta['architecture']!r}",
+        )
     return VideoModel(folder, meta, network, Standardiser.from_json(inputs["standardiser"]))
 
 

@@ -523,6 +523,10 @@ def run(args: argparse.Namespace) -> int:
             raise VideoError(record, f"{what} (a session record is the .nrec file the "
                              "wearable and 'python -m host collect' write)")  # fmt: skip
         _check_out(out)
+        if args.hold is not None and not (
+            math.isfinite(args.hold[0]) and math.isfinite(args.hold[1])
+        ):
+            raise VideoError("--hold", "START and END must be finite numbers of seconds")
         if args.hold is not None and not args.hold[0] < args.hold[1]:
             start, end = args.hold
             raise VideoError(

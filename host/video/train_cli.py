@@ -33,6 +33,14 @@ def _train(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise VideoError(out, "exists and is not an empty folder; give --out a new one")
+    try:  # now, not after the training
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise VideoError(out, f"cannot be written ({exc.strerror or exc}); give --out a "
+                         "new folder where you can write") from None  # fmt: skip
     if not args.data.is_dir():
         raise VideoError(args.data, "is not a folder; give --data the folder of .kin.h5 files")
     train(

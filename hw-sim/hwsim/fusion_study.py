@@ -242,6 +242,8 @@ def _collect(args, say: Callable[[str], None]) -> tuple[list[Row], int, dict, Fa
             "people of the NIRS model's training cohort (host cohort --seed 2025); use another "
             "seed for an unseen test"
         )
+    if args.out.exists() and any(args.out.iterdir()):  # earlier results are never replaced
+        raise VideoError(args.out, "is not empty: give --out a new or empty folder")
     args.out.mkdir(parents=True, exist_ok=True)  # the models are good: now write
     say(f"NIRS: {described}")
     say(f"video: {video.describe()}")
