@@ -111,8 +111,7 @@ def video_model(tmp_path_factory, main_job) -> Path:
 
 @pytest.fixture(scope="module")
 def main_view(main_job, video_model, tmp_path_factory):
-    """The command on the main job's record (its phases keyed by the simulated
-    experimenter, hwsim.wearable.experimenter_keys), and the view it drew."""
+    """The command on the main job's record with the simulated hold, and the view it drew."""
     from hwsim.body import hold_windows
     from hwsim.wearable import wear_board
 
@@ -129,8 +128,7 @@ def main_view(main_job, video_model, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(session_view, "build_view", keep)
         argv = [str(main_job), "--model", str(video_model), "--out", str(png)]
-        status, out, err = _run(argv)
-    assert views[0].hold_s == pytest.approx(hold)  # 'h' at 20 s, to the planned 90 s
+        status, out, err = _run([*argv, "--hold", str(hold[0]), str(hold[1])])
     return truth, png, status, out, err, views[0]
 
 
@@ -171,8 +169,7 @@ def test_the_figure_has_its_rows_on_the_device_clock(main_view):
     # Borg ratings of the simulated subject and the failure all on one clock.
     t0, t1 = rows["borg"].get_xlim()
     assert t0 == pytest.approx(view.record.t_s[0]) and t1 == pytest.approx(truth.duration_s, abs=1)
-    # The ratings are the ones the simulated experimenter keyed into the record.
-    assert view.borg.tolist() == list(truth.borg.rating) and "record" in view.borg_source
+    assert view.borg.tolist() == list(truth.borg.rating) and "SIMULATED subject" in view.borg_source
     verticals = {
         round(float(line.get_xdata()[0]), 6)
         for line in rows["elbow"].get_lines()

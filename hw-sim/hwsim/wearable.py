@@ -34,7 +34,6 @@ from device.ads1114 import ADS1114
 from device.app import Hardware, SecondReport, Wearable
 from device.argtypes import existing_dir, output_dir, positive_float
 from device.buzzer import Buzzer
-from device.codec import Record
 from device.config import WearableConfig
 from device.errors import DeviceError
 from device.i2c import RetryingBus
@@ -190,11 +189,7 @@ def run_wearable(
     result = WearableRun(truth, record_path=Path(new_session_path(out)), board=board)
     mapping = model.mapping
 
-    labels = experimenter_keys(truth)
-
     def on_second(report: SecondReport) -> None:
-        while labels and labels[0].t_s <= report.t_s:  # what host collect would key
-            recorder.write(labels.pop(0))
         if sink is not None:
             sink.send(recording_event(report.t_s, recorder, "simulated"))
             for notice in sink.take_notices():  # the broker's, not the serial link's
@@ -272,29 +267,6 @@ class _RecordsOnly:
 
     def take_notices(self) -> list[str]:
         return []
-
-
-def experimenter_keys(truth: SessionTruth) -> list[Record]:
-    """The EVENT records host collect's experimenter would key during this trial, in order.
-
-    The phases as they happened (b, h, r), each Borg rating the subject reported (the
-    digits) and the task failure (f), each at its true time on the trial's clock (the
-    simulated device's), under host.collect_records' event names: so the main job's session
-    record is labelled as a collected one is (host video session finds the hold in it).
-    """
-    from host.collect_records import EVENT_BORG, EVENT_PHASE, EVENT_TASK_FAILURE
-
-    keys = [
-        Record.event(float(t0), EVENT_PHASE, phase=phase.kind)
-        for phase, t0 in zip(truth.phases, truth.phase_start_s, strict=True)
-    ]
-    keys += [
-        Record.event(float(t), EVENT_BORG, rating=int(r), key="x" if r == 10 else str(int(r)))
-        for t, r in zip(truth.borg.t_s, truth.borg.rating, strict=True)
-    ]
-    if truth.task_failure_s is not None:
-        keys.append(Record.event(float(truth.task_failure_s), EVENT_TASK_FAILURE))
-    return sorted(keys, key=lambda record: record.t_s)
 
 
 def watch_body(truth: SessionTruth, seed: int, record_path: Path) -> BodyView:
