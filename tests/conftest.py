@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,14 @@ from device.leds import LedBank
 from hwsim.board import SSD1306_ADDRESS, build_board
 from hwsim.i2c import SimI2CBus
 from hwsim.ssd1306 import SimSSD1306
+
+# The Ctrl-C tests press Ctrl-C as at a terminal. A shell that starts a command in the
+# background without job control (`cmd &` in a script, as a CI runner may) starts it with
+# SIGINT ignored (POSIX, "Asynchronous Lists"), and the ignoring passes to every process
+# the tests start: the tests would then pin the runner, not the code. Python's own handler
+# is put back here, so this process and its children get Ctrl-C as a user's terminal gives.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class Rig:
