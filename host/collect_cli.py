@@ -19,7 +19,7 @@ from pathlib import Path
 from device.link import DEFAULT_BAUDRATE
 from host.collect import DEFAULT_OUT, TerminalKeys, collect
 from host.collect_records import KEY_HELP, CollectError
-from host.collect_video import DEFAULT_LATENCY_MS, FRAMES_SUFFIX
+from host.collect_video import DEFAULT_LATENCY_MS, FRAMES_SUFFIX, MAX_LATENCY_MS
 from host.live.options import add_live_options, live_sinks
 from host.recover import rebuild
 from host.session import MEASUREMENT_SITE, PROTOCOLS, PROVENANCES, SIDES
@@ -35,6 +35,18 @@ def _site(args: argparse.Namespace) -> dict[str, float]:
     }
     assert set(given) == set(MEASUREMENT_SITE)
     return {k: v for k, v in given.items() if v is not None}
+
+
+def _latency_ms(text: str) -> float:
+    """--video-latency-ms: a number of ms from 0 to :data:`MAX_LATENCY_MS`."""
+    from device.argtypes import non_negative_float
+
+    value = non_negative_float(text)
+    if value > MAX_LATENCY_MS:
+        raise argparse.ArgumentTypeError(
+            f"must be from 0 to {MAX_LATENCY_MS:g} ms (a camera's latency), got {text!r}"
+        )
+    return value
 
 
 def main_args(argv: list[str] | None = None) -> int:
@@ -118,11 +130,11 @@ def main_args(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--video-latency-ms",
-        type=non_negative_float,
+        type=_latency_ms,
         metavar="MS",
         default=DEFAULT_LATENCY_MS,
         help="the camera's latency from exposure to the host, ms, taken off each frame's "
-        "time (default: %(default)s: unmeasured)",
+        f"time, 0 to {MAX_LATENCY_MS:g} (default: %(default)s: unmeasured)",
     )
     add_live_options(parser)
     args = parser.parse_args(argv)

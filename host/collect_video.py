@@ -60,6 +60,7 @@ __all__ = [
     "EVENT_VIDEO_END",
     "EVENT_VIDEO_FRAMES",
     "FRAMES_SUFFIX",
+    "MAX_LATENCY_MS",
     "VIDEO_SUFFIX",
     "SessionVideo",
     "frame_table",
@@ -73,6 +74,10 @@ __all__ = [
 #: host's grab. Unmeasured (assumption): a USB camera's is tens of ms, not known here; film
 #: the wearable's LED switching on to measure it. A file standing in for a camera has none.
 DEFAULT_LATENCY_MS = 0.0
+#: The largest latency --video-latency-ms takes, ms (assumption): USB and network cameras
+#: deliver a frame within a few hundred ms; a second or more is a typing slip (seconds
+#: for ms) that would move every frame off its sample.
+MAX_LATENCY_MS = 1000.0
 #: The session's video and frame table: ``<stem>`` + these.
 VIDEO_SUFFIX = ".video.avi"
 FRAMES_SUFFIX = ".frames.csv"

@@ -672,3 +672,15 @@ def test_cli_refuses_a_video_source_before_opening_the_port(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "clip.mp4: OpenCV cannot open it as a video" in err[0]
     assert not (tmp_path / "out").exists()  # refused before anything was opened or made
+
+
+@pytest.mark.parametrize("latency", ["1e9", "-5", "nan", "1001"])
+def test_cli_refuses_a_camera_latency_out_of_range(tmp_path, capsys, latency):
+    argv = ["collect", "--port", "/dev/ttyNOPE0", "--subject", "S01", "--protocol"]
+    argv += ["upper_limb", "--side", "left", "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as stop:
+        host_main([*argv, "--video", "0", f"--video-latency-ms={latency}"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--video-latency-ms" in err and repr(latency) in err, err
+    assert not (tmp_path / "out").exists()

@@ -174,6 +174,28 @@ def test_model_file_round_trip_and_window_probabilities(tmp_path, network, worke
         model.window_probabilities(extract_features(_cut(vf.track, 600)))
 
 
+def test_a_model_write_that_fails_leaves_no_half_model(tmp_path, network, monkeypatch):
+    """A full disk in the middle of the save (the Keras file written, the metadata not):
+    the empty --out folder train made stays empty, and nothing else is left beside it."""
+    sd = Standardiser(np.zeros(87), np.ones(87))
+    folder = tmp_path / "m"
+    folder.mkdir()  # as train leaves it after trying it before training
+
+    def full_disk(self, *args, **kwargs):
+        if self.name == META_FILE:
+            raise OSError(28, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    real_write_text = Path.write_text
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_video_model(folder, network, _meta(network, sd))
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == [folder] and not any(folder.iterdir())
+    write_video_model(folder, network, _meta(network, sd))  # then, with room: whole
+    assert sorted(p.name for p in folder.iterdir()) == sorted([META_FILE, "cnn_bilstm.keras"])
+
+
 def _cut(track, n):
     return replace(
         track,

@@ -36,9 +36,11 @@ from host import collect_records as hc
 from host.collect_video import FRAMES_SUFFIX, VIDEO_SUFFIX
 from host.video import session_view
 from host.video.features_file import SUFFIX as KIN_SUFFIX
-from host.video.features_file import read_features
+from host.video.features_file import read_features, write_features
 from host.video.keypoints import INDEX, NAMES
+from host.video.pipeline import extract_features
 from host.video.plots_session import ROWS, VIDEO_ROWS, session_figure
+from host.video.session_camera import session_identity
 from host.video.session_view import add_session_parser, main
 from host.video.sync import FrameTable, write_frame_table
 from host.video.track import PoseTrack
@@ -424,3 +426,76 @@ def test_session_registers_on_the_video_commands_subparsers():
     assert args.out is None
     text = parser._subparsers._group_actions[0].choices["session"].format_help()
     assert f"(default: {session_view.DEFAULT_MODEL})" in " ".join(text.split())
+
+
+# -- the camera's files, checked against the record (breaker's finds) -------------------------
+
+
+def test_a_frame_table_with_a_bad_time_is_refused_before_any_pose(tmp_path, fake_pose):
+    record = write_session(tmp_path / "S09_upper_limb_left.nrec")
+    video = tmp_path / f"S09_upper_limb_left{VIDEO_SUFFIX}"
+    video.write_bytes(b"")
+    table_for(video, 60)
+    frames = tmp_path / f"S09_upper_limb_left{FRAMES_SUFFIX}"
+    good = frames.read_text().splitlines()
+    for bad_row, problem in ((30, "nan"), (40, "backwards")):
+        lines = list(good)
+        cells = lines[bad_row].split(",")
+        cells[1] = "nan" if problem == "nan" else "0.000001"
+        lines[bad_row] = ",".join(cells)
+        frames.write_text("\n".join(lines) + "\n")
+        line = one_error([str(record), "--out", str(tmp_path / f"{problem}.png")])
+        assert f"S09_upper_limb_left{FRAMES_SUFFIX}: line {bad_row + 1}: host_s" in line, line
+        assert "must be finite and rise" in line
+    assert not fake_pose, "no pose work on a broken table"
+    assert not (tmp_path / f"S09_upper_limb_left{KIN_SUFFIX}").exists()
+
+
+def test_a_video_longer_than_its_frame_table_is_said(tmp_path):
+    from host.video.camera_record import CameraRecording, ReplayedCamera
+
+    video = tmp_path / f"S09_upper_limb_left{VIDEO_SUFFIX}"
+    write_video(video, [np.full((48, 64, 3), 100, np.uint8)] * 12)
+    times = (np.arange(9) / FPS).tolist()  # the table lost its last 3 frames
+    with ReplayedCamera(CameraRecording(video, "camera 0", times, FPS)) as replay:
+        assert len(list(replay.frames())) == 9
+    assert any("holds 12 frames and its capture times 9" in n for n in replay.notes)
+
+
+def test_a_kinematics_file_not_of_this_session_is_refused(tmp_path, fake_pose, video_model):
+    from dataclasses import replace
+
+    record = write_session(tmp_path / "S09_upper_limb_left.nrec")
+    video = tmp_path / f"S09_upper_limb_left{VIDEO_SUFFIX}"
+    video.write_bytes(b"")
+    table_for(video, int(50 * FPS))
+    status, _, err = _run([str(record), "--model", str(video_model)])
+    assert status == 0, err
+    kin = tmp_path / f"S09_upper_limb_left{KIN_SUFFIX}"
+    vf = read_features(kin)
+    assert vf.track.metadata["session_record"] == record.name
+    # Renamed with its record, it still belongs.
+    record.rename(tmp_path / "renamed.nrec")
+    kin.rename(tmp_path / f"renamed{KIN_SUFFIX}")
+    status, _, err = _run([str(tmp_path / "renamed.nrec"), "--out", str(tmp_path / "r.png")])
+    assert status == 0, err
+    # Beside the record of a session begun an hour later: refused, in one line.
+    other = write_session(tmp_path / "S10_upper_limb_left.nrec")
+    start = session_identity(other)["session_unix_time_s"]
+    earlier = replace(vf.track, metadata={**vf.track.metadata, "session_unix_time_s": start - 3600})
+    write_features(tmp_path / f"S10_upper_limb_left{KIN_SUFFIX}", extract_features(earlier))
+    line = one_error([str(other), "--out", str(tmp_path / "o.png")])
+    assert f"S10_upper_limb_left{KIN_SUFFIX}: belongs to another session" in line
+    # One on the video's own clock (host video extract's): refused, saying so.
+    on_video = replace(vf.track, metadata={})
+    lonely = write_session(tmp_path / "S11_upper_limb_left.nrec")
+    write_features(tmp_path / f"S11_upper_limb_left{KIN_SUFFIX}", extract_features(on_video))
+    line = one_error([str(lonely), "--out", str(tmp_path / "v.png")])
+    assert "not on the wearable's clock" in line
+
+
+def test_a_hold_outside_the_record_is_refused(tmp_path):
+    record = write_session(tmp_path / "S09_upper_limb_left.nrec", phases=False)
+    line = one_error([str(record), "--hold", "5", "60"])
+    assert "--hold: 5–60 s is outside the record's" in line
+    assert not (tmp_path / "S09_upper_limb_left.session.png").exists()

@@ -129,12 +129,16 @@ def _too_short(source: str | Path, duration_s: float) -> VideoError:
 
 def check_length(source: str | Path, duration_s: float) -> None:
     """Raise a one-line VideoError if a video of ``duration_s`` (its header's frame count
-    / frame rate) is shorter than one window (30 s): before any pose work. The model checks
-    again on the frames themselves
+    / frame rate) is shorter than one window: before any pose work. The model's rule on
+    the 30-fps track: a window is 450 model frames, every second frame, so 899 frames
+    (29.97 s) hold one and 898 none. The model checks again on the frames themselves
     (:meth:`host.video.model_file.VideoModel.window_probabilities`)."""
+    from host.video.keypoints import REFERENCE_FPS
     from host.video.model_spec import MODEL_FPS, WINDOW_FRAMES
 
-    if duration_s < WINDOW_FRAMES / MODEL_FPS - 1e-9:
+    step = round(REFERENCE_FPS / MODEL_FPS)
+    shortest_s = ((WINDOW_FRAMES - 1) * step + 1) / REFERENCE_FPS
+    if duration_s < shortest_s - 1e-9:
         raise _too_short(source, duration_s)
 
 

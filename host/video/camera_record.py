@@ -155,6 +155,10 @@ def record_frames(
     return CameraRecording(path, source.name, times, source.fps, list(source.notes))
 
 
+#: Words of the note a recording whose file and times differ in length gets.
+LENGTH_NOTE = "frames and its capture times"
+
+
 class ReplayedCamera:
     """A recording's frames with their capture times: a camera source for the pose step.
 
@@ -190,11 +194,20 @@ class ReplayedCamera:
         return self.name
 
     def frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
-        for (index, _, rgb), time_s in zip(
-            self._file.frames(), self.recording.times_s, strict=False
-        ):
-            yield index, time_s, rgb
+        """Each frame of the file with its capture time, as many as both hold; a file and
+        a list of times of different lengths is said in :attr:`notes`."""
+        times = self.recording.times_s
+        n_file = 0
+        for index, _, rgb in self._file.frames():
+            if n_file < len(times):
+                yield index, times[n_file], rgb
+            n_file += 1
         self.notes.extend(n for n in self._file.notes if n not in self.notes)
+        if n_file != len(times):
+            self.notes.append(
+                f"{self.recording.path} holds {n_file} {LENGTH_NOTE} {len(times)}: the first "
+                f"{min(n_file, len(times))} used, the rest left out"
+            )
 
     def close(self) -> None:
         self._file.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from host.session import DatasetError
+from host.video.progress import Progress
 from host.video.session_view import add_session_parser
 from host.video.track import PoseTrack, VideoError
 from host.video.train_cli import add_train_parsers
@@ -47,29 +48,6 @@ def _stem(path: Path) -> Path:
         if name.endswith(suffix):
             return path.with_name(name[: -len(suffix)])
     return path.with_suffix("")
-
-
-class _Progress:
-    """One line per second of work: frames done, of how many, and the rate."""
-
-    def __init__(self, what: str, unit: str = "frame") -> None:
-        self.what = what
-        self.unit = unit
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int | None) -> None:
-        now = time.perf_counter()
-        if now - self.last < 1.0 and done != total:
-            return
-        self.last = now
-        rate = done / max(now - self.t0, 1e-9)
-        of = f"/{total}" if total else ""
-        print(
-            f"{self.what}: {self.unit} {done}{of} ({rate:.0f} {self.unit}s/s)",
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 class _CtrlC:
@@ -164,7 +142,7 @@ def _extract(args: argparse.Namespace) -> int:
     if recording is not None:
         from host.video.camera_record import ReplayedCamera, record_camera
 
-        counter = _Progress("camera")
+        counter = Progress("camera")
 
         def progress(done: int, total: int | None) -> None:
             if done == 1:  # the camera opened and gave a frame
@@ -207,7 +185,7 @@ def _poses(source: VideoSource, max_frames: int | None) -> PoseTrack:
             f"{source}: {source.width}×{source.height} px at {source.fps:.3g} frames/s",
             file=sys.stderr,
         )
-        return estimate_poses(source, max_frames=max_frames, progress=_Progress("pose"))
+        return estimate_poses(source, max_frames=max_frames, progress=Progress("pose"))
 
 
 def _features(track: PoseTrack) -> VideoFeatures:

@@ -304,25 +304,38 @@ def write_video_model(folder: Path, network: Any, meta: dict[str, Any]) -> Path:
     """Save ``network`` and its metadata into the new or empty ``folder``; returns the json.
 
     ``meta`` gives everything but ``format``, ``version``, ``keras_file`` and
-    ``artefacts``, which are added here.
+    ``artefacts``, which are added here. All or nothing: both files are written into a
+    temporary folder beside ``folder`` and it is renamed into place, so a full disk or an
+    interruption leaves no half model (and whatever was in ``folder`` untouched).
+
+    Raises:
+        OSError: The folder cannot be written (nothing left behind).
     """
+    import shutil
+    import tempfile
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    keras_file = f"{network.name}.keras"
-    network.save(folder / keras_file)
-    entry = {
-        "sha256": sha256_of(folder / keras_file),
-        "bytes": (folder / keras_file).stat().st_size,
-    }
-    full = {
-        "format": FORMAT,
-        "version": VERSION,
-        **meta,
-        "keras_file": keras_file,
-        "artefacts": {keras_file: entry},
-    }
-    path = folder / META_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    part = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
+    try:
+        keras_file = f"{network.name}.keras"
+        network.save(part / keras_file)
+        entry = {
+            "sha256": sha256_of(part / keras_file),
+            "bytes": (part / keras_file).stat().st_size,
+        }
+        full = {
+            "format": FORMAT,
+            "version": VERSION,
+            **meta,
+            "keras_file": keras_file,
+            "artefacts": {keras_file: entry},
+        }
+        (part / META_FILE).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+        if folder.is_dir():
+            folder.rmdir()  # empty, as the caller checked; OSError if not
+        part.replace(folder)
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+    return folder / META_FILE

@@ -36,7 +36,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,7 @@ import numpy as np
 
 from host.session import SIDES, DatasetError, SessionRecord
 from host.video.analyse import BUNDLED_VIDEO_MODEL
+from host.video.session_camera import RECORD_SUFFIX, beside
 from host.video.track import VideoError
 
 if TYPE_CHECKING:
@@ -60,7 +61,6 @@ __all__ = [
     "SessionView",
     "add_session_parser",
     "build_view",
-    "kinematics_from_video",
     "main",
     "nirs_levels",
     "run",
@@ -74,7 +74,6 @@ PNG_SUFFIX = ".session.png"
 #: choice of this view (assumption): with the default mapping (device.labels) the two are
 #: "high" (Borg 6–7) and "exhausted" (8–10), the levels nearest the video model's Borg ≥ 7.
 TOP_LEVELS = 2
-_RECORD_SUFFIX = ".nrec"
 
 
 def _stderr(line: str) -> None:
@@ -168,10 +167,6 @@ class SessionView:
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _stem(record_path: Path) -> Path:
-    return record_path.with_name(record_path.name.removesuffix(_RECORD_SUFFIX))
-
-
 def nirs_levels(record_path: Path, names: tuple[str, ...]) -> NirsLevels:
     """The device's levels from the PREDICTION records of ``record_path`` (each once,
     in time order; a record written twice counts once, as :func:`read_record` does)."""
@@ -194,66 +189,18 @@ def nirs_levels(record_path: Path, names: tuple[str, ...]) -> NirsLevels:
     return NirsLevels(t, level, p_top, names)
 
 
-def _frame_table(
-    record_path: Path, log: Callable[[str], None], view: SessionView
-) -> FrameTable | None:
-    """The frame table beside the record; made from it if missing, as ``collect --recover``
-    does (None: the record holds no frame times)."""
-    from host.collect_video import FRAMES_SUFFIX, recover_frame_table
-    from host.video.sync import read_frame_table
-
-    path = _stem(record_path).with_name(_stem(record_path).name + FRAMES_SUFFIX)
-    if not path.exists():
-        made = recover_frame_table(record_path, path, log)
-        if made is None:
-            return None
-        view.written.append(made)
-    return read_frame_table(path)
-
-
-def _on_device_clock(t_s: np.ndarray, table: FrameTable) -> np.ndarray:
-    """Times ``t_s`` (s from the first frame, the host's clock) on the device's clock, s:
-    linear between the table's frames, and beyond them along the table's own line (the
-    clock map is a line; a resampled track can reach a little past the last frame)."""
-    video, device = table.video_s, table.device_s
-    inside = np.interp(t_s, video, device)
-    rate = (device[-1] - device[0]) / (video[-1] - video[0])
-    before, after = t_s < video[0], t_s > video[-1]
-    inside[before] = device[0] + rate * (t_s[before] - video[0])
-    inside[after] = device[-1] + rate * (t_s[after] - video[-1])
-    return inside
-
-
-def kinematics_from_video(
+def _kinematics_from_video(
     avi: Path, table: FrameTable, view: SessionView, out: Path, log: Callable[[str], None]
 ) -> VideoFeatures:
-    """Pose on a session's video, its times on the device's clock, the record's Borg
-    ratings added, features extracted and written to ``out`` (never replaced; a folder
-    that cannot be written is a note: the view goes on without the file).
-
-    Raises:
-        VideoError: The video cannot be read, or its table has fewer than 2 frames.
-    """
-    from host.collect_video import session_pose_track
+    """Pose on the session's video (:func:`host.video.session_camera.pose_on_device_clock`),
+    written to ``out`` (never replaced; a folder that cannot be written is a note: the view
+    goes on without the file)."""
     from host.outputs import write_all
-    from host.video.cli import _Progress
     from host.video.features_file import write_features
-    from host.video.pipeline import extract_features
+    from host.video.session_camera import pose_on_device_clock
 
-    if table.n_frames < 2:
-        raise VideoError(avi, f"its frame table holds {table.n_frames} frame(s); pose needs 2")
-    log(f"{avi.name}: pose on {table.n_frames} frames (slower than real time)")
-    track = session_pose_track(avi, table, name=str(avi), progress=_Progress("pose"))
-    record, origin = view.record, view.origin_s
-    track = replace(
-        track,
-        time_s=_on_device_clock(track.time_s, table),
-        borg_time_s=np.asarray(record.borg_t_s, dtype=np.float64) + origin,
-        borg_rating=np.asarray(record.borg, dtype=np.float64),
-        notes=[*track.notes, "times on the wearable's clock through the session's frame table"],
-        metadata={**track.metadata, "clock": "device", "session_record": view.record_path.name},
-    )
-    vf = extract_features(track, progress=log)
+    vf, notes = pose_on_device_clock(avi, table, view.record_path, view.record, view.origin_s, log)
+    view.notes += notes
     try:
         write_all({out: lambda p: write_features(p, vf)})
         view.written.append(out)
@@ -270,6 +217,13 @@ def _hold(
 
     record = view.record
     if given is not None:
+        t0, t1 = (float(record.t_s[i]) + view.origin_s for i in (0, -1))
+        if given[1] <= t0 or given[0] >= t1:
+            raise VideoError(
+                "--hold",
+                f"{given[0]:g}–{given[1]:g} s is outside the record's {t0:.1f}–{t1:.1f} s: "
+                "give the hold in s on the device clock (the figure's time axis)",
+            )
         return (float(given[0]), float(given[1])), ""
     if "phase_note" in record.metadata:  # no phase key: the wearable's own record
         return None, (
@@ -335,12 +289,15 @@ def build_view(
         host.collect_records.CollectError: No sample survives its damage.
         host.video.model_file.ModelFileError: The model folder is missing or does not
             match its metadata.
-        VideoError: The camera's files cannot be read; the side is unknown.
+        VideoError: The camera's files cannot be read, or a kinematics file beside the
+            record is not on its device clock (:func:`host.video.session_camera.check_belongs`);
+            the side is unknown; ``hold_s`` is outside the record.
         ValueError: A fact in the record the dataset rejects.
     """
     from host.collect_video import VIDEO_SUFFIX
     from host.recover import read_record
     from host.video.features_file import SUFFIX, read_features
+    from host.video.session_camera import check_belongs, frame_table_beside
 
     record_path = Path(record_path)
     record = read_record(record_path, log=log, unknown_ok=True).record
@@ -357,18 +314,18 @@ def build_view(
     elif view.hold_s is not None:
         view.phases = [("hold (--hold)", *view.hold_s)]
 
-    stem = _stem(record_path)
-    kin = stem.with_name(stem.name + SUFFIX)
-    avi = stem.with_name(stem.name + VIDEO_SUFFIX)
+    kin, avi = beside(record_path, SUFFIX), beside(record_path, VIDEO_SUFFIX)
     if (kin.exists() or avi.exists()) and view.side not in SIDES:  # before any pose work
         raise VideoError(record_path, f"its side is {view.side!r}: give --side left or right")
     model: VideoModel | None = None
     if kin.exists():
         view.kinematics = read_features(kin)
+        check_belongs(kin, view.kinematics.track.metadata, record_path)
         view.kinematics_path = kin
         log(f"camera: {kin.name} (times on the device's clock)")
     elif avi.exists():
-        table = _frame_table(record_path, log, view)
+        table, made = frame_table_beside(record_path, log)
+        view.written += [made] if made is not None else []
         if table is None:
             view.notes.append(f"{avi.name}: no frame table, none in the record: video left out")
         else:
@@ -376,7 +333,7 @@ def build_view(
 
             if table.video_s[-1] >= WINDOW_FRAMES / MODEL_FPS:  # the model before the pose
                 model = _load_model(model_dir, log)
-            view.kinematics = kinematics_from_video(avi, table, view, kin, log)
+            view.kinematics = _kinematics_from_video(avi, table, view, kin, log)
             view.kinematics_path = kin
     else:
         view.notes.append(f"no camera beside the record ({kin.name} or {avi.name}): no video rows")
@@ -398,7 +355,7 @@ def _camera_rows(
     view: SessionView, model: VideoModel | None, model_dir: Path, log: Callable[[str], None]
 ) -> None:
     """Elbow flexion, task failure and the video model's windows of ``view.kinematics``."""
-    from host.video.cli import _Progress
+    from host.video.progress import Progress
     from host.video.task_failure import detect_task_failure, elbow_flexion_deg
 
     vf = view.kinematics
@@ -429,7 +386,7 @@ def _camera_rows(
             f"{str(meta['provenance']).upper()} data"
         )
         view.windows = model.window_probabilities(
-            vf, progress=_Progress("video model", unit="window")
+            vf, progress=Progress("video model", unit="window")
         )
 
 
@@ -512,13 +469,9 @@ def run(args: argparse.Namespace) -> int:
     from host.video.plots_session import save_session_png, summary
 
     record = Path(args.record)
-    out = (
-        Path(args.out)
-        if args.out is not None
-        else record.with_name(record.name.removesuffix(_RECORD_SUFFIX) + PNG_SUFFIX)
-    )
+    out = Path(args.out) if args.out is not None else beside(record, PNG_SUFFIX)
     try:
-        if record.suffix != _RECORD_SUFFIX or not record.is_file():
+        if record.suffix != RECORD_SUFFIX or not record.is_file():
             what = "no such file" if not record.exists() else "not a .nrec session record"
             raise VideoError(record, f"{what} (a session record is the .nrec file the "
                              "wearable and 'python -m host collect' write)")  # fmt: skip

@@ -261,7 +261,8 @@ def read_frame_table(path: str | os.PathLike) -> FrameTable:
     """The frame table at ``path``.
 
     Raises:
-        VideoError: No such file, or not a frame table (names the line and what is expected).
+        VideoError: No such file, or not a frame table (names the line and what is expected),
+            or capture times that are not finite and rising.
     """
     path = Path(path)
     try:
@@ -291,7 +292,25 @@ def read_frame_table(path: str | os.PathLike) -> FrameTable:
             raise VideoError(
                 path, f"line {n}: {line!r} is not 'frame,host_s,video_s,device_s,t_s' ({exc})"
             ) from exc
+    for name, times in (("host_s", host), ("device_s", device)):
+        _check_times(path, body[1:], name, times)
     return FrameTable(np.array(host), np.array(device), np.array(t), comments)
+
+
+def _check_times(path: Path, rows: list[tuple[int, str]], name: str, times: list[float]) -> None:
+    """Refuse a column of capture times that is not finite and rising, naming the line."""
+    for i, value in enumerate(times):
+        if not math.isfinite(value):
+            problem = f"{name} is {value}"
+        elif i and value <= times[i - 1]:
+            problem = f"{name} {value} is not after the frame before's {times[i - 1]}"
+        else:
+            continue
+        raise VideoError(
+            path,
+            f"line {rows[i][0]}: {problem}; capture times must be finite and rise frame by "
+            "frame (delete the table: 'host collect --recover RECORD' remakes it from the record)",
+        )
 
 
 def read_frame_times(path: str | os.PathLike) -> np.ndarray:

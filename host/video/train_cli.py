@@ -28,7 +28,7 @@ SPLIT_NAMES = {
 
 
 def _train(args: argparse.Namespace) -> int:
-    from host.video.train_video import train
+    from host.video.train_video import describe_result, train
 
     out: Path = args.out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -43,12 +43,13 @@ def _train(args: argparse.Namespace) -> int:
                          "new folder where you can write") from None  # fmt: skip
     if not args.data.is_dir():
         raise VideoError(args.data, "is not a folder; give --data the folder of .kin.h5 files")
-    train(
+    meta = train(
         args.data, out, arch=args.arch, how=args.split, epochs=args.epochs,
         windows_per_epoch=args.windows_per_epoch, learning_rate=args.learning_rate,
         batch_size=args.batch_size, seed=args.seed,
         say=lambda line: print(line, file=sys.stderr, flush=True),
     )  # fmt: skip
+    print(describe_result(meta, out))  # the result on stdout, the progress on stderr
     return 0
 
 

@@ -25,6 +25,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -284,8 +285,14 @@ def train(
         "versions": {**_versions("simulated"), "keras": keras.__version__},
     }
     write_video_model(out, network, meta)
-    say(
-        f"test ({how} split, {meta['provenance']}): accuracy {test['accuracy']:.3f}, "
-        f"F1 {test['f1_fatigued']:.3f} on {test['windows']} windows → {out}"
-    )
     return meta
+
+
+def describe_result(meta: dict[str, Any], out: Path) -> str:
+    """One line: the test figures of a model :func:`train` made, and where it is."""
+    test, how = meta["metrics"]["test"], meta["training"]["split"]
+    return (
+        f"test ({how} split, {meta['provenance']}): accuracy {test['accuracy']:.3f}, "
+        f"F1 {test['f1_fatigued']:.3f}, macro-F1 {test['macro_f1']:.3f} on {test['windows']} "
+        f"windows → {out}"
+    )

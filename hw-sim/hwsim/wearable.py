@@ -282,6 +282,7 @@ def watch_body(truth: SessionTruth, seed: int, record_path: Path) -> BodyView:
     from host.video.features_file import SUFFIX, write_features
     from host.video.pipeline import extract_features
     from host.video.pose import clean_track
+    from host.video.session_camera import beside, session_identity
     from host.video.task_failure import detect_task_failure, elbow_flexion_deg
     from hwsim.body import body_track, hold_windows
 
@@ -294,7 +295,8 @@ def watch_body(truth: SessionTruth, seed: int, record_path: Path) -> BodyView:
     flexion = elbow_flexion_deg(track, truth.side)
     hold = hold_windows(truth)[0]
     failure = detect_task_failure(track.time_s, flexion, *hold)
-    path = record_path.with_name(record_path.name.removesuffix(".nrec") + SUFFIX)
+    path = beside(record_path, SUFFIX)
+    track = replace(track, metadata={**track.metadata, **session_identity(record_path)})
     write_features(path, extract_features(track))
     return BodyView(track.time_s, flexion, hold, failure, path)
 
