@@ -249,14 +249,16 @@ def collect(
     if not video_latency_s >= 0:
         raise ValueError(f"video_latency_s must be seconds >= 0, got {video_latency_s!r}")
     folder = Path(out_dir)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CollectError(f"cannot make the dataset folder {folder}: {exc}") from exc
+    # The port first: a port that cannot be opened leaves no folder behind.
     if isinstance(port, str):
         reader = LinkReader.open(port, baudrate=baudrate, timeout_s=0)
     else:
         reader = LinkReader(port)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reader.close()
+        raise CollectError(f"cannot make the dataset folder {folder}: {exc}") from exc
     stem = _free_stem(folder, f"{subject_id}_{protocol}_{side}")
     who = SessionFacts(
         subject_id, protocol, side, provenance, reader.name, mapping, dict(site or {})

@@ -591,9 +591,10 @@ def test_a_missing_port_and_a_silent_port_are_named(tmp_path):
 
 def test_cli_names_the_port_and_asks_for_what_is_missing(tmp_path, capsys):
     argv = ["collect", "--port", "/dev/ttyNOPE0", "--subject", "S01"]
-    argv += ["--protocol", "upper_limb", "--side", "left", "--out", str(tmp_path)]
+    argv += ["--protocol", "upper_limb", "--side", "left", "--out", str(tmp_path / "new")]
     assert host_main(argv) == 2
     assert "/dev/ttyNOPE0: cannot open" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists(), "no empty dataset folder left by a failed port"
     with pytest.raises(SystemExit):
         host_main(["collect", "--subject", "S01"])
     assert "missing --port, --protocol, --side" in capsys.readouterr().err

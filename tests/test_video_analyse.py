@@ -155,7 +155,7 @@ def test_a_simulated_worker_gives_its_windows_timeline_and_overlay(tmp_path, wor
     summary = done.stdout.splitlines()
     assert summary[0].startswith(
         "2 windows of 30 s every 6.67 s of worker 0, medicine_bottle, seed 2025 (SIMULATED "
-        f"worker); video model cnn_bilstm ({model_dir}), trained on simulated data"
+        f"person); video model cnn_bilstm ({model_dir}), trained on simulated data"
     )
     assert summary[1].startswith(f"fatigued (p ≥ 0.5) in {int((p >= 0.5).sum())} of 2 windows")
     assert "Borg CR10 first reached 7 at 20.0 s" in summary

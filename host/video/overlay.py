@@ -195,9 +195,11 @@ def _render(
     if rgb is None:
         floor_y = FLOOR_AT * out_h
         draw.line((0, floor_y, out_w, floor_y), fill=FLOOR_RGB, width=max(1, round(2 * s)))
-        label = "simulated worker" if track.provenance == "simulated" else "skeleton only"
+        label = "SIMULATED" if track.provenance == "simulated" else "skeleton only"
         title = f"{label}: {Path(track.source).name}"
-        draw.text((out_w / 2, out_h - 4 * s), title, font=small, fill=(60, 60, 60), anchor="md")
+        # Above the bottom row (time and Borg at the left, the legend at the right), which
+        # a narrow picture fills: one line up, it overlaps neither.
+        draw.text((out_w / 2, out_h - 30 * s), title, font=small, fill=(60, 60, 60), anchor="md")
 
     banner: list[str] = []
     if index is not None:

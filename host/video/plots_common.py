@@ -55,7 +55,7 @@ UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
 )
 #: How the title says the provenance.
 PROVENANCE_TEXT = {
-    "simulated": "SIMULATED worker",
+    "simulated": "SIMULATED person",
     "video": "video file",
     "camera": "camera",
 }

@@ -87,7 +87,7 @@ def timeline_figure(timeline: FatigueTimeline) -> Figure:
     stride_s = STRIDE_FRAMES / MODEL_FPS
     tags = []
     if track.provenance == "simulated":
-        tags.append("SIMULATED worker")
+        tags.append("SIMULATED person")
     if timeline.model_provenance == "simulated":
         tags.append("model trained on SIMULATED data")
     what = (
