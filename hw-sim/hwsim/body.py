@@ -62,9 +62,9 @@ from scipy.signal import lfilter
 
 from host.video.keypoints import INDEX, REFERENCE_FPS
 from host.video.task_failure import TARGET_FLEXION_DEG, TOLERANCE_DEG
-from host.video.track import NO_POSE, OUT_OF_FRAME, PoseTrack
+from host.video.track import PoseTrack
 from hwsim.physiology import SessionTruth, derive_rng
-from hwsim.pose_estimator_view import OCCLUDED_VISIBILITY, estimator_view
+from hwsim.pose_estimator_view import OCCLUDED_VISIBILITY, estimator_view, simulated_track
 from hwsim.worker_tasks import ARM_DOFS, body_points, project
 from hwsim.workers import CAMERA_DISTANCE_M, CAMERAS, HFOV_DEG, Worker, draw_worker
 
@@ -307,23 +307,16 @@ def simulate_body(truth: SessionTruth, *, seed: int, camera: str = "854x480") ->
     for part in ("elbow", "wrist", "index", "pinky"):
         j = INDEX[far + part]
         vis[~no_pose, j] = rng.uniform(*OCCLUDED_VISIBILITY, int((~no_pose).sum()))
-    outside = (
-        (xyz[..., 0] < 0) | (xyz[..., 0] >= width) | (xyz[..., 1] < 0) | (xyz[..., 1] >= height)
-    )
-    kflags = np.where(outside, OUT_OF_FRAME, 0).astype(np.uint8)
     failure = truth.task_failure_s
-    track = PoseTrack(
-        time_s=t_s,
-        xyz_px=xyz,
-        visibility=vis,
-        keypoint_flags=kflags,
-        frame_flags=np.where(no_pose, NO_POSE, 0).astype(np.uint8),
+    track = simulated_track(
+        t_s,
+        xyz,
+        vis,
+        no_pose,
         fps=fps,
         width=width,
         height=height,
-        depth_px=float(width),
         source=f"simulated subject {truth.subject.subject_id}, {truth.side} arm, seed {seed}",
-        provenance="simulated",
         notes=[
             f"simulated body, side view of the {truth.side} arm: {int(no_pose.sum())} frames "
             "without a pose"

@@ -3,7 +3,8 @@
 :func:`estimator_view` turns a simulated person's true keypoints into MediaPipe's output:
 its own jitter, measured on a still real photograph (:data:`JITTER_SD_SHW`), visibility
 lower where a hand is hidden, and short runs of frames without a pose. Used by
-:mod:`hwsim.workers`; apart from it so the measured figures live in one short module.
+:mod:`hwsim.workers` and :mod:`hwsim.body`, which make their tracks with
+:func:`simulated_track`; apart from them so the measured figures live in one short module.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import numpy as np
 from scipy.signal import lfilter
 
 from host.video.keypoints import INDEX
+from host.video.track import NO_POSE, OUT_OF_FRAME, PoseTrack
 from hwsim.worker_tasks import shoulder_width_px
 
-__all__ = ["JITTER_LAG1", "JITTER_SD_SHW", "estimator_view"]
+__all__ = ["JITTER_LAG1", "JITTER_SD_SHW", "estimator_view", "simulated_track"]
 
 #: MediaPipe Pose's jitter on a still photograph, SD of x, y, z per keypoint (NAMES order) as a
 #: fraction of the shoulder width. Measured 2026-11-30 with
@@ -100,3 +102,44 @@ def estimator_view(
     xyz[no_pose] = np.nan
     vis[no_pose] = np.nan
     return xyz, vis, no_pose
+
+
+def simulated_track(
+    time_s: np.ndarray,
+    xyz_px: np.ndarray,
+    visibility: np.ndarray,
+    no_pose: np.ndarray,
+    *,
+    fps: float,
+    width: int,
+    height: int,
+    source: str,
+    notes: list[str],
+    metadata: dict,
+    borg_time_s: np.ndarray,
+    borg_rating: np.ndarray,
+) -> PoseTrack:
+    """A simulated camera's :class:`~host.video.track.PoseTrack` from :func:`estimator_view`'s
+    output: keypoints outside the ``width`` × ``height`` picture flagged ``OUT_OF_FRAME``,
+    frames without a pose ``NO_POSE``, depth in px of the picture's width (MediaPipe's z
+    scale), provenance ``"simulated"``. Shapes as :class:`~host.video.track.PoseTrack`:
+    ``time_s`` (n,) s, ``xyz_px`` (n, 11, 3), ``visibility`` (n, 11), ``no_pose`` (n,)."""
+    x, y = xyz_px[..., 0], xyz_px[..., 1]
+    outside = (x < 0) | (x >= width) | (y < 0) | (y >= height)
+    return PoseTrack(
+        time_s=time_s,
+        xyz_px=xyz_px,
+        visibility=visibility,
+        keypoint_flags=np.where(outside, OUT_OF_FRAME, 0).astype(np.uint8),
+        frame_flags=np.where(no_pose, NO_POSE, 0).astype(np.uint8),
+        fps=fps,
+        width=width,
+        height=height,
+        depth_px=float(width),
+        source=source,
+        provenance="simulated",
+        notes=notes,
+        metadata=metadata,
+        borg_time_s=borg_time_s,
+        borg_rating=borg_rating,
+    )

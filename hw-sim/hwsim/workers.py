@@ -32,10 +32,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from host.video.keypoints import NAMES, REFERENCE_FPS
-from host.video.track import NO_POSE, OUT_OF_FRAME, PoseTrack
+from host.video.keypoints import REFERENCE_FPS
+from host.video.track import PoseTrack
 from hwsim.borg import BorgProfile, Segment, latent_borg, simulate_borg
-from hwsim.pose_estimator_view import estimator_view
+from hwsim.pose_estimator_view import estimator_view, simulated_track
 from hwsim.worker_tasks import (
     TASKS,
     Arm,
@@ -319,11 +319,6 @@ def simulate_session(
     width, height = CAMERAS[camera]
     clean = project(points, width, height, CAMERA_DISTANCE_M, HFOV_DEG)
     xyz, vis, no_pose = estimator_view(clean, points[..., 2], rng)
-    kflags = np.zeros((n, len(NAMES)), np.uint8)
-    outside = (
-        (xyz[..., 0] < 0) | (xyz[..., 0] >= width) | (xyz[..., 1] < 0) | (xyz[..., 1] >= height)
-    )
-    kflags[outside] |= OUT_OF_FRAME
     metadata: dict[str, str | int | float] = {
         "worker_id": worker_id,
         "task": task,
@@ -349,18 +344,15 @@ def simulate_session(
         "trunk_flexion_deg": TRUNK_FLEXION_DEG * worker.effect_scale["trunk"],
         "elbow_rom_reduction": ELBOW_ROM_REDUCTION * worker.effect_scale["elbow"],
     }
-    track = PoseTrack(
-        time_s=t_s,
-        xyz_px=xyz,
-        visibility=vis,
-        keypoint_flags=kflags,
-        frame_flags=np.where(no_pose, NO_POSE, 0).astype(np.uint8),
+    track = simulated_track(
+        t_s,
+        xyz,
+        vis,
+        no_pose,
         fps=fps,
         width=width,
         height=height,
-        depth_px=float(width),
         source=f"worker {worker_id}, {task}, seed {seed}",
-        provenance="simulated",
         notes=[
             f"simulated worker: {len(starts)} cycles, {int(no_pose.sum())} frames " "without a pose"
         ],
