@@ -44,6 +44,7 @@ from device.oled import Display, OledNotFoundError, open_oled
 from device.recorder import SessionRecorder, new_session_path
 from device.screens import BIG_WORDS
 from host.live.feeds import recording_event
+from host.model_folder import BUNDLED_MODELS
 from host.live.options import add_live_options, live_sinks
 from hwsim.board import ADS1114_ADDRESS, SSD1306_ADDRESS, SimBoard, board_for_session
 from hwsim.cli import add_fault_rate, add_session_options
@@ -150,7 +151,7 @@ def run_wearable(
     side: str = "left",
     subject: int = 7,
     seed: int = 2025,
-    models_dir: Path = Path("models"),
+    models_dir: Path = BUNDLED_MODELS,
     out: Path = Path("out"),
     fault_rate: float = 0.0,
     emit=print,
@@ -381,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--models-dir",
         type=existing_dir,
-        default=Path("models"),
+        default=BUNDLED_MODELS,
         help="folder of model.json and fusion.onnx, the model to run (default: %(default)s)",
     )
     parser.add_argument(
