@@ -431,3 +431,21 @@ def test_plot_writes_only_png_files_and_never_over_its_input(tmp_path):
     line = one_line(run("host", "plot", str(copy), "--png", str(copy), cwd=tmp_path))
     assert line == f"error: {copy}: is the recording itself: give --png another file"
     assert copy.read_bytes() == sample.read_bytes()
+
+
+def test_dev_takes_paths_from_the_folder_it_is_called_from(tmp_path):
+    """``./dev host`` and ``./dev run`` start Python in the caller's folder: a relative path
+    is the caller's (dev moves to the repository only to find its environments)."""
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    done = subprocess.run(
+        [str(REPO / "dev"), "host", "video", "analyse", "notes.mp4"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "error: notes.mp4: is neither a kinematics file" in done.stderr, done.stderr
+    # The main job (./dev run) finds the bundled model from any folder.
+    done = run("hwsim.wearable", "--help", cwd=tmp_path)
+    assert done.returncode == 0 and f"(default: {MODELS})" in " ".join(done.stdout.split())
