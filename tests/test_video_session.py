@@ -499,3 +499,21 @@ def test_a_hold_outside_the_record_is_refused(tmp_path):
     line = one_error([str(record), "--hold", "5", "60"])
     assert "--hold: 5–60 s is outside the record's" in line
     assert not (tmp_path / "S09_upper_limb_left.session.png").exists()
+
+
+def test_a_kinematics_file_the_model_cannot_take_is_named_in_the_error(tmp_path, video_model):
+    from dataclasses import replace
+
+    record = write_session(tmp_path / "S09_upper_limb_left.nrec")
+    n = int(50 * 25)
+    track = sinking_elbow(n, "left")
+    at25 = replace(
+        track,
+        fps=25.0,
+        time_s=VIDEO_T0_S + np.arange(n) / 25.0,
+        metadata=session_identity(record),
+    )
+    kin = tmp_path / f"S09_upper_limb_left{KIN_SUFFIX}"
+    write_features(kin, extract_features(at25))
+    line = one_error([str(record), "--model", str(video_model)])
+    assert line.startswith(f"error: {kin}: frame rate 25 frames/s"), line

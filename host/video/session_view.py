@@ -377,17 +377,22 @@ def _camera_rows(
         else:
             if view.failure is None:
                 view.failure_note = "the elbow was held in its band to the hold's end"
-    long_enough, view.windows_note = _long_enough(vf)
-    if long_enough:
-        model = model or _load_model(model_dir, log)
-        meta = model.meta
-        view.model = (
-            f"video model {meta['architecture']} ({model.folder}), trained on "
-            f"{str(meta['provenance']).upper()} data"
-        )
-        view.windows = model.window_probabilities(
-            vf, progress=Progress("video model", unit="window")
-        )
+    try:  # the model's checks name the track's source; the user knows the file
+        long_enough, view.windows_note = _long_enough(vf)
+        if long_enough:
+            model = model or _load_model(model_dir, log)
+            meta = model.meta
+            view.model = (
+                f"video model {meta['architecture']} ({model.folder}), trained on "
+                f"{str(meta['provenance']).upper()} data"
+            )
+            view.windows = model.window_probabilities(
+                vf, progress=Progress("video model", unit="window")
+            )
+    except VideoError as exc:
+        if exc.source != track.source:
+            raise
+        raise VideoError(view.kinematics_path, exc.problem) from None
 
 
 # -- the command ------------------------------------------------------------------------------
