@@ -37,7 +37,7 @@ from host.video.overlay import GIF_MAX_FRAMES, gif_stride, render_frame
 from host.video.overlay_bar import BAR_EMPTY_RGB, ProbabilityBar
 from host.video.pipeline import extract_features
 from host.video.pose import clean_track
-from host.video.track import VideoError
+from host.video.track import PoseTrack, VideoError
 from hwsim.workers import simulate_worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,7 +157,8 @@ def test_a_simulated_worker_gives_its_windows_timeline_and_overlay(tmp_path, wor
         "2 windows of 30 s every 6.67 s of worker 0, medicine_bottle, seed 2025 (SIMULATED "
         f"person); video model cnn_bilstm ({model_dir}), trained on simulated data"
     )
-    assert summary[1].startswith(f"fatigued (p ≥ 0.5) in {int((p >= 0.5).sum())} of 2 windows")
+    k = int((p >= 0.5).sum())
+    assert summary[1].startswith(f"fatigued (p ≥ 0.5) in {k} of 2 assessed windows")
     assert "Borg CR10 first reached 7 at 20.0 s" in summary
 
     with Image.open(png) as im:
@@ -358,6 +359,37 @@ def test_each_time_takes_the_covering_window_with_the_nearest_centre():
     np.testing.assert_array_equal(
         one.values_at(np.array([4.9, 5, 35, 35.1])), [np.nan, 0.3, 0.3, np.nan]
     )
+
+
+def test_windows_with_too_little_pose_are_not_called_fatigued(tmp_path):
+    """A clip whose arms are never seen (known share 0) gets a probability from empty
+    inputs: kept in the CSV, but neither counted nor called fatigued."""
+    from dataclasses import replace
+
+    from host.video.analyse import summary_lines, write_windows_csv
+
+    track = PoseTrack.from_keypoints(
+        np.zeros((10, 11, 3)), fps=30, width=640, height=480, source="clip.mp4", provenance="video"
+    )
+    tl = replace(
+        timeline_of([0, 6.667, 13.333], [29.933, 36.6, 43.267], [0.69, 0.71, 0.2]),
+        known_share=np.array([0.0, 0.8, 0.9]),
+        track=track,
+    )
+    assert tl.assessed.tolist() == [False, True, True]
+    assert tl.fatigued.tolist() == [False, True, False]
+    lines = summary_lines(tl)
+    assert lines[1] == "fatigued (p ≥ 0.5) in 1 of 2 assessed windows (50 %)"
+    assert lines[2].startswith("not assessed: 1 of 3 windows have all 11 keypoints known in")
+    assert lines[3] == "first window with p ≥ 0.5: 6.7–36.6 s (p 0.71)"
+    write_windows_csv(tl, tmp_path / "w.csv")
+    rows = read_csv(tmp_path / "w.csv")
+    assert [r["fatigued"] for r in rows] == ["", "1", "0"]
+    assert [r["p_fatigued"] for r in rows] == ["0.6900", "0.7100", "0.2000"]
+    none = replace(tl, known_share=np.zeros(3))
+    lines = summary_lines(none)
+    assert lines[1] == "fatigued (p ≥ 0.5) in 0 of 0 assessed windows"
+    assert lines[2].startswith("not assessed: 3 of 3 windows") and len(lines) == 3
 
 
 @pytest.mark.parametrize("value", [0.2, 0.8, None])

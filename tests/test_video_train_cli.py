@@ -47,7 +47,8 @@ def test_train_writes_a_model_the_commands_load_and_compare_tabulates(
     captured = capsys.readouterr()
     result = captured.out.strip().splitlines()
     assert len(result) == 1 and result[0].startswith("test (windows split, simulated): accuracy")
-    assert result[0].endswith(f"→ {out}")
+    assert "(always the more common class: " in result[0] and result[0].endswith(f"→ {out}")
+    assert out.stat().st_mode & 0o055 == 0o055, "readable by others, as mkdir makes it"
     assert "epoch 1/1: loss" in captured.err  # progress on stderr
     model = load_video_model(out)  # its hash, inputs and architecture all checked
     meta = json.loads((out / META_FILE).read_text())
@@ -73,3 +74,35 @@ def test_train_refuses_an_out_that_is_not_empty_before_any_work(short_sessions, 
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {out}: exists and is not an empty folder; give --out a new one"]
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_a_refused_or_diverged_training_leaves_no_folder(short_sessions, tmp_path, capsys):
+    one = ["--epochs", "1", "--windows-per-epoch", "4", "--batch-size", "2"]
+    out = tmp_path / "new" / "run"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main_args(["train", "--data", str(empty), "--out", str(out), *one]) == 2
+    assert "holds no .kin.h5 files" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    # The default split by person: three people, one of them tested; all rested windows.
+    argv = ["train", "--data", str(short_sessions), "--out", str(out), *one]
+    rested = tmp_path / "rested"
+    rested.mkdir()
+    for path in short_sessions.glob("*.kin.h5"):
+        track = read_features(path).track
+        flat = replace(track, borg_rating=np.array([2.0, 3.0]))
+        write_features(rested / path.name, extract_features(flat))
+    argv[2] = str(rested)
+    assert main_args(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "windows hold only label 0" in err and "another --seed draws others" in err, err
+    assert not (tmp_path / "new").exists()
+    # A rate that makes the loss overflow: refused, nothing written.
+    argv = ["train", "--data", str(short_sessions), "--out", str(out), "--split", "windows"]
+    assert main_args([*argv, *one, "--learning-rate", "1e30"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: --learning-rate: the training diverged (loss nan"), err
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(SystemExit):
+        main_args([*argv, "--seed", "-1"])
+    assert "--seed: must be a whole number >= 0" in capsys.readouterr().err

@@ -63,8 +63,10 @@ TRAIN_HINT = (
 #: midpoint, the decision rule behind the accuracy the seed reports (seed 000 §IV gives no
 #: other threshold; assumption that it used the usual 0.5).
 FATIGUE_THRESHOLD = 0.5
-#: Windows whose share of frames with all 11 keypoints known is below this are counted in
-#: the summary as resting on little pose (assumption: half the window).
+#: Windows whose share of frames with all 11 keypoints known is below this rest on too
+#: little pose to be assessed: their probability is kept (CSV, timeline) but they are
+#: called neither fatigued nor rested (assumption: half the window; a clip that never shows
+#: the arms must not be called fatigued by what a network makes of empty inputs).
 LOW_KNOWN_SHARE = 0.5
 #: The CSV's columns, in order.
 CSV_COLUMNS = (
@@ -202,9 +204,15 @@ class FatigueTimeline:
     model_text: str
 
     @property
+    def assessed(self) -> np.ndarray:
+        """(n_windows,) bool: all keypoints known in at least :data:`LOW_KNOWN_SHARE` of
+        the window's frames."""
+        return self.known_share >= LOW_KNOWN_SHARE
+
+    @property
     def fatigued(self) -> np.ndarray:
-        """(n_windows,) bool: probability ≥ :data:`FATIGUE_THRESHOLD`."""
-        return self.windows.p_fatigued >= FATIGUE_THRESHOLD
+        """(n_windows,) bool: assessed and probability ≥ :data:`FATIGUE_THRESHOLD`."""
+        return self.assessed & (self.windows.p_fatigued >= FATIGUE_THRESHOLD)
 
     @property
     def simulated(self) -> bool:
@@ -280,7 +288,8 @@ def fatigue_timeline(
 
 def write_windows_csv(timeline: FatigueTimeline, path: Path) -> None:
     """One row per window, columns :data:`CSV_COLUMNS`: times s (3 decimals), probability
-    0–1 (4 decimals), fatigued 0/1 (p ≥ :data:`FATIGUE_THRESHOLD`), Borg CR10 at the
+    0–1 (4 decimals), fatigued 0/1 (p ≥ :data:`FATIGUE_THRESHOLD`; empty for a window
+    resting on too little pose to be assessed, :data:`LOW_KNOWN_SHARE`), Borg CR10 at the
     window's end (empty when none), known share 0–1, the poses' and the model's provenance
     ("simulated" on every row of a simulated result)."""
     w = timeline.windows
@@ -294,7 +303,7 @@ def write_windows_csv(timeline: FatigueTimeline, path: Path) -> None:
                     f"{w.start_s[i]:.3f}",
                     f"{w.end_s[i]:.3f}",
                     f"{w.p_fatigued[i]:.4f}",
-                    int(timeline.fatigued[i]),
+                    int(timeline.fatigued[i]) if timeline.assessed[i] else "",
                     "" if math.isnan(borg) else f"{borg:g}",
                     f"{timeline.known_share[i]:.3f}",
                     timeline.track.provenance,
@@ -305,8 +314,9 @@ def write_windows_csv(timeline: FatigueTimeline, path: Path) -> None:
 
 
 def summary_lines(timeline: FatigueTimeline) -> list[str]:
-    """What the command prints at the end: windows, share fatigued, the first window over
-    the threshold, when the Borg rating reached 7, windows resting on little pose."""
+    """What the command prints at the end: windows, share of the assessed ones fatigued,
+    the windows not assessed (too little pose), the first fatigued window, when the Borg
+    rating reached 7."""
     from host.video.model_spec import FATIGUE_BORG, MODEL_FPS, STRIDE_FRAMES, WINDOW_FRAMES
 
     w = timeline.windows
@@ -317,32 +327,33 @@ def summary_lines(timeline: FatigueTimeline) -> list[str]:
     stride_s = STRIDE_FRAMES / MODEL_FPS
     track = timeline.track
     what = PROVENANCE_TEXT.get(track.provenance, track.provenance)
+    assessed = int(timeline.assessed.sum())
     lines = [
         f"{n} window{'s' if n != 1 else ''} of {WINDOW_FRAMES / MODEL_FPS:g} s every "
         f"{stride_s:.3g} s of {Path(track.source).name} ({what}); {timeline.model_text}",
-        f"fatigued (p ≥ {FATIGUE_THRESHOLD:g}) in {int(fatigued.sum())} of {n} windows "
-        f"({100 * fatigued.mean():.0f} %)",
+        f"fatigued (p ≥ {FATIGUE_THRESHOLD:g}) in {int(fatigued.sum())} of {assessed} "
+        f"assessed window{'s' if assessed != 1 else ''}"
+        + (f" ({100 * fatigued.sum() / assessed:.0f} %)" if assessed else ""),
     ]
+    if assessed < n:
+        lines.append(
+            f"not assessed: {n - assessed} of {n} windows have all 11 keypoints known in "
+            f"under {100 * LOW_KNOWN_SHARE:.0f} % of their frames (too little pose: is the "
+            "upper body in view?); their p is in the CSV and the timeline, not counted"
+        )
     if fatigued.any():
         i = int(np.flatnonzero(fatigued)[0])
         lines.append(
             f"first window with p ≥ {FATIGUE_THRESHOLD:g}: {w.start_s[i]:.1f}–{w.end_s[i]:.1f} s "
             f"(p {w.p_fatigued[i]:.2f})"
         )
-    else:
-        lines.append(f"no window with p ≥ {FATIGUE_THRESHOLD:g}")
+    elif assessed:
+        lines.append(f"no assessed window with p ≥ {FATIGUE_THRESHOLD:g}")
     if track.borg_rating.size:
         reached = np.flatnonzero(np.asarray(track.borg_rating) >= FATIGUE_BORG)
         lines.append(
             f"Borg CR10 first reached {FATIGUE_BORG} at {track.borg_time_s[reached[0]]:.1f} s"
             if reached.size
             else f"Borg CR10 never reached {FATIGUE_BORG} (highest {np.max(track.borg_rating):g})"
-        )
-    low = int((timeline.known_share < LOW_KNOWN_SHARE).sum())
-    if low:
-        lines.append(
-            f"note: {low} of {n} windows have all 11 keypoints known in under "
-            f"{100 * LOW_KNOWN_SHARE:.0f} % of their frames: their probabilities rest on "
-            "little pose"
         )
     return lines

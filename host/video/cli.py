@@ -118,12 +118,19 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path | None, Path | None]:
 
 
 def _writable_folder(path: Path, option: str) -> None:
-    """Make ``path``'s folder and try a file in it now, not after minutes of pose work."""
+    """Try a file in ``path``'s folder now, not after minutes of pose work: in the folder,
+    or, if it is still to be made, in the nearest folder above it that exists. Nothing is
+    made here (the writers make the folder when they write), so a refused run leaves no
+    empty folders behind."""
     import tempfile
 
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise VideoError(path, f"cannot be written: {folder} is a file, not a folder")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path.parent):
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -143,6 +150,7 @@ def _extract(args: argparse.Namespace) -> int:
         from host.video.camera_record import ReplayedCamera, record_camera
 
         counter = Progress("camera")
+        recording.parent.mkdir(parents=True, exist_ok=True)  # tried by _outputs
 
         def progress(done: int, total: int | None) -> None:
             if done == 1:  # the camera opened and gave a frame

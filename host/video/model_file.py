@@ -318,6 +318,9 @@ def write_video_model(folder: Path, network: Any, meta: dict[str, Any]) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     part = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        part.chmod(0o777 & ~umask)  # a folder as mkdir makes it (mkdtemp's is the owner's only)
         keras_file = f"{network.name}.keras"
         network.save(part / keras_file)
         entry = {

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from device.argtypes import positive_float, positive_int
+from device.argtypes import non_negative_int, positive_float, positive_int
 from host.video.model_file import META_FILE, ModelFileError
 from host.video.model_spec import BATCH_SIZE, EPOCHS, LEARNING_RATE
 from host.video.track import VideoError
@@ -28,19 +28,15 @@ SPLIT_NAMES = {
 
 
 def _train(args: argparse.Namespace) -> int:
+    from host.video.cli import _writable_folder
     from host.video.train_video import describe_result, train
 
     out: Path = args.out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise VideoError(out, "exists and is not an empty folder; give --out a new one")
-    try:  # now, not after the training
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise VideoError(out, f"cannot be written ({exc.strerror or exc}); give --out a "
-                         "new folder where you can write") from None  # fmt: skip
+    # Tried now, not after the training; made only when the model is written, so a
+    # refused or interrupted run leaves no empty folder.
+    _writable_folder(out / "video_model.json", "--out")
     if not args.data.is_dir():
         raise VideoError(args.data, "is not a folder; give --data the folder of .kin.h5 files")
     meta = train(
@@ -166,7 +162,7 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
         "(memory) (default: %(default)s, the seed's)",
     )  # fmt: skip
     p.add_argument(
-        "--seed", type=int, default=2025,
+        "--seed", type=non_negative_int, default=2025,
         help="seed of the split, the windows drawn and the weights (default: %(default)s)",
     )  # fmt: skip
     p.set_defaults(func=_train)

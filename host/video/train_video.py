@@ -199,10 +199,17 @@ def train(
     for name, part in (("training", train_w), ("test", test_w)):
         if len(part) == 0 or part.label.min() == part.label.max():
             kinds = "no windows" if len(part) == 0 else f"only label {int(part.label[0])}"
+            whose = groups.get("train" if name == "training" else "test")
+            hint = (
+                f" (the {name} people: {', '.join(whose)}; another --seed draws others, "
+                "--split windows pools everyone)"
+                if whose
+                else ""
+            )
             raise VideoError(
                 data,
-                f"the {name} windows hold {kinds} (fatigued = Borg ≥ {FATIGUE_BORG}): a "
-                "model needs both; give sessions long enough to reach it (the simulated "
+                f"the {name} windows hold {kinds} (fatigued = Borg ≥ {FATIGUE_BORG}){hint}: "
+                "a model needs both; give sessions long enough to reach it (the simulated "
                 "workers need 20–45 min) and more people",
             )
     train_sessions = sorted(set(train_w.session.tolist()))
@@ -246,6 +253,13 @@ def train(
             )
         )
         val_acc = float(np.mean((p_val >= 0.5) == val_w.label))
+        if not (math.isfinite(float(np.mean(losses))) and math.isfinite(val_loss)):
+            raise VideoError(
+                "--learning-rate",
+                f"the training diverged (loss {np.mean(losses):g}, validation loss "
+                f"{val_loss:g} in epoch {epoch + 1}): nothing written; give a smaller "
+                f"--learning-rate than {learning_rate:g}",
+            )
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_loss": val_loss})
         say(
             f"epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.3f}, validation loss "
@@ -291,8 +305,9 @@ def train(
 def describe_result(meta: dict[str, Any], out: Path) -> str:
     """One line: the test figures of a model :func:`train` made, and where it is."""
     test, how = meta["metrics"]["test"], meta["training"]["split"]
+    majority = max(test["fatigued_share"], 1 - test["fatigued_share"])
     return (
-        f"test ({how} split, {meta['provenance']}): accuracy {test['accuracy']:.3f}, "
-        f"F1 {test['f1_fatigued']:.3f}, macro-F1 {test['macro_f1']:.3f} on {test['windows']} "
-        f"windows → {out}"
+        f"test ({how} split, {meta['provenance']}): accuracy {test['accuracy']:.3f} (always "
+        f"the more common class: {majority:.3f}), F1 {test['f1_fatigued']:.3f}, macro-F1 "
+        f"{test['macro_f1']:.3f} on {test['windows']} windows → {out}"
     )

@@ -44,8 +44,8 @@ from device.oled import Display, OledNotFoundError, open_oled
 from device.recorder import SessionRecorder, new_session_path
 from device.screens import BIG_WORDS
 from host.live.feeds import recording_event
-from host.model_folder import BUNDLED_MODELS
 from host.live.options import add_live_options, live_sinks
+from host.model_folder import BUNDLED_MODELS
 from hwsim.board import ADS1114_ADDRESS, SSD1306_ADDRESS, SimBoard, board_for_session
 from hwsim.cli import add_fault_rate, add_session_options
 from hwsim.faults import ChipFaults, chip_faults, explain, fault_summary
