@@ -150,6 +150,15 @@ def _damaged(tmp_path: Path, features, edit) -> Path:
         (lambda f: f["pose/visibility"].__setitem__(0, 7.0), "visibility has values outside"),
         (lambda f: f["pose/frame_flags"].__setitem__(0, 255), "bits no flag is named for"),
         (lambda f: f["borg/rating"].__setitem__(0, 50), "Borg CR10 scale"),
+        (lambda f: f["borg/rating"].__setitem__(0, np.nan), "Borg CR10 scale"),
+        # Frame times that are not the fps's (breaker: 60 fps on a 30-fps file, a jump).
+        (lambda f: f.attrs.__setitem__("fps", 60.0), "fps 60 says 0.0166667 s"),
+        (
+            lambda f: f["pose/time_s"].__setitem__(
+                slice(100, None), f["pose/time_s"][100:] + 500.0
+            ),
+            r"pose/time_s steps by 500\.0",
+        ),
         (lambda f: f["features/values"].__setitem__(0, np.inf), "infinite values"),
         (lambda f: f.attrs.__setitem__("width", 0), "'width' on / is 0; allowed: > 0"),
         (lambda f: f.attrs.__setitem__("format_version", 0), "'format_version' on / is 0"),

@@ -267,6 +267,33 @@ def test_metadata_the_commands_read_is_checked_before_use(tmp_path, network):
             lambda m: m.update(architecture="cnn_lstm"),
             r"is a cnn_bilstm network; .* says architecture 'cnn_lstm'",
         ),
+        # The breaker's: tracebacks or silent use before.
+        "artefact a text": (
+            lambda m: m["artefacts"].update({"cnn_bilstm.keras": "x"}),
+            r"'artefacts' holds no sha256 for 'cnn_bilstm.keras'",
+        ),
+        "feature names at the top": (
+            lambda m: m.update(feature_names=m["inputs"].pop("feature_names")),
+            r"'inputs\.feature_names' missing",
+        ),
+        "artefacts in inputs": (
+            lambda m: m["inputs"].update(artefacts=m.pop("artefacts")),
+            r"'artefacts' missing",
+        ),
+        "empty provenance": (lambda m: m.update(provenance=""), r"'provenance' missing, empty"),
+        "accuracy NaN": (
+            lambda m: m["metrics"]["test"].update(accuracy=float("nan")),
+            r"metrics\.test\.accuracy is nan; allowed: a number from 0 to 1",
+        ),
+        "share 5": (
+            lambda m: m["metrics"]["test"].update(fatigued_share=5.0),
+            r"metrics\.test\.fatigued_share is 5\.0",
+        ),
+        "version true": (lambda m: m.update(version=True), r"'version' is True"),
+        "keras file elsewhere": (
+            lambda m: m.update(keras_file="/etc/passwd"),
+            r"'keras_file' is '/etc/passwd': the name of a \.keras file beside it",
+        ),
     }
     for name, (spoil, message) in cases.items():
         meta = json.loads(json.dumps(good))

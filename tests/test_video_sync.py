@@ -385,6 +385,9 @@ def test_the_frame_table_reads_back_and_bad_tables_are_one_line(tmp_path):
     (tmp_path / "bad2.csv").write_text("frame,host_s,video_s,device_s,t_s\n0,1.0,0.0,x,\n")
     with pytest.raises(VideoError, match="line 2: '0,1.0,0.0,x,' is not"):
         read_frame_times(tmp_path / "bad2.csv")
+    (tmp_path / "empty.csv").write_text("frame,host_s,video_s,device_s,t_s\n")
+    with pytest.raises(VideoError, match="holds 0 frame"):  # breaker: an IndexError before
+        read_frame_times(tmp_path / "empty.csv")
 
 
 # -- the video source -------------------------------------------------------------------------

@@ -56,6 +56,11 @@ FORMAT = "nirs-fatigue video kinematics"
 VERSION = 1
 #: File name suffix the commands write and propose.
 SUFFIX = ".kin.h5"
+#: How far a step of pose/time_s may be from 1/fps, as a fraction of it: tracks are
+#: written at a steady rate (extract resamples to 30 fps; a session's times carry the
+#: device clock's drift, at most 1 %, host.video.sync.MAX_RATE_ERROR); a wrong fps, a jump
+#: or stretched times in a damaged file are far outside.
+FRAME_INTERVAL_TOLERANCE = 0.05
 #: Frames per HDF5 chunk of the big arrays (30 s at 30 fps, the seed's window length).
 CHUNK_FRAMES = 900
 #: Packages whose versions are written with every file (what made its numbers).
@@ -196,6 +201,12 @@ def _validate(vf: VideoFeatures, path: Path) -> None:
     t = track.time_s
     if not np.isfinite(t).all() or (n > 1 and not (np.diff(t) > 0).all()):
         problems.append("pose/time_s is not finite and strictly increasing")
+    elif n > 1 and (np.abs(np.diff(t) * track.fps - 1.0) > FRAME_INTERVAL_TOLERANCE).any():
+        worst = float(np.diff(t)[np.argmax(np.abs(np.diff(t) * track.fps - 1.0))])
+        problems.append(
+            f"pose/time_s steps by {worst:.6g} s where fps {track.fps:g} says "
+            f"{1 / track.fps:.6g} s (every track is written at a steady rate)"
+        )
     vis = track.visibility[np.isfinite(track.visibility)]
     if ((vis < 0) | (vis > 1)).any():
         problems.append("pose/visibility has values outside 0..1")
@@ -206,8 +217,16 @@ def _validate(vf: VideoFeatures, path: Path) -> None:
         if (flags & ~np.uint8(sum(names.values()))).any():
             problems.append(f"{key} has bits no flag is named for")
     rating = track.borg_rating
-    if not np.isfinite(track.borg_time_s).all() or ((rating < 0) | (rating > 10)).any():
-        problems.append("borg/rating is outside the Borg CR10 scale 0..10, or its time not finite")
+    if (
+        not np.isfinite(track.borg_time_s).all()
+        or not np.isfinite(rating).all()
+        or ((rating < 0) | (rating > 10)).any()
+        or (np.diff(track.borg_time_s) < 0).any()
+    ):
+        problems.append(
+            "borg/rating is not on the Borg CR10 scale 0..10, or its times are not finite "
+            "and in order"
+        )
     if vf.features.shape != (n, n_feat):
         problems.append(
             f"features/values has shape {vf.features.shape}, expected {n} frames × {n_feat} "

@@ -18,6 +18,7 @@ kinematics file.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -176,8 +177,9 @@ def _read_meta(folder: Path) -> dict[str, Any]:
         raise _fail(path, f"not readable as JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(path, f"'format' is not {FORMAT!r}: not a video model's metadata")
-    if meta.get("version") != VERSION:
-        raise _fail(path, f"'version' is {meta.get('version')!r}; this program reads {VERSION}")
+    version = meta.get("version")
+    if type(version) is not int or version != VERSION:  # not True, not 1.0
+        raise _fail(path, f"'version' is {version!r}; this program reads {VERSION}")
     inputs = meta.get("inputs")
     expected = {
         "window_frames": WINDOW_FRAMES,
@@ -192,8 +194,11 @@ def _read_meta(folder: Path) -> dict[str, Any]:
             raise _fail(
                 path, f"inputs.{key} is {inputs.get(key)!r}; this program's model takes {value}"
             )
-    for key in ("feature_names", "wavelet_levels", "standardiser", "keras_file", "artefacts"):
-        if key not in inputs and key not in meta:
+    for key in ("feature_names", "wavelet_levels", "standardiser"):
+        if key not in inputs:
+            raise _fail(path, f"'inputs.{key}' missing")
+    for key in ("keras_file", "artefacts"):
+        if key not in meta:
             raise _fail(path, f"'{key}' missing")
     _check_described(meta, path)
     return meta
@@ -202,14 +207,26 @@ def _read_meta(folder: Path) -> dict[str, Any]:
 def _check_described(meta: dict[str, Any], path: Path) -> None:
     """The keys the commands read, of the kinds they read (one line naming the key)."""
     for key in ("architecture", "provenance", "keras_file"):
-        if not isinstance(meta.get(key), str):
-            raise _fail(path, f"'{key}' missing or not a text")
+        if not isinstance(meta.get(key), str) or not meta[key].strip():
+            raise _fail(path, f"'{key}' missing, empty or not a text")
+    keras_file = meta["keras_file"]
+    if Path(keras_file).name != keras_file or not keras_file.endswith(".keras"):
+        raise _fail(path, f"'keras_file' is {keras_file!r}: the name of a .keras file beside it")
     for key in ("metrics", "artefacts"):
         if key in meta and not isinstance(meta[key], dict):
             raise _fail(path, f"'{key}' is not an object")
+    entry = meta["artefacts"].get(keras_file)
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        raise _fail(path, f"'artefacts' holds no sha256 for {keras_file!r}")
     test = meta.get("metrics", {}).get("test", {})
     if not isinstance(test, dict):
         raise _fail(path, "'metrics.test' is not an object")
+    for key in ("accuracy", "f1_fatigued", "macro_f1", "fatigued_share"):
+        value = test.get(key)
+        if value is not None and not (
+            type(value) in (int, float) and math.isfinite(value) and 0 <= value <= 1
+        ):
+            raise _fail(path, f"metrics.test.{key} is {value!r}; allowed: a number from 0 to 1")
     inputs = meta["inputs"]
     names = inputs["feature_names"]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -247,9 +264,7 @@ def load_video_model(folder: Path) -> VideoModel:
     meta = _read_meta(folder)
     meta_path = folder / META_FILE
     keras_path = folder / str(meta["keras_file"])
-    entry = (
-        meta["artefacts"].get(meta["keras_file"], {}) if isinstance(meta["artefacts"], dict) else {}
-    )
+    entry = meta["artefacts"][meta["keras_file"]]  # checked by _read_meta
     if not keras_path.is_file():
         raise _fail(keras_path, f"missing: {meta_path} names it as the network")
     if sha256_of(keras_path) != entry.get("sha256"):

@@ -149,12 +149,20 @@ def pose_on_device_clock(
     from host.video.camera_record import LENGTH_NOTE
     from host.video.pipeline import extract_features
     from host.video.progress import Progress
+    from host.video.sync import MAX_RATE_ERROR
 
     if table.n_frames < 2:
         raise VideoError(avi, f"its frame table holds {table.n_frames} frame(s); pose needs 2")
     log(f"{avi.name}: pose on {table.n_frames} frames (slower than real time)")
     track = session_pose_track(avi, table, name=str(avi), progress=Progress("pose"))
     notes = [n for n in track.notes if LENGTH_NOTE in n]
+    rate = (table.device_s[-1] - table.device_s[0]) / (table.video_s[-1] - table.video_s[0])
+    if abs(rate - 1.0) > MAX_RATE_ERROR:
+        notes.append(
+            f"{avi.name}'s frame table puts {rate:.4g} s of the wearable's clock in each "
+            "second of video: not two crystals' drift (a device on a simulated clock, or a "
+            "damaged table); the camera's rows may not line up with the NIRS"
+        )
     track = replace(
         track,
         time_s=on_device_clock(track.time_s, table),

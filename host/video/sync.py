@@ -292,6 +292,12 @@ def read_frame_table(path: str | os.PathLike) -> FrameTable:
             raise VideoError(
                 path, f"line {n}: {line!r} is not 'frame,host_s,video_s,device_s,t_s' ({exc})"
             ) from exc
+    if len(host) < 2:
+        raise VideoError(
+            path,
+            f"holds {len(host)} frame(s); a video's frame table needs 2 or more (delete it: "
+            "'host collect --recover RECORD' remakes it from the record)",
+        )
     for name, times in (("host_s", host), ("device_s", device)):
         _check_times(path, body[1:], name, times)
     return FrameTable(np.array(host), np.array(device), np.array(t), comments)
