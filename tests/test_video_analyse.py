@@ -271,7 +271,7 @@ def test_each_clip_or_model_that_cannot_be_used_is_one_line(tmp_path, worker, mo
     empty = tmp_path / "empty_model"
     empty.mkdir()
     cases = [
-        (short, model_dir, f"{short}: 2.0 s long, shorter than one window of the video model "
+        (short, model_dir, f"{short}: 2.00 s long, shorter than one window of the video model "
          "(30 s = 450 frames at 15 frames/s); give a clip of at least 30 s"),
         (slow, model_dir, f"{slow}: 10 frames/s is outside the 20-120 frames/s"),
         (at25, model_dir, f"{at25}: frame rate 25 frames/s; the video model needs a whole "
@@ -327,12 +327,12 @@ def test_one_frame_short_of_a_window_is_refused_before_the_model_as_the_model_wo
     )
     assert status == 2 and out == []
     assert err == [
-        f"error: {tmp_path / 'c898.kin.h5'}: 29.9 s long, shorter than one window of the "
+        f"error: {tmp_path / 'c898.kin.h5'}: 29.93 s long, shorter than one window of the "
         "video model (30 s = 450 frames at 15 frames/s); give a clip of at least 30 s"
     ]
     # A video file's header, before any pose work: the same rule.
     check_length("clip", 899 / 30)
-    with pytest.raises(VideoError, match=r"^clip: 29\.9 s long, shorter than one window"):
+    with pytest.raises(VideoError, match=r"^clip: 29\.93 s long, shorter than one window"):
         check_length("clip", 898 / 30)
 
 

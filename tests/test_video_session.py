@@ -148,6 +148,19 @@ def test_the_main_jobs_view_finds_the_simulated_task_failure(main_view):
     assert f"wrote {png}" in out
 
 
+def test_a_simulated_subject_who_held_to_the_end_is_said_so(main_view, tmp_path):
+    """The simulated subject's failure time is NaN when they held: not 'nan s'."""
+    from dataclasses import replace
+
+    from host.video.plots_session import save_session_png, summary
+
+    view = replace(main_view[-1], simulated_failure_s=float("nan"), written=[])
+    line = summary(view)[0]
+    assert "simulated (the subject's physiology): none, held to the end" in line, line
+    assert "nan" not in line
+    save_session_png(view, tmp_path / "held.png")  # no NaN line, no legend entry
+
+
 def test_the_figure_has_its_rows_on_the_device_clock(main_view):
     truth, _, _, _, _, view = main_view
     fig, rows = session_figure(view)
@@ -497,7 +510,11 @@ def test_a_kinematics_file_not_of_this_session_is_refused(tmp_path, fake_pose, v
 def test_a_hold_outside_the_record_is_refused(tmp_path):
     record = write_session(tmp_path / "S09_upper_limb_left.nrec", phases=False)
     line = one_error([str(record), "--hold", "5", "60"])
-    assert "--hold: 5–60 s is outside the record's" in line
+    assert "--hold: 5–60 s is not within the record's" in line
+    for start, end in (("495", "530"), ("540", "600")):  # partly outside (500.3–570.2 s)
+        assert "is not within the record's" in one_error([str(record), "--hold", start, end])
+    line = one_error([str(record), "--hold", "530", "530.5"])
+    assert "--hold: 0.5 s is shorter than the 5 s the task-failure detector needs" in line
     assert not (tmp_path / "S09_upper_limb_left.session.png").exists()
 
 

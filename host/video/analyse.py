@@ -123,7 +123,7 @@ def _too_short(source: str | Path, duration_s: float) -> VideoError:
     window_s = WINDOW_FRAMES / MODEL_FPS
     return VideoError(
         source,
-        f"{duration_s:.1f} s long, shorter than one window of the video model "
+        f"{duration_s:.2f} s long, shorter than one window of the video model "
         f"({window_s:g} s = {WINDOW_FRAMES} frames at {MODEL_FPS:g} frames/s); give a "
         f"clip of at least {window_s:g} s",
     )
@@ -136,11 +136,9 @@ def check_length(source: str | Path, duration_s: float) -> None:
     (29.97 s) hold one and 898 none. The model checks again on the frames themselves
     (:meth:`host.video.model_file.VideoModel.window_probabilities`)."""
     from host.video.keypoints import REFERENCE_FPS
-    from host.video.model_spec import MODEL_FPS, WINDOW_FRAMES
+    from host.video.model_spec import WINDOW_SPAN_S
 
-    step = round(REFERENCE_FPS / MODEL_FPS)
-    shortest_s = ((WINDOW_FRAMES - 1) * step + 1) / REFERENCE_FPS
-    if duration_s < shortest_s - 1e-9:
+    if duration_s < WINDOW_SPAN_S + 1 / REFERENCE_FPS - 1e-9:  # frames × their period
         raise _too_short(source, duration_s)
 
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 WINDOW_FRAMES = 450
 STRIDE_FRAMES = 100
 MODEL_FPS = 15.0
+#: From a window's first model frame to its last, s (29.93 s): a video whose frames span
+#: this holds one window (899 frames at 30 fps do, 898 do not).
+WINDOW_SPAN_S = (WINDOW_FRAMES - 1) / MODEL_FPS
 #: Seed 000 §IV: fatigued when the Borg CR10 rating has reached 7 ("very difficult").
 FATIGUE_BORG = 7
 #: Seed 000 §III-C: "The batch size was set to 32, with the model trained over 50 epochs

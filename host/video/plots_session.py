@@ -19,6 +19,7 @@ on every row; phases shaded as ``host plot`` shades them.
 
 from __future__ import annotations
 
+import math
 import textwrap
 import warnings
 from pathlib import Path
@@ -201,7 +202,7 @@ def _elbow(ax: Axes, view: SessionView) -> None:
         _caption(ax, f"no task failure from the video: {view.failure_note}")
     if view.key_s is not None:
         ax.plot([], [], **FAILURE_KEY, label=f"task failure key {view.key_s:.1f} s")
-    if view.simulated_failure_s is not None:
+    if view.simulated_failure_s is not None and math.isfinite(view.simulated_failure_s):
         ax.axvline(view.simulated_failure_s, **FAILURE_SIMULATED)
         ax.plot(
             [], [], **FAILURE_SIMULATED,
@@ -303,6 +304,9 @@ def summary(view: SessionView) -> list[str]:
     for what, t in others.items():
         if t is None:
             parts.append(f"{what}: none")
+            continue
+        if math.isnan(t):  # a simulated subject who held to the planned end
+            parts.append(f"{what}: none, held to the end")
             continue
         diff = f", video {view.failure.t_s - t:+.2f} s" if view.failure is not None else ""
         parts.append(f"{what}: {t:.2f} s{diff}")

@@ -217,12 +217,22 @@ def _hold(
 
     record = view.record
     if given is not None:
+        from host.video.task_failure import END_GRACE_S, MIN_OUT_S, SMOOTHING_S
+
         t0, t1 = (float(record.t_s[i]) + view.origin_s for i in (0, -1))
-        if given[1] <= t0 or given[0] >= t1:
+        if given[0] < t0 or given[1] > t1:
             raise VideoError(
                 "--hold",
-                f"{given[0]:g}–{given[1]:g} s is outside the record's {t0:.1f}–{t1:.1f} s: "
+                f"{given[0]:g}–{given[1]:g} s is not within the record's {t0:.1f}–{t1:.1f} s: "
                 "give the hold in s on the device clock (the figure's time axis)",
+            )
+        shortest = MIN_OUT_S + END_GRACE_S + SMOOTHING_S
+        if given[1] - given[0] < shortest:
+            raise VideoError(
+                "--hold",
+                f"{given[1] - given[0]:g} s is shorter than the {shortest:g} s the task-failure "
+                f"detector needs ({MIN_OUT_S:g} s out of the band, {SMOOTHING_S:g} s of "
+                f"smoothing, the hold's last {END_GRACE_S:g} s ignored)",
             )
         return (float(given[0]), float(given[1])), ""
     if "phase_note" in record.metadata:  # no phase key: the wearable's own record
@@ -329,9 +339,9 @@ def build_view(
         if table is None:
             view.notes.append(f"{avi.name}: no frame table, none in the record: video left out")
         else:
-            from host.video.model_spec import MODEL_FPS, WINDOW_FRAMES
+            from host.video.model_spec import WINDOW_SPAN_S
 
-            if table.video_s[-1] >= WINDOW_FRAMES / MODEL_FPS:  # the model before the pose
+            if table.video_s[-1] >= WINDOW_SPAN_S - 1e-6:  # the model before the pose
                 model = _load_model(model_dir, log)
             view.kinematics = _kinematics_from_video(avi, table, view, kin, log)
             view.kinematics_path = kin
