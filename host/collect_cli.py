@@ -159,6 +159,8 @@ def main_args(argv: list[str] | None = None) -> int:
             table = args.recover.with_name(args.recover.stem + FRAMES_SUFFIX)
             recover_frame_table(args.recover, table, say)
             return 0
+        if args.video is None and args.video_latency_ms != DEFAULT_LATENCY_MS:
+            parser.error("--video-latency-ms is the camera's: give --video too")
         needed = ("port", "subject", "protocol", "side")
         missing = [f"--{n}" for n in needed if not getattr(args, n)]
         if missing:

@@ -675,6 +675,14 @@ def test_cli_refuses_a_video_source_before_opening_the_port(tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # refused before anything was opened or made
 
 
+def test_cli_refuses_a_camera_latency_without_a_camera(tmp_path, capsys):
+    argv = ["collect", "--port", "/dev/ttyNOPE0", "--subject", "S01", "--protocol"]
+    argv += ["upper_limb", "--side", "left", "--video-latency-ms", "50"]
+    with pytest.raises(SystemExit):
+        host_main(argv)
+    assert "--video-latency-ms is the camera's: give --video too" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("latency", ["1e9", "-5", "nan", "1001"])
 def test_cli_refuses_a_camera_latency_out_of_range(tmp_path, capsys, latency):
     argv = ["collect", "--port", "/dev/ttyNOPE0", "--subject", "S01", "--protocol"]

@@ -279,6 +279,7 @@ def test_each_clip_or_model_that_cannot_be_used_is_one_line(tmp_path, worker, mo
         (text, model_dir, f"{text}: is neither a kinematics file (.kin.h5, HDF5) nor a video: "
          "OpenCV cannot open it as a video"),
         (tmp_path / "gone.mp4", model_dir, f"{tmp_path / 'gone.mp4'}: no such file"),
+        (tmp_path, model_dir, f"{tmp_path}: is a folder; give a video"),
         (worker, hashed, f"{hashed / keras_file}: not the file {hashed / 'video_model.json'} "
          "records (sha256 differs)"),
         (worker, narrow, f"{narrow / keras_file}: its inputs"),

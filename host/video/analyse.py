@@ -100,9 +100,8 @@ def clip_kind(path: Path) -> str:
 
     path = Path(path)
     if not path.is_file():
-        raise VideoError(
-            path, f"no such file; give a video (e.g. .mp4) or a kinematics file ({SUFFIX})"
-        )
+        what = "is a folder" if path.is_dir() else "no such file"
+        raise VideoError(path, f"{what}; give a video (e.g. .mp4) or a kinematics file ({SUFFIX})")
     if h5py.is_hdf5(str(path)):
         return KINEMATICS
     try:

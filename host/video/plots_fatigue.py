@@ -92,7 +92,7 @@ def timeline_figure(timeline: FatigueTimeline) -> Figure:
         tags.append("model trained on SIMULATED data")
     what = (
         f"Fatigue probability of each {WINDOW_FRAMES / MODEL_FPS:g}-s window (every "
-        f"{stride_s:.3g} s), {len(w.p_fatigued)} windows"
+        f"{stride_s:.3g} s), {len(w.p_fatigued)} window{'s' if len(w.p_fatigued) != 1 else ''}"
         + (f" [{', '.join(tags)}]" if tags else "")
     )
     fig.suptitle(f"{title(track, what)}\n{timeline.model_text}", fontsize=9)

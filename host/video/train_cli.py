@@ -77,8 +77,15 @@ def comparison_rows(runs: list[Path]) -> list[dict]:
             )
         except FileNotFoundError:
             raise ModelFileError(path, "no such file: give compare train's folders") from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelFileError(path, f"not a trained video model's metadata ({exc!r})") from None
+        except KeyError as exc:
+            raise ModelFileError(
+                path, f"not a trained video model's metadata: it has no {exc.args[0]!r}"
+            ) from None
+        except NotADirectoryError:
+            raise ModelFileError(run, "is a file: give compare the folders train wrote") from None
+        except (OSError, ValueError, TypeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ModelFileError(path, f"not a trained video model's metadata ({reason})") from None
     return rows
 
 
@@ -98,7 +105,8 @@ def comparison_table(rows: list[dict]) -> str:
             f"{SPLIT_NAMES.get(r['split'], r['split'])} | {r['accuracy']:.1%} | "
             f"{max(r['fatigued_share'], 1 - r['fatigued_share']):.1%} | "
             f"{r['f1_fatigued']:.3f} | {r['macro_f1']:.3f} | {r['test_windows']} | "
-            f"{r['epochs']} epochs × {r['windows_per_epoch']} windows, batch {r['batch_size']}, "
+            f"{r['epochs']} epoch{'s' if r['epochs'] != 1 else ''} × "
+            f"{r['windows_per_epoch']} windows, batch {r['batch_size']}, "
             f"{r['minutes']:.1f} min | {seed_txt} |"
         )
     return "\n".join(lines) + "\n"
@@ -109,6 +117,8 @@ def _compare(args: argparse.Namespace) -> int:
     if args.out is not None:
         if args.out.exists():
             raise VideoError(args.out, "exists; move it away or give --out another name")
+        if not args.out.parent.is_dir():
+            raise VideoError(args.out, "--out: its folder does not exist")
         args.out.write_text(table, encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)
     print(table, end="")
@@ -122,8 +132,15 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train the seed's CNN–Bi-LSTM (or CNN-LSTM) on kinematics files with ratings",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Train the video model (seed 000's CNN–Bi-LSTM, or the CNN-LSTM) on a folder of "
+            "kinematics files with Borg ratings: 30-s windows every 6.7 s, fatigued when Borg "
+            "has reached 7, tested on held-out people (or the seed's 8:1:1 over windows). The "
+            "defaults are the seed's schedule, which on two CPU cores takes about 0.4 s per "
+            "window and epoch: ten simulated workers' 30-min sessions, about 23 h "
+            "(docs/video_model.md: shorter runs). Progress on stderr, the result on stdout; "
+            "the model folder is written all or nothing."
+        ),
     )
     p.add_argument(
         "--data",
@@ -146,7 +163,10 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
         help="test on held-out people, or the seed's 8:1:1 over windows (default: %(default)s)",
     )  # fmt: skip
     p.add_argument(
-        "--epochs", type=positive_int, default=EPOCHS, help="(default: %(default)s, the seed's)"
+        "--epochs",
+        type=positive_int,
+        default=EPOCHS,
+        help="passes over the training windows (default: %(default)s, the seed's)",
     )
     p.add_argument(
         "--windows-per-epoch", type=positive_int, default=None,
@@ -171,7 +191,7 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="the test metrics of trained runs in one table",
         description="The test metrics of runs 'train' wrote, one row each, beside seed 000's "
-        "accuracy (CNN-Bi-LSTM 94.57 %%, CNN-LSTM 88.57 %%) and the accuracy of always "
+        "accuracy (CNN-Bi-LSTM 94.57 %, CNN-LSTM 88.57 %) and the accuracy of always "
         "answering the more common class.",
     )
     p.add_argument("runs", type=Path, nargs="+", help="folders written by train (required)")
