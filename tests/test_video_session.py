@@ -143,7 +143,7 @@ def test_the_main_jobs_view_finds_the_simulated_task_failure(main_view):
     assert abs(float(seen[1]) - truth.task_failure_s) < FAILURE_TOL_S
     assert f"simulated (the subject's physiology): {truth.task_failure_s:.2f} s" in out
     assert out.startswith("SIMULATED ")
-    windows = re.search(r"video model: (\d+) of (\d+) windows fatigued", out)
+    windows = re.search(r"video model: (\d+) of (\d+) assessed windows fatigued", out)
     assert windows and int(windows[2]) == 14  # 123 s at 15 fps: (1845 - 450) // 100 + 1
     assert f"wrote {png}" in out
 
@@ -159,6 +159,21 @@ def test_a_simulated_subject_who_held_to_the_end_is_said_so(main_view, tmp_path)
     assert "simulated (the subject's physiology): none, held to the end" in line, line
     assert "nan" not in line
     save_session_png(view, tmp_path / "held.png")  # no NaN line, no legend entry
+
+
+def test_windows_with_too_little_pose_are_not_counted(main_view, tmp_path):
+    from dataclasses import replace
+
+    from host.video.plots_session import save_session_png, summary
+
+    view = main_view[-1]
+    assert view.assessed is not None and view.assessed.all()  # the simulated body: all seen
+    none = np.zeros(view.windows.p_fatigued.size, bool)
+    blind = replace(view, assessed=none, written=[])
+    line = summary(blind)[1]
+    assert line.startswith("video model: 0 of 0 assessed windows fatigued (p ≥ 0.5); 14 of 14")
+    assert "not assessed" in line
+    save_session_png(blind, tmp_path / "blind.png")
 
 
 def test_the_figure_has_its_rows_on_the_device_clock(main_view):

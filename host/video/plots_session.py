@@ -162,18 +162,23 @@ def _video_p(ax: Axes, view: SessionView) -> None:
     if w is None:
         _caption(ax, view.windows_note or "no video model")
         return
-    fatigued = w.p_fatigued >= FATIGUE_P
+    assessed = view.assessed if view.assessed is not None else np.ones(w.p_fatigued.size, bool)
+    fatigued = assessed & (w.p_fatigued >= FATIGUE_P)
     ax.hlines(
         w.p_fatigued, w.start_s, w.end_s, color=np.where(fatigued, "tab:red", "tab:blue"),
         lw=0.6, alpha=0.35,
     )  # fmt: skip
     ax.plot(w.centre_s, w.p_fatigued, color="k", lw=0.8)
-    ax.scatter(
-        w.centre_s, w.p_fatigued, c=np.where(fatigued, "tab:red", "tab:blue"), s=16, zorder=3
-    )
+    colour = np.where(fatigued, "tab:red", "tab:blue")
+    ax.scatter(w.centre_s[assessed], w.p_fatigued[assessed], c=colour[assessed], s=16, zorder=3)
+    ax.scatter(  # too little pose: hollow, not a verdict
+        w.centre_s[~assessed], w.p_fatigued[~assessed], facecolors="none", edgecolors="0.5",
+        s=16, zorder=3,
+    )  # fmt: skip
+    hollow = ", hollow: too little pose, not assessed" if (~assessed).any() else ""
     _caption(
         ax, f"{view.model}; 30-s windows: dot at the centre, bar the span, ≥ {FATIGUE_P:g} "
-        "fatigued (red)"
+        f"fatigued (red){hollow}"
     )  # fmt: skip
 
 
@@ -313,11 +318,16 @@ def summary(view: SessionView) -> list[str]:
     lines.append("; ".join(parts) + " (device clock)")
     w = view.windows
     if w is not None:
-        n = int(np.count_nonzero(w.p_fatigued >= FATIGUE_P))
-        lines.append(
-            f"video model: {n} of {w.p_fatigued.size} windows fatigued (p ≥ {FATIGUE_P:g}), "
-            f"{n / w.p_fatigued.size:.0%}"
-        )
+        assessed = view.assessed if view.assessed is not None else np.ones(w.p_fatigued.size, bool)
+        n, m = int(np.count_nonzero(assessed & (w.p_fatigued >= FATIGUE_P))), int(assessed.sum())
+        line = f"video model: {n} of {m} assessed windows fatigued (p ≥ {FATIGUE_P:g})"
+        line += f", {n / m:.0%}" if m else ""
+        if m < w.p_fatigued.size:
+            line += (
+                f"; {w.p_fatigued.size - m} of {w.p_fatigued.size} not assessed (all keypoints "
+                "known in under half their frames: too little pose)"
+            )
+        lines.append(line)
     elif view.kinematics is not None:
         lines.append(f"video model: {view.windows_note}")
     lines.append("wrote " + ", ".join(str(p) for p in view.written))

@@ -127,6 +127,8 @@ class SessionView:
         simulated_failure_s: The simulated subject's task failure (their physiology, from
             the kinematics file's metadata), s, or None.
         windows: The video model's windows, or None; ``windows_note`` says why not.
+        assessed: (n_windows,) bool, the windows with enough pose to be assessed
+            (:attr:`host.video.analyse.FatigueTimeline.assessed`), or None.
         model: The video model used, in a few words ("" if none).
         notes: Lines for the figure and the summary.
         written: Files this run wrote, in order.
@@ -150,6 +152,7 @@ class SessionView:
     key_s: float | None = None
     simulated_failure_s: float | None = None
     windows: WindowProbabilities | None = None
+    assessed: np.ndarray | None = None
     windows_note: str = ""
     model: str = ""
     notes: list[str] = field(default_factory=list)
@@ -365,6 +368,7 @@ def _camera_rows(
     view: SessionView, model: VideoModel | None, model_dir: Path, log: Callable[[str], None]
 ) -> None:
     """Elbow flexion, task failure and the video model's windows of ``view.kinematics``."""
+    from host.video.analyse import fatigue_timeline
     from host.video.progress import Progress
     from host.video.task_failure import detect_task_failure, elbow_flexion_deg
 
@@ -396,9 +400,8 @@ def _camera_rows(
                 f"video model {meta['architecture']} ({model.folder}), trained on "
                 f"{str(meta['provenance']).upper()} data"
             )
-            view.windows = model.window_probabilities(
-                vf, progress=Progress("video model", unit="window")
-            )
+            timeline = fatigue_timeline(model, vf, Progress("video model", unit="window"))
+            view.windows, view.assessed = timeline.windows, timeline.assessed
     except VideoError as exc:
         if exc.source != track.source:
             raise
