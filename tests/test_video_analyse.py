@@ -244,6 +244,7 @@ def _edit_meta(folder: Path, change) -> None:
 def test_each_clip_or_model_that_cannot_be_used_is_one_line(tmp_path, worker, model_dir, capsys):
     short = write_video(tmp_path / "short.avi", 30.0, 2.0)
     slow = write_video(tmp_path / "slow.avi", 10.0, 40.0)
+    one = write_video(tmp_path / "one.avi", 30.0, 1 / 30)  # a video, of one frame
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n")
     at25 = tmp_path / "at25.kin.h5"
@@ -279,6 +280,7 @@ def test_each_clip_or_model_that_cannot_be_used_is_one_line(tmp_path, worker, mo
         (text, model_dir, f"{text}: is neither a kinematics file (.kin.h5, HDF5) nor a video: "
          "OpenCV cannot open it as a video"),
         (tmp_path / "gone.mp4", model_dir, f"{tmp_path / 'gone.mp4'}: no such file"),
+        (one, model_dir, f"{one}: has 1 frame"),  # was "neither ... nor a video"
         (tmp_path, model_dir, f"{tmp_path}: is a folder; give a video"),
         (worker, hashed, f"{hashed / keras_file}: not the file {hashed / 'video_model.json'} "
          "records (sha256 differs)"),

@@ -107,6 +107,13 @@ def clip_kind(path: Path) -> str:
     try:
         open_video(path).close()
     except VideoError as exc:
+        import cv2
+
+        capture = cv2.VideoCapture(str(path))
+        opened = capture.isOpened()
+        capture.release()
+        if opened:  # a video, but not one this can use (one frame, no frame rate, ...)
+            raise
         raise VideoError(
             path,
             f"is neither a kinematics file ({SUFFIX}, HDF5) nor a video: "
