@@ -50,6 +50,7 @@ def test_train_writes_a_model_the_commands_load_and_compare_tabulates(
     assert "(always the more common class: " in result[0] and result[0].endswith(f"→ {out}")
     assert out.stat().st_mode & 0o055 == 0o055, "readable by others, as mkdir makes it"
     assert "epoch 1/1: loss" in captured.err  # progress on stderr
+    assert "first batch: " in captured.err and "1 epoch × 8 windows take about" in captured.err
     model = load_video_model(out)  # its hash, inputs and architecture all checked
     meta = json.loads((out / META_FILE).read_text())
     assert meta["provenance"] == "simulated" and meta["architecture"] == "cnn_bilstm"

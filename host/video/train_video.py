@@ -237,14 +237,24 @@ def train(
         val_w = val_w.take(np.sort(rng.choice(len(val_w), VALIDATION_WINDOWS, replace=False)))
     per_epoch = len(train_w) if windows_per_epoch is None else min(windows_per_epoch, len(train_w))
     best, best_loss, history = network.get_weights(), math.inf, []
+    t_first = time.perf_counter()
     for epoch in range(epochs):
         rate = learning_rate * LR_DROP ** (epoch // LR_DROP_EVERY_EPOCHS)
         network.optimizer.learning_rate = rate
         chosen = train_w.take(np.sort(rng.choice(len(train_w), per_epoch, replace=False)))
         chosen = chosen.take(rng.permutation(len(chosen)))
         losses = []
-        for x, y in batches(sessions, chosen, standardiser, min(batch_size, MICRO_BATCH)):
+        micro = min(batch_size, MICRO_BATCH)
+        for x, y in batches(sessions, chosen, standardiser, micro):
             losses.append(float(np.ravel(network.train_on_batch(x, y))[0]))
+            if epoch == 0 and len(losses) == 1:  # the cost of this machine, said once
+                per_window = (time.perf_counter() - t_first) / micro
+                say(
+                    f"first batch: {per_window:.2f} s per window; {epochs} "
+                    f"epoch{'s' if epochs != 1 else ''} × "
+                    f"{per_epoch} windows take about "
+                    f"{_duration(per_window * per_epoch * epochs)} at this pace"
+                )
         p_val = scores(network, sessions, val_w, standardiser)
         eps = 1e-7
         val_loss = float(
@@ -300,6 +310,11 @@ def train(
     }
     write_video_model(out, network, meta)
     return meta
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as '3 min' or '23.1 h'."""
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def describe_result(meta: dict[str, Any], out: Path) -> str:
