@@ -128,10 +128,11 @@ def test_ctrl_c_stops_the_recording_and_the_extraction_goes_on(tmp_path, person_
 
 
 def test_a_camera_that_cannot_be_opened_writes_nothing(tmp_path, capsys):
-    assert main_args(["extract", "--camera", "99", "--out", str(tmp_path / "x.kin.h5")]) == 2
+    out = tmp_path / "new" / "deeper" / "x.kin.h5"
+    assert main_args(["extract", "--camera", "99", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: camera 99: cannot be opened")
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [], "no folder made for a camera that never opened"
     with pytest.raises(VideoError, match="camera 99: cannot be opened"):
         record_camera(99, tmp_path / "y.avi")
 

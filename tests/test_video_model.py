@@ -290,6 +290,10 @@ def test_metadata_the_commands_read_is_checked_before_use(tmp_path, network):
             r"metrics\.test\.fatigued_share is 5\.0",
         ),
         "version true": (lambda m: m.update(version=True), r"'version' is True"),
+        "classes swapped": (
+            lambda m: m.update(classes=["fatigued", "not fatigued"]),
+            r"'classes' is \['fatigued', 'not fatigued'\]; this program's are",
+        ),
         "keras file elsewhere": (
             lambda m: m.update(keras_file="/etc/passwd"),
             r"'keras_file' is '/etc/passwd': the name of a \.keras file beside it",

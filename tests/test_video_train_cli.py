@@ -107,3 +107,19 @@ def test_a_refused_or_diverged_training_leaves_no_folder(short_sessions, tmp_pat
     with pytest.raises(SystemExit):
         main_args([*argv, "--seed", "-1"])
     assert "--seed: must be a whole number >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # Keras's generator takes 32 bits (a traceback before)
+        main_args([*argv, "--seed", str(2**32)])
+    assert "--seed: must be a whole number from 0 to 2**32 - 1" in capsys.readouterr().err
+
+
+def test_compare_checks_each_run_as_the_loader_does(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / META_FILE).write_text(json.dumps({"format": "nirs-fatigue video model"}))
+    assert main_args(["compare", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: {run / META_FILE}: 'version' is None"), err
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    assert main_args(["compare", str(a_file)]) == 2
+    assert "notes.txt: is a file: a video model is a folder" in capsys.readouterr().err

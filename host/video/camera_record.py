@@ -133,6 +133,7 @@ def record_frames(
                 break
             if writer is None:
                 height, width = rgb.shape[:2]
+                tmp.parent.mkdir(parents=True, exist_ok=True)  # once a frame has come
                 writer = cv2.VideoWriter(
                     str(tmp), cv2.VideoWriter_fourcc(*FOURCC), source.fps, (width, height)
                 )

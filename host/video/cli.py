@@ -150,7 +150,6 @@ def _extract(args: argparse.Namespace) -> int:
         from host.video.camera_record import ReplayedCamera, record_camera
 
         counter = Progress("camera")
-        recording.parent.mkdir(parents=True, exist_ok=True)  # tried by _outputs
 
         def progress(done: int, total: int | None) -> None:
             if done == 1:  # the camera opened and gave a frame

@@ -42,6 +42,7 @@ __all__ = [
     "WindowProbabilities",
     "input_metadata",
     "load_video_model",
+    "read_metadata",
     "write_video_model",
 ]
 
@@ -167,6 +168,23 @@ def _fail(path: Path, problem: str) -> ModelFileError:
     return ModelFileError(path, problem)
 
 
+def read_metadata(folder: Path) -> dict[str, Any]:
+    """``folder``'s ``video_model.json``, checked as :func:`load_video_model` checks it
+    (without loading the network).
+
+    Raises
+    ------
+    ModelFileError
+        Missing, not JSON, of another format or version, or a key the commands read
+        missing or of the wrong kind.
+    """
+    if Path(folder).is_file():
+        raise _fail(
+            folder, "is a file: a video model is a folder (video_model.json and its network)"
+        )
+    return _read_meta(Path(folder))
+
+
 def _read_meta(folder: Path) -> dict[str, Any]:
     path = folder / META_FILE
     try:
@@ -212,6 +230,10 @@ def _check_described(meta: dict[str, Any], path: Path) -> None:
     keras_file = meta["keras_file"]
     if Path(keras_file).name != keras_file or not keras_file.endswith(".keras"):
         raise _fail(path, f"'keras_file' is {keras_file!r}: the name of a .keras file beside it")
+    if meta.get("classes") != list(CLASSES):
+        raise _fail(
+            path, f"'classes' is {meta.get('classes')!r}; this program's are {list(CLASSES)}"
+        )
     for key in ("metrics", "artefacts"):
         if key in meta and not isinstance(meta[key], dict):
             raise _fail(path, f"'{key}' is not an object")
@@ -318,10 +340,11 @@ def input_metadata(
 def write_video_model(folder: Path, network: Any, meta: dict[str, Any]) -> Path:
     """Save ``network`` and its metadata into the new or empty ``folder``; returns the json.
 
-    ``meta`` gives everything but ``format``, ``version``, ``keras_file`` and
-    ``artefacts``, which are added here. All or nothing: both files are written into a
-    temporary folder beside ``folder`` and it is renamed into place, so a full disk or an
-    interruption leaves no half model (and whatever was in ``folder`` untouched).
+    ``meta`` gives everything but ``format``, ``version``, ``classes`` (this program's
+    :data:`CLASSES`), ``keras_file`` and ``artefacts``, which are added here. All or
+    nothing: both files are written into a temporary folder beside ``folder`` and it is
+    renamed into place, so a full disk or an interruption leaves no half model (and
+    whatever was in ``folder`` untouched).
 
     Raises:
         OSError: The folder cannot be written (nothing left behind).
@@ -345,6 +368,7 @@ def write_video_model(folder: Path, network: Any, meta: dict[str, Any]) -> Path:
         full = {
             "format": FORMAT,
             "version": VERSION,
+            "classes": list(CLASSES),
             **meta,
             "keras_file": keras_file,
             "artefacts": {keras_file: entry},

@@ -226,7 +226,7 @@ def _hold(
         if given[0] < t0 or given[1] > t1:
             raise VideoError(
                 "--hold",
-                f"{given[0]:g}–{given[1]:g} s is not within the record's {t0:.1f}–{t1:.1f} s: "
+                f"{given[0]:g}–{given[1]:g} s is not within the record's {t0:.3f}–{t1:.3f} s: "
                 "give the hold in s on the device clock (the figure's time axis)",
             )
         shortest = MIN_OUT_S + END_GRACE_S + SMOOTHING_S
@@ -515,6 +515,8 @@ def run(args: argparse.Namespace) -> int:
     except (VideoError, DatasetError, CollectError, DeviceError, OSError, ValueError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    if view.windows is None and Path(args.model) != DEFAULT_MODEL:
+        view.notes.append(f"--model {args.model} not used: {view.windows_note or 'no video'}")
     for note in view.notes:
         _stderr(f"note: {note}")
     for line in summary(view):

@@ -9,12 +9,11 @@ beside the seed's figures (seed 000 §IV: CNN–Bi-LSTM 94.57 %, CNN-LSTM 88.57 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from device.argtypes import non_negative_int, positive_float, positive_int
-from host.video.model_file import META_FILE, ModelFileError
+from host.video.model_file import META_FILE, ModelFileError, read_metadata
 from host.video.model_spec import BATCH_SIZE, EPOCHS, LEARNING_RATE
 from host.video.track import VideoError
 
@@ -25,6 +24,16 @@ SPLIT_NAMES = {
     "windows": "8:1:1 over windows (the seed's)",
     "workers": "by person (held-out people)",
 }
+
+
+def _seed(text: str) -> int:
+    """--seed: 0 to 2**32 - 1, what numpy's and Keras's generators take."""
+    value = non_negative_int(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to 2**32 - 1, got {text!r}"
+        )
+    return value
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -55,7 +64,7 @@ def comparison_rows(runs: list[Path]) -> list[dict]:
     for run in runs:
         path = run / META_FILE
         try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
+            meta = read_metadata(run)  # checked as analyse and session check it
             test, training = meta["metrics"]["test"], meta["training"]
             rows.append(
                 {
@@ -182,7 +191,7 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
         "(memory) (default: %(default)s, the seed's)",
     )  # fmt: skip
     p.add_argument(
-        "--seed", type=non_negative_int, default=2025,
+        "--seed", type=_seed, default=2025,
         help="seed of the split, the windows drawn and the weights (default: %(default)s)",
     )  # fmt: skip
     p.set_defaults(func=_train)
