@@ -58,7 +58,7 @@ FLAG_NAMES = {
 #: at any wavelength is off the clean samples' median by more than this, |ln(I/median)| in
 #: ln units (a ΔOD). It sits between two figures. Below it, resting physiology: Mayer waves,
 #: breathing, the pulse and slow drift reached at most 0.091 from the median in 600 simulated
-#: rest periods (host.cohort sessions, seeds 2025, 7 and 11, 50 subjects each; the simulator's
+#: rest periods (hwsim.cohort sessions, seeds 2025, 7 and 11, 50 subjects each; the simulator's
 #: sources: hwsim.physiology), which this leaves in. Above it, the motion flag: a uniform
 #: coupling change of 0.17 is what ``residual_max_od`` = 0.02 flags (0.119 per unit ΔOD), and a
 #: sample that far from rest is not rest. Motion spikes (up to 0.15 in the simulator) and a

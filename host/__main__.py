@@ -1,7 +1,6 @@
 """Host command line: ``python -m host <command> ...``.
 
 Commands:
-  cohort   generate the simulated cohort (SNIRF files)
   plot     plot one recording as a PNG (this project's sessions; Moxy, Train.Red, Artinis, SNIRF)
   lmm      the seed's Table 1: linear mixed-effects model per feature
   train    cross-validate the fusion model and baselines into a new runs/ folder
@@ -14,6 +13,9 @@ Commands:
   predict  the fatigue model on any recording with ΔHbO2 and ΔHHb in µM
   video    video kinematics and fatigue (seed 000): extract plot analyse session train compare
   live     the live page in a browser: replayed session records, a team's MQTT broker
+
+The simulated cohort is the simulator's command: ``python -m hwsim.cohort`` (``python -m
+host cohort`` says so); host reads the files it writes and imports nothing from hwsim.
 """
 
 from __future__ import annotations
@@ -23,25 +25,20 @@ import os
 import sys
 from pathlib import Path
 
-from device.argtypes import existing_dir, existing_file, non_negative_int, positive_int
+from device.argtypes import existing_dir, existing_file
 from device.errors import DeviceError
 
 
-def _cohort(args: argparse.Namespace) -> int:
-    import time
-
-    from host.cohort import generate_cohort
-
-    t0 = time.perf_counter()
-    files = generate_cohort(
-        args.out, n_subjects=args.subjects, seed=args.seed, jobs=args.jobs, replace=args.replace
-    )
-    size = sum(f.stat().st_size for f in files)
+def _cohort_moved(rest_argv: list[str]) -> int:
+    """The cohort is the simulator's command now (host imports nothing from hwsim)."""
+    rest = " ".join(rest_argv)
     print(
-        f"{len(files)} simulated sessions of {args.subjects} subjects in {args.out} "
-        f"({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.0f} s"
+        "error: the simulated cohort is made by the simulator: python -m hwsim.cohort "
+        f"{rest}".rstrip()
+        + " (host reads the files it writes)",
+        file=sys.stderr,
     )
-    return 0
+    return 2
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -144,6 +141,8 @@ OWN_PARSERS = {
 
 
 def _run(argv: list[str]) -> int:
+    if argv[:1] == ["cohort"]:
+        return _cohort_moved(argv[1:])
     if argv[:1] and argv[0] in OWN_PARSERS:
         import importlib
 
@@ -151,46 +150,7 @@ def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m host", description="NIRS host tools")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser(
-        "cohort",
-        help="generate the simulated cohort",
-        description="Simulated subjects through the seed's protocols, each session recorded "
-        "by the device's own drivers and chain on a simulated board: one SNIRF file per "
-        "subject, protocol and side (SIMULATED data).",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=Path("data/cohort"),
-        help="folder for the session files; refused if it already holds some, unless "
-        "--replace (default: %(default)s)",
-    )
-    p.add_argument(
-        "--subjects",
-        type=positive_int,
-        default=50,
-        help="simulated subjects; each gives one session per protocol and side "
-        "(default: %(default)s)",
-    )
-    p.add_argument(
-        "--seed",
-        type=non_negative_int,
-        default=2025,
-        help="random seed; the same seed gives the same cohort (default: %(default)s)",
-    )
-    p.add_argument(
-        "--jobs",
-        type=positive_int,
-        default=None,
-        help=f"worker processes (default: all cores, here {os.cpu_count() or 1})",
-    )
-    p.add_argument(
-        "--replace",
-        action="store_true",
-        help="delete the simulated sessions already in --out first; a person's recordings "
-        "stop it (default: refuse)",
-    )
-    p.set_defaults(func=_cohort)
+    sub.add_parser("cohort", help="moved: python -m hwsim.cohort makes the simulated cohort")
 
     p = sub.add_parser(
         "plot",

@@ -89,7 +89,7 @@ def load_feature_table(folder: Path) -> FeatureTable:
         raise DatasetError(
             folder,
             f"holds clean windows of {n_subjects} subject ({subject[0]}); the model's random "
-            f"intercept per subject needs at least {MIN_SUBJECTS} (python -m host cohort "
+            f"intercept per subject needs at least {MIN_SUBJECTS} (python -m hwsim.cohort "
             f"--subjects {FEW_SUBJECTS} makes a small simulated cohort)",
         )
     return FeatureTable(

@@ -26,7 +26,7 @@ exports haemoglobin, not this device's ΔOD, so :func:`predict_recording`:
 
 The settings of the chain (wavelengths, DPF, distance, rate, assumed resting
 haemoglobin) are :data:`TRAINING_CHAIN`, the defaults of :class:`device.chain.ChainConfig`
-with which :mod:`host.cohort` recorded every session the bundled model was trained on;
+with which :mod:`hwsim.cohort` recorded every session the bundled model was trained on;
 the smoothing is :class:`device.config.AlertConfig`'s default. Every output says that the
 model was trained on simulated sessions of this device only (:func:`trained_on`, from
 ``model.json``'s provenance) and where its ΔOD came from.
@@ -73,7 +73,7 @@ __all__ = [
     "trained_on",
 ]
 
-#: The chain that recorded the bundled model's training sessions (host/cohort.py makes
+#: The chain that recorded the bundled model's training sessions (hwsim/cohort.py makes
 #: ``ChainConfig(baseline_s=...)``: every other setting its default): its wavelengths,
 #: DPF, distance, LED bands, sample rate and assumed resting haemoglobin.
 TRAINING_CHAIN = ChainConfig()

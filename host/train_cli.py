@@ -108,7 +108,7 @@ def check_limits(survey: Survey, config: TrainConfig) -> None:
     """
     n = len(survey.subjects)
     has = f"{survey.n_sessions} sessions of {n} subject{'s' if n != 1 else ''}"
-    more = "python -m host cohort --subjects N makes a larger simulated one"
+    more = "python -m hwsim.cohort --subjects N makes a larger simulated one"
     if n < MIN_SUBJECTS:
         raise DatasetError(
             survey.folder,

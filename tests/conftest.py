@@ -60,7 +60,7 @@ def rig_factory():
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """Three simulated subjects, upper-limb protocol: a dataset in seconds."""
-    from host.cohort import generate_cohort
+    from hwsim.cohort import generate_cohort
 
     out = tmp_path_factory.mktemp("tiny_cohort")
     generate_cohort(

@@ -114,18 +114,18 @@ def one_line(child: subprocess.CompletedProcess) -> str:
             "python -m device: error: argument --seconds: must be a finite number > 0, got '-1'",
         ),
         (
-            ["host", "cohort", "--subjects", "0"],
-            "python -m host cohort: error: argument --subjects: must be a whole number >= 1, "
+            ["hwsim.cohort", "--subjects", "0"],
+            "python -m hwsim.cohort: error: argument --subjects: must be a whole number >= 1, "
             "got '0'",
         ),
         (
-            ["host", "cohort", "--jobs", "-2"],
-            "python -m host cohort: error: argument --jobs: must be a whole number >= 1, "
+            ["hwsim.cohort", "--jobs", "-2"],
+            "python -m hwsim.cohort: error: argument --jobs: must be a whole number >= 1, "
             "got '-2'",
         ),
         (
-            ["host", "cohort", "--seed", "-3"],
-            "python -m host cohort: error: argument --seed: must be a whole number >= 0, "
+            ["hwsim.cohort", "--seed", "-3"],
+            "python -m hwsim.cohort: error: argument --seed: must be a whole number >= 0, "
             "got '-3'",
         ),
         (

@@ -38,6 +38,7 @@ COMMANDS = [
     ("host", "video", "train"),
     ("host", "video", "compare"),
     ("hwsim.fusion_study",),
+    ("hwsim.cohort",),
 ]
 
 

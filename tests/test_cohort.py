@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host import cohort
 from host.dataset import load_dataset
 from host.lmm import fit_table, format_table, load_feature_table
 from host.session import DatasetError
 from host.snirf_reader import read_session
 from host.snirf_writer import write_session
+from hwsim import cohort
 
 
 @pytest.fixture(scope="module")

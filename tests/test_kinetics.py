@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 from test_cli_help import entries
 
-from host import cohort
 from host.kinetics import KineticsSettings, analyse, pick_channel, work_intervals
 from host.kinetics_cli import main_args, table_rows
 from host.kinetics_fit import fit_recovery, recovery_model, rolling_slopes, smooth
@@ -32,7 +31,7 @@ from host.kinetics_plot import build_figure
 from host.recording import Channel, Interval, Recording
 from host.session import DatasetError
 from host.snirf_writer import write_session
-from hwsim import physiology
+from hwsim import cohort, physiology
 from hwsim.protocols import Phase, Protocol
 
 RATE_HZ = 10.0
@@ -265,7 +264,7 @@ REPEATED_HOLDS = Protocol(
 
 def recorded(truth, spec, monkeypatch) -> tuple[Recording, physiology.SessionTruth]:
     """``truth`` played on the simulated board and recorded by the device's chain, as
-    the cohort records its sessions (host.cohort.record_session)."""
+    the cohort records its sessions (hwsim.cohort.record_session)."""
     monkeypatch.setattr(cohort, "simulate_truth", lambda _spec: truth)
     record, truth = cohort.record_session(spec)
     return Recording.from_session(record, f"{spec.subject_id}.snirf"), truth

@@ -24,11 +24,11 @@ import pytest
 from device.inference import load_model
 from device.mbll import DEFAULT_DISTANCE_CM, DEFAULT_DPF
 from host import importers, predict_cli
-from host.cohort import SessionSpec, record_session
 from host.predict import TRAINING_CHAIN, predict_recording, rebuild_d_od, resample
 from host.recording import Channel, Interval, Recording
 from host.session import DatasetError
 from host.snirf_writer import write_session
+from hwsim.cohort import SessionSpec, record_session
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 META = json.loads((MODELS / "model.json").read_text(encoding="utf-8"))

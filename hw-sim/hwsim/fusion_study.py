@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 #: Default seed: not 2025, the seed of the NIRS model's training cohort (models/model.json:
-#: ``provenance.dataset`` data/cohort, 50 subjects, made by ``host cohort``, default seed
+#: ``provenance.dataset`` data/cohort, 50 subjects, made by ``hwsim.cohort``, default seed
 #: 2025), whose subject i is drawn from the same generator as the main job's subject i.
 DEFAULT_SEED = 2026
 NIRS_COHORT_SEED = 2025
@@ -239,8 +239,8 @@ def _collect(args, say: Callable[[str], None]) -> tuple[list[Row], int, dict, Fa
     if args.seed == NIRS_COHORT_SEED:
         say(
             f"warning: seed {NIRS_COHORT_SEED}: subjects 0-{NIRS_COHORT_SUBJECTS - 1} are the "
-            "people of the NIRS model's training cohort (host cohort --seed 2025); use another "
-            "seed for an unseen test"
+            "people of the NIRS model's training cohort (python -m hwsim.cohort --seed 2025); "
+            "use another seed for an unseen test"
         )
     if args.out.exists() and any(args.out.iterdir()):  # earlier results are never replaced
         raise VideoError(args.out, "is not empty: give --out a new or empty folder")

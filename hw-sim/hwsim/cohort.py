@@ -6,7 +6,11 @@ the simulated I²C bus, and the device's measurement chain turns the frames into
 ΔOD, HbO2 and HHb. Nothing goes from the simulated concentrations to the dataset
 by a shortcut. Every file says ``provenance = simulated``.
 
-    python -m host cohort --out data/cohort --subjects 50 --seed 2025 [--jobs 2] [--replace]
+    python -m hwsim.cohort --out data/cohort --subjects 50 --seed 2025 [--jobs 2] [--replace]
+
+The simulator's command (issue 19: one home for the simulation runners, beside
+:mod:`hwsim.wearable` and :mod:`hwsim.bench`); ``host`` reads the files it writes and
+imports nothing from ``hwsim``.
 
 A folder that already holds session files is refused unless ``--replace`` is given: a
 smaller cohort written over a larger one would leave the old sessions beside the new,
@@ -18,6 +22,7 @@ depend on the order the worker processes finish in.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import sys
@@ -234,3 +239,70 @@ def generate_cohort(
         if jobs != 1:
             pool.shutdown(cancel_futures=True)
     return [out / s.filename for s in specs]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hwsim.cohort ...``; returns the exit status (2: one line on stderr)."""
+    from device.argtypes import non_negative_int, positive_int
+
+    parser = argparse.ArgumentParser(
+        prog="python -m hwsim.cohort",
+        description="Simulated subjects through the seed's protocols, each session recorded "
+        "by the device's own drivers and chain on a simulated board: one SNIRF file per "
+        "subject, protocol and side (SIMULATED data).",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("data/cohort"),
+        help="folder for the session files; refused if it already holds some, unless "
+        "--replace (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--subjects",
+        type=positive_int,
+        default=50,
+        help="simulated subjects; each gives one session per protocol and side "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=2025,
+        help="random seed; the same seed gives the same cohort (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=None,
+        help=f"worker processes (default: all cores, here {os.cpu_count() or 1})",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete the simulated sessions already in --out first; a person's recordings "
+        "stop it (default: refuse)",
+    )
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        files = generate_cohort(
+            args.out,
+            n_subjects=args.subjects,
+            seed=args.seed,
+            jobs=args.jobs,
+            replace=args.replace,
+        )
+    except (DatasetError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    size = sum(f.stat().st_size for f in files)
+    print(
+        f"{len(files)} simulated sessions of {args.subjects} subjects in {args.out} "
+        f"({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.0f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
