@@ -14,17 +14,12 @@ import argparse
 import statistics
 import time
 
-from device.acquisition import Multiplexer
-from device.ads1114 import ADS1114
-from device.i2c import RetryingBus
-from device.leds import LedBank
 from hwsim.board import build_board
+from hwsim.rig import wire
 
 
 def one_run(seconds: float) -> float:
-    board = build_board(with_oled=False)
-    adc = ADS1114(RetryingBus(board.bus), clock=board.clock, ready_line=board.ready_line)
-    mux = Multiplexer(adc, LedBank(board.led_lines), clock=board.clock)
+    mux = wire(build_board(with_oled=False)).multiplexer()
     mux.start()
     wall0 = time.perf_counter()
     for _ in mux.run(seconds):

@@ -8,12 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from device.acquisition import Multiplexer
-from device.ads1114 import ADS1114
-from device.i2c import RetryingBus
-from device.leds import LedBank
 from hwsim.board import SSD1306_ADDRESS, build_board
 from hwsim.i2c import SimI2CBus
+from hwsim.rig import wire
 from hwsim.ssd1306 import SimSSD1306
 
 # The Ctrl-C tests press Ctrl-C as at a terminal. A shell that starts a command in the
@@ -30,11 +27,10 @@ class Rig:
 
     def __init__(self, retries: int = 2, trace: bool = False, **board_kwargs) -> None:
         self.board = build_board(**board_kwargs)
-        self.bus = RetryingBus(self.board.bus, retries=retries, bus_name="/dev/i2c-3")
-        self.adc = ADS1114(self.bus, clock=self.board.clock, ready_line=self.board.ready_line)
-        self.leds = LedBank(self.board.led_lines)
+        rig = wire(self.board, retries=retries, bus_name="/dev/i2c-3")
+        self.bus, self.adc, self.leds = rig.bus, rig.adc, rig.leds
         self.trace: list | None = [] if trace else None
-        self.mux = Multiplexer(self.adc, self.leds, clock=self.board.clock, trace=self.trace)
+        self.mux = rig.multiplexer(trace=self.trace)
 
 
 @pytest.fixture

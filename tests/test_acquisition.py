@@ -6,6 +6,7 @@ import pytest
 
 from device.acquisition import Multiplexer
 from hwsim.board import build_board
+from hwsim.rig import wire
 
 RATE_SPS = 860
 
@@ -141,13 +142,8 @@ def test_conversions_per_phase_is_validated():
 
 
 def test_paced_mode_without_the_ready_line_reads_every_conversion():
-    from device.ads1114 import ADS1114
-    from device.i2c import RetryingBus
-    from device.leds import LedBank
-
     board = build_board(with_oled=False)
-    adc = ADS1114(RetryingBus(board.bus), clock=board.clock)  # no ALERT/RDY: paced by the clock
-    mux = Multiplexer(adc, LedBank(board.led_lines), clock=board.clock)
+    mux = wire(board, ready=False).multiplexer()  # no ALERT/RDY: paced by the clock
     mux.start()
     frames = list(mux.run(2.0))
     assert mux.stats.conversions == mux.stats.read == pytest.approx(2 * RATE_SPS, abs=1)

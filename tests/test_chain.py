@@ -17,12 +17,10 @@ import numpy as np
 import pytest
 
 from device import chain as ch
-from device.acquisition import Frame, Multiplexer
-from device.ads1114 import ADS1114
-from device.i2c import RetryingBus
-from device.leds import LedBank
+from device.acquisition import Frame
 from hwsim.board import build_board
 from hwsim.optics import REST_HBO2_UM, REST_HHB_UM, Tissue, load_extinction_table
+from hwsim.rig import wire
 
 D_HBO2_UM = -10.0  # the injected change: HbO2 falls 10 µM ...
 D_HHB_UM = 8.0  # ... while HHb rises 8 µM
@@ -48,10 +46,7 @@ def as_arrays(res: ch.ChainResult) -> SimpleNamespace:
 
 def record(seconds: float, *, retries: int = 2, **board_kwargs):
     board = build_board(with_oled=False, **board_kwargs)
-    adc = ADS1114(
-        RetryingBus(board.bus, retries=retries), clock=board.clock, ready_line=board.ready_line
-    )
-    mux = Multiplexer(adc, LedBank(board.led_lines), clock=board.clock)
+    mux = wire(board, retries=retries).multiplexer()
     mux.start()
     return board, mux, list(mux.run(seconds))
 

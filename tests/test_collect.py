@@ -29,15 +29,11 @@ import numpy as np
 import pytest
 
 from device import config as cfg
-from device.ads1114 import ADS1114
-from device.app import Hardware, Wearable
-from device.buzzer import Buzzer
+from device.app import Wearable
 from device.clock import SystemClock
 from device.features import CHANNELS
-from device.i2c import RetryingBus
 from device.inference import FatigueModel
 from device.labels import DEFAULT_MAPPING
-from device.leds import LedBank
 from device.link import LinkError, LinkWriter, cobs_decode, cobs_encode
 from host import train
 from host.__main__ import main as host_main
@@ -52,6 +48,7 @@ from host.video.feeds import open_feed
 from host.video.sync import read_frame_table
 from hwsim.board import build_board
 from hwsim.optics import REST_HBO2_UM, REST_HHB_UM, Tissue
+from hwsim.rig import wire
 
 #: What the experimenter types, at device seconds: the device calibrates (the seed's
 #: 20 s baseline) until 20 s, the hold runs 21–42 s with ratings rising, then rest.
@@ -296,13 +293,7 @@ def record_session(
         try:
             if not started.wait(10.0):
                 return
-            bus = RetryingBus(board.bus)
-            hw = Hardware(
-                clock=board.clock,
-                adc=ADS1114(bus, clock=board.clock, ready_line=board.ready_line),
-                leds=LedBank(board.led_lines),
-                buzzer=Buzzer(board.buzzer_line, board.clock),
-            )
+            hw = wire(board).hardware()
             link = LinkWriter(port, clock=board.clock, header_info=header_info)
             fatigue = None
             if model:

@@ -15,16 +15,14 @@ from PIL import Image, ImageDraw
 from test_wearable_app import make_app
 
 from device import screens
-from device.acquisition import PACE_AFTER_TIMEOUTS, READY_TIMEOUT_PERIODS, Multiplexer
-from device.ads1114 import ADS1114
+from device.acquisition import PACE_AFTER_TIMEOUTS, READY_TIMEOUT_PERIODS
 from device.app import NO_DATA_S, State, StopError
 from device.codec import RecordKind
-from device.i2c import RetryingBus
-from device.leds import LedBank
 from device.recorder import SessionRecorder
 from device.session_reader import read_session_file
 from hwsim.board import ADS1114_ADDRESS, build_board
 from hwsim.gpio import SimGPIO
+from hwsim.rig import wire
 
 FAULT_S = 40.0
 
@@ -125,8 +123,7 @@ def test_a_reset_while_paced_by_the_clock_is_found_by_the_config_check():
     # Paced reads never time out: without the once-a-second config check, a reset ADC would
     # be read as 0 V forever.
     board = build_board(with_oled=False)
-    adc = ADS1114(RetryingBus(board.bus), clock=board.clock, ready_line=None)
-    mux = Multiplexer(adc, LedBank(board.led_lines), clock=board.clock)
+    mux = wire(board, ready=False).multiplexer()
     mux.start()
     board.clock.at(2.0, board.adc.general_call_reset)
     mux.stats.paced = True  # as after the fallback
@@ -140,9 +137,8 @@ def test_a_reset_while_paced_by_the_clock_is_found_by_the_config_check():
 @pytest.mark.parametrize("fault", ["reset", "power"])
 def test_conversions_are_still_accounted_for_after_a_restart(fault):
     board = build_board(with_oled=False)
-    adc = ADS1114(RetryingBus(board.bus), clock=board.clock, ready_line=board.ready_line)
     trace = []
-    mux = Multiplexer(adc, LedBank(board.led_lines), clock=board.clock, trace=trace)
+    mux = wire(board).multiplexer(trace=trace)
     mux.start()
     if fault == "reset":
         board.clock.at(1.0, board.adc.general_call_reset)
@@ -157,7 +153,7 @@ def test_conversions_are_still_accounted_for_after_a_restart(fault):
     assert after and all(f.kept == (4, 4, 4, 4) for f in after)
     # No wait longer than the timeout went unnoticed.
     assert s.ready_timeouts >= 1 and mux.fault is None
-    assert READY_TIMEOUT_PERIODS * adc.period_s < 0.05
+    assert READY_TIMEOUT_PERIODS * mux.adc.period_s < 0.05
 
 
 def test_a_stalled_loop_skips_the_missed_seconds_instead_of_a_burst():

@@ -17,22 +17,18 @@ from PIL import Image, ImageDraw
 
 from device import config as cfg
 from device import screens
-from device.ads1114 import ADS1114
-from device.app import Hardware, SelfTestError, State, Wearable
-from device.buzzer import Buzzer
+from device.app import SelfTestError, State, Wearable
 from device.codec import RecordKind
 from device.errors import ConfigError
 from device.fatigue import PATTERN_EXHAUSTED, PATTERN_HIGH, AlertPolicy, LevelSmoother, argmax
 from device.features import CHANNELS
-from device.i2c import RetryingBus
 from device.inference import FatigueModel
 from device.labels import DEFAULT_MAPPING
-from device.leds import LedBank
-from device.oled import Display, open_oled
 from device.recorder import SessionRecorder
 from device.session_reader import read_session_file
 from hwsim.board import build_board
 from hwsim.optics import REST_HBO2_UM, REST_HHB_UM, Tissue
+from hwsim.rig import wire
 
 HHB = CHANNELS.index("d_hhb_um")
 
@@ -88,14 +84,8 @@ def make_app(
         lambda t: ramp(t, 30, 50, REST_HHB_UM, REST_HHB_UM + hhb_rise_um),
     )
     board = build_board(tissue=tissue, with_oled=with_oled, **board_kwargs)
-    bus = RetryingBus(board.bus)
-    hw = Hardware(
-        clock=board.clock,
-        adc=ADS1114(bus, clock=board.clock, ready_line=board.ready_line),
-        leds=LedBank(board.led_lines),
-        buzzer=Buzzer(board.buzzer_line, board.clock),
-        display=Display(open_oled(bus), clock=board.clock) if with_oled else None,
-    )
+    rig = wire(board)
+    hw = rig.hardware(rig.display() if with_oled else None)
     reports = []
     app = Wearable(
         hw,
@@ -449,10 +439,7 @@ def test_a_hardware_error_mid_session_is_one_line_and_exit_3(monkeypatch, tmp_pa
     line.write = failing_write
 
     def open_hardware(config, stack, sim_socket=None):
-        bus = RetryingBus(board.bus)
-        adc = ADS1114(bus, clock=board.clock, ready_line=board.ready_line)
-        buzzer = Buzzer(board.buzzer_line, board.clock)
-        return Hardware(board.clock, adc, LedBank(board.led_lines), buzzer, None)
+        return wire(board).hardware()
 
     monkeypatch.setattr(entry, "_open_hardware", open_hardware)
     config = tmp_path / "wearable.toml"

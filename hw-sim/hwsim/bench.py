@@ -16,17 +16,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.acquisition import AcquisitionStats, Multiplexer
-from device.ads1114 import ADS1114
+from device.acquisition import AcquisitionStats
 from device.argtypes import non_negative_int, output_dir, positive_float
 from device.errors import DeviceError
-from device.i2c import RetryingBus
-from device.leds import LedBank
-from device.oled import Display, open_oled
-from hwsim.board import SSD1306_ADDRESS, SimBoard, build_board
+from hwsim.board import SimBoard, build_board
 from hwsim.cli import add_fault_rate
 from hwsim.faults import explain, fault_summary
 from hwsim.monitor import SecondSummary, run_monitor
+from hwsim.rig import wire
 
 
 @dataclass
@@ -47,17 +44,15 @@ def run_bench(
 ) -> BenchRun:
     """Run the light monitor on a simulated board and save the last OLED frame."""
     board = build_board(fault_rate=fault_rate, seed=seed)
-    bus = RetryingBus(board.bus, bus_name="sim:/dev/i2c-3")
-    adc = ADS1114(bus, clock=board.clock, ready_line=board.ready_line)
-    leds = LedBank(board.led_lines)
+    rig = wire(board)
     try:
-        display = Display(open_oled(bus, SSD1306_ADDRESS), clock=board.clock)
+        display = rig.display()
     except DeviceError as exc:  # the bench needs its OLED; say when --fault-rate was the cause
         if not fault_rate:
             raise
-        raise DeviceError(explain(exc, board.bus, bus.retries)) from exc
+        raise DeviceError(explain(exc, board.bus, rig.bus.retries)) from exc
     # The OLED shares the bus: its frames go out in the gaps between conversions.
-    mux = Multiplexer(adc, leds, clock=board.clock, idle=display.pump)
+    mux = rig.multiplexer(idle=display.pump)
 
     wall0 = time.perf_counter()
     summaries = run_monitor(mux, clock=board.clock, duration_s=seconds, display=display, emit=emit)
@@ -69,9 +64,9 @@ def run_bench(
     board.oled.save_png(png, scale=4)
     mux.close()
     display.close()
-    leds.close()
-    faults = fault_summary(board.bus, bus) if fault_rate else ""
-    return BenchRun(summaries, mux.stats, sum(bus.failures.values()), board, png, wall, faults)
+    rig.leds.close()
+    faults = fault_summary(board.bus, rig.bus) if fault_rate else ""
+    return BenchRun(summaries, mux.stats, sum(rig.bus.failures.values()), board, png, wall, faults)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,18 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-from device.acquisition import Multiplexer
-from device.ads1114 import ADS1114
 from device.chain import ChainConfig, process_recording
-from device.i2c import RetryingBus
 from device.labels import DEFAULT_MAPPING, FatigueMapping
-from device.leds import LedBank
 from host.session import DatasetError, SessionRecord
 from host.snirf_reader import read_session
 from host.snirf_writer import write_session
 from hwsim.board import board_for_session
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
+from hwsim.rig import wire
 
 SIMULATOR_VERSION = "hwsim-1"
 
@@ -101,8 +98,7 @@ def record_session(
     rng = derive_rng(spec.seed, "coupling", spec.subject_index, spec.protocol, spec.side)
     board = board_for_session(truth, rng, with_oled=False, seed=noise_seed)
 
-    adc = ADS1114(RetryingBus(board.bus), clock=board.clock, ready_line=board.ready_line)
-    mux = Multiplexer(adc, LedBank(board.led_lines), clock=board.clock)
+    mux = wire(board).multiplexer()
     mux.start()
     frames = list(mux.run(truth.duration_s))
     config = ChainConfig(baseline_s=truth.phases[0].duration_s)

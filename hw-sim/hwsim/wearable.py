@@ -30,17 +30,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from device.ads1114 import ADS1114
-from device.app import Hardware, SecondReport, Wearable
+from device.app import SecondReport, Wearable
 from device.argtypes import existing_dir, output_dir, positive_float
-from device.buzzer import Buzzer
 from device.config import WearableConfig
 from device.errors import DeviceError
-from device.i2c import RetryingBus
 from device.inference import load_model
 from device.labels import FATIGUE_LEVELS
-from device.leds import LedBank
-from device.oled import Display, OledNotFoundError, open_oled
+from device.oled import OledNotFoundError
 from device.recorder import SessionRecorder, new_session_path
 from device.screens import BIG_WORDS
 from host.live.feeds import recording_event
@@ -51,6 +47,7 @@ from hwsim.cli import add_fault_rate, add_session_options
 from hwsim.faults import ChipFaults, chip_faults, explain, fault_summary
 from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
 from hwsim.protocols import PROTOCOLS
+from hwsim.rig import wire
 
 #: GIF playback: each simulated second shown this long, ms (4x real time).
 GIF_FRAME_MS = 250
@@ -170,20 +167,14 @@ def run_wearable(
     )
     person = truth.subject
     config = WearableConfig()
-    bus = RetryingBus(board.bus, retries=config.i2c.retries, bus_name="sim:/dev/i2c-3")
+    rig = wire(board, retries=config.i2c.retries)
     try:
-        display = Display(open_oled(bus, SSD1306_ADDRESS), clock=board.clock)
+        display = rig.display()
     except OledNotFoundError as exc:  # as python -m device does on the board
         display = None
-        said = explain(exc, board.bus, bus.retries) if fault_rate else exc
+        said = explain(exc, board.bus, rig.bus.retries) if fault_rate else exc
         emit(f"note: {said}; running headless")
-    hw = Hardware(
-        clock=board.clock,
-        adc=ADS1114(bus, clock=board.clock, ready_line=board.ready_line),
-        leds=LedBank(board.led_lines),
-        buzzer=Buzzer(board.buzzer_line, board.clock),
-        display=display,
-    )
+    hw = rig.hardware(display)
     model = load_model(models_dir, backend="onnx")
     emit(model.describe())
     out.mkdir(parents=True, exist_ok=True)
@@ -230,14 +221,14 @@ def run_wearable(
     except DeviceError as exc:
         if not fault_rate:
             raise
-        raise DeviceError(explain(exc, board.bus, bus.retries)) from exc
+        raise DeviceError(explain(exc, board.bus, rig.bus.retries)) from exc
     finally:
         app.close()
         recorder.close()
         model.close()
         if sink is not None:  # the page stops waiting for data
             sink.send(recording_event(board.clock.monotonic(), recorder, "simulated", ended=True))
-        result.chips = chip_faults(board.bus, bus)
+        result.chips = chip_faults(board.bus, rig.bus)
         if fault_rate:
             lost_conversions = app.mux.stats.lost_read_error
             costs = {
@@ -246,7 +237,7 @@ def run_wearable(
                 if display is None
                 else f"{display.failures} OLED frames cut short",
             }
-            result.faults = fault_summary(board.bus, bus, costs)
+            result.faults = fault_summary(board.bus, rig.bus, costs)
             emit(result.faults)
     result.wall_s = time.perf_counter() - wall0
     history = board.buzzer_line.history
