@@ -446,6 +446,12 @@ def test_dev_takes_paths_from_the_folder_it_is_called_from(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert "error: notes.mp4: is neither a kinematics file" in done.stderr, done.stderr
+    done = subprocess.run(
+        [str(REPO / "dev"), "sim", "nosuch"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "dev: no simulator command 'nosuch'; there are: " in done.stderr
+    assert " cohort " in done.stderr and " worker_dataset" in done.stderr
     # The main job (./dev run) finds the bundled model from any folder.
     done = run("hwsim.wearable", "--help", cwd=tmp_path)
     assert done.returncode == 0 and f"(default: {MODELS})" in " ".join(done.stdout.split())
