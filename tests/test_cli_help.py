@@ -39,6 +39,7 @@ COMMANDS = [
     ("host", "video", "compare"),
     ("hwsim.fusion_study",),
     ("hwsim.cohort",),
+    ("hwsim.physiology_check",),
 ]
 
 
