@@ -71,14 +71,18 @@ class Published:
 
 
 #: Issue 19's figures from human recordings. Work amplitudes: handgrip to exhaustion
-#: deoxygenates to 45.6 ± 16.7 % of the arterial-occlusion amplitude (Celie B et al.
-#: 2012, Eur J Appl Physiol 112:2369, n = 20; the mean ± 1 SD taken as the range) of a
-#: thigh occlusion's −38 / +37 µM (issue). Onset: tHb falls at a contraction's start
-#: (intramuscular pressure; the issue), any fall counts. Desaturation 0.5–1.9 pp/s in
-#: real exercise recordings (issue). Reactive hyperaemia: +19 µM HbO2 after occlusion,
-#: +5 to +21 pp SmO2 after intervals (issue; the HbO2 band ±50 % around 19, assumption).
-#: Resting SmO2: thigh TOI 65.3 ± 7.0 % (women) and 61.9 ± 5.1 % (men) by spatially
-#: resolved NIRS, n = 90 (literature search of session 10; the union of mean ± 1 SD).
+#: deoxygenates to 45.6 ± 16.7 % of the arterial-occlusion amplitude (Celie B, Boone J,
+#: Van Coster R, Bourgois J 2012, "Reliability of near infrared spectroscopy (NIRS) for
+#: measuring forearm oxygenation during incremental handgrip exercise", Eur J Appl Physiol
+#: 112:2369–74, n = 20; incremental *cyclic* handgrip, not a sustained hold; the mean
+#: ± 1 SD taken as the range) of a thigh occlusion's −38 / +37 µM (issue). Onset: tHb
+#: falls at a contraction's start (intramuscular pressure; the issue), any fall counts.
+#: Desaturation 0.5–1.9 pp/s in real exercise recordings (issue). Reactive hyperaemia:
+#: +19 µM HbO2 after occlusion, +5 to +21 pp SmO2 after intervals (issue; the HbO2 band
+#: ±50 % around 19, assumption).
+#: Resting SmO2: vastus lateralis TOI 65.3 ± 7.0 % (women, n = 28) and 61.9 ± 5.1 % (men,
+#: n = 62) by spatially resolved NIRS at 4 cm (Adv Exp Med Biol 2010;662:177–81,
+#: doi:10.1007/978-1-4419-1241-1_25; the union of mean ± 1 SD).
 #: The device's estimate should never leave its range (0 s).
 PUBLISHED = {
     "end_d_hbo2_um": Published(-38 * 0.623, -38 * 0.289, "Celie 2012 × thigh occlusion (issue)"),
