@@ -162,7 +162,7 @@ def _video_p(ax: Axes, view: SessionView) -> None:
     if w is None:
         _caption(ax, view.windows_note or "no video model")
         return
-    assessed = view.assessed if view.assessed is not None else np.ones(w.p_fatigued.size, bool)
+    assessed = view.assessed  # set with the windows (session_view._camera_rows)
     fatigued = assessed & (w.p_fatigued >= FATIGUE_P)
     ax.hlines(
         w.p_fatigued, w.start_s, w.end_s, color=np.where(fatigued, "tab:red", "tab:blue"),
@@ -318,7 +318,7 @@ def summary(view: SessionView) -> list[str]:
     lines.append("; ".join(parts) + " (device clock)")
     w = view.windows
     if w is not None:
-        assessed = view.assessed if view.assessed is not None else np.ones(w.p_fatigued.size, bool)
+        assessed = view.assessed
         n, m = int(np.count_nonzero(assessed & (w.p_fatigued >= FATIGUE_P))), int(assessed.sum())
         line = f"video model: {n} of {m} assessed windows fatigued (p ≥ {FATIGUE_P:g})"
         line += f", {n / m:.0%}" if m else ""

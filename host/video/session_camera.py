@@ -47,14 +47,16 @@ def beside(record_path: Path, suffix: str) -> Path:
 
 
 def _record_start_unix_s(record_path: Path) -> float | None:
-    """The Unix time in the record's header event (when the recording began), or None."""
+    """The Unix time in the record's header event (when the recording began), or None.
+    Read up to that event only (the recorder writes it first), not the whole record."""
     from device.codec import HEADER_EVENT, RecordKind
-    from device.session_reader import read_session_file
+    from device.session_reader import SessionReader
 
-    for record in read_session_file(record_path).records:
-        if record.kind is RecordKind.EVENT and record.fields.name == HEADER_EVENT:
-            value = record.fields.data.get("unix_time_s")
-            return float(value) if isinstance(value, int | float) else None
+    with SessionReader(record_path) as reader:
+        for record in reader:
+            if record.kind is RecordKind.EVENT and record.fields.name == HEADER_EVENT:
+                value = record.fields.data.get("unix_time_s")
+                return float(value) if isinstance(value, int | float) else None
     return None
 
 

@@ -128,7 +128,8 @@ class SessionView:
             the kinematics file's metadata), s, or None.
         windows: The video model's windows, or None; ``windows_note`` says why not.
         assessed: (n_windows,) bool, the windows with enough pose to be assessed
-            (:attr:`host.video.analyse.FatigueTimeline.assessed`), or None.
+            (:attr:`host.video.analyse.FatigueTimeline.assessed`); None exactly when
+            ``windows`` is.
         model: The video model used, in a few words ("" if none).
         notes: Lines for the figure and the summary.
         written: Files this run wrote, in order.
