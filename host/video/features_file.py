@@ -199,10 +199,12 @@ def _validate(vf: VideoFeatures, path: Path) -> None:
     n, n_feat = track.n_frames, len(vf.feature_names)
     problems = []
     t = track.time_s
-    if not np.isfinite(t).all() or (n > 1 and not (np.diff(t) > 0).all()):
+    steps = np.diff(t)
+    off = np.abs(steps * track.fps - 1.0)  # each step's distance from 1/fps, fraction of it
+    if not np.isfinite(t).all() or not (steps > 0).all():
         problems.append("pose/time_s is not finite and strictly increasing")
-    elif n > 1 and (np.abs(np.diff(t) * track.fps - 1.0) > FRAME_INTERVAL_TOLERANCE).any():
-        worst = float(np.diff(t)[np.argmax(np.abs(np.diff(t) * track.fps - 1.0))])
+    elif n > 1 and off.max() > FRAME_INTERVAL_TOLERANCE:
+        worst = float(steps[np.argmax(off)])
         problems.append(
             f"pose/time_s steps by {worst:.6g} s where fps {track.fps:g} says "
             f"{1 / track.fps:.6g} s (every track is written at a steady rate)"

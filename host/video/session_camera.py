@@ -123,9 +123,8 @@ def on_device_clock(t_s: np.ndarray, table: FrameTable) -> np.ndarray:
     """Times ``t_s`` (s from the first frame, the host's clock) on the device's clock, s:
     linear between the table's frames, and beyond them along the table's own line (the
     clock map is a line; a resampled track can reach a little past the last frame)."""
-    video, device = table.video_s, table.device_s
+    video, device, rate = table.video_s, table.device_s, table.rate
     inside = np.interp(t_s, video, device)
-    rate = (device[-1] - device[0]) / (video[-1] - video[0])
     before, after = t_s < video[0], t_s > video[-1]
     inside[before] = device[0] + rate * (t_s[before] - video[0])
     inside[after] = device[-1] + rate * (t_s[after] - video[-1])
@@ -158,7 +157,7 @@ def pose_on_device_clock(
     log(f"{avi.name}: pose on {table.n_frames} frames (slower than real time)")
     track = session_pose_track(avi, table, name=str(avi), progress=Progress("pose"))
     notes = [n for n in track.notes if LENGTH_NOTE in n]
-    rate = (table.device_s[-1] - table.device_s[0]) / (table.video_s[-1] - table.video_s[0])
+    rate = table.rate
     if abs(rate - 1.0) > MAX_RATE_ERROR:
         notes.append(
             f"{avi.name}'s frame table puts {rate:.4g} s of the wearable's clock in each "

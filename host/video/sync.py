@@ -231,6 +231,11 @@ class FrameTable:
     def n_frames(self) -> int:
         return int(self.host_s.size)
 
+    @property
+    def rate(self) -> float:
+        """Device seconds per second of video, first frame to last (1 ± drift)."""
+        return float((self.device_s[-1] - self.device_s[0]) / (self.host_s[-1] - self.host_s[0]))
+
 
 def write_frame_table(path: str | os.PathLike, table: FrameTable) -> Path:
     """Write ``table`` to ``path`` (CSV, module docstring) through a temporary file, so a
