@@ -263,16 +263,17 @@ def train(
             )
         )
         val_acc = float(np.mean((p_val >= 0.5) == val_w.label))
-        if not (math.isfinite(float(np.mean(losses))) and math.isfinite(val_loss)):
+        loss = float(np.mean(losses))
+        if not (math.isfinite(loss) and math.isfinite(val_loss)):
             raise VideoError(
                 "--learning-rate",
-                f"the training diverged (loss {np.mean(losses):g}, validation loss "
+                f"the training diverged (loss {loss:g}, validation loss "
                 f"{val_loss:g} in epoch {epoch + 1}): nothing written; give a smaller "
                 f"--learning-rate than {learning_rate:g}",
             )
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_loss": val_loss})
+        history.append({"epoch": epoch + 1, "loss": loss, "val_loss": val_loss})
         say(
-            f"epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.3f}, validation loss "
+            f"epoch {epoch + 1}/{epochs}: loss {loss:.3f}, validation loss "
             f"{val_loss:.3f}, accuracy {val_acc:.3f} (rate {rate:.0e}, "
             f"{time.perf_counter() - t0:.0f} s)"
         )
