@@ -12,7 +12,14 @@ keeps each until the broker acknowledges it (PUBACK) and, after a reconnect, sen
 again the ones not acknowledged (paho 2.2 ``Client._messages_reconnect_reset_out``;
 the tests check it against a real broker stopped and restarted). So while the broker
 is away records wait here and go out when it is back; a resend the broker had already
-taken reaches the subscriber twice, which drops it by ``seq``. When the buffer is full
+taken reaches the subscriber twice, which drops it by ``seq``.
+
+Order: the page keeps a wearable's samples in time order and counts one that arrives
+after a later one as late, off the chart. paho sends again what it holds only *after*
+the CONNACK callback, and a ``publish`` from another thread in between goes straight
+out, ahead of them (a CI run charted 6 of 46 samples that way). So the pump hands
+records to paho only while connected, and after a reconnect only once paho's resends
+are acknowledged. When the buffer is full
 the oldest records are dropped and counted (:attr:`PublisherStats.dropped`); the
 session record on disk (SNIRF, as ``collect`` writes it) has them whatever happens.
 A login the broker refuses is final: :meth:`RecordPublisher.wait_connected` raises
@@ -89,7 +96,8 @@ class RecordPublisher:
     Args:
         settings: The broker and our login.
         wearable: The wearable's subject code (:func:`host.live.wire.check_wearable_id`).
-        buffer_limit: Records waiting at most, beyond the ``window`` at paho.
+        buffer_limit: Records waiting at most, beyond the ``window`` at paho (while
+            the broker is away all wait here: paho gets them once connected).
         window: Messages at paho, not yet acknowledged, at most.
         clock: Wall clock, UTC seconds since the epoch, stamped as ``sent_unix_s``.
         stream: This publisher's stream id (None: a random 32-bit number).
@@ -123,6 +131,7 @@ class RecordPublisher:
         self._acked = 0
         self._dropped = 0
         self._dropping = False
+        self._hold = True  # no new records to paho: not connected, or its resends are pending
         self._notices: list[str] = []
         self._state = "new"  # new → running → closing → closed
         self._cond = threading.Condition()
@@ -133,7 +142,7 @@ class RecordPublisher:
         self._client = make_client(settings, client_id, protocol=mqtt.MQTTv311, clean=True)
         self._client.max_inflight_messages_set(window)
         self._client.on_connect = self._on_connect
-        self._client.on_disconnect = lambda _c, _u, _f, why, _p: self._watch.on_disconnect(why)
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_connect_fail = lambda _c, _u: self._watch.on_connect_fail()
         self._client.on_publish = self._on_publish
         self._pump_thread = threading.Thread(
@@ -280,7 +289,7 @@ class RecordPublisher:
             with self._cond:
                 self._cond.wait_for(
                     lambda: self._state == "closed"
-                    or (self._pending and self._at_paho < self.window)
+                    or (self._pending and self._at_paho < self.window and not self._hold)
                 )
                 if self._state == "closed":
                     return
@@ -291,16 +300,32 @@ class RecordPublisher:
                 self._at_paho += len(batch)
                 if len(self._pending) < self.buffer_limit:
                     self._dropping = False  # the next overflow is told again
-            for payload in batch:
+            for i, payload in enumerate(batch):
+                with self._cond:
+                    if self._hold:  # the connection dropped meanwhile: the rest waits here
+                        rest = batch[i:]
+                        self._pending.extendleft(reversed(rest))
+                        self._at_paho -= len(rest)
+                        break
                 self._client.publish(self.topic, payload, qos=1)
 
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason, _p: object) -> None:
-        self._watch.on_connect(client, reason)
+        connected = self._watch.on_connect(client, reason)
         with self._cond:
+            # paho resends what it holds after this callback returns: new records wait
+            # until those are acknowledged (see "Order" in the module docstring)
+            self._hold = not connected or self._at_paho > 0
             self._cond.notify_all()  # close() stops waiting on a refusal
+
+    def _on_disconnect(self, _c: object, _u: object, _f: object, reason, _p: object) -> None:
+        self._watch.on_disconnect(reason)
+        with self._cond:
+            self._hold = True
 
     def _on_publish(self, _c: object, _u: object, _mid: int, _reason: object, _p: object) -> None:
         with self._cond:
             self._at_paho -= 1
             self._acked += 1
+            if self._at_paho == 0 and self._watch.connected:
+                self._hold = False
             self._cond.notify_all()
