@@ -5,9 +5,9 @@ model itself plus independent noise (τ, delay, amplitude known exactly), and si
 sessions recorded through the device's chain by the cohort's simulator. The simulator's
 SmO2 recovers as ``s0 + (s_end − s0)·exp(−u/τ_reperfusion)`` plus a hyperaemic overshoot
 (a difference of exponentials), and HbO2 = SmO2·tHb with tHb refilling on its own time
-constant (hw-sim/hwsim/physiology.py, ``_hemodynamics``); so ΔHbO2, what the device
-records, is mono-exponential with τ = ``reperfusion_tau_s`` and no delay only when the
-overshoot and the tHb changes are switched off. Those subjects are compared with
+constant (hw-sim/hwsim/hemodynamics.py); so ΔHbO2, what the device records, is
+mono-exponential with τ = ``reperfusion_tau_s`` and no delay only when the overshoot,
+the tHb changes and the motion excursions and dropouts are switched off. Those subjects are compared with
 ``reperfusion_tau_s``; the unmodified simulator is compared with the same analysis run on
 the simulator's own HbO2, before the optics, ADC and the device's chain.
 """
@@ -272,17 +272,24 @@ def recorded(truth, spec, monkeypatch) -> tuple[Recording, physiology.SessionTru
 
 @pytest.mark.parametrize("seed", [0, 2])
 def test_simulated_mono_exponential_recovery_tau_and_half_time(seed, monkeypatch):
-    """A drawn subject with the hyperaemic overshoot and the tHb changes switched off:
-    recorded ΔHbO2 recovers mono-exponentially with τ = reperfusion_tau_s, no delay.
-    Over 20 such subjects (seeds 0–19) the ensemble's τ was within 6.4 % of it
-    (median 2.9 %), its half-recovery time within 0.67 s of τ·ln 2, each interval's τ
-    within 19 %; the tolerances: 10 %, 1.0 s, 25 %."""
+    """A drawn subject with the hyperaemic overshoot, the tHb changes, the slow drift and
+    the motion excursions switched off: recorded ΔHbO2 recovers mono-exponentially with
+    τ = reperfusion_tau_s, no delay. Over 20 such subjects (seeds 0–19, after issue 19's
+    recalibration made the holds shallower) the ensemble's τ was within 17 % of it
+    (median 2.7 %; 6.4 % at most in 19 of 20), its half-recovery time within 0.81 s of
+    τ·ln 2, each interval's τ within 39 % (the shallowest subject); the tolerances for
+    seeds 0 and 2: 10 %, 1.0 s, 25 %."""
     spec = cohort.SessionSpec(seed, 0, "upper_limb", "left")
     subject = physiology.draw_subject(physiology.derive_rng(seed, "subject", 0), "S01")
     muscle = dataclasses.replace(
-        subject.upper, hyper_smo2=0.0, hyper_thb=0.0, thb_drop=0.0, fatigue_thb=0.0
+        subject.upper,
+        hyper_smo2=0.0,
+        hyper_thb=0.0,
+        thb_drop=0.0,
+        early_hyper_thb=0.0,
+        fatigue_thb=0.0,
     )
-    subject = dataclasses.replace(subject, upper=muscle)
+    subject = dataclasses.replace(subject, upper=muscle, motion_factor=0.0, drift_sd_um=0.0)
     truth = physiology.simulate_session(
         subject, REPEATED_HOLDS, "left", physiology.derive_rng(seed, "session")
     )

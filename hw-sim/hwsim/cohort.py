@@ -44,7 +44,7 @@ from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_se
 from hwsim.protocols import PROTOCOLS
 from hwsim.rig import wire
 
-SIMULATOR_VERSION = "hwsim-1"
+SIMULATOR_VERSION = "hwsim-2"
 
 
 @dataclass(frozen=True)
