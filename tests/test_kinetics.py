@@ -7,9 +7,10 @@ SmO2 recovers as ``s0 + (s_end − s0)·exp(−u/τ_reperfusion)`` plus a hypera
 (a difference of exponentials), and HbO2 = SmO2·tHb with tHb refilling on its own time
 constant (hw-sim/hwsim/hemodynamics.py); so ΔHbO2, what the device records, is
 mono-exponential with τ = ``reperfusion_tau_s`` and no delay only when the overshoot,
-the tHb changes and the motion excursions and dropouts are switched off. Those subjects are compared with
-``reperfusion_tau_s``; the unmodified simulator is compared with the same analysis run on
-the simulator's own HbO2, before the optics, ADC and the device's chain.
+the tHb changes and the motion excursions and dropouts are switched off. Those subjects
+are compared with ``reperfusion_tau_s``; the unmodified simulator is compared with the
+same analysis run on the simulator's own HbO2, before the optics, ADC and the device's
+chain.
 """
 
 from __future__ import annotations

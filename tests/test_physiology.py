@@ -14,6 +14,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from device.labels import DEFAULT_MAPPING, FatigueMapping
+from hwsim.artefacts import MIN_COUPLING
 from hwsim.board import build_board
 from hwsim.borg import (
     BorgProfile,
@@ -21,7 +22,6 @@ from hwsim.borg import (
     latent_borg,
     simulate_borg,
 )
-from hwsim.artefacts import MIN_COUPLING
 from hwsim.physiology import (
     DPF_RANGE,
     SessionTruth,

@@ -140,5 +140,5 @@ def test_the_session_format_knows_every_simulated_protocol():
     from host import session
     from hwsim.protocols import FATIGUE_PROTOCOLS
 
-    assert session.FATIGUE_PROTOCOLS == tuple(p.name for p in FATIGUE_PROTOCOLS)
-    assert session.NON_FATIGUE_PROTOCOLS == tuple(p.name for p in NON_FATIGUE_PROTOCOLS)
+    assert tuple(p.name for p in FATIGUE_PROTOCOLS) == session.FATIGUE_PROTOCOLS
+    assert tuple(p.name for p in NON_FATIGUE_PROTOCOLS) == session.NON_FATIGUE_PROTOCOLS

@@ -176,9 +176,7 @@ def probe_view(
     """
     log_c = _spikes_and_shifts(rng, t_s, segments, subject)
     motion = subject.motion_factor
-    for t0 in _events(
-        rng, segments, EXCURSION_RATE_PER_MIN, EXCURSION_RATE_STILL_PER_MIN, motion
-    ):
+    for t0 in _events(rng, segments, EXCURSION_RATE_PER_MIN, EXCURSION_RATE_STILL_PER_MIN, motion):
         size = rng.uniform(*EXCURSION_SIZE_RANGE) * (1.0 if rng.random() < 0.5 else -1.0)
         log_c += size * _box(t_s, t0, rng.uniform(*EXCURSION_LENGTH_RANGE_S))
     coupling = np.maximum(np.exp(log_c), MIN_COUPLING)

@@ -16,8 +16,8 @@ A folder that already holds session files is refused unless ``--replace`` is giv
 smaller cohort written over a larger one would leave the old sessions beside the new,
 and ``lmm`` and ``train`` read every session in the folder.
 
-Sessions are seeded individually (subject, protocol, side), so the result does not
-depend on the order the worker processes finish in.
+Sessions are seeded individually (subject, protocol, side; :mod:`hwsim.session_seed`),
+so the result does not depend on the order the worker processes finish in.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ from device.labels import DEFAULT_MAPPING, FatigueMapping
 from host.session import DatasetError, SessionRecord
 from host.snirf_reader import read_session
 from host.snirf_writer import write_session
-from hwsim.board import board_for_session
-from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
+from hwsim.physiology import SessionTruth
 from hwsim.protocols import PROTOCOLS
 from hwsim.rig import wire
+from hwsim.session_seed import SessionSeed
 
 SIMULATOR_VERSION = "hwsim-2"
 
@@ -64,6 +64,13 @@ class SessionSpec:
     def filename(self) -> str:
         return f"{self.subject_id}_{self.protocol}_{self.side}.snirf"
 
+    @property
+    def seeding(self) -> SessionSeed:
+        """Where this session's randomness comes from (:mod:`hwsim.session_seed`)."""
+        return SessionSeed(
+            self.seed, self.subject_index, self.protocol, self.side, label=self.subject_id
+        )
+
 
 def plan(
     seed: int, n_subjects: int, protocols: Iterable[str] = tuple(PROTOCOLS)
@@ -82,9 +89,7 @@ def plan(
 
 def simulate_truth(spec: SessionSpec) -> SessionTruth:
     """The physiology of one session (deterministic in the spec)."""
-    subject = draw_subject(derive_rng(spec.seed, "subject", spec.subject_index), spec.subject_id)
-    rng = derive_rng(spec.seed, "session", spec.subject_index, spec.protocol, spec.side)
-    return simulate_session(subject, PROTOCOLS[spec.protocol], spec.side, rng)
+    return spec.seeding.truth()
 
 
 def record_session(
@@ -92,11 +97,7 @@ def record_session(
 ) -> tuple[SessionRecord, SessionTruth]:
     """Play one session on a simulated board and record it through the device's chain."""
     truth = simulate_truth(spec)
-    noise_seed = int(
-        derive_rng(spec.seed, "adc", spec.subject_index, spec.protocol, spec.side).integers(2**31)
-    )
-    rng = derive_rng(spec.seed, "coupling", spec.subject_index, spec.protocol, spec.side)
-    board = board_for_session(truth, rng, with_oled=False, seed=noise_seed)
+    board = spec.seeding.board(truth, with_oled=False)
 
     mux = wire(board).multiplexer()
     mux.start()

@@ -178,8 +178,10 @@ def hemodynamics(
                 b_target = b0 * (1.0 - m.thb_drop * depth)
                 b = b_target + (b_a - b_target) * np.exp(-u / THB_EXPULSION_TAU_S)
                 b -= b0 * m.fatigue_thb * depth * rel
-                early = b0 * m.early_hyper_thb * bump(
-                    u, EARLY_HYPER_RISE_TAU_S, EARLY_HYPER_DECAY_TAU_S
+                early = (
+                    b0
+                    * m.early_hyper_thb
+                    * bump(u, EARLY_HYPER_RISE_TAU_S, EARLY_HYPER_DECAY_TAU_S)
                 )
                 s, b = _with_inflow(s, b, early)
                 o = occlusion(seg.mvc_fraction) * (1.0 - np.exp(-u / THB_EXPULSION_TAU_S))

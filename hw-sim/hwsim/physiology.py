@@ -76,14 +76,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwsim.borg import (
-    DEFAULT_REPORT_INTERVAL_S,
-    BorgProfile,
-    BorgTrace,
-    Segment,
-    draw_borg_profile,
-    simulate_borg,
-)
 from hwsim.artefacts import (
     AMBIENT_BASE_RANGE_V,
     MOTION_FACTOR_RANGE,
@@ -92,6 +84,14 @@ from hwsim.artefacts import (
     SPIKE_RATE_RANGE_PER_MIN,
     probe_view,
     slow,
+)
+from hwsim.borg import (
+    DEFAULT_REPORT_INTERVAL_S,
+    BorgProfile,
+    BorgTrace,
+    Segment,
+    draw_borg_profile,
+    simulate_borg,
 )
 from hwsim.hemodynamics import ARTERIAL_HBO2_SHARE, hemodynamics
 from hwsim.optics import Tissue

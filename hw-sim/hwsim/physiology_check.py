@@ -48,8 +48,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
+from hwsim.physiology import SessionTruth
 from hwsim.protocols import CUFF_OCCLUSION, LIGHT_WORK, UPPER_LIMB
+from hwsim.session_seed import SessionSeed
 
 __all__ = [
     "MEASURES",
@@ -259,16 +260,11 @@ def simulate_measures(n_subjects: int, seed: int) -> list[dict[str, float]]:
     arm), cuff occlusion and light work, each seeded as :mod:`hwsim.cohort` seeds it."""
     rows = []
     for i in range(n_subjects):
-        person = draw_subject(derive_rng(seed, "subject", i), f"S{i + 1:02d}")
-
-        def play(protocol):
-            side = protocol.sides[0]
-            rng = derive_rng(seed, "session", i, protocol.name, side)
-            return simulate_session(person, protocol, side, rng)
-
-        row = hold_measures(play(UPPER_LIMB))
-        row.update(cuff_measures(play(CUFF_OCCLUSION)))
-        row.update(work_measures(play(LIGHT_WORK)))
+        hold, cuff, work = (
+            SessionSeed(seed, i, p.name, p.sides[0]).truth()
+            for p in (UPPER_LIMB, CUFF_OCCLUSION, LIGHT_WORK)
+        )
+        row = hold_measures(hold) | cuff_measures(cuff) | work_measures(work)
         rows.append({key: row[key] for key in MEASURES})
     return rows
 

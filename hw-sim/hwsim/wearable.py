@@ -42,12 +42,12 @@ from device.screens import BIG_WORDS
 from host.live.feeds import recording_event
 from host.live.options import add_live_options, live_sinks
 from host.model_folder import BUNDLED_MODELS
-from hwsim.board import ADS1114_ADDRESS, SSD1306_ADDRESS, SimBoard, board_for_session
+from hwsim.board import ADS1114_ADDRESS, SSD1306_ADDRESS, SimBoard
 from hwsim.cli import add_fault_rate, add_session_options
 from hwsim.faults import ChipFaults, chip_faults, explain, fault_summary
-from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
-from hwsim.protocols import PROTOCOLS
+from hwsim.physiology import SessionTruth
 from hwsim.rig import wire
+from hwsim.session_seed import SessionSeed
 
 #: GIF playback: each simulated second shown this long, ms (4x real time).
 GIF_FRAME_MS = 250
@@ -130,16 +130,9 @@ def wear_board(
     The one place the main job's subject and board are made, so that a run in another
     process (:mod:`hwsim.remote`) wears exactly the same board.
     """
-    proto = PROTOCOLS[protocol]
-    person = draw_subject(derive_rng(seed, "subject", subject), subject_code(subject))
-    truth = simulate_session(person, proto, side, derive_rng(seed, "session", subject, side))
-    board = board_for_session(
-        truth,
-        derive_rng(seed, "coupling", subject, side),
-        fault_rate=fault_rate,
-        seed=seed + subject,
-    )
-    return truth, board
+    seeding = SessionSeed(seed, subject, protocol, side, label=subject_code(subject))
+    truth = seeding.truth()
+    return truth, seeding.board(truth, fault_rate=fault_rate)
 
 
 def run_wearable(
