@@ -4,7 +4,8 @@ Each model is defined in one readable function; every hyperparameter is named
 once, here. Seed 003 §3.2.4 and Fig. 8 give the fusion architecture:
 Conv1D(32, 3) → max-pool → LSTM(32) → global average pool on the 100 × 8
 sequence; a regularised Dense branch on the 40 statistics; concatenate → Dense →
-softmax over five levels; sparse categorical cross-entropy, Adam at 1e-3.
+softmax over five levels; sparse categorical cross-entropy, Adam at 1e-3. Since issue
+19 the fusion model's targets are soft ordinal labels (:func:`soft_labels`).
 
 The LSTMs are unrolled (``unroll=True``): a rolled Keras LSTM exports to an ONNX
 ``Loop``, which rknn-toolkit2 refuses as a dynamic graph (docs/architecture.md, "Why these
@@ -14,6 +15,7 @@ versions").
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, regularizers
 
 from device.features import CHANNELS, N_STATISTICS, WINDOW_SAMPLES
@@ -29,17 +31,32 @@ STATS_DROPOUT = 0.3
 FUSION_UNITS = 32
 FUSION_DROPOUT = 0.2
 LEARNING_RATE = 1e-3
+#: The fusion model learns the levels as ordered (issue 19): its targets are soft labels,
+#: a Gaussian over the five levels around the true one with this standard deviation
+#: (levels), so that calling "high" for "exhausted" costs less than calling "none". A
+#: label-distribution form of ordinal regression (Geng 2016, "Label distribution
+#: learning", IEEE TKDE 28:1734–1748); the width is an assumption. The output is still
+#: five probabilities, so the device and the NPU models are unchanged.
+ORDINAL_SIGMA = 0.6
 # The Transformer baseline.
 ATTENTION_HEADS = 2
 ATTENTION_KEY_DIM = 16
 MODEL_DIM = 32
 
 
-def _compile(model: keras.Model) -> keras.Model:
+def soft_labels(levels: np.ndarray, sigma: float = ORDINAL_SIGMA) -> np.ndarray:
+    """Targets of an ordinal fit: (n,) integer levels → (n, 5) rows summing to 1, each a
+    Gaussian over the levels centred on the true one (see :data:`ORDINAL_SIGMA`)."""
+    k = np.arange(N_CLASSES)
+    w = np.exp(-0.5 * ((k[None, :] - np.asarray(levels)[:, None]) / sigma) ** 2)
+    return (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _compile(model: keras.Model, *, ordinal: bool = False) -> keras.Model:
     model.compile(
         optimizer=keras.optimizers.Adam(LEARNING_RATE),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss="categorical_crossentropy" if ordinal else "sparse_categorical_crossentropy",
+        metrics=["categorical_accuracy" if ordinal else "accuracy"],
         # XLA made these small models 6-12x slower per window on this CPU (measured).
         jit_compile=False,
     )
@@ -67,7 +84,7 @@ def build_fusion() -> keras.Model:
     z = layers.Dense(FUSION_UNITS, activation="relu")(z)
     z = layers.Dropout(FUSION_DROPOUT)(z)
     out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(z)
-    return _compile(keras.Model([sequence, statistics], out, name="fusion"))
+    return _compile(keras.Model([sequence, statistics], out, name="fusion"), ordinal=True)
 
 
 def build_lstm() -> keras.Model:
@@ -103,10 +120,10 @@ def build_transformer() -> keras.Model:
     return _compile(keras.Model(sequence, out, name="transformer"))
 
 
-#: name → (builder, uses the statistics input)
+#: name → (builder, uses the statistics input, learns from soft ordinal labels)
 DEEP_MODELS = {
-    "fusion": (build_fusion, True),
-    "lstm": (build_lstm, False),
-    "cnn": (build_cnn, False),
-    "transformer": (build_transformer, False),
+    "fusion": (build_fusion, True, True),
+    "lstm": (build_lstm, False, False),
+    "cnn": (build_cnn, False, False),
+    "transformer": (build_transformer, False, False),
 }

@@ -248,19 +248,22 @@ def fit_and_predict(
         _quiet_tf()
         import keras
 
-        from host.models import DEEP_MODELS
+        from host.models import DEEP_MODELS, soft_labels
 
         keras.utils.set_random_seed(seed)
-        build, uses_stats = DEEP_MODELS[name]
+        build, uses_stats, ordinal = DEEP_MODELS[name]
         model = build()
 
         def inputs(i: np.ndarray) -> list[np.ndarray] | np.ndarray:
             return [seq[i], st[i]] if uses_stats else seq[i]
 
+        def targets(i: np.ndarray) -> np.ndarray:
+            return soft_labels(y[i]) if ordinal else y[i]
+
         history = model.fit(
             inputs(fit_idx),
-            y[fit_idx],
-            validation_data=(inputs(val_idx), y[val_idx]),
+            targets(fit_idx),
+            validation_data=(inputs(val_idx), targets(val_idx)),
             epochs=config.max_epochs,
             batch_size=config.batch_size,
             verbose=0,

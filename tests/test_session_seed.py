@@ -12,12 +12,20 @@ from hwsim.session_seed import SessionSeed
 
 def test_the_main_job_and_the_cohort_make_the_same_session_from_the_same_names():
     truth, board = wearable.wear_board(protocol="upper_limb", side="left", subject=7, seed=2025)
-    spec = cohort.SessionSpec(2025, 7, "upper_limb", "left")
-    same = cohort.simulate_truth(spec)
+    same = SessionSeed(2025, 7, "upper_limb", "left").truth()
     np.testing.assert_array_equal(truth.hbo2_um, same.hbo2_um)
     np.testing.assert_array_equal(truth.borg.rating, same.borg.rating)
-    assert truth.subject.subject_id == "sim-7" and same.subject.subject_id == "S08"  # labels only
-    assert spec.seeding.noise_seed() == SessionSeed(2025, 7, "upper_limb", "left").noise_seed()
+    assert truth.subject.subject_id == "sim-7" and same.subject.subject_id == "7"  # labels only
+    spec = cohort.SessionSpec(2025, 7, "lower_limb", "right")
+    recorded = cohort.simulate_truth(spec)
+    direct = SessionSeed(2025, "S08", "lower_limb", "right").truth()
+    np.testing.assert_array_equal(recorded.hhb_um, direct.hhb_um)
+
+
+def test_the_main_job_subject_is_not_in_the_cohort_the_bundled_model_learned_from():
+    main_job = wearable.wear_board(subject=7, seed=2025)[0].subject
+    for spec in cohort.plan(2025, 50, protocols=["upper_limb"])[::2]:
+        assert spec.seeding.person().upper != main_job.upper, spec.subject_id
 
 
 def test_a_subject_is_one_person_in_every_protocol_and_each_part_has_its_own_stream():

@@ -37,3 +37,15 @@ def test_a_row_without_the_non_fatigue_sessions_says_nan_not_zero():
     assert row["subject_accuracy"] == 1.0 and np.isnan(row["subject_low_share_row"])
     assert np.isnan(row["stratified_accuracy"])  # that scheme did not run
     assert [c[0] for c in COLUMNS][-1] == "subject_low_share_row"
+
+
+def test_soft_ordinal_labels_put_weight_on_the_neighbours_only():
+    from host.models import ORDINAL_SIGMA, soft_labels
+
+    targets = soft_labels(np.array([0, 2, 4]))
+    assert targets.shape == (3, 5) and np.allclose(targets.sum(axis=1), 1.0)
+    assert targets.argmax(axis=1).tolist() == [0, 2, 4]
+    middle = targets[1]
+    assert middle[1] == pytest.approx(middle[3]) and middle[1] < middle[2]
+    assert middle[0] < middle[1]  # two levels off weighs less than one
+    assert middle[1] / middle[2] == pytest.approx(np.exp(-0.5 / ORDINAL_SIGMA**2), rel=1e-5)

@@ -66,10 +66,10 @@ class SessionSpec:
 
     @property
     def seeding(self) -> SessionSeed:
-        """Where this session's randomness comes from (:mod:`hwsim.session_seed`)."""
-        return SessionSeed(
-            self.seed, self.subject_index, self.protocol, self.side, label=self.subject_id
-        )
+        """Where this session's randomness comes from (:mod:`hwsim.session_seed`): the
+        subject is named by its code ("S08"), so the main job's subject 7 (named by its
+        number) is not one of the cohort's and the bundled model never trained on it."""
+        return SessionSeed(self.seed, self.subject_id, self.protocol, self.side)
 
 
 def plan(

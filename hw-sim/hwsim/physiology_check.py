@@ -49,8 +49,8 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.physiology import SessionTruth
+from hwsim.cohort import SessionSpec
 from hwsim.protocols import CUFF_OCCLUSION, LIGHT_WORK, UPPER_LIMB
-from hwsim.session_seed import SessionSeed
 
 __all__ = [
     "MEASURES",
@@ -261,7 +261,7 @@ def simulate_measures(n_subjects: int, seed: int) -> list[dict[str, float]]:
     rows = []
     for i in range(n_subjects):
         hold, cuff, work = (
-            SessionSeed(seed, i, p.name, p.sides[0]).truth()
+            SessionSpec(seed, i, p.name, p.sides[0]).seeding.truth()
             for p in (UPPER_LIMB, CUFF_OCCLUSION, LIGHT_WORK)
         )
         row = hold_measures(hold) | cuff_measures(cuff) | work_measures(work)
