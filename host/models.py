@@ -14,6 +14,9 @@ versions").
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import keras
 import numpy as np
 from keras import layers, regularizers
@@ -50,6 +53,15 @@ def soft_labels(levels: np.ndarray, sigma: float = ORDINAL_SIGMA) -> np.ndarray:
     k = np.arange(N_CLASSES)
     w = np.exp(-0.5 * ((k[None, :] - np.asarray(levels)[:, None]) / sigma) ** 2)
     return (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def balanced_weights(levels: np.ndarray) -> np.ndarray:
+    """Per-window weights ``n / (k · n_level)`` over the k levels present: each level's
+    windows weigh as much in all as any other's (scikit-learn's "balanced" rule)."""
+    levels = np.asarray(levels)
+    present, counts = np.unique(levels, return_counts=True)
+    per_level = dict(zip(present.tolist(), (len(levels) / (len(present) * counts)).tolist()))
+    return np.asarray([per_level[v] for v in levels.tolist()], dtype=np.float32)
 
 
 def _compile(model: keras.Model, *, ordinal: bool = False) -> keras.Model:
@@ -120,10 +132,24 @@ def build_transformer() -> keras.Model:
     return _compile(keras.Model(sequence, out, name="transformer"))
 
 
-#: name → (builder, uses the statistics input, learns from soft ordinal labels)
+class DeepModel(NamedTuple):
+    """How a deep model is built and trained."""
+
+    build: Callable[[], keras.Model]
+    #: It takes the statistics as a second input.
+    uses_stats: bool
+    #: It learns from soft ordinal labels (:func:`soft_labels`) ...
+    ordinal: bool
+    #: ... and with each window weighted inversely to its level's frequency
+    #: (:func:`balanced_weights`), so that the rarer levels count in the loss as much as
+    #: "none" (most of a session's windows) does: what macro-F1 rewards.
+    balanced: bool
+
+
+#: name → how it is built and trained. The baselines are the seed's, as the seed trains them.
 DEEP_MODELS = {
-    "fusion": (build_fusion, True, True),
-    "lstm": (build_lstm, False, False),
-    "cnn": (build_cnn, False, False),
-    "transformer": (build_transformer, False, False),
+    "fusion": DeepModel(build_fusion, uses_stats=True, ordinal=True, balanced=True),
+    "lstm": DeepModel(build_lstm, uses_stats=False, ordinal=False, balanced=False),
+    "cnn": DeepModel(build_cnn, uses_stats=False, ordinal=False, balanced=False),
+    "transformer": DeepModel(build_transformer, uses_stats=False, ordinal=False, balanced=False),
 }

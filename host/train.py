@@ -248,22 +248,26 @@ def fit_and_predict(
         _quiet_tf()
         import keras
 
-        from host.models import DEEP_MODELS, soft_labels
+        from host.models import DEEP_MODELS, balanced_weights, soft_labels
 
         keras.utils.set_random_seed(seed)
-        build, uses_stats, ordinal = DEEP_MODELS[name]
-        model = build()
+        spec = DEEP_MODELS[name]
+        model = spec.build()
 
         def inputs(i: np.ndarray) -> list[np.ndarray] | np.ndarray:
-            return [seq[i], st[i]] if uses_stats else seq[i]
+            return [seq[i], st[i]] if spec.uses_stats else seq[i]
 
         def targets(i: np.ndarray) -> np.ndarray:
-            return soft_labels(y[i]) if ordinal else y[i]
+            return soft_labels(y[i]) if spec.ordinal else y[i]
+
+        def weights(i: np.ndarray) -> np.ndarray | None:
+            return balanced_weights(y[i]) if spec.balanced else None
 
         history = model.fit(
             inputs(fit_idx),
             targets(fit_idx),
-            validation_data=(inputs(val_idx), targets(val_idx)),
+            sample_weight=weights(fit_idx),
+            validation_data=(inputs(val_idx), targets(val_idx), weights(val_idx)),
             epochs=config.max_epochs,
             batch_size=config.batch_size,
             verbose=0,

@@ -49,3 +49,13 @@ def test_soft_ordinal_labels_put_weight_on_the_neighbours_only():
     assert middle[1] == pytest.approx(middle[3]) and middle[1] < middle[2]
     assert middle[0] < middle[1]  # two levels off weighs less than one
     assert middle[1] / middle[2] == pytest.approx(np.exp(-0.5 / ORDINAL_SIGMA**2), rel=1e-5)
+
+
+def test_balanced_weights_make_every_level_weigh_the_same_in_all():
+    from host.models import DEEP_MODELS, balanced_weights
+
+    levels = np.array([0] * 6 + [1] * 3 + [4] * 1)
+    w = balanced_weights(levels)
+    totals = [w[levels == k].sum() for k in (0, 1, 4)]
+    assert np.allclose(totals, totals[0]) and w.sum() == pytest.approx(len(levels))
+    assert DEEP_MODELS["fusion"].balanced and not DEEP_MODELS["transformer"].balanced

@@ -48,8 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.physiology import SessionTruth
 from hwsim.cohort import SessionSpec
+from hwsim.physiology import SessionTruth
 from hwsim.protocols import CUFF_OCCLUSION, LIGHT_WORK, UPPER_LIMB
 
 __all__ = [

@@ -42,6 +42,7 @@ from device.screens import BIG_WORDS
 from host.live.feeds import recording_event
 from host.live.options import add_live_options, live_sinks
 from host.model_folder import BUNDLED_MODELS
+from host.plots import PHASE_COLOURS
 from hwsim.board import ADS1114_ADDRESS, SSD1306_ADDRESS, SimBoard
 from hwsim.cli import add_fault_rate, add_session_options
 from hwsim.faults import ChipFaults, chip_faults, explain, fault_summary
@@ -320,7 +321,7 @@ def save_summary(run: WearableRun, path: Path, names: tuple[str, ...]) -> Path:
     ax = fig.subplots(4 if body else 3, 1, sharex=True)
     fig.suptitle(f"Wearable on a SIMULATED subject ({run.truth.protocol.name}, {run.truth.side})")
     for p, t0 in zip(run.truth.phases, run.truth.phase_start_s):
-        colour = {"baseline": "#e8f0fe", "hold": "#fde7e7", "rest": "#e6f4ea"}[p.kind]
+        colour = PHASE_COLOURS.get(p.kind, "#f6f6f6")
         for a in ax:
             a.axvspan(t0, t0 + p.duration_s, color=colour, lw=0)
     ax[0].plot(t, [r.d_hbo2_um for r in run.reports], color="tab:red", label="ΔHbO2")
