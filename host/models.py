@@ -50,15 +50,28 @@ MODEL_DIM = 32
 def soft_labels(levels: np.ndarray, sigma: float = ORDINAL_SIGMA) -> np.ndarray:
     """Targets of an ordinal fit: (n,) integer levels → (n, 5) rows summing to 1, each a
     Gaussian over the levels centred on the true one (see :data:`ORDINAL_SIGMA`)."""
+    levels = _check_levels(levels)
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0 levels, got {sigma!r}")
     k = np.arange(N_CLASSES)
-    w = np.exp(-0.5 * ((k[None, :] - np.asarray(levels)[:, None]) / sigma) ** 2)
+    w = np.exp(-0.5 * ((k[None, :] - levels[:, None]) / sigma) ** 2)
     return (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _check_levels(levels: np.ndarray) -> np.ndarray:
+    """``levels`` as a 1-D integer array of levels 0 to N_CLASSES - 1, or ValueError."""
+    arr = np.asarray(levels)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"levels must be a 1-D array of whole levels, got {arr.dtype} {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= N_CLASSES):
+        raise ValueError(f"levels must be 0 to {N_CLASSES - 1}, got {arr.min()} to {arr.max()}")
+    return arr
 
 
 def balanced_weights(levels: np.ndarray) -> np.ndarray:
     """Per-window weights ``n / (k · n_level)`` over the k levels present: each level's
     windows weigh as much in all as any other's (scikit-learn's "balanced" rule)."""
-    levels = np.asarray(levels)
+    levels = _check_levels(levels)
     present, counts = np.unique(levels, return_counts=True)
     per_level = dict(zip(present.tolist(), (len(levels) / (len(present) * counts)).tolist()))
     return np.asarray([per_level[v] for v in levels.tolist()], dtype=np.float32)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from device.features import STEP_SAMPLES
 from host.session import NON_FATIGUE_PROTOCOLS
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ def non_fatigue_low_share(y_pred: np.ndarray, protocols: np.ndarray) -> dict:
         ``{"low_share": {protocol: share, ...}, "low_share_row": share}``.
     """
     y_pred, protocols = np.asarray(y_pred), np.asarray(protocols)
+    if y_pred.shape != protocols.shape:
+        raise ValueError(f"{y_pred.shape} predictions but {protocols.shape} protocols")
     low = y_pred < LOW_LEVELS
     shares = {
         p: float(low[protocols == p].mean())
@@ -114,7 +117,7 @@ def write_reports(
     header = (
         f"Model comparison on {provenance} data: {data.n_sessions} sessions of {n_subjects} "
         f"subjects, {len(data.windows.labels)} windows of 10 s (one every "
-        f"{config.window_step_samples / 10:g} s).\n"
+        f"{config.window_step_samples / STEP_SAMPLES:g} s).\n"  # STEP_SAMPLES: one second
         f"Stratified = the seed's 5-fold stratified CV over windows (leaks across subjects); "
         f"subject-wise = GroupKFold by subject ({config.folds} folds). MAE: mean absolute "
         f"error of the level (0–4); within one: share of windows at most one level off; "

@@ -142,3 +142,17 @@ def test_the_session_format_knows_every_simulated_protocol():
 
     assert tuple(p.name for p in FATIGUE_PROTOCOLS) == session.FATIGUE_PROTOCOLS
     assert tuple(p.name for p in NON_FATIGUE_PROTOCOLS) == session.NON_FATIGUE_PROTOCOLS
+
+
+def test_heavy_dynamic_work_ends_in_task_failure_like_a_hold():
+    from hwsim.protocols import Phase, Protocol
+
+    heavy = Protocol(
+        "heavy_work", "upper",
+        (Phase("baseline", "baseline", 10.0), Phase("work", "dynamic", 600.0, 1.0),
+         Phase("rest", "rest", 10.0)),
+        sides=("left",),
+    )  # fmt: skip
+    truth = play(heavy)
+    assert truth.task_failure_s is not None and truth.task_failure_s < 10.0 + 600.0
+    assert truth.phases[1].kind == "dynamic" and truth.borg.rating.max() >= 8

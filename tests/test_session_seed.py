@@ -35,9 +35,10 @@ def test_a_subject_is_one_person_in_every_protocol_and_each_part_has_its_own_str
     draws = {part: arm.rng(part).random(3).tolist() for part in ("session", "coupling", "adc")}
     assert len({tuple(v) for v in draws.values()}) == 3
     assert arm.rng("session").random(3).tolist() == draws["session"]  # deterministic
-    assert SessionSeed(3, 4, "upper_limb", "left").rng("session").random(3).tolist() != draws[
-        "session"
-    ]
+    assert (
+        SessionSeed(3, 4, "upper_limb", "left").rng("session").random(3).tolist()
+        != draws["session"]
+    )
 
 
 def test_the_live_stand_in_wearable_is_seeded_the_same_way():
@@ -52,6 +53,9 @@ def test_the_live_stand_in_wearable_is_seeded_the_same_way():
         (lambda: SessionSeed(1, 1, "plank", "left"), "unknown protocol 'plank'"),
         (lambda: SessionSeed(1, 1, "cuff_occlusion", "right"), "no side 'right'"),
         (lambda: SessionSeed(1, 1, "upper_limb", "left").rng("weather"), "part must be one of"),
+        (lambda: SessionSeed(-1, 1, "upper_limb", "left"), "seed must be a whole number"),
+        (lambda: SessionSeed(1.7, 1, "upper_limb", "left"), "seed must be a whole number"),
+        (lambda: SessionSeed(1, 1, ["upper_limb"], "left"), "protocol must be a protocol's"),
     ],
 )
 def test_bad_names_are_refused_in_one_line(build, said):

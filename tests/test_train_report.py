@@ -59,3 +59,17 @@ def test_balanced_weights_make_every_level_weigh_the_same_in_all():
     totals = [w[levels == k].sum() for k in (0, 1, 4)]
     assert np.allclose(totals, totals[0]) and w.sum() == pytest.approx(len(levels))
     assert DEEP_MODELS["fusion"].balanced and not DEEP_MODELS["transformer"].balanced
+
+
+@pytest.mark.parametrize(
+    ("levels", "said"),
+    [([0, 5], "levels must be 0 to 4"), ([0.5, 1.0], "whole levels"), ([[0, 1]], "1-D")],
+)
+def test_ordinal_targets_and_weights_refuse_levels_that_are_not_levels(levels, said):
+    from host.models import balanced_weights, soft_labels
+
+    for make in (soft_labels, balanced_weights):
+        with pytest.raises(ValueError, match=said):
+            make(np.asarray(levels))
+    with pytest.raises(ValueError, match="sigma must be > 0"):
+        soft_labels(np.array([1]), sigma=0.0)

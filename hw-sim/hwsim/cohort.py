@@ -1,4 +1,4 @@
-"""Simulated cohort: virtual subjects through the seed's protocols, recorded by the device.
+"""Simulated cohort: virtual subjects through every protocol, recorded by the device.
 
 Each session is played on a simulated board and recorded through the full chain:
 the device's own drivers multiplex the LEDs and read every ADS1114 conversion over
@@ -244,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m hwsim.cohort",
-        description="Simulated subjects through the seed's protocols, each session recorded "
+        description="Simulated subjects through the seed's holds and the sessions in which "
+        "nobody tires (hwsim.protocols), each session recorded "
         "by the device's own drivers and chain on a simulated board: one SNIRF file per "
         "subject, protocol and side (SIMULATED data).",
     )

@@ -12,14 +12,15 @@ grid, carrying the state from one phase to the next. Per kind
   contraction signature issue 19 asks for, which separates a working muscle from one
   that is merely occluded. Blood flow in the tibialis anterior fell to 59 ± 30 % of rest
   at the start of a maximal hold and rose progressively at 30 % MVC (Doppler with NIRS;
-  the literature notes of issue 19); intramuscular pressure rises with force and stops
-  flow at 50–64 % MVC (Sjøgaard et al. 1986-era wick-catheter studies, same notes). Then
+  docs/physiology_sources.md §3); intramuscular pressure rises with force and stops
+  flow at 50–64 % MVC (wick-catheter and xenon-clearance studies, PubMed 6685038, same
+  table). Then
   SmO2 falls exponentially to a per-person nadir and keeps sinking slowly as fatigue
   grows; tHb follows.
 - ``occlusion`` (a cuff at rest). No contraction: tHb stays (a little venous blood is
   trapped while the cuff passes venous pressure) and SmO2 falls at the resting O2 use,
   a fraction of a percentage point per second (forearm StO2 −6.4 to −10 %/min during a
-  3-min upper-arm occlusion, the literature notes), towards an ischaemic floor.
+  3-min upper-arm occlusion, docs/physiology_sources.md §2), towards an ischaemic floor.
 - ``dynamic`` (rhythmic work at load *m*). Each contraction squeezes blood out and each
   relaxation lets it back (the muscle pump), mean tHb rises (biceps Hbtot rose from rest
   at 20 % MVC intermittent contractions: Front. Physiol. 2014;5:190,
@@ -56,13 +57,13 @@ ARTERIAL_HBO2_SHARE = 0.9
 #: "tHb falls quickly", issue 19; the pressure rises with the force within a second).
 THB_EXPULSION_TAU_S = 0.7
 #: Early hyperaemia after the squeeze: rise and decay time constants, s (assumption;
-#: its peak comes about 6 s into the hold).
+#: its peak comes about 5 s into the hold).
 EARLY_HYPER_RISE_TAU_S = 3.0
 EARLY_HYPER_DECAY_TAU_S = 8.0
 #: Load at which the occlusion reaches 63 % of complete, fraction of MVC, in
 #: occlusion(m) = 1 − exp(−(m / m0)²) (assumption: flow is restricted progressively
 #: and near-occluded by 50 % MVC; flow stopped at 50–64 % MVC in the wick-catheter and
-#: xenon-clearance studies of the literature notes).
+#: xenon-clearance studies of docs/physiology_sources.md §3).
 OCCLUSION_MVC_SCALE = 0.3
 #: Lowest SmO2 an arterial occlusion at rest reaches, fraction (assumption: the
 #: ischaemic floor of a 3–5 min occlusion; the exponential approach to it keeps the

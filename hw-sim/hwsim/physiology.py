@@ -156,14 +156,14 @@ ENDURANCE_RECOVERY_TAU_S = 120.0
 #: forearm deoxygenation in handgrip to exhaustion reached 45.6 ± 16.7 % of the occlusion
 #: amplitude (Celie B, Boone J, Van Coster R, Bourgois J 2012, Eur J Appl Physiol
 #: 112:2369–74, n = 20; an incremental *cyclic* handgrip); brachioradialis oxygenation
-#: was lowest at 50 % MVC of sustained elbow flexion, reached in 15–20 s (1998 study in
-#: the literature notes). The range puts a typical subject, through a typical fat layer,
+#: was lowest at 50 % MVC of sustained elbow flexion, reached in 15–20 s (1998 study,
+#: docs/physiology_sources.md §1). The range puts a typical subject, through a typical fat layer,
 #: inside that band of a thigh occlusion's −38 / +37 µM (issue 19's figure).
 NADIR_SMO2_RANGE = (0.40, 0.55)
 #: Desaturation time constant at 50 % MVC, s (uniform). Recalibrated: the first 5 s of
 #: a hold fall by 0.5–1.9 pp/s in real exercise recordings (issue 19's figure; tibialis
 #: anterior TOI fell ≥ 1.4 pp/s over the first 30 s at 60–100 % MVC and ≥ 0.7 at 30 %,
-#: derived from the literature notes). It shortens in proportion to the load.
+#: derived in docs/physiology_sources.md §4). It shortens in proportion to the load.
 DEOX_TAU_RANGE_S = (7.0, 18.0)
 #: Fraction of resting tHb squeezed out at hold onset (assumption; the onset fall of
 #: tHb in isometric holds, Ferrari et al. 2011; its time constant is
@@ -195,7 +195,7 @@ HYPERAEMIA_TAU_RANGE_S = (15.0, 40.0)
 #: SmO2 fall under an arterial cuff at rest, fraction per second (uniform): forearm
 #: StO2 fell 6.4 ± 1.7 and 10.0 ± 3.2 %/min (15 and 25 mm probes) during a 3-min
 #: upper-arm occlusion, i.e. 0.11–0.17 pp/s (InSpectra; a copy of the paper in the
-#: literature notes, original not identified); a thigh occlusion's −38 / +37 µM over
+#: docs/physiology_sources.md §2, original not identified); a thigh occlusion's −38 / +37 µM over
 #: about 5 min (issue 19) is about 0.14 pp/s. Muscle level: the sensor sees it through
 #: the fat (adipose_factor), so the range is set somewhat above the forearm's.
 OCCLUSION_DESAT_RANGE_PER_S = (0.0010, 0.0025)
@@ -649,7 +649,7 @@ class SessionTruth:
 
     @property
     def phase_kind(self) -> np.ndarray:
-        """Kind ("baseline", "hold", "rest") of each sample."""
+        """Kind (one of :data:`hwsim.protocols.PHASE_KINDS`) of each sample."""
         return np.asarray([p.kind for p in self.phases])[self.phase]
 
     @property
@@ -693,26 +693,24 @@ def _wander(rng: np.random.Generator, t_s: np.ndarray, rad_per_sqrt_s: float) ->
 def _plan_segments(
     protocol: Protocol, muscle: MuscleParams, rng: np.random.Generator
 ) -> tuple[list[Segment], float | None]:
-    """The trial's phases as they happen: holds end at task failure if it comes first."""
+    """The trial's phases as they happen: a hold or dynamic work ends at task failure if
+    it comes first."""
     trial_factor = math.exp(rng.normal(0.0, TRIAL_ENDURANCE_LOG_SD))
     segments: list[Segment] = []
     failure_s: float | None = None
     spent = 0.0  # fraction of endurance used and not yet recovered
     t = 0.0
     for phase in protocol.phases:
-        if phase.kind == "dynamic":  # rhythmic: only the contracted share tires the muscle
-            endurance = muscle.endurance_s(phase.mvc_fraction) * trial_factor / DYNAMIC_DUTY
-            length = phase.duration_s
-            segments.append(Segment("dynamic", t, t + length, phase.mvc_fraction, endurance))
-            spent = min(spent + length / endurance * (1.0 - spent), 1.0)
-        elif phase.kind == "hold":
+        if phase.kind in ("hold", "dynamic"):
             endurance = muscle.endurance_s(phase.mvc_fraction) * trial_factor
+            if phase.kind == "dynamic":  # rhythmic: only the contracted share tires it
+                endurance /= DYNAMIC_DUTY
             endurance *= max(1.0 - spent, 0.05)
             length = min(phase.duration_s, endurance)
             if endurance < phase.duration_s and failure_s is None:
                 failure_s = t + endurance
             spent = min(spent + length / endurance * (1.0 - spent), 1.0)
-            segments.append(Segment("hold", t, t + length, phase.mvc_fraction, endurance))
+            segments.append(Segment(phase.kind, t, t + length, phase.mvc_fraction, endurance))
         else:
             length = phase.duration_s
             spent *= math.exp(-length / ENDURANCE_RECOVERY_TAU_S)

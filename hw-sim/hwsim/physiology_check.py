@@ -112,7 +112,7 @@ class Published:
 #: ±50 % around 19, assumption).
 #: Onset rebound: the early hyperaemic phase of elbow flexion (issue 19), any rise counts.
 #: Cuff: forearm StO2 fell 6.4 ± 1.7 and 10.0 ± 3.2 %/min during a 3-min upper-arm
-#: occlusion (15 and 25 mm probes; a copy of the paper in issue 19's literature notes,
+#: occlusion (15 and 25 mm probes; a copy of the paper in docs/physiology_sources.md §2,
 #: original not identified): the union of mean ± 1 SD. Light work: biceps Hbtot rose from
 #: rest at 20 % MVC intermittent contractions (Front. Physiol. 2014;5:190), any rise counts.
 #: Resting SmO2: vastus lateralis TOI 65.3 ± 7.0 % (women, n = 28) and 61.9 ± 5.1 % (men,
@@ -338,11 +338,17 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=None, help="the PNG, never replaced (default: none)"
     )
     args = parser.parse_args(argv)
-    if args.out is not None and args.out.exists():
-        print(
-            f"error: {args.out}: exists; move it away or give --out another name", file=sys.stderr
-        )
-        return 2
+    if args.out is not None:
+        problem = None
+        if args.out.exists():
+            problem = "exists; move it away or give --out another name"
+        elif args.out.suffix.lower() != ".png":
+            problem = "not a .png name; the figure is a PNG (e.g. --out check.png)"
+        elif not args.out.parent.is_dir():
+            problem = f"its folder {args.out.parent} does not exist; make it or choose another"
+        if problem:
+            print(f"error: {args.out}: {problem}", file=sys.stderr)
+            return 2
     rows = simulate_measures(args.subjects, args.seed)
     for line in table(rows):
         print(line)

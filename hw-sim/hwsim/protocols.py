@@ -110,7 +110,13 @@ class Phase:
         object.__setattr__(
             self, "duration_s", _check_duration(f"phase {self.name!r} duration_s", self.duration_s)
         )
-        mvc = float(self.mvc_fraction)
+        try:
+            mvc = float(self.mvc_fraction)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"phase {self.name!r}: mvc_fraction must be a number (a fraction of MVC), "
+                f"got {self.mvc_fraction!r}"
+            ) from None
         if self.kind in LOADED_KINDS:
             if not 0.0 < mvc <= 1.0:
                 raise ValueError(

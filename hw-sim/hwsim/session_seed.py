@@ -54,7 +54,8 @@ class SessionSeed:
         label: The subject's label in records (default: ``str(subject)``).
 
     Raises:
-        ValueError: An unknown protocol, or a side the protocol does not have.
+        ValueError: A seed that is not a whole number >= 0, an unknown protocol, or a side
+            the protocol does not have.
     """
 
     seed: int
@@ -64,6 +65,10 @@ class SessionSeed:
     label: str = ""
 
     def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
+        if not isinstance(self.protocol, str):
+            raise ValueError(f"protocol must be a protocol's name, got {self.protocol!r}")
         get_protocol(self.protocol).check_side(self.side)
         if not self.label:
             object.__setattr__(self, "label", str(self.subject))
