@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -54,8 +56,13 @@ def test_a_session_is_reproducible_from_its_seed():
     assert not np.array_equal(a.intensity_v[:100], other.intensity_v[:100])
 
 
-def test_recorded_haemoglobin_follows_the_simulated_truth():
+def test_recorded_haemoglobin_follows_the_simulated_truth(monkeypatch):
     spec = cohort.SessionSpec(3, 0, "upper_limb", "left")
+    # The chain's accuracy, not the probe's: the probe's coupling is held at 1 (no motion
+    # artefacts, hwsim.artefacts), which a single-distance device cannot tell from blood.
+    moving = cohort.simulate_truth(spec)
+    still = dataclasses.replace(moving, coupling=np.ones_like(moving.coupling))
+    monkeypatch.setattr(cohort, "simulate_truth", lambda _spec: still)
     rec, truth = cohort.record_session(spec)
     # The device recovers the change it saw, scaled only by the subject's true DPF
     # (the device assumes 4.0): ΔHbO2_measured ≈ ΔHbO2_true · DPF_true / 4.

@@ -119,18 +119,19 @@ class Published:
 #: n = 62) by spatially resolved NIRS at 4 cm (Adv Exp Med Biol 2010;662:177–81,
 #: doi:10.1007/978-1-4419-1241-1_25; the union of mean ± 1 SD).
 #: The device's estimate should never leave its range (0 s).
+_CELIE = "Celie 2012 × occlusion (issue, unverified)"
 PUBLISHED = {
-    "end_d_hbo2_um": Published(-38 * 0.623, -38 * 0.289, "Celie 2012 × thigh occlusion (issue)"),
-    "end_d_hhb_um": Published(37 * 0.289, 37 * 0.623, "Celie 2012 × thigh occlusion (issue)"),
+    "end_d_hbo2_um": Published(-38 * 0.623, -38 * 0.289, _CELIE),
+    "end_d_hhb_um": Published(37 * 0.289, 37 * 0.623, _CELIE),
     "onset_d_thb_um": Published(-math.inf, 0.0, "a fall at onset (issue)"),
-    "desat_pp_per_s": Published(0.5, 1.9, "real exercise recordings (issue)"),
-    "hyperaemia_d_hbo2_um": Published(9.5, 28.5, "after occlusion, +19 µM (issue)"),
-    "hyperaemia_d_smo2_pp": Published(5.0, 21.0, "after intervals (issue)"),
+    "desat_pp_per_s": Published(0.5, 1.9, "issue's figure, source not found"),
+    "hyperaemia_d_hbo2_um": Published(9.5, 28.5, "+19 µM: issue's figure, unverified"),
+    "hyperaemia_d_smo2_pp": Published(5.0, 21.0, "issue's figure, source not found"),
     "onset_rebound_thb_um": Published(0.0, math.inf, "early hyperaemic phase (issue)"),
     "rest_smo2_pct": Published(56.8, 72.3, "thigh TOI, SRS, n = 90"),
     "estimate_clipped_s": Published(0.0, 0.0, "an estimate stays in range"),
-    "cuff_desat_pp_per_s": Published(4.7 / 60, 13.2 / 60, "forearm, 3-min cuff (notes)"),
-    "cuff_hyperaemia_d_hbo2_um": Published(9.5, 28.5, "after occlusion, +19 µM (issue)"),
+    "cuff_desat_pp_per_s": Published(4.7 / 60, 13.2 / 60, "forearm, 3-min cuff (sources §2)"),
+    "cuff_hyperaemia_d_hbo2_um": Published(9.5, 28.5, "+19 µM: issue's figure, unverified"),
     "work_d_thb_um": Published(0.0, math.inf, "Hbtot up at 20 % MVC (2014)"),
 }
 
@@ -281,14 +282,17 @@ def spread_line(rows: list[dict[str, float]]) -> str:
 
 def table(rows: list[dict[str, float]]) -> list[str]:
     """One line per measure: simulated median [min–max], published range, share inside."""
-    lines = [f"{'measure (SIMULATED vs published)':44s} {'median':>8s} {'range':>19s}  published"]
+    lines = [
+        f"{'measure (SIMULATED vs published)':44s} {'median':>8s} {'range':>19s}  "
+        "published (or the issue's figure where no source was found: docs/physiology_sources.md)"
+    ]
     for key, label in MEASURES.items():
         values = np.array([r[key] for r in rows], dtype=float)
         pub = PUBLISHED[key]
         inside = int(((values >= pub.low) & (values <= pub.high)).sum())
         lines.append(
             f"{label:44s} {np.median(values):8.2f} [{values.min():7.2f}, {values.max():7.2f}]  "
-            f"{pub.low:g} to {pub.high:g} ({pub.source}): {inside} of {len(values)} inside"
+            f"{pub.low:.3g} to {pub.high:.3g} ({pub.source}): {inside} of {len(values)} inside"
         )
     return lines
 
@@ -306,7 +310,7 @@ def plot(rows: list[dict[str, float]], path: Path, title: str) -> None:
         low = pub.low if math.isfinite(pub.low) else min(values.min(), pub.high) - 5
         high = pub.high if math.isfinite(pub.high) else max(values.max(), pub.low) + 5
         ax.axhspan(low, high + (0.2 if pub.low == pub.high else 0), color="tab:green",
-                   alpha=0.25, label="published")  # fmt: skip
+                   alpha=0.25, label="published (or the issue's)")  # fmt: skip
         ax.scatter(rng.uniform(-0.2, 0.2, len(values)), values, s=14, color="tab:red",
                    label="SIMULATED")  # fmt: skip
         ax.set_xlim(-1, 1)
