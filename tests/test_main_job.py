@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from device.config import WearableConfig
-from hwsim.wearable import main, run_wearable
+from hwsim.wearable import GIF_FRAME_MS, main, run_wearable
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 pytestmark = pytest.mark.skipif(
@@ -29,7 +29,11 @@ def test_main_job_prints_a_line_a_second_and_writes_gif_and_summary(tmp_path, ca
     live = [line for line in lines if "predicted (" not in line]
     assert len(live) > 60  # levels once calibrated
     gif = Image.open(tmp_path / "oled.gif")
-    assert gif.n_frames == len(lines)
+    shown_ms = 0  # a screen a second; Pillow merges a screen equal to the one before it
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        shown_ms += gif.info["duration"]
+    assert shown_ms == len(lines) * GIF_FRAME_MS
     gif.seek(gif.n_frames - 1)
     assert np.asarray(gif.convert("L")).astype(bool).sum() > 500  # a drawn screen, not blank
     assert (tmp_path / "summary.png").stat().st_size > 10_000
