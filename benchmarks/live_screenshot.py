@@ -43,8 +43,7 @@ from host.collect_records import (  # noqa: E402
 )
 from host.live.server import LiveServer  # noqa: E402
 from host.live.view import EVENT_RECORDING, Hub  # noqa: E402
-from hwsim.physiology import derive_rng, draw_subject, simulate_session  # noqa: E402
-from hwsim.protocols import PROTOCOLS  # noqa: E402
+from hwsim.session_seed import SessionSeed  # noqa: E402
 
 #: The chain's output rate, Hz (device.chain: one ChainSample per 0.1 s).
 RATE_HZ = 10.0
@@ -90,11 +89,10 @@ def probabilities(level: int, n: int = len(FATIGUE_LEVELS)) -> tuple[float, ...]
 
 def records(wearer: Wearer, seed: int) -> list[Record]:
     """The wearer's records from 0 to ``now_s``, in time order."""
-    protocol = PROTOCOLS[wearer.protocol]
-    person = draw_subject(derive_rng(seed, "subject", wearer.code), f"sim-{wearer.code}")
-    truth = simulate_session(
-        person, protocol, wearer.side, derive_rng(seed, "session", wearer.code), rate_hz=RATE_HZ
+    seeding = SessionSeed(
+        seed, wearer.code, wearer.protocol, wearer.side, label=f"sim-{wearer.code}"
     )
+    truth = seeding.truth(rate_hz=RATE_HZ)
     keep = truth.t_s <= wearer.now_s
     t = truth.t_s[keep]
     hbo2, hhb = truth.hbo2_um[keep], truth.hhb_um[keep]

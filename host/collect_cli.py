@@ -72,7 +72,8 @@ def main_args(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--protocol",
         choices=PROTOCOLS,
-        help="the seed's protocol the subject follows (default: none; required to record)",
+        help="the protocol the subject follows: the seed's holds or a session in which "
+        "nobody tires (default: none; required to record)",
     )
     parser.add_argument(
         "--side",

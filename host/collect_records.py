@@ -9,7 +9,7 @@ same SNIRF layout as the simulated cohort (:func:`host.snirf_writer.write_sessio
 * signals from the SAMPLE records (t_s, intensity_v, dark_v, d_od, ΔHbO2, ΔHHb, flags);
 * Borg reports, and a level per sample held from the latest rating (before the first
   rating: the level of Borg 0, and a metadata note says so);
-* phases from the b/h/r keys, each lasting until the next (none typed: one
+* phases from the b/h/r/o/w/m keys, each lasting until the next (none typed: one
   "baseline" phase spanning the session); the task-failure time; the provenance;
 * metadata: link statistics, the device's header event, the record file's name.
 
@@ -70,15 +70,24 @@ CLOCK_RESET_S = 1.0
 #: much late), so the start is dated by the least delayed pair. A minute is plenty of
 #: pairs (one a second) and little drift between the two clocks (50 ppm crystals: 3 ms).
 WALL_CLOCK_WINDOW_S = 60.0
-#: The phase each phase key starts (the cohort's phase kinds).
-PHASE_KEYS = {"b": "baseline", "h": "hold", "r": "rest"}
+#: The phase each phase key starts (the cohort's phase kinds, hwsim.protocols.PHASE_KINDS):
+#: the seed's holds, and the cuff occlusion, light work and sitting of the sessions in
+#: which nobody tires.
+PHASE_KEYS = {
+    "b": "baseline",
+    "h": "hold",
+    "r": "rest",
+    "o": "occlusion",
+    "w": "dynamic",
+    "m": "movement",
+}
 #: Subject IDs become file names: letters, digits, '_' and '-', at most 64 (no '.': it
 #: would pass for a file suffix).
 SUBJECT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 #: One line for the experimenter.
 KEY_HELP = (
     "keys: 0-9 = Borg 0-9, x = Borg 10, b/h/r = baseline/hold/rest starts, "
-    "f = task failure, q = end"
+    "o/w/m = cuff occlusion/light work/sitting starts, f = task failure, q = end"
 )
 
 # Names of the events the host adds to the session record.

@@ -4,7 +4,8 @@ Each model is defined in one readable function; every hyperparameter is named
 once, here. Seed 003 §3.2.4 and Fig. 8 give the fusion architecture:
 Conv1D(32, 3) → max-pool → LSTM(32) → global average pool on the 100 × 8
 sequence; a regularised Dense branch on the 40 statistics; concatenate → Dense →
-softmax over five levels; sparse categorical cross-entropy, Adam at 1e-3.
+softmax over five levels; sparse categorical cross-entropy, Adam at 1e-3. Since issue
+19 the fusion model's targets are soft ordinal labels (:func:`soft_labels`).
 
 The LSTMs are unrolled (``unroll=True``): a rolled Keras LSTM exports to an ONNX
 ``Loop``, which rknn-toolkit2 refuses as a dynamic graph (docs/architecture.md, "Why these
@@ -13,7 +14,11 @@ versions").
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import keras
+import numpy as np
 from keras import layers, regularizers
 
 from device.features import CHANNELS, N_STATISTICS, WINDOW_SAMPLES
@@ -29,17 +34,54 @@ STATS_DROPOUT = 0.3
 FUSION_UNITS = 32
 FUSION_DROPOUT = 0.2
 LEARNING_RATE = 1e-3
+#: The fusion model learns the levels as ordered (issue 19): its targets are soft labels,
+#: a Gaussian over the five levels around the true one with this standard deviation
+#: (levels), so that calling "high" for "exhausted" costs less than calling "none". A
+#: label-distribution form of ordinal regression (Geng 2016, "Label distribution
+#: learning", IEEE TKDE 28:1734–1748); the width is an assumption. The output is still
+#: five probabilities, so the device and the NPU models are unchanged.
+ORDINAL_SIGMA = 0.6
 # The Transformer baseline.
 ATTENTION_HEADS = 2
 ATTENTION_KEY_DIM = 16
 MODEL_DIM = 32
 
 
-def _compile(model: keras.Model) -> keras.Model:
+def soft_labels(levels: np.ndarray, sigma: float = ORDINAL_SIGMA) -> np.ndarray:
+    """Targets of an ordinal fit: (n,) integer levels → (n, 5) rows summing to 1, each a
+    Gaussian over the levels centred on the true one (see :data:`ORDINAL_SIGMA`)."""
+    levels = _check_levels(levels)
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0 levels, got {sigma!r}")
+    k = np.arange(N_CLASSES)
+    w = np.exp(-0.5 * ((k[None, :] - levels[:, None]) / sigma) ** 2)
+    return (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _check_levels(levels: np.ndarray) -> np.ndarray:
+    """``levels`` as a 1-D integer array of levels 0 to N_CLASSES - 1, or ValueError."""
+    arr = np.asarray(levels)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"levels must be a 1-D array of whole levels, got {arr.dtype} {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= N_CLASSES):
+        raise ValueError(f"levels must be 0 to {N_CLASSES - 1}, got {arr.min()} to {arr.max()}")
+    return arr
+
+
+def balanced_weights(levels: np.ndarray) -> np.ndarray:
+    """Per-window weights ``n / (k · n_level)`` over the k levels present: each level's
+    windows weigh as much in all as any other's (scikit-learn's "balanced" rule)."""
+    levels = _check_levels(levels)
+    present, counts = np.unique(levels, return_counts=True)
+    per_level = dict(zip(present.tolist(), (len(levels) / (len(present) * counts)).tolist()))
+    return np.asarray([per_level[v] for v in levels.tolist()], dtype=np.float32)
+
+
+def _compile(model: keras.Model, *, ordinal: bool = False) -> keras.Model:
     model.compile(
         optimizer=keras.optimizers.Adam(LEARNING_RATE),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss="categorical_crossentropy" if ordinal else "sparse_categorical_crossentropy",
+        metrics=["categorical_accuracy" if ordinal else "accuracy"],
         # XLA made these small models 6-12x slower per window on this CPU (measured).
         jit_compile=False,
     )
@@ -67,7 +109,7 @@ def build_fusion() -> keras.Model:
     z = layers.Dense(FUSION_UNITS, activation="relu")(z)
     z = layers.Dropout(FUSION_DROPOUT)(z)
     out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(z)
-    return _compile(keras.Model([sequence, statistics], out, name="fusion"))
+    return _compile(keras.Model([sequence, statistics], out, name="fusion"), ordinal=True)
 
 
 def build_lstm() -> keras.Model:
@@ -103,10 +145,24 @@ def build_transformer() -> keras.Model:
     return _compile(keras.Model(sequence, out, name="transformer"))
 
 
-#: name → (builder, uses the statistics input)
+class DeepModel(NamedTuple):
+    """How a deep model is built and trained."""
+
+    build: Callable[[], keras.Model]
+    #: It takes the statistics as a second input.
+    uses_stats: bool
+    #: It learns from soft ordinal labels (:func:`soft_labels`) ...
+    ordinal: bool
+    #: ... and with each window weighted inversely to its level's frequency
+    #: (:func:`balanced_weights`), so that the rarer levels count in the loss as much as
+    #: "none" (most of a session's windows) does: what macro-F1 rewards.
+    balanced: bool
+
+
+#: name → how it is built and trained. The baselines are the seed's, as the seed trains them.
 DEEP_MODELS = {
-    "fusion": (build_fusion, True),
-    "lstm": (build_lstm, False),
-    "cnn": (build_cnn, False),
-    "transformer": (build_transformer, False),
+    "fusion": DeepModel(build_fusion, uses_stats=True, ordinal=True, balanced=True),
+    "lstm": DeepModel(build_lstm, uses_stats=False, ordinal=False, balanced=False),
+    "cnn": DeepModel(build_cnn, uses_stats=False, ordinal=False, balanced=False),
+    "transformer": DeepModel(build_transformer, uses_stats=False, ordinal=False, balanced=False),
 }

@@ -11,7 +11,22 @@ from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global sta
 from device.mbll import smo2_percent
 from host.session import SessionRecord
 
-_PHASE_COLOURS = {"baseline": "#e8f0fe", "hold": "#fde7e7", "rest": "#e6f4ea"}
+#: Shading of a session's phases by kind, in every figure of a session: relaxed (blue
+#: before work, green after), an isometric hold (red), a cuff occlusion at rest (violet),
+#: light dynamic work (orange), sitting with movement (grey); anything else light grey.
+PHASE_COLOURS = {
+    "baseline": "#e8f0fe",
+    "hold": "#fde7e7",
+    "rest": "#e6f4ea",
+    "occlusion": "#efe6fb",
+    "dynamic": "#fff1dc",
+    "movement": "#ececec",
+}
+#: The caption that says so.
+PHASE_CAPTION = (
+    "shading: baseline blue, hold red, cuff occlusion violet, light work orange, "
+    "sitting grey, rest green"
+)
 
 
 def plot_session(record: SessionRecord, path: Path) -> Path:
@@ -35,7 +50,7 @@ def plot_session(record: SessionRecord, path: Path) -> Path:
     fig.suptitle(f"{title} ({record.provenance.upper()} data)")
     for ax in axes:
         for name, onset, duration in record.phases:
-            ax.axvspan(onset, onset + duration, color=_PHASE_COLOURS.get(name, "#eee"), lw=0)
+            ax.axvspan(onset, onset + duration, color=PHASE_COLOURS.get(name, "#f6f6f6"), lw=0)
         if np.isfinite(record.task_failure_s):
             ax.axvline(record.task_failure_s, color="k", ls=":", lw=1)
     for i, wl in enumerate(record.wavelengths_nm):
@@ -58,7 +73,7 @@ def plot_session(record: SessionRecord, path: Path) -> Path:
         )
     axes[3].set_ylim(-0.5, 10.5)
     axes[3].set_ylabel("rating")
-    axes[3].set_xlabel("time (s)   shading: baseline / hold / rest;  dotted: task failure")
+    axes[3].set_xlabel(f"time (s)   {PHASE_CAPTION};  dotted: task failure", fontsize=8)
     if np.size(record.borg):
         axes[3].step(record.borg_t_s, record.borg, where="post", color="k", label="Borg CR10")
         axes[3].plot(t, record.level * 2, color="tab:orange", lw=1.2, label="fatigue level × 2")

@@ -36,8 +36,12 @@ __all__ = [
 #: The origins a session may have; training records which ones it used (the design brief:
 #: results on simulated subjects are labelled as such everywhere).
 PROVENANCES = ("simulated", "human")
-#: Seed 003 §3.3.1.1 (elbow hold, biceps) and §3.3.1.2 (squat hold, vastus lateralis).
-PROTOCOLS = ("upper_limb", "lower_limb")
+#: Seed 003 §3.3.1.1 (elbow hold, biceps) and §3.3.1.2 (squat hold, vastus lateralis),
+#: then sessions in which nobody tires (issue 19): a passive cuff occlusion at rest (vastus
+#: lateralis), quiet sitting with movement and light dynamic elbow-flexor work (biceps).
+FATIGUE_PROTOCOLS = ("upper_limb", "lower_limb")
+NON_FATIGUE_PROTOCOLS = ("cuff_occlusion", "quiet_sitting", "light_work")
+PROTOCOLS = (*FATIGUE_PROTOCOLS, *NON_FATIGUE_PROTOCOLS)
 #: The limb the sensor was on.
 SIDES = ("left", "right")
 #: The wavelengths the model's ΔOD inputs are named after (``d_od_750``... in

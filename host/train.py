@@ -42,6 +42,7 @@ from device.features import (
 from device.labels import FatigueMapping
 from host.dataset import load_dataset
 from host.model_folder import artefact_entry, utc_now
+from host.train_report import metrics, non_fatigue_low_share, write_reports
 from host.windows import (
     Windows,
     channel_array,
@@ -90,6 +91,10 @@ class TrainConfig:
     #: SVMs scale with the square of the training set: they see a random subset of at
     #: most this many training windows per fold (neighbouring windows overlap 90 %).
     svm_max_train: int = 5000
+    #: Samples between the windows training and evaluation take (30: one every 3 s; the
+    #: wearable predicts every second, but neighbouring windows overlap by 90 %, and a
+    #: third of them trains as well in a third of the time: issue 19's 30-minute budget).
+    window_step_samples: int = 3 * STEP_SAMPLES
     models: tuple[str, ...] = DEEP_MODEL_NAMES + CLASSIC_MODELS
 
     def __post_init__(self) -> None:
@@ -101,6 +106,8 @@ class TrainConfig:
             )
         if self.folds < 2:
             raise ValueError(f"folds must be >= 2, got {self.folds}")
+        if self.window_step_samples < 1:
+            raise ValueError(f"window_step_samples must be >= 1, got {self.window_step_samples}")
 
 
 #: For the tests: seconds, not minutes.
@@ -128,13 +135,24 @@ class WindowSet:
     source: str
 
 
-def load_windows(folder: Path, *, progress: bool = False) -> WindowSet:
-    """Cut every session of a dataset folder into model windows (grouped by subject)."""
+def load_windows(folder: Path, *, progress: bool = False, step: int = STEP_SAMPLES) -> WindowSet:
+    """Cut every session of a dataset folder into model windows (grouped by subject), a
+    window every ``step`` samples."""
     dataset = load_dataset(folder, progress=progress)
     parts = []
     for rec in dataset.records:
         ch = channel_array(d_od=rec.d_od, d_hbo2_um=rec.d_hbo2_um, d_hhb_um=rec.d_hhb_um)
-        parts.append(cut_windows(ch, rec.level, rec.t_s, group=rec.subject_id, flags=rec.flags))
+        parts.append(
+            cut_windows(
+                ch,
+                rec.level,
+                rec.t_s,
+                group=rec.subject_id,
+                protocol=rec.protocol,
+                flags=rec.flags,
+                step=step,
+            )
+        )
     first = dataset.records[0]
     mapping = FatigueMapping(names=tuple(first.level_names), max_borg=tuple(first.borg_thresholds))
     return WindowSet(
@@ -230,19 +248,26 @@ def fit_and_predict(
         _quiet_tf()
         import keras
 
-        from host.models import DEEP_MODELS
+        from host.models import DEEP_MODELS, balanced_weights, soft_labels
 
         keras.utils.set_random_seed(seed)
-        build, uses_stats = DEEP_MODELS[name]
-        model = build()
+        spec = DEEP_MODELS[name]
+        model = spec.build()
 
         def inputs(i: np.ndarray) -> list[np.ndarray] | np.ndarray:
-            return [seq[i], st[i]] if uses_stats else seq[i]
+            return [seq[i], st[i]] if spec.uses_stats else seq[i]
+
+        def targets(i: np.ndarray) -> np.ndarray:
+            return soft_labels(y[i]) if spec.ordinal else y[i]
+
+        def weights(i: np.ndarray) -> np.ndarray | None:
+            return balanced_weights(y[i]) if spec.balanced else None
 
         history = model.fit(
             inputs(fit_idx),
-            y[fit_idx],
-            validation_data=(inputs(val_idx), y[val_idx]),
+            targets(fit_idx),
+            sample_weight=weights(fit_idx),
+            validation_data=(inputs(val_idx), targets(val_idx), weights(val_idx)),
             epochs=config.max_epochs,
             batch_size=config.batch_size,
             verbose=0,
@@ -284,28 +309,6 @@ def _classic(name: str, seed: int):
     }[name]()
 
 
-# -- metrics ---------------------------------------------------------------------------------------
-
-
-def metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 5) -> dict:
-    """Accuracy, macro-F1, per-class recall and the confusion matrix."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
-
-    labels = list(range(n_classes))
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(
-            f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)
-        ),
-        "recall": [
-            float(r)
-            for r in recall_score(y_true, y_pred, average=None, labels=labels, zero_division=0)
-        ],
-        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        "n_windows": int(len(y_true)),
-    }
-
-
 def cross_validate(
     name: str, data: WindowSet, scheme: str, config: TrainConfig, log: Callable[[str], None]
 ) -> dict:
@@ -327,136 +330,9 @@ def cross_validate(
             + (f", {res.epochs} epochs)" if res.epochs else ")")
         )
     out = metrics(w.labels, pred)
+    out.update(non_fatigue_low_share(pred, w.protocols))
     out.update(seconds=round(seconds, 1), epochs=epochs)
     return out
-
-
-# -- reports --------------------------------------------------------------------------------------
-
-
-def comparison_rows(results: dict[str, dict[str, dict]]) -> list[dict]:
-    rows = []
-    for name, by_scheme in results.items():
-        row = {"model": DISPLAY_NAMES[name]}
-        for scheme in SCHEMES:
-            if scheme in by_scheme:
-                row[f"{scheme}_accuracy"] = by_scheme[scheme]["accuracy"]
-                row[f"{scheme}_macro_f1"] = by_scheme[scheme]["macro_f1"]
-        rows.append(row)
-    return rows
-
-
-def write_reports(
-    results: dict[str, dict[str, dict]],
-    data: WindowSet,
-    config: TrainConfig,
-    out: Path,
-    *,
-    command: str,
-) -> dict[str, Path]:
-    """Comparison table (Markdown, CSV), bar plot and confusion matrices."""
-    from matplotlib.figure import Figure
-
-    out.mkdir(parents=True, exist_ok=True)
-    rows = comparison_rows(results)
-    provenance = ", ".join(sorted(data.provenance)).upper()
-    n_subjects = len(set(data.windows.groups))
-    header = (
-        f"Model comparison on {provenance} data: {data.n_sessions} sessions of {n_subjects} "
-        f"subjects, {len(data.windows.labels)} windows of 10 s.\n"
-        f"Stratified = the seed's 5-fold stratified CV over windows (leaks across subjects); "
-        f"subject-wise = GroupKFold by subject ({config.folds} folds).\n"
-        f"Made by: `{command}`\n"
-    )
-    lines = [
-        header,
-        "| model | stratified acc | stratified macro-F1 | subject-wise acc | "
-        "subject-wise macro-F1 |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        cells = [
-            f"{r.get(k, float('nan')):.3f}"
-            for k in (
-                "stratified_accuracy",
-                "stratified_macro_f1",
-                "subject_accuracy",
-                "subject_macro_f1",
-            )
-        ]
-        lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
-    md = out / "comparison.md"
-    md.write_text("\n".join(lines) + "\n")
-    csv = out / "comparison.csv"
-    keys = [
-        "model",
-        "stratified_accuracy",
-        "stratified_macro_f1",
-        "subject_accuracy",
-        "subject_macro_f1",
-    ]
-    csv.write_text(
-        "\n".join([",".join(keys)] + [",".join(str(r.get(k, "")) for k in keys) for r in rows])
-        + "\n"
-    )
-
-    fig = Figure(figsize=(10, 4.5), constrained_layout=True)
-    ax = fig.subplots()
-    x = np.arange(len(rows))
-    for i, (scheme, colour) in enumerate((("stratified", "#9ab"), ("subject", "#c44"))):
-        ax.bar(
-            x + (i - 0.5) * 0.38,
-            [r.get(f"{scheme}_macro_f1", 0) for r in rows],
-            0.38,
-            label=f"{scheme} CV",
-            color=colour,
-        )
-    ax.set_xticks(x, [r["model"] for r in rows], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("macro-F1")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"Fatigue level, 5 classes ({provenance} data)")
-    ax.legend()
-    plot = out / "comparison.png"
-    fig.savefig(plot, dpi=110)
-
-    paths = {"markdown": md, "csv": csv, "plot": plot}
-    for name, by_scheme in results.items():
-        for scheme, m in by_scheme.items():
-            paths[f"confusion_{name}_{scheme}"] = _confusion_png(
-                m,
-                data.mapping.names,
-                out / f"confusion_{name}_{scheme}.png",
-                f"{DISPLAY_NAMES[name]}, {scheme} CV ({provenance} data)",
-            )
-    return paths
-
-
-def _confusion_png(m: dict, names: tuple[str, ...], path: Path, title: str) -> Path:
-    from matplotlib.figure import Figure
-
-    cm = np.asarray(m["confusion"], dtype=float)
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig = Figure(figsize=(5, 4.4), constrained_layout=True)
-    ax = fig.subplots()
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(
-                j,
-                i,
-                f"{norm[i, j]:.2f}\n({int(cm[i, j])})",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if norm[i, j] > 0.5 else "black",
-            )
-    ax.set_xticks(range(len(names)), names, rotation=30)
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true (from Borg CR10)")
-    ax.set_title(f"{title}\nacc {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}", fontsize=9)
-    fig.savefig(path, dpi=110)
-    return path
 
 
 # -- the final model ----------------------------------------------------------------------------
@@ -539,6 +415,11 @@ def model_metadata(
     }
 
 
+def _low_note(m: dict) -> str:
+    share = m.get("low_share_row")
+    return "" if share is None else f"; cuff + light work none/light {share:.1%} (subject-wise)"
+
+
 def run(
     dataset: Path,
     *,
@@ -550,7 +431,7 @@ def run(
 ) -> dict:
     """The whole job: CV of every model in both schemes, reports, final model, model.json."""
     t0 = time.perf_counter()
-    data = load_windows(dataset)
+    data = load_windows(dataset, step=config.window_step_samples)
     w = data.windows
     log(
         f"{len(w.labels)} windows from {data.n_sessions} sessions of {len(set(w.groups))} "
@@ -565,9 +446,10 @@ def run(
         log(
             f"{DISPLAY_NAMES[name]}: "
             + ", ".join(
-                f"{s} acc {m['accuracy']:.3f} F1 {m['macro_f1']:.3f}"
+                f"{s} acc {m['accuracy']:.3f} F1 {m['macro_f1']:.3f} MAE {m['mae_level']:.2f}"
                 for s, m in results[name].items()
             )
+            + _low_note(results[name]["subject"])
         )
     paths = write_reports(results, data, config, reports_dir, command=command)
     final = train_final(data, config, log)

@@ -42,6 +42,7 @@ class Windows:
     labels: np.ndarray  # (n,) fatigue level at the window's end
     t_end_s: np.ndarray  # (n,)
     groups: np.ndarray  # (n,) e.g. subject of each window (for subject-wise CV)
+    protocols: np.ndarray  # (n,) the protocol of each window's session ("" if not known)
 
 
 def channel_array(
@@ -77,7 +78,9 @@ def cut_windows(
     t_s: np.ndarray,
     *,
     group: object = 0,
+    protocol: str = "",
     flags: np.ndarray | None = None,
+    step: int = STEP_SAMPLES,
 ) -> Windows:
     """Every-second windows of one recording, skipping any window with NaN or a flag set.
 
@@ -86,8 +89,11 @@ def cut_windows(
         labels: (n,) fatigue level per sample.
         t_s: (n,) sample times, seconds.
         group: Stored for every window (the subject, for grouped cross-validation).
+        protocol: Stored for every window (its session's protocol).
         flags: (n,) quality flags; a window containing any flagged sample is skipped,
             as the wearable shows "check sensor" instead of predicting then.
+        step: Samples between window ends (default: every second, as the wearable
+            predicts; training may take fewer of the 90 %-overlapping windows).
     """
     channels = np.asarray(channels, dtype=float)
     n = len(channels)
@@ -95,7 +101,9 @@ def cut_windows(
         raise ValueError(f"channels must have shape (n, {len(CHANNELS)}), got {channels.shape}")
     if len(labels) != n or len(t_s) != n:
         raise ValueError(f"labels ({len(labels)}) and t_s ({len(t_s)}) must match {n} samples")
-    ends = np.arange(WINDOW_SAMPLES - 1, n, STEP_SAMPLES)
+    if step < 1:
+        raise ValueError(f"step must be >= 1 sample, got {step}")
+    ends = np.arange(WINDOW_SAMPLES - 1, n, step)
     bad = ~np.all(np.isfinite(channels), axis=1)
     if flags is not None:
         bad |= np.asarray(flags) != 0
@@ -113,6 +121,7 @@ def cut_windows(
         labels=np.asarray(labels)[idx].astype(np.int64),
         t_end_s=np.asarray(t_s, dtype=float)[idx],
         groups=np.full(len(idx), group, dtype=object),
+        protocols=np.full(len(idx), protocol, dtype=object),
     )
 
 

@@ -106,8 +106,8 @@ def one_line(child: subprocess.CompletedProcess) -> str:
         ),
         (
             ["hwsim.remote", "--protocol", "arm"],
-            "python -m hwsim.remote: error: argument --protocol: invalid choice: 'arm' "
-            "(choose from 'lower_limb', 'upper_limb')",
+            "python -m hwsim.remote: error: argument --protocol: invalid choice: 'arm' (choose "
+            "from 'cuff_occlusion', 'light_work', 'lower_limb', 'quiet_sitting', 'upper_limb')",
         ),
         (
             ["device", "--seconds", "-1"],

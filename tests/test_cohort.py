@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from host.session import DatasetError
 from host.snirf_reader import read_session
 from host.snirf_writer import write_session
 from hwsim import cohort
+from hwsim.protocols import PROTOCOLS
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,10 @@ def tiny_cohort(tmp_path_factory):
 
 def test_plan_covers_subjects_protocols_and_sides():
     specs = cohort.plan(1, 50)
-    assert len(specs) == 50 * 2 * 2  # the seed's 50 subjects, both protocols, both sides
+    # the seed's 50 subjects: both fatigue protocols on both sides, and the cuff
+    # occlusion, quiet sitting and light work on one side each (issue 19)
+    assert len(specs) == 50 * (2 * 2 + 3)
+    assert {s.protocol for s in specs} == set(PROTOCOLS)
     assert len({s.filename for s in specs}) == len(specs)
     with pytest.raises(ValueError, match="unknown protocol 'plank'"):
         cohort.plan(1, 1, protocols=["plank"])
@@ -32,7 +38,7 @@ def test_plan_covers_subjects_protocols_and_sides():
 def test_cohort_files_progress_and_provenance(tiny_cohort):
     out, files, lines = tiny_cohort
     assert sorted(f.name for f in files) == sorted(f.name for f in out.glob("*.snirf"))
-    assert len(files) == 8 and len(lines) == 8 and lines[-1].startswith("[  8/8]")
+    assert len(files) == 14 and len(lines) == 14 and lines[-1].startswith("[ 14/14]")
     data = load_dataset(out)
     assert data.provenance == frozenset({"simulated"})
     rec = read_session(files[0])
@@ -50,8 +56,13 @@ def test_a_session_is_reproducible_from_its_seed():
     assert not np.array_equal(a.intensity_v[:100], other.intensity_v[:100])
 
 
-def test_recorded_haemoglobin_follows_the_simulated_truth():
+def test_recorded_haemoglobin_follows_the_simulated_truth(monkeypatch):
     spec = cohort.SessionSpec(3, 0, "upper_limb", "left")
+    # The chain's accuracy, not the probe's: the probe's coupling is held at 1 (no motion
+    # artefacts, hwsim.artefacts), which a single-distance device cannot tell from blood.
+    moving = cohort.simulate_truth(spec)
+    still = dataclasses.replace(moving, coupling=np.ones_like(moving.coupling))
+    monkeypatch.setattr(cohort, "simulate_truth", lambda _spec: still)
     rec, truth = cohort.record_session(spec)
     # The device recovers the change it saw, scaled only by the subject's true DPF
     # (the device assumes 4.0): ΔHbO2_measured ≈ ΔHbO2_true · DPF_true / 4.
@@ -70,7 +81,7 @@ def test_lmm_table_runs_on_the_cohort(tiny_cohort):
     rows = fit_table(features)
     assert len(rows) == 16 and rows == sorted(rows, key=lambda r: (r.p_value, -abs(r.z)))
     text = format_table(rows, features)
-    assert "of 8 sessions, 2 subjects (simulated data)" in text and "HHb_mean" in text
+    assert "of 14 sessions, 2 subjects (simulated data)" in text and "HHb_mean" in text
     assert "note: with 2 subjects (fewer than 5)" in text
     hhb = next(r for r in rows if r.feature == "HHb_mean")
     assert hhb.coef > 0 and hhb.p_value < 1e-6  # HHb rises with fatigue, as in the seed
@@ -85,9 +96,9 @@ def test_a_cohort_is_not_written_over_an_earlier_one(tiny_cohort, tmp_path):
     for f in files:  # the earlier, larger cohort: 2 subjects
         (folder / f.name).write_bytes(f.read_bytes())
     simulated: list[str] = []
-    with pytest.raises(DatasetError, match=r"already holds 8 session file\(s\).*--replace"):
+    with pytest.raises(DatasetError, match=r"already holds 14 session file\(s\).*--replace"):
         cohort.generate_cohort(folder, n_subjects=1, seed=3, jobs=1, progress=simulated.append)
-    assert simulated == [] and len(list(folder.glob("*.snirf"))) == 8
+    assert simulated == [] and len(list(folder.glob("*.snirf"))) == 14
     lines: list[str] = []
     new = cohort.generate_cohort(
         folder,
@@ -98,7 +109,7 @@ def test_a_cohort_is_not_written_over_an_earlier_one(tiny_cohort, tmp_path):
         progress=lines.append,
         replace=True,
     )
-    assert lines[0] == f"removed 8 earlier session file(s) from {folder} (--replace)"
+    assert lines[0] == f"removed 14 earlier session file(s) from {folder} (--replace)"
     assert sorted(folder.glob("*.snirf")) == sorted(new) and len(new) == 2
     # A person's recording (or anything not simulated) is never deleted by --replace.
     human = read_session(new[0])

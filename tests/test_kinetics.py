@@ -5,11 +5,12 @@ model itself plus independent noise (τ, delay, amplitude known exactly), and si
 sessions recorded through the device's chain by the cohort's simulator. The simulator's
 SmO2 recovers as ``s0 + (s_end − s0)·exp(−u/τ_reperfusion)`` plus a hyperaemic overshoot
 (a difference of exponentials), and HbO2 = SmO2·tHb with tHb refilling on its own time
-constant (hw-sim/hwsim/physiology.py, ``_hemodynamics``); so ΔHbO2, what the device
-records, is mono-exponential with τ = ``reperfusion_tau_s`` and no delay only when the
-overshoot and the tHb changes are switched off. Those subjects are compared with
-``reperfusion_tau_s``; the unmodified simulator is compared with the same analysis run on
-the simulator's own HbO2, before the optics, ADC and the device's chain.
+constant (hw-sim/hwsim/hemodynamics.py); so ΔHbO2, what the device records, is
+mono-exponential with τ = ``reperfusion_tau_s`` and no delay only when the overshoot,
+the tHb changes and the motion excursions and dropouts are switched off. Those subjects
+are compared with ``reperfusion_tau_s``; the unmodified simulator is compared with the
+same analysis run on the simulator's own HbO2, before the optics, ADC and the device's
+chain.
 """
 
 from __future__ import annotations
@@ -272,17 +273,24 @@ def recorded(truth, spec, monkeypatch) -> tuple[Recording, physiology.SessionTru
 
 @pytest.mark.parametrize("seed", [0, 2])
 def test_simulated_mono_exponential_recovery_tau_and_half_time(seed, monkeypatch):
-    """A drawn subject with the hyperaemic overshoot and the tHb changes switched off:
-    recorded ΔHbO2 recovers mono-exponentially with τ = reperfusion_tau_s, no delay.
-    Over 20 such subjects (seeds 0–19) the ensemble's τ was within 6.4 % of it
-    (median 2.9 %), its half-recovery time within 0.67 s of τ·ln 2, each interval's τ
-    within 19 %; the tolerances: 10 %, 1.0 s, 25 %."""
+    """A drawn subject with the hyperaemic overshoot, the tHb changes, the slow drift and
+    the motion excursions switched off: recorded ΔHbO2 recovers mono-exponentially with
+    τ = reperfusion_tau_s, no delay. Over 20 such subjects (seeds 0–19, after issue 19's
+    recalibration made the holds shallower) the ensemble's τ was within 17 % of it
+    (median 2.7 %; 6.4 % at most in 19 of 20), its half-recovery time within 0.81 s of
+    τ·ln 2, each interval's τ within 39 % (the shallowest subject); the tolerances for
+    seeds 0 and 2: 10 %, 1.0 s, 25 %."""
     spec = cohort.SessionSpec(seed, 0, "upper_limb", "left")
     subject = physiology.draw_subject(physiology.derive_rng(seed, "subject", 0), "S01")
     muscle = dataclasses.replace(
-        subject.upper, hyper_smo2=0.0, hyper_thb=0.0, thb_drop=0.0, fatigue_thb=0.0
+        subject.upper,
+        hyper_smo2=0.0,
+        hyper_thb=0.0,
+        thb_drop=0.0,
+        early_hyper_thb=0.0,
+        fatigue_thb=0.0,
     )
-    subject = dataclasses.replace(subject, upper=muscle)
+    subject = dataclasses.replace(subject, upper=muscle, motion_factor=0.0, drift_sd_um=0.0)
     truth = physiology.simulate_session(
         subject, REPEATED_HOLDS, "left", physiology.derive_rng(seed, "session")
     )
@@ -381,13 +389,13 @@ def test_bad_input_is_one_line_and_exit_2(session_file, tmp_path, capsys):
     err = bad([f, "--quantity", "smo2", *out], capsys)  # no usable channel
     assert "no smo2 channel" in err and session_file.name in err and "--quantity" in err
     err = bad([f, "--work", "200", "300", *out], capsys)
-    assert "outside the recording, which runs 0.05–139.95 s" in err
+    assert "outside the recording, which runs 0.05–137.95 s" in err
     err = bad([f, "--work", "20", "135", *out], capsys)
-    assert "only 4.9 s of recovery" in err and "at least 10 s" in err
+    assert "only 2.9 s of recovery" in err and "at least 10 s" in err
     err = bad([f, "--work", "60", "40", *out], capsys)
     assert "the end must come after the start" in err
     err = bad([f, "--interval", "Lap 3", *out], capsys)
-    assert "no interval labelled or numbered 'Lap 3'" in err and "2 'hold' (20–110 s)" in err
+    assert "no interval labelled or numbered 'Lap 3'" in err and "2 'hold' (20–108.011 s)" in err
     err = bad([f, "--work", "0.2", "60", *out], capsys)
     assert "only 2 sample(s) in the baseline window 0.05–0.2 s" in err
     err = bad([f, "--work", "20", "60", "--work", "50", "80", *out], capsys)
@@ -593,9 +601,9 @@ def test_windows_longer_than_the_work_or_recovery_allow_are_refused(session_file
     longer than the work averaged the rest before it. Now one line, exit 2."""
     out = ["--out", str(tmp_path)]
     err = bad([str(session_file), "--smooth-s", "1e9", *out], capsys)
-    assert "--smooth-s 1e+09 s is longer than 0.2 × its work (90.0 s): allowed up to 18 s" in err
+    assert "--smooth-s 1e+09 s is longer than 0.2 × its work (88.0 s): allowed up to 17.6 s" in err
     err = bad([str(session_file), "--smooth-s", "7", *out], capsys)
     assert "0.2 × its recovery window (29.9 s): allowed up to 5.99 s" in err
     err = bad([str(session_file), "--end-s", "100", *out], capsys)
-    assert "--end-s 100 s is longer than the work (90.0 s)" in err
+    assert "--end-s 100 s is longer than the work (88.0 s)" in err
     assert not list(tmp_path.iterdir())

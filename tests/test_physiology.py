@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from device.labels import DEFAULT_MAPPING, FatigueMapping
+from hwsim.artefacts import MIN_COUPLING
 from hwsim.board import build_board
 from hwsim.borg import (
     BorgProfile,
@@ -24,7 +24,6 @@ from hwsim.borg import (
 )
 from hwsim.physiology import (
     DPF_RANGE,
-    MIN_COUPLING,
     SessionTruth,
     Subject,
     adipose_factor,
@@ -147,7 +146,7 @@ def test_thicker_fat_gives_a_smaller_signal():
 # ------------------------------------------------------------------ hold and recovery
 
 
-def test_typical_hold_desaturates_to_20_40_percent_and_recovers_with_hyperaemia():
+def test_typical_hold_deoxygenates_to_about_half_an_occlusion_and_recovers_with_hyperaemia():
     truth = session(typical_subject(), seed=3)
     kind = truth.phase_kind
     baseline, hold, rest = kind == "baseline", kind == "hold", kind == "rest"
@@ -156,18 +155,21 @@ def test_typical_hold_desaturates_to_20_40_percent_and_recovers_with_hyperaemia(
     hold_smo2 = smo2[hold][25:-25]
     nadir = hold_smo2.min()
     print(f"typical subject: rest SmO2 {base_smo2:.1f} %, nadir {nadir:.1f} %")
-    assert 20.0 <= nadir <= 40.0
+    assert 40.0 <= nadir <= 55.0  # the muscle's 47.5 % nadir, seen through 4 mm of fat
     # "within tens of seconds": within 5 points of the nadir inside 60 s of the hold.
     near = np.flatnonzero(hold_smo2 <= nadir + 5.0)[0] / truth.rate_hz
     assert near < 60.0
-    # HbO2 falls and HHb rises during the hold.
-    assert truth.hbo2_um[hold][-50:].mean() < truth.hbo2_um[baseline].mean() - 10.0
-    assert truth.hhb_um[hold][-50:].mean() > truth.hhb_um[baseline].mean() + 10.0
-    # After release SmO2 recovers, and HbO2 and tHb overshoot their resting levels.
+    # HbO2 falls and HHb rises during the hold, by about half of a thigh occlusion's
+    # −38 / +37 µM (Celie 2012: 45.6 ± 16.7 %).
+    d_hbo2 = truth.hbo2_um[hold][-50:].mean() - truth.hbo2_um[baseline].mean()
+    d_hhb = truth.hhb_um[hold][-50:].mean() - truth.hhb_um[baseline].mean()
+    assert -38 * 0.623 < d_hbo2 < -38 * 0.289 and 37 * 0.289 < d_hhb < 37 * 0.623
+    # After release SmO2 recovers, and HbO2 overshoots by about the published +19 µM.
     rest_smo2 = smo2[rest][:-25]
     assert rest_smo2[-50:].mean() > base_smo2 - 3.0
-    assert smooth(truth.hbo2_um)[rest][:-25].max() > truth.hbo2_um[baseline].mean() + 2.0
-    assert smooth(truth.thb_um)[rest][:-25].max() > truth.thb_um[baseline].mean() + 2.0
+    overshoot = smooth(truth.hbo2_um)[rest][:-25].max() - truth.hbo2_um[baseline].mean()
+    assert 9.5 < overshoot < 28.5
+    assert smooth(truth.thb_um)[rest][:-25].max() > truth.thb_um[baseline].mean() + 5.0
 
 
 @pytest.mark.parametrize("protocol", [UPPER_LIMB, LOWER_LIMB], ids=lambda p: p.name)
@@ -179,12 +181,12 @@ def test_smo2_falls_in_every_hold_and_recovers_after(protocol):
         base = smo2[kind == "baseline"][25:-25].mean()
         nadir = smo2[kind == "hold"][25:-25].min()
         end_of_rest = smo2[kind == "rest"][-75:-25].mean()
-        # The muscle loses ≥ ~30 points; thick fat hides part of it (partial volume).
-        assert base - nadir > 20.0 * subject.muscle(protocol.limb).adipose_factor
+        # The muscle loses ≥ 6 points (rest ≥ 61 %, nadir ≤ 55 %); fat hides part of it.
+        assert base - nadir > 5.0 * subject.muscle(protocol.limb).adipose_factor
         assert end_of_rest > base - 5.0
         assert end_of_rest - nadir > 0.8 * (base - nadir)
         nadirs.append(nadir)
-    assert 20.0 <= np.median(nadirs) <= 40.0
+    assert 40.0 <= np.median(nadirs) <= 60.0
 
 
 def spectral_peak_hz(x: np.ndarray, rate_hz: float, lo_hz: float, hi_hz: float) -> float:
@@ -253,7 +255,9 @@ def test_seed_protocols_as_parameters():
         (lambda: make_protocol("p", "middle"), "limb must be one of"),
         (lambda: make_protocol("p", "upper", hold_s=0.0), "duration_s"),
         (lambda: make_protocol("p", "upper", sides=("left", "left")), "duplicated side"),
-        (lambda: Protocol("p", "upper", (Phase("b", "baseline", 5.0),)), "at least one hold"),
+        (lambda: Protocol("p", "upper", (Phase("b", "baseline", 5.0),)), "a phase after"),
+        (lambda: Phase("x", "dynamic", 10.0), "mvc_fraction must be in"),
+        (lambda: Phase("x", "occlusion", 10.0, 0.3), "mvc_fraction must be 0"),
         (lambda: Protocol("p", "upper", (Phase("h", "hold", 5.0, 0.5),)), "first phase"),
         (lambda: get_protocol("marathon"), "known"),
         (lambda: UPPER_LIMB.check_side("middle"), "valid sides"),
@@ -411,16 +415,6 @@ def test_scalar_callables_agree_with_numpy_interp():
         assert isinstance(fn(1.0), float)
     shifted = truth.tissue(start_s=100.0).hbo2_um
     assert shifted(100.0 + 12.34) == pytest.approx(tissue.hbo2_um(12.34), abs=1e-12)
-
-
-def test_scalar_callable_timing():
-    fn = session(typical_subject()).tissue().hbo2_um
-    times = np.random.default_rng(0).uniform(0.0, 140.0, 100_000).tolist()
-    t0 = time.perf_counter()
-    for t in times:
-        fn(t)
-    per_call_us = (time.perf_counter() - t0) / len(times) * 1e6
-    print(f"tissue.hbo2_um(t): {per_call_us:.2f} µs per call")
 
 
 def test_truth_drives_the_simulated_board():

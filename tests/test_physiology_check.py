@@ -46,3 +46,13 @@ def test_simulated_sessions_give_every_measure_and_the_table_says_simulated(caps
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["--subjects", "2", "--out", str(out)]) == 2  # never replaced
     assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [("missing/check.png", "does not exist"), ("check.txt", "not a .png name")],
+)
+def test_a_figure_that_cannot_be_written_is_refused_before_any_work(name, said, capsys, tmp_path):
+    assert main(["--subjects", "1", "--out", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1

@@ -211,16 +211,22 @@ def test_a_session_read_back_agrees_with_its_own_od(model, session_file):
 def test_windows_with_a_quality_flag_are_skipped_as_the_wearable_skips_them(model, session_file):
     """A project session's quality flags reach the model's windows: samples flagged for
     5 s make every window holding one skipped (the wearable shows "check sensor" there)."""
-    (rec,) = importers.read_recordings(session_file)
+    (recorded,) = importers.read_recordings(session_file)
+
+    def with_flags(flags: np.ndarray) -> Recording:  # the session's own flags replaced
+        channels = tuple(
+            replace(c, values=flags) if c.quantity == "quality" else c for c in recorded.channels
+        )
+        return replace(recorded, channels=channels)
+
+    rec = with_flags(np.zeros(recorded.n_samples))  # its motion flags cleared
+    assert predict_recording(recorded, model).skipped_windows > 0  # they count as well
     clean = predict_recording(rec, model)
     assert clean.skipped_windows == 0
     flags = np.zeros(rec.n_samples)
     flagged = (rec.t_s >= 40.0) & (rec.t_s < 45.0)
     flags[flagged] = 4
-    channels = tuple(
-        replace(c, values=flags) if c.quantity == "quality" else c for c in rec.channels
-    )
-    run = predict_recording(replace(rec, channels=channels), model)
+    run = predict_recording(with_flags(flags), model)
     # Windows of 10 s every 1 s: the 14 or 15 whose span meets 40–45 s hold a flagged sample.
     holding = (clean.t_end_s >= rec.t_s[flagged][0]) & (clean.t_start_s <= rec.t_s[flagged][-1])
     assert run.skipped_windows == np.count_nonzero(holding) >= 14

@@ -29,14 +29,16 @@ FRAME_S = 1.0 / REFERENCE_FPS
 #: 2 sides (``python benchmarks/task_failure_error.py --subjects 100``) the largest was
 #: 1.90 s, where a person held within a few degrees of the band's edge and the video's slow
 #: jitter took the measured angle out before the true one; the median 0.10 s. On these 20
-#: subjects: max 1.14 s, median 0.08 s.
+#: subjects (after issue 19): 26 failures, one missed in the detector's end grace, the
+#: others max 1.42 s, median 0.12 s.
 MAX_ERROR_S = 2.0
 MEDIAN_ERROR_S = 0.2
 
 
 @pytest.fixture(scope="module")
-def outcomes() -> list[tuple[float | None, TaskFailure | None]]:
-    """(simulated failure, detected failure) for 20 subjects × 2 sides of the main job."""
+def outcomes() -> list[tuple[float | None, TaskFailure | None, float]]:
+    """(simulated failure, detected failure, planned end of the hold) for 20 subjects × 2
+    sides of the main job."""
     out = []
     for subject in range(20):
         for side in ("left", "right"):
@@ -48,16 +50,19 @@ def outcomes() -> list[tuple[float | None, TaskFailure | None]]:
                 (
                     truth.task_failure_s,
                     detect_task_failure(track.time_s, flexion, start, planned_end),
+                    planned_end,
                 )
             )
     return out
 
 
 def test_failures_of_simulated_subjects_are_found_within_the_stated_error(outcomes) -> None:
-    failed = [(sim, found) for sim, found in outcomes if sim is not None]
+    failed = [(sim, found, end) for sim, found, end in outcomes if sim is not None]
     assert len(failed) >= 15  # both outcomes occur in the sample
     errors = []
-    for simulated, found in failed:
+    for simulated, found, end in failed:
+        if found is None and simulated > end - END_GRACE_S:
+            continue  # the detector's stated grace: a hold sinking at its planned end
         assert found is not None, f"missed the failure at {simulated:.2f} s"
         assert "sank below" in found.why
         errors.append(abs(found.t_s - simulated))
@@ -66,7 +71,7 @@ def test_failures_of_simulated_subjects_are_found_within_the_stated_error(outcom
 
 
 def test_holds_that_lasted_give_none(outcomes) -> None:
-    lasted = [found for sim, found in outcomes if sim is None]
+    lasted = [found for sim, found, _ in outcomes if sim is None]
     assert len(lasted) >= 10
     assert all(found is None for found in lasted)
 

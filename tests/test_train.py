@@ -19,7 +19,10 @@ def synthetic_windows(n_subjects: int = 6, per_subject: int = 40, seed: int = 0)
     seq = rng.normal(size=(n, ft.WINDOW_SAMPLES, len(ft.CHANNELS))) + labels[:, None, None]
     seq[:, 0, 0] = np.arange(n)  # a marker: window i carries i in its first value
     groups = np.repeat([f"S{i:02d}" for i in range(n_subjects)], per_subject).astype(object)
-    return hw.Windows(seq, hw.window_statistics(seq), labels, np.arange(n, dtype=float), groups)
+    protocols = np.full(n, "upper_limb", dtype=object)
+    return hw.Windows(
+        seq, hw.window_statistics(seq), labels, np.arange(n, dtype=float), groups, protocols
+    )
 
 
 def test_subject_wise_folds_never_share_a_subject():

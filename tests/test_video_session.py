@@ -144,7 +144,7 @@ def test_the_main_jobs_view_finds_the_simulated_task_failure(main_view):
     assert f"simulated (the subject's physiology): {truth.task_failure_s:.2f} s" in out
     assert out.startswith("SIMULATED ")
     windows = re.search(r"video model: (\d+) of (\d+) assessed windows fatigued", out)
-    assert windows and int(windows[2]) == 14  # 123 s at 15 fps: (1845 - 450) // 100 + 1
+    assert windows and int(windows[2]) == 16  # 132 s at 15 fps: (1980 - 450) // 100 + 1
     assert f"wrote {png}" in out
 
 
@@ -171,7 +171,7 @@ def test_windows_with_too_little_pose_are_not_counted(main_view, tmp_path):
     none = np.zeros(view.windows.p_fatigued.size, bool)
     blind = replace(view, assessed=none, written=[])
     line = summary(blind)[1]
-    assert line.startswith("video model: 0 of 0 assessed windows fatigued (p ≥ 0.5); 14 of 14")
+    assert line.startswith("video model: 0 of 0 assessed windows fatigued (p ≥ 0.5); 16 of 16")
     assert "not assessed" in line
     save_session_png(blind, tmp_path / "blind.png")
 
@@ -206,7 +206,7 @@ def test_the_figure_has_its_rows_on_the_device_clock(main_view):
         if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]
     }
     assert verticals == {round(view.failure.t_s, 6), round(truth.task_failure_s, 6)}
-    assert view.windows.start_s[0] == pytest.approx(0.0) and view.windows.p_fatigued.size == 14
+    assert view.windows.start_s[0] == pytest.approx(0.0) and view.windows.p_fatigued.size == 16
 
 
 # -- a session as collect writes it ----------------------------------------------------------

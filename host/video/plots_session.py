@@ -29,6 +29,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from device.mbll import smo2_percent
+from host.plots import PHASE_COLOURS
 from host.video.analyse import FATIGUE_THRESHOLD
 from host.video.plots_common import DPI, no_data
 from host.video.session_view import SessionView
@@ -49,8 +50,6 @@ ROWS = {
 }
 #: Rows drawn only when there is a camera.
 VIDEO_ROWS = ("video_p", "elbow")
-#: Phase shading, as host.plots shades a session's phases.
-PHASE_COLOURS = {"baseline": "#e8f0fe", "hold": "#fde7e7", "rest": "#e6f4ea"}
 WIDTH_IN = 11.0
 ROW_IN = 1.75
 FAILURE_VIDEO = {"color": "tab:red", "lw": 1.4}
@@ -259,7 +258,7 @@ def session_figure(view: SessionView) -> tuple[Figure, dict[str, Axes]]:
     fig.suptitle(_title(view), fontsize=10)
     for name, ax in rows.items():
         for phase, start, end in view.phases:
-            ax.axvspan(start, end, color=PHASE_COLOURS.get(phase.split()[0], "#eee"), lw=0)
+            ax.axvspan(start, end, color=PHASE_COLOURS.get(phase.split()[0], "#f6f6f6"), lw=0)
         _DRAW[name](ax, view)
         _mark_failures(ax, view)
         ax.grid(axis="x", color="0.85", lw=0.5)

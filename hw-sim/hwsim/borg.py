@@ -37,7 +37,9 @@ import numpy as np
 
 from device.labels import BORG_MAX, BORG_MIN
 
-#: Borg CR10 range used by the seed (§3.3.1: "0 至 10 分").
+#: Phase kinds in which the rating rises with the relative time to task failure (an
+#: occlusion at rest, sitting and rest are not exertion: the rating falls back).
+WORK_KINDS = ("hold", "dynamic")
 #: Default interval between reports, s (assumption: "every few seconds" in practice).
 DEFAULT_REPORT_INTERVAL_S = 5.0
 #: Reference load the per-person ``onset`` is given for (seed 003 §3.3.1.1: 50 % MVC).
@@ -121,11 +123,11 @@ class Segment:
     """One phase of a trial as it actually happened (a hold may have ended early).
 
     Attributes:
-        kind: ``"baseline"``, ``"hold"`` or ``"rest"``.
+        kind: One of :data:`hwsim.protocols.PHASE_KINDS`.
         start_s: Start, seconds on the trial clock.
         end_s: End, seconds on the trial clock.
-        mvc_fraction: Load of a hold (0 otherwise).
-        endurance_s: Time to task failure at this load, seconds (holds only).
+        mvc_fraction: Load of a hold or dynamic work (0 otherwise).
+        endurance_s: Time to task failure at this load, seconds (holds and dynamic work).
     """
 
     kind: str
@@ -180,7 +182,7 @@ def latent_borg(t_s: np.ndarray, segments: Sequence[Segment], profile: BorgProfi
         in_seg = (t_s >= seg.start_s) & (t_s <= seg.end_s)
         u = t_s[in_seg] - seg.start_s
         length = seg.end_s - seg.start_s
-        if seg.kind == "hold":
+        if seg.kind in WORK_KINDS:
             # A second hold starts from whatever fatigue is left (never above at_failure).
             onset = min(max(profile.onset_at(seg.mvc_fraction), level), profile.at_failure)
             tau = np.clip(u / seg.endurance_s, 0.0, 1.0)

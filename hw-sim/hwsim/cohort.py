@@ -1,4 +1,4 @@
-"""Simulated cohort: virtual subjects through the seed's protocols, recorded by the device.
+"""Simulated cohort: virtual subjects through every protocol, recorded by the device.
 
 Each session is played on a simulated board and recorded through the full chain:
 the device's own drivers multiplex the LEDs and read every ADS1114 conversion over
@@ -16,8 +16,8 @@ A folder that already holds session files is refused unless ``--replace`` is giv
 smaller cohort written over a larger one would leave the old sessions beside the new,
 and ``lmm`` and ``train`` read every session in the folder.
 
-Sessions are seeded individually (subject, protocol, side), so the result does not
-depend on the order the worker processes finish in.
+Sessions are seeded individually (subject, protocol, side; :mod:`hwsim.session_seed`),
+so the result does not depend on the order the worker processes finish in.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ from device.labels import DEFAULT_MAPPING, FatigueMapping
 from host.session import DatasetError, SessionRecord
 from host.snirf_reader import read_session
 from host.snirf_writer import write_session
-from hwsim.board import board_for_session
-from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
+from hwsim.physiology import SessionTruth
 from hwsim.protocols import PROTOCOLS
 from hwsim.rig import wire
+from hwsim.session_seed import SessionSeed
 
-SIMULATOR_VERSION = "hwsim-1"
+SIMULATOR_VERSION = "hwsim-2"
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,13 @@ class SessionSpec:
     def filename(self) -> str:
         return f"{self.subject_id}_{self.protocol}_{self.side}.snirf"
 
+    @property
+    def seeding(self) -> SessionSeed:
+        """Where this session's randomness comes from (:mod:`hwsim.session_seed`): the
+        subject is named by its code ("S08"), so the main job's subject 7 (named by its
+        number) is not one of the cohort's and the bundled model never trained on it."""
+        return SessionSeed(self.seed, self.subject_id, self.protocol, self.side)
+
 
 def plan(
     seed: int, n_subjects: int, protocols: Iterable[str] = tuple(PROTOCOLS)
@@ -82,9 +89,7 @@ def plan(
 
 def simulate_truth(spec: SessionSpec) -> SessionTruth:
     """The physiology of one session (deterministic in the spec)."""
-    subject = draw_subject(derive_rng(spec.seed, "subject", spec.subject_index), spec.subject_id)
-    rng = derive_rng(spec.seed, "session", spec.subject_index, spec.protocol, spec.side)
-    return simulate_session(subject, PROTOCOLS[spec.protocol], spec.side, rng)
+    return spec.seeding.truth()
 
 
 def record_session(
@@ -92,11 +97,7 @@ def record_session(
 ) -> tuple[SessionRecord, SessionTruth]:
     """Play one session on a simulated board and record it through the device's chain."""
     truth = simulate_truth(spec)
-    noise_seed = int(
-        derive_rng(spec.seed, "adc", spec.subject_index, spec.protocol, spec.side).integers(2**31)
-    )
-    rng = derive_rng(spec.seed, "coupling", spec.subject_index, spec.protocol, spec.side)
-    board = board_for_session(truth, rng, with_oled=False, seed=noise_seed)
+    board = spec.seeding.board(truth, with_oled=False)
 
     mux = wire(board).multiplexer()
     mux.start()
@@ -243,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m hwsim.cohort",
-        description="Simulated subjects through the seed's protocols, each session recorded "
+        description="Simulated subjects through the seed's holds and the sessions in which "
+        "nobody tires (hwsim.protocols), each session recorded "
         "by the device's own drivers and chain on a simulated board: one SNIRF file per "
         "subject, protocol and side (SIMULATED data).",
     )

@@ -17,6 +17,23 @@ the knee extensors is an assumption of this simulator.
 
 A hold may end early (task failure); that is decided by the physiology
 (:mod:`hwsim.physiology`), not here: a protocol holds the *planned* durations.
+
+Sessions that are not fatigue (issue 19), so that a model can learn what fatigue is
+*not*; their Borg ratings stay low:
+
+- :data:`CUFF_OCCLUSION`: a passive arterial occlusion at rest, a cuff round the
+  proximal thigh over the vastus lateralis (also the physiological calibration many
+  NIRS protocols start with: the ischaemic minimum and the hyperaemic maximum give
+  each person's range; the 3–5 min of the reviews in Hendrick et al. 2024, Front.
+  Physiol., doi:10.3389/fphys.2024.1480720); 60 s rest, 180 s cuff, 90 s recovery.
+- :data:`QUIET_SITTING`: sitting, biceps relaxed, with the movements of someone
+  sitting (reaching, shifting, the arm lifted and put down): 20 s still, 120 s.
+- :data:`LIGHT_WORK`: light dynamic work of the elbow flexors, 1 s contraction and
+  1 s relaxation at 15 % MVC (the repeated-contraction pattern of Muthalib et al.
+  2010, J. Biomed. Opt. 15:017008), 20 s baseline, 120 s work, 30 s rest.
+
+Their lengths and the 15 % MVC are assumptions of this simulator, chosen short to keep
+the cohort's training time down.
 """
 
 from __future__ import annotations
@@ -25,8 +42,16 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-#: The kinds of phase a protocol may contain.
-PHASE_KINDS = ("baseline", "hold", "rest")
+#: The kinds of phase a protocol may contain: relaxed (``baseline``, ``rest``), an
+#: isometric ``hold`` at a load, a cuff ``occlusion`` at rest, ``dynamic`` rhythmic work at
+#: a load, and relaxed ``movement`` (sitting, moving the limb now and then).
+PHASE_KINDS = ("baseline", "hold", "rest", "occlusion", "dynamic", "movement")
+#: Phase kinds that carry a load (``mvc_fraction`` in (0, 1]); the others carry none.
+LOADED_KINDS = ("hold", "dynamic")
+#: Work/relaxation cycle of a ``dynamic`` phase, s, and the contracted share of it
+#: (1 s on, 1 s off: Muthalib et al. 2010, J. Biomed. Opt. 15:017008).
+DYNAMIC_CYCLE_S = 2.0
+DYNAMIC_DUTY = 0.5
 #: The limbs the seed studies.
 LIMBS = ("upper", "lower")
 #: Muscle under the sensor per limb (seed 003 §3.3.1.1 and §3.3.1.2).
@@ -63,7 +88,7 @@ class Phase:
         kind: One of :data:`PHASE_KINDS`.
         duration_s: Planned duration, seconds (> 0). A hold may end earlier at task failure.
         mvc_fraction: Load as a fraction of maximal voluntary contraction, in (0, 1] for a
-            hold and 0 for baseline and rest.
+            hold or dynamic work (:data:`LOADED_KINDS`) and 0 for the other kinds.
 
     Raises:
         ValueError: On an unknown kind, a non-positive duration or an MVC fraction that
@@ -85,11 +110,18 @@ class Phase:
         object.__setattr__(
             self, "duration_s", _check_duration(f"phase {self.name!r} duration_s", self.duration_s)
         )
-        mvc = float(self.mvc_fraction)
-        if self.kind == "hold":
+        try:
+            mvc = float(self.mvc_fraction)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"phase {self.name!r}: mvc_fraction must be a number (a fraction of MVC), "
+                f"got {self.mvc_fraction!r}"
+            ) from None
+        if self.kind in LOADED_KINDS:
             if not 0.0 < mvc <= 1.0:
                 raise ValueError(
-                    f"hold phase {self.name!r}: mvc_fraction must be in (0, 1], got {mvc!r}"
+                    f"{self.kind} phase {self.name!r}: mvc_fraction must be in (0, 1], "
+                    f"got {mvc!r}"
                 )
         elif mvc != 0.0:
             raise ValueError(
@@ -105,14 +137,14 @@ class Protocol:
     Args:
         name: Protocol name, e.g. ``"upper_limb"``.
         limb: ``"upper"`` or ``"lower"`` (:data:`LIMBS`).
-        phases: The trial on one side, in order; stored as a tuple. It must contain at
-            least one hold and start with a baseline.
+        phases: The trial on one side, in order; stored as a tuple. It must start with a
+            baseline and contain at least one phase after it.
         sides: The sides tested one after the other, e.g. ``("left", "right")``.
         muscle: The muscle under the sensor; by default the seed's for the limb.
 
     Raises:
         ValueError: On an unknown limb, an empty or duplicated side list, or a phase list
-            without a hold or not starting with a baseline.
+            of a baseline alone or not starting with a baseline.
         TypeError: If a phase is not a :class:`Phase`.
     """
 
@@ -142,8 +174,8 @@ class Protocol:
                 f"protocol {self.name!r}: the first phase must be a baseline (the resting "
                 f"reference), got {phases[0].kind!r}"
             )
-        if not any(p.kind == "hold" for p in phases):
-            raise ValueError(f"protocol {self.name!r}: needs at least one hold phase")
+        if len(phases) < 2:
+            raise ValueError(f"protocol {self.name!r}: needs a phase after the baseline")
         sides = (self.sides,) if isinstance(self.sides, str) else tuple(self.sides)
         if not sides or not all(isinstance(s, str) and s for s in sides):
             raise ValueError(
@@ -260,8 +292,41 @@ def lower_limb_protocol(**overrides: float | str | Sequence[str]) -> Protocol:
 UPPER_LIMB = upper_limb_protocol()
 #: Seed 003 §3.3.1.2 with its figures: 20 s relaxed, 90 s squat, 30 s rest, both legs.
 LOWER_LIMB = lower_limb_protocol()
+#: Passive arterial occlusion at rest (see the module docstring): one leg.
+CUFF_OCCLUSION = Protocol(
+    name="cuff_occlusion",
+    limb="lower",
+    phases=(
+        Phase("baseline", "baseline", 60.0),
+        Phase("cuff occlusion", "occlusion", 180.0),
+        Phase("recovery", "rest", 90.0),
+    ),
+    sides=("left",),
+)
+#: Quiet sitting with movement (see the module docstring): one arm.
+QUIET_SITTING = Protocol(
+    name="quiet_sitting",
+    limb="upper",
+    phases=(Phase("baseline", "baseline", 20.0), Phase("sitting", "movement", 120.0)),
+    sides=("left",),
+)
+#: Light dynamic elbow-flexor work (see the module docstring): one arm.
+LIGHT_WORK = Protocol(
+    name="light_work",
+    limb="upper",
+    phases=(
+        Phase("baseline", "baseline", 20.0),
+        Phase("light work", "dynamic", 120.0, 0.15),
+        Phase("rest", "rest", 30.0),
+    ),
+    sides=("left",),
+)
+#: The seed's fatiguing protocols (the main job, the video join, Table 1).
+FATIGUE_PROTOCOLS = (UPPER_LIMB, LOWER_LIMB)
+#: Sessions in which nobody gets tired (issue 19).
+NON_FATIGUE_PROTOCOLS = (CUFF_OCCLUSION, QUIET_SITTING, LIGHT_WORK)
 #: By name, for command lines and configuration files.
-PROTOCOLS = {p.name: p for p in (UPPER_LIMB, LOWER_LIMB)}
+PROTOCOLS = {p.name: p for p in (*FATIGUE_PROTOCOLS, *NON_FATIGUE_PROTOCOLS)}
 
 
 def get_protocol(name: str) -> Protocol:

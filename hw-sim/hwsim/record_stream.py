@@ -39,8 +39,8 @@ from hwsim.optics import (
     extinction_at,
     load_extinction_table,
 )
-from hwsim.physiology import derive_rng, draw_subject, simulate_session
 from hwsim.protocols import UPPER_LIMB
+from hwsim.session_seed import SessionSeed
 
 __all__ = ["CONFIDENCE", "SimulatedRecordWearable"]
 
@@ -68,10 +68,8 @@ class SimulatedRecordWearable:
     def __init__(self, subject_code: str, seed: int, rate_hz: float = 10.0) -> None:
         self.subject_code = subject_code
         self.rate_hz = rate_hz
-        person = draw_subject(derive_rng(seed, "subject", subject_code), subject_code)
-        truth = simulate_session(
-            person, UPPER_LIMB, "left", derive_rng(seed, "session", subject_code), rate_hz=rate_hz
-        )
+        seeding = SessionSeed(seed, subject_code, UPPER_LIMB.name, "left", label=subject_code)
+        truth = seeding.truth(rate_hz=rate_hz)
         self.truth = truth
         self.trial_s = len(truth.t_s) / rate_hz
         self._hbo2 = (truth.hbo2_um - truth.hbo2_um[0]).tolist()

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from device.app import SecondReport, Wearable
+from device.app import SecondReport, State, Wearable
 from device.argtypes import existing_dir, output_dir, positive_float
 from device.config import WearableConfig
 from device.errors import DeviceError
@@ -42,12 +42,13 @@ from device.screens import BIG_WORDS
 from host.live.feeds import recording_event
 from host.live.options import add_live_options, live_sinks
 from host.model_folder import BUNDLED_MODELS
-from hwsim.board import ADS1114_ADDRESS, SSD1306_ADDRESS, SimBoard, board_for_session
+from host.plots import PHASE_CAPTION, PHASE_COLOURS
+from hwsim.board import ADS1114_ADDRESS, SSD1306_ADDRESS, SimBoard
 from hwsim.cli import add_fault_rate, add_session_options
 from hwsim.faults import ChipFaults, chip_faults, explain, fault_summary
-from hwsim.physiology import SessionTruth, derive_rng, draw_subject, simulate_session
-from hwsim.protocols import PROTOCOLS
+from hwsim.physiology import SessionTruth
 from hwsim.rig import wire
+from hwsim.session_seed import SessionSeed
 
 #: GIF playback: each simulated second shown this long, ms (4x real time).
 GIF_FRAME_MS = 250
@@ -130,16 +131,9 @@ def wear_board(
     The one place the main job's subject and board are made, so that a run in another
     process (:mod:`hwsim.remote`) wears exactly the same board.
     """
-    proto = PROTOCOLS[protocol]
-    person = draw_subject(derive_rng(seed, "subject", subject), subject_code(subject))
-    truth = simulate_session(person, proto, side, derive_rng(seed, "session", subject, side))
-    board = board_for_session(
-        truth,
-        derive_rng(seed, "coupling", subject, side),
-        fault_rate=fault_rate,
-        seed=seed + subject,
-    )
-    return truth, board
+    seeding = SessionSeed(seed, subject, protocol, side, label=subject_code(subject))
+    truth = seeding.truth()
+    return truth, seeding.board(truth, fault_rate=fault_rate)
 
 
 def run_wearable(
@@ -242,7 +236,8 @@ def run_wearable(
     result.wall_s = time.perf_counter() - wall0
     history = board.buzzer_line.history
     result.buzzer_on_s = [t for t, level in history if level]
-    if truth.protocol.limb == "upper":  # hwsim.body films the elbow hold of seed 003
+    holds = any(p.kind == "hold" for p in truth.phases)
+    if truth.protocol.limb == "upper" and holds:  # hwsim.body films seed 003's elbow hold
         result.body = watch_body(truth, seed, result.record_path)
     return result
 
@@ -325,9 +320,12 @@ def save_summary(run: WearableRun, path: Path, names: tuple[str, ...]) -> Path:
     body = run.body
     fig = Figure(figsize=(10, 9 if body else 7), constrained_layout=True)
     ax = fig.subplots(4 if body else 3, 1, sharex=True)
-    fig.suptitle(f"Wearable on a SIMULATED subject ({run.truth.protocol.name}, {run.truth.side})")
+    protocol = run.truth.protocol
+    fig.suptitle(
+        f"Wearable on a SIMULATED subject ({protocol.name}, {run.truth.side} {protocol.muscle})"
+    )
     for p, t0 in zip(run.truth.phases, run.truth.phase_start_s):
-        colour = {"baseline": "#e8f0fe", "hold": "#fde7e7", "rest": "#e6f4ea"}[p.kind]
+        colour = PHASE_COLOURS.get(p.kind, "#f6f6f6")
         for a in ax:
             a.axvspan(t0, t0 + p.duration_s, color=colour, lw=0)
     ax[0].plot(t, [r.d_hbo2_um for r in run.reports], color="tab:red", label="ΔHbO2")
@@ -358,7 +356,10 @@ def save_summary(run: WearableRun, path: Path, names: tuple[str, ...]) -> Path:
         ax[3].set_ylabel("elbow flexion (°)")
         ax[3].set_ylim(0, 120)
         ax[3].legend(loc="upper right", fontsize=8)
-    ax[-1].set_xlabel("time (s); dotted green: buzzer")
+    ax[-1].set_xlabel(
+        f"time (s); dotted green: buzzer; no level drawn: check sensor\n{PHASE_CAPTION}",
+        fontsize=8,
+    )
     fig.savefig(path, dpi=110)
     return path
 
@@ -425,9 +426,11 @@ def main(argv: list[str] | None = None) -> int:
 def _print_summary(run: WearableRun, gif: Path, png: Path) -> None:
     shown = [(p, q) for p, q in zip(run.reports, run.true_level) if p.level is not None]
     exact = np.mean([p.level == q for p, q in shown]) if shown else float("nan")
+    checks = sum(r.state is State.CHECK_SENSOR for r in run.reports)
+    check = f" ({checks} s 'check sensor': motion or light flags)" if checks else ""
     print(
-        f"SIMULATED subject: {len(shown)} s with a level shown, {exact:.0%} equal to the true "
-        f"level; {format_alerts(run.alerts)}; record {run.record_path}, {gif}, {png}"
+        f"SIMULATED subject: {len(shown)} s with a level shown{check}, {exact:.0%} equal to "
+        f"the true level; {format_alerts(run.alerts)}; record {run.record_path}, {gif}, {png}"
     )
     if run.body is not None:
         print(describe_body(run.body, run.truth))
