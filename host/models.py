@@ -157,11 +157,14 @@ class DeepModel(NamedTuple):
     #: (:func:`balanced_weights`), so that the rarer levels count in the loss as much as
     #: "none" (most of a session's windows) does: what macro-F1 rewards.
     balanced: bool
+    #: Its per-level decision offsets are tuned on the validation windows and folded
+    #: into its softmax layer (:mod:`host.decision`).
+    tuned: bool = False
 
 
 #: name → how it is built and trained. The baselines are the seed's, as the seed trains them.
 DEEP_MODELS = {
-    "fusion": DeepModel(build_fusion, uses_stats=True, ordinal=True, balanced=True),
+    "fusion": DeepModel(build_fusion, uses_stats=True, ordinal=True, balanced=True, tuned=True),
     "lstm": DeepModel(build_lstm, uses_stats=False, ordinal=False, balanced=False),
     "cnn": DeepModel(build_cnn, uses_stats=False, ordinal=False, balanced=False),
     "transformer": DeepModel(build_transformer, uses_stats=False, ordinal=False, balanced=False),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,24 @@ def _open(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise DatasetError(path, f"not a readable HDF5 (SNIRF) file ({exc})") from exc
+        raise DatasetError(path, _unreadable(path, str(exc))) from exc
+
+
+def _unreadable(path: Path, h5py_message: str) -> str:
+    """Why an HDF5 file did not open, in the user's words (h5py's are for developers)."""
+    size = path.stat().st_size
+    if size == 0:
+        return "an empty file (0 bytes): copy or export it again"
+    if "truncated file" in h5py_message:
+        expected = re.search(r"stored_eof = (\d+)", h5py_message)
+        whole = f" of {int(expected.group(1)):,} bytes" if expected else ""
+        return (
+            f"a truncated HDF5 (SNIRF) file ({size:,} bytes{whole} present): an interrupted "
+            "copy or download; copy it again"
+        )
+    if "file signature not found" in h5py_message:
+        return "not a readable HDF5 (SNIRF) file: it lacks HDF5's signature"
+    return f"not a readable HDF5 (SNIRF) file ({h5py_message})"
 
 
 def _node(group: h5py.Group, name: str) -> Any:

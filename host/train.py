@@ -218,6 +218,8 @@ class FitResult:
     seconds: float
     model: object = None
     normaliser: Normaliser | None = None
+    #: (5,) decision offsets folded into the model (:mod:`host.decision`), or None.
+    offsets: np.ndarray | None = None
 
 
 def _quiet_tf() -> None:
@@ -276,8 +278,16 @@ def fit_and_predict(
                 keras.callbacks.ReduceLROnPlateau(patience=config.lr_patience, factor=0.5),
             ],
         )
+        offsets = None
+        if spec.tuned:
+            from host.decision import fold_into_model, tune_offsets
+
+            val_probs = model.predict(inputs(val_idx), batch_size=1024, verbose=0)
+            offsets = tune_offsets(val_probs, y[val_idx])
+            fold_into_model(model, offsets)
         probs = model.predict(inputs(test_idx), batch_size=1024, verbose=0)
-        return FitResult(probs, len(history.history["loss"]), time.perf_counter() - t0, model, norm)
+        epochs = len(history.history["loss"])
+        return FitResult(probs, epochs, time.perf_counter() - t0, model, norm, offsets)
     model = _classic(name, seed)
     fit_rows = fit_idx
     if name.endswith("svm") and len(fit_idx) > config.svm_max_train:
@@ -365,9 +375,11 @@ def train_final(data: WindowSet, config: TrainConfig, log: Callable[[str], None]
     )
     res = fit_and_predict("fusion", w, fit_idx, val_idx, val_idx, config, config.seed)
     acc = float(np.mean(res.probabilities.argmax(1) == w.labels[val_idx]))
+    n_val = len(set(w.groups[val_idx]))
     log(
         f"  final fusion model: {res.epochs} epochs, {res.seconds:.0f} s, accuracy on its "
-        f"{len(set(w.groups[val_idx]))} held-out validation subjects {acc:.3f}"
+        f"{n_val} held-out validation subject{'' if n_val == 1 else 's'} {acc:.3f}"
+        + (" (its decision offsets were tuned on them)" if res.offsets is not None else "")
     )
     return res
 
@@ -408,7 +420,13 @@ def model_metadata(
                 for scheme, m in results.get("fusion", {}).items()
             },
         },
-        "training": {**asdict(config), "final_epochs": final.epochs, "command": command},
+        "training": {
+            **asdict(config),
+            "final_epochs": final.epochs,
+            # Added to the softmax layer's bias, already in fusion.keras (host.decision).
+            "decision_offsets": None if final.offsets is None else final.offsets.tolist(),
+            "command": command,
+        },
         "tool_versions": _versions(),
         "created": utc_now(),  # UTC, when this model.json was written
         "artefacts": {},

@@ -498,6 +498,22 @@ def test_reader_truncated_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as info:
         read_session(path)
     assert str(path) in str(info.value)
+    # The user's words, not h5py's ("sblock->base_addr" ...).
+    assert f"a truncated HDF5 (SNIRF) file ({len(data) // 2:,} bytes of {len(data):,}" in str(
+        info.value
+    )
+    assert "sblock" not in str(info.value)
+
+
+def test_reader_and_importer_empty_file(tmp_path: Path) -> None:
+    from host.importers import read_recordings
+
+    path = tmp_path / "empty.snirf"
+    path.write_bytes(b"")
+    for read in (read_session, read_recordings):
+        with pytest.raises(DatasetError, match=r"an empty file \(0 bytes\)") as info:
+            read(path)
+        assert str(path) in str(info.value)
 
 
 def test_reader_plain_hdf5_is_not_snirf(tmp_path: Path) -> None:

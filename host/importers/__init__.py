@@ -51,6 +51,8 @@ def read_recordings(path: str | os.PathLike) -> list[Recording]:
             head = f.read(8)
     except OSError as exc:
         raise DatasetError(path, f"cannot read: {exc.strerror or exc}") from exc
+    if not head:
+        raise DatasetError(path, "an empty file (0 bytes): copy or export it again")
     if head == _HDF5_SIGNATURE:
         from host.snirf_reader import read_snirf_recordings
 

@@ -236,8 +236,9 @@ def run_wearable(
     result.wall_s = time.perf_counter() - wall0
     history = board.buzzer_line.history
     result.buzzer_on_s = [t for t, level in history if level]
-    holds = any(p.kind == "hold" for p in truth.phases)
-    if truth.protocol.limb == "upper" and holds:  # hwsim.body films seed 003's elbow hold
+    from hwsim.body import hold_windows  # with host.video: only when a body is filmed
+
+    if truth.protocol.limb == "upper" and hold_windows(truth):  # seed 003's elbow hold
         result.body = watch_body(truth, seed, result.record_path)
     return result
 
