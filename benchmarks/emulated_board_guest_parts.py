@@ -30,7 +30,7 @@ PARTS = (
     ("chain: 10 Hz blocks, ΔOD, MBLL, flags", "device.chain", "MeasurementChain", "push"),
     ("sample: window row, SmO2", "device.app", "Wearable", "_on_sample"),
     ("records: recorder and link", "device.app", "Wearable", "_emit"),
-    ("window: 100 x 8 sequence and 40 statistics", "device.features", "LiveWindow", "window"),
+    ("window: 60 statistics, channel by channel", "device.features", None, "_column_statistics"),
     ("model: window checked", "device.inference", None, "_check_window"),
     ("model: normalised", "device.features", "Normaliser", "apply"),
     ("model: inputs checked and quantised", "device.quant", None, "encode"),

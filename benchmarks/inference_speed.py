@@ -1,7 +1,7 @@
 """Time per prediction of the bundled model with ONNX Runtime on this machine.
 
 Measures ``FatigueModel.predict`` (normalisation + ONNX Runtime, one thread, one
-window of 100 × 8 plus 40 statistics), as the wearable calls it once a second.
+window of 100 × 12 plus 60 statistics), as the wearable calls it once a second.
 
     python benchmarks/inference_speed.py [--models-dir models] [--n 2000]
 """
@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from device.features import SEQUENCE_SHAPE, STATISTICS_SHAPE
 from device.inference import load_model
 
 
@@ -25,7 +26,7 @@ def main() -> None:
     model = load_model(args.models_dir, backend="onnx")
     rng = np.random.default_rng(0)
     # Lists, as the device passes its window (device.features): no numpy on the board.
-    seq, st = rng.normal(size=(100, 8)).tolist(), rng.normal(size=40).tolist()
+    seq, st = rng.normal(size=SEQUENCE_SHAPE).tolist(), rng.normal(size=STATISTICS_SHAPE).tolist()
     for _ in range(50):  # warm-up
         model.predict(seq, st)
     times = []

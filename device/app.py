@@ -388,8 +388,7 @@ class Wearable:
         self._draw(screens.check_sensor, reasons=reasons)
 
     def _predict(self, t_s: float, report: SecondReport) -> Iterator[None]:
-        sequence, statistics = self.window.window()
-        yield
+        sequence, statistics = yield from self.window.window_in_steps()
         try:
             probs = yield from self.model.predict_in_steps(sequence, statistics)
         except DeviceError as exc:  # e.g. rknn_run timing out once: no level this second

@@ -17,8 +17,8 @@ another major.minor is refused with one line saying what to put on the board
 one, with one note in the log. A bundle without the section (older ones, stand-ins)
 runs ``fusion.rknn`` with no version check.
 
-Plain Python on the board (no numpy there): a window is ``sequence``, 100 rows of the 8
-channel values (:data:`device.features.CHANNELS` order), and ``statistics``, 40 numbers;
+Plain Python on the board (no numpy there): a window is ``sequence``, 100 rows of the 12
+channel values (:data:`device.features.CHANNELS` order), and ``statistics``, 60 numbers;
 the probabilities come back as a tuple of floats. Only :class:`OnnxBackend`, which
 cannot run on the board anyway, uses numpy (ONNX Runtime needs it).
 """
@@ -210,9 +210,9 @@ def check_artefact(path: Path, meta: dict, *, verify: bool = True) -> str:
 
 
 def _check_window(sequence, statistics) -> tuple[list[list[float]], list[float]]:
-    """The window as plain floats: 100 rows of 8, and 40; shapes and finiteness checked.
+    """The window as plain floats: 100 rows of 12, and 60; shapes and finiteness checked.
 
-    Accepts (100, 8) or (1, 100, 8), and (40,) or (1, 40): nested sequences or arrays.
+    Accepts (100, 12) or (1, 100, 12), and (60,) or (1, 60): nested sequences or arrays.
     """
     try:
         flat = quant.flatten(sequence, SEQUENCE_SHAPE, name="sequence")
@@ -268,7 +268,7 @@ class OnnxBackend:
             )
 
     def predict(self, sequence, statistics) -> tuple[float, ...]:
-        """Probabilities (tuple of float) for one normalised window (100 × 8, 40)."""
+        """Probabilities (tuple of float) for one normalised window (100 × 12, 60)."""
         rows, stats = _check_window(sequence, statistics)
         np = self._np
         feeds = {
@@ -382,13 +382,13 @@ class FatigueModel:
     folder: str = ""
 
     def predict(self, sequence, statistics) -> tuple[float, ...]:
-        """Probabilities of the five levels for one raw window (100 × 8, 40).
+        """Probabilities of the five levels for one raw window (100 × 12, 60).
 
         Args:
-            sequence: 100 rows (samples, time order) of the 8 channel values in
-                :data:`device.features.CHANNELS` order: a list of rows, a (1, 100, 8)
+            sequence: 100 rows (samples, time order) of the 12 channel values in
+                :data:`device.features.CHANNELS` order: a list of rows, a (1, 100, 12)
                 nesting of it, or an array; not modified.
-            statistics: The 40 window statistics (or a (1, 40) nesting).
+            statistics: The 60 window statistics (or a (1, 60) nesting).
 
         Returns:
             tuple of float, one probability per class (:attr:`classes` order).
@@ -405,6 +405,7 @@ class FatigueModel:
         the app can read ADC conversions in between: ``probs = yield from
         model.predict_in_steps(...)``. Same arguments, result and errors."""
         rows, stats = _check_window(sequence, statistics)
+        yield
         seq_n, st_n = self.normaliser.apply(rows, stats)
         yield
         steps = getattr(self.backend, "predict_in_steps", None)

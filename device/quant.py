@@ -182,12 +182,12 @@ def flatten(values, shape: tuple[int, ...], *, name: str = "values") -> list[flo
     """Finite float values of a nested sequence of a known shape, flat in C order.
 
     What every tensor input needs before quantisation: the window's sequence, shape
-    (100, 8), comes as a list of 100 rows of 8 numbers (or a numpy array, from a host).
+    (100, 12), comes as a list of 100 rows of 12 numbers (or a numpy array, from a host).
 
     Args:
         values: Nested sequence of numbers of shape ``shape`` or ``(1, *shape)``; not
             modified.
-        shape: The expected shape, e.g. (100, 8).
+        shape: The expected shape, e.g. (100, 12).
         name: The input's name, for messages.
 
     Returns:

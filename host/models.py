@@ -5,7 +5,9 @@ once, here. Seed 003 §3.2.4 and Fig. 8 give the fusion architecture:
 Conv1D(32, 3) → max-pool → LSTM(32) → global average pool on the 100 × 8
 sequence; a regularised Dense branch on the 40 statistics; concatenate → Dense →
 softmax over five levels; sparse categorical cross-entropy, Adam at 1e-3. Since issue
-19 the fusion model's targets are soft ordinal labels (:func:`soft_labels`).
+19 the fusion model's targets are soft ordinal labels (:func:`soft_labels`) and it
+takes the context channels too (a 100 × 12 sequence and 60 statistics,
+:mod:`device.features`); the seed's baselines take the seed's 100 × 8 and 40.
 
 The LSTMs are unrolled (``unroll=True``): a rolled Keras LSTM exports to an ONNX
 ``Loop``, which rknn-toolkit2 refuses as a dynamic graph (docs/architecture.md, "Why these
@@ -21,7 +23,13 @@ import keras
 import numpy as np
 from keras import layers, regularizers
 
-from device.features import CHANNELS, N_STATISTICS, WINDOW_SAMPLES
+from device.features import (
+    CHANNELS,
+    N_SAMPLE_STATISTICS,
+    N_STATISTICS,
+    SAMPLE_CHANNELS,
+    WINDOW_SAMPLES,
+)
 
 N_CLASSES = 5
 CONV_FILTERS = 32
@@ -88,15 +96,21 @@ def _compile(model: keras.Model, *, ordinal: bool = False) -> keras.Model:
     return model
 
 
-def _inputs() -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    sequence = keras.Input((WINDOW_SAMPLES, len(CHANNELS)), name="sequence")
-    statistics = keras.Input((N_STATISTICS,), name="statistics")
+def _inputs(context: bool = False) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """The sequence and statistics inputs: every channel with ``context``, else the
+    seed's eight (the first of :data:`device.features.CHANNELS`)."""
+    channels, n_stats = (
+        (CHANNELS, N_STATISTICS) if context else (SAMPLE_CHANNELS, N_SAMPLE_STATISTICS)
+    )
+    sequence = keras.Input((WINDOW_SAMPLES, len(channels)), name="sequence")
+    statistics = keras.Input((n_stats,), name="statistics")
     return sequence, statistics
 
 
 def build_fusion() -> keras.Model:
-    """The seed's CNN-LSTM + MLP fusion model (two inputs: sequence, statistics)."""
-    sequence, statistics = _inputs()
+    """The seed's CNN-LSTM + MLP fusion model (two inputs: sequence, statistics, with the
+    context channels)."""
+    sequence, statistics = _inputs(context=True)
     x = layers.Conv1D(CONV_FILTERS, CONV_KERNEL, padding="same", activation="relu")(sequence)
     x = layers.MaxPooling1D(POOL_SIZE)(x)
     x = layers.LSTM(LSTM_UNITS, return_sequences=True, unroll=True)(x)
@@ -162,7 +176,8 @@ class DeepModel(NamedTuple):
     tuned: bool = False
 
 
-#: name → how it is built and trained. The baselines are the seed's, as the seed trains them.
+#: name → how it is built and trained. The baselines are the seed's, as the seed trains them
+#: (on the seed's channels: host.train.CONTEXT_MODELS names the models that see more).
 DEEP_MODELS = {
     "fusion": DeepModel(build_fusion, uses_stats=True, ordinal=True, balanced=True, tuned=True),
     "lstm": DeepModel(build_lstm, uses_stats=False, ordinal=False, balanced=False),

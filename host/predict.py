@@ -1,8 +1,9 @@
 """The fatigue model on any recording with ΔHbO2 and ΔHHb in µM (issue 17, point 4).
 
 The bundled model (``models/``) takes what this device computes every 10 Hz sample: ΔOD
-at 750, 810 and 870 nm, ΔHbO2, ΔHHb, ΔtHb, the SmO2 estimate and OI
-(:data:`device.features.CHANNELS`), in windows of 10 s every second. Another device
+at 750, 810 and 870 nm, ΔHbO2, ΔHHb, ΔtHb, the SmO2 estimate and OI, with the 60-s
+moving averages of the four haemoglobin channels (:data:`device.features.CHANNELS`), in
+windows of 10 s every second. Another device
 exports haemoglobin, not this device's ΔOD, so :func:`predict_recording`:
 
 1. takes the recording's oxy- and deoxyhaemoglobin in µM (:func:`haemoglobin`); absolute

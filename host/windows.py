@@ -29,6 +29,7 @@ from device.features import (
     Normaliser,
     channel_matrix,
     statistics,
+    with_context,
 )
 from device.mbll import DEFAULT_HBO2_REST_UM, DEFAULT_HHB_REST_UM
 
@@ -37,8 +38,8 @@ from device.mbll import DEFAULT_HBO2_REST_UM, DEFAULT_HHB_REST_UM
 class Windows:
     """Windows cut from one or more recordings."""
 
-    sequences: np.ndarray  # (n, 100, 8)
-    stats: np.ndarray  # (n, 40)
+    sequences: np.ndarray  # (n, 100, 12): every channel of device.features.CHANNELS
+    stats: np.ndarray  # (n, 60)
     labels: np.ndarray  # (n,) fatigue level at the window's end
     t_end_s: np.ndarray  # (n,)
     groups: np.ndarray  # (n,) e.g. subject of each window (for subject-wise CV)
@@ -53,7 +54,9 @@ def channel_array(
     hbo2_rest_um: float = DEFAULT_HBO2_REST_UM,
     hhb_rest_um: float = DEFAULT_HHB_REST_UM,
 ) -> np.ndarray:
-    """:func:`device.features.channel_matrix` of a whole recording as an (n, 8) array."""
+    """Every channel of a whole recording, (n, 12): :func:`device.features.channel_matrix`
+    then :func:`device.features.with_context`, from its first sample, as the wearable's
+    :class:`device.features.LiveWindow` computes them."""
     rows = channel_matrix(
         d_od=d_od,
         d_hbo2_um=d_hbo2_um,
@@ -61,11 +64,11 @@ def channel_array(
         hbo2_rest_um=hbo2_rest_um,
         hhb_rest_um=hhb_rest_um,
     )
-    return np.asarray(rows, dtype=float).reshape(len(rows), len(CHANNELS))
+    return np.asarray(with_context(rows), dtype=float).reshape(len(rows), len(CHANNELS))
 
 
 def window_statistics(sequences: np.ndarray) -> np.ndarray:
-    """:func:`device.features.statistics` of each window, (n, 100, 8) → (n, 40)."""
+    """:func:`device.features.statistics` of each window, (n, 100, 12) → (n, 60)."""
     out = np.empty((len(sequences), N_STATISTICS))
     for i, window in enumerate(sequences):
         out[i] = statistics(window)
@@ -85,7 +88,7 @@ def cut_windows(
     """Every-second windows of one recording, skipping any window with NaN or a flag set.
 
     Args:
-        channels: (n, 8) from :func:`channel_array`, at 10 Hz.
+        channels: (n, 12) from :func:`channel_array`, at 10 Hz.
         labels: (n,) fatigue level per sample.
         t_s: (n,) sample times, seconds.
         group: Stored for every window (the subject, for grouped cross-validation).
@@ -135,7 +138,7 @@ def concat_windows(parts: Sequence[Windows]) -> Windows:
 
 
 def fit_normaliser(sequences: np.ndarray, stats: np.ndarray) -> Normaliser:
-    """Fit the z-scores on training windows, (n, 100, 8) and (n, 40).
+    """Fit the z-scores on training windows, (n, 100, 12) and (n, 60).
 
     A spread below :data:`device.features.MIN_STD` is raised to it (that value is then
     left unscaled rather than divided by ~0).
@@ -159,8 +162,8 @@ def normalise(
 
     Args:
         norm: The normaliser.
-        sequences: (..., 100, 8) raw windows.
-        stats: (..., 40) their statistics.
+        sequences: (..., 100, 12) raw windows.
+        stats: (..., 60) their statistics.
 
     Returns:
         The normalised sequences and statistics, float32, same shapes.

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from device.features import CHANNELS
+from device.features import CHANNELS, N_STATISTICS, SEQUENCE_SHAPE
 from device.inference import RKNN_FILE, RKNN_INT8_FILE, sha256_hex
 from device.labels import DEFAULT_MAPPING
+
+T, C = SEQUENCE_SHAPE  # samples, channels of a window
 
 STANDIN_SOURCE = Path(__file__).parent / "rknn_standin" / "rknn_standin.c"
 #: The stand-in runtime's default version (its STANDIN_VERSION), and the toolkit and
@@ -36,18 +38,18 @@ NHWC, UNDEFINED = 1, 3
 
 #: z-scores that leave raw windows as they are (what deploy tests need).
 IDENTITY_NORMALISATION = {
-    "seq_mean": [0.0] * 8,
-    "seq_std": [1.0] * 8,
-    "stats_mean": [0.0] * 40,
-    "stats_std": [1.0] * 40,
+    "seq_mean": [0.0] * len(CHANNELS),
+    "seq_std": [1.0] * len(CHANNELS),
+    "stats_mean": [0.0] * N_STATISTICS,
+    "stats_std": [1.0] * N_STATISTICS,
 }
 #: Scales of the order of the signals (ΔOD ~0.05, µM ~5, SmO2 ~60 ± 10 %), so that the
 #: stand-in's levels move with the subject, as a trained model's do.
-SIGNAL_NORMALISATION = {
-    "seq_mean": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 60.0, 0.0],
-    "seq_std": [0.05, 0.05, 0.05, 5.0, 5.0, 5.0, 10.0, 5.0],
-    "stats_mean": [0.0] * 40,
-    "stats_std": [5.0] * 40,
+SIGNAL_NORMALISATION = {  # the context channels scaled as the channels they average
+    "seq_mean": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 60.0, 0.0, 0.0, 0.0, 0.0, 60.0],
+    "seq_std": [0.05, 0.05, 0.05, 5.0, 5.0, 5.0, 10.0, 5.0, 5.0, 5.0, 5.0, 10.0],
+    "stats_mean": [0.0] * N_STATISTICS,
+    "stats_std": [5.0] * N_STATISTICS,
 }
 
 
@@ -65,15 +67,15 @@ def toolkit_field(version: str) -> int:
 
 
 def standin_model_blob(seed: int = 7, *, toolkit: str | None = None, flags: int = 0) -> bytes:
-    """A stand-in "model": int8 sequence (1,1,100,8) NHWC + statistics (1,40) → 5 outputs,
+    """A stand-in "model": int8 sequence (1,1,100,12) NHWC + statistics (1,60) → 5 outputs,
     made by the pretend ``toolkit`` version (None: any runtime takes it), with header
     ``flags`` (:data:`FLAG_INT16`)."""
     inputs = [
-        _tensor("sequence", NHWC, (1, 1, 100, 8), -3, 0.05, 112, 112 * 8),
-        _tensor("statistics", UNDEFINED, (1, 40), 5, 0.1, 0, 48),
+        _tensor("sequence", NHWC, (1, 1, T, C), -3, 0.05, 112, 112 * C),
+        _tensor("statistics", UNDEFINED, (1, N_STATISTICS), 5, 0.1, 0, N_STATISTICS + 4),
     ]
     output = _tensor("probabilities", UNDEFINED, (1, 5), -128, 1 / 256, 0, 16)
-    n_in, n_out, divisor = 100 * 8 + 40, 5, 211
+    n_in, n_out, divisor = T * C + N_STATISTICS, 5, 211
     rng = np.random.default_rng(seed)
     weight = rng.integers(-20, 21, size=(n_out, n_in)).astype(np.int8)
     bias = 128 * divisor + rng.integers(-3000, 3001, size=n_out)  # around the output's zp

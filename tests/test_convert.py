@@ -101,7 +101,7 @@ def test_device_loads_the_bundle_and_predicts_like_keras(converted, tiny_dataset
     got = [model.predict(a.tolist(), b.tolist()) for a, b in zip(seq, st)]  # as the board
     assert all(isinstance(p, tuple) and len(p) == 5 for p in got)
     np.testing.assert_allclose(got, reference, atol=1e-5)
-    with pytest.raises(ModelError, match=r"sequence must have shape \(100, 8\)"):
+    with pytest.raises(ModelError, match=r"sequence must have shape \(100, 12\)"):
         model.predict(seq[0][:50], st[0])
     model.close()
 

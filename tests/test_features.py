@@ -25,12 +25,27 @@ ROOT = Path(__file__).resolve().parents[1]
 TIGHT = {"rtol": 1e-12, "atol": 1e-12, "equal_nan": True}
 
 
-def fake_channels(n: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(n, len(ft.CHANNELS)))
+W = len(ft.CHANNELS)  # 12: the sample's 8 and the 4 context channels
+N_STATS = ft.N_STATISTICS  # 60
+
+
+def fake_channels(n: int, seed: int = 0, width: int = W) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, width))
+
+
+def numpy_context(sample_channels: np.ndarray) -> np.ndarray:
+    """The 4 context channels by pandas' exponentially weighted mean (adjust=False: the
+    recursive form, started at the first value; ignore_na: a NaN holds the mean)."""
+    import pandas as pd
+
+    alpha = 1.0 - math.exp(-1.0 / (ft.MODEL_RATE_HZ * ft.CONTEXT_TAU_S))
+    cols = [ft.SAMPLE_CHANNELS.index(c) for c in ft.CONTEXT_SOURCES]
+    frame = pd.DataFrame(sample_channels[:, cols]).replace([np.inf, -np.inf], np.nan)
+    return frame.ewm(alpha=alpha, adjust=False, ignore_na=True).mean().to_numpy()
 
 
 def numpy_statistics(window: np.ndarray) -> np.ndarray:
-    """The 40 statistics as the numpy implementation before issue 13 computed them."""
+    """The statistics as the numpy implementation before issue 13 computed them."""
     with np.errstate(invalid="ignore"):
         stats = np.stack(
             [
@@ -107,8 +122,42 @@ def test_channel_matrix_equals_numpy_on_random_and_edge_samples():
 
 def test_channel_matrix_equals_numpy_on_a_simulated_session(session):
     rec, ch = session
-    assert ch.shape == (len(rec.t_s), 8)
-    np.testing.assert_allclose(ch, numpy_channels(rec.d_od, rec.d_hbo2_um, rec.d_hhb_um), **TIGHT)
+    assert ch.shape == (len(rec.t_s), 12)
+    eight = numpy_channels(rec.d_od, rec.d_hbo2_um, rec.d_hhb_um)
+    np.testing.assert_allclose(ch[:, :8], eight, **TIGHT)
+    np.testing.assert_allclose(ch[:, 8:], numpy_context(eight), rtol=1e-9, atol=1e-9)
+
+
+def test_context_channels_are_60_s_moving_averages_that_hold_over_gaps():
+    assert ft.CHANNELS[8:] == (
+        "d_hbo2_um_ema60s",
+        "d_hhb_um_ema60s",
+        "d_thb_um_ema60s",
+        "smo2_pct_ema60s",
+    )
+    slow = ft.SlowMeans()
+    step = [0.0] * 8
+    step[3], step[6] = 10.0, 66.0  # ΔHbO2 10 µM, SmO2 66 % from the first sample
+    assert slow.update(step)[0] == 10.0  # the first finite value starts the mean
+    step[3] = 0.0
+    for _ in range(600):  # one time constant (60 s at 10 Hz) after a step to 0
+        got = slow.update(step)
+    assert got[0] == pytest.approx(10.0 * math.exp(-1.0), rel=1e-3)
+    assert got[3] == pytest.approx(66.0)
+    gap = list(step)
+    gap[3] = math.nan
+    assert slow.update(gap)[0] == got[0]  # a gap holds the mean
+    fresh = ft.SlowMeans()
+    nan_first = [math.nan] * 8
+    assert all(math.isnan(v) for v in fresh.update(nan_first))  # NaN only before a value
+    rows = fake_channels(300, seed=8, width=8)
+    rows[40, 4] = np.nan
+    rows[41, 5] = np.inf
+    got = np.asarray(ft.with_context(rows))
+    np.testing.assert_array_equal(got[:, :8], rows)
+    np.testing.assert_allclose(got[:, 8:], numpy_context(rows), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="must hold 8 channel values"):
+        ft.with_context(fake_channels(3))  # rows that already have their context
 
 
 def test_od_order_finds_each_named_channels_wavelength_in_a_chains_order():
@@ -148,16 +197,16 @@ def test_channel_row_gives_each_wavelengths_d_od_to_the_channel_named_after_it()
 
 
 def test_statistics_are_channel_major_and_exact():
-    window = np.tile(np.arange(100.0)[:, None], (1, 8)) * np.arange(1, 9)
+    window = np.tile(np.arange(100.0)[:, None], (1, W)) * np.arange(1, W + 1)
     stats = ft.statistics(window)
-    assert isinstance(stats, list) and len(stats) == 40
+    assert isinstance(stats, list) and len(stats) == N_STATS
     assert all(type(v) is float for v in stats)
     assert ft.statistic_names()[:5] == [f"d_od_750_{s}" for s in ft.STATISTICS]
     assert stats[:5] == pytest.approx([49.5, np.arange(100.0).std(), 0.0, 99.0, 49.5])
-    assert stats[35:] == pytest.approx([49.5 * 8, np.arange(100.0).std() * 8, 0, 99 * 8, 49.5 * 8])
+    assert stats[-5:] == pytest.approx([49.5 * W, np.arange(100.0).std() * W, 0, 99 * W, 49.5 * W])
     assert ft.statistics([tuple(r) for r in window.tolist()]) == stats  # rows of any kind
-    with pytest.raises(ValueError, match="8 channel values"):
-        ft.statistics(window[:, :7])
+    with pytest.raises(ValueError, match="12 channel values"):
+        ft.statistics(window[:, :8])
     with pytest.raises(ValueError, match="at least one sample"):
         ft.statistics([])
 
@@ -166,7 +215,7 @@ def test_statistics_are_channel_major_and_exact():
 def test_statistics_equal_numpy_on_random_windows(seed):
     rng = np.random.default_rng(seed)
     window = rng.normal(
-        loc=rng.normal(size=8) * 50, scale=rng.uniform(1e-6, 30, size=8), size=(100, 8)
+        loc=rng.normal(size=W) * 50, scale=rng.uniform(1e-6, 30, size=W), size=(100, W)
     )
     np.testing.assert_allclose(ft.statistics(window), numpy_statistics(window), **TIGHT)
     odd = window[:99]  # the median's middle value instead of a mean of two
@@ -175,7 +224,7 @@ def test_statistics_equal_numpy_on_random_windows(seed):
 
 def test_statistics_equal_numpy_with_ties_nan_and_infinity():
     rng = np.random.default_rng(7)
-    window = rng.integers(-3, 4, size=(100, 8)).astype(float)  # many ties
+    window = rng.integers(-3, 4, size=(100, W)).astype(float)  # many ties
     window[:, 1] = 2.5  # a constant channel: std 0, all five equal
     window[::2, 2] = -0.0  # signed zeros among the ties
     window[17, 3] = np.nan  # NaN anywhere: all five of that channel NaN, as numpy
@@ -223,23 +272,33 @@ def test_windows_every_second_labelled_at_their_end_and_skipping_bad_samples():
     assert not any(e - 99 <= 150 <= e or e - 99 <= 250 <= e for e in ends)
     assert len(w2.labels) == 21 - 10 - 5  # windows ending 159..249 and 259..299 gone
     none = hw.cut_windows(ch[:50], labels[:50], t[:50])
-    assert none.sequences.shape == (0, 100, 8) and none.stats.shape == (0, 40)
+    assert none.sequences.shape == (0, 100, W) and none.stats.shape == (0, N_STATS)
     both = hw.concat_windows([w, w2])
     assert len(both.labels) == len(both.stats) == 21 + 6
 
 
 def test_live_window_matches_the_batch_cut():
-    ch = fake_channels(250, seed=3)
-    batch = hw.cut_windows(ch, np.zeros(250), np.arange(250) / 10)
+    ch = fake_channels(250, seed=3, width=8)  # what the wearable pushes: a sample's 8
+    batch = hw.cut_windows(np.asarray(ft.with_context(ch)), np.zeros(250), np.arange(250) / 10)
     live = ft.LiveWindow()
     got = []
     for i, row in enumerate(ch):
         live.push(row)
         if live.full and (i + 1 - ft.WINDOW_SAMPLES) % ft.STEP_SAMPLES == 0:
             got.append(live.window())
+            steps = live.window_in_steps(channels_per_step=5)
+            pieces = 0
+            try:
+                while True:
+                    next(steps)
+                    pieces += 1
+            except StopIteration as done:
+                assert done.value == got[-1]  # the same window, in pieces
+            assert pieces == 3  # 12 channels, 5 at a time
     assert len(got) == len(batch.labels)
     for (seq, stats), bseq, bstats in zip(got, batch.sequences, batch.stats):
         assert isinstance(seq, list) and isinstance(stats, list) and len(seq) == 100
+        assert len(seq[0]) == W and len(stats) == N_STATS
         np.testing.assert_array_equal(np.asarray(seq), bseq)
         np.testing.assert_array_equal(stats, bstats)
     assert live.clean
@@ -254,16 +313,20 @@ def test_live_window_matches_the_batch_cut():
     assert not live.clean
     with pytest.raises(ValueError, match="8 channel values"):
         live.push([0.0] * 7)
+    with pytest.raises(ValueError, match="8 channel values"):
+        live.push([0.0] * W)  # the context is the window's own
 
 
 def test_live_window_before_it_is_full():
     live = ft.LiveWindow()
     assert not live.full and not live.clean
-    for row in fake_channels(30, seed=5):
+    for row in fake_channels(30, seed=5, width=8):
         live.push(row)
     seq, stats = live.window()
     assert len(seq) == 100 and all(math.isnan(v) for v in seq[69])
-    np.testing.assert_array_equal(np.asarray(seq[70:]), fake_channels(30, seed=5))
+    np.testing.assert_array_equal(
+        np.asarray(seq[70:]), ft.with_context(fake_channels(30, seed=5, width=8))
+    )
     assert all(math.isnan(v) for v in stats) and not live.clean and live.count == 30
 
 
@@ -275,7 +338,7 @@ def test_normaliser_round_trip_and_validation():
     norm = hw.fit_normaliser(w.sequences, w.stats)
     seq, st = hw.normalise(norm, w.sequences, w.stats)
     assert seq.dtype == st.dtype == np.float32
-    assert np.abs(seq.reshape(-1, 8).mean(axis=0)).max() < 1e-5
+    assert np.abs(seq.reshape(-1, W).mean(axis=0)).max() < 1e-5
     again = ft.Normaliser.from_dict(norm.to_dict())
     assert again == norm
     np.testing.assert_array_equal(hw.normalise(again, w.sequences, w.stats)[1], st)
@@ -283,17 +346,17 @@ def test_normaliser_round_trip_and_validation():
     del bad["stats_std"]
     with pytest.raises(ValueError, match="lacks 'stats_std'"):
         ft.Normaliser.from_dict(bad)
-    for value in ([1.0] * 39, [1.0] * 39 + [math.inf], [1.0] * 39 + ["x"], 3.0, None):
-        with pytest.raises(ValueError, match="'stats_std' must be 40 finite numbers"):
+    for value in ([1.0] * 59, [1.0] * 59 + [math.inf], [1.0] * 59 + ["x"], 3.0, None):
+        with pytest.raises(ValueError, match="'stats_std' must be 60 finite numbers"):
             ft.Normaliser.from_dict({**norm.to_dict(), "stats_std": value})
     with pytest.raises(ValueError, match="must be > 0"):
-        ft.Normaliser.from_dict({**norm.to_dict(), "seq_std": [1.0] * 7 + [0.0]})
+        ft.Normaliser.from_dict({**norm.to_dict(), "seq_std": [1.0] * 11 + [0.0]})
     with pytest.raises(ValueError, match="zero windows"):
         hw.fit_normaliser(w.sequences[:0], w.stats[:0])
-    with pytest.raises(ValueError, match="8 channel values"):
-        norm.apply(w.sequences[0][:, :7], w.stats[0])
-    with pytest.raises(ValueError, match="statistics must hold 40 values"):
-        norm.apply(w.sequences[0], w.stats[0][:39])
+    with pytest.raises(ValueError, match="12 channel values"):
+        norm.apply(w.sequences[0][:, :8], w.stats[0])
+    with pytest.raises(ValueError, match="statistics must hold 60 values"):
+        norm.apply(w.sequences[0], w.stats[0][:40])
 
 
 def test_fit_normaliser_equals_numpy_and_keeps_the_min_std_rule():
@@ -302,7 +365,7 @@ def test_fit_normaliser_equals_numpy_and_keeps_the_min_std_rule():
     w.stats[:, 7] = -4.0
     norm = hw.fit_normaliser(w.sequences, w.stats)
     assert all(type(v) is float for v in norm.seq_mean + norm.seq_std)
-    flat = w.sequences.reshape(-1, 8)
+    flat = w.sequences.reshape(-1, W)
     np.testing.assert_allclose(norm.seq_mean, flat.mean(axis=0), **TIGHT)
     np.testing.assert_allclose(norm.seq_std, np.maximum(flat.std(axis=0), ft.MIN_STD), **TIGHT)
     np.testing.assert_allclose(norm.stats_mean, w.stats.mean(axis=0), **TIGHT)
@@ -328,7 +391,7 @@ def check_apply_against_numpy(norm: ft.Normaliser, sequences: np.ndarray, stats:
 
 def test_normaliser_apply_equals_numpy_on_random_windows():
     rng = np.random.default_rng(9)
-    sequences = rng.normal(loc=3.0, scale=20.0, size=(20, 100, 8))
+    sequences = rng.normal(loc=3.0, scale=20.0, size=(20, 100, W))
     stats = hw.window_statistics(sequences)
     norm = hw.fit_normaliser(sequences[:10], stats[:10])
     check_apply_against_numpy(norm, sequences, stats)
@@ -380,9 +443,9 @@ w = LiveWindow()
 for i in range(100):
     w.push(channel_row((0.01 * i, 0.02, 0.03), 1.0 * i, -0.5 * i))
 seq, st = w.window()
-assert w.clean and len(seq) == 100 and len(st) == 40
-n = Normaliser.from_dict({"seq_mean": [0.0] * 8, "seq_std": [1.0] * 8,
-                          "stats_mean": [0.0] * 40, "stats_std": [2.0] * 40})
+assert w.clean and len(seq) == 100 and len(seq[0]) == 12 and len(st) == 60
+n = Normaliser.from_dict({"seq_mean": [0.0] * 12, "seq_std": [1.0] * 12,
+                          "stats_mean": [0.0] * 60, "stats_std": [2.0] * 60})
 assert n.apply(seq, st)[1] == [v / 2 for v in st]
 """,
     "device.labels": """

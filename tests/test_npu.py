@@ -32,7 +32,7 @@ from standin_npu import FLAG_INT16, toolkit_field
 
 from device import npu, quant, rknn_api
 from device.errors import ConfigError, DeviceError
-from device.features import CHANNELS
+from device.features import CHANNELS, SEQUENCE_SHAPE, STATISTICS_SHAPE
 from device.inference import ModelError, load_model
 from device.labels import DEFAULT_MAPPING
 from device.npu import (
@@ -139,13 +139,14 @@ class Tensor:
         )
 
 
+_T, _C = SEQUENCE_SHAPE  # 100 samples of 12 channels
 SEQUENCE_LAYOUTS = {
-    # (1, 1, 100, 8) NHWC: rows of 100 padded to 112 samples.
-    "nhwc": Tensor("sequence", NHWC, (1, 1, 100, 8), -3, 0.05, 112, 112 * 8),
-    # (1, 8, 1, 100) NCHW: channel planes, rows padded to 112, 64 spare bytes at the end.
-    "nchw": Tensor("sequence", NCHW, (1, 8, 1, 100), -3, 0.05, 112, 112 * 8 + 64),
-    # (1, 100, 8) as the runtime gives 3-D tensors: C order, padded to 816 bytes.
-    "plain": Tensor("sequence", UNDEFINED, (1, 100, 8), -3, 0.05, 0, 816),
+    # (1, 1, 100, 12) NHWC: rows of 100 padded to 112 samples.
+    "nhwc": Tensor("sequence", NHWC, (1, 1, _T, _C), -3, 0.05, 112, 112 * _C),
+    # (1, 12, 1, 100) NCHW: channel planes, rows padded to 112, 64 spare bytes at the end.
+    "nchw": Tensor("sequence", NCHW, (1, _C, 1, _T), -3, 0.05, 112, 112 * _C + 64),
+    # (1, 100, 12) as the runtime gives 3-D tensors: C order, 16 bytes of padding.
+    "plain": Tensor("sequence", UNDEFINED, (1, _T, _C), -3, 0.05, 0, _T * _C + 16),
 }
 
 
@@ -198,7 +199,7 @@ class StandinModel:
 
 def fusion_model(
     sequence: str = "nhwc",
-    statistics_dims=(1, 40),
+    statistics_dims=(1, STATISTICS_SHAPE[0]),
     seed: int = 1,
     toolkit: str | None = None,
     flags: int = 0,
@@ -206,7 +207,7 @@ def fusion_model(
     return StandinModel(
         inputs=[
             SEQUENCE_LAYOUTS[sequence],
-            Tensor("statistics", UNDEFINED, statistics_dims, 5, 0.1, 0, 48),
+            Tensor("statistics", UNDEFINED, statistics_dims, 5, 0.1, 0, STATISTICS_SHAPE[0] + 4),
         ],
         output=Tensor("probabilities", UNDEFINED, (1, 5), -128, 1 / 256, 0, 16),
         seed=seed,
@@ -217,7 +218,7 @@ def fusion_model(
 
 def features(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return rng.normal(0, 2.0, size=(100, 8)), rng.normal(0, 4.0, size=40)
+    return rng.normal(0, 2.0, size=SEQUENCE_SHAPE), rng.normal(0, 4.0, size=STATISTICS_SHAPE)
 
 
 # ------------------------------------------------------------------------------------
@@ -724,23 +725,23 @@ def test_bundle_reads_the_hash_from_model_json(standin, tmp_path):
 def test_wrong_input_shapes_and_values(standin, tmp_path):
     sequence, statistics = features()
     with RknnModel(fusion_model().write(tmp_path / "fusion.rknn"), library=standin) as model:
-        expected = r"sequence must have shape \(100, 8\) or \(1, 100, 8\), got \(99, 8\)"
+        expected = r"sequence must have shape \(100, 12\) or \(1, 100, 12\), got \(99, 12\)"
         with pytest.raises(InputError, match=expected):
             model.predict(sequence[:99], statistics)
-        with pytest.raises(InputError, match=r"got \(8, 100\)"):
+        with pytest.raises(InputError, match=r"got \(12, 100\)"):
             model.predict(sequence.T, statistics)
-        expected = r"statistics must have shape \(40,\) or \(1, 40\), got \(41,\)"
+        expected = r"statistics must have shape \(60,\) or \(1, 60\), got \(41,\)"
         with pytest.raises(InputError, match=expected):
             model.predict(sequence, np.zeros(41))
         rows = sequence.tolist()
         rows[7] = rows[7][:7]
-        with pytest.raises(InputError, match=r"got \(100, 8\) with rows of other lengths"):
+        with pytest.raises(InputError, match=r"got \(100, 12\) with rows of other lengths"):
             model.predict(rows, statistics)
         statistics[3] = np.nan
         with pytest.raises(InputError, match="statistics has 1 non-finite"):
             model.predict(sequence, statistics)
         with pytest.raises(InputError, match="sequence has 1 non-finite"):
-            model.predict([*sequence.tolist()[:99], [0.0] * 7 + [np.inf]], statistics)
+            model.predict([*sequence.tolist()[:99], [0.0] * 11 + [np.inf]], statistics)
     assert issubclass(InputError, ValueError)
 
 
@@ -981,8 +982,8 @@ def write_bundle(folder: Path, *, toolkit="2.3.2", runtime="2.3.2") -> dict[str,
     }
     for name, spec in specs.items():
         spec.write(folder / name)
-    ident = {"seq_mean": [0.0] * 8, "seq_std": [1.0] * 8}
-    ident.update(stats_mean=[0.0] * 40, stats_std=[1.0] * 40)
+    ident = {"seq_mean": [0.0] * _C, "seq_std": [1.0] * _C}
+    ident.update(stats_mean=[0.0] * STATISTICS_SHAPE[0], stats_std=[1.0] * STATISTICS_SHAPE[0])
     meta = {
         "inputs": {"sequence": {"channels": list(CHANNELS)}},
         "classes": list(DEFAULT_MAPPING.names),

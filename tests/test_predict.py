@@ -379,7 +379,7 @@ def test_windows_every_second_and_the_smoothing_restarts_after_a_gap():
     assert row[3] == 20.0 and row[4] == -5.0 and row[5] == 15.0 and row[7] == 25.0
     assert row[6] == pytest.approx(100 * 80.0 / (80.0 + 25.0))
     np.testing.assert_allclose(row[:3], rebuild_d_od(np.array([20.0]), np.array([-5.0]))[0])
-    assert len(statistics) == 40
+    assert len(row) == 12 and len(statistics) == 60  # with the context channels
 
 
 def test_the_train_red_sample_runs_through_its_bursts(model):

@@ -108,7 +108,7 @@ def test_tiny_training_run_writes_a_complete_labelled_bundle(tiny_training):
     import keras
 
     model = keras.saving.load_model(tmp_path / "models" / "fusion.keras")
-    assert model.input_shape == [(None, 100, 8), (None, 40)]
+    assert model.input_shape == [(None, 100, 12), (None, 60)]  # with the context channels
     # The decision offsets tuned on the validation subjects are recorded (host.decision).
     offsets = meta["training"]["decision_offsets"]
     assert len(offsets) == 5 and offsets[0] == 0.0

@@ -21,7 +21,7 @@ from device.app import SelfTestError, State, Wearable
 from device.codec import RecordKind
 from device.errors import ConfigError
 from device.fatigue import PATTERN_EXHAUSTED, PATTERN_HIGH, AlertPolicy, LevelSmoother, argmax
-from device.features import CHANNELS
+from device.features import CHANNELS, SEQUENCE_SHAPE
 from device.inference import FatigueModel
 from device.labels import DEFAULT_MAPPING
 from device.recorder import SessionRecorder
@@ -41,7 +41,7 @@ class HhbBackend:
 
     def predict(self, sequence, statistics):
         self.calls += 1
-        window = np.asarray(sequence, dtype=float).reshape(100, 8)  # rows of any kind
+        window = np.asarray(sequence, dtype=float).reshape(SEQUENCE_SHAPE)  # rows of any kind
         level = int(np.clip(window[-1, HHB] // 4, 0, 4))
         return np.eye(5)[level] * 0.9 + 0.02
 
