@@ -50,6 +50,7 @@ from device.errors import ConfigError, DeviceError
 from device.features import (
     CHANNELS,
     N_STATISTICS,
+    SAMPLE_CHANNELS,
     SEQUENCE_SHAPE,
     STATISTICS_SHAPE,
     Normaliser,
@@ -82,8 +83,8 @@ class ModelHashError(ModelFileError):
 
 
 class Backend(Protocol):
-    """A model runtime: ``sequence`` is a list of 100 rows of 8 normalised floats,
-    ``statistics`` 40 normalised floats; returns one probability per class."""
+    """A model runtime: ``sequence`` is a list of 100 rows of 12 normalised floats,
+    ``statistics`` 60 normalised floats; returns one probability per class."""
 
     def predict(self, sequence, statistics) -> Sequence[float]: ...
 
@@ -491,6 +492,13 @@ def _check_channels(meta: dict, meta_path: Path) -> None:
     listed = sequence.get("channels") if isinstance(sequence, dict) else None
     if listed == list(CHANNELS):
         return
+    if listed == list(SAMPLE_CHANNELS):
+        raise ModelError(
+            f"{meta_path}: a model of the seed's {len(SAMPLE_CHANNELS)} channels, made before "
+            f"this device added its {len(CHANNELS) - len(SAMPLE_CHANNELS)} context channels "
+            "(issue 19): train one with this version (python -m host train), or run the "
+            "version of the device the model was made with"
+        )
     said = (
         "no inputs.sequence.channels" if listed is None else f"inputs.sequence.channels {listed!r}"
     )
@@ -525,13 +533,14 @@ def load_model(
         raise ModelError(f"{meta_path}: not found (is the model bundle deployed?)") from None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{meta_path}: unreadable: {exc}") from exc
+    if isinstance(meta, dict):  # which channels first: the normalisation's size follows
+        _check_channels(meta, meta_path)
     try:
         normaliser = Normaliser.from_dict(meta["normalisation"])
         mapping = FatigueMapping.from_dict(meta["borg_mapping"])
         classes = tuple(meta["classes"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{meta_path}: incomplete or invalid: {exc}") from exc
-    _check_channels(meta, meta_path)
     _check_converted(meta, models_dir)
     if backend not in ("auto", "rknn", "onnx"):
         raise ModelError(f"backend must be auto, rknn or onnx, got {backend!r}")

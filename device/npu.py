@@ -422,9 +422,9 @@ class RknnModel:
         """Fatigue-level probabilities for one window.
 
         Args:
-            sequence: Normalised window: 100 rows (samples) of 8 numbers (channels), as a
-                list of rows, a (1, 100, 8) nesting of it, or an array; not modified.
-            statistics: Normalised statistics: 40 numbers (or a (1, 40) nesting).
+            sequence: Normalised window: 100 rows (samples) of 12 numbers (channels), as a
+                list of rows, a (1, 100, 12) nesting of it, or an array; not modified.
+            statistics: Normalised statistics: 60 numbers (or a (1, 60) nesting).
 
         Returns:
             tuple of ``n_classes`` floats: the model's softmax output, dequantised (int8
@@ -438,17 +438,19 @@ class RknnModel:
         return finish(self.predict_in_steps(sequence, statistics))
 
     def predict_in_steps(self, sequence, statistics) -> Generator[None, None, tuple[float, ...]]:
-        """:meth:`predict` in three steps, yielding between them (the sequence quantised
-        into its input tensor; the statistics; the run and the output dequantised), so that
-        a caller can do other work in between: ``probs = yield from
-        backend.predict_in_steps(...)``. Same arguments, result and errors."""
+        """:meth:`predict` in five steps, yielding between them (the sequence checked;
+        quantised into its input tensor; the same two for the statistics; the run and the
+        output dequantised), so that a caller can do other work in between: ``probs =
+        yield from backend.predict_in_steps(...)``. Same arguments, result and errors."""
         self._check_open()
         feeds = (
             (self._sequence, "sequence", sequence, SEQUENCE_SHAPE),
             (self._statistics, "statistics", statistics, STATISTICS_SHAPE),
         )
         for tensor, name, values, shape in feeds:
-            payload = quant.encode(self._checked(name, values, shape), tensor.layout)
+            checked = self._checked(name, values, shape)
+            yield
+            payload = quant.encode(checked, tensor.layout)
             ctypes.memmove(tensor.mem.contents.virt_addr, payload, len(payload))
             yield
         self._call("rknn_run", None)

@@ -25,8 +25,8 @@ a half step, and then by one step.
 Layout: the runtime describes each tensor by ``dims``, ``fmt`` (NCHW, NHWC, NC1HWC2,
 UNDEFINED), ``w_stride`` (elements per row along W, padding included; 0 means W) and
 ``size_with_stride`` (bytes of the whole buffer, padding included). The device's own
-values are *channel-last*: the last axis is the channel (the sequence is (1, 100, 8):
-batch, time, channel; the statistics (1, 40)), and a nested sequence or a flat one in C
+values are *channel-last*: the last axis is the channel (the sequence is (1, 100, 12):
+batch, time, channel; the statistics (1, 60)), and a nested sequence or a flat one in C
 order serves equally. :func:`to_native` maps such values onto the tensor:
 
 * 4-D NHWC: filled in C order as (N, H, W, C), each W row padded to ``w_stride``.

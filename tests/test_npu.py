@@ -605,7 +605,8 @@ def test_a_prediction_in_steps_is_the_prediction_and_runs_the_npu_at_its_last_st
         whole = model.predict(sequence.tolist(), statistics.tolist())
         steps = model.predict_in_steps(sequence.tolist(), statistics.tolist())
         runs = lib.standin_runs()
-        assert next(steps) is None and next(steps) is None  # the two inputs
+        for _ in range(4):  # each input checked, then quantised into its tensor
+            assert next(steps) is None
         assert lib.standin_runs() == runs
         with pytest.raises(StopIteration) as done:
             next(steps)
@@ -1149,6 +1150,29 @@ def test_a_model_json_whose_input_channels_are_not_the_devices_is_refused_at_loa
         load_model(onnx, backend="onnx")
     assert one_line(info.value).startswith(
         f"{onnx / 'model.json'}: lists no inputs.sequence.channels, but the device computes "
+    )
+
+
+def test_a_model_of_the_seeds_eight_channels_is_refused_saying_why(tmp_path):
+    # Issue 19 added the context channels: a model folder trained before them (8 channels,
+    # 40 statistics) is refused by what it is, not by the size of its normalisation.
+    from device.features import SAMPLE_CHANNELS
+
+    meta = json.loads((REPO / "models" / "model.json").read_text())
+    meta["inputs"]["sequence"]["channels"] = list(SAMPLE_CHANNELS)
+    meta["normalisation"] = {
+        "seq_mean": [0.0] * 8,
+        "seq_std": [1.0] * 8,
+        "stats_mean": [0.0] * 40,
+        "stats_std": [1.0] * 40,
+    }
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError) as info:
+        load_model(tmp_path, backend="onnx")
+    assert one_line(info.value) == (
+        f"{tmp_path / 'model.json'}: a model of the seed's 8 channels, made before this "
+        "device added its 4 context channels (issue 19): train one with this version "
+        "(python -m host train), or run the version of the device the model was made with"
     )
 
 
