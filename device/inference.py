@@ -533,8 +533,12 @@ def load_model(
         raise ModelError(f"{meta_path}: not found (is the model bundle deployed?)") from None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{meta_path}: unreadable: {exc}") from exc
-    if isinstance(meta, dict):  # which channels first: the normalisation's size follows
-        _check_channels(meta, meta_path)
+    if not isinstance(meta, dict):
+        raise ModelError(
+            f"{meta_path}: holds a JSON {type(meta).__name__}, not the object of keys a "
+            "model.json holds: copy the model folder again"
+        )
+    _check_channels(meta, meta_path)  # first: the normalisation's size follows from it
     try:
         normaliser = Normaliser.from_dict(meta["normalisation"])
         mapping = FatigueMapping.from_dict(meta["borg_mapping"])

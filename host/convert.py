@@ -637,9 +637,9 @@ def main_args(argv: list[str]) -> int:
         log=lambda s: print(s, flush=True),
     )
     then = (
-        f"for the board and ship, the NPU models: python -m host convert {folder}"
+        f"for the board and ship, the NPU models: ./dev host convert {folder}"
         if args.onnx_only
-        else f"and, to make it the bundled model: python -m host ship {folder}"
+        else f"and, to make it the bundled model: ./dev host ship {folder}"
     )
     print(f"next: ./dev run --models-dir {folder}   (the main job with this model)\n{then}")
     return 0

@@ -107,10 +107,10 @@ def _inputs(context: bool = False) -> tuple[keras.KerasTensor, keras.KerasTensor
     return sequence, statistics
 
 
-def build_fusion() -> keras.Model:
-    """The seed's CNN-LSTM + MLP fusion model (two inputs: sequence, statistics, with the
-    context channels)."""
-    sequence, statistics = _inputs(context=True)
+def build_fusion(context: bool = True) -> keras.Model:
+    """The seed's CNN-LSTM + MLP fusion model (two inputs: sequence, statistics), with the
+    context channels unless ``context`` is False (benchmarks/fusion_ablation.py)."""
+    sequence, statistics = _inputs(context=context)
     x = layers.Conv1D(CONV_FILTERS, CONV_KERNEL, padding="same", activation="relu")(sequence)
     x = layers.MaxPooling1D(POOL_SIZE)(x)
     x = layers.LSTM(LSTM_UNITS, return_sequences=True, unroll=True)(x)

@@ -100,10 +100,14 @@ def _title(recording: Recording) -> str:
 
 
 def shade_intervals(axes: Sequence[Axes], intervals: Sequence[Interval]) -> None:
-    """Shade each interval on every axis (a dotted line for one of no duration), colours
-    in turn, and write its label above the first axis at its onset."""
+    """Shade each interval on every axis (a dotted line for one of no duration), and write
+    its label above the first axis at its onset. A phase of this project's sessions
+    (baseline, hold, ...) takes its colour of :data:`host.plots.PHASE_COLOURS`, as in
+    every plot of a session; other intervals take colours in turn."""
+    from host.plots import PHASE_COLOURS
+
     for k, iv in enumerate(intervals):
-        colour = INTERVAL_COLOURS[k % len(INTERVAL_COLOURS)]
+        colour = PHASE_COLOURS.get(iv.label, INTERVAL_COLOURS[k % len(INTERVAL_COLOURS)])
         for ax in axes:
             if iv.duration_s > 0:
                 ax.axvspan(iv.onset_s, iv.end_s, color=colour, lw=0, zorder=0)

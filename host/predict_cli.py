@@ -55,7 +55,8 @@ def summary_line(run: LevelRun) -> str:
     first = float(run.t_end_s[int(np.argmax(run.shown_level == top))])
     return (
         f"{_who(run)}: {run.level.size} windows of {run.window_s:g} s run, "
-        f"{run.skipped_windows} skipped (gap or invalid value); level shown: {share}; "
+        f"{run.skipped_windows} skipped (a gap, an invalid value or a quality flag: the "
+        f"wearable shows 'check sensor' then); level shown: {share}; "
         f"highest {names[top]!r} first at {first:.0f} s"
     )
 

@@ -476,11 +476,17 @@ def run(
         log(
             f"{DISPLAY_NAMES[name]}: "
             + ", ".join(
-                f"{s} acc {m['accuracy']:.3f} F1 {m['macro_f1']:.3f} MAE {m['mae_level']:.2f}"
+                f"{s} acc {m['accuracy']:.3f} macro-F1 {m['macro_f1']:.3f} "
+                f"MAE {m['mae_level']:.2f}"
                 for s, m in results[name].items()
             )
             + _low_note(results[name]["subject"])
         )
+    ranked = sorted(results, key=lambda n: -results[n]["subject"]["macro_f1"])
+    log(
+        "subject-wise macro-F1 (what a new wearer would see), best first: "
+        + ", ".join(f"{DISPLAY_NAMES[n]} {results[n]['subject']['macro_f1']:.3f}" for n in ranked)
+    )
     paths = write_reports(results, data, config, reports_dir, command=command)
     final = train_final(data, config, log)
     models_dir.mkdir(parents=True, exist_ok=True)

@@ -257,7 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"training on {args.dataset} ({survey.n_sessions} sessions of "
             f"{len(survey.subjects)} subjects, {config.folds} folds, at most {config.max_epochs} "
-            f"epochs); writing the model to {out}/ and the reports to {out / REPORTS_SUBDIR}/",
+            f"epochs); writing the model to {out}/ and the reports to {out / REPORTS_SUBDIR}/"
+            + (
+                "\n--tiny: a quick check that training runs end to end; its models are not "
+                "meant to be good"
+                if args.tiny
+                else ""
+            ),
             flush=True,
         )
         run(
@@ -269,10 +275,10 @@ def main(argv: list[str] | None = None) -> int:
             log=lambda s: print(s, flush=True),
         )
     print(
-        f"next: python -m host convert {out}   (ONNX and the NPU models, in that folder, "
+        f"next: ./dev host convert {out}   (ONNX and the NPU models, in that folder, "
         "minutes; with --onnx-only just ONNX, for the PC: seconds)\n"
         f"then: ./dev run --models-dir {out}   (the main job with this model)\n"
-        f"and, to make it the bundled model: python -m host ship {out}",
+        f"and, to make it the bundled model: ./dev host ship {out}",
         flush=True,
     )
     return 0

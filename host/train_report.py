@@ -118,7 +118,8 @@ def write_reports(
         f"Model comparison on {provenance} data: {data.n_sessions} sessions of {n_subjects} "
         f"subjects, {len(data.windows.labels)} windows of 10 s (one every "
         f"{config.window_step_samples / STEP_SAMPLES:g} s).\n"  # STEP_SAMPLES: one second
-        f"Stratified = the seed's 5-fold stratified CV over windows (leaks across subjects); "
+        f"Stratified = the seed's stratified CV over windows ({config.folds} folds; the seed "
+        f"has 5; leaks across subjects); "
         f"subject-wise = GroupKFold by subject ({config.folds} folds). MAE: mean absolute "
         f"error of the level (0–4); within one: share of windows at most one level off; "
         f"cuff + light work: share of the windows of passive cuff occlusions and light "

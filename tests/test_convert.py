@@ -361,7 +361,7 @@ def test_onnx_only_is_enough_for_the_main_job_and_refused_for_the_board(
     assert main(["convert", str(folder), "--onnx-only"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == f"converting {folder} in place, ONNX only"
-    assert f"for the board and ship, the NPU models: python -m host convert {folder}" in out
+    assert f"for the board and ship, the NPU models: ./dev host convert {folder}" in out
     meta = json.loads((folder / "model.json").read_text())
     assert set(meta["artefacts"]) == {"fusion.keras", "fusion.onnx"} and "rknn" not in meta
     assert not list(folder.glob("*.rknn"))  # the earlier conversion's, removed

@@ -1174,6 +1174,14 @@ def test_a_model_of_the_seeds_eight_channels_is_refused_saying_why(tmp_path):
         "device added its 4 context channels (issue 19): train one with this version "
         "(python -m host train), or run the version of the device the model was made with"
     )
+    for other, kind in (([1, 2], "list"), (3, "int"), ("x", "str")):
+        (tmp_path / "model.json").write_text(json.dumps(other))
+        with pytest.raises(ModelError) as info:
+            load_model(tmp_path, backend="onnx")
+        assert one_line(info.value) == (
+            f"{tmp_path / 'model.json'}: holds a JSON {kind}, not the object of keys a "
+            "model.json holds: copy the model folder again"
+        )
 
 
 def test_model_json_of_unexpected_shapes_is_refused_in_one_line_or_read(standin, tmp_path):

@@ -52,9 +52,9 @@ def test_train_writes_a_new_run_folder_and_leaves_the_bundled_model_alone(
     where = Path("runs") / run.name
     assert lines[0].startswith(f"training on {tiny_dataset} (")
     assert lines[0].endswith(f"writing the model to {where}/ and the reports to {where}/reports/")
-    assert f"next: python -m host convert {where}" in lines[-3]
+    assert f"next: ./dev host convert {where}" in lines[-3]
     assert f"./dev run --models-dir {where}" in lines[-2]
-    assert f"python -m host ship {where}" in lines[-1]
+    assert f"./dev host ship {where}" in lines[-1]
 
 
 @pytest.fixture
