@@ -28,9 +28,9 @@ from device.chain import FLAG_NAMES, ChainError, ChainSample, MeasurementChain
 from device.clock import Clock
 from device.codec import Event, Prediction, Record
 from device.config import WearableConfig
-from device.errors import DeviceError
+from device.errors import ConfigError, DeviceError
 from device.fatigue import AlertPolicy, LevelSmoother, argmax
-from device.features import LiveWindow, channel_row, od_order
+from device.features import MODEL_RATE_HZ, WINDOW_SAMPLES, LiveWindow, channel_row, od_order
 from device.inference import FatigueModel
 from device.leds import LedBank
 from device.oled import Display
@@ -131,6 +131,12 @@ class Wearable:
     ) -> None:
         self.hw = hw
         self.config = config
+        if model is not None and config.chain.output_rate_hz != MODEL_RATE_HZ:
+            raise ConfigError(
+                f"chain.output_rate_hz = {config.chain.output_rate_hz:g} Hz: the fatigue model "
+                f"takes {MODEL_RATE_HZ:g} Hz samples (windows of {WINDOW_SAMPLES} samples, the "
+                f"context channels' time constant): set {MODEL_RATE_HZ:g}, or run without a model"
+            )
         self.model = model
         self.recorder = recorder
         self.link = link

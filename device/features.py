@@ -467,7 +467,13 @@ class LiveWindow:
     ) -> Generator[None, None, tuple[list[tuple[float, ...]], list[float]]]:
         """:meth:`window` in steps, yielding after the statistics of every
         ``channels_per_step`` channels, so that the wearable reads ADC conversions in
-        between: ``sequence, statistics = yield from live.window_in_steps()``."""
+        between: ``sequence, statistics = yield from live.window_in_steps()``.
+
+        Raises:
+            ValueError: ``channels_per_step`` below 1.
+        """
+        if channels_per_step < 1:
+            raise ValueError(f"channels_per_step must be >= 1, got {channels_per_step!r}")
         missing = WINDOW_SAMPLES - len(self._rows)
         sequence = [(_NAN,) * len(CHANNELS)] * missing + list(self._rows)
         columns = list(zip(*sequence))

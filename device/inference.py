@@ -49,6 +49,7 @@ from device import quant
 from device.errors import ConfigError, DeviceError
 from device.features import (
     CHANNELS,
+    MODEL_RATE_HZ,
     N_STATISTICS,
     SAMPLE_CHANNELS,
     SEQUENCE_SHAPE,
@@ -479,10 +480,11 @@ def _check_converted(meta: dict, models_dir: Path) -> None:
         )
 
 
-def _check_channels(meta: dict, meta_path: Path) -> None:
+def check_channels(meta: dict, meta_path: Path) -> None:
     """model.json's ``inputs.sequence.channels`` (written by host/train.py) must be
     :data:`device.features.CHANNELS`, in that order: the device computes those and no
-    other, and matches its ΔOD columns to them by wavelength (``features.od_order``).
+    other, and matches its ΔOD columns to them by wavelength (``features.od_order``); and
+    ``inputs.sequence.rate_hz``, where given, :data:`device.features.MODEL_RATE_HZ`.
 
     Raises:
         ModelError: One line naming the file, what it lists and what the device computes.
@@ -490,6 +492,13 @@ def _check_channels(meta: dict, meta_path: Path) -> None:
     inputs = meta.get("inputs")
     sequence = inputs.get("sequence") if isinstance(inputs, dict) else None
     listed = sequence.get("channels") if isinstance(sequence, dict) else None
+    rate = sequence.get("rate_hz", MODEL_RATE_HZ) if isinstance(sequence, dict) else None
+    if listed == list(CHANNELS) and rate != MODEL_RATE_HZ:
+        raise ModelError(
+            f"{meta_path}: inputs.sequence.rate_hz is {rate!r}; the device's windows and "
+            f"context channels are made at {MODEL_RATE_HZ:g} Hz (device.features): a model "
+            "of another rate does not belong to this device"
+        )
     if listed == list(CHANNELS):
         return
     if listed == list(SAMPLE_CHANNELS):
@@ -538,7 +547,7 @@ def load_model(
             f"{meta_path}: holds a JSON {type(meta).__name__}, not the object of keys a "
             "model.json holds: copy the model folder again"
         )
-    _check_channels(meta, meta_path)  # first: the normalisation's size follows from it
+    check_channels(meta, meta_path)  # first: the normalisation's size follows from it
     try:
         normaliser = Normaliser.from_dict(meta["normalisation"])
         mapping = FatigueMapping.from_dict(meta["borg_mapping"])

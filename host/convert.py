@@ -7,8 +7,8 @@ converts the model folder MODEL_DIR (one ``python -m host train`` made) in place
 bundled ``models/`` only with ``--replace-bundled`` (:mod:`host.model_folder`). The
 dataset is the one the model was trained on, as model.json records it, unless given.
 
-1. ``fusion.keras`` → ``fusion.onnx`` with tf2onnx, static shapes (1, 100, 8) and
-   (1, 40) (the LSTM is unrolled, so the graph has no Loop: docs/architecture.md).
+1. ``fusion.keras`` → ``fusion.onnx`` with tf2onnx, static shapes (1, 100, 12) and
+   (1, 60) (the LSTM is unrolled, so the graph has no Loop: docs/architecture.md).
 2. ``fusion.onnx`` → ``fusion.rknn`` for target ``rv1103``, calibrated on a
    representative sample of real training windows (never random data). Precision:
 

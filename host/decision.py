@@ -48,20 +48,35 @@ def tune_offsets(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
         labels: (n,) their true levels, 0 to k - 1.
 
     Returns:
-        (k,) float32 offsets, the first 0; all 0 if nothing improves macro-F1.
+        (k,) float32 offsets, the first 0; all 0 if nothing improves macro-F1, or if a
+        level has no validation window (its F1 would count as 0 whatever the offsets,
+        and the search would push that level away: a wearer's exhaustion never shown).
 
     Raises:
-        ValueError: shapes that do not match, or no windows.
+        ValueError: shapes that do not match, no windows, labels outside 0 to k - 1, or
+            probabilities that are not finite.
     """
     probabilities = np.asarray(probabilities, dtype=float)
     labels = np.asarray(labels)
-    if probabilities.ndim != 2 or len(probabilities) != len(labels) or not len(labels):
+    if (
+        probabilities.ndim != 2
+        or labels.ndim != 1
+        or len(probabilities) != len(labels)
+        or not len(labels)
+        or probabilities.shape[1] < 2
+    ):
         raise ValueError(
-            f"need (n, k) probabilities and (n,) labels with n > 0, got "
+            f"need (n, k) probabilities and (n,) labels with n > 0 and k >= 2, got "
             f"{probabilities.shape} and {labels.shape}"
         )
     n_classes = probabilities.shape[1]
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must be whole levels 0 to {n_classes - 1}")
+    if not np.all(np.isfinite(probabilities)):
+        raise ValueError("probabilities must be finite")
     offsets = np.zeros(n_classes)
+    if len(np.unique(labels)) < n_classes:
+        return offsets.astype(np.float32)
     best = _macro_f1(labels, decide(probabilities, offsets), n_classes)
     for _ in range(PASSES):
         improved = False

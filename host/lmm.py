@@ -12,6 +12,7 @@ the dataset, so a coefficient is "fatigue levels per standard deviation".
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,10 @@ class FeatureTable:
     subject: np.ndarray
     provenance: set[str]
     n_sessions: int = 0
+
+
+#: statsmodels' optimisers tried in turn for each feature (see :func:`fit_table`).
+FIT_METHODS = ("lbfgs", "powell")
 
 
 @dataclass(frozen=True)
@@ -109,19 +114,32 @@ def fit_table(table: FeatureTable) -> list[LmmRow]:
     for name, x in table.features.items():
         z = (x - x.mean()) / x.std()
         exog = sm.add_constant(z)
-        with warnings.catch_warnings():
-            # With few subjects the random-intercept variance can come out at ~0
-            # (singular covariance, convergence notes): the fixed effect is still valid.
-            warnings.simplefilter("ignore")
-            fit = sm.MixedLM(table.level, exog, groups=table.subject).fit(method="lbfgs")
+        model = sm.MixedLM(table.level, exog, groups=table.subject)
+        fit = None
+        # L-BFGS first (fast); where its gradient meets a singular matrix (few subjects, a
+        # random-intercept variance at ~0), Powell's method, which needs no gradient.
+        for method in FIT_METHODS:
+            with warnings.catch_warnings():
+                # Singular covariance and convergence notes: the fixed effect still holds.
+                warnings.simplefilter("ignore")
+                try:
+                    fit = model.fit(method=method)
+                    break
+                except np.linalg.LinAlgError:
+                    continue
+        if fit is None:
+            rows.append(LmmRow(name, math.nan, math.nan, math.nan, len(z)))
+            continue
         rows.append(
             LmmRow(name, float(fit.params[1]), float(fit.tvalues[1]), float(fit.pvalues[1]), len(z))
         )
-    return sorted(rows, key=lambda r: (r.p_value, -abs(r.z)))
+    return sorted(rows, key=lambda r: (math.isnan(r.p_value), r.p_value, -abs(r.z)))
 
 
 def _p(p_value: float) -> str:
     """A p-value as text; 0.0 means it underflowed double precision."""
+    if math.isnan(p_value):
+        return "not fitted (singular)"
     return "< 1e-300" if p_value == 0.0 else f"{p_value:.3g}"
 
 
@@ -143,5 +161,10 @@ def format_table(rows: list[LmmRow], table: FeatureTable) -> str:
         "| feature | coef (levels per SD) | z | p-value |",
         "|---|---:|---:|---:|",
     ]
-    lines += [f"| {r.feature} | {r.coef:+.4f} | {r.z:+.1f} | {_p(r.p_value)} |" for r in rows]
+    lines += [
+        f"| {r.feature} | – | – | {_p(r.p_value)} |"
+        if math.isnan(r.coef)
+        else f"| {r.feature} | {r.coef:+.4f} | {r.z:+.1f} | {_p(r.p_value)} |"
+        for r in rows
+    ]
     return "\n".join(lines)

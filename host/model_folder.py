@@ -38,6 +38,7 @@ from device.inference import (
     ONNX_FILE,
     RKNN_SECTION,
     ModelError,
+    check_channels,
     load_model,
     recorded_sha256,
     rknn_models,
@@ -155,6 +156,7 @@ def check_trained(folder: Path) -> dict:
     Returns model.json. Raises FolderError naming the file and the fix.
     """
     meta = read_meta(folder)
+    check_channels(meta, folder / META_FILE)  # a model of other inputs: said first
     keras = folder / KERAS_FILE
     if not keras.is_file():
         raise FolderError(

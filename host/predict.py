@@ -404,7 +404,8 @@ def predict_recording(
     if not ends:
         raise DatasetError(
             recording.source,
-            f"sensor {recording.sensor}: none of its {skipped} windows of {window_s:g} s is "
+            f"sensor {recording.sensor}: none of its {skipped} window"
+            f"{'' if skipped == 1 else 's'} of {window_s:g} s is "
             f"free of gaps longer than {max_gap_s:g} s or invalid values; nothing to predict",
         )
     return LevelRun(

@@ -140,21 +140,32 @@ def _open(path: Path) -> h5py.File:
         raise DatasetError(path, _unreadable(path, str(exc))) from exc
 
 
+#: Below this size a truncated file's header may be cut too: the whole size it states is
+#: not trusted (a breaker's 41-byte file claimed 88 bytes).
+_WHOLE_HEADER_BYTES = 1024
+
+
 def _unreadable(path: Path, h5py_message: str) -> str:
     """Why an HDF5 file did not open, in the user's words (h5py's are for developers)."""
     size = path.stat().st_size
     if size == 0:
         return "an empty file (0 bytes): copy or export it again"
-    if "truncated file" in h5py_message:
-        expected = re.search(r"stored_eof = (\d+)", h5py_message)
-        whole = f" of {int(expected.group(1)):,} bytes" if expected else ""
-        return (
-            f"a truncated HDF5 (SNIRF) file ({size:,} bytes{whole} present): an interrupted "
-            "copy or download; copy it again"
-        )
     if "file signature not found" in h5py_message:
         return "not a readable HDF5 (SNIRF) file: it lacks HDF5's signature"
-    return f"not a readable HDF5 (SNIRF) file ({h5py_message})"
+    expected = re.search(r"stored_eof = (\d+)", h5py_message)
+    if "truncated file" in h5py_message and expected and size >= _WHOLE_HEADER_BYTES:
+        return (
+            f"a truncated HDF5 (SNIRF) file ({size:,} bytes of {int(expected.group(1)):,} "
+            "bytes present): an interrupted copy or download; copy it again"
+        )
+    if "errno" in h5py_message or "Permission denied" in h5py_message:
+        return f"not a readable HDF5 (SNIRF) file ({h5py_message})"  # the system's reason
+    # A file cut inside its first bytes: h5py's words (a "bad byte number in an address",
+    # a size read from a header cut in two) would say nothing true to a user.
+    return (
+        f"a truncated or damaged HDF5 (SNIRF) file ({size:,} bytes): an interrupted copy "
+        "or download; copy it again"
+    )
 
 
 def _node(group: h5py.Group, name: str) -> Any:

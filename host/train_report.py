@@ -97,6 +97,11 @@ def comparison_rows(results: dict[str, dict[str, dict]]) -> list[dict]:
     return rows
 
 
+def _cell(value: float | None) -> str:
+    """A figure of the table; "–" where there is none (no cuff or light-work sessions)."""
+    return "–" if value is None or value != value else f"{value:.3f}"
+
+
 def write_reports(
     results: dict[str, dict[str, dict]],
     data: WindowSet,
@@ -132,7 +137,7 @@ def write_reports(
         "|---|" + "---:|" * len(COLUMNS),
     ]
     for r in rows:
-        lines.append(f"| {r['model']} | " + " | ".join(f"{r[c[0]]:.3f}" for c in COLUMNS) + " |")
+        lines.append(f"| {r['model']} | " + " | ".join(_cell(r[c[0]]) for c in COLUMNS) + " |")
     md = out / "comparison.md"
     md.write_text("\n".join(lines) + "\n")
     csv = out / "comparison.csv"

@@ -213,6 +213,25 @@ def test_a_trained_folder_not_yet_converted_says_the_command_that_converts_it(
     )
 
 
+def test_convert_refuses_a_model_of_the_seeds_eight_channels_in_one_line(
+    tiny_training, tmp_path, capsys
+):
+    # Found by a breaker (issue 19): a model folder trained before the context channels
+    # made `host convert` end in a traceback from its 8-value normalisation.
+    from host.__main__ import main
+
+    folder = tmp_path / "old"
+    shutil.copytree(tiny_training["models"], folder)
+    meta = json.loads((folder / "model.json").read_text())
+    meta["inputs"]["sequence"]["channels"] = meta["inputs"]["sequence"]["channels"][:8]
+    meta["normalisation"]["seq_mean"] = meta["normalisation"]["seq_mean"][:8]
+    (folder / "model.json").write_text(json.dumps(meta))
+    assert main(["convert", str(folder), "--onnx-only"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {folder}/model.json: a model of the seed's 8 channels")
+    assert len(err.splitlines()) == 1 and not (folder / "fusion.onnx").exists()
+
+
 def test_a_replaced_artefact_is_named_with_the_fix(converted, tmp_path):
     models, _, _ = converted
     copy = tmp_path / "models"

@@ -505,6 +505,21 @@ def test_reader_truncated_file(tmp_path: Path) -> None:
     assert "sblock" not in str(info.value)
 
 
+def test_reader_file_cut_inside_its_header(tmp_path: Path) -> None:
+    # Found by a breaker: cut to 8-42 bytes, h5py's own words came through, or a whole
+    # size read from a header cut in two.
+    whole = write_session(tmp_path / "whole.snirf", make_record()).read_bytes()
+    for n in (10, 41, 42, 200):
+        path = tmp_path / f"cut{n}.snirf"
+        path.write_bytes(whole[:n])
+        with pytest.raises(DatasetError) as info:
+            read_session(path)
+        assert str(info.value).endswith(
+            f"a truncated or damaged HDF5 (SNIRF) file ({n:,} bytes): an interrupted copy or "
+            "download; copy it again"
+        )
+
+
 def test_reader_and_importer_empty_file(tmp_path: Path) -> None:
     from host.importers import read_recordings
 

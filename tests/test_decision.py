@@ -40,6 +40,28 @@ def test_a_model_without_lean_keeps_zero_offsets():
     assert np.all(tune_offsets(p, y) == 0.0)
 
 
+def test_a_level_the_validation_windows_lack_is_not_pushed_away():
+    # Found by a breaker: without level 4 among the labels, the search set its offset to
+    # the grid's edge, and true "exhausted" windows were then called so 19 % of the time
+    # (63 % untuned).
+    p, y = _leaning_to_the_last_level()
+    kept = y != 4
+    assert np.all(tune_offsets(p[kept], y[kept]) == 0.0)
+
+
+def test_labels_and_probabilities_outside_their_range_are_refused():
+    p, y = _leaning_to_the_last_level()
+    for bad in (np.where(y == 4, 7, y), np.where(y == 0, -1, y), y.astype(float)):
+        with pytest.raises(ValueError, match="labels must be whole levels 0 to 4"):
+            tune_offsets(p, bad)
+    nan = p.copy()
+    nan[3, 2] = np.nan
+    with pytest.raises(ValueError, match="probabilities must be finite"):
+        tune_offsets(nan, y)
+    with pytest.raises(ValueError, match="probabilities and"):
+        tune_offsets(p, y[:, None])
+
+
 def test_shapes_that_do_not_match_are_refused():
     with pytest.raises(ValueError, match="probabilities and"):
         tune_offsets(np.ones((3, 5)) / 5, np.zeros(4, dtype=int))

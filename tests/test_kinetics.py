@@ -484,7 +484,9 @@ def test_nothing_is_interpolated_across_a_dropout(how):
     ("kind", "why"),
     [
         ("flat", "not clearly above the noise"),
-        ("noise only", "τ at its bound"),
+        # Pure noise fails two of the checks; which one the optimiser meets first varied
+        # between two installs of the same pinned packages (CI, issue 19): either is right.
+        ("noise only", ("τ at its bound", "not clearly above the noise")),
         ("never returns", "≤ 0 (away from the baseline"),
     ],
 )
@@ -501,7 +503,10 @@ def test_no_recovery_fit_is_reported_where_there_is_no_recovery(kind, why):
     f = k.fit
     values = (f.amplitude, f.tau_s, f.delay_s, *f.tau_ci, *f.amplitude_ci)
     assert all(math.isnan(v) for v in values), f
-    assert any(n.startswith("no recovery fit") and why in n for n in k.notes), k.notes
+    reasons = (why,) if isinstance(why, str) else why
+    assert any(
+        n.startswith("no recovery fit") and any(r in n for r in reasons) for n in k.notes
+    ), k.notes
     assert math.isnan(f.half_time_s)
 
 

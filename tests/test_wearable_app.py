@@ -457,3 +457,14 @@ def test_a_hardware_error_mid_session_is_one_line_and_exit_3(monkeypatch, tmp_pa
         "note: no OLED found: running headless",  # the app's notes go to stderr too
         "error: hardware failed mid-session: [Errno 5] Setting line value: Input/output error",
     ]
+
+
+def test_a_sample_rate_other_than_the_models_is_refused_at_start():
+    # Found by a breaker (issue 19): chain.output_rate_hz may be 1-20 Hz, but the model's
+    # windows (100 samples) and the context channels' time constant assume 10 Hz samples.
+    defaults = cfg.WearableConfig()
+    fast = dataclasses.replace(
+        defaults, chain=dataclasses.replace(defaults.chain, output_rate_hz=20.0)
+    )
+    with pytest.raises(ConfigError, match=r"chain.output_rate_hz = 20 Hz: the fatigue model"):
+        make_app(config=fast)
