@@ -1153,44 +1153,44 @@ def test_a_model_json_whose_input_channels_are_not_the_devices_is_refused_at_loa
     )
 
 
-def test_a_model_of_the_seeds_eight_channels_is_refused_saying_why(tmp_path):
+def test_a_model_json_not_of_this_device_is_refused_saying_why(tmp_path):
     # Issue 19 added the context channels: a model folder trained before them (8 channels,
-    # 40 statistics) is refused by what it is, not by the size of its normalisation.
+    # 40 statistics) is refused by what it is, not by the size of its normalisation; a
+    # model of another sample rate, or a model.json that is not an object, likewise.
     from device.features import SAMPLE_CHANNELS
 
-    meta = json.loads((REPO / "models" / "model.json").read_text())
-    meta["inputs"]["sequence"]["channels"] = list(SAMPLE_CHANNELS)
-    meta["normalisation"] = {
+    where = tmp_path / "model.json"
+
+    def refusal(meta: object) -> str:
+        where.write_text(json.dumps(meta))
+        with pytest.raises(ModelError) as info:
+            load_model(tmp_path, backend="onnx")
+        return one_line(info.value)
+
+    bundled = json.loads((REPO / "models" / "model.json").read_text())
+    old = json.loads(json.dumps(bundled))
+    old["inputs"]["sequence"]["channels"] = list(SAMPLE_CHANNELS)
+    old["normalisation"] = {
         "seq_mean": [0.0] * 8,
         "seq_std": [1.0] * 8,
         "stats_mean": [0.0] * 40,
         "stats_std": [1.0] * 40,
     }
-    (tmp_path / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelError) as info:
-        load_model(tmp_path, backend="onnx")
-    assert one_line(info.value) == (
-        f"{tmp_path / 'model.json'}: a model of the seed's 8 channels, made before this "
-        "device added its 4 context channels (issue 19): train one with this version "
-        "(python -m host train), or run the version of the device the model was made with"
+    assert refusal(old) == (
+        f"{where}: a model of the seed's 8 channels, made before this device added its 4 "
+        "context channels (issue 19): train one with this version (python -m host train), "
+        "or run the version of the device the model was made with"
     )
-    meta = json.loads((REPO / "models" / "model.json").read_text())
     for rate in (20.0, "ten"):  # found by a breaker: host predict once ended in a traceback
-        meta["inputs"]["sequence"]["rate_hz"] = rate
-        (tmp_path / "model.json").write_text(json.dumps(meta))
-        with pytest.raises(ModelError) as info:
-            load_model(tmp_path, backend="onnx")
-        assert one_line(info.value).startswith(
-            f"{tmp_path / 'model.json'}: inputs.sequence.rate_hz is {rate!r}; the device's "
-            "windows and context channels are made at 10 Hz"
+        bundled["inputs"]["sequence"]["rate_hz"] = rate
+        assert refusal(bundled).startswith(
+            f"{where}: inputs.sequence.rate_hz is {rate!r}; the device's windows and context "
+            "channels are made at 10 Hz"
         )
     for other, kind in (([1, 2], "list"), (3, "int"), ("x", "str")):
-        (tmp_path / "model.json").write_text(json.dumps(other))
-        with pytest.raises(ModelError) as info:
-            load_model(tmp_path, backend="onnx")
-        assert one_line(info.value) == (
-            f"{tmp_path / 'model.json'}: holds a JSON {kind}, not the object of keys a "
-            "model.json holds: copy the model folder again"
+        assert refusal(other) == (
+            f"{where}: holds a JSON {kind}, not the object of keys a model.json holds: copy "
+            "the model folder again"
         )
 
 
