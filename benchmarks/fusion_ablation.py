@@ -6,7 +6,8 @@ as the seed's baselines do), each with and without its decision offsets (``host.
 undone exactly from the same fits: argmax of log p − offsets). The folds, seeds, windows
 and training are those of ``python -m host train`` (``host.train``), so the "with both" line
 equals the training report's fusion row. Figures only, never pass/fail; SIMULATED when the
-dataset is. About 3 minutes per variant on this machine's 2 cores.
+dataset is. Two trainings (with and without the context; the offsets are undone from the
+same fits), about 3 minutes each on this machine's 2 cores when nothing else runs.
 
     python benchmarks/fusion_ablation.py --dataset data/cohort [--folds 5]
 """

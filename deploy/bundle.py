@@ -218,7 +218,7 @@ def check_model(folder: Path) -> dict:
     if not meta_path.is_file():
         raise InputError(
             f"{meta_path}: not found: no trained model yet (python -m host train, then "
-            "python -m host convert), or point --models at a model bundle"
+            "./dev host convert), or point --models at a model bundle"
         )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -238,7 +238,7 @@ def check_model(folder: Path) -> dict:
         if not rknn.is_file():
             problems.append(
                 f"{rknn}: not found: the board runs the NPU models model.json lists; make "
-                "them with python -m host convert, or point --models at a bundle that has them"
+                "them with ./dev host convert, or point --models at a bundle that has them"
             )
             continue
         try:
@@ -250,7 +250,7 @@ def check_model(folder: Path) -> dict:
         if actual != expected:
             problems.append(
                 f"{rknn}: sha256 {actual} differs from {meta_path}'s {expected}: the model "
-                "and its metadata do not belong together; run python -m host convert again"
+                "and its metadata do not belong together; run ./dev host convert again"
             )
             continue
         models.append((name, actual))

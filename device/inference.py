@@ -66,7 +66,7 @@ RKNN_INT8_FILE = "fusion_int8.rknn"
 META_FILE = "model.json"
 T = TypeVar("T")
 #: The command that makes a folder's ONNX and NPU models and records their hashes.
-CONVERT_HINT = "python -m host convert {folder}"
+CONVERT_HINT = "./dev host convert {folder}"
 #: model.json's section on the NPU models (module docstring) and its keys.
 RKNN_SECTION = "rknn"
 
@@ -505,7 +505,7 @@ def check_channels(meta: dict, meta_path: Path) -> None:
         raise ModelError(
             f"{meta_path}: a model of the seed's {len(SAMPLE_CHANNELS)} channels, made before "
             f"this device added its {len(CHANNELS) - len(SAMPLE_CHANNELS)} context channels "
-            "(issue 19): train one with this version (python -m host train), or run the "
+            "(issue 19): train one with this version (./dev host train), or run the "
             "version of the device the model was made with"
         )
     said = (

@@ -182,6 +182,7 @@ def check_complete(folder: Path) -> dict:
         FolderError: One line naming the file and the command that fixes it.
     """
     meta = read_meta(folder)
+    check_channels(meta, folder / META_FILE)  # a model of other inputs: said first
     fix = "convert it again: " + CONVERT_HINT.format(folder=folder)
     if ONNX_FILE not in (meta.get("artefacts") or {}):
         raise FolderError(

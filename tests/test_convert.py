@@ -209,7 +209,7 @@ def test_a_trained_folder_not_yet_converted_says_the_command_that_converts_it(
         load_model(folder, backend="onnx")
     assert str(info.value) == (
         f"{folder}/model.json: this model has not been converted yet (no fusion.onnx): "
-        f"python -m host convert {folder}"
+        f"./dev host convert {folder}"
     )
 
 
@@ -240,7 +240,7 @@ def test_a_replaced_artefact_is_named_with_the_fix(converted, tmp_path):
     with pytest.raises(ModelError, match=r"fusion.onnx: corrupt or replaced: .*") as info:
         load_model(copy, backend="onnx")
     assert str(info.value).endswith(
-        f": copy the whole model folder again, or convert it again: python -m host convert {copy}"
+        f": copy the whole model folder again, or convert it again: ./dev host convert {copy}"
     )
 
 
@@ -316,9 +316,9 @@ def test_ship_refuses_an_incomplete_folder_and_leaves_the_bundle(
         said.append(line)
     assert said == [
         f"error: {trained}/model.json: this model has not been converted yet (no fusion.onnx "
-        f"or NPU models): python -m host convert {trained}",
+        f"or NPU models): ./dev host convert {trained}",
         f"error: {tampered}/fusion_int8.rknn: differs from the file {tampered}/model.json "
-        f"records (sha256): convert it again: python -m host convert {tampered}",
+        f"records (sha256): convert it again: ./dev host convert {tampered}",
         f"error: {no_reports}/reports: no comparison.md: ship copies the training reports "
         "with the model; ship a folder python -m host train made",
     ]
@@ -393,7 +393,7 @@ def test_onnx_only_is_enough_for_the_main_job_and_refused_for_the_board(
     assert main(["ship", str(folder)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"error: {folder}/model.json: this model has no NPU models (converted with "
-        f"--onnx-only), and the board needs them: python -m host convert {folder}"
+        f"--onnx-only), and the board needs them: ./dev host convert {folder}"
     )
     assert {p: p.read_bytes() for p in models.iterdir()} == before
 

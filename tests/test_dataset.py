@@ -518,6 +518,12 @@ def test_reader_file_cut_inside_its_header(tmp_path: Path) -> None:
             f"a truncated or damaged HDF5 (SNIRF) file ({n:,} bytes): an interrupted copy or "
             "download; copy it again"
         )
+    from host.importers import read_recordings
+
+    cut = tmp_path / "cut5.snirf"
+    cut.write_bytes(whole[:5])  # inside HDF5's 8-byte signature
+    with pytest.raises(DatasetError, match=r"a truncated HDF5 \(SNIRF\) file \(5 bytes, cut"):
+        read_recordings(cut)
 
 
 def test_reader_and_importer_empty_file(tmp_path: Path) -> None:

@@ -423,7 +423,7 @@ def test_every_mode_checks_the_config_and_the_models_before_anything_is_copied(
             assert len(errors) == len(lines), (args, errors)
             for error, start in zip(errors, lines):
                 assert error.startswith(start), (args, error)
-            assert all("run python -m host convert" in e for e in errors if "sha256" in e)
+            assert all("run ./dev host convert" in e for e in errors if "sha256" in e)
             assert out.stdout == ""  # no step begun, no command printed
             assert not calls.exists() and not target.exists()
 

@@ -1178,7 +1178,7 @@ def test_a_model_json_not_of_this_device_is_refused_saying_why(tmp_path):
     }
     assert refusal(old) == (
         f"{where}: a model of the seed's 8 channels, made before this device added its 4 "
-        "context channels (issue 19): train one with this version (python -m host train), "
+        "context channels (issue 19): train one with this version (./dev host train), "
         "or run the version of the device the model was made with"
     )
     for rate in (20.0, "ten"):  # found by a breaker: host predict once ended in a traceback

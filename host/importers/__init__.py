@@ -53,6 +53,12 @@ def read_recordings(path: str | os.PathLike) -> list[Recording]:
         raise DatasetError(path, f"cannot read: {exc.strerror or exc}") from exc
     if not head:
         raise DatasetError(path, "an empty file (0 bytes): copy or export it again")
+    if len(head) < len(_HDF5_SIGNATURE) and _HDF5_SIGNATURE.startswith(head):
+        raise DatasetError(
+            path,
+            f"a truncated HDF5 (SNIRF) file ({len(head)} bytes, cut inside its signature): "
+            "an interrupted copy or download; copy it again",
+        )
     if head == _HDF5_SIGNATURE:
         from host.snirf_reader import read_snirf_recordings
 
