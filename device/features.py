@@ -474,8 +474,7 @@ class LiveWindow:
         """
         if channels_per_step < 1:
             raise ValueError(f"channels_per_step must be >= 1, got {channels_per_step!r}")
-        missing = WINDOW_SAMPLES - len(self._rows)
-        sequence = [(_NAN,) * len(CHANNELS)] * missing + list(self._rows)
+        sequence = self._sequence()
         columns = list(zip(*sequence))
         out: list[float] = []
         for first in range(0, len(columns), channels_per_step):
@@ -491,6 +490,10 @@ class LiveWindow:
             (list of 100 tuples of 12 float, list of 60 float). Before the window is
             full, the missing oldest rows are NaN (and so are the statistics).
         """
-        missing = WINDOW_SAMPLES - len(self._rows)
-        sequence = [(_NAN,) * len(CHANNELS)] * missing + list(self._rows)
+        sequence = self._sequence()
         return sequence, statistics(sequence)
+
+    def _sequence(self) -> list[tuple[float, ...]]:
+        """The last 100 rows in time order, NaN rows first while the window fills."""
+        missing = WINDOW_SAMPLES - len(self._rows)
+        return [(_NAN,) * len(CHANNELS)] * missing + list(self._rows)
